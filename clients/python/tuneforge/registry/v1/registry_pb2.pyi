@@ -1,0 +1,219 @@
+import datetime
+
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from tuneforge.common.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Adapter(_message.Message):
+    __slots__ = ("name", "base_model", "dataset", "create_time", "size_bytes", "rank", "alpha", "target_modules", "metrics", "path", "version", "job_id", "active", "details")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
+    TARGET_MODULES_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    base_model: str
+    dataset: str
+    create_time: _timestamp_pb2.Timestamp
+    size_bytes: int
+    rank: int
+    alpha: int
+    target_modules: _containers.RepeatedScalarFieldContainer[str]
+    metrics: _containers.ScalarMap[str, float]
+    path: str
+    version: int
+    job_id: str
+    active: bool
+    details: _struct_pb2.Struct
+    def __init__(self, name: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., rank: _Optional[int] = ..., alpha: _Optional[int] = ..., target_modules: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., job_id: _Optional[str] = ..., active: _Optional[bool] = ..., details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class RegisterAdapterRequest(_message.Message):
+    __slots__ = ("name", "path", "base_model", "dataset", "metrics", "job_id", "replace")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    path: str
+    base_model: str
+    dataset: str
+    metrics: _containers.ScalarMap[str, float]
+    job_id: str
+    replace: bool
+    def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., job_id: _Optional[str] = ..., replace: _Optional[bool] = ...) -> None: ...
+
+class GetAdapterRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListAdaptersRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAdaptersResponse(_message.Message):
+    __slots__ = ("adapters", "next_page_token", "total_size")
+    ADAPTERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    adapters: _containers.RepeatedCompositeFieldContainer[Adapter]
+    next_page_token: str
+    total_size: int
+    def __init__(self, adapters: _Optional[_Iterable[_Union[Adapter, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class DeleteAdapterRequest(_message.Message):
+    __slots__ = ("name", "force")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    force: bool
+    def __init__(self, name: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class DeleteAdapterResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Activation(_message.Message):
+    __slots__ = ("adapter_name", "adapter_version", "served_name", "activate_time", "vllm_state", "vllm_message", "vllm_mode", "previous_adapter_name", "action", "id")
+    class VllmState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        VLLM_STATE_UNSPECIFIED: _ClassVar[Activation.VllmState]
+        VLLM_STATE_NOT_CONFIGURED: _ClassVar[Activation.VllmState]
+        VLLM_STATE_APPLIED: _ClassVar[Activation.VllmState]
+        VLLM_STATE_PENDING: _ClassVar[Activation.VllmState]
+        VLLM_STATE_FAILED: _ClassVar[Activation.VllmState]
+    VLLM_STATE_UNSPECIFIED: Activation.VllmState
+    VLLM_STATE_NOT_CONFIGURED: Activation.VllmState
+    VLLM_STATE_APPLIED: Activation.VllmState
+    VLLM_STATE_PENDING: Activation.VllmState
+    VLLM_STATE_FAILED: Activation.VllmState
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SERVED_NAME_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    VLLM_STATE_FIELD_NUMBER: _ClassVar[int]
+    VLLM_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    VLLM_MODE_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    adapter_name: str
+    adapter_version: int
+    served_name: str
+    activate_time: _timestamp_pb2.Timestamp
+    vllm_state: Activation.VllmState
+    vllm_message: str
+    vllm_mode: str
+    previous_adapter_name: str
+    action: str
+    id: int
+    def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ..., served_name: _Optional[str] = ..., activate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., vllm_state: _Optional[_Union[Activation.VllmState, str]] = ..., vllm_message: _Optional[str] = ..., vllm_mode: _Optional[str] = ..., previous_adapter_name: _Optional[str] = ..., action: _Optional[str] = ..., id: _Optional[int] = ...) -> None: ...
+
+class ActivateAdapterRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeactivateAdapterRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RollbackActivationRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetActiveAdapterRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListActivationsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListActivationsResponse(_message.Message):
+    __slots__ = ("activations", "next_page_token")
+    ACTIVATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    activations: _containers.RepeatedCompositeFieldContainer[Activation]
+    next_page_token: str
+    def __init__(self, activations: _Optional[_Iterable[_Union[Activation, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class WatchActivationsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ExportAdapterRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ExportAdapterResponse(_message.Message):
+    __slots__ = ("metadata", "chunk")
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    metadata: _common_pb2.DownloadMetadata
+    chunk: bytes
+    def __init__(self, metadata: _Optional[_Union[_common_pb2.DownloadMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class ImportAdapterRequest(_message.Message):
+    __slots__ = ("metadata", "chunk")
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    metadata: ImportAdapterMetadata
+    chunk: bytes
+    def __init__(self, metadata: _Optional[_Union[ImportAdapterMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class ImportAdapterMetadata(_message.Message):
+    __slots__ = ("upload", "name", "replace")
+    UPLOAD_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
+    upload: _common_pb2.UploadMetadata
+    name: str
+    replace: bool
+    def __init__(self, upload: _Optional[_Union[_common_pb2.UploadMetadata, _Mapping]] = ..., name: _Optional[str] = ..., replace: _Optional[bool] = ...) -> None: ...

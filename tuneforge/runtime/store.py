@@ -1,0 +1,102 @@
+"""The SQLite store under the data root (``state.db``, WAL mode, named migrations).
+
+Each component owns its tables and declares them as an ordered list of named migrations
+(``[("registry_0001_adapters", "CREATE TABLE ...")]``); :meth:`Store.migrate` applies the
+ones not yet recorded in ``schema_migrations``, each in its own transaction, so adding a
+migration to a list upgrades an existing data root in place.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+Migration = tuple[str, str]
+
+
+class Store:
+    """One shared connection guarded by a lock; calls are short, so this is enough."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(
+            str(self.path), check_same_thread=False, isolation_level=None, timeout=30.0
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " name TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
+        )
+
+    def migrate(self, migrations: Iterable[Migration]) -> list[str]:
+        """Apply the migrations not applied yet; return the names applied now."""
+        applied: list[str] = []
+        with self._lock:
+            done = {r["name"] for r in self._conn.execute("SELECT name FROM schema_migrations")}
+            for name, sql in migrations:
+                if name in done:
+                    continue
+                with self.transaction() as conn:
+                    _exec_script(conn, sql)
+                    conn.execute("INSERT INTO schema_migrations(name) VALUES (?)", (name,))
+                applied.append(name)
+        return applied
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on error), serialised."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._conn.execute(sql, params)
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def query_one(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> sqlite3.Row | None:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchone()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def _exec_script(conn: sqlite3.Connection, sql: str) -> None:
+    # executescript() would COMMIT the open transaction; run statements one by one instead.
+    for statement in _split_statements(sql):
+        conn.execute(statement)
+
+
+def _split_statements(sql: str) -> list[str]:
+    statements, buf = [], ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                statements.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        statements.append(buf.strip())
+    return statements
