@@ -1,0 +1,1 @@
+"""Audio decoding and Whisper transcription shared by the dataset and tts services."""
