@@ -1,0 +1,205 @@
+"""Configuration: built-in defaults, then a TOML file, then ``TUNEFORGE_*`` environment.
+
+The file is ``--config FILE``, else ``$TUNEFORGE_CONFIG``, else ``<data root>/tuneforge.toml``
+when it exists. Keys are the field names below, either flat or grouped in tables
+(``[vllm] mode = "hot"`` is the same as ``vllm_mode = "hot"``). Every field can be set from
+the environment as ``TUNEFORGE_<FIELD>`` (``TUNEFORGE_VLLM_URL``, ``TUNEFORGE_PORT``, ...).
+``tuneforge config show`` prints the effective values and where each came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from tuneforge.runtime.errors import invalid_argument
+
+DEFAULT_PORT = 50051
+
+
+@dataclass
+class Config:
+    # -- server
+    host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
+    port: int = field(default=DEFAULT_PORT, metadata={"help": "gRPC port"})
+    data_root: str = field(
+        default="./var", metadata={"help": "data root (state.db, datasets, adapters, jobs)"}
+    )
+    auth_token: str = field(
+        default="", metadata={"help": "bearer token required in `authorization` metadata"}
+    )
+    tls_cert: str = field(default="", metadata={"help": "server certificate (PEM) for TLS"})
+    tls_key: str = field(default="", metadata={"help": "server private key (PEM) for TLS"})
+    tls_client_ca: str = field(
+        default="", metadata={"help": "CA (PEM) for client certificates: enables mTLS"}
+    )
+    tls_ca: str = field(
+        default="", metadata={"help": "CA (PEM) that signed the servers' certificates (clients)"}
+    )
+    log_level: str = field(default="info", metadata={"help": "debug, info, warning, error"})
+    metrics_port: int = field(
+        default=0, metadata={"help": "Prometheus metrics port (0 = off)"}
+    )
+    max_upload_bytes: int = field(
+        default=20 * 1024**3, metadata={"help": "largest accepted upload in bytes"}
+    )
+    # -- jobs
+    worker_python: str = field(
+        default="", metadata={"help": "interpreter for dataset/trainer workers (default: this one)"}
+    )
+    tts_python: str = field(
+        default="", metadata={"help": "interpreter for TTS workers (its own virtualenv)"}
+    )
+    gpu_devices: str = field(
+        default="", metadata={"help": "CUDA_VISIBLE_DEVICES for training workers, e.g. '1'"}
+    )
+    tts_gpu_devices: str = field(
+        default="", metadata={"help": "CUDA_VISIBLE_DEVICES for TTS workers (default gpu_devices)"}
+    )
+    max_parallel_jobs: int = field(
+        default=2, metadata={"help": "jobs without the GPU lock that may run at once"}
+    )
+    stop_timeout_seconds: float = field(
+        default=300.0, metadata={"help": "graceful stop: time to save a checkpoint before kill"}
+    )
+    train_num_processes: int = field(
+        default=1, metadata={"help": "processes per training job (>1 uses accelerate launch)"}
+    )
+    accelerate_config: str = field(
+        default="", metadata={"help": "accelerate config file (DDP/FSDP/DeepSpeed)"}
+    )
+    # -- services talking to each other
+    registry_target: str = field(
+        default="", metadata={"help": "registry address for the trainer (default: this server)"}
+    )
+    dataset_target: str = field(
+        default="", metadata={"help": "dataset service address (default: this server)"}
+    )
+    # -- vLLM
+    vllm_url: str = field(default="", metadata={"help": "base URL of the vLLM server"})
+    vllm_mode: str = field(default="none", metadata={"help": "hot, restart or none"})
+    vllm_restart_command: str = field(
+        default="", metadata={"help": "command run in restart mode (shell syntax)"}
+    )
+    vllm_restart_timeout_seconds: float = field(
+        default=300.0, metadata={"help": "timeout of the restart command"}
+    )
+    vllm_max_lora_rank: int = field(
+        default=16, metadata={"help": "the --max-lora-rank vLLM runs with"}
+    )
+    vllm_api_key: str = field(default="", metadata={"help": "bearer token for vLLM, if any"})
+    # -- models
+    models_dir: str = field(
+        default="", metadata={"help": "directory of local models (whisper, base models)"}
+    )
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_root).expanduser().resolve()
+
+    @property
+    def listen_address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_SECRET_FIELDS = {"auth_token", "vllm_api_key"}
+_VALID = {
+    "vllm_mode": {"hot", "restart", "none"},
+    "log_level": {"debug", "info", "warning", "error"},
+}
+
+
+def _coerce(name: str, kind: type, raw: Any) -> Any:
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        return str(raw).strip().lower() in {"1", "true", "yes", "on"}
+    try:
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise invalid_argument(name, f"expected {kind.__name__}, got {raw!r}") from None
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}_"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> tuple[Config, dict[str, str]]:
+    """Return the effective config and, per field, where its value came from."""
+    env = os.environ if environ is None else environ
+    types = {f.name: f.type for f in fields(Config)}
+    kinds = {name: {"str": str, "int": int, "float": float, "bool": bool}[t] for name, t in types.items()}
+    values: dict[str, Any] = {}
+    origin = {name: "default" for name in kinds}
+
+    data_root = (overrides or {}).get("data_root") or env.get("TUNEFORGE_DATA_ROOT") or env.get(
+        "TUNEFORGE_HOME"
+    )
+    file_path = path or env.get("TUNEFORGE_CONFIG")
+    if not file_path:
+        candidate = Path(data_root or Config.data_root) / "tuneforge.toml"
+        file_path = candidate if candidate.exists() else None
+    if file_path:
+        file_path = Path(file_path)
+        if not file_path.exists():
+            raise invalid_argument("config", f"config file {str(file_path)!r} does not exist")
+        try:
+            table = tomllib.loads(file_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise invalid_argument("config", f"{file_path}: {exc}") from None
+        for key, value in _flatten(table).items():
+            if key not in kinds:
+                raise invalid_argument("config", f"{file_path}: unknown key {key!r}")
+            values[key] = _coerce(key, kinds[key], value)
+            origin[key] = str(file_path)
+    if env.get("TUNEFORGE_HOME") and "TUNEFORGE_DATA_ROOT" not in env:
+        values["data_root"] = env["TUNEFORGE_HOME"]
+        origin["data_root"] = "env TUNEFORGE_HOME"
+    for name, kind in kinds.items():
+        key = f"TUNEFORGE_{name.upper()}"
+        if key in env:
+            values[name] = _coerce(key, kind, env[key])
+            origin[name] = f"env {key}"
+    for name, value in (overrides or {}).items():
+        if value is None:
+            continue
+        values[name] = _coerce(name, kinds[name], value)
+        origin[name] = "command line"
+    config = Config(**values)
+    for name, allowed in _VALID.items():
+        if getattr(config, name) not in allowed:
+            raise invalid_argument(name, f"must be one of {sorted(allowed)}")
+    return config, origin
+
+
+def describe(config: Config, origin: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    """Rows (key, value, origin, help) for `tuneforge config show`, secrets masked."""
+    rows = []
+    for f in fields(Config):
+        value = getattr(config, f.name)
+        shown = "***" if f.name in _SECRET_FIELDS and value else str(value)
+        rows.append((f.name, shown, origin.get(f.name, "default"), f.metadata.get("help", "")))
+    return rows

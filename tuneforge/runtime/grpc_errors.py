@@ -1,0 +1,51 @@
+"""The one table from domain error codes to gRPC status codes, and the rich status builder."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from tuneforge.runtime.errors import DOMAIN, Code, TuneforgeError
+
+GRPC_CODES: dict[Code, grpc.StatusCode] = {
+    Code.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    Code.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Code.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    Code.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    Code.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Code.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    Code.UNIMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
+    Code.ABORTED: grpc.StatusCode.ABORTED,
+    Code.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    Code.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    Code.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+    Code.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+
+
+def to_status(error: TuneforgeError) -> grpc.Status:
+    """A grpc.Status carrying ErrorInfo and, when present, BadRequest field violations."""
+    grpc_code = GRPC_CODES[error.code]
+    details = []
+    info = error_details_pb2.ErrorInfo(
+        reason=error.reason, domain=DOMAIN, metadata={k: str(v) for k, v in error.metadata.items()}
+    )
+    packed = any_pb2.Any()
+    packed.Pack(info)
+    details.append(packed)
+    if error.violations:
+        bad = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                for v in error.violations
+            ]
+        )
+        packed = any_pb2.Any()
+        packed.Pack(bad)
+        details.append(packed)
+    status = status_pb2.Status(
+        code=getattr(code_pb2, grpc_code.name), message=str(error), details=details
+    )
+    return rpc_status.to_status(status)

@@ -1,0 +1,179 @@
+"""One aio interceptor for every service: request id, auth, access log, error mapping.
+
+Servicers raise :class:`TuneforgeError`; this turns it into a rich status (ErrorInfo +
+BadRequest). Anything else becomes INTERNAL with the traceback in the log, never a crash.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hmac
+import inspect
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from grpc_status import rpc_status
+
+from tuneforge.runtime.errors import Code, TuneforgeError
+from tuneforge.runtime.grpc_errors import to_status
+from tuneforge.runtime.logging import get_logger
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+log = get_logger("tuneforge.rpc")
+
+_OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+class ServerInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, auth_token: str = "", observer: Callable[[str, str, float], None] | None = None) -> None:
+        self.auth_token = auth_token
+        self.observer = observer
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        method = details.method
+        metadata = dict(details.invocation_metadata or ())
+        needs_auth = bool(self.auth_token) and not method.startswith(_OPEN_METHODS)
+        if needs_auth and not _token_ok(metadata.get("authorization", ""), self.auth_token):
+            return _deny(handler)
+        rid = metadata.get("x-request-id") or uuid.uuid4().hex[:16]
+        kind = _kind(handler)
+        behavior = getattr(handler, kind)
+        wrapped = _wrap(behavior, kind, method, rid, self.observer)
+        return _replace(handler, kind, wrapped)
+
+
+def _token_ok(header: str, token: str) -> bool:
+    scheme, _, value = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip(), token)
+
+
+def _kind(handler: Any) -> str:
+    if handler.request_streaming and handler.response_streaming:
+        return "stream_stream"
+    if handler.request_streaming:
+        return "stream_unary"
+    if handler.response_streaming:
+        return "unary_stream"
+    return "unary_unary"
+
+
+def _replace(handler: Any, kind: str, behavior: Any) -> Any:
+    factory = {
+        "unary_unary": grpc.unary_unary_rpc_method_handler,
+        "unary_stream": grpc.unary_stream_rpc_method_handler,
+        "stream_unary": grpc.stream_unary_rpc_method_handler,
+        "stream_stream": grpc.stream_stream_rpc_method_handler,
+    }[kind]
+    return factory(
+        behavior,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _deny(handler: Any) -> Any:
+    kind = _kind(handler)
+    error = TuneforgeError(Code.UNAUTHENTICATED, "UNAUTHENTICATED", "missing or wrong bearer token in `authorization` metadata")
+
+    if kind in ("unary_stream", "stream_stream"):
+        async def deny_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await context.abort_with_status(to_status(error))
+            yield  # pragma: no cover
+        return _replace(handler, kind, deny_stream)
+
+    async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort_with_status(to_status(error))
+    return _replace(handler, kind, deny)
+
+
+async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, method: str) -> str:
+    if isinstance(exc, TuneforgeError):
+        await context.abort_with_status(to_status(exc))
+    if isinstance(exc, NotImplementedError):
+        err = TuneforgeError(Code.UNIMPLEMENTED, "NOT_IMPLEMENTED", f"{method} is not implemented yet")
+        await context.abort_with_status(to_status(err))
+    log.error("rpc_internal_error", method=method, error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+    err = TuneforgeError(Code.INTERNAL, "INTERNAL", f"internal error: {type(exc).__name__}: {exc}")
+    await context.abort_with_status(to_status(err))
+    return "INTERNAL"  # pragma: no cover - abort raises
+
+
+def _code_of(context: Any, default: str = "OK") -> str:
+    try:
+        code = context.code()
+    except Exception:  # noqa: BLE001
+        code = None
+    if code is None or code == 0:
+        return default
+    return getattr(code, "name", str(code))
+
+
+def _wrap(behavior: Any, kind: str, method: str, rid: str, observer: Any) -> Any:
+    streaming_response = kind in ("unary_stream", "stream_stream")
+
+    def done(start: float, code: str) -> None:
+        duration = time.perf_counter() - start
+        log.info("rpc", method=method, code=code, duration_ms=round(duration * 1000, 2), request_id=rid)
+        if observer:
+            observer(method, code, duration)
+
+    if streaming_response:
+        async def stream_behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            token = request_id_var.set(rid)
+            start, code = time.perf_counter(), "OK"
+            try:
+                result = behavior(request, context)
+                if inspect.isasyncgen(result):
+                    async for item in result:
+                        yield item
+                elif inspect.isawaitable(result):
+                    await result
+                elif result is not None:
+                    for item in result:
+                        yield item
+            except grpc.aio.AbortError:
+                code = _code_of(context, "ABORTED")
+                raise
+            except BaseException as exc:  # noqa: BLE001
+                if isinstance(exc, (GeneratorExit,)) or type(exc).__name__ == "CancelledError":
+                    code = "CANCELLED"
+                    raise
+                code = exc.code.value if isinstance(exc, TuneforgeError) else "INTERNAL"
+                await _abort(context, exc, method)
+            finally:
+                done(start, code)
+                request_id_var.reset(token)
+        return stream_behavior
+
+    async def unary_behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        token = request_id_var.set(rid)
+        start, code = time.perf_counter(), "OK"
+        try:
+            result = behavior(request, context)
+            if inspect.isawaitable(result):
+                result = await result
+            code = _code_of(context)
+            return result
+        except grpc.aio.AbortError:
+            code = _code_of(context, "ABORTED")
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            if type(exc).__name__ == "CancelledError":
+                code = "CANCELLED"
+                raise
+            code = exc.code.value if isinstance(exc, TuneforgeError) else (
+                "UNIMPLEMENTED" if isinstance(exc, NotImplementedError) else "INTERNAL")
+            await _abort(context, exc, method)
+        finally:
+            done(start, code)
+            request_id_var.reset(token)
+    return unary_behavior
+
+
+__all__ = ["ServerInterceptor", "request_id_var", "rpc_status"]

@@ -1,0 +1,213 @@
+"""Server bootstrap shared by the four services.
+
+``tuneforge serve all`` hosts every service in one process on one port (the embedded
+default); ``tuneforge serve dataset`` hosts one. Each service package has a ``server.py``
+with ``SERVICE_NAME`` and ``async def setup(ctx: ServiceContext)`` that adds its servicer
+and registers its job kinds. Health turns SERVING only once every service is set up and the
+job engine has reconciled; it turns NOT_SERVING when shutdown begins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import ipaddress
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from tuneforge.runtime.config import Config
+from tuneforge.runtime.errors import TuneforgeError, failed_precondition
+from tuneforge.runtime.interceptor import ServerInterceptor
+from tuneforge.runtime.jobs import JobEngine
+from tuneforge.runtime.logging import get_logger
+from tuneforge.runtime.metrics import Metrics
+from tuneforge.runtime.store import Store
+
+SERVICES = ("dataset", "trainer", "tts", "registry")
+log = get_logger("tuneforge.server")
+
+
+@dataclass
+class ServiceContext:
+    """What a service's ``setup`` gets: the server, config, store, jobs and the data root."""
+
+    server: grpc.aio.Server
+    config: Config
+    store: Store
+    engine: JobEngine
+    root: Path
+    hosted: tuple[str, ...]
+    metrics: Metrics
+    address: str = ""
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def self_target(self) -> str:
+        """Address other services use to reach this process."""
+        host = self.config.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return f"{host}:{self.config.port}"
+
+    def target_for(self, service: str, configured: str) -> str:
+        if configured:
+            return configured
+        return self.self_target()
+
+    def client_channel(self, target: str) -> grpc.aio.Channel:
+        """A channel to another tuneforge service with this server's own credentials.
+
+        With TLS, the peer is verified against ``tls_ca`` (or the server's own certificate
+        when self-signed); with mTLS, this server's certificate is the client certificate.
+        """
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        cfg = self.config
+        if not cfg.tls_cert:
+            return grpc.aio.insecure_channel(target, options=options)
+        roots = Path(cfg.tls_ca or cfg.tls_cert).read_bytes()
+        key = Path(cfg.tls_key).read_bytes() if cfg.tls_client_ca else None
+        chain = Path(cfg.tls_cert).read_bytes() if cfg.tls_client_ca else None
+        creds = grpc.ssl_channel_credentials(root_certificates=roots, private_key=key, certificate_chain=chain)
+        return grpc.aio.secure_channel(target, creds, options=options)
+
+    def call_metadata(self) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {self.config.auth_token}")] if self.config.auth_token else []
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind_policy(config: Config) -> None:
+    if not is_loopback(config.host) and not (config.auth_token or config.tls_cert):
+        raise failed_precondition(
+            "INSECURE_BIND",
+            f"refusing to listen on {config.host}: beyond loopback set auth_token or TLS "
+            "(tls_cert + tls_key), or listen on 127.0.0.1",
+        )
+
+
+def _credentials(config: Config) -> grpc.ServerCredentials | None:
+    if not config.tls_cert:
+        return None
+    if not config.tls_key:
+        raise failed_precondition("TLS_KEY_MISSING", "tls_cert is set but tls_key is not")
+    key = Path(config.tls_key).read_bytes()
+    cert = Path(config.tls_cert).read_bytes()
+    ca = Path(config.tls_client_ca).read_bytes() if config.tls_client_ca else None
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
+
+
+class TuneforgeServer:
+    """One gRPC server hosting one or more services."""
+
+    def __init__(self, config: Config, services: tuple[str, ...] = SERVICES) -> None:
+        for name in services:
+            if name not in SERVICES:
+                raise ValueError(f"unknown service {name!r}; choose from {', '.join(SERVICES)} or all")
+        self.config = config
+        self.services = services
+        self.port = 0
+        self.health = health.aio.HealthServicer()
+        self.metrics = Metrics()
+        self._server: grpc.aio.Server | None = None
+        self.ctx: ServiceContext | None = None
+        self._names: list[str] = []
+
+    async def start(self) -> int:
+        check_bind_policy(self.config)
+        root = self.config.root
+        root.mkdir(parents=True, exist_ok=True)
+        store = Store(root / "state.db")
+        engine = JobEngine(
+            store, root,
+            max_parallel_jobs=self.config.max_parallel_jobs,
+            stop_timeout=self.config.stop_timeout_seconds,
+            worker_python=self.config.worker_python,
+        )
+        server = grpc.aio.server(
+            interceptors=[ServerInterceptor(self.config.auth_token, self.metrics.observe_rpc)],
+            options=[
+                ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+                ("grpc.max_send_message_length", 8 * 1024 * 1024),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        self._server = server
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        await self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        address = f"{self.config.host}:{self.config.port}"
+        creds = _credentials(self.config)
+        self.port = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
+        if self.port == 0:
+            raise failed_precondition("BIND_FAILED", f"could not listen on {address}")
+        self.config.port = self.port
+        ctx = ServiceContext(server, self.config, store, engine, root, self.services, self.metrics, address=f"{self.config.host}:{self.port}")
+        self.ctx = ctx
+        for name in self.services:
+            module = importlib.import_module(f"tuneforge.services.{name}.server")
+            await module.setup(ctx)
+            self._names.append(module.SERVICE_NAME)
+        reflection.enable_server_reflection(
+            [*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+        await server.start()
+        await engine.start()
+        self.metrics.bind_engine(engine)
+        if self.config.metrics_port:
+            self.metrics.serve(self.config.metrics_port, self.config.host)
+        for name in ["", *self._names]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("server_started", address=f"{self.config.host}:{self.port}", services=list(self.services), data_root=str(root))
+        return self.port
+
+    async def stop(self, grace: float = 5.0, stop_workers: bool = False) -> None:
+        for name in ["", *self._names]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self.ctx:
+            for hook in self.ctx.on_shutdown:
+                with contextlib.suppress(Exception):
+                    await hook()
+            for task in self.ctx.background:
+                task.cancel()
+        if self._server:
+            await self._server.stop(grace)
+        if self.ctx:
+            await self.ctx.engine.close(stop_workers=stop_workers)
+            self.ctx.store.close()
+        self.metrics.shutdown()
+        log.info("server_stopped")
+
+    async def wait(self) -> None:
+        assert self._server is not None
+        await self._server.wait_for_termination()
+
+
+async def serve_forever(config: Config, services: tuple[str, ...], ready: Callable[[int], None] | None = None) -> None:
+    server = TuneforgeServer(config, services)
+    try:
+        port = await server.start()
+    except TuneforgeError:
+        raise
+    if ready:
+        ready(port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()

@@ -1,0 +1,129 @@
+"""Chunked uploads (client streaming) and downloads (server streaming).
+
+An upload's first message carries metadata, then bytes. Bytes go to a temporary file inside
+``uploads/``; the size limit is checked as bytes arrive (RESOURCE_EXHAUSTED) and the size and
+SHA-256 the client announced are checked at the end (INVALID_ARGUMENT). Only a complete,
+verified upload is renamed into ``uploads/<id>/<filename>``; anything else leaves nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuneforge.runtime.errors import invalid_argument, not_found, resource_exhausted
+from tuneforge.runtime.names import validate_name
+
+CHUNK_SIZE = 1024 * 1024
+
+
+@dataclass
+class StoredUpload:
+    id: str
+    filename: str
+    path: Path
+    size_bytes: int
+    sha256: str
+    create_time: float
+
+
+def safe_filename(name: str) -> str:
+    """The last component of a client-side file name, validated."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return validate_name(base, "metadata.filename")
+
+
+async def receive_upload(
+    requests: AsyncIterator[Any],
+    uploads_dir: Path,
+    max_bytes: int,
+    *,
+    metadata_field: str = "metadata",
+    unwrap: Any = None,
+) -> tuple[StoredUpload, Any]:
+    """Consume an upload stream; return the stored upload and the first message's metadata.
+
+    ``unwrap(meta)`` returns the ``UploadMetadata`` inside a richer first message.
+    """
+    uploads_dir.mkdir(parents=True, exist_ok=True)
+    first = None
+    async for message in requests:
+        first = message
+        break
+    if first is None or first.WhichOneof("payload") != metadata_field:
+        raise invalid_argument(metadata_field, "the first message must carry the metadata", reason="MISSING_METADATA")
+    meta_msg = getattr(first, metadata_field)
+    meta = unwrap(meta_msg) if unwrap else meta_msg
+    filename = safe_filename(meta.filename)
+    if meta.size_bytes < 0:
+        raise invalid_argument("metadata.size_bytes", "must not be negative")
+    if meta.size_bytes > max_bytes:
+        raise resource_exhausted("UPLOAD_TOO_LARGE", f"upload of {meta.size_bytes} bytes exceeds the limit of {max_bytes} bytes", limit=str(max_bytes))
+    upload_id = "up-" + uuid.uuid4().hex[:12]
+    tmp = uploads_dir / f".tmp-{upload_id}"
+    digest, size = hashlib.sha256(), 0
+    try:
+        with open(tmp, "wb") as fh:
+            async for message in requests:
+                if message.WhichOneof("payload") != "chunk":
+                    raise invalid_argument(metadata_field, "metadata may only be sent once, first", reason="DUPLICATE_METADATA")
+                size += len(message.chunk)
+                if size > max_bytes:
+                    raise resource_exhausted("UPLOAD_TOO_LARGE", f"upload exceeds the limit of {max_bytes} bytes", limit=str(max_bytes))
+                digest.update(message.chunk)
+                fh.write(message.chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if size == 0:
+            raise invalid_argument("chunk", "the upload is empty", reason="EMPTY_UPLOAD")
+        if meta.size_bytes and meta.size_bytes != size:
+            raise invalid_argument("metadata.size_bytes", f"announced {meta.size_bytes} bytes but received {size}", reason="SIZE_MISMATCH")
+        sha = digest.hexdigest()
+        if meta.sha256 and meta.sha256.lower() != sha:
+            raise invalid_argument("metadata.sha256", f"checksum mismatch: received content has sha256 {sha}", reason="CHECKSUM_MISMATCH")
+        final_dir = uploads_dir / upload_id
+        final_dir.mkdir()
+        path = final_dir / filename
+        tmp.replace(path)
+        now = time.time()
+        (final_dir / "upload.json").write_text(json.dumps({"id": upload_id, "filename": filename, "size_bytes": size, "sha256": sha, "create_time": now}))
+        return StoredUpload(upload_id, filename, path, size, sha, now), meta_msg
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def find_upload(uploads_dir: Path, upload_id: str, field_name: str = "upload_id") -> StoredUpload:
+    if not upload_id:
+        raise invalid_argument(field_name, "is required")
+    validate_name(upload_id, field_name)
+    meta_path = uploads_dir / upload_id / "upload.json"
+    if not meta_path.exists():
+        raise not_found("upload", upload_id)
+    meta = json.loads(meta_path.read_text())
+    return StoredUpload(meta["id"], meta["filename"], uploads_dir / upload_id / meta["filename"], meta["size_bytes"], meta["sha256"], meta["create_time"])
+
+
+def delete_upload(uploads_dir: Path, upload_id: str) -> None:
+    shutil.rmtree(uploads_dir / validate_name(upload_id, "upload_id"), ignore_errors=True)
+
+
+def file_chunks(path: Path, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            yield chunk
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    for chunk in file_chunks(path):
+        digest.update(chunk)
+    return digest.hexdigest()
