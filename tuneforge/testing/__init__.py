@@ -1,0 +1,1 @@
+"""Test helpers that build real, tiny assets and servers (no network)."""
