@@ -1,0 +1,378 @@
+"""Telegram export → training dialogs (JSONL), streaming, with a report of everything dropped.
+
+The owner's messages become ``assistant`` turns, everyone else's ``user`` turns. Per chat:
+messages are filtered (service, unsupported, forwarded, media without text, too long, ...,
+each counted by reason), split into sessions at a silence longer than ``session_gap_seconds``,
+consecutive messages of one side merged into one turn, leading owner turns dropped (a
+dialog starts with the user), and cut into chunks of at most ``max_dialog_length`` turns,
+each ending on an assistant turn. Chunks shorter than ``min_dialog_messages`` are dropped.
+
+Output lines are ``{"messages": [{"role", "content"}, ...]}`` (TRL / OpenAI chat format) or
+``{"conversations": [{"from": "human"|"gpt"|"system", "value"}]}`` (ShareGPT) on request.
+Only the current session of the current chat is held in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tuneforge.runtime.errors import invalid_argument
+from tuneforge.services.dataset import telegram as tg
+
+Transcriber = Callable[[Path], str]
+"""Turns a local audio/video file into text (see :mod:`tuneforge.audio.whisper`)."""
+
+VOICE_TYPES = frozenset({"voice_message", "video_message"})
+OUTPUT_FORMATS = ("messages", "sharegpt")
+
+
+@dataclass
+class TelegramOptions:
+    owner_name: str = ""
+    owner_id: str = ""  # "user123456" or "123456"
+    include_groups: bool = False
+    include_channels: bool = False
+    include_bots: bool = False
+    include_saved_messages: bool = False
+    include_forwarded: bool = False
+    stickers_as_emoji: bool = False
+    transcribe_voice: bool = False
+    min_dialog_messages: int = 2
+    max_dialog_length: int = 20
+    max_message_length: int = 2000
+    session_gap_seconds: int = 6 * 3600
+    system_prompt: str = ""
+    output_format: str = "messages"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TelegramOptions:
+        """Build from a spec/proto dict; unknown keys are ignored, 0/"" mean the default."""
+        defaults = cls()
+        kwargs: dict[str, Any] = {}
+        for name in defaults.__dataclass_fields__:
+            if name in data and data[name] not in (None, "", 0):
+                kwargs[name] = data[name]
+        opts = cls(**kwargs)
+        opts.validate()
+        return opts
+
+    def validate(self) -> None:
+        if self.min_dialog_messages < 2:
+            raise invalid_argument("min_dialog_messages", "must be at least 2")
+        if self.max_dialog_length < 2:
+            raise invalid_argument("max_dialog_length", "must be at least 2")
+        if self.max_dialog_length < self.min_dialog_messages:
+            raise invalid_argument("max_dialog_length", "must be >= min_dialog_messages")
+        if self.max_message_length < 1:
+            raise invalid_argument("max_message_length", "must be positive")
+        if self.session_gap_seconds < 1:
+            raise invalid_argument("session_gap_seconds", "must be positive")
+        if self.output_format not in OUTPUT_FORMATS:
+            raise invalid_argument("output_format", f"must be one of {', '.join(OUTPUT_FORMATS)}")
+
+
+@dataclass
+class TelegramReport:
+    chats_read: int = 0
+    chats_used: int = 0
+    chats_skipped: dict[str, int] = field(default_factory=dict)
+    messages_read: int = 0
+    messages_kept: int = 0
+    messages_dropped: dict[str, int] = field(default_factory=dict)
+    voice_transcribed: int = 0
+    dialogs: int = 0
+    dialogs_dropped: dict[str, int] = field(default_factory=dict)
+    user_turns: int = 0
+    assistant_turns: int = 0
+    owner: str = ""
+    bytes_read: int = 0
+
+    @property
+    def balance(self) -> float:
+        """Share of assistant turns among all turns (0.5 = balanced)."""
+        total = self.user_turns + self.assistant_turns
+        return round(self.assistant_turns / total, 4) if total else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["balance"] = self.balance
+        return data
+
+
+@dataclass
+class _Turn:
+    role: str
+    parts: list[str]
+    sources: int
+
+
+class _Owner:
+    def __init__(self, opts: TelegramOptions) -> None:
+        oid = (opts.owner_id or "").strip()
+        self.id = f"user{oid}" if oid.isdigit() else oid
+        self.name = (opts.owner_name or "").strip().casefold()
+        self.matched = 0
+
+    @property
+    def given(self) -> bool:
+        return bool(self.id or self.name)
+
+    def adopt(self, owner: tg.Owner) -> None:
+        """A full export names its owner; use it when the caller named nobody."""
+        if not self.given:
+            self.id = owner.user_id
+            self.name = owner.name.casefold() if not owner.user_id else ""
+
+    def __call__(self, msg: dict) -> bool:
+        if self.id and str(msg.get("from_id") or "") == self.id:
+            return True
+        return bool(self.name) and str(msg.get("from") or "").strip().casefold() == self.name
+
+
+def process_export(
+    source: tg.ExportSource,
+    out_path: Path,
+    opts: TelegramOptions,
+    *,
+    transcriber: Transcriber | None = None,
+    progress: tg.ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TelegramReport:
+    """Write dialogs of ``source`` to ``out_path`` (JSONL) and return the report.
+
+    Raises INVALID_ARGUMENT on field ``owner_name`` (reason ``TELEGRAM_OWNER_NOT_FOUND``)
+    listing the top authors with message counts when no message is the owner's, and the
+    errors of :func:`tuneforge.services.dataset.telegram.read_export`.
+    """
+    opts.validate()
+    report = TelegramReport()
+    dropped: Counter[str] = Counter()
+    chats_skipped: Counter[str] = Counter()
+    dialogs_dropped: Counter[str] = Counter()
+    authors: Counter[str] = Counter()
+    owner = _Owner(opts)
+    writer = _DialogWriter(out_path, opts, report, dropped, dialogs_dropped)
+    chat: tg.ChatStart | None = None
+    skip_chat = False
+    session: list[_Turn] = []
+    last_ts: float | None = None
+
+    def flush() -> None:
+        nonlocal session
+        if session:
+            writer.write_session(session)
+        session = []
+
+    with source.open_json(progress) as stream:
+        for ev in tg.read_export(stream):
+            if isinstance(ev, dict):
+                report.messages_read += 1
+                if skip_chat:
+                    dropped[f"chat_{chat.type if chat else 'unknown'}"] += 1
+                    continue
+                if should_stop and report.messages_read % 1000 == 0 and should_stop():
+                    break
+                role_text = _message_text(ev, opts, source, transcriber, dropped, report)
+                if role_text is None:
+                    continue
+                author = str(ev.get("from") or ev.get("from_id") or "unknown")
+                authors[f"{author} ({ev.get('from_id') or '?'})"] += 1
+                is_owner = owner(ev)
+                owner.matched += is_owner
+                ts = _timestamp(ev)
+                if last_ts is not None and ts is not None and ts - last_ts > opts.session_gap_seconds:
+                    flush()
+                if ts is not None:
+                    last_ts = ts
+                role = "assistant" if is_owner else "user"
+                text = role_text
+                if chat and chat.type in tg.GROUP_TYPES and not is_owner:
+                    text = f"{author}: {text}"
+                if session and session[-1].role == role:
+                    session[-1].parts.append(text)
+                    session[-1].sources += 1
+                else:
+                    session.append(_Turn(role, [text], 1))
+            elif isinstance(ev, tg.ChatStart):
+                chat = ev
+                report.chats_read += 1
+                reason = _chat_skip_reason(ev.type, opts)
+                skip_chat = reason is not None
+                if reason:
+                    chats_skipped[reason] += 1
+                else:
+                    report.chats_used += 1
+                session, last_ts = [], None
+            elif isinstance(ev, tg.ChatEnd):
+                if not skip_chat:
+                    flush()
+                skip_chat = False
+            elif isinstance(ev, tg.Owner):
+                owner.adopt(ev)
+        report.bytes_read = source.size
+    flush()
+    writer.close()
+    report.messages_dropped = dict(dropped)
+    report.chats_skipped = dict(chats_skipped)
+    report.dialogs_dropped = dict(dialogs_dropped)
+    report.messages_kept = writer.messages_kept
+    report.owner = owner.id or owner.name
+    if not owner.given or not owner.matched:
+        out_path.unlink(missing_ok=True)
+        top = ", ".join(f"{name}: {n}" for name, n in authors.most_common(20)) or "none"
+        what = "no owner given" if not owner.given else f"owner {report.owner!r} not found"
+        raise invalid_argument(
+            "owner_name",
+            f"{what}; authors by message count: {top}",
+            reason="TELEGRAM_OWNER_NOT_FOUND",
+        )
+    return report
+
+
+def _chat_skip_reason(chat_type: str, opts: TelegramOptions) -> str | None:
+    if chat_type == tg.PERSONAL:
+        return None
+    if chat_type in tg.GROUP_TYPES:
+        return None if opts.include_groups else "group"
+    if chat_type in tg.CHANNEL_TYPES:
+        return None if opts.include_channels else "channel"
+    if chat_type == tg.BOT:
+        return None if opts.include_bots else "bot"
+    if chat_type == tg.SAVED:
+        return None if opts.include_saved_messages else "saved_messages"
+    return f"type_{chat_type or 'unknown'}"
+
+
+def _message_text(
+    msg: dict,
+    opts: TelegramOptions,
+    source: tg.ExportSource,
+    transcriber: Transcriber | None,
+    dropped: Counter[str],
+    report: TelegramReport,
+) -> str | None:
+    """The text a message contributes, or ``None`` (and the drop counted) when it has none."""
+    mtype = msg.get("type", "message")
+    if mtype != "message":
+        dropped["service" if mtype == "service" else f"type_{mtype}"] += 1
+        return None
+    if msg.get("forwarded_from") is not None and not opts.include_forwarded:
+        dropped["forwarded"] += 1
+        return None
+    media = msg.get("media_type")
+    text = tg.flatten_text(msg.get("text")).strip()
+    if media == "sticker":
+        emoji = str(msg.get("sticker_emoji") or "").strip()
+        if opts.stickers_as_emoji and emoji:
+            return emoji
+        dropped["sticker"] += 1
+        return None
+    if media in VOICE_TYPES and not text:
+        if not opts.transcribe_voice or transcriber is None:
+            dropped["voice_not_transcribed"] += 1
+            return None
+        with source.media_file(str(msg.get("file") or "")) as path:
+            if path is None:
+                dropped["voice_file_missing"] += 1
+                return None
+            text = (transcriber(path) or "").strip()
+        if not text:
+            dropped["voice_empty_transcript"] += 1
+            return None
+        report.voice_transcribed += 1
+    if not text:
+        dropped["media_without_text" if (media or msg.get("photo") or msg.get("file")) else "empty"] += 1
+        return None
+    if len(text) > opts.max_message_length:
+        dropped["too_long"] += 1
+        return None
+    return text
+
+
+def _timestamp(msg: dict) -> float | None:
+    raw = msg.get("date_unixtime")
+    if raw is not None:
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            pass
+    date = msg.get("date")
+    if isinstance(date, str):
+        try:
+            dt = datetime.fromisoformat(date)
+        except ValueError:
+            return None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        return dt.timestamp()
+    return None
+
+
+class _DialogWriter:
+    """Cuts sessions into dialogs and writes them as JSONL lines."""
+
+    def __init__(
+        self,
+        path: Path,
+        opts: TelegramOptions,
+        report: TelegramReport,
+        messages_dropped: Counter[str],
+        dialogs_dropped: Counter[str],
+    ) -> None:
+        self._fh = open(path, "w", encoding="utf-8")  # noqa: SIM115
+        self._opts = opts
+        self._report = report
+        self._msg_dropped = messages_dropped
+        self._dropped = dialogs_dropped
+        self.messages_kept = 0
+        # Chunks hold whole user/assistant pairs so that each ends on the assistant.
+        self._chunk = max(2, opts.max_dialog_length - opts.max_dialog_length % 2)
+
+    def write_session(self, turns: list[_Turn]) -> None:
+        while turns and turns[0].role == "assistant":
+            self._msg_dropped["leading_assistant_turn"] += turns[0].sources
+            turns = turns[1:]
+        for start in range(0, len(turns), self._chunk):
+            chunk = turns[start : start + self._chunk]
+            if chunk and chunk[-1].role == "user":
+                self._msg_dropped["trailing_user_turn"] += chunk[-1].sources
+                chunk = chunk[:-1]
+            if not any(t.role == "assistant" for t in chunk):
+                self._dropped["no_assistant_turn"] += 1
+                self._msg_dropped["dialog_dropped"] += sum(t.sources for t in chunk)
+                continue
+            if len(chunk) < self._opts.min_dialog_messages:
+                self._dropped["too_short"] += 1
+                self._msg_dropped["dialog_dropped"] += sum(t.sources for t in chunk)
+                continue
+            self._write(chunk)
+
+    def _write(self, turns: list[_Turn]) -> None:
+        opts, report = self._opts, self._report
+        msgs = [{"role": t.role, "content": "\n".join(t.parts)} for t in turns]
+        if opts.system_prompt:
+            msgs.insert(0, {"role": "system", "content": opts.system_prompt})
+        if opts.output_format == "sharegpt":
+            names = {"system": "system", "user": "human", "assistant": "gpt"}
+            record: dict[str, Any] = {
+                "conversations": [{"from": names[m["role"]], "value": m["content"]} for m in msgs]
+            }
+        else:
+            record = {"messages": msgs}
+        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        report.dialogs += 1
+        for t in turns:
+            self.messages_kept += t.sources
+            if t.role == "assistant":
+                report.assistant_turns += 1
+            else:
+                report.user_turns += 1
+
+    def close(self) -> None:
+        self._fh.close()
