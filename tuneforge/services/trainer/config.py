@@ -1,0 +1,291 @@
+"""The training configuration: one dataclass, the same keys in the API, config files and ``--set``.
+
+Values arrive as text (``--set lora_rank=16``, gRPC ``map<string,string>``) or as JSON/YAML
+scalars; :func:`parse_value` turns either into the field's type, and :func:`validate` does the
+static checks. Checks that need the base model (target modules, context length) live in
+:mod:`tuneforge.services.trainer.model_check`. Transport-free and torch-free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuneforge.runtime.errors import FieldViolation, invalid_fields
+
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+QUANTIZATIONS = ("none", "nf4")
+DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj"]
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainingConfig:
+    lora_rank: int = _f(8, "LoRA rank r: size of the low-rank update (higher = more capacity).")
+    lora_alpha: int = _f(16, "LoRA alpha: scaling of the update (effective scale alpha / rank).")
+    lora_dropout: float = _f(0.05, "Dropout on the LoRA branch, 0 <= p < 1.")
+    target_modules: list[str] | str = _f(
+        DEFAULT_TARGET_MODULES,
+        "Linear modules that get LoRA, by leaf name (q_proj,k_proj,v_proj) or 'all-linear'.",
+    )
+    batch_size: int = _f(1, "Sequences per device per step.")
+    gradient_accumulation_steps: int = _f(64, "Steps whose gradients are summed per update.")
+    learning_rate: float = _f(2e-4, "Peak learning rate (linear warmup, then linear decay).")
+    epochs: float = _f(1, "Passes over the training data (may be fractional).")
+    max_seq_length: int = _f(768, "Token limit per sequence; longer records are truncated.")
+    warmup_ratio: float = _f(0.03, "Fraction of steps spent warming the learning rate up.")
+    weight_decay: float = _f(0.01, "AdamW weight decay.")
+    gradient_checkpointing: bool = _f(True, "Recompute activations to save memory (slower).")
+    precision: str = _f(
+        "auto", "auto | bf16 | fp16 | fp32; auto = bf16 (or fp16) on a GPU, fp32 on CPU."
+    )
+    quantization: str = _f(
+        "none", "none | nf4 (4-bit QLoRA via bitsandbytes; works on CPU too, slowly)."
+    )
+    save_steps: int = _f(200, "Save a checkpoint every N optimizer steps.")
+    eval_steps: int = _f(0, "Evaluate every N steps (0 = once per epoch) when validating.")
+    validation_split: float = _f(
+        0.0, "Fraction held out for eval loss when the dataset has no validation file (0-0.5)."
+    )
+    early_stopping_patience: int = _f(
+        0, "Stop after N evaluations without eval-loss improvement (0 = off)."
+    )
+    seed: int = _f(42, "Random seed (data order, LoRA init, dropout).")
+    packing: bool = _f(False, "Pack several short chats into one sequence (faster on chat data).")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_strings(self) -> dict[str, str]:
+        """Key -> value as text, in the form ``--set`` and the gRPC maps use."""
+        return {k: format_value(v) for k, v in self.to_dict().items()}
+
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainingConfig)}
+HELP: dict[str, str] = {name: f.metadata["help"] for name, f in FIELDS.items()}
+_INT_FIELDS = {"lora_rank", "lora_alpha", "batch_size", "gradient_accumulation_steps",
+               "max_seq_length", "save_steps", "eval_steps", "early_stopping_patience", "seed"}
+_FLOAT_FIELDS = {"lora_dropout", "learning_rate", "epochs", "warmup_ratio", "weight_decay",
+                 "validation_split"}
+_BOOL_FIELDS = {"gradient_checkpointing", "packing"}
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f"}
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def parse_value(key: str, value: Any) -> Any:
+    """Turn text or a JSON scalar into the type of field ``key``; raises ValueError."""
+    if key in _BOOL_FIELDS:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError(f"expected a boolean (true/false), got {value!r}")
+    if key in _INT_FIELDS:
+        if isinstance(value, bool):
+            raise ValueError(f"expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float):
+            if value.is_integer():
+                return int(value)
+            raise ValueError(f"expected an integer, got {value!r}")
+        text = str(value).strip().replace("_", "")
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                as_float = float(text)
+            except ValueError:
+                raise ValueError(f"expected an integer, got {value!r}") from None
+            if as_float.is_integer():
+                return int(as_float)
+            raise ValueError(f"expected an integer, got {value!r}") from None
+    if key in _FLOAT_FIELDS:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {value!r}")
+        try:
+            number = float(str(value).strip()) if not isinstance(value, (int, float)) else float(value)
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError(f"expected a finite number, got {value!r}")
+        return number
+    if key == "target_modules":
+        if isinstance(value, (list, tuple)):
+            items = [str(v).strip() for v in value]
+        else:
+            text = str(value).strip()
+            if text.startswith("["):
+                try:
+                    items = [str(v).strip() for v in json.loads(text)]
+                except (ValueError, TypeError):
+                    raise ValueError(f"expected a list of module names, got {value!r}") from None
+            else:
+                items = [part.strip() for part in text.split(",")]
+        items = [i for i in items if i]
+        if items == ["all-linear"]:
+            return "all-linear"
+        return items
+    if key in ("precision", "quantization"):
+        text = str(value).strip().lower()
+        aliases = {"4bit": "nf4", "4-bit": "nf4", "qlora": "nf4", "float32": "fp32",
+                   "bfloat16": "bf16", "float16": "fp16", "": "none"}
+        return aliases.get(text, text)
+    raise KeyError(key)
+
+
+def apply_overrides(cfg: TrainingConfig, overrides: dict[str, Any]) -> TrainingConfig:
+    """A copy of ``cfg`` with ``overrides`` applied; unknown keys and bad values → violations."""
+    violations: list[FieldViolation] = []
+    values = cfg.to_dict()
+    for key, raw in (overrides or {}).items():
+        name = str(key).strip().replace("-", "_")
+        if name not in FIELDS:
+            violations.append(FieldViolation(
+                f"config.{key}", f"unknown config key; known keys: {', '.join(FIELDS)}"))
+            continue
+        try:
+            values[name] = parse_value(name, raw)
+        except ValueError as exc:
+            violations.append(FieldViolation(f"config.{name}", str(exc)))
+    if violations:
+        raise invalid_fields(violations, reason="INVALID_TRAINING_CONFIG",
+                             message="invalid training config")
+    return TrainingConfig(**values)
+
+
+def parse_set_args(items: list[str]) -> dict[str, str]:
+    """``["lora_rank=16", "target_modules=q_proj,v_proj"]`` → dict (for ``--set``)."""
+    out: dict[str, str] = {}
+    violations = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            violations.append(FieldViolation("set", f"expected key=value, got {item!r}"))
+            continue
+        out[key.strip()] = value
+    if violations:
+        raise invalid_fields(violations, reason="INVALID_TRAINING_CONFIG")
+    return out
+
+
+def check(cfg: TrainingConfig) -> list[FieldViolation]:
+    """Static checks of a config; returns the violations (empty = fine)."""
+    v: list[FieldViolation] = []
+
+    def bad(name: str, why: str) -> None:
+        v.append(FieldViolation(f"config.{name}", why))
+
+    if cfg.lora_rank <= 0:
+        bad("lora_rank", f"must be > 0, got {cfg.lora_rank}")
+    if cfg.lora_alpha <= 0:
+        bad("lora_alpha", f"must be > 0, got {cfg.lora_alpha}")
+    if not 0 <= cfg.lora_dropout < 1:
+        bad("lora_dropout", f"must be in [0, 1), got {cfg.lora_dropout}")
+    if cfg.target_modules != "all-linear":
+        if not isinstance(cfg.target_modules, list) or not cfg.target_modules:
+            bad("target_modules", "give module names (e.g. q_proj,v_proj) or 'all-linear'")
+        elif any(not m.replace("_", "").replace(".", "").isalnum() for m in cfg.target_modules):
+            bad("target_modules", f"module names are letters, digits, '_' and '.': "
+                                  f"{cfg.target_modules}")
+    if cfg.batch_size <= 0:
+        bad("batch_size", f"must be > 0, got {cfg.batch_size}")
+    if cfg.gradient_accumulation_steps <= 0:
+        bad("gradient_accumulation_steps", f"must be > 0, got {cfg.gradient_accumulation_steps}")
+    if not cfg.learning_rate > 0:
+        bad("learning_rate", f"must be > 0, got {cfg.learning_rate}")
+    elif cfg.learning_rate > 1:
+        bad("learning_rate", f"must be <= 1, got {cfg.learning_rate}")
+    if not cfg.epochs > 0:
+        bad("epochs", f"must be > 0, got {cfg.epochs}")
+    if cfg.max_seq_length < 16:
+        bad("max_seq_length", f"must be >= 16, got {cfg.max_seq_length}")
+    if not 0 <= cfg.warmup_ratio < 1:
+        bad("warmup_ratio", f"must be in [0, 1), got {cfg.warmup_ratio}")
+    if cfg.weight_decay < 0:
+        bad("weight_decay", f"must be >= 0, got {cfg.weight_decay}")
+    if cfg.precision not in PRECISIONS:
+        bad("precision", f"must be one of {', '.join(PRECISIONS)}, got {cfg.precision!r}")
+    if cfg.quantization not in QUANTIZATIONS:
+        bad("quantization", f"must be one of {', '.join(QUANTIZATIONS)}, "
+                            f"got {cfg.quantization!r}")
+    if cfg.save_steps <= 0:
+        bad("save_steps", f"must be > 0, got {cfg.save_steps}")
+    if cfg.eval_steps < 0:
+        bad("eval_steps", f"must be >= 0, got {cfg.eval_steps}")
+    if not 0 <= cfg.validation_split <= 0.5:
+        bad("validation_split", f"must be in [0, 0.5], got {cfg.validation_split}")
+    if cfg.early_stopping_patience < 0:
+        bad("early_stopping_patience", f"must be >= 0, got {cfg.early_stopping_patience}")
+    if cfg.seed < 0:
+        bad("seed", f"must be >= 0, got {cfg.seed}")
+    return v
+
+
+def validate(cfg: TrainingConfig) -> TrainingConfig:
+    """Raise ``invalid_fields`` (INVALID_TRAINING_CONFIG) if :func:`check` finds anything."""
+    violations = check(cfg)
+    if violations:
+        raise invalid_fields(violations, reason="INVALID_TRAINING_CONFIG",
+                             message="invalid training config")
+    return cfg
+
+
+def from_dict(data: dict[str, Any]) -> TrainingConfig:
+    """A config from a (possibly partial) dict of typed or text values; validated."""
+    return validate(apply_overrides(TrainingConfig(), data))
+
+
+def save_config(cfg: TrainingConfig, path: Path, **extra: Any) -> Path:
+    """Write the resolved config (plus ``extra`` keys) as JSON, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"config": cfg.to_dict(), **extra}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, indent=2, ensure_ascii=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """Read a JSON or YAML config file: either flat keys or ``{"config": {...}}``."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+    else:
+        data = json.loads(text)
+    if isinstance(data, dict) and isinstance(data.get("config"), dict):
+        data = data["config"]
+    if not isinstance(data, dict):
+        raise invalid_fields([FieldViolation("config", "config file must hold a mapping")],
+                             reason="INVALID_TRAINING_CONFIG")
+    return data
