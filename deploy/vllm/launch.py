@@ -119,7 +119,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     os.environ.update(env)
     print(f"launch.py: exec {shlex.join(cmd)}", file=sys.stderr, flush=True)
-    os.execvp(cmd[0], cmd)
+    try:
+        os.execvp(cmd[0], cmd)
+    except FileNotFoundError:
+        raise SystemExit(f"launch.py: {cmd[0]!r} not found; pass --vllm /path/to/vllm") from None
 
 
 if __name__ == "__main__":
