@@ -1,1 +1,1 @@
-"""tuneforge tts service."""
+"""tts service: voice samples, Whisper transcription, Qwen3-TTS data preparation, training, preview."""
