@@ -25,6 +25,9 @@ from typing import Any
 from tuneforge.runtime.errors import invalid_argument
 from tuneforge.services.dataset import telegram as tg
 
+ProgressFn = Callable[[int, int, int], None]
+"""``progress(bytes_read, total_bytes, messages_read)``."""
+
 Transcriber = Callable[[Path], str]
 """Turns a local audio/video file into text (see :mod:`tuneforge.audio.whisper`)."""
 
@@ -141,7 +144,7 @@ def process_export(
     opts: TelegramOptions,
     *,
     transcriber: Transcriber | None = None,
-    progress: tg.ProgressFn | None = None,
+    progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> TelegramReport:
     """Write dialogs of ``source`` to ``out_path`` (JSONL) and return the report.
@@ -169,7 +172,8 @@ def process_export(
             writer.write_session(session)
         session = []
 
-    with source.open_json(progress) as stream:
+    on_bytes = (lambda done, total: progress(done, total, report.messages_read)) if progress else None
+    with source.open_json(on_bytes) as stream:
         for ev in tg.read_export(stream):
             if isinstance(ev, dict):
                 report.messages_read += 1
@@ -178,13 +182,15 @@ def process_export(
                     continue
                 if should_stop and report.messages_read % 1000 == 0 and should_stop():
                     break
+                author = str(ev.get("from") or ev.get("from_id") or "unknown")
+                is_owner = False
+                if ev.get("type", "message") == "message":
+                    authors[f"{author} ({ev.get('from_id') or '?'})"] += 1
+                    is_owner = owner(ev)
+                    owner.matched += is_owner
                 role_text = _message_text(ev, opts, source, transcriber, dropped, report)
                 if role_text is None:
                     continue
-                author = str(ev.get("from") or ev.get("from_id") or "unknown")
-                authors[f"{author} ({ev.get('from_id') or '?'})"] += 1
-                is_owner = owner(ev)
-                owner.matched += is_owner
                 ts = _timestamp(ev)
                 if last_ts is not None and ts is not None and ts - last_ts > opts.session_gap_seconds:
                     flush()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tuneforge.dataset.v1 import dataset_pb2 as pb
 from tuneforge.dataset.v1 import dataset_pb2_grpc as pb_grpc
-from tuneforge.runtime.job_rpcs import JobRpcs
+from tuneforge.runtime.job_rpcs import JobRpcs, timestamp
+from tuneforge.runtime.transfer import receive_upload
 from tuneforge.runtime.server import ServiceContext
 
 SERVICE = "dataset"
@@ -14,6 +15,13 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.jobs = JobRpcs(ctx.engine, SERVICE)
+
+    async def UploadFile(self, request_iterator, context):
+        upload, _ = await receive_upload(request_iterator, self.ctx.root / "uploads", self.ctx.config.max_upload_bytes)
+        return pb.Upload(
+            id=upload.id, filename=upload.filename, size_bytes=upload.size_bytes,
+            sha256=upload.sha256, create_time=timestamp(upload.create_time),
+        )
 
     async def GetJob(self, request, context):
         return self.jobs.get(request.id)

@@ -1,0 +1,247 @@
+"""The dataset catalog: rows in ``state.db`` plus files under ``datasets/<name>/``.
+
+Each dataset is ``data.jsonl`` (train), ``validation.jsonl`` (when a split was asked for and
+the data allowed one) and ``meta.json`` (the row plus the source report). A dataset is built
+in ``datasets/.tmp-<uuid>/`` and renamed into place in one step, so a crash or a bad input
+never leaves a half-written dataset; deletes rename to ``datasets/.trash-<uuid>`` first.
+Leftovers of either kind are removed by :meth:`DatasetCatalog.sweep_leftovers`. Workers (separate processes)
+open their own :class:`~tuneforge.runtime.store.Store` on the same ``state.db`` and create
+datasets through this class too. Timestamps are ISO-8601 UTC strings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tuneforge.runtime.errors import already_exists, invalid_argument, not_found
+from tuneforge.runtime.names import confined, validate_name
+from tuneforge.runtime.store import Store
+from tuneforge.services.dataset import stats as stats_mod
+
+MIGRATIONS = [
+    (
+        "dataset_0001_datasets",
+        """
+        CREATE TABLE datasets (
+            name TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            format TEXT NOT NULL DEFAULT '',
+            record_count INTEGER NOT NULL DEFAULT 0,
+            validation_record_count INTEGER NOT NULL DEFAULT 0,
+            size_bytes INTEGER NOT NULL DEFAULT 0,
+            create_time TEXT NOT NULL,
+            job_id TEXT NOT NULL DEFAULT '',
+            meta TEXT NOT NULL DEFAULT '{}'
+        );
+        """,
+    ),
+]
+SOURCES = ("telegram", "import", "generate")
+MAX_PREVIEW = 100
+
+
+@dataclass
+class DatasetInfo:
+    name: str
+    source: str
+    format: str
+    record_count: int
+    validation_record_count: int
+    size_bytes: int
+    create_time: str
+    path: str
+    validation_path: str  # "" when there is no validation split
+    job_id: str = ""
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class DatasetCatalog:
+    def __init__(self, store: Store, data_root: Path | str) -> None:
+        self.store = store
+        store.migrate(MIGRATIONS)
+        self.root = Path(data_root) / "datasets"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def sweep_leftovers(self) -> int:
+        """Remove ``.tmp-*``/``.trash-*`` left by a crash. Call once at service start, before
+        any worker runs (workers stage their files under the same names)."""
+        n = 0
+        for leftover in [*self.root.glob(".tmp-*"), *self.root.glob(".trash-*")]:
+            n += 1
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+        return n
+
+    def work_file(self, suffix: str = ".jsonl") -> Path:
+        """A fresh staging file path inside ``datasets/`` (swept by :meth:`sweep_leftovers`)."""
+        return self.root / f".tmp-{uuid.uuid4().hex}{suffix}"
+
+    # --- reads -------------------------------------------------------------------------
+
+    def dir(self, name: str) -> Path:
+        return confined(self.root, validate_name(name, "name"))
+
+    def get(self, name: str) -> DatasetInfo:
+        """Raises INVALID_ARGUMENT (bad name) or NOT_FOUND ``DATASET_NOT_FOUND``."""
+        validate_name(name, "name")
+        row = self.store.query_one("SELECT * FROM datasets WHERE name = ?", (name,))
+        if row is None:
+            raise not_found("dataset", name)
+        return self._info(row)
+
+    def list(self, offset: int = 0, limit: int = 50) -> tuple[list[DatasetInfo], int]:
+        """Datasets by name; returns ``(items, total)``."""
+        if offset < 0 or limit < 0:
+            raise invalid_argument("page_size", "must not be negative")
+        total = self.store.query_one("SELECT COUNT(*) AS n FROM datasets")["n"]
+        rows = self.store.query(
+            "SELECT * FROM datasets ORDER BY name LIMIT ? OFFSET ?", (limit, offset)
+        )
+        return [self._info(r) for r in rows], int(total)
+
+    def file(self, name: str, validation: bool = False) -> Path:
+        """Path of ``data.jsonl`` (or ``validation.jsonl``); NOT_FOUND when absent."""
+        info = self.get(name)
+        path = info.validation_path if validation else info.path
+        if not path or not Path(path).is_file():
+            raise not_found("dataset file", f"{name}/{'validation' if validation else 'data'}.jsonl")
+        return Path(path)
+
+    def preview(self, name: str, count: int = 5, validation: bool = False) -> list[dict[str, Any]]:
+        """The first ``count`` records (default 5, at most 100)."""
+        if count < 0:
+            raise invalid_argument("count", "must not be negative")
+        count = min(count or 5, MAX_PREVIEW)
+        out: list[dict[str, Any]] = []
+        with open(self.file(name, validation), encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    out.append(json.loads(line))
+                    if len(out) >= count:
+                        break
+        return out
+
+    def stats(
+        self, name: str, tokenizer_dir: str | None = None, max_seq_length: int = 0
+    ) -> stats_mod.DatasetStats:
+        """Stats over train + validation (see :mod:`tuneforge.services.dataset.stats`)."""
+        info = self.get(name)
+        paths = [Path(info.path)] + ([Path(info.validation_path)] if info.validation_path else [])
+        return stats_mod.compute_stats(
+            paths,
+            tokenizer_dir=tokenizer_dir or None,
+            max_seq_length=max_seq_length or stats_mod.DEFAULT_MAX_SEQ_LENGTH,
+            default_source=info.source,
+        )
+
+    # --- writes ------------------------------------------------------------------------
+
+    def check_free(self, name: str) -> None:
+        """INVALID_ARGUMENT for a bad name, ALREADY_EXISTS when taken (checked before a job)."""
+        validate_name(name, "dataset_name")
+        if self.store.query_one("SELECT 1 FROM datasets WHERE name = ?", (name,)) or (
+            self.root / name
+        ).exists():
+            raise already_exists("dataset", name)
+
+    def create(
+        self,
+        name: str,
+        records_jsonl: Path,
+        *,
+        source: str,
+        format: str = "",  # noqa: A002
+        validation_split: float = stats_mod.DEFAULT_VALIDATION_SPLIT,
+        seed: int = stats_mod.DEFAULT_SEED,
+        report: dict[str, Any] | None = None,
+        job_id: str = "",
+    ) -> DatasetInfo:
+        """Create ``name`` from a normalised JSONL file (left in place; the caller owns it).
+
+        Raises INVALID_ARGUMENT (name, source, ``validation_split`` outside [0, 0.5],
+        ``DATASET_EMPTY`` for no records) or ALREADY_EXISTS ``DATASET_ALREADY_EXISTS``.
+        """
+        self.check_free(name)
+        if source not in SOURCES:
+            raise invalid_argument("source", f"must be one of {', '.join(SOURCES)}")
+        staging = self.root / f".tmp-{uuid.uuid4().hex}"
+        staging.mkdir()
+        try:
+            train, val = stats_mod.split_jsonl(
+                Path(records_jsonl), staging / "data.jsonl", staging / "validation.jsonl",
+                validation_split, seed,
+            )
+            if train == 0:
+                raise invalid_argument(
+                    "dataset", "no records to store", reason="DATASET_EMPTY",
+                    message="the input produced no records",
+                )
+            final = self.root / name
+            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            size = sum(p.stat().st_size for p in staging.glob("*.jsonl"))
+            info = DatasetInfo(
+                name=name, source=source, format=format, record_count=train,
+                validation_record_count=val, size_bytes=size, create_time=now,
+                path=str(final / "data.jsonl"),
+                validation_path=str(final / "validation.jsonl") if val else "",
+                job_id=job_id, report=report or {},
+            )  # fmt: skip
+            meta = {**info.to_dict(), "validation_split": validation_split, "seed": seed}
+            with open(staging / "meta.json", "w", encoding="utf-8") as fh:
+                json.dump(meta, fh, ensure_ascii=False, indent=2)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.rename(staging, final)  # fails if the name appeared meanwhile
+            except OSError:
+                raise already_exists("dataset", name) from None
+            try:
+                self.store.execute(
+                    "INSERT INTO datasets(name, source, format, record_count,"
+                    " validation_record_count, size_bytes, create_time, job_id, meta)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (name, source, format, train, val, size, now, job_id,
+                     json.dumps(info.report, ensure_ascii=False)),
+                )  # fmt: skip
+            except sqlite3.IntegrityError:
+                shutil.rmtree(final, ignore_errors=True)
+                raise already_exists("dataset", name) from None
+            return info
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def delete(self, name: str) -> None:
+        """Remove the row and the files; NOT_FOUND when there is no such dataset."""
+        self.get(name)
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM datasets WHERE name = ?", (name,))
+        directory = self.root / name
+        if directory.exists():
+            trash = self.root / f".trash-{uuid.uuid4().hex}"
+            os.rename(directory, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def _info(self, row: Any) -> DatasetInfo:
+        directory = self.root / row["name"]
+        val = directory / "validation.jsonl"
+        return DatasetInfo(
+            name=row["name"], source=row["source"], format=row["format"],
+            record_count=row["record_count"], validation_record_count=row["validation_record_count"],
+            size_bytes=row["size_bytes"], create_time=row["create_time"],
+            path=str(directory / "data.jsonl"),
+            validation_path=str(val) if row["validation_record_count"] else "",
+            job_id=row["job_id"], report=json.loads(row["meta"] or "{}"),
+        )  # fmt: skip

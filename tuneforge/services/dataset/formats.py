@@ -1,0 +1,243 @@
+"""Dataset record formats: detection and normalisation to the chat ``messages`` shape.
+
+Every common fine-tuning format maps to one normalised record, the shape TRL and the OpenAI
+fine-tuning API consume::
+
+    {"messages": [{"role": "system"|"user"|"assistant"|"tool", "content": "...",
+                   "name"?: str, "weight"?: 0|1}, ...]}
+
+except plain text for continued pre-training, which stays ``{"text": "..."}``.
+
+Validation follows the OpenAI cookbook's checks, each with a stable code (``RecordProblem``):
+NOT_AN_OBJECT, MISSING_MESSAGES, INVALID_MESSAGE, UNKNOWN_ROLE, MISSING_CONTENT,
+INVALID_CONTENT, EMPTY_CONTENT, UNKNOWN_KEYS (inside a message), INVALID_WEIGHT,
+NO_ASSISTANT_MESSAGE, MISSING_FIELD, TOO_LONG, UNKNOWN_FORMAT. Record-level keys that are
+not part of a format (ids, sources, metadata) are tolerated; a string ``source`` is kept.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+FORMATS = (
+    "messages", "sharegpt", "alpaca", "prompt_completion", "vertex", "instruction_output",
+    "text_label", "text",
+)  # fmt: skip
+ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
+MESSAGE_KEYS = frozenset(
+    {"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call"}
+)
+SHAREGPT_ROLES = {
+    "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+    "chatgpt": "assistant", "bing": "assistant", "bard": "assistant", "model": "assistant",
+    "system": "system", "tool": "tool", "function": "tool", "observation": "tool",
+}  # fmt: skip
+
+
+class RecordProblem(Exception):
+    """One invalid record: a stable code and a human message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def detect(record: Any) -> str | None:
+    """The format a record looks like, by its keys; ``None`` if none fits."""
+    if not isinstance(record, dict):
+        return None
+    keys = record.keys()
+    if "conversations" in keys:
+        return "sharegpt"
+    if "messages" in keys:
+        msgs = record["messages"]
+        if isinstance(msgs, list) and msgs and isinstance(msgs[0], dict) and "from" in msgs[0]:
+            return "sharegpt"
+        return "messages"
+    if "instruction" in keys and "output_text" in keys:
+        return "instruction_output"
+    if "instruction" in keys and "output" in keys:
+        return "alpaca"
+    if "prompt" in keys and "completion" in keys:
+        return "prompt_completion"
+    if "input_text" in keys and "output_text" in keys:
+        return "vertex"
+    if "text" in keys and "label" in keys:
+        return "text_label"
+    if "text" in keys:
+        return "text"
+    return None
+
+
+def normalise(record: Any, fmt: str, max_chars: int = 0) -> dict[str, Any]:
+    """Validate ``record`` as ``fmt`` and return the normalised record, or raise RecordProblem."""
+    if not isinstance(record, dict):
+        raise RecordProblem("NOT_AN_OBJECT", f"record is a {_kind(record)}, not an object")
+    try:
+        fn = _NORMALISERS[fmt]
+    except KeyError:
+        raise RecordProblem("UNKNOWN_FORMAT", f"unknown format {fmt!r}") from None
+    out = fn(record)
+    if isinstance(record.get("source"), str) and record["source"]:
+        out["source"] = record["source"]
+    if max_chars:
+        size = len(out["text"]) if "text" in out else sum(len(m["content"]) for m in out["messages"])
+        if size > max_chars:
+            raise RecordProblem("TOO_LONG", f"record has {size} characters, limit is {max_chars}")
+    return out
+
+
+def _kind(value: Any) -> str:
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number" if isinstance(value, (int, float)) else type(value).__name__
+    )
+
+
+def _content(value: Any, where: str, allow_missing: bool = False) -> str:
+    if value is None:
+        if allow_missing:
+            return ""
+        raise RecordProblem("MISSING_CONTENT", f"{where}: content is missing")
+    if isinstance(value, list):  # OpenAI content parts: [{"type": "text", "text": ...}]
+        texts = [p.get("text") for p in value if isinstance(p, dict) and p.get("type") == "text"]
+        if len(texts) != len(value) or not all(isinstance(t, str) for t in texts):
+            raise RecordProblem("INVALID_CONTENT", f"{where}: only text content parts are supported")
+        value = "".join(texts)  # type: ignore[arg-type]
+    if not isinstance(value, str):
+        raise RecordProblem("INVALID_CONTENT", f"{where}: content is a {_kind(value)}, not a string")
+    if not value.strip() and not allow_missing:
+        raise RecordProblem("EMPTY_CONTENT", f"{where}: content is empty")
+    return value
+
+
+def _field(record: dict, key: str, required: bool = True) -> str:
+    if key not in record or record[key] is None:
+        if required:
+            raise RecordProblem("MISSING_FIELD", f"field {key!r} is missing")
+        return ""
+    value = record[key]
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and key == "label":
+        value = str(value)
+    if not isinstance(value, str):
+        raise RecordProblem("INVALID_CONTENT", f"field {key!r} is a {_kind(value)}, not a string")
+    if required and not value.strip():
+        raise RecordProblem("EMPTY_CONTENT", f"field {key!r} is empty")
+    return value
+
+
+def _pair(user: str, assistant: str, system: str = "") -> dict[str, Any]:
+    msgs = [{"role": "system", "content": system}] if system.strip() else []
+    msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    return {"messages": msgs}
+
+
+def _messages(record: dict) -> dict[str, Any]:
+    msgs = record.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        raise RecordProblem("MISSING_MESSAGES", "'messages' must be a non-empty array")
+    out = []
+    for i, msg in enumerate(msgs):
+        where = f"messages[{i}]"
+        if not isinstance(msg, dict):
+            raise RecordProblem("INVALID_MESSAGE", f"{where} is a {_kind(msg)}, not an object")
+        unknown = sorted(set(msg) - MESSAGE_KEYS)
+        if unknown:
+            raise RecordProblem("UNKNOWN_KEYS", f"{where}: unknown keys {', '.join(unknown)}")
+        role = msg.get("role")
+        if role not in ROLES:
+            raise RecordProblem("UNKNOWN_ROLE", f"{where}: unknown role {role!r}")
+        has_calls = bool(msg.get("tool_calls") or msg.get("function_call"))
+        if "content" not in msg and not has_calls:
+            raise RecordProblem("MISSING_CONTENT", f"{where}: content is missing")
+        item: dict[str, Any] = {"role": role, "content": _content(msg.get("content"), where, has_calls)}
+        for key in ("name", "tool_calls", "tool_call_id", "function_call"):
+            if msg.get(key) is not None:
+                item[key] = msg[key]
+        if "weight" in msg:
+            if msg["weight"] not in (0, 1) or isinstance(msg["weight"], bool):
+                raise RecordProblem("INVALID_WEIGHT", f"{where}: weight must be 0 or 1")
+            item["weight"] = int(msg["weight"])
+        out.append(item)
+    if not any(m["role"] == "assistant" for m in out):
+        raise RecordProblem("NO_ASSISTANT_MESSAGE", "no assistant message")
+    return {"messages": out}
+
+
+def _sharegpt(record: dict) -> dict[str, Any]:
+    convs = record.get("conversations", record.get("messages"))
+    if not isinstance(convs, list) or not convs:
+        raise RecordProblem("MISSING_MESSAGES", "'conversations' must be a non-empty array")
+    msgs = []
+    if isinstance(record.get("system"), str) and record["system"].strip():
+        msgs.append({"role": "system", "content": record["system"]})
+    for i, turn in enumerate(convs):
+        where = f"conversations[{i}]"
+        if not isinstance(turn, dict):
+            raise RecordProblem("INVALID_MESSAGE", f"{where} is a {_kind(turn)}, not an object")
+        speaker = turn.get("from")
+        role = SHAREGPT_ROLES.get(str(speaker).lower()) if isinstance(speaker, str) else None
+        if role is None:
+            raise RecordProblem("UNKNOWN_ROLE", f"{where}: unknown speaker {speaker!r}")
+        if "value" not in turn:
+            raise RecordProblem("MISSING_CONTENT", f"{where}: value is missing")
+        msgs.append({"role": role, "content": _content(turn["value"], where)})
+    if not any(m["role"] == "assistant" for m in msgs):
+        raise RecordProblem("NO_ASSISTANT_MESSAGE", "no gpt/assistant turn")
+    return {"messages": msgs}
+
+
+def _alpaca(record: dict) -> dict[str, Any]:
+    instruction = _field(record, "instruction")
+    extra = _field(record, "input", required=False)
+    user = f"{instruction}\n\n{extra}" if extra.strip() else instruction
+    return _pair(user, _field(record, "output"), _field(record, "system", required=False))
+
+
+def _prompt_completion(record: dict) -> dict[str, Any]:
+    return _pair(_field(record, "prompt"), _field(record, "completion"))
+
+
+def _vertex(record: dict) -> dict[str, Any]:
+    return _pair(_field(record, "input_text"), _field(record, "output_text"))
+
+
+def _instruction_output(record: dict) -> dict[str, Any]:
+    return _pair(_field(record, "instruction"), _field(record, "output_text"))
+
+
+def _text_label(record: dict) -> dict[str, Any]:
+    return _pair(_field(record, "text"), _field(record, "label"))
+
+
+def _text(record: dict) -> dict[str, Any]:
+    return {"text": _field(record, "text")}
+
+
+_NORMALISERS: dict[str, Callable[[dict], dict[str, Any]]] = {
+    "messages": _messages,
+    "sharegpt": _sharegpt,
+    "alpaca": _alpaca,
+    "prompt_completion": _prompt_completion,
+    "vertex": _vertex,
+    "instruction_output": _instruction_output,
+    "text_label": _text_label,
+    "text": _text,
+}
+
+
+def to_sharegpt(record: dict[str, Any]) -> dict[str, Any]:
+    """A normalised chat record in the ShareGPT ``from``/``value`` shape."""
+    names = {"system": "system", "user": "human", "assistant": "gpt", "tool": "tool"}
+    return {
+        "conversations": [
+            {"from": names.get(m["role"], m["role"]), "value": m["content"]}
+            for m in record["messages"]
+        ]
+    }
+
+
+def dumps(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False)

@@ -1,0 +1,342 @@
+"""Generate a chat dataset from a project: docs, scenarios, FAQ, escalation templates, code, git.
+
+Each source is optional and counted in :class:`GenerateReport`:
+
+* ``docs_dir`` — every ``*.md``: each section (a heading and the text under it) becomes a
+  question (the heading, as a question) and its answer (the section text).
+* ``scenarios_dir`` — ``*.md``/``*.txt`` dialogs written as ``Клиент:``/``Менеджер:`` or
+  ``User:``/``Assistant:`` lines (also ``Customer``/``Agent``, ``Пользователь``/``Оператор``);
+  scenarios are separated by headings or ``---``; a line without a speaker continues the turn.
+* ``faq_file`` — CSV with question/answer columns (``question``/``answer``, ``q``/``a``,
+  ``вопрос``/``ответ``), a JSON array or JSONL of such objects.
+* ``faq_sqlite_file`` + ``faq_sqlite_query`` — a read-only SELECT returning (question, answer).
+* ``escalation_dir`` — one template per file: the title (first ``#`` heading, else the file
+  name) is the situation, the rest the reply; ``Trigger:``/``Когда:`` lines add more
+  user phrasings of the same situation.
+* ``code_dir`` — ``*.py`` through :mod:`tuneforge.services.dataset.code_qa`.
+* ``repo_url`` (+ ``repo_branch``) — a shallow ``git clone`` (``https://`` or ``file://``
+  only), then its ``*.md`` as docs and ``*.py`` as code.
+
+Records are deduplicated on their normalised text. Output records carry ``source``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuneforge.runtime.errors import invalid_argument
+from tuneforge.services.dataset import code_qa
+
+SKIP_DIRS = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", "build", "dist"})
+MAX_FILE_BYTES = 2 * 1024 * 1024
+GIT_TIMEOUT_SECONDS = 300
+_BRANCH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+SPEAKERS = {
+    "клиент": "user", "пользователь": "user", "user": "user", "customer": "user",
+    "client": "user", "human": "user", "менеджер": "assistant", "оператор": "assistant",
+    "assistant": "assistant", "agent": "assistant", "manager": "assistant",
+    "support": "assistant", "бот": "assistant", "bot": "assistant",
+}  # fmt: skip
+_SPEAKER_RE = re.compile(r"^\s*[-*]?\s*\**(" + "|".join(SPEAKERS) + r")\**\s*:\s*(.*)$", re.IGNORECASE)
+_HEADING_RE = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+
+
+@dataclass
+class GenerateOptions:
+    docs_dir: str = ""
+    scenarios_dir: str = ""
+    faq_file: str = ""
+    faq_sqlite_file: str = ""
+    faq_sqlite_query: str = ""
+    escalation_dir: str = ""
+    code_dir: str = ""
+    repo_url: str = ""
+    repo_branch: str = ""
+    system_prompt: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerateOptions:
+        return cls(**{k: str(data.get(k) or "") for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class GenerateReport:
+    records_by_source: dict[str, int] = field(default_factory=dict)
+    files_by_source: dict[str, int] = field(default_factory=dict)
+    records: int = 0
+    duplicates: int = 0
+    file_errors: list[str] = field(default_factory=list)  # first 50 unreadable files
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _files(root: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if path.suffix.lower() in suffixes and not path.is_symlink():
+                yield path
+
+
+def _dir(value: str, field_name: str) -> Path:
+    path = Path(value)
+    if not path.is_dir():
+        raise invalid_argument(field_name, f"{value} is not a directory", reason="SOURCE_NOT_FOUND")
+    return path
+
+
+def _as_question(heading: str) -> str:
+    heading = heading.strip().rstrip(":")
+    if heading.endswith("?"):
+        return heading
+    if re.search(r"[а-яё]", heading, re.IGNORECASE):
+        return f"Расскажите: {heading}?"
+    return f"What about {heading}?"
+
+
+def doc_pairs(text: str) -> list[tuple[str, str]]:
+    """Sections of a markdown document as (question, answer); nested headings joined."""
+    out, path, body = [], [], []  # type: ignore[var-annotated]
+    in_code = False
+
+    def close() -> None:
+        answer = "\n".join(body).strip()
+        if path and answer:
+            out.append((_as_question(" — ".join(path[-2:])), answer))
+
+    for line in text.splitlines():
+        if line.strip().startswith("```"):
+            in_code = not in_code
+        m = None if in_code else _HEADING_RE.match(line)
+        if m:
+            close()
+            level = len(m.group(1))
+            path[:] = path[: level - 1] + [m.group(2)]
+            body.clear()
+        else:
+            body.append(line)
+    close()
+    return out
+
+
+def scenario_dialogs(text: str) -> list[list[dict[str, str]]]:
+    """Speaker-labelled dialogs in a markdown/text file."""
+    dialogs, turns = [], []  # type: ignore[var-annotated]
+
+    def close() -> None:
+        while turns and turns[-1]["role"] == "user":
+            turns.pop()
+        if any(t["role"] == "assistant" for t in turns) and any(t["role"] == "user" for t in turns):
+            dialogs.append([dict(t) for t in turns])
+        turns.clear()
+
+    for line in text.splitlines():
+        if _HEADING_RE.match(line) or line.strip() in ("---", "***", "___"):
+            close()
+            continue
+        m = _SPEAKER_RE.match(line)
+        if m:
+            role = SPEAKERS[m.group(1).lower()]
+            if turns and turns[-1]["role"] == role:
+                turns[-1]["content"] += "\n" + m.group(2).strip()
+            else:
+                turns.append({"role": role, "content": m.group(2).strip()})
+        elif line.strip() and turns:
+            turns[-1]["content"] += "\n" + line.strip()
+    close()
+    return [[t for t in d if t["content"].strip()] for d in dialogs]
+
+
+_Q_KEYS = ("question", "q", "вопрос", "prompt", "instruction")
+_A_KEYS = ("answer", "a", "ответ", "response", "output", "completion")
+
+
+def _qa_from_row(row: dict[str, Any]) -> tuple[str, str] | None:
+    low = {str(k).strip().lower(): v for k, v in row.items() if k is not None}
+    q = next((low[k] for k in _Q_KEYS if low.get(k)), None)
+    a = next((low[k] for k in _A_KEYS if low.get(k)), None)
+    if isinstance(q, str) and isinstance(a, str) and q.strip() and a.strip():
+        return q.strip(), a.strip()
+    return None
+
+
+def faq_pairs(path: Path) -> list[tuple[str, str]]:
+    """Q/A pairs of a CSV, JSON array or JSONL FAQ file."""
+    if path.suffix.lower() in (".csv", ".tsv"):
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            sample = fh.read(4096)
+            fh.seek(0)
+            dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample else csv.excel
+            rows: list[Any] = list(csv.DictReader(fh, dialect=dialect))
+    else:
+        text = path.read_text(encoding="utf-8-sig")
+        if text.lstrip().startswith("["):
+            rows = json.loads(text)
+        else:
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [qa for row in rows if isinstance(row, dict) and (qa := _qa_from_row(row))]
+
+
+def sqlite_pairs(db_file: str, query: str) -> list[tuple[str, str]]:
+    """Rows of a read-only SELECT; the first two columns are question and answer."""
+    if not Path(db_file).is_file():
+        raise invalid_argument("faq_sqlite_file", f"{db_file} is not a file", reason="SOURCE_NOT_FOUND")
+    q = query.strip().rstrip(";")
+    if not q or not re.match(r"^(select|with)\b", q, re.IGNORECASE) or ";" in q:
+        raise invalid_argument("faq_sqlite_query", "must be a single SELECT statement")
+    conn = sqlite3.connect(f"file:{Path(db_file).resolve()}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(q).fetchall()
+    except sqlite3.Error as exc:
+        raise invalid_argument("faq_sqlite_query", f"query failed: {exc}") from None
+    finally:
+        conn.close()
+    if rows and len(rows[0]) < 2:
+        raise invalid_argument("faq_sqlite_query", "must return (question, answer) columns")
+    return [(str(r[0]).strip(), str(r[1]).strip()) for r in rows if r[0] and r[1]]
+
+
+def escalation_pairs(path: Path) -> list[tuple[str, str]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    title, triggers, body = path.stem.replace("_", " ").replace("-", " "), [], []
+    for line in lines:
+        m = _HEADING_RE.match(line)
+        trig = re.match(r"^\s*(trigger|когда|триггер)\s*:\s*(.+)$", line, re.IGNORECASE)
+        if m and not body and title == path.stem.replace("_", " ").replace("-", " "):
+            title = m.group(2)
+        elif trig:
+            triggers.append(trig.group(2).strip())
+        else:
+            body.append(line)
+    answer = "\n".join(body).strip()
+    if not answer:
+        return []
+    return [(q, answer) for q in (triggers or [_as_question(title)])]
+
+
+def validate_repo(url: str, branch: str) -> None:
+    """Only ``https://`` and ``file://`` URLs, no option-like values, a plain branch name."""
+    if not re.match(r"^(https://[^\s]+|file:///[^\s]*)$", url) or url.startswith("-"):
+        raise invalid_argument("repo_url", "must be an https:// or file:// URL", reason="INVALID_REPO_URL")
+    if any(c in url for c in "\x00\n\r") or "::" in url:
+        raise invalid_argument("repo_url", "contains forbidden characters", reason="INVALID_REPO_URL")
+    if branch and (not _BRANCH_RE.match(branch) or ".." in branch or branch.endswith((".lock", "/"))):
+        raise invalid_argument("repo_branch", "is not a valid branch name", reason="INVALID_BRANCH")
+
+
+def clone_repo(url: str, branch: str, dest: Path) -> None:
+    validate_repo(url, branch)
+    cmd = ["git", "-c", "protocol.allow=never", "-c", "protocol.https.allow=always",
+           "-c", "protocol.file.allow=always", "clone", "--depth", "1", "--single-branch",
+           "--no-tags"]  # fmt: skip
+    if branch:
+        cmd += ["--branch", branch]
+    cmd += ["--", url, str(dest)]
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=GIT_TIMEOUT_SECONDS)
+    if proc.returncode != 0:
+        raise invalid_argument(
+            "repo_url", f"git clone failed: {proc.stderr.strip()[-500:]}", reason="GIT_CLONE_FAILED"
+        )
+
+
+def generate(
+    opts: GenerateOptions, out_path: Path, progress: Callable[[str], None] | None = None
+) -> GenerateReport:
+    """Write deduplicated records from every given source to ``out_path`` (JSONL).
+
+    Raises INVALID_ARGUMENT for a missing source directory/file, a bad SQLite query, a bad
+    repo URL/branch or a failed clone, and ``NO_SOURCES`` when no source is given.
+    """
+    report = GenerateReport()
+    by_source: Counter[str] = Counter()
+    files: Counter[str] = Counter()
+    seen: set[bytes] = set()
+    sources = [k for k in ("docs_dir", "scenarios_dir", "faq_file", "faq_sqlite_file",
+                           "escalation_dir", "code_dir", "repo_url") if getattr(opts, k)]  # fmt: skip
+    if not sources:
+        raise invalid_argument("sources", "give at least one source", reason="NO_SOURCES")
+
+    with open(out_path, "w", encoding="utf-8") as out:
+
+        def emit(source: str, messages: list[dict[str, str]]) -> None:
+            key = hashlib.sha1(
+                json.dumps([" ".join(m["content"].lower().split()) for m in messages]).encode()
+            ).digest()
+            if key in seen:
+                report.duplicates += 1
+                return
+            seen.add(key)
+            if opts.system_prompt:
+                messages = [{"role": "system", "content": opts.system_prompt}, *messages]
+            out.write(json.dumps({"messages": messages, "source": source}, ensure_ascii=False) + "\n")
+            by_source[source] += 1
+
+        def pairs(source: str, qa: list[tuple[str, str]]) -> None:
+            for q, a in qa:
+                emit(source, [{"role": "user", "content": q}, {"role": "assistant", "content": a}])
+
+        def each_file(source: str, root: Path, suffixes: tuple[str, ...], fn: Callable[[Path], None]) -> None:
+            for path in _files(root, suffixes):
+                if path.stat().st_size > MAX_FILE_BYTES:
+                    continue
+                files[source] += 1
+                try:
+                    fn(path)
+                except (SyntaxError, UnicodeDecodeError, ValueError) as exc:
+                    if len(report.file_errors) < 50:
+                        report.file_errors.append(f"{path}: {type(exc).__name__}: {exc}")
+            if progress:
+                progress(source)
+
+        def docs(source: str, root: Path) -> None:
+            each_file(source, root, (".md", ".markdown"), lambda p: pairs(source, doc_pairs(p.read_text(encoding="utf-8"))))
+
+        def code(source: str, root: Path) -> None:
+            each_file(source, root, (".py",), lambda p: pairs(source, code_qa.pairs_from_file(p, root)))
+
+        if opts.docs_dir:
+            docs("docs", _dir(opts.docs_dir, "docs_dir"))
+        if opts.scenarios_dir:
+            each_file("scenarios", _dir(opts.scenarios_dir, "scenarios_dir"), (".md", ".txt"),
+                      lambda p: [emit("scenarios", d) for d in scenario_dialogs(p.read_text(encoding="utf-8"))])  # fmt: skip
+        if opts.faq_file:
+            path = Path(opts.faq_file)
+            if not path.is_file():
+                raise invalid_argument("faq_file", f"{path} is not a file", reason="SOURCE_NOT_FOUND")
+            try:
+                pairs("faq", faq_pairs(path))
+            except (ValueError, csv.Error, UnicodeDecodeError) as exc:
+                raise invalid_argument("faq_file", f"cannot read FAQ: {exc}") from None
+            files["faq"] += 1
+        if opts.faq_sqlite_file:
+            pairs("faq_sqlite", sqlite_pairs(opts.faq_sqlite_file, opts.faq_sqlite_query))
+            files["faq_sqlite"] += 1
+        if opts.escalation_dir:
+            each_file("escalation", _dir(opts.escalation_dir, "escalation_dir"), (".md", ".txt"),
+                      lambda p: pairs("escalation", escalation_pairs(p)))  # fmt: skip
+        if opts.code_dir:
+            code("code", _dir(opts.code_dir, "code_dir"))
+        if opts.repo_url:
+            with tempfile.TemporaryDirectory(prefix="tuneforge-repo-") as tmp:
+                clone_repo(opts.repo_url, opts.repo_branch, Path(tmp) / "repo")
+                docs("repo_docs", Path(tmp) / "repo")
+                code("repo_code", Path(tmp) / "repo")
+    report.records_by_source = dict(by_source)
+    report.files_by_source = dict(files)
+    report.records = sum(by_source.values())
+    return report

@@ -1,0 +1,101 @@
+"""Worker: process a Telegram export into a dataset (a ``telegram`` job).
+
+    python -m tuneforge.services.dataset.telegram_worker --spec SPEC.json
+
+Spec: ``{"input": "<result.json or .zip>", "dataset_name": "...", "data_root": "...",
+"options": {TelegramOptions fields, "whisper_model", "whisper_language",
+"validation_split"}, "job_id": "", "whisper_models_dir": ""}``.
+
+Events: ``progress`` (phase ``parsing``, step/total = bytes of result.json, message with the
+messages read), ``log`` lines, ``result`` ``{"dataset": DatasetInfo, "report":
+TelegramReport}``. A stop (SIGTERM) ends the parse early, creates nothing and exits 0.
+Errors (bad options, owner not found, name taken, Whisper model missing) → ``error`` event
+with the reason, exit 1, nothing written.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tuneforge.runtime import worker_events as ev
+from tuneforge.runtime.errors import invalid_argument
+from tuneforge.runtime.store import Store
+from tuneforge.services.dataset import dialogs, telegram
+from tuneforge.services.dataset.catalog import DatasetCatalog
+from tuneforge.services.dataset.stats import DEFAULT_VALIDATION_SPLIT
+
+
+def make_transcriber(model: str, language: str, models_dir: str | None) -> dialogs.Transcriber:
+    """A faster-whisper transcriber; the model is resolved now (fail early), loaded lazily."""
+    from tuneforge.audio import whisper
+
+    model_dir = whisper.resolve_model(model or "small", models_dir or None)
+    loaded: list[Any] = []
+
+    def transcribe(path: Path) -> str:
+        if not loaded:
+            ev.log(f"loading Whisper model {model_dir}")
+            loaded.append(whisper.load_model(model_dir))
+        return whisper.transcribe(loaded[0], path, language or None).text
+
+    return transcribe
+
+
+def main(spec: dict[str, Any]) -> None:
+    for key in ("input", "dataset_name", "data_root"):
+        if not spec.get(key):
+            raise invalid_argument(key, "is required")
+    raw_opts = dict(spec.get("options") or {})
+    opts = dialogs.TelegramOptions.from_dict(raw_opts)
+    split = raw_opts.get("validation_split")
+    split = DEFAULT_VALIDATION_SPLIT if split is None else float(split)
+    root = Path(spec["data_root"])
+    catalog = DatasetCatalog(Store(root / "state.db"), root)
+    catalog.check_free(spec["dataset_name"])
+    transcriber = None
+    if opts.transcribe_voice:
+        transcriber = make_transcriber(
+            str(raw_opts.get("whisper_model") or ""), str(raw_opts.get("whisper_language") or ""),
+            spec.get("whisper_models_dir"),
+        )  # fmt: skip
+
+    last = [0.0]
+
+    def progress(done: int, total: int, messages: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.5 or done >= total:
+            last[0] = now
+            ev.progress(phase="parsing", step=done, total=total,
+                        message=f"{messages} messages read")  # fmt: skip
+
+    work = catalog.work_file()
+    try:
+        with telegram.ExportSource(spec["input"]) as source:
+            ev.log(f"reading {source.size} bytes of result.json from {spec['input']}")
+            report = dialogs.process_export(
+                source, work, opts, transcriber=transcriber, progress=progress,
+                should_stop=ev.stop_requested,
+            )  # fmt: skip
+        if ev.stop_requested():
+            ev.log("stop requested: parsing ended early, no dataset created", level="warning")
+            return
+        if report.dialogs == 0:
+            raise invalid_argument(
+                "input", f"no dialogs could be built (dropped: {report.messages_dropped})",
+                reason="TELEGRAM_NO_DIALOGS",
+            )
+        info = catalog.create(
+            spec["dataset_name"], work, source="telegram", format=opts.output_format,
+            validation_split=split, report=report.to_dict(), job_id=str(spec.get("job_id") or ""),
+        )  # fmt: skip
+    finally:
+        work.unlink(missing_ok=True)
+    ev.log(f"dataset {info.name}: {info.record_count} train + {info.validation_record_count} "
+           f"validation dialogs")  # fmt: skip
+    ev.result({"dataset": info.to_dict(), "report": report.to_dict()})
+
+
+if __name__ == "__main__":
+    ev.run_main(main)
