@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from registry_helpers import make_adapter
 from tuneforge.runtime.errors import Code, TuneforgeError
 from tuneforge.services.registry import marker
 from tuneforge.services.registry.activation import ActivationManager, VllmState
@@ -354,3 +353,31 @@ def test_restart_mode_needs_a_command():
         VllmController("restart")
     with pytest.raises(TuneforgeError):
         VllmController("sideways")
+
+
+async def test_deactivate_while_vllm_down_unloads_when_it_returns(catalog, src, fake_vllm):
+    _register(catalog, src, "a")
+    m = _manager(catalog, "hot", fake_vllm.url)
+    await m.start()
+    try:
+        await m.activate("a")
+        port = fake_vllm.port
+        fake_vllm._server.shutdown()  # unreachable but keeps its state, like a network cut
+        fake_vllm._server.server_close()
+        st = await m.deactivate()
+        assert st.active is None and st.vllm_state is VllmState.PENDING
+        assert marker.read_active(catalog.adapters_dir) is None
+        loras = dict(fake_vllm.loras)
+        fake_vllm.start()
+        fake_vllm.loras.update(loras)
+        assert fake_vllm.port == port
+        await _until(lambda: m.status().vllm_state is VllmState.APPLIED)
+        assert _managed(fake_vllm) == set()
+    finally:
+        await m.close()
+
+
+async def test_restart_mode_allows_ranks_the_launcher_will_configure(catalog, src, tmp_path):
+    catalog.import_directory("big", src("big", r=64))
+    m = _manager(catalog, "restart", restart_command="true")
+    assert (await m.activate("big")).vllm_state is VllmState.APPLIED

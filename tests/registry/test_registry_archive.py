@@ -11,7 +11,13 @@ import pytest
 
 from registry_helpers import adapters_listing, make_adapter
 from tuneforge.runtime.errors import Code, TuneforgeError
-from tuneforge.services.registry.archive import ImportLimits, export_adapter, import_archive, import_path
+from tuneforge.services.registry.archive import (
+    ImportLimits,
+    export_adapter,
+    export_to_file,
+    import_archive,
+    import_path,
+)
 
 
 def _export_to(catalog, name: str, dest: Path, chunk_size: int = 1 << 20) -> Path:
@@ -183,3 +189,24 @@ def test_import_over_existing_name_is_already_exists(catalog, tmp_path):
         import_archive(catalog, archive, "taken")
     assert e.value.code is Code.ALREADY_EXISTS
     assert import_archive(catalog, archive, "taken", replace=True).version == 2
+
+
+def test_duplicate_member_is_refused(catalog, data_root, tmp_path):
+    src = make_adapter(tmp_path / "s")
+    entries = _adapter_entries(src)
+    archive = _tar(tmp_path / "dup.tgz", entries + [(tarfile.TarInfo("adapter/README.md"), b"again")])
+    with pytest.raises(TuneforgeError) as e:
+        import_archive(catalog, archive, "dup")
+    assert e.value.reason == "ARCHIVE_UNSAFE" and adapters_listing(data_root) == []
+
+
+def test_export_to_file_reports_size_and_sha256(catalog, tmp_path):
+    import hashlib
+
+    a = catalog.import_directory("e", make_adapter(tmp_path / "s"))
+    dest = tmp_path / "out" / "e.tar.gz"
+    dest.parent.mkdir()
+    size, sha = export_to_file(a, dest)
+    assert size == dest.stat().st_size and sha == hashlib.sha256(dest.read_bytes()).hexdigest()
+    assert os.listdir(dest.parent) == ["e.tar.gz"]
+    assert import_archive(catalog, dest, "e2").rank == 8

@@ -298,7 +298,7 @@ class ActivationManager:
                     )
                 self.catalog.get(name)
                 await self._transition("deactivate", None, actor, f"adapter {name!r} deleted")
-            self.catalog.delete(name, force=force)
+            await asyncio.to_thread(self.catalog.delete, name, force)
 
     async def reconcile(self) -> ActivationStatus:
         """Hot mode: make vLLM serve what the marker names (loads it again after a vLLM

@@ -200,7 +200,8 @@ class AdapterCatalog:
         target = self.adapter_dir(name)
         final = target / "final"
         trash: Path | None = None
-        if not target.exists():
+        created = not target.exists()
+        if created:
             os.rename(staging, target)  # one rename: adapters/<name>/ appears complete
             staging.mkdir()  # so the caller's cleanup finds something to remove
         else:
@@ -215,6 +216,10 @@ class AdapterCatalog:
                 raise
         try:
             return self._record(name, files, dataset, metrics, job_id, source, replace=True)
+        except BaseException:
+            if created:  # no row, so no files either
+                os.rename(target, self.adapters_dir / f".trash-{uuid.uuid4().hex}")
+            raise
         finally:
             if trash is not None:
                 shutil.rmtree(trash, ignore_errors=True)

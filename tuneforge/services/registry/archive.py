@@ -37,12 +37,18 @@ import shutil
 import tarfile
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from tuneforge.runtime.errors import FieldViolation, already_exists, invalid_argument, invalid_fields
+from tuneforge.runtime.errors import (
+    FieldViolation,
+    already_exists,
+    failed_precondition,
+    invalid_argument,
+    invalid_fields,
+)
 from tuneforge.runtime.names import validate_name
 from tuneforge.services.registry.adapters import Adapter, AdapterCatalog
 from tuneforge.services.registry.peft_files import (
@@ -71,6 +77,9 @@ class ImportLimits:
 # ----------------------------------------------------------------- export
 def export_adapter(adapter: Adapter, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
     """Yield the ``.tar.gz`` of ``adapter`` in chunks of about ``chunk_size`` bytes."""
+    if not adapter.path.is_dir():
+        raise failed_precondition("ADAPTER_FILES_MISSING", f"the files of adapter {adapter.name!r} are gone",
+                                  adapter=adapter.name)
     paths = sorted(
         p for p in adapter.path.iterdir() if p.is_file() and not p.is_symlink() and not p.name.startswith(".")
     )
@@ -183,19 +192,20 @@ def import_archive(
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def receive_upload(chunks: Iterable[bytes], dest: Path, max_bytes: int) -> tuple[int, str]:
-    """Write a client-streamed upload to ``dest`` (via a temp name); return (size, sha256).
-    INVALID_ARGUMENT ``ARCHIVE_TOO_LARGE`` past ``max_bytes`` (the temp file is removed)."""
+def export_to_file(adapter: Adapter, dest: Path | str) -> tuple[int, str]:
+    """Write the export archive to ``dest`` (via a temp name beside it); return (size, sha256),
+    which a download's first message needs before any byte is sent."""
+    dest = Path(dest)
     tmp = dest.with_name(f".{dest.name}.part")
     digest, size = hashlib.sha256(), 0
     try:
         with open(tmp, "wb") as f:
-            for chunk in chunks:
-                size += len(chunk)
-                if size > max_bytes:
-                    raise _too_large(f"upload exceeds {max_bytes} bytes")
+            for chunk in export_adapter(adapter):
                 digest.update(chunk)
+                size += len(chunk)
                 f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, dest)
     finally:
         if tmp.exists():
@@ -261,7 +271,7 @@ def _archive_errors() -> Iterator[None]:
 def _members(archive: Path, limits: ImportLimits) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo, PurePosixPath | None]]:
     """Yield (tar, member, safe path or None for litter), enforcing every safety rule."""
     raw, tar = _open_stream(archive, limits)
-    count, declared = 0, 0
+    count, declared, seen = 0, 0, set()
     try:
         with _archive_errors(), tar:
             for member in tar:
@@ -273,6 +283,10 @@ def _members(archive: Path, limits: ImportLimits) -> Iterator[tuple[tarfile.TarF
                     kind = ("a symbolic link" if member.issym() else "a hard link" if member.islnk()
                             else "a device file" if member.isdev() else f"of type {member.type!r}")
                     raise _unsafe(member.name, f"is {kind}; only regular files and directories are allowed")
+                if member.isreg():
+                    if path in seen:
+                        raise _unsafe(member.name, "appears twice in the archive")
+                    seen.add(path)
                 declared += member.size
                 if declared > limits.max_total_bytes:
                     raise _too_large(f"archive members add up to more than {limits.max_total_bytes} bytes")

@@ -42,6 +42,7 @@ DEFAULT_LORA_MODULES = frozenset(
     {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 )
 VLLM_DEFAULT_MAX_LORA_RANK = 16
+VLLM_LARGEST_MAX_LORA_RANK = 512  # the largest value vLLM's --max-lora-rank accepts
 MANAGED_NAME_RE = re.compile(r"^(?P<name>.+)@v(?P<version>\d+)$")
 MAX_OUTPUT_CHARS = 64 * 1024
 
@@ -246,10 +247,12 @@ class VllmController:
         found = []
         if self.mode is VllmMode.NONE:
             return found
-        if adapter.rank > self.max_lora_rank:
+        # In restart mode the launcher starts vLLM with --max-lora-rank from the adapter.
+        limit = VLLM_LARGEST_MAX_LORA_RANK if self.mode is VllmMode.RESTART else self.max_lora_rank
+        if adapter.rank > limit:
             found.append(FieldViolation(
                 "rank",
-                f"adapter rank {adapter.rank} is above vLLM's max LoRA rank {self.max_lora_rank}"
+                f"adapter rank {adapter.rank} is above vLLM's max LoRA rank {limit}"
                 " (start vLLM with a larger --max-lora-rank)",
             ))
         modules = adapter.lora_modules or adapter.target_modules
