@@ -1,0 +1,95 @@
+"""Trainer callbacks of the training worker: live events out, graceful stop in.
+
+Imported only by the worker (it needs transformers).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from transformers import TrainerCallback
+
+from tuneforge.runtime import worker_events as ev
+
+_METRIC_KEYS = {
+    "loss": "loss", "eval_loss": "eval_loss", "learning_rate": "learning_rate",
+    "grad_norm": "grad_norm", "mean_token_accuracy": "mean_token_accuracy",
+    "eval_mean_token_accuracy": "eval_mean_token_accuracy", "num_tokens": "num_tokens",
+}
+
+
+class EventsCallback(TrainerCallback):
+    """progress / metrics / checkpoint events, and the stop request → save + stop.
+
+    tokens/s counts the real (non-pad) tokens TRL reports as ``num_tokens`` over the wall time
+    since training began in this process; the ETA extrapolates the seconds per step so far.
+    ``on_checkpoint(path)`` runs after each checkpoint is complete (e.g. to add the config).
+    """
+
+    def __init__(self, on_checkpoint: Callable[[Path], None] | None = None) -> None:
+        self.on_checkpoint = on_checkpoint
+        self.stopped_by_request = False
+        self.last_checkpoint: Path | None = None
+        self.last_metrics: dict[str, float] = {}
+        self.tokens_per_second: float | None = None
+        self._t0 = 0.0
+        self._start_step = 0
+
+    # ---- timing -------------------------------------------------------------------------
+    def on_train_begin(self, args, state, control, **kw: Any):
+        self._t0 = time.perf_counter()
+        self._start_step = state.global_step
+        if state.is_world_process_zero:
+            ev.progress(phase="training", step=state.global_step, total=state.max_steps,
+                        percent=100.0 * state.global_step / max(state.max_steps, 1),
+                        epoch=state.epoch or 0.0, message="training started")
+
+    def _eta(self, state) -> float | None:
+        done = state.global_step - self._start_step
+        if done <= 0:
+            return None
+        return (time.perf_counter() - self._t0) / done * max(state.max_steps - state.global_step, 0)
+
+    # ---- stop ---------------------------------------------------------------------------
+    def on_step_end(self, args, state, control, **kw: Any):
+        if ev.stop_requested():
+            self.stopped_by_request = True
+            control.should_save = True
+            control.should_training_stop = True
+        if state.is_world_process_zero:
+            fields: dict[str, Any] = dict(
+                phase="training", step=state.global_step, total=state.max_steps,
+                percent=round(100.0 * state.global_step / max(state.max_steps, 1), 2),
+                epoch=round(state.epoch or 0.0, 4), eta_seconds=self._eta(state))
+            if self.tokens_per_second is not None:
+                fields["tokens_per_second"] = round(self.tokens_per_second, 1)
+            ev.progress(**fields)
+        return control
+
+    # ---- metrics ------------------------------------------------------------------------
+    def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kw: Any):
+        logs = logs or {}
+        if "num_tokens" in logs:  # TRL's count of real tokens trained by this process
+            seconds = time.perf_counter() - self._t0
+            if seconds > 0:
+                self.tokens_per_second = float(logs["num_tokens"]) / seconds
+        out = {key: float(logs[src]) for src, key in _METRIC_KEYS.items()
+               if isinstance(logs.get(src), (int, float))}
+        if not out:
+            return
+        self.last_metrics.update(out)
+        if state.is_world_process_zero:
+            if self.tokens_per_second is not None and "loss" in out:
+                out["tokens_per_second"] = round(self.tokens_per_second, 1)
+            ev.metrics(step=state.global_step, epoch=round(state.epoch or 0.0, 4), **out)
+
+    # ---- checkpoints --------------------------------------------------------------------
+    def on_save(self, args, state, control, **kw: Any):
+        path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and path.is_dir():
+            if self.on_checkpoint is not None:
+                self.on_checkpoint(path)
+            self.last_checkpoint = path
+            ev.checkpoint(state.global_step, path.resolve())

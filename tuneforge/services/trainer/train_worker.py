@@ -1,0 +1,316 @@
+"""LoRA / QLoRA supervised fine-tuning of a causal LM on chat data — the training worker.
+
+    python -m tuneforge.services.trainer.train_worker --spec SPEC.json
+    accelerate launch [--num_processes N] -m tuneforge.services.trainer.train_worker --spec S
+
+Spec (JSON object):
+    base_model               hub id (already in the local HF cache) or local directory
+    train_file               JSONL of {"messages": [...]} records
+    validation_file          optional JSONL; else ``config.validation_split`` holds some out
+    config                   TrainingConfig keys (typed or text); validated here again
+    output_dir               <data_root>/adapters/<name>; gets checkpoints/ and final/
+    adapter_name, dataset_name   recorded in the result
+    resume_from_checkpoint   optional checkpoint directory (of this or an earlier job)
+    max_steps                optional hard cap on optimizer steps (tests, smoke runs)
+    logging_steps            optional, default 1
+
+Story: setup (load tokenizer + model, LoRA) → tokenize (assistant-only labels, checked; see
+chat_data) → train (TRL SFTTrainer; events from callbacks.EventsCallback) → save
+(``final/`` written to a temp dir and renamed) → ``result``.
+
+Events: progress phases ``loading_model``, ``tokenizing``, ``training``, ``saving``; metrics
+(loss, eval_loss, learning_rate, grad_norm, tokens_per_second, ...); a checkpoint event after
+every complete checkpoint (``output_dir/checkpoints/checkpoint-<step>``, holding adapter,
+optimizer, scheduler, RNG and trainer_state + ``training_config.json``).
+
+Stop (SIGTERM): at the end of the current optimizer step a checkpoint is saved and reported,
+``result`` says ``stopped: true``, exit 0. A stop before training began exits 0 with no
+checkpoint. Raises/reports: INVALID_TRAINING_CONFIG, EMPTY_ASSISTANT_MASK,
+INVALID_TRAINING_RECORD, CHAT_TEMPLATE_UNSUPPORTED, BASE_MODEL_NOT_AVAILABLE,
+RESUME_CHECKPOINT_INVALID, ADAPTER_ALREADY_EXISTS (exit 1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tuneforge.runtime import worker_events as ev
+from tuneforge.runtime.errors import already_exists, invalid_argument
+from tuneforge.services.trainer import chat_data
+from tuneforge.services.trainer.config import TrainingConfig, from_dict, save_config
+
+CONFIG_FILE = "training_config.json"
+RESULT_FILE = "training_result.json"
+
+
+def _is_main() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _say(message: str, level: str = "info") -> None:
+    if _is_main():
+        ev.log(message, level=level)
+
+
+def _phase(phase: str, message: str) -> None:
+    if _is_main():
+        ev.progress(phase=phase, message=message)
+
+
+# ---- setup ---------------------------------------------------------------------------------
+def resolve_precision(cfg: TrainingConfig, cuda: bool, bf16_ok: bool) -> str:
+    """auto → bf16 (fp16 without bf16 support) on a GPU, fp32 on CPU; fp16 on CPU → fp32."""
+    if cfg.precision == "auto":
+        return ("bf16" if bf16_ok else "fp16") if cuda else "fp32"
+    if cfg.precision == "fp16" and not cuda:
+        _say("precision fp16 needs a GPU; training in fp32 on this CPU", "warning")
+        return "fp32"
+    return cfg.precision
+
+
+def load_model(spec: dict, cfg: TrainingConfig, precision: str, cuda: bool):
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+    base = spec["base_model"]
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        kwargs: dict[str, Any] = {"dtype": dtype}
+        if cfg.quantization == "nf4":
+            if not cuda:
+                _say("4-bit QLoRA on CPU: bitsandbytes runs it, but expect it to be many times "
+                     "slower than on a GPU (and slower than plain LoRA in fp32 on this CPU); "
+                     "fine for a smoke test, not for a real dataset", "warning")
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.bfloat16 if precision == "bf16" else
+                (torch.float16 if precision == "fp16" else torch.float32))
+            if cuda:
+                kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+        model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    except OSError as exc:
+        raise invalid_argument("base_model", f"cannot load {base!r} offline: {exc}",
+                               reason="BASE_MODEL_NOT_AVAILABLE") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.config.use_cache = False
+    if cfg.quantization == "nf4":
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=cfg.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False})
+    lora = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.target_modules, bias="none", task_type="CAUSAL_LM")
+    try:
+        model = get_peft_model(model, lora)
+    except ValueError as exc:
+        raise invalid_argument("config.target_modules", str(exc).splitlines()[0],
+                               reason="INVALID_TRAINING_CONFIG") from None
+    return model, tokenizer
+
+
+def tokenize(spec: dict, cfg: TrainingConfig, tokenizer):
+    from datasets import Dataset
+
+    train_records = chat_data.load_records(Path(spec["train_file"]), "train")
+    if spec.get("validation_file"):
+        val_records = chat_data.load_records(Path(spec["validation_file"]), "validation")
+    else:
+        train_records, val_records = chat_data.split_validation(
+            train_records, cfg.validation_split, cfg.seed)
+    train = chat_data.encode_records(tokenizer, train_records, cfg.max_seq_length, "train")
+    _say(f"train: {len(train.input_ids)} records, {train.tokens} tokens "
+         f"({train.assistant_tokens} assistant), {train.truncated} truncated to "
+         f"{cfg.max_seq_length}")
+    if train.dropped:
+        _say(f"dropped {len(train.dropped)} train records whose assistant tokens were all "
+             f"beyond max_seq_length={cfg.max_seq_length} (records "
+             f"{', '.join(map(str, train.dropped[:20]))}{' ...' if len(train.dropped) > 20 else ''})",
+             "warning")
+    eval_ds = None
+    if val_records:
+        val = chat_data.encode_records(tokenizer, val_records, cfg.max_seq_length, "validation")
+        eval_ds = Dataset.from_dict(val.as_columns())
+        _say(f"validation: {len(val.input_ids)} records")
+    return Dataset.from_dict(train.as_columns()), eval_ds, train
+
+
+def _check_resume(path: str | None) -> str | None:
+    if not path:
+        return None
+    ckpt = Path(path)
+    if not (ckpt / "trainer_state.json").is_file():
+        raise invalid_argument("resume_from_checkpoint",
+                               f"{path} is not a training checkpoint (no trainer_state.json)",
+                               reason="RESUME_CHECKPOINT_INVALID")
+    return str(ckpt)
+
+
+def build_trainer(spec, cfg, model, tokenizer, train_ds, eval_ds, precision, cuda, events):
+    from transformers import EarlyStoppingCallback, PrinterCallback
+    from trl import SFTConfig, SFTTrainer
+
+    evaluating = eval_ds is not None
+    early = evaluating and cfg.early_stopping_patience > 0
+    args = SFTConfig(
+        output_dir=str(Path(spec["output_dir"]) / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.epochs,
+        max_steps=int(spec.get("max_steps") or -1),
+        warmup_ratio=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        bf16=precision == "bf16", fp16=precision == "fp16", use_cpu=not cuda,
+        save_strategy="steps", save_steps=cfg.save_steps,
+        eval_strategy=("steps" if cfg.eval_steps else "epoch") if evaluating else "no",
+        eval_steps=cfg.eval_steps or None,
+        metric_for_best_model="eval_loss" if early else None,
+        greater_is_better=False if early else None,
+        logging_steps=int(spec.get("logging_steps") or 1),
+        seed=cfg.seed, data_seed=cfg.seed,
+        max_length=cfg.max_seq_length, packing=cfg.packing,
+        report_to=[], disable_tqdm=True, dataloader_num_workers=0,
+    )
+    callbacks = [events]
+    if early:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                         processing_class=tokenizer, callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)  # our events replace its dict prints on stdout
+    return trainer
+
+
+# ---- save ----------------------------------------------------------------------------------
+def _write_json(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False, default=str)
+    os.replace(tmp, path)
+
+
+def save_final(trainer, output_dir: Path, summary: dict) -> Path:
+    """Adapter + tokenizer + config + result into ``final/`` atomically (temp dir, rename)."""
+    final = output_dir / "final"
+    tmp = Path(tempfile.mkdtemp(prefix=".final-", dir=output_dir))
+    try:
+        trainer.model.save_pretrained(tmp, safe_serialization=True)
+        trainer.processing_class.save_pretrained(tmp)
+        _write_json(tmp / RESULT_FILE, summary)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+# ---- main ----------------------------------------------------------------------------------
+def main(spec: dict) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    for key in ("base_model", "train_file", "output_dir"):
+        if not spec.get(key):
+            raise invalid_argument(key, "required in the worker spec")
+    cfg = from_dict(spec.get("config") or {})
+    output_dir = Path(spec["output_dir"])
+    if (output_dir / "final").exists():
+        raise already_exists("adapter", spec.get("adapter_name") or str(output_dir))
+    resume = _check_resume(spec.get("resume_from_checkpoint"))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"base_model": spec["base_model"], "dataset": spec.get("dataset_name"),
+            "adapter_name": spec.get("adapter_name")}
+    if _is_main():
+        save_config(cfg, output_dir / CONFIG_FILE, **meta)
+
+    _phase("loading_model", f"loading {spec['base_model']}")
+    import datasets
+    import torch
+
+    datasets.disable_progress_bars()
+
+    cuda = torch.cuda.is_available()
+    precision = resolve_precision(cfg, cuda, cuda and torch.cuda.is_bf16_supported())
+    model, tokenizer = load_model(spec, cfg, precision, cuda)
+    trainable, total = model.get_nb_trainable_parameters()
+    _say(f"model {spec['base_model']} on {'cuda' if cuda else 'cpu'}, {precision}, "
+         f"quantization {cfg.quantization}; LoRA trains {trainable:,} of {total:,} parameters")
+
+    _phase("tokenizing", "tokenizing the dataset with the chat template")
+    train_ds, eval_ds, stats = tokenize(spec, cfg, tokenizer)
+    if ev.stop_requested():
+        _say("stop requested before training began; nothing to save")
+        ev.result({"stopped": True, "checkpoint": None, "global_step": 0})
+        return
+
+    events = callbacks_mod().EventsCallback(
+        on_checkpoint=lambda p: save_config(cfg, p / CONFIG_FILE, **meta))
+    trainer = build_trainer(spec, cfg, model, tokenizer, train_ds, eval_ds, precision, cuda,
+                            events)
+    if resume:
+        _say(f"resuming from {resume}")
+    started = time.time()
+    out = trainer.train(resume_from_checkpoint=resume)
+    state = trainer.state
+    metrics = dict(out.metrics)
+    num_tokens = events.last_metrics.get("num_tokens")
+    runtime = metrics.get("train_runtime")
+    summary = {
+        **meta,
+        "config": cfg.to_dict(),
+        "precision": precision,
+        "global_step": state.global_step,
+        "max_steps": state.max_steps,
+        "epoch": state.epoch,
+        "train_loss": metrics.get("train_loss"),
+        "last_loss": events.last_metrics.get("loss"),
+        "eval_loss": events.last_metrics.get("eval_loss"),
+        "best_eval_loss": state.best_metric,
+        "num_tokens": num_tokens,
+        "train_runtime": runtime,
+        "tokens_per_second": (num_tokens / runtime) if num_tokens and runtime else None,
+        "train_records": len(stats.input_ids),
+        "dropped_records": len(stats.dropped),
+        "early_stopped": bool(eval_ds is not None and cfg.early_stopping_patience > 0
+                              and state.global_step < state.max_steps
+                              and not events.stopped_by_request),
+        "wall_seconds": time.time() - started,
+    }
+    if not _is_main():
+        return
+    if events.stopped_by_request:
+        ckpt = events.last_checkpoint
+        _say(f"stopped on request at step {state.global_step}; checkpoint {ckpt}")
+        ev.result({**summary, "stopped": True,
+                   "checkpoint": str(ckpt.resolve()) if ckpt else None})
+        return
+
+    _phase("saving", "saving the adapter")
+    final = save_final(trainer, output_dir, summary)
+    summary.update(stopped=False, adapter_dir=str(final.resolve()),
+                   output_dir=str(output_dir.resolve()),
+                   checkpoint=str(events.last_checkpoint.resolve())
+                   if events.last_checkpoint else None)
+    _write_json(output_dir / RESULT_FILE, summary)
+    ev.progress(phase="saving", step=state.global_step, total=state.max_steps, percent=100.0,
+                message=f"adapter saved to {final}")
+    ev.result(summary)
+
+
+def callbacks_mod():
+    from tuneforge.services.trainer import callbacks
+
+    return callbacks
+
+
+if __name__ == "__main__":
+    ev.run_main(main)
