@@ -381,3 +381,27 @@ async def test_restart_mode_allows_ranks_the_launcher_will_configure(catalog, sr
     catalog.import_directory("big", src("big", r=64))
     m = _manager(catalog, "restart", restart_command="true")
     assert (await m.activate("big")).vllm_state is VllmState.APPLIED
+
+
+async def test_wrong_vllm_api_key_is_a_clear_refusal(catalog, src, fake_vllm):
+    fake_vllm.api_key = "secret"
+    _register(catalog, src, "a")
+    m = _manager(catalog, "hot", fake_vllm.url)
+    with pytest.raises(TuneforgeError) as e:
+        await m.activate("a")
+    assert e.value.code is Code.FAILED_PRECONDITION and e.value.reason == "VLLM_UNAUTHORIZED"
+    good = ActivationManager(catalog, VllmController("hot", fake_vllm.url, api_key="secret"))
+    assert (await good.activate("a")).vllm_state is VllmState.APPLIED
+
+
+async def test_open_registry_wires_everything_from_config_values(store, data_root, src, fake_vllm):
+    from tuneforge.services.registry.domain import open_registry
+
+    fake_vllm.max_lora_rank = 32  # vLLM started with --max-lora-rank 32, and the config says so
+    reg = open_registry(store, data_root, vllm_mode="hot", vllm_url=fake_vllm.url, vllm_max_lora_rank=32)
+    await reg.start()
+    try:
+        reg.catalog.import_directory("a", src("a", r=32))
+        assert (await reg.activation.activate("a")).vllm_state is VllmState.APPLIED
+    finally:
+        await reg.close()

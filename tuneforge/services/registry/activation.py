@@ -480,10 +480,7 @@ class ActivationManager:
 
 
 def _as_error(exc: Exception, adapter: str | None) -> TuneforgeError:
-    if isinstance(exc, TuneforgeError):
-        return exc
-    assert isinstance(exc, VllmRejected)
-    return failed_precondition(exc.reason, f"vLLM refused the adapter: {exc.message}", adapter=adapter or "")
+    return exc if isinstance(exc, TuneforgeError) else exc.to_error(adapter)
 
 
 __all__ = [

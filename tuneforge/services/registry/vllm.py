@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from tuneforge.runtime.errors import Code, FieldViolation, TuneforgeError, invalid_argument
+from tuneforge.runtime.errors import Code, FieldViolation, TuneforgeError, failed_precondition, invalid_argument
 from tuneforge.services.registry.adapters import Adapter
 
 # The decoder projections vLLM wraps with LoRA layers in Llama/Qwen/Mistral-style models.
@@ -65,6 +65,9 @@ class VllmRejected(Exception):
         self.status = status
         self.message = message
         self.reason = reason
+
+    def to_error(self, adapter: str | None) -> TuneforgeError:
+        return failed_precondition(self.reason, f"vLLM refused: {self.message}", adapter=adapter or "")
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,7 @@ def _rejection(status: int, body: bytes) -> VllmRejected:
     if "max_lora_rank" in msg:
         return VllmRejected(status, msg, "LORA_RANK_TOO_HIGH")
     if "No adapter found" in msg:
+        msg += " (vLLM must see the registry's data root at the same path)"
         return VllmRejected(status, msg, "ADAPTER_PATH_NOT_FOUND")
     return VllmRejected(status, msg)
 
@@ -286,6 +290,8 @@ class VllmController:
                 found = self.served_violations(adapter, await self.client.models())
             except VllmUnreachable:
                 pass
+            except VllmRejected as exc:
+                raise exc.to_error(adapter.name) from None
         if found:
             raise incompatible(adapter.name, found)
 

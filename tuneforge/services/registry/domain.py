@@ -1,0 +1,51 @@
+"""One call that builds the registry's domain objects from plain settings (what the
+servicer and the CLI need): the catalog, the vLLM controller and the activation manager."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuneforge.runtime.store import Store
+from tuneforge.services.registry.activation import ActivationManager
+from tuneforge.services.registry.adapters import AdapterCatalog
+from tuneforge.services.registry.archive import ImportLimits
+from tuneforge.services.registry.vllm import VLLM_DEFAULT_MAX_LORA_RANK, VllmController
+
+
+@dataclass
+class RegistryDomain:
+    catalog: AdapterCatalog
+    controller: VllmController
+    activation: ActivationManager
+    import_limits: ImportLimits
+
+    async def start(self) -> None:
+        await self.activation.start()
+
+    async def close(self) -> None:
+        await self.activation.close()
+
+
+def open_registry(
+    store: Store,
+    data_root: Path | str,
+    *,
+    vllm_mode: str = "none",
+    vllm_url: str = "",
+    vllm_restart_command: str | list[str] = "",
+    vllm_restart_timeout_seconds: float = 300.0,
+    vllm_max_lora_rank: int = VLLM_DEFAULT_MAX_LORA_RANK,
+    vllm_api_key: str = "",
+    import_limits: ImportLimits = ImportLimits(),
+) -> RegistryDomain:
+    """Arguments mirror the ``vllm_*`` config fields. ``vllm_restart_command``: a string runs
+    through ``/bin/sh -c``, a list runs as argv. Call ``await domain.start()`` inside the
+    event loop (starts the vLLM retry/reconcile task in hot mode) and ``close()`` at exit."""
+    catalog = AdapterCatalog(store, data_root)
+    command = vllm_restart_command or None
+    controller = VllmController(
+        vllm_mode, vllm_url, max_lora_rank=vllm_max_lora_rank, restart_command=command,
+        restart_timeout=vllm_restart_timeout_seconds, api_key=vllm_api_key or None,
+    )
+    return RegistryDomain(catalog, controller, ActivationManager(catalog, controller), import_limits)
