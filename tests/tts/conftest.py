@@ -64,3 +64,55 @@ def tiny_whisper_dir(tmp_path_factory) -> Path:
     from tuneforge.testing.tiny_whisper import cached_tiny_whisper
 
     return cached_tiny_whisper()
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_worker(module: str, spec: dict, tmp_path: Path, timeout: float = 120.0):
+    """Run a worker as the job engine does; return (returncode, events, stderr)."""
+    import json
+    import subprocess
+    import sys
+
+    spec_path = tmp_path / f"{module.rsplit('.', 1)[-1]}-spec.json"
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "--spec", str(spec_path)],
+        capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env,
+    )  # fmt: skip
+    events = []
+    for line in proc.stdout.splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict) and "event" in event:
+            events.append(event)
+    return proc.returncode, events, proc.stderr
+
+
+def result_of(events: list[dict]) -> dict:
+    results = [e["data"] for e in events if e["event"] == "result"]
+    assert results, f"no result event in {events}"
+    return results[-1]
+
+
+@pytest.fixture(scope="session")
+def tiny_tts_dir() -> Path:
+    from tuneforge.testing.tiny_tts import cached_tiny_tts
+
+    return cached_tiny_tts()
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    from tuneforge.runtime.store import Store
+    from tuneforge.services.tts.samples import SampleCatalog
+
+    root = tmp_path / "var"
+    store = Store(root / "state.db")
+    yield SampleCatalog(store, root)
+    store.close()
