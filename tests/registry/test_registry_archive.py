@@ -37,7 +37,7 @@ def _tar(path: Path, entries: list[tuple[tarfile.TarInfo, bytes | None]], mode: 
 
 
 def _adapter_entries(src: Path, prefix: str = "adapter/") -> list[tuple[tarfile.TarInfo, bytes]]:
-    return [(tarfile.TarInfo(prefix + p.name), p.read_bytes()) for p in sorted(src.iterdir())]
+    return [(tarfile.TarInfo(prefix + p.name), p.read_bytes()) for p in sorted(src.iterdir()) if p.is_file()]
 
 
 def test_export_import_roundtrip_keeps_files_and_metadata(catalog, data_root, tmp_path):
@@ -210,3 +210,17 @@ def test_export_to_file_reports_size_and_sha256(catalog, tmp_path):
     assert size == dest.stat().st_size and sha == hashlib.sha256(dest.read_bytes()).hexdigest()
     assert os.listdir(dest.parent) == ["e.tar.gz"]
     assert import_archive(catalog, dest, "e2").rank == 8
+
+
+def test_training_output_with_checkpoints_imports_the_top_adapter(catalog, tmp_path):
+    out = make_adapter(tmp_path / "out", r=8)
+    make_adapter(out / "checkpoint-100", r=4)
+    archive = tmp_path / "out.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(out, arcname="out")
+    a = import_archive(catalog, archive, "trained")
+    assert a.rank == 8 and not (a.path / "checkpoint-100").exists()
+    twins = _tar(tmp_path / "twins.tgz", _adapter_entries(out, "x/") + _adapter_entries(out, "y/"))
+    with pytest.raises(TuneforgeError) as e:
+        import_archive(catalog, twins, "twins")
+    assert "several adapters" in e.value.message

@@ -20,7 +20,8 @@ decompressed stream as it is read, so a gzip bomb stops at the limit —, a JSON
 header, and sha256 sums matching the manifest when there is one. Only then the second pass
 extracts into ``adapters/.tmp-*`` and the catalog renames it into place. macOS litter
 (``__MACOSX/``, ``._*``, ``.DS_Store``) is ignored, as are files below the adapter's own
-directory level (checkpoints). Every refusal is INVALID_ARGUMENT with a reason:
+directory level (with several ``adapter_config.json``, the shallowest one wins, so a training
+output directory with ``checkpoint-*/`` copies imports its final adapter). Every refusal is INVALID_ARGUMENT with a reason:
 ``ARCHIVE_FORMAT``, ``ARCHIVE_CORRUPT``, ``ARCHIVE_UNSAFE``, ``ARCHIVE_TOO_LARGE``,
 ``ARCHIVE_INVALID``, ``CHECKSUM_MISMATCH``.
 """
@@ -305,9 +306,12 @@ def _scan(archive: Path, limits: ImportLimits) -> _Scan:
     roots = sorted({str(PurePosixPath(k).parent) for k in configs})
     if not roots:
         raise invalid_fields([FieldViolation(CONFIG_FILE, "is missing from the archive")], reason="ARCHIVE_INVALID")
-    if len(roots) > 1:
-        raise invalid_argument("archive", f"holds several adapters ({', '.join(roots)})", reason="ARCHIVE_INVALID")
-    scan.root = PurePosixPath(roots[0])
+    # A training output dir holds the adapter and checkpoint-*/ copies: take the shallowest.
+    depth = min(len(PurePosixPath(r).parts) for r in roots)
+    top = [r for r in roots if len(PurePosixPath(r).parts) == depth]
+    if len(top) > 1:
+        raise invalid_argument("archive", f"holds several adapters ({', '.join(top)})", reason="ARCHIVE_INVALID")
+    scan.root = PurePosixPath(top[0])
     problems: list[FieldViolation] = []
     cfg_key = str(scan.root / CONFIG_FILE)
     if scan.files[cfg_key][0] > MAX_CONFIG_BYTES:
