@@ -25,7 +25,13 @@ def catalog(tmp_path: Path) -> DatasetCatalog:
     return DatasetCatalog(Store(tmp_path / "state.db"), tmp_path)
 
 
-def run_worker(module: str, spec: dict, tmp_path: Path, timeout: float = 120) -> tuple[int, list[dict], str]:
+@pytest.fixture
+def run_worker():
+    """Run a worker as a real subprocess: ``run_worker(module, spec, tmp_path)``."""
+    return _run_worker
+
+
+def _run_worker(module: str, spec: dict, tmp_path: Path, timeout: float = 120) -> tuple[int, list[dict], str]:
     """Run a worker as a real subprocess; return (exit code, JSON events, stderr)."""
     spec_path = tmp_path / f"spec-{module.rsplit('.', 1)[-1]}.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
