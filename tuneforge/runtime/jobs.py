@@ -262,24 +262,29 @@ class JobEngine:
         self.kinds[kind.name] = kind
 
     async def start(self) -> None:
-        """Reconcile jobs left RUNNING by an earlier process, then start dispatching."""
+        """Start dispatching; jobs left RUNNING by an earlier process are reconciled first."""
+        await self._reconcile_running()
+        self._dispatcher = asyncio.create_task(self._dispatch_loop())
+
+    async def _reconcile_running(self) -> None:
+        """Re-attach to RUNNING jobs of our kinds that this process does not supervise (left
+        by an earlier process) when their worker still runs; otherwise end them."""
         for row in self.store.query("SELECT * FROM jobs WHERE state = ?", (RUNNING,)):
             job = self._from_row(row)
-            if job.kind not in self.kinds:
+            if job.kind not in self.kinds or job.id in self._running:
                 continue
-            if _alive(job.pid, job.pid_start):
-                kind = self.kinds[job.kind]
-                lock = None
-                if kind.gpu:
-                    lock = self._gpu_lock(kind.gpu_devices)
-                    lock.try_acquire()
-                    self._held[job.id] = lock
-                await self._append(job, "log", {"level": "info", "message": "service restarted; re-attached to the running worker", "source": "service"})
-                self._running[job.id] = asyncio.create_task(self._supervise(job, None, reattach=True))
-                log.info("job_reattached", job_id=job.id, pid=job.pid)
-            else:
+            if not _alive(job.pid, job.pid_start):
+                self._running[job.id] = asyncio.current_task()  # type: ignore[assignment]
                 await self._finish_orphan(job)
-        self._dispatcher = asyncio.create_task(self._dispatch_loop())
+                continue
+            kind = self.kinds[job.kind]
+            if kind.gpu:
+                lock = self._gpu_lock(kind.gpu_devices)
+                lock.try_acquire()
+                self._held[job.id] = lock
+            await self._append(job, "log", {"level": "info", "message": "service restarted; re-attached to the running worker", "source": "service"})
+            self._running[job.id] = asyncio.create_task(self._supervise(job, None, reattach=True))
+            log.info("job_reattached", job_id=job.id, pid=job.pid)
 
     async def close(self, stop_workers: bool = False) -> None:
         """Stop dispatching. Workers keep running (re-attached on the next start) unless
@@ -437,6 +442,7 @@ class JobEngine:
     async def _dispatch_loop(self) -> None:
         while not self._closing:
             try:
+                await self._reconcile_running()
                 self._dispatch_once()
             except Exception:  # noqa: BLE001 - the loop must survive anything
                 log.exception("dispatch_failed")

@@ -1,1 +1,21 @@
-"""tuneforge client SDK."""
+"""tuneforge client SDK: ``Client`` / ``AsyncClient`` and typed errors. Needs no torch."""
+
+from tuneforge.client.client import DEFAULT_TARGET, AsyncClient, Client
+from tuneforge.client.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    TuneforgeClientError,
+    Unauthenticated,
+    Unavailable,
+    Unimplemented,
+)
+
+__all__ = [
+    "DEFAULT_TARGET", "AsyncClient", "Client", "AlreadyExists", "FailedPrecondition",
+    "FieldViolation", "InvalidArgument", "NotFound", "ResourceExhausted",
+    "TuneforgeClientError", "Unauthenticated", "Unavailable", "Unimplemented",
+]

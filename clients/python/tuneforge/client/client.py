@@ -1,0 +1,385 @@
+"""Client and AsyncClient for the four tuneforge services.
+
+    from tuneforge.client import Client
+    with Client("localhost:50051", token="...") as tf:
+        up = tf.upload_file("dataset", "result.json")
+        job = tf.dataset.process_telegram_export(upload_id=up.id, dataset_name="chats",
+                                                 config={"owner_name": "Alice"})
+        for event in tf.watch_job("dataset", job.id):
+            print(event)
+
+Every RPC is a method on ``tf.dataset``, ``tf.trainer``, ``tf.tts`` and ``tf.registry``
+named in snake_case, taking the request's fields as keyword arguments (or a request
+message). Reads (Get/List/Watch/Stream/Download/Preview) are retried on UNAVAILABLE; writes
+never are, except through their ``request_id``. Errors are typed (``NotFound``,
+``InvalidArgument`` with ``field_violations``, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from tuneforge.client.errors import TuneforgeClientError, Unavailable, from_rpc_error
+from tuneforge.common.v1 import common_pb2
+from tuneforge.dataset.v1 import dataset_pb2, dataset_pb2_grpc
+from tuneforge.registry.v1 import registry_pb2, registry_pb2_grpc
+from tuneforge.trainer.v1 import trainer_pb2, trainer_pb2_grpc
+from tuneforge.tts.v1 import tts_pb2, tts_pb2_grpc
+
+DEFAULT_TARGET = "localhost:50051"
+CHUNK = 1024 * 1024
+_READ_PREFIXES = ("Get", "List", "Watch", "Stream", "Download", "Preview")
+_SERVICES = {
+    "dataset": (dataset_pb2, dataset_pb2_grpc, "DatasetService"),
+    "trainer": (trainer_pb2, trainer_pb2_grpc, "TrainerService"),
+    "tts": (tts_pb2, tts_pb2_grpc, "TtsService"),
+    "registry": (registry_pb2, registry_pb2_grpc, "RegistryService"),
+}
+_UPLOAD_RPCS = {
+    "dataset": ("UploadFile", "UploadFileRequest"),
+    "tts": ("UploadVoiceSample", "UploadVoiceSampleRequest"),
+}
+_WATCH_RPCS = {"dataset": "WatchJob", "trainer": "WatchTrainingJob", "tts": "WatchTtsJob"}
+_GET_JOB_RPCS = {"dataset": "GetJob", "trainer": "GetTrainingJob", "tts": "GetTtsJob"}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _credentials(token: str, tls: bool, ca: str | None, cert: str | None, key: str | None) -> grpc.ChannelCredentials | None:
+    if not tls:
+        return None
+    read = lambda p: Path(p).read_bytes() if p else None  # noqa: E731
+    return grpc.ssl_channel_credentials(read(ca), read(key), read(cert))
+
+
+def _metadata(token: str, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+    md = list(extra or [])
+    if token:
+        md.append(("authorization", f"Bearer {token}"))
+    return md
+
+
+def _build_request(cls: type, request: Any, kwargs: dict[str, Any]) -> Any:
+    if request is not None:
+        return request
+    msg = cls()
+    for key, value in kwargs.items():
+        field = msg.DESCRIPTOR.fields_by_name.get(key)
+        if field is None:
+            raise TypeError(f"{cls.__name__} has no field {key!r}")
+        if field.message_type is not None and isinstance(value, dict):
+            target = getattr(msg, key)
+            if field.message_type.GetOptions().map_entry:
+                target.update({k: v for k, v in value.items()})
+            elif field.message_type.full_name == "google.protobuf.Struct":
+                target.update(value)
+            else:
+                target.CopyFrom(_build_request(type(target), None, value))
+        elif field.is_repeated and not (field.message_type and field.message_type.GetOptions().map_entry):
+            getattr(msg, key).extend(value)
+        elif field.message_type is not None:
+            getattr(msg, key).CopyFrom(value)
+        else:
+            setattr(msg, key, value)
+    return msg
+
+
+class _ServiceStub:
+    """Snake-case methods over one service's generated stub (sync)."""
+
+    def __init__(self, client: Client, name: str, channel: grpc.Channel) -> None:
+        pb, pb_grpc, service = _SERVICES[name]
+        self._client = client
+        self._pb = pb
+        self._descriptor = pb.DESCRIPTOR.services_by_name[service]
+        self._stub = getattr(pb_grpc, f"{service}Stub")(channel)
+        self._methods = {_snake(m.name): m for m in self._descriptor.methods}
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._methods)
+
+    def __getattr__(self, attr: str) -> Any:
+        method = self._methods.get(attr)
+        if method is None:
+            raise AttributeError(f"{self._descriptor.name} has no RPC {attr!r}; RPCs: {', '.join(sorted(self._methods))}")
+        call = getattr(self._stub, method.name)
+        request_cls = getattr(self._pb, method.input_type.name, None) or _message_class(method.input_type)
+        idempotent = method.name.startswith(_READ_PREFIXES)
+
+        def invoke(request: Any = None, *, timeout: float | None = None, **kwargs: Any) -> Any:
+            if method.client_streaming:
+                return self._client._unary(call, request, timeout, False)
+            req = _build_request(request_cls, request, kwargs)
+            if method.server_streaming:
+                return self._client._stream(call, req, timeout)
+            return self._client._unary(call, req, timeout, idempotent)
+
+        invoke.__name__ = attr
+        invoke.__doc__ = f"{self._descriptor.full_name}.{method.name}({method.input_type.name}) -> {method.output_type.name}"
+        return invoke
+
+
+def _message_class(descriptor: Any) -> type:
+    from google.protobuf import message_factory
+
+    return message_factory.GetMessageClass(descriptor)
+
+
+class Client:
+    """Synchronous client for all four services on one target (``serve all``) or each its own."""
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        token: str = "",
+        tls: bool = False,
+        ca: str | None = None,
+        cert: str | None = None,
+        key: str | None = None,
+        timeout: float | None = 60.0,
+        retries: int = 3,
+        targets: dict[str, str] | None = None,
+    ) -> None:
+        self.target = target
+        self.token = token or os.environ.get("TUNEFORGE_TOKEN", "")
+        self.timeout = timeout
+        self.retries = retries
+        creds = _credentials(self.token, tls, ca, cert, key)
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        self._channels: dict[str, grpc.Channel] = {}
+
+        def channel_for(addr: str) -> grpc.Channel:
+            if addr not in self._channels:
+                self._channels[addr] = grpc.secure_channel(addr, creds, options) if creds else grpc.insecure_channel(addr, options)
+            return self._channels[addr]
+
+        self.channel = channel_for(target)
+        services = {
+            name: _ServiceStub(self, name, channel_for((targets or {}).get(name, target)))
+            for name in _SERVICES
+        }
+        self.dataset: Any = services["dataset"]
+        self.trainer: Any = services["trainer"]
+        self.tts: Any = services["tts"]
+        self.registry: Any = services["registry"]
+
+    # -- plumbing
+    def _unary(self, call: Any, request: Any, timeout: float | None, idempotent: bool) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return call(request, timeout=timeout or self.timeout, metadata=_metadata(self.token))
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc)
+                attempt += 1
+                if idempotent and isinstance(error, Unavailable) and attempt < self.retries:
+                    time.sleep(min(2.0, 0.2 * 2**attempt))
+                    continue
+                raise error from None
+
+    def _stream(self, call: Any, request: Any, timeout: float | None) -> Iterator[Any]:
+        try:
+            yield from call(request, timeout=timeout, metadata=_metadata(self.token))
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    def close(self) -> None:
+        for channel in self._channels.values():
+            channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- conveniences
+    def upload_file(self, service: str, path: str | Path, filename: str | None = None, *, chunk_size: int = CHUNK) -> Any:
+        """Upload a file to the dataset (UploadFile) or tts (UploadVoiceSample) service."""
+        rpc, request_name = _UPLOAD_RPCS[service]
+        pb = _SERVICES[service][0]
+        request_cls = getattr(pb, request_name)
+        path = Path(path)
+        size = path.stat().st_size
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(chunk_size):
+                digest.update(chunk)
+
+        def requests() -> Iterator[Any]:
+            meta = common_pb2.UploadMetadata(filename=filename or path.name, size_bytes=size, sha256=digest.hexdigest())
+            yield request_cls(metadata=meta)
+            with open(path, "rb") as fh:
+                while chunk := fh.read(chunk_size):
+                    yield request_cls(chunk=chunk)
+
+        stub = getattr(self, service)._stub
+        return self._unary(getattr(stub, rpc), requests(), None, False)
+
+    def import_adapter_archive(self, path: str | Path, name: str = "", replace: bool = False) -> Any:
+        path = Path(path)
+        data_size = path.stat().st_size
+
+        def requests() -> Iterator[Any]:
+            upload = common_pb2.UploadMetadata(filename=path.name, size_bytes=data_size)
+            yield registry_pb2.ImportAdapterRequest(metadata=registry_pb2.ImportAdapterMetadata(upload=upload, name=name, replace=replace))
+            with open(path, "rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    yield registry_pb2.ImportAdapterRequest(chunk=chunk)
+
+        return self._unary(self.registry._stub.ImportAdapter, requests(), None, False)
+
+    def download(self, stream: Iterator[Any], out: str | Path) -> Path:
+        """Save a metadata-then-chunks stream atomically to ``out``; verify size and sha256."""
+        out = Path(out)
+        tmp = out.with_name(f".{out.name}.part")
+        meta = None
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with open(tmp, "wb") as fh:
+                for message in stream:
+                    if message.WhichOneof("payload") == "metadata":
+                        meta = message.metadata
+                        continue
+                    fh.write(message.chunk)
+                    digest.update(message.chunk)
+                    size += len(message.chunk)
+            if meta is not None and meta.size_bytes and meta.size_bytes != size:
+                raise TuneforgeClientError(grpc.StatusCode.DATA_LOSS, "SIZE_MISMATCH", f"expected {meta.size_bytes} bytes, got {size}")
+            if meta is not None and meta.sha256 and meta.sha256 != digest.hexdigest():
+                raise TuneforgeClientError(grpc.StatusCode.DATA_LOSS, "CHECKSUM_MISMATCH", "downloaded content does not match its sha256")
+            tmp.replace(out)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return out
+
+    def watch_job(self, service: str, job_id: str, after_seq: int = 0, include_logs: bool = False) -> Iterator[common_pb2.JobEvent]:
+        """Follow a job to its end, reconnecting after UNAVAILABLE without missing events."""
+        stub = getattr(self, service)
+        last = after_seq
+        failures = 0
+        while True:
+            try:
+                for event in getattr(stub, _snake(_WATCH_RPCS[service]))(id=job_id, after_seq=last, include_logs=include_logs):
+                    last = event.seq
+                    failures = 0
+                    yield event
+                return
+            except Unavailable:
+                failures += 1
+                if failures > self.retries:
+                    raise
+                time.sleep(min(5.0, 0.5 * 2**failures))
+
+    def wait_job(self, service: str, job_id: str) -> common_pb2.Job:
+        for _ in self.watch_job(service, job_id):
+            pass
+        return getattr(getattr(self, service), _snake(_GET_JOB_RPCS[service]))(id=job_id)
+
+    def iter_pages(self, method: Any, items_field: str, page_size: int = 100, **kwargs: Any) -> Iterator[Any]:
+        """Every item of a List RPC, following next_page_token."""
+        token = ""
+        while True:
+            response = method(page_size=page_size, page_token=token, **kwargs)
+            yield from getattr(response, items_field)
+            token = response.next_page_token
+            if not token:
+                return
+
+
+class _AsyncServiceStub:
+    def __init__(self, client: AsyncClient, name: str, channel: grpc.aio.Channel) -> None:
+        pb, pb_grpc, service = _SERVICES[name]
+        self._client = client
+        self._pb = pb
+        self._descriptor = pb.DESCRIPTOR.services_by_name[service]
+        self._stub = getattr(pb_grpc, f"{service}Stub")(channel)
+        self._methods = {_snake(m.name): m for m in self._descriptor.methods}
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._methods)
+
+    def __getattr__(self, attr: str) -> Any:
+        method = self._methods.get(attr)
+        if method is None:
+            raise AttributeError(f"{self._descriptor.name} has no RPC {attr!r}")
+        call = getattr(self._stub, method.name)
+        request_cls = getattr(self._pb, method.input_type.name, None) or _message_class(method.input_type)
+        idempotent = method.name.startswith(_READ_PREFIXES)
+        client = self._client
+
+        if method.server_streaming:
+            async def stream(request: Any = None, *, timeout: float | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+                req = _build_request(request_cls, request, kwargs)
+                try:
+                    async for item in call(req, timeout=timeout, metadata=_metadata(client.token)):
+                        yield item
+                except grpc.RpcError as exc:
+                    raise from_rpc_error(exc) from None
+            return stream
+
+        async def unary(request: Any = None, *, timeout: float | None = None, **kwargs: Any) -> Any:
+            req = request if method.client_streaming else _build_request(request_cls, request, kwargs)
+            attempt = 0
+            while True:
+                try:
+                    return await call(req, timeout=timeout or client.timeout, metadata=_metadata(client.token))
+                except grpc.RpcError as exc:
+                    error = from_rpc_error(exc)
+                    attempt += 1
+                    if idempotent and isinstance(error, Unavailable) and attempt < client.retries:
+                        import asyncio
+
+                        await asyncio.sleep(min(2.0, 0.2 * 2**attempt))
+                        continue
+                    raise error from None
+        return unary
+
+
+class AsyncClient:
+    """asyncio client: the same methods as :class:`Client`, awaited (streams: ``async for``)."""
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        token: str = "",
+        tls: bool = False,
+        ca: str | None = None,
+        cert: str | None = None,
+        key: str | None = None,
+        timeout: float | None = 60.0,
+        retries: int = 3,
+    ) -> None:
+        self.token = token or os.environ.get("TUNEFORGE_TOKEN", "")
+        self.timeout = timeout
+        self.retries = retries
+        creds = _credentials(self.token, tls, ca, cert, key)
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        self.channel = grpc.aio.secure_channel(target, creds, options) if creds else grpc.aio.insecure_channel(target, options)
+        self.dataset: Any = _AsyncServiceStub(self, "dataset", self.channel)
+        self.trainer: Any = _AsyncServiceStub(self, "trainer", self.channel)
+        self.tts: Any = _AsyncServiceStub(self, "tts", self.channel)
+        self.registry: Any = _AsyncServiceStub(self, "registry", self.channel)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()

@@ -1,0 +1,117 @@
+"""What every client command shares: connection options, output, errors, progress."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+
+from tuneforge.client import DEFAULT_TARGET, Client, TuneforgeClientError
+
+
+def client_options() -> argparse.ArgumentParser:
+    """Parent parser: --target, --json, --token, TLS options (env: TUNEFORGE_TARGET, _TOKEN)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("connection")
+    group.add_argument("--target", default=os.environ.get("TUNEFORGE_TARGET", DEFAULT_TARGET), help=f"server address (default {DEFAULT_TARGET}, env TUNEFORGE_TARGET)")
+    group.add_argument("--json", action="store_true", help="print JSON instead of text")
+    group.add_argument("--token", default=os.environ.get("TUNEFORGE_TOKEN", ""), help="bearer token (env TUNEFORGE_TOKEN)")
+    group.add_argument("--tls", action="store_true", help="connect with TLS")
+    group.add_argument("--ca", default=os.environ.get("TUNEFORGE_CA"), help="CA certificate (PEM) to verify the server")
+    group.add_argument("--cert", default=os.environ.get("TUNEFORGE_CERT"), help="client certificate (PEM) for mTLS")
+    group.add_argument("--key", default=os.environ.get("TUNEFORGE_KEY"), help="client key (PEM) for mTLS")
+    group.add_argument("--timeout", type=float, default=60.0, help="deadline per call in seconds")
+    return parent
+
+
+def connect(args: argparse.Namespace) -> Client:
+    tls = args.tls or bool(args.ca or args.cert)
+    return Client(args.target, token=args.token, tls=tls, ca=args.ca, cert=args.cert, key=args.key, timeout=args.timeout)
+
+
+def to_dict(message: Any) -> dict[str, Any]:
+    return MessageToDict(message, preserving_proto_field_name=True)
+
+
+def emit(args: argparse.Namespace, message: Any, text: str | None = None) -> None:
+    """Print a message as JSON (--json) or the given text (default: JSON too)."""
+    if args.json or text is None:
+        data = to_dict(message) if hasattr(message, "DESCRIPTOR") else message
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print(text)
+
+
+def table(rows: list[list[Any]], headers: list[str]) -> str:
+    cells = [headers] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
+
+
+def fail(error: TuneforgeClientError) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    for violation in error.field_violations:
+        print(f"  {violation.field}: {violation.description}", file=sys.stderr)
+    return 1
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def job_line(job: Any) -> str:
+    from tuneforge.common.v1 import common_pb2
+
+    state = common_pb2.Job.State.Name(job.state).removeprefix("STATE_")
+    parts = [job.id, job.kind, state]
+    if job.progress.total:
+        parts.append(f"{job.progress.step}/{job.progress.total} ({job.progress.percent:.0f}%)")
+    if job.progress.phase:
+        parts.append(job.progress.phase)
+    if job.error_reason or job.error_message:
+        parts.append(f"{job.error_reason}: {job.error_message}".strip(": "))
+    return "  ".join(parts)
+
+
+def follow_job(client: Client, service: str, job_id: str, as_json: bool = False) -> int:
+    """Print a live progress line until the job ends; exit status 0 only on SUCCEEDED."""
+    from tuneforge.common.v1 import common_pb2
+
+    interactive = sys.stderr.isatty() and not as_json
+    for event in client.watch_job(service, job_id, include_logs=not interactive):
+        kind = event.WhichOneof("kind")
+        if as_json:
+            print(json.dumps(to_dict(event), ensure_ascii=False), flush=True)
+            continue
+        if kind == "progress":
+            p = event.progress
+            eta = f" ETA {p.eta.seconds // 60}m{p.eta.seconds % 60:02d}s" if p.HasField("eta") and p.eta.seconds else ""
+            bar = _bar(p.percent)
+            line = f"{p.phase:<12} {bar} {p.percent:5.1f}% {p.step}/{p.total}{eta} {p.message}"
+            print(("\r" + line[:120]) if interactive else line, end="" if interactive else "\n", file=sys.stderr, flush=True)
+        elif kind == "metrics":
+            m = event.metrics
+            bits = [f"step {m.step}"]
+            for name in ("loss", "eval_loss", "learning_rate", "tokens_per_second"):
+                if m.HasField(name):
+                    bits.append(f"{name} {getattr(m, name):.4g}")
+            print(("\r" if interactive else "") + "  ".join(bits), file=sys.stderr, flush=True)
+        elif kind == "log":
+            print(f"[{event.log.level}] {event.log.message}", file=sys.stderr, flush=True)
+        elif kind == "job":
+            print(("\n" if interactive else "") + job_line(event.job), file=sys.stderr, flush=True)
+    job = client.wait_job(service, job_id)
+    return 0 if job.state == common_pb2.Job.STATE_SUCCEEDED else 1
+
+
+def _bar(percent: float, width: int = 24) -> str:
+    filled = int(width * max(0.0, min(percent, 100.0)) / 100)
+    return "[" + "#" * filled + "." * (width - filled) + "]"

@@ -1,0 +1,153 @@
+"""`tuneforge`: run the services, inspect config, and drive everything from a shell.
+
+    tuneforge serve all|dataset|trainer|tts|registry [--port PORT] [--data-root DIR]
+    tuneforge config show
+    tuneforge health [--target HOST:PORT]
+    tuneforge dataset ... | train ... | adapters ... | tts ... | demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import sys
+
+from tuneforge.cli.common import client_options
+
+COMMAND_GROUPS = ("dataset", "train", "adapters", "tts", "demo")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from tuneforge.runtime.config import load_config
+    from tuneforge.runtime.errors import TuneforgeError
+    from tuneforge.runtime.logging import configure_logging
+    from tuneforge.runtime.server import SERVICES, serve_forever
+
+    overrides = {"port": args.port, "data_root": args.data_root, "host": args.host, "metrics_port": args.metrics_port}
+    try:
+        config, _ = load_config(args.config, overrides)
+    except TuneforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_level)
+    services = SERVICES if args.service == "all" else (args.service,)
+
+    def ready(port: int) -> None:
+        print(f"tuneforge serving {', '.join(services)} on {config.host}:{port} (data root {config.root})", file=sys.stderr, flush=True)
+
+    try:
+        asyncio.run(serve_forever(config, services, ready))
+    except TuneforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    from tuneforge.runtime.config import describe, load_config
+    from tuneforge.runtime.errors import TuneforgeError
+
+    try:
+        config, origin = load_config(args.config, {"data_root": args.data_root})
+    except TuneforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = describe(config, origin)
+    if args.json:
+        print(json.dumps({k: {"value": v, "source": o} for k, v, o, _ in rows}, indent=2))
+        return 0
+    width = max(len(r[0]) for r in rows)
+    for key, value, source, help_text in rows:
+        print(f"{key:<{width}}  {value!s:<28}  ({source})  {help_text}")
+    return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from tuneforge.cli.common import connect
+
+    client = connect(args)
+    stub = health_pb2_grpc.HealthStub(client.channel)
+    names = {
+        "": "server",
+        "tuneforge.dataset.v1.DatasetService": "dataset",
+        "tuneforge.trainer.v1.TrainerService": "trainer",
+        "tuneforge.tts.v1.TtsService": "tts",
+        "tuneforge.registry.v1.RegistryService": "registry",
+    }
+    results, ok = {}, True
+    for service, label in names.items():
+        try:
+            resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=args.timeout)
+            status = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+        except grpc.RpcError as exc:
+            status = "NOT_HOSTED" if exc.code() == grpc.StatusCode.NOT_FOUND else f"UNREACHABLE ({exc.code().name})"
+        results[label] = status
+        if label == "server" and status != "SERVING":
+            ok = False
+    if args.json:
+        print(json.dumps({"target": args.target, "services": results}, indent=2))
+    else:
+        for label, status in results.items():
+            print(f"{label:<9} {status}")
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tuneforge", description="Self-hosted fine-tuning: datasets, LoRA training, voice models, adapters.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run services (all in one process by default)")
+    serve.add_argument("service", nargs="?", default="all", choices=["all", "dataset", "trainer", "tts", "registry"])
+    serve.add_argument("--port", type=int, default=None, help="port (default 50051; 0 = any free port)")
+    serve.add_argument("--host", default=None, help="address (default 127.0.0.1)")
+    serve.add_argument("--data-root", default=None, help="data root (default ./var or $TUNEFORGE_HOME)")
+    serve.add_argument("--config", default=None, help="TOML config file")
+    serve.add_argument("--metrics-port", type=int, default=None, help="Prometheus metrics port")
+    serve.set_defaults(func=_serve)
+
+    config = sub.add_parser("config", help="configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    show = config_sub.add_parser("show", help="print the effective configuration and where each value comes from")
+    show.add_argument("--config", default=None)
+    show.add_argument("--data-root", default=None)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=_config_show)
+
+    health = sub.add_parser("health", help="check a server's health, per service", parents=[client_options()])
+    health.set_defaults(func=_health)
+
+    for group in COMMAND_GROUPS:
+        try:
+            module = importlib.import_module(f"tuneforge.cli.{group}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"tuneforge.cli.{group}":
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tuneforge.client import TuneforgeClientError
+
+    from tuneforge.cli.common import fail
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except TuneforgeClientError as exc:
+        return fail(exc)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
