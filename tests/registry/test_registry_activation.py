@@ -405,3 +405,18 @@ async def test_open_registry_wires_everything_from_config_values(store, data_roo
         assert (await reg.activation.activate("a")).vllm_state is VllmState.APPLIED
     finally:
         await reg.close()
+
+
+async def test_pending_activation_survives_a_registry_restart(catalog, src, fake_vllm):
+    _register(catalog, src, "a")
+    fake_vllm.stop()
+    first = _manager(catalog, "hot", fake_vllm.url)
+    assert (await first.activate("a")).vllm_state is VllmState.PENDING
+    fake_vllm.start()
+    second = _manager(catalog, "hot", fake_vllm.url)  # the service restarted
+    await second.start()
+    try:
+        assert second.status().vllm_state is VllmState.APPLIED and "a@v1" in fake_vllm.loras
+        assert second.history(0, 1)[0][0].outcome == "APPLIED"
+    finally:
+        await second.close()

@@ -176,9 +176,11 @@ class ActivationManager:
         self._update_time = utc_now()
         marks = ",".join("?" * len(_TAKEN))
         last = self.store.query_one(
-            f"SELECT id, action, from_name, time FROM registry_activation_history WHERE outcome IN ({marks})"
-            " ORDER BY id DESC LIMIT 1", _TAKEN,
+            f"SELECT id, action, from_name, to_name, time, outcome FROM registry_activation_history"
+            f" WHERE outcome IN ({marks}) ORDER BY id DESC LIMIT 1", _TAKEN,
         )
+        if last is not None and last["outcome"] == "PENDING" and last["to_name"] == self._active:
+            self._pending_row = last["id"]  # left pending by the previous run; finished by reconcile
         self._last: tuple[int | None, str, str | None, str | None] = (
             (last["id"], last["action"], last["from_name"], last["time"]) if last else (None, "", None, None)
         )
