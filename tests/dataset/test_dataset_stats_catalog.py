@@ -121,3 +121,28 @@ def test_catalog_sweeps_leftovers_of_a_crash(tmp_path):
     (cat.root / ".tmp-dead").mkdir()
     cat.work_file().write_text("partial")
     assert cat.sweep_leftovers() == 2 and not list(cat.root.iterdir())
+
+
+def test_settings_round_trip_and_survive_reopen(tmp_path):
+    cat = DatasetCatalog(Store(tmp_path / "state.db"), tmp_path)
+    assert cat.get_settings("telegram") == {}
+    cat.put_settings("telegram", {"owner_name": "Ivan", "session_gap_seconds": 3600})
+    cat.put_settings("telegram", {"owner_name": "Иван"})
+    again = DatasetCatalog(Store(tmp_path / "state.db"), tmp_path)
+    assert again.get_settings("telegram") == {"owner_name": "Иван"}
+
+
+def test_domain_modules_import_neither_grpc_nor_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import tuneforge.services.dataset.catalog, tuneforge.services.dataset.importing\n"
+        "import tuneforge.services.dataset.generate, tuneforge.services.dataset.dialogs\n"
+        "import tuneforge.services.dataset.stats, tuneforge.services.dataset.telegram_worker\n"
+        "import tuneforge.services.dataset.generate_worker\n"
+        "print(sorted(m for m in ('grpc', 'torch', 'transformers', 'faster_whisper') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -43,6 +43,10 @@ MIGRATIONS = [
         );
         """,
     ),
+    (
+        "dataset_0002_settings",
+        "CREATE TABLE dataset_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    ),
 ]
 SOURCES = ("telegram", "import", "generate")
 MAX_PREVIEW = 100
@@ -135,17 +139,33 @@ class DatasetCatalog:
         return out
 
     def stats(
-        self, name: str, tokenizer_dir: str | None = None, max_seq_length: int = 0
+        self, name: str, base_model: str | None = None, max_seq_length: int = 0
     ) -> stats_mod.DatasetStats:
-        """Stats over train + validation (see :mod:`tuneforge.services.dataset.stats`)."""
+        """Stats over train + validation (see :mod:`tuneforge.services.dataset.stats`).
+
+        ``base_model``: a local model directory or a cached hub id whose ``tokenizer.json``
+        counts tokens; empty = the documented estimate."""
         info = self.get(name)
         paths = [Path(info.path)] + ([Path(info.validation_path)] if info.validation_path else [])
         return stats_mod.compute_stats(
             paths,
-            tokenizer_dir=tokenizer_dir or None,
+            tokenizer_dir=base_model or None,
             max_seq_length=max_seq_length or stats_mod.DEFAULT_MAX_SEQ_LENGTH,
             default_source=info.source,
         )
+
+    def get_settings(self, key: str) -> dict[str, Any]:
+        """A stored settings object (e.g. ``"telegram"`` for Get/UpdateTelegramConfig); {} if unset."""
+        row = self.store.query_one("SELECT value FROM dataset_settings WHERE key = ?", (key,))
+        return json.loads(row["value"]) if row else {}
+
+    def put_settings(self, key: str, value: dict[str, Any]) -> dict[str, Any]:
+        self.store.execute(
+            "INSERT INTO dataset_settings(key, value) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value, ensure_ascii=False)),
+        )
+        return value
 
     # --- writes ------------------------------------------------------------------------
 

@@ -268,7 +268,7 @@ def _message_text(
     if mtype != "message":
         dropped["service" if mtype == "service" else f"type_{mtype}"] += 1
         return None
-    if msg.get("forwarded_from") is not None and not opts.include_forwarded:
+    if "forwarded_from" in msg and not opts.include_forwarded:
         dropped["forwarded"] += 1
         return None
     media = msg.get("media_type")

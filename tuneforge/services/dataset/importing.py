@@ -28,7 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuneforge.runtime.errors import FieldViolation, TuneforgeError, Code, invalid_argument
+from tuneforge.runtime.errors import (
+    Code,
+    FieldViolation,
+    TuneforgeError,
+    failed_precondition,
+    invalid_argument,
+)
 from tuneforge.services.dataset import formats
 
 MAX_LISTED_ERRORS = 1000
@@ -176,7 +182,12 @@ def _csv_value(value: str) -> Any:
 
 
 def _read_parquet(path: Path) -> Iterator[Item]:
-    import pyarrow.parquet as pq
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise failed_precondition(
+            "PARQUET_UNSUPPORTED", "reading Parquet needs pyarrow (pip install pyarrow)"
+        ) from None
 
     try:
         pf = pq.ParquetFile(path)

@@ -1,8 +1,8 @@
 """Dataset statistics (records, messages, tokens, length histogram) and the train/validation split.
 
-Tokens are counted with the base model's tokenizer when a local tokenizer directory is
-given (``tokenizer.json`` via ``tokenizers``, or ``transformers.AutoTokenizer`` with
-``local_files_only`` — its chat template is applied when it has one), else **estimated**:
+Tokens are counted with the base model's fast tokenizer (``tokenizer.json`` of a local
+directory or of a hub id already in the Hugging Face cache, read with ``tokenizers``: content
+tokens + 4 per message for the chat markup), else **estimated**:
 ``ceil(characters / 4)`` per message plus 4 tokens of chat markup per message (ChatML's
 ``<|im_start|>role\\n ... <|im_end|>\\n``), ``ceil(characters / 4)`` for a plain-text record.
 Four characters per token is the usual rule of thumb for English BPE; Cyrillic and code
@@ -72,40 +72,44 @@ def _estimate(record: dict[str, Any]) -> int:
     return math.ceil(len(str(record.get("text") or "")) / CHARS_PER_TOKEN)
 
 
-def load_token_counter(tokenizer_dir: Path | str) -> Callable[[dict[str, Any]], int]:
-    """A function counting a record's tokens with the tokenizer in ``tokenizer_dir``.
+def find_tokenizer_json(base_model: Path | str) -> Path:
+    """``tokenizer.json`` of a local model directory or of a hub id already in the HF cache.
 
-    Raises INVALID_ARGUMENT ``TOKENIZER_NOT_FOUND`` (field ``base_model``) when the directory
-    holds no loadable tokenizer. Never downloads.
+    Raises INVALID_ARGUMENT ``TOKENIZER_NOT_FOUND`` (field ``base_model``). Never downloads.
     """
-    directory = Path(tokenizer_dir)
-    if not directory.is_dir():
+    value = str(base_model)
+    directory = Path(value).expanduser()
+    if directory.is_dir():
+        if (directory / "tokenizer.json").is_file():
+            return directory / "tokenizer.json"
         raise invalid_argument(
-            "base_model", f"{directory} is not a local directory", reason="TOKENIZER_NOT_FOUND"
+            "base_model", f"{directory} has no tokenizer.json (a fast tokenizer is needed)",
+            reason="TOKENIZER_NOT_FOUND",
         )
     try:
-        from transformers import AutoTokenizer
+        from huggingface_hub import try_to_load_from_cache
 
-        tok = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means "no usable tokenizer"
-        if not (directory / "tokenizer.json").is_file():
-            raise invalid_argument(
-                "base_model", f"no tokenizer in {directory}: {exc}", reason="TOKENIZER_NOT_FOUND"
-            ) from None
-        from tokenizers import Tokenizer
+        cached = try_to_load_from_cache(value, "tokenizer.json")
+    except Exception:  # noqa: BLE001 - not a valid repo id, no hub library: not found
+        cached = None
+    if isinstance(cached, str) and Path(cached).is_file():
+        return Path(cached)
+    raise invalid_argument(
+        "base_model", f"{value!r} is neither a local model directory nor in the Hugging Face cache",
+        reason="TOKENIZER_NOT_FOUND",
+    )
 
-        raw = Tokenizer.from_file(str(directory / "tokenizer.json"))
-        return lambda r: _count_plain(r, lambda s: len(raw.encode(s).ids))
 
-    has_template = bool(getattr(tok, "chat_template", None))
+def load_token_counter(base_model: Path | str) -> Callable[[dict[str, Any]], int]:
+    """A function counting a record's tokens with the base model's fast tokenizer.
 
-    def count(record: dict[str, Any]) -> int:
-        if has_template and "messages" in record:
-            msgs = [{"role": m["role"], "content": m.get("content") or ""} for m in record["messages"]]
-            return len(tok.apply_chat_template(msgs, tokenize=True))
-        return _count_plain(record, lambda s: len(tok.encode(s, add_special_tokens=False)))
+    Uses ``tokenizers`` only (never ``transformers``, which would import torch into the
+    service): content tokens plus :data:`MESSAGE_OVERHEAD_TOKENS` of chat markup per message.
+    """
+    from tokenizers import Tokenizer
 
-    return count
+    tok = Tokenizer.from_file(str(find_tokenizer_json(base_model)))
+    return lambda r: _count_plain(r, lambda s: len(tok.encode(s, add_special_tokens=False).ids))
 
 
 def _count_plain(record: dict[str, Any], encode: Callable[[str], int]) -> int:
