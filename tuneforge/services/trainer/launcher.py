@@ -1,0 +1,55 @@
+"""The command line that starts a training or merge worker (pure; no torch, no grpc).
+
+One process: ``python -m tuneforge.services.trainer.train_worker --spec S``.
+
+Several GPUs: the same module under ``accelerate launch`` —
+``python -m accelerate.commands.launch --num_processes N [--multi_gpu]
+[--config_file F] -m tuneforge.services.trainer.train_worker --spec S``. Everything beyond the
+process count (DDP vs FSDP vs DeepSpeed, mixed precision, machine rank) belongs in the accelerate
+config file written by ``accelerate config``; the worker itself is an ordinary Trainer script,
+so it runs unchanged under any of them. Which GPUs it sees is ``CUDA_VISIBLE_DEVICES``, set by the
+job engine, not here.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tuneforge.runtime.errors import invalid_argument
+
+TRAIN_MODULE = "tuneforge.services.trainer.train_worker"
+MERGE_MODULE = "tuneforge.services.trainer.merge_worker"
+
+
+@dataclass(frozen=True)
+class LaunchSettings:
+    """How training workers start (service configuration, not per-job)."""
+
+    python: str = field(default_factory=lambda: sys.executable)
+    num_processes: int = 1
+    accelerate_config: str | None = None  # path of an `accelerate config` YAML
+    extra_accelerate_args: tuple[str, ...] = ()
+
+
+def train_command(spec_path: Path | str, settings: LaunchSettings | None = None) -> list[str]:
+    """argv of the training worker for ``spec_path``; accelerate launch when configured."""
+    s = settings or LaunchSettings()
+    if s.num_processes < 1:
+        raise invalid_argument("num_processes", f"must be >= 1, got {s.num_processes}")
+    tail = ["-m", TRAIN_MODULE, "--spec", str(spec_path)]
+    if s.num_processes == 1 and not s.accelerate_config and not s.extra_accelerate_args:
+        return [s.python, *tail]
+    cmd = [s.python, "-m", "accelerate.commands.launch", "--num_processes", str(s.num_processes)]
+    if s.num_processes > 1 and not s.accelerate_config:
+        cmd.append("--multi_gpu")
+    if s.accelerate_config:
+        cmd += ["--config_file", str(s.accelerate_config)]
+    cmd += list(s.extra_accelerate_args)
+    return cmd + tail
+
+
+def merge_command(spec_path: Path | str, python: str | None = None) -> list[str]:
+    """argv of the merge worker (always one process, CPU)."""
+    return [python or sys.executable, "-m", MERGE_MODULE, "--spec", str(spec_path)]
