@@ -167,7 +167,8 @@ def test_malformed_archive_is_refused_and_writes_nothing(catalog, data_root, tmp
     archive, reason, limits = bad_archives[case]
     with pytest.raises(TuneforgeError) as e:
         import_archive(catalog, archive, "victim", limits=ImportLimits(**limits))
-    assert e.value.code is Code.INVALID_ARGUMENT, e.value
+    want = Code.RESOURCE_EXHAUSTED if reason == "ARCHIVE_TOO_LARGE" else Code.INVALID_ARGUMENT
+    assert e.value.code is want, e.value
     assert e.value.reason == reason, e.value
     assert adapters_listing(data_root) == []
     assert not catalog.exists("victim")

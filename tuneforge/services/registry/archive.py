@@ -22,8 +22,9 @@ extracts into ``adapters/.tmp-*`` and the catalog renames it into place. macOS l
 (``__MACOSX/``, ``._*``, ``.DS_Store``) is ignored, as are files below the adapter's own
 directory level (with several ``adapter_config.json``, the shallowest one wins, so a training
 output directory with ``checkpoint-*/`` copies imports its final adapter). Every refusal is INVALID_ARGUMENT with a reason:
-``ARCHIVE_FORMAT``, ``ARCHIVE_CORRUPT``, ``ARCHIVE_UNSAFE``, ``ARCHIVE_TOO_LARGE``,
-``ARCHIVE_INVALID``, ``CHECKSUM_MISMATCH``.
+``ARCHIVE_FORMAT``, ``ARCHIVE_CORRUPT``, ``ARCHIVE_UNSAFE``, ``ARCHIVE_INVALID``,
+``CHECKSUM_MISMATCH`` — except a limit (size, decompressed size, member count), which is
+RESOURCE_EXHAUSTED ``ARCHIVE_TOO_LARGE`` (DESIGN.md: limits → RESOURCE_EXHAUSTED).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from tuneforge.runtime.errors import (
     failed_precondition,
     invalid_argument,
     invalid_fields,
+    resource_exhausted,
 )
 from tuneforge.runtime.names import validate_name
 from tuneforge.services.registry.adapters import Adapter, AdapterCatalog
@@ -164,7 +166,8 @@ def import_archive(
     limits: ImportLimits = ImportLimits(),
 ) -> Adapter:
     """Validate ``archive`` completely, then install it as adapter ``name`` (default: the
-    manifest's name). Raises INVALID_ARGUMENT (see module doc) or ALREADY_EXISTS."""
+    manifest's name). Raises INVALID_ARGUMENT (see module doc), RESOURCE_EXHAUSTED
+    ``ARCHIVE_TOO_LARGE`` or ALREADY_EXISTS."""
     archive = Path(archive)
     if name is not None:
         validate_name(name)
@@ -260,7 +263,8 @@ def _open_stream(archive: Path, limits: ImportLimits):
 
 @contextlib.contextmanager
 def _archive_errors() -> Iterator[None]:
-    """Turn what a truncated, corrupt or oversized stream raises into INVALID_ARGUMENT."""
+    """Turn what a truncated or corrupt stream raises into INVALID_ARGUMENT (oversized:
+    RESOURCE_EXHAUSTED)."""
     try:
         yield
     except _TooBig as exc:
@@ -424,4 +428,4 @@ def _unsafe(name: str, why: str):
 
 
 def _too_large(why: str):
-    return invalid_argument("archive", why, reason="ARCHIVE_TOO_LARGE")
+    return resource_exhausted("ARCHIVE_TOO_LARGE", f"archive refused: {why}")
