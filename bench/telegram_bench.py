@@ -25,10 +25,34 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = (
-    "привет как дела что нового сегодня завтра встреча проект отчёт hello okay thanks "
-    "sure maybe later call me tomorrow deadline review merge deploy кофе обед домой"
-).split()
+WORDS = [
+    "привет",
+    "как",
+    "дела",
+    "что",
+    "нового",
+    "сегодня",
+    "завтра",
+    "встреча",
+    "проект",
+    "отчёт",
+    "hello",
+    "okay",
+    "thanks",
+    "sure",
+    "maybe",
+    "later",
+    "call",
+    "me",
+    "tomorrow",
+    "deadline",
+    "review",
+    "merge",
+    "deploy",
+    "кофе",
+    "обед",
+    "домой",
+]
 
 
 def generate(path: Path, n_messages: int, seed: int = 0) -> None:
@@ -39,47 +63,116 @@ def generate(path: Path, n_messages: int, seed: int = 0) -> None:
     t0 = 1_600_000_000
     with open(path, "w", encoding="utf-8") as fh:
         fh.write('{\n "about": "Here is the data you requested.",\n')
-        fh.write(' "personal_information": ' + json.dumps(
-            {"user_id": owner_id, "first_name": "Ivan", "last_name": "Ivanov", "phone_number": "+0", "bio": ""}
-        ) + ",\n")
-        fh.write(' "contacts": {"about": "", "list": []},\n "chats": {"about": "", "list": [\n')
+        fh.write(
+            ' "personal_information": '
+            + json.dumps(
+                {
+                    "user_id": owner_id,
+                    "first_name": "Ivan",
+                    "last_name": "Ivanov",
+                    "phone_number": "+0",
+                    "bio": "",
+                }
+            )
+            + ",\n"
+        )
+        fh.write(
+            ' "contacts": {"about": "", "list": []},\n "chats": {"about": "", "list": [\n'
+        )
         mid = 0
         for c in range(n_chats):
             group = c % 10 == 9
             peer_id = 1000 + c
             peer = f"Contact {c}"
-            head = {"name": peer, "type": "private_supergroup" if group else "personal_chat", "id": peer_id}
-            fh.write((",\n" if c else "") + "  " + json.dumps(head, ensure_ascii=False)[:-1] + ', "messages": [\n')
+            head = {
+                "name": peer,
+                "type": "private_supergroup" if group else "personal_chat",
+                "id": peer_id,
+            }
+            fh.write(
+                (",\n" if c else "")
+                + "  "
+                + json.dumps(head, ensure_ascii=False)[:-1]
+                + ', "messages": [\n'
+            )
             ts = t0 + c * 1000
-            count = per_chat if c < n_chats - 1 else n_messages - per_chat * (n_chats - 1)
+            count = (
+                per_chat if c < n_chats - 1 else n_messages - per_chat * (n_chats - 1)
+            )
             for i in range(count):
                 mid += 1
                 ts += rng.choice((5, 30, 60, 600, 30000))
                 mine = rng.random() < 0.45
-                frm, fid = (owner, f"user{owner_id}") if mine else (peer, f"user{peer_id}")
+                frm, fid = (
+                    (owner, f"user{owner_id}") if mine else (peer, f"user{peer_id}")
+                )
                 words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 90)))
                 msg: dict = {
-                    "id": mid, "type": "message", "date": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)),
-                    "date_unixtime": str(ts), "from": frm, "from_id": fid,
+                    "id": mid,
+                    "type": "message",
+                    "date": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)),
+                    "date_unixtime": str(ts),
+                    "from": frm,
+                    "from_id": fid,
                 }
                 r = rng.random()
                 if r < 0.03:
-                    msg = {"id": mid, "type": "service", "date": msg["date"], "date_unixtime": str(ts),
-                           "actor": frm, "actor_id": fid, "action": "phone_call", "text": "", "text_entities": []}
+                    msg = {
+                        "id": mid,
+                        "type": "service",
+                        "date": msg["date"],
+                        "date_unixtime": str(ts),
+                        "actor": frm,
+                        "actor_id": fid,
+                        "action": "phone_call",
+                        "text": "",
+                        "text_entities": [],
+                    }
                 elif r < 0.06:
-                    msg.update(file="stickers/s.webp", media_type="sticker", sticker_emoji="👍", text="",
-                               text_entities=[])
+                    msg.update(
+                        file="stickers/s.webp",
+                        media_type="sticker",
+                        sticker_emoji="👍",
+                        text="",
+                        text_entities=[],
+                    )
                 elif r < 0.10:
-                    msg.update(forwarded_from="Channel", text=words, text_entities=[{"type": "plain", "text": words}])
+                    msg.update(
+                        forwarded_from="Channel",
+                        text=words,
+                        text_entities=[{"type": "plain", "text": words}],
+                    )
                 elif r < 0.30:
-                    text = [words[:40], {"type": "text_link", "text": "link", "href": "https://example.com/x"},
-                            words[40:]]
-                    msg.update(text=text, text_entities=[{"type": "plain", "text": words[:40]},
-                                                         {"type": "text_link", "text": "link", "href": "https://example.com/x"},
-                                                         {"type": "plain", "text": words[40:]}])
+                    text = [
+                        words[:40],
+                        {
+                            "type": "text_link",
+                            "text": "link",
+                            "href": "https://example.com/x",
+                        },
+                        words[40:],
+                    ]
+                    msg.update(
+                        text=text,
+                        text_entities=[
+                            {"type": "plain", "text": words[:40]},
+                            {
+                                "type": "text_link",
+                                "text": "link",
+                                "href": "https://example.com/x",
+                            },
+                            {"type": "plain", "text": words[40:]},
+                        ],
+                    )
                 else:
-                    msg.update(text=words, text_entities=[{"type": "plain", "text": words}])
-                fh.write(("" if i == 0 else ",\n") + "   " + json.dumps(msg, ensure_ascii=False))
+                    msg.update(
+                        text=words, text_entities=[{"type": "plain", "text": words}]
+                    )
+                fh.write(
+                    ("" if i == 0 else ",\n")
+                    + "   "
+                    + json.dumps(msg, ensure_ascii=False)
+                )
             fh.write("\n  ]}")
         fh.write('\n ]},\n "left_chats": {"about": "", "list": []}\n}\n')
 
@@ -94,15 +187,21 @@ def child(mode: str, path: str) -> None:
         from tuneforge.services.dataset import dialogs, telegram
 
         with tempfile.TemporaryDirectory() as tmp, telegram.ExportSource(path) as src:
-            report = dialogs.process_export(src, Path(tmp) / "out.jsonl", dialogs.TelegramOptions())
-        extra = {"messages_read": report.messages_read, "dialogs": report.dialogs,
-                 "messages_kept": report.messages_kept}
+            report = dialogs.process_export(
+                src, Path(tmp) / "out.jsonl", dialogs.TelegramOptions()
+            )
+        extra = {
+            "messages_read": report.messages_read,
+            "dialogs": report.dialogs,
+            "messages_kept": report.messages_kept,
+        }
     print(json.dumps({"seconds": time.perf_counter() - t, **extra}))
 
 
 def run_child(mode: str, path: Path) -> dict:
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--child", mode, str(path)], stdout=subprocess.PIPE,
+        [sys.executable, __file__, "--child", mode, str(path)],
+        stdout=subprocess.PIPE,
         cwd=Path(__file__).resolve().parents[1],
     )
     out = proc.stdout.read()  # type: ignore[union-attr]
@@ -115,12 +214,18 @@ def run_child(mode: str, path: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--messages", type=int, default=1_000_000)
-    ap.add_argument("--path", type=Path, default=None, help="export file (generated if missing)")
+    ap.add_argument(
+        "--path", type=Path, default=None, help="export file (generated if missing)"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the generated file")
     ap.add_argument("--skip-json-load", action="store_true")
-    ap.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS
+    )
     args = ap.parse_args()
     if args.child:
         child(*args.child)
@@ -143,10 +248,14 @@ def main() -> None:
             path.unlink(missing_ok=True)
     print(f"{'mode':<22}{'seconds':>9}{'MB/s':>9}{'peak RSS MB':>13}")
     for name, r in rows:
-        print(f"{name:<22}{r['seconds']:>9.1f}{size_mb / r['seconds']:>9.1f}{r['peak_rss_mb']:>13.1f}")
+        print(
+            f"{name:<22}{r['seconds']:>9.1f}{size_mb / r['seconds']:>9.1f}{r['peak_rss_mb']:>13.1f}"
+        )
     s = rows[0][1]
-    print(f"stream: {s.get('messages_read')} messages read, {s.get('messages_kept')} kept, "
-          f"{s.get('dialogs')} dialogs")
+    print(
+        f"stream: {s.get('messages_read')} messages read, {s.get('messages_kept')} kept, "
+        f"{s.get('dialogs')} dialogs"
+    )
     ok = s["peak_rss_mb"] < 300 and size_mb / s["seconds"] >= 30
     print("targets (RSS < 300 MB, >= 30 MB/s):", "met" if ok else "NOT met")
 

@@ -31,15 +31,29 @@ def run_worker():
     return _run_worker
 
 
-def _run_worker(module: str, spec: dict, tmp_path: Path, timeout: float = 120) -> tuple[int, list[dict], str]:
+def _run_worker(
+    module: str, spec: dict, tmp_path: Path, timeout: float = 120
+) -> tuple[int, list[dict], str]:
     """Run a worker as a real subprocess; return (exit code, JSON events, stderr)."""
     spec_path = tmp_path / f"spec-{module.rsplit('.', 1)[-1]}.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     proc = subprocess.run(
         [sys.executable, "-m", module, "--spec", str(spec_path)],
-        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=timeout,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=timeout,
     )
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    events = [
+        json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")
+    ]
     return proc.returncode, events, proc.stderr

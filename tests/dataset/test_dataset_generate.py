@@ -91,10 +91,14 @@ def project(tmp_path: Path) -> Path:
     (root / "src" / "shop" / "broken.py").write_text("def broken(:\n", encoding="utf-8")
     (root / "faq.csv").write_text("Вопрос;Ответ\nКак вернуть товар?;Через личный кабинет.\n;пусто\n",
                                   encoding="utf-8")  # fmt: skip
-    (root / "faq.json").write_text(json.dumps([{"question": "Q?", "answer": "A."}, {"q": "", "a": "x"}]))
+    (root / "faq.json").write_text(
+        json.dumps([{"question": "Q?", "answer": "A."}, {"q": "", "a": "x"}])
+    )
     db = sqlite3.connect(root / "faq.db")
     db.execute("CREATE TABLE faq (q TEXT, a TEXT)")
-    db.execute("INSERT INTO faq VALUES ('Часы работы?', 'С 9 до 18.'), ('Адрес?', NULL)")
+    db.execute(
+        "INSERT INTO faq VALUES ('Часы работы?', 'С 9 до 18.'), ('Адрес?', NULL)"
+    )
     db.commit()
     db.close()
     return root
@@ -118,19 +122,32 @@ def test_every_source_is_read_counted_and_deduplicated(project, tmp_path):
                                         "escalation": 2, "code": 7}  # fmt: skip
     assert report.duplicates == 2 and report.records == len(rows) == 15
     assert report.files_by_source["code"] == 2 and "broken.py" in report.file_errors[0]
-    assert all(r["messages"][0] == {"role": "system", "content": "You are the shop assistant."} for r in rows)
+    assert all(
+        r["messages"][0] == {"role": "system", "content": "You are the shop assistant."}
+        for r in rows
+    )
     by = {}
     for r in rows:
-        by.setdefault(r["source"], []).append([(m["role"], m["content"]) for m in r["messages"][1:]])
-    assert by["docs"][0] == [("user", "What about Delivery?"), ("assistant", "We deliver in 2 days.")]
+        by.setdefault(r["source"], []).append(
+            [(m["role"], m["content"]) for m in r["messages"][1:]]
+        )
+    assert by["docs"][0] == [
+        ("user", "What about Delivery?"),
+        ("assistant", "We deliver in 2 days."),
+    ]
     assert by["docs"][1][0] == ("user", "Расскажите: Delivery — Прайс?")
     assert "# not a heading" in by["docs"][1][1][1]
     assert by["scenarios"][0] == [
         ("user", "Здравствуйте, где мой заказ?"), ("assistant", "Добрый день! Назовите номер."),
         ("user", "123"), ("assistant", "Заказ в пути,\nприедет завтра."),
     ]  # fmt: skip
-    assert by["scenarios"][1] == [("user", "Hi"), ("assistant", "Hello, how can I help?")]
-    assert by["faq"] == [[("user", "Как вернуть товар?"), ("assistant", "Через личный кабинет.")]]
+    assert by["scenarios"][1] == [
+        ("user", "Hi"),
+        ("assistant", "Hello, how can I help?"),
+    ]
+    assert by["faq"] == [
+        [("user", "Как вернуть товар?"), ("assistant", "Через личный кабинет.")]
+    ]
     assert by["faq_sqlite"] == [[("user", "Часы работы?"), ("assistant", "С 9 до 18.")]]
     assert by["escalation"][0][0] == ("user", "Я буду жаловаться!")
     questions = [turns[0][1] for turns in by["code"]]
@@ -143,7 +160,9 @@ def test_every_source_is_read_counted_and_deduplicated(project, tmp_path):
 
 
 def test_faq_json_and_sqlite_query_guard(project, tmp_path):
-    report = generate.generate(GenerateOptions(faq_file=str(project / "faq.json")), tmp_path / "o.jsonl")
+    report = generate.generate(
+        GenerateOptions(faq_file=str(project / "faq.json")), tmp_path / "o.jsonl"
+    )
     assert report.records_by_source == {"faq": 1}
     for query in ("DELETE FROM faq", "SELECT 1; DROP TABLE faq", ""):
         with pytest.raises(TuneforgeError) as exc:
@@ -156,7 +175,9 @@ def test_missing_sources_are_errors(tmp_path):
         generate.generate(GenerateOptions(), tmp_path / "o.jsonl")
     assert exc.value.reason == "NO_SOURCES"
     with pytest.raises(TuneforgeError) as exc:
-        generate.generate(GenerateOptions(docs_dir=str(tmp_path / "nope")), tmp_path / "o.jsonl")
+        generate.generate(
+            GenerateOptions(docs_dir=str(tmp_path / "nope")), tmp_path / "o.jsonl"
+        )
     assert exc.value.violations[0].field == "docs_dir"
 
 
@@ -179,12 +200,21 @@ def test_git_repo_is_cloned_shallow_from_a_file_url(project, tmp_path):
     _git("add", ".", cwd=repo)
     _git("commit", "-q", "-m", "extra", cwd=repo)
     out = tmp_path / "o.jsonl"
-    report = generate.generate(GenerateOptions(repo_url=f"file://{repo}", repo_branch="main"), out)
-    assert report.records_by_source["repo_docs"] == 1 and report.records_by_source["repo_code"] == 7
-    report = generate.generate(GenerateOptions(repo_url=f"file://{repo}", repo_branch="feature/x"), out)
+    report = generate.generate(
+        GenerateOptions(repo_url=f"file://{repo}", repo_branch="main"), out
+    )
+    assert (
+        report.records_by_source["repo_docs"] == 1
+        and report.records_by_source["repo_code"] == 7
+    )
+    report = generate.generate(
+        GenerateOptions(repo_url=f"file://{repo}", repo_branch="feature/x"), out
+    )
     assert report.records_by_source["repo_docs"] == 2
     with pytest.raises(TuneforgeError) as exc:
-        generate.generate(GenerateOptions(repo_url=f"file://{repo}", repo_branch="nope"), out)
+        generate.generate(
+            GenerateOptions(repo_url=f"file://{repo}", repo_branch="nope"), out
+        )
     assert exc.value.reason == "GIT_CLONE_FAILED"
 
 

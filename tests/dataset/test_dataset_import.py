@@ -6,7 +6,11 @@ from pathlib import Path
 import pytest
 
 from tuneforge.runtime.errors import TuneforgeError
-from tuneforge.services.dataset.importing import ImportFailed, import_file, import_into_catalog
+from tuneforge.services.dataset.importing import (
+    ImportFailed,
+    import_file,
+    import_into_catalog,
+)
 
 
 def rows(path: Path) -> list[dict]:
@@ -45,7 +49,9 @@ def rows(path: Path) -> list[dict]:
          [{"role": "user", "content": "p"}, {"role": "assistant", "content": "c"}]),
     ],
 )  # fmt: skip
-def test_every_format_is_detected_and_normalised(data, tmp_path, name, fmt, kind, first):
+def test_every_format_is_detected_and_normalised(
+    data, tmp_path, name, fmt, kind, first
+):
     out = tmp_path / "out.jsonl"
     result = import_file(data / name, out, preview_size=1)
     assert result.report.detected_format == fmt and result.report.file_kind == kind
@@ -58,7 +64,10 @@ def test_plain_text_files_become_text_records(data, tmp_path):
     out = tmp_path / "out.jsonl"
     result = import_file(data / "corpus.txt", out)
     assert result.report.detected_format == "text"
-    assert rows(out) == [{"text": "First paragraph line one.\nline two."}, {"text": "Second paragraph."}]
+    assert rows(out) == [
+        {"text": "First paragraph line one.\nline two."},
+        {"text": "Second paragraph."},
+    ]
     import_file(data / "text.jsonl", out)
     assert rows(out)[1] == {"text": "Plain document two."}
 
@@ -69,7 +78,10 @@ def test_label_numbers_content_parts_and_source_are_kept(data, tmp_path):
     assert rows(out)[1]["messages"][1]["content"] == "0"
     import_file(data / "messages.jsonl", out)
     second = rows(out)[1]
-    assert second["messages"][0]["content"] == "Parts work" and second["source"] == "manual"
+    assert (
+        second["messages"][0]["content"] == "Parts work"
+        and second["source"] == "manual"
+    )
     import_file(data / "alpaca_array.json", out)
     assert rows(out)[1]["messages"][0] == {"role": "system", "content": "Be brief."}
 
@@ -86,7 +98,11 @@ def test_every_validation_error_has_its_line_and_code(data, tmp_path):
         10: "TOO_LONG", 11: "INVALID_CONTENT", 12: "INVALID_WEIGHT", 13: "INVALID_MESSAGE",
     }  # fmt: skip
     assert report.errors[0].column > 0  # INVALID_JSON carries the column
-    assert report.records_read == 14 and report.records_valid == 2 and report.records_invalid == 12
+    assert (
+        report.records_read == 14
+        and report.records_valid == 2
+        and report.records_invalid == 12
+    )
     assert exc.value.reason == "DATASET_INVALID"
     assert exc.value.violations[0].field == "line 2"
     assert not out.exists()  # rejected: nothing kept
@@ -95,14 +111,24 @@ def test_every_validation_error_has_its_line_and_code(data, tmp_path):
 def test_skip_invalid_keeps_good_records_and_reports_bad_ones(data, tmp_path):
     out = tmp_path / "out.jsonl"
     result = import_file(data / "invalid_messages.jsonl", out, skip_invalid=True)
-    assert [r["messages"][0]["content"] for r in rows(out)] == ["ok", "x" * 500, "last good"]
-    assert result.report.error_counts["UNKNOWN_ROLE"] == 1 and result.report.records_valid == 3
+    assert [r["messages"][0]["content"] for r in rows(out)] == [
+        "ok",
+        "x" * 500,
+        "last good",
+    ]
+    assert (
+        result.report.error_counts["UNKNOWN_ROLE"] == 1
+        and result.report.records_valid == 3
+    )
 
 
 def test_missing_and_empty_fields_in_simple_formats(data, tmp_path):
     with pytest.raises(ImportFailed) as exc:
         import_file(data / "invalid_alpaca.jsonl", tmp_path / "o.jsonl")
-    assert [(e.line, e.code) for e in exc.value.report.errors] == [(2, "MISSING_FIELD"), (3, "EMPTY_CONTENT")]
+    assert [(e.line, e.code) for e in exc.value.report.errors] == [
+        (2, "MISSING_FIELD"),
+        (3, "EMPTY_CONTENT"),
+    ]
 
 
 def test_forced_format_mismatch_reports_every_record(data, tmp_path):
@@ -112,7 +138,10 @@ def test_forced_format_mismatch_reports_every_record(data, tmp_path):
 
 
 def test_encodings_other_than_utf8_are_a_clear_error(data, tmp_path):
-    for name, detail in (("utf16.jsonl", "UTF-16"), ("latin1.jsonl", "not valid UTF-8")):
+    for name, detail in (
+        ("utf16.jsonl", "UTF-16"),
+        ("latin1.jsonl", "not valid UTF-8"),
+    ):
         with pytest.raises(TuneforgeError) as exc:
             import_file(data / name, tmp_path / "o.jsonl")
         assert exc.value.reason == "DATASET_ENCODING" and detail in str(exc.value)
@@ -136,7 +165,10 @@ def test_broken_json_array_and_parquet(tmp_path):
     bad.write_text('[{"prompt": "a", "completion": "b"}, {"prompt": ')
     with pytest.raises(ImportFailed) as exc:
         import_file(bad, None)
-    assert exc.value.report.errors[0].code == "INVALID_JSON" and exc.value.report.errors[0].line == 2
+    assert (
+        exc.value.report.errors[0].code == "INVALID_JSON"
+        and exc.value.report.errors[0].line == 2
+    )
     fake = tmp_path / "x.parquet"
     fake.write_bytes(b"not parquet at all")
     with pytest.raises(TuneforgeError) as exc2:
@@ -144,12 +176,18 @@ def test_broken_json_array_and_parquet(tmp_path):
     assert exc2.value.reason == "DATASET_INVALID_PARQUET"
 
 
-def test_import_into_catalog_creates_dataset_with_split_and_validate_only(data, catalog, tmp_path):
-    info, result = import_into_catalog(catalog, data / "messages.jsonl", "msgs", validation_split=0.5)
+def test_import_into_catalog_creates_dataset_with_split_and_validate_only(
+    data, catalog, tmp_path
+):
+    info, result = import_into_catalog(
+        catalog, data / "messages.jsonl", "msgs", validation_split=0.5
+    )
     assert info.record_count == 1 and info.validation_record_count == 1
     assert info.format == "messages" and info.source == "import"
     assert info.report["records_valid"] == 2
-    none, result = import_into_catalog(catalog, data / "alpaca.jsonl", "other", validate_only=True)
+    none, result = import_into_catalog(
+        catalog, data / "alpaca.jsonl", "other", validate_only=True
+    )
     assert none is None and result.report.records_valid == 2
     assert catalog.list(0, 10)[1] == 1
     with pytest.raises(TuneforgeError) as exc:

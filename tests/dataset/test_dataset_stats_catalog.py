@@ -25,7 +25,11 @@ def write_jsonl(path: Path, n: int, source: str | None = None) -> Path:
 def test_estimated_tokens_histogram_and_over_length(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", 10, source="docs")
     s = stats.compute_stats([path], max_seq_length=50)
-    assert s.record_count == 10 and s.message_count == 20 and s.token_count_method == "estimate"
+    assert (
+        s.record_count == 10
+        and s.message_count == 20
+        and s.token_count_method == "estimate"
+    )
     # record i: ceil((11 + 40 i) / 4) + 4 + ceil(6 / 4) + 4 tokens (i < 10: "question i " is 11 chars)
     expected = [(-(-(11 + 40 * i) // 4)) + 4 + 2 + 4 for i in range(10)]
     assert s.token_count == sum(expected) and s.max_record_tokens == max(expected)
@@ -60,7 +64,9 @@ def test_split_is_seeded_disjoint_and_complete(tmp_path):
     assert (tmp_path / "v1").read_bytes() == (tmp_path / "v2").read_bytes()
     stats.split_jsonl(src, tmp_path / "t3", tmp_path / "v3", 0.1, seed=8)
     assert (tmp_path / "v1").read_bytes() != (tmp_path / "v3").read_bytes()
-    lines = set((tmp_path / "t1").read_text().splitlines()) | set((tmp_path / "v1").read_text().splitlines())
+    lines = set((tmp_path / "t1").read_text().splitlines()) | set(
+        (tmp_path / "v1").read_text().splitlines()
+    )
     assert lines == set(src.read_text().splitlines())
     assert stats.split_jsonl(src, tmp_path / "t4", tmp_path / "v4", 0.0) == (100, 0)
     assert not (tmp_path / "v4").exists()
@@ -76,7 +82,11 @@ def test_catalog_create_get_list_preview_stats_delete(catalog, tmp_path):
                           validation_split=0.1, report={"dialogs": 20}, job_id="job-1")  # fmt: skip
     assert (info.record_count, info.validation_record_count) == (18, 2)
     d = catalog.root / "chats-v1"
-    assert sorted(p.name for p in d.iterdir()) == ["data.jsonl", "meta.json", "validation.jsonl"]
+    assert sorted(p.name for p in d.iterdir()) == [
+        "data.jsonl",
+        "meta.json",
+        "validation.jsonl",
+    ]
     meta = json.loads((d / "meta.json").read_text())
     assert meta["report"] == {"dialogs": 20} and meta["seed"] == 42
     assert catalog.get("chats-v1") == info
@@ -85,7 +95,10 @@ def test_catalog_create_get_list_preview_stats_delete(catalog, tmp_path):
     assert total == 2 and [i.name for i in items] == ["alpha"]
     assert [i.name for i in catalog.list(1, 10)[0]] == ["chats-v1"]
     assert catalog.get("alpha").validation_path == ""
-    assert len(catalog.preview("chats-v1", 3)) == 3 and len(catalog.preview("chats-v1", 0, validation=True)) == 2
+    assert (
+        len(catalog.preview("chats-v1", 3)) == 3
+        and len(catalog.preview("chats-v1", 0, validation=True)) == 2
+    )
     assert catalog.stats("chats-v1").record_count == 20
     assert catalog.stats("chats-v1").records_by_source == {"telegram": 20}
     catalog.delete("chats-v1")
@@ -97,7 +110,9 @@ def test_catalog_create_get_list_preview_stats_delete(catalog, tmp_path):
         catalog.delete("chats-v1")
 
 
-def test_catalog_rejects_bad_names_duplicates_and_empty_input_leaving_nothing(catalog, tmp_path):
+def test_catalog_rejects_bad_names_duplicates_and_empty_input_leaving_nothing(
+    catalog, tmp_path
+):
     src = write_jsonl(tmp_path / "src.jsonl", 3)
     for bad in ("../x", "a/b", "", ".hidden"):
         with pytest.raises(TuneforgeError):
@@ -144,5 +159,7 @@ def test_domain_modules_import_neither_grpc_nor_torch():
         "import tuneforge.services.dataset.generate_worker\n"
         "print(sorted(m for m in ('grpc', 'torch', 'transformers', 'faster_whisper') if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"

@@ -121,10 +121,14 @@ class DatasetCatalog:
         info = self.get(name)
         path = info.validation_path if validation else info.path
         if not path or not Path(path).is_file():
-            raise not_found("dataset file", f"{name}/{'validation' if validation else 'data'}.jsonl")
+            raise not_found(
+                "dataset file", f"{name}/{'validation' if validation else 'data'}.jsonl"
+            )
         return Path(path)
 
-    def preview(self, name: str, count: int = 5, validation: bool = False) -> list[dict[str, Any]]:
+    def preview(
+        self, name: str, count: int = 5, validation: bool = False
+    ) -> list[dict[str, Any]]:
         """The first ``count`` records (default 5, at most 100)."""
         if count < 0:
             raise invalid_argument("count", "must not be negative")
@@ -146,7 +150,9 @@ class DatasetCatalog:
         ``base_model``: a local model directory or a cached hub id whose ``tokenizer.json``
         counts tokens; empty = the documented estimate."""
         info = self.get(name)
-        paths = [Path(info.path)] + ([Path(info.validation_path)] if info.validation_path else [])
+        paths = [Path(info.path)] + (
+            [Path(info.validation_path)] if info.validation_path else []
+        )
         return stats_mod.compute_stats(
             paths,
             tokenizer_dir=base_model or None,
@@ -156,7 +162,9 @@ class DatasetCatalog:
 
     def get_settings(self, key: str) -> dict[str, Any]:
         """A stored settings object (e.g. ``"telegram"`` for Get/UpdateTelegramConfig); {} if unset."""
-        row = self.store.query_one("SELECT value FROM dataset_settings WHERE key = ?", (key,))
+        row = self.store.query_one(
+            "SELECT value FROM dataset_settings WHERE key = ?", (key,)
+        )
         return json.loads(row["value"]) if row else {}
 
     def put_settings(self, key: str, value: dict[str, Any]) -> dict[str, Any]:
@@ -172,9 +180,10 @@ class DatasetCatalog:
     def check_free(self, name: str) -> None:
         """INVALID_ARGUMENT for a bad name, ALREADY_EXISTS when taken (checked before a job)."""
         validate_name(name, "dataset_name")
-        if self.store.query_one("SELECT 1 FROM datasets WHERE name = ?", (name,)) or (
-            self.root / name
-        ).exists():
+        if (
+            self.store.query_one("SELECT 1 FROM datasets WHERE name = ?", (name,))
+            or (self.root / name).exists()
+        ):
             raise already_exists("dataset", name)
 
     def create(
@@ -183,7 +192,7 @@ class DatasetCatalog:
         records_jsonl: Path,
         *,
         source: str,
-        format: str = "",  # noqa: A002
+        format: str = "",
         validation_split: float = stats_mod.DEFAULT_VALIDATION_SPLIT,
         seed: int = stats_mod.DEFAULT_SEED,
         report: dict[str, Any] | None = None,
@@ -201,12 +210,17 @@ class DatasetCatalog:
         staging.mkdir()
         try:
             train, val = stats_mod.split_jsonl(
-                Path(records_jsonl), staging / "data.jsonl", staging / "validation.jsonl",
-                validation_split, seed,
+                Path(records_jsonl),
+                staging / "data.jsonl",
+                staging / "validation.jsonl",
+                validation_split,
+                seed,
             )
             if train == 0:
                 raise invalid_argument(
-                    "dataset", "no records to store", reason="DATASET_EMPTY",
+                    "dataset",
+                    "no records to store",
+                    reason="DATASET_EMPTY",
                     message="the input produced no records",
                 )
             final = self.root / name
@@ -219,7 +233,11 @@ class DatasetCatalog:
                 validation_path=str(final / "validation.jsonl") if val else "",
                 job_id=job_id, report=report or {},
             )  # fmt: skip
-            meta = {**info.to_dict(), "validation_split": validation_split, "seed": seed}
+            meta = {
+                **info.to_dict(),
+                "validation_split": validation_split,
+                "seed": seed,
+            }
             with open(staging / "meta.json", "w", encoding="utf-8") as fh:
                 json.dump(meta, fh, ensure_ascii=False, indent=2)
                 fh.flush()

@@ -33,7 +33,9 @@ def pairs_from_source(source: str, module: str) -> list[Pair]:
 
 def pairs_from_file(path: Path, root: Path) -> list[Pair]:
     rel = path.relative_to(root).with_suffix("")
-    module = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts) or path.stem
+    module = (
+        ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts) or path.stem
+    )
     return pairs_from_source(path.read_text(encoding="utf-8"), module)
 
 
@@ -43,7 +45,9 @@ def _signature(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     return f"{fn.name}({', '.join(args)})"
 
 
-def _function_pairs(fn: ast.FunctionDef | ast.AsyncFunctionDef, module: str) -> list[Pair]:
+def _function_pairs(
+    fn: ast.FunctionDef | ast.AsyncFunctionDef, module: str
+) -> list[Pair]:
     out: list[Pair] = []
     doc = ast.get_docstring(fn)
     for route in _routes(fn):
@@ -60,7 +64,11 @@ def _routes(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
         if not (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute)):
             continue
         attr = dec.func.attr.lower()
-        path = dec.args[0].value if dec.args and isinstance(dec.args[0], ast.Constant) else None
+        path = (
+            dec.args[0].value
+            if dec.args and isinstance(dec.args[0], ast.Constant)
+            else None
+        )
         if not isinstance(path, str):
             continue
         if attr in HTTP_METHODS:
@@ -70,7 +78,9 @@ def _routes(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
             for kw in dec.keywords:
                 if kw.arg == "methods" and isinstance(kw.value, (ast.List, ast.Tuple)):
                     methods = [
-                        str(e.value).upper() for e in kw.value.elts if isinstance(e, ast.Constant)
+                        str(e.value).upper()
+                        for e in kw.value.elts
+                        if isinstance(e, ast.Constant)
                     ]
             routes.extend(f"{m} {path}" for m in methods)
     return routes
@@ -93,19 +103,30 @@ def _class_pairs(cls: ast.ClassDef, module: str) -> list[Pair]:
         out.append((f"What is `{cls.name}` in `{module}`?", doc))
     bases = _base_names(cls)
     has_table = any(
-        isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__tablename__" for t in s.targets)
+        isinstance(s, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "__tablename__" for t in s.targets)
         for s in cls.body
     )
     if any(b in ("BaseModel", "BaseSettings") for b in bases):
         fields = _annotated_fields(cls)
         if fields:
             lines = "\n".join(f"- `{n}`: {t}" for n, t in fields)
-            out.append((f"Which fields does the `{cls.name}` schema have?", f"`{cls.name}` has:\n{lines}"))
+            out.append(
+                (
+                    f"Which fields does the `{cls.name}` schema have?",
+                    f"`{cls.name}` has:\n{lines}",
+                )
+            )
     elif has_table or any(b in ("Model", "Base", "DeclarativeBase") for b in bases):
         fields = _orm_fields(cls)
         if fields:
             lines = "\n".join(f"- `{n}`: {t}" for n, t in fields)
-            out.append((f"Which fields does the `{cls.name}` model have?", f"`{cls.name}` has:\n{lines}"))
+            out.append(
+                (
+                    f"Which fields does the `{cls.name}` model have?",
+                    f"`{cls.name}` has:\n{lines}",
+                )
+            )
     return out
 
 
@@ -126,17 +147,27 @@ def _orm_fields(cls: ast.ClassDef) -> list[tuple[str, str]]:
     fields = []
     for stmt in cls.body:
         target, value, annotation = None, None, None
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+        if (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+        ):
             target, value = stmt.targets[0].id, stmt.value
         elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
             target, value, annotation = stmt.target.id, stmt.value, stmt.annotation
         if not target or target.startswith("_"):
             continue
         if isinstance(value, ast.Call):
-            func = value.func.attr if isinstance(value.func, ast.Attribute) else getattr(value.func, "id", "")
+            func = (
+                value.func.attr
+                if isinstance(value.func, ast.Attribute)
+                else getattr(value.func, "id", "")
+            )
             if func in ("Column", "mapped_column", "Field") or func.endswith("Field"):
                 args = ", ".join(ast.unparse(a) for a in value.args)
-                fields.append((target, args or (ast.unparse(annotation) if annotation else func)))
+                fields.append(
+                    (target, args or (ast.unparse(annotation) if annotation else func))
+                )
                 continue
         if annotation is not None and ast.unparse(annotation).startswith("Mapped["):
             fields.append((target, ast.unparse(annotation)[7:-1]))

@@ -71,13 +71,17 @@ class TelegramOptions:
         if self.max_dialog_length < 2:
             raise invalid_argument("max_dialog_length", "must be at least 2")
         if self.max_dialog_length < self.min_dialog_messages:
-            raise invalid_argument("max_dialog_length", "must be >= min_dialog_messages")
+            raise invalid_argument(
+                "max_dialog_length", "must be >= min_dialog_messages"
+            )
         if self.max_message_length < 1:
             raise invalid_argument("max_message_length", "must be positive")
         if self.session_gap_seconds < 1:
             raise invalid_argument("session_gap_seconds", "must be positive")
         if self.output_format not in OUTPUT_FORMATS:
-            raise invalid_argument("output_format", f"must be one of {', '.join(OUTPUT_FORMATS)}")
+            raise invalid_argument(
+                "output_format", f"must be one of {', '.join(OUTPUT_FORMATS)}"
+            )
 
 
 @dataclass
@@ -135,7 +139,10 @@ class _Owner:
     def __call__(self, msg: dict) -> bool:
         if self.id and str(msg.get("from_id") or "") == self.id:
             return True
-        return bool(self.name) and str(msg.get("from") or "").strip().casefold() == self.name
+        return (
+            bool(self.name)
+            and str(msg.get("from") or "").strip().casefold() == self.name
+        )
 
 
 def process_export(
@@ -172,7 +179,11 @@ def process_export(
             writer.write_session(session)
         session = []
 
-    on_bytes = (lambda done, total: progress(done, total, report.messages_read)) if progress else None
+    on_bytes = (
+        (lambda done, total: progress(done, total, report.messages_read))
+        if progress
+        else None
+    )
     with source.open_json(on_bytes) as stream:
         for ev in tg.read_export(stream):
             if isinstance(ev, dict):
@@ -188,11 +199,17 @@ def process_export(
                     authors[f"{author} ({ev.get('from_id') or '?'})"] += 1
                     is_owner = owner(ev)
                     owner.matched += is_owner
-                role_text = _message_text(ev, opts, source, transcriber, dropped, report)
+                role_text = _message_text(
+                    ev, opts, source, transcriber, dropped, report
+                )
                 if role_text is None:
                     continue
                 ts = _timestamp(ev)
-                if last_ts is not None and ts is not None and ts - last_ts > opts.session_gap_seconds:
+                if (
+                    last_ts is not None
+                    and ts is not None
+                    and ts - last_ts > opts.session_gap_seconds
+                ):
                     flush()
                 if ts is not None:
                     last_ts = ts
@@ -232,7 +249,9 @@ def process_export(
     if not owner.given or not owner.matched:
         out_path.unlink(missing_ok=True)
         top = ", ".join(f"{name}: {n}" for name, n in authors.most_common(20)) or "none"
-        what = "no owner given" if not owner.given else f"owner {report.owner!r} not found"
+        what = (
+            "no owner given" if not owner.given else f"owner {report.owner!r} not found"
+        )
         raise invalid_argument(
             "owner_name",
             f"{what}; authors by message count: {top}",
@@ -293,7 +312,11 @@ def _message_text(
             return None
         report.voice_transcribed += 1
     if not text:
-        dropped["media_without_text" if (media or msg.get("photo") or msg.get("file")) else "empty"] += 1
+        dropped[
+            "media_without_text"
+            if (media or msg.get("photo") or msg.get("file"))
+            else "empty"
+        ] += 1
         return None
     if len(text) > opts.max_message_length:
         dropped["too_long"] += 1
@@ -367,7 +390,9 @@ class _DialogWriter:
         if opts.output_format == "sharegpt":
             names = {"system": "system", "user": "human", "assistant": "gpt"}
             record: dict[str, Any] = {
-                "conversations": [{"from": names[m["role"]], "value": m["content"]} for m in msgs]
+                "conversations": [
+                    {"from": names[m["role"]], "value": m["content"]} for m in msgs
+                ]
             }
         else:
             record = {"messages": msgs}

@@ -54,7 +54,12 @@ def detect(record: Any) -> str | None:
         return "sharegpt"
     if "messages" in keys:
         msgs = record["messages"]
-        if isinstance(msgs, list) and msgs and isinstance(msgs[0], dict) and "from" in msgs[0]:
+        if (
+            isinstance(msgs, list)
+            and msgs
+            and isinstance(msgs[0], dict)
+            and "from" in msgs[0]
+        ):
             return "sharegpt"
         return "messages"
     if "instruction" in keys and "output_text" in keys:
@@ -75,7 +80,9 @@ def detect(record: Any) -> str | None:
 def normalise(record: Any, fmt: str, max_chars: int = 0) -> dict[str, Any]:
     """Validate ``record`` as ``fmt`` and return the normalised record, or raise RecordProblem."""
     if not isinstance(record, dict):
-        raise RecordProblem("NOT_AN_OBJECT", f"record is a {_kind(record)}, not an object")
+        raise RecordProblem(
+            "NOT_AN_OBJECT", f"record is a {_kind(record)}, not an object"
+        )
     try:
         fn = _NORMALISERS[fmt]
     except KeyError:
@@ -84,15 +91,22 @@ def normalise(record: Any, fmt: str, max_chars: int = 0) -> dict[str, Any]:
     if isinstance(record.get("source"), str) and record["source"]:
         out["source"] = record["source"]
     if max_chars:
-        size = len(out["text"]) if "text" in out else sum(len(m["content"]) for m in out["messages"])
+        size = (
+            len(out["text"])
+            if "text" in out
+            else sum(len(m["content"]) for m in out["messages"])
+        )
         if size > max_chars:
-            raise RecordProblem("TOO_LONG", f"record has {size} characters, limit is {max_chars}")
+            raise RecordProblem(
+                "TOO_LONG", f"record has {size} characters, limit is {max_chars}"
+            )
     return out
 
 
 def _kind(value: Any) -> str:
     return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
-        type(value), "number" if isinstance(value, (int, float)) else type(value).__name__
+        type(value),
+        "number" if isinstance(value, (int, float)) else type(value).__name__,
     )
 
 
@@ -102,12 +116,20 @@ def _content(value: Any, where: str, allow_missing: bool = False) -> str:
             return ""
         raise RecordProblem("MISSING_CONTENT", f"{where}: content is missing")
     if isinstance(value, list):  # OpenAI content parts: [{"type": "text", "text": ...}]
-        texts = [p.get("text") for p in value if isinstance(p, dict) and p.get("type") == "text"]
+        texts = [
+            p.get("text")
+            for p in value
+            if isinstance(p, dict) and p.get("type") == "text"
+        ]
         if len(texts) != len(value) or not all(isinstance(t, str) for t in texts):
-            raise RecordProblem("INVALID_CONTENT", f"{where}: only text content parts are supported")
+            raise RecordProblem(
+                "INVALID_CONTENT", f"{where}: only text content parts are supported"
+            )
         value = "".join(texts)  # type: ignore[arg-type]
     if not isinstance(value, str):
-        raise RecordProblem("INVALID_CONTENT", f"{where}: content is a {_kind(value)}, not a string")
+        raise RecordProblem(
+            "INVALID_CONTENT", f"{where}: content is a {_kind(value)}, not a string"
+        )
     if not value.strip() and not allow_missing:
         raise RecordProblem("EMPTY_CONTENT", f"{where}: content is empty")
     return value
@@ -119,10 +141,16 @@ def _field(record: dict, key: str, required: bool = True) -> str:
             raise RecordProblem("MISSING_FIELD", f"field {key!r} is missing")
         return ""
     value = record[key]
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and key == "label":
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and key == "label"
+    ):
         value = str(value)
     if not isinstance(value, str):
-        raise RecordProblem("INVALID_CONTENT", f"field {key!r} is a {_kind(value)}, not a string")
+        raise RecordProblem(
+            "INVALID_CONTENT", f"field {key!r} is a {_kind(value)}, not a string"
+        )
     if required and not value.strip():
         raise RecordProblem("EMPTY_CONTENT", f"field {key!r} is empty")
     return value
@@ -130,7 +158,10 @@ def _field(record: dict, key: str, required: bool = True) -> str:
 
 def _pair(user: str, assistant: str, system: str = "") -> dict[str, Any]:
     msgs = [{"role": "system", "content": system}] if system.strip() else []
-    msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    msgs += [
+        {"role": "user", "content": user},
+        {"role": "assistant", "content": assistant},
+    ]
     return {"messages": msgs}
 
 
@@ -142,17 +173,24 @@ def _messages(record: dict) -> dict[str, Any]:
     for i, msg in enumerate(msgs):
         where = f"messages[{i}]"
         if not isinstance(msg, dict):
-            raise RecordProblem("INVALID_MESSAGE", f"{where} is a {_kind(msg)}, not an object")
+            raise RecordProblem(
+                "INVALID_MESSAGE", f"{where} is a {_kind(msg)}, not an object"
+            )
         unknown = sorted(set(msg) - MESSAGE_KEYS)
         if unknown:
-            raise RecordProblem("UNKNOWN_KEYS", f"{where}: unknown keys {', '.join(unknown)}")
+            raise RecordProblem(
+                "UNKNOWN_KEYS", f"{where}: unknown keys {', '.join(unknown)}"
+            )
         role = msg.get("role")
         if role not in ROLES:
             raise RecordProblem("UNKNOWN_ROLE", f"{where}: unknown role {role!r}")
         has_calls = bool(msg.get("tool_calls") or msg.get("function_call"))
         if "content" not in msg and not has_calls:
             raise RecordProblem("MISSING_CONTENT", f"{where}: content is missing")
-        item: dict[str, Any] = {"role": role, "content": _content(msg.get("content"), where, has_calls)}
+        item: dict[str, Any] = {
+            "role": role,
+            "content": _content(msg.get("content"), where, has_calls),
+        }
         for key in ("name", "tool_calls", "tool_call_id", "function_call"):
             if msg.get(key) is not None:
                 item[key] = msg[key]
@@ -169,16 +207,24 @@ def _messages(record: dict) -> dict[str, Any]:
 def _sharegpt(record: dict) -> dict[str, Any]:
     convs = record.get("conversations", record.get("messages"))
     if not isinstance(convs, list) or not convs:
-        raise RecordProblem("MISSING_MESSAGES", "'conversations' must be a non-empty array")
+        raise RecordProblem(
+            "MISSING_MESSAGES", "'conversations' must be a non-empty array"
+        )
     msgs = []
     if isinstance(record.get("system"), str) and record["system"].strip():
         msgs.append({"role": "system", "content": record["system"]})
     for i, turn in enumerate(convs):
         where = f"conversations[{i}]"
         if not isinstance(turn, dict):
-            raise RecordProblem("INVALID_MESSAGE", f"{where} is a {_kind(turn)}, not an object")
+            raise RecordProblem(
+                "INVALID_MESSAGE", f"{where} is a {_kind(turn)}, not an object"
+            )
         speaker = turn.get("from")
-        role = SHAREGPT_ROLES.get(str(speaker).lower()) if isinstance(speaker, str) else None
+        role = (
+            SHAREGPT_ROLES.get(str(speaker).lower())
+            if isinstance(speaker, str)
+            else None
+        )
         if role is None:
             raise RecordProblem("UNKNOWN_ROLE", f"{where}: unknown speaker {speaker!r}")
         if "value" not in turn:
@@ -193,7 +239,9 @@ def _alpaca(record: dict) -> dict[str, Any]:
     instruction = _field(record, "instruction")
     extra = _field(record, "input", required=False)
     user = f"{instruction}\n\n{extra}" if extra.strip() else instruction
-    return _pair(user, _field(record, "output"), _field(record, "system", required=False))
+    return _pair(
+        user, _field(record, "output"), _field(record, "system", required=False)
+    )
 
 
 def _prompt_completion(record: dict) -> dict[str, Any]:

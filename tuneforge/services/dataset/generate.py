@@ -39,7 +39,9 @@ from typing import Any
 from tuneforge.runtime.errors import invalid_argument
 from tuneforge.services.dataset import code_qa
 
-SKIP_DIRS = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", "build", "dist"})
+SKIP_DIRS = frozenset(
+    {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", "build", "dist"}
+)
 MAX_FILE_BYTES = 2 * 1024 * 1024
 GIT_TIMEOUT_SECONDS = 300
 _BRANCH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
@@ -49,7 +51,9 @@ SPEAKERS = {
     "assistant": "assistant", "agent": "assistant", "manager": "assistant",
     "support": "assistant", "бот": "assistant", "bot": "assistant",
 }  # fmt: skip
-_SPEAKER_RE = re.compile(r"^\s*[-*]?\s*\**(" + "|".join(SPEAKERS) + r")\**\s*:\s*(.*)$", re.IGNORECASE)
+_SPEAKER_RE = re.compile(
+    r"^\s*[-*]?\s*\**(" + "|".join(SPEAKERS) + r")\**\s*:\s*(.*)$", re.IGNORECASE
+)
 _HEADING_RE = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 
@@ -85,7 +89,9 @@ class GenerateReport:
 
 def _files(root: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")
+        )
         for name in sorted(filenames):
             path = Path(dirpath) / name
             if path.suffix.lower() in suffixes and not path.is_symlink():
@@ -95,7 +101,9 @@ def _files(root: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:
 def _dir(value: str, field_name: str) -> Path:
     path = Path(value)
     if not path.is_dir():
-        raise invalid_argument(field_name, f"{value} is not a directory", reason="SOURCE_NOT_FOUND")
+        raise invalid_argument(
+            field_name, f"{value} is not a directory", reason="SOURCE_NOT_FOUND"
+        )
     return path
 
 
@@ -140,7 +148,9 @@ def scenario_dialogs(text: str) -> list[list[dict[str, str]]]:
     def close() -> None:
         while turns and turns[-1]["role"] == "user":
             turns.pop()
-        if any(t["role"] == "assistant" for t in turns) and any(t["role"] == "user" for t in turns):
+        if any(t["role"] == "assistant" for t in turns) and any(
+            t["role"] == "user" for t in turns
+        ):
             dialogs.append([dict(t) for t in turns])
         turns.clear()
 
@@ -180,7 +190,9 @@ def faq_pairs(path: Path) -> list[tuple[str, str]]:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             sample = fh.read(4096)
             fh.seek(0)
-            dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample else csv.excel
+            dialect = (
+                csv.Sniffer().sniff(sample, delimiters=",;\t") if sample else csv.excel
+            )
             rows: list[Any] = list(csv.DictReader(fh, dialect=dialect))
     else:
         text = path.read_text(encoding="utf-8-sig")
@@ -194,7 +206,9 @@ def faq_pairs(path: Path) -> list[tuple[str, str]]:
 def sqlite_pairs(db_file: str, query: str) -> list[tuple[str, str]]:
     """Rows of a read-only SELECT; the first two columns are question and answer."""
     if not Path(db_file).is_file():
-        raise invalid_argument("faq_sqlite_file", f"{db_file} is not a file", reason="SOURCE_NOT_FOUND")
+        raise invalid_argument(
+            "faq_sqlite_file", f"{db_file} is not a file", reason="SOURCE_NOT_FOUND"
+        )
     q = query.strip().rstrip(";")
     if not q or not re.match(r"^(select|with)\b", q, re.IGNORECASE) or ";" in q:
         raise invalid_argument("faq_sqlite_query", "must be a single SELECT statement")
@@ -206,7 +220,9 @@ def sqlite_pairs(db_file: str, query: str) -> list[tuple[str, str]]:
     finally:
         conn.close()
     if rows and len(rows[0]) < 2:
-        raise invalid_argument("faq_sqlite_query", "must return (question, answer) columns")
+        raise invalid_argument(
+            "faq_sqlite_query", "must return (question, answer) columns"
+        )
     return [(str(r[0]).strip(), str(r[1]).strip()) for r in rows if r[0] and r[1]]
 
 
@@ -231,11 +247,21 @@ def escalation_pairs(path: Path) -> list[tuple[str, str]]:
 def validate_repo(url: str, branch: str) -> None:
     """Only ``https://`` and ``file://`` URLs, no option-like values, a plain branch name."""
     if not re.match(r"^(https://[^\s]+|file:///[^\s]*)$", url) or url.startswith("-"):
-        raise invalid_argument("repo_url", "must be an https:// or file:// URL", reason="INVALID_REPO_URL")
+        raise invalid_argument(
+            "repo_url", "must be an https:// or file:// URL", reason="INVALID_REPO_URL"
+        )
     if any(c in url for c in "\x00\n\r") or "::" in url:
-        raise invalid_argument("repo_url", "contains forbidden characters", reason="INVALID_REPO_URL")
-    if branch and (not _BRANCH_RE.match(branch) or ".." in branch or branch.endswith((".lock", "/"))):
-        raise invalid_argument("repo_branch", "is not a valid branch name", reason="INVALID_BRANCH")
+        raise invalid_argument(
+            "repo_url", "contains forbidden characters", reason="INVALID_REPO_URL"
+        )
+    if branch and (
+        not _BRANCH_RE.match(branch)
+        or ".." in branch
+        or branch.endswith((".lock", "/"))
+    ):
+        raise invalid_argument(
+            "repo_branch", "is not a valid branch name", reason="INVALID_BRANCH"
+        )
 
 
 def clone_repo(url: str, branch: str, dest: Path) -> None:
@@ -247,10 +273,19 @@ def clone_repo(url: str, branch: str, dest: Path) -> None:
         cmd += ["--branch", branch]
     cmd += ["--", url, str(dest)]
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=GIT_TIMEOUT_SECONDS)
+    proc = subprocess.run(
+        cmd,
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=GIT_TIMEOUT_SECONDS,
+    )
     if proc.returncode != 0:
         raise invalid_argument(
-            "repo_url", f"git clone failed: {proc.stderr.strip()[-500:]}", reason="GIT_CLONE_FAILED"
+            "repo_url",
+            f"git clone failed: {proc.stderr.strip()[-500:]}",
+            reason="GIT_CLONE_FAILED",
         )
 
 
@@ -269,28 +304,49 @@ def generate(
     sources = [k for k in ("docs_dir", "scenarios_dir", "faq_file", "faq_sqlite_file",
                            "escalation_dir", "code_dir", "repo_url") if getattr(opts, k)]  # fmt: skip
     if not sources:
-        raise invalid_argument("sources", "give at least one source", reason="NO_SOURCES")
+        raise invalid_argument(
+            "sources", "give at least one source", reason="NO_SOURCES"
+        )
 
     with open(out_path, "w", encoding="utf-8") as out:
 
         def emit(source: str, messages: list[dict[str, str]]) -> None:
             key = hashlib.sha1(
-                json.dumps([" ".join(m["content"].lower().split()) for m in messages]).encode()
+                json.dumps(
+                    [" ".join(m["content"].lower().split()) for m in messages]
+                ).encode()
             ).digest()
             if key in seen:
                 report.duplicates += 1
                 return
             seen.add(key)
             if opts.system_prompt:
-                messages = [{"role": "system", "content": opts.system_prompt}, *messages]
-            out.write(json.dumps({"messages": messages, "source": source}, ensure_ascii=False) + "\n")
+                messages = [
+                    {"role": "system", "content": opts.system_prompt},
+                    *messages,
+                ]
+            out.write(
+                json.dumps({"messages": messages, "source": source}, ensure_ascii=False)
+                + "\n"
+            )
             by_source[source] += 1
 
         def pairs(source: str, qa: list[tuple[str, str]]) -> None:
             for q, a in qa:
-                emit(source, [{"role": "user", "content": q}, {"role": "assistant", "content": a}])
+                emit(
+                    source,
+                    [
+                        {"role": "user", "content": q},
+                        {"role": "assistant", "content": a},
+                    ],
+                )
 
-        def each_file(source: str, root: Path, suffixes: tuple[str, ...], fn: Callable[[Path], None]) -> None:
+        def each_file(
+            source: str,
+            root: Path,
+            suffixes: tuple[str, ...],
+            fn: Callable[[Path], None],
+        ) -> None:
             for path in _files(root, suffixes):
                 if path.stat().st_size > MAX_FILE_BYTES:
                     continue
@@ -299,15 +355,27 @@ def generate(
                     fn(path)
                 except (SyntaxError, UnicodeDecodeError, ValueError) as exc:
                     if len(report.file_errors) < 50:
-                        report.file_errors.append(f"{path}: {type(exc).__name__}: {exc}")
+                        report.file_errors.append(
+                            f"{path}: {type(exc).__name__}: {exc}"
+                        )
             if progress:
                 progress(source)
 
         def docs(source: str, root: Path) -> None:
-            each_file(source, root, (".md", ".markdown"), lambda p: pairs(source, doc_pairs(p.read_text(encoding="utf-8"))))
+            each_file(
+                source,
+                root,
+                (".md", ".markdown"),
+                lambda p: pairs(source, doc_pairs(p.read_text(encoding="utf-8"))),
+            )
 
         def code(source: str, root: Path) -> None:
-            each_file(source, root, (".py",), lambda p: pairs(source, code_qa.pairs_from_file(p, root)))
+            each_file(
+                source,
+                root,
+                (".py",),
+                lambda p: pairs(source, code_qa.pairs_from_file(p, root)),
+            )
 
         if opts.docs_dir:
             docs("docs", _dir(opts.docs_dir, "docs_dir"))
@@ -317,14 +385,18 @@ def generate(
         if opts.faq_file:
             path = Path(opts.faq_file)
             if not path.is_file():
-                raise invalid_argument("faq_file", f"{path} is not a file", reason="SOURCE_NOT_FOUND")
+                raise invalid_argument(
+                    "faq_file", f"{path} is not a file", reason="SOURCE_NOT_FOUND"
+                )
             try:
                 pairs("faq", faq_pairs(path))
             except (ValueError, csv.Error, UnicodeDecodeError) as exc:
                 raise invalid_argument("faq_file", f"cannot read FAQ: {exc}") from None
             files["faq"] += 1
         if opts.faq_sqlite_file:
-            pairs("faq_sqlite", sqlite_pairs(opts.faq_sqlite_file, opts.faq_sqlite_query))
+            pairs(
+                "faq_sqlite", sqlite_pairs(opts.faq_sqlite_file, opts.faq_sqlite_query)
+            )
             files["faq_sqlite"] += 1
         if opts.escalation_dir:
             each_file("escalation", _dir(opts.escalation_dir, "escalation_dir"), (".md", ".txt"),

@@ -30,7 +30,14 @@ from tuneforge.services.dataset.catalog import DatasetCatalog
 from tuneforge.services.dataset.stats import DEFAULT_VALIDATION_SPLIT
 
 MAX_UNPACKED_BYTES = 2 * 1024**3
-PATH_OPTIONS = ("docs_dir", "scenarios_dir", "faq_file", "faq_sqlite_file", "escalation_dir", "code_dir")
+PATH_OPTIONS = (
+    "docs_dir",
+    "scenarios_dir",
+    "faq_file",
+    "faq_sqlite_file",
+    "escalation_dir",
+    "code_dir",
+)
 
 
 def unpack_zip(zip_path: Path, dest: Path) -> None:
@@ -40,12 +47,16 @@ def unpack_zip(zip_path: Path, dest: Path) -> None:
         for info in zf.infolist():
             parts = PurePosixPath(info.filename.replace("\\", "/")).parts
             if not parts or info.filename.startswith("/") or ".." in parts:
-                raise invalid_argument("project_upload_id", f"unsafe path in zip: {info.filename!r}")
+                raise invalid_argument(
+                    "project_upload_id", f"unsafe path in zip: {info.filename!r}"
+                )
             if (info.external_attr >> 16) & 0o170000 == 0o120000:
                 continue  # symlink
             total += info.file_size
             if total > MAX_UNPACKED_BYTES:
-                raise invalid_argument("project_upload_id", "the zip unpacks to more than 2 GiB")
+                raise invalid_argument(
+                    "project_upload_id", "the zip unpacks to more than 2 GiB"
+                )
             target = dest.joinpath(*parts)
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
@@ -92,7 +103,9 @@ def main(spec: dict[str, Any]) -> None:
                 ev.log("stop requested: no dataset created", level="warning")
                 return
             if report.records == 0:
-                raise invalid_argument("sources", "the sources produced no records", reason="DATASET_EMPTY")
+                raise invalid_argument(
+                    "sources", "the sources produced no records", reason="DATASET_EMPTY"
+                )
             info = catalog.create(
                 spec["dataset_name"], work, source="generate", format="messages",
                 validation_split=split, report=report.to_dict(), job_id=str(spec.get("job_id") or ""),

@@ -61,7 +61,9 @@ class ImportReport:
     records_read: int = 0
     records_valid: int = 0
     records_invalid: int = 0
-    errors: list[RecordError] = field(default_factory=list)  # the first MAX_LISTED_ERRORS
+    errors: list[RecordError] = field(
+        default_factory=list
+    )  # the first MAX_LISTED_ERRORS
     error_counts: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,7 +119,8 @@ def _check_encoding(head: bytes) -> None:
 
 def _encoding_error(detail: str) -> TuneforgeError:
     return invalid_argument(
-        "file", f"{detail}; only UTF-8 is supported — re-save the file as UTF-8",
+        "file",
+        f"{detail}; only UTF-8 is supported — re-save the file as UTF-8",
         reason="DATASET_ENCODING",
     )
 
@@ -126,7 +129,9 @@ def _decode(raw: bytes, line: int) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _encoding_error(f"line {line} is not valid UTF-8 (byte {raw[exc.start]:#04x})") from None
+        raise _encoding_error(
+            f"line {line} is not valid UTF-8 (byte {raw[exc.start]:#04x})"
+        ) from None
 
 
 def _read_jsonl(fh: io.BufferedReader) -> Iterator[Item]:
@@ -152,7 +157,12 @@ def _read_json_array(fh: io.BufferedReader) -> Iterator[Item]:
         for n, record in enumerate(ijson.items(fh, "item", use_float=True), start=1):
             yield n, 0, record, None
     except ijson.JSONError as exc:
-        yield n + 1, 0, None, formats.RecordProblem("INVALID_JSON", f"JSON array is broken: {exc}")
+        yield (
+            n + 1,
+            0,
+            None,
+            formats.RecordProblem("INVALID_JSON", f"JSON array is broken: {exc}"),
+        )
     except UnicodeDecodeError:
         raise _encoding_error("the file is not valid UTF-8") from None
 
@@ -162,12 +172,18 @@ def _read_csv(fh: io.BufferedReader) -> Iterator[Item]:
     try:
         reader = csv.DictReader(text)
         for row in reader:
-            record = {k: _csv_value(v) for k, v in row.items() if k is not None and v not in (None, "")}
+            record = {
+                k: _csv_value(v)
+                for k, v in row.items()
+                if k is not None and v not in (None, "")
+            }
             yield reader.line_num, 0, record, None
     except UnicodeDecodeError as exc:
         raise _encoding_error(f"the CSV is not valid UTF-8 ({exc.reason})") from None
     except csv.Error as exc:
-        raise invalid_argument("file", f"broken CSV: {exc}", reason="DATASET_INVALID_CSV") from None
+        raise invalid_argument(
+            "file", f"broken CSV: {exc}", reason="DATASET_INVALID_CSV"
+        ) from None
 
 
 def _csv_value(value: str) -> Any:
@@ -192,7 +208,9 @@ def _read_parquet(path: Path) -> Iterator[Item]:
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
-        raise invalid_argument("file", f"not a Parquet file: {exc}", reason="DATASET_INVALID_PARQUET") from None
+        raise invalid_argument(
+            "file", f"not a Parquet file: {exc}", reason="DATASET_INVALID_PARQUET"
+        ) from None
     n = 0
     for batch in pf.iter_batches(batch_size=1024):
         for row in batch.to_pylist():
@@ -240,7 +258,7 @@ def import_file(
     path: Path | str,
     out_path: Path | None,
     *,
-    format: str = "auto",  # noqa: A002 - the option's public name
+    format: str = "auto",
     skip_invalid: bool = False,
     preview_size: int = 5,
     max_record_chars: int = 0,
@@ -256,9 +274,13 @@ def import_file(
     path = Path(path)
     fmt = (format or "auto").strip().lower()
     if fmt not in INPUT_FORMATS:
-        raise invalid_argument("format", f"unknown format {fmt!r}; one of {', '.join(INPUT_FORMATS)}")
+        raise invalid_argument(
+            "format", f"unknown format {fmt!r}; one of {', '.join(INPUT_FORMATS)}"
+        )
     if not path.is_file():
-        raise invalid_argument("file", f"{path} is not a file", reason="INPUT_NOT_FOUND")
+        raise invalid_argument(
+            "file", f"{path} is not a file", reason="INPUT_NOT_FOUND"
+        )
     record_fmt = None if fmt in ("auto", "csv", "parquet") else fmt
     report = ImportReport()
     counts: Counter[str] = Counter()
@@ -292,12 +314,16 @@ def import_file(
                 try:
                     if problem is not None:
                         raise problem
-                    normalised = formats.normalise(record, record_fmt or "messages", max_record_chars)
+                    normalised = formats.normalise(
+                        record, record_fmt or "messages", max_record_chars
+                    )
                 except formats.RecordProblem as exc:
                     report.records_invalid += 1
                     counts[exc.code] += 1
                     if len(report.errors) < MAX_LISTED_ERRORS:
-                        report.errors.append(RecordError(line, exc.code, exc.message, column))
+                        report.errors.append(
+                            RecordError(line, exc.code, exc.message, column)
+                        )
                     continue
                 report.records_valid += 1
                 if len(preview) < preview_size:
@@ -307,7 +333,9 @@ def import_file(
         report.detected_format = record_fmt or ""
         report.error_counts = dict(counts)
         if report.records_read == 0:
-            raise invalid_argument("file", "the file holds no records", reason="DATASET_EMPTY")
+            raise invalid_argument(
+                "file", "the file holds no records", reason="DATASET_EMPTY"
+            )
         if report.records_invalid and (not skip_invalid or not report.records_valid):
             raise _failed(report)
         ok = True
@@ -316,7 +344,9 @@ def import_file(
             out.close()
             if not ok:
                 Path(out_path).unlink(missing_ok=True)  # type: ignore[arg-type]
-    return ImportResult(report=report, preview=preview, output=Path(out_path) if out_path else None)
+    return ImportResult(
+        report=report, preview=preview, output=Path(out_path) if out_path else None
+    )
 
 
 def import_into_catalog(
@@ -324,7 +354,7 @@ def import_into_catalog(
     path: Path | str,
     name: str,
     *,
-    format: str = "auto",  # noqa: A002
+    format: str = "auto",
     skip_invalid: bool = False,
     preview_size: int = 5,
     validation_split: float | None = None,

@@ -61,12 +61,14 @@ class DatasetStats:
 def _estimate(record: dict[str, Any]) -> int:
     if "messages" in record:
         return sum(
-            math.ceil(len(str(m.get("content") or "")) / CHARS_PER_TOKEN) + MESSAGE_OVERHEAD_TOKENS
+            math.ceil(len(str(m.get("content") or "")) / CHARS_PER_TOKEN)
+            + MESSAGE_OVERHEAD_TOKENS
             for m in record["messages"]
         )
     if "conversations" in record:
         return sum(
-            math.ceil(len(str(m.get("value") or "")) / CHARS_PER_TOKEN) + MESSAGE_OVERHEAD_TOKENS
+            math.ceil(len(str(m.get("value") or "")) / CHARS_PER_TOKEN)
+            + MESSAGE_OVERHEAD_TOKENS
             for m in record["conversations"]
         )
     return math.ceil(len(str(record.get("text") or "")) / CHARS_PER_TOKEN)
@@ -83,7 +85,8 @@ def find_tokenizer_json(base_model: Path | str) -> Path:
         if (directory / "tokenizer.json").is_file():
             return directory / "tokenizer.json"
         raise invalid_argument(
-            "base_model", f"{directory} has no tokenizer.json (a fast tokenizer is needed)",
+            "base_model",
+            f"{directory} has no tokenizer.json (a fast tokenizer is needed)",
             reason="TOKENIZER_NOT_FOUND",
         )
     try:
@@ -95,7 +98,8 @@ def find_tokenizer_json(base_model: Path | str) -> Path:
     if isinstance(cached, str) and Path(cached).is_file():
         return Path(cached)
     raise invalid_argument(
-        "base_model", f"{value!r} is neither a local model directory nor in the Hugging Face cache",
+        "base_model",
+        f"{value!r} is neither a local model directory nor in the Hugging Face cache",
         reason="TOKENIZER_NOT_FOUND",
     )
 
@@ -109,14 +113,22 @@ def load_token_counter(base_model: Path | str) -> Callable[[dict[str, Any]], int
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(find_tokenizer_json(base_model)))
-    return lambda r: _count_plain(r, lambda s: len(tok.encode(s, add_special_tokens=False).ids))
+    return lambda r: _count_plain(
+        r, lambda s: len(tok.encode(s, add_special_tokens=False).ids)
+    )
 
 
 def _count_plain(record: dict[str, Any], encode: Callable[[str], int]) -> int:
     if "messages" in record:
-        return sum(encode(str(m.get("content") or "")) + MESSAGE_OVERHEAD_TOKENS for m in record["messages"])
+        return sum(
+            encode(str(m.get("content") or "")) + MESSAGE_OVERHEAD_TOKENS
+            for m in record["messages"]
+        )
     if "conversations" in record:
-        return sum(encode(str(m.get("value") or "")) + MESSAGE_OVERHEAD_TOKENS for m in record["conversations"])
+        return sum(
+            encode(str(m.get("value") or "")) + MESSAGE_OVERHEAD_TOKENS
+            for m in record["conversations"]
+        )
     return encode(str(record.get("text") or ""))
 
 

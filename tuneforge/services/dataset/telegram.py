@@ -91,7 +91,9 @@ class _CountingReader(io.RawIOBase):
         return n
 
     def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size) if size is not None and size >= 0 else self._raw.read()
+        data = (
+            self._raw.read(size) if size is not None and size >= 0 else self._raw.read()
+        )
         self.read_bytes += len(data)
         if self._progress and (self.read_bytes >= self._next_report or not data):
             self._progress(self.read_bytes, self._total)
@@ -105,7 +107,9 @@ class ExportSource:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise invalid_argument("input", f"{self.path} is not a file", reason="INPUT_NOT_FOUND")
+            raise invalid_argument(
+                "input", f"{self.path} is not a file", reason="INPUT_NOT_FOUND"
+            )
         self._zip: zipfile.ZipFile | None = None
         self._base = ""  # folder of result.json inside the zip
         if zipfile.is_zipfile(self.path):
@@ -122,16 +126,16 @@ class ExportSource:
         if self._zip is not None:
             self._zip.close()
 
-    def __enter__(self) -> ExportSource:
+    def __enter__(self) -> ExportSource:  # noqa: PYI034
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @contextmanager
     def open_json(self, progress: ProgressFn | None = None) -> Iterator[BinaryIO]:
         raw: BinaryIO
-        raw = self._zip.open(self._member) if self._zip else open(self.path, "rb")  # type: ignore[arg-type]
+        raw = self._zip.open(self._member) if self._zip else open(self.path, "rb")  # noqa: SIM115
         try:
             yield io.BufferedReader(_CountingReader(raw, self.size, progress), 1 << 20)
         finally:
@@ -146,7 +150,12 @@ class ExportSource:
         """
         rel = (relative or "").replace("\\", "/")
         norm = posixpath.normpath(rel)
-        if not rel or rel.startswith("(") or norm.startswith("..") or posixpath.isabs(norm):
+        if (
+            not rel
+            or rel.startswith("(")
+            or norm.startswith("..")
+            or posixpath.isabs(norm)
+        ):
             yield None
             return
         if self._zip is None:
@@ -176,19 +185,23 @@ def _find_result_json(zf: zipfile.ZipFile) -> zipfile.ZipInfo:
     candidates = [
         i
         for i in zf.infolist()
-        if posixpath.basename(i.filename) == "result.json" and not i.is_dir()
+        if posixpath.basename(i.filename) == "result.json"
+        and not i.is_dir()
         and ".." not in i.filename.split("/")
     ]
     if not candidates:
         raise invalid_argument(
-            "input", "the zip holds no result.json (export as JSON from Telegram Desktop)",
+            "input",
+            "the zip holds no result.json (export as JSON from Telegram Desktop)",
             reason="TELEGRAM_RESULT_JSON_MISSING",
         )
     return min(candidates, key=lambda i: (i.filename.count("/"), i.filename))
 
 
 _CHAT_PREFIXES = ("chats.list.item", "left_chats.list.item")
-_MESSAGE_PREFIXES = frozenset(p + ".messages.item" for p in _CHAT_PREFIXES) | {"messages.item"}
+_MESSAGE_PREFIXES = frozenset(p + ".messages.item" for p in _CHAT_PREFIXES) | {
+    "messages.item"
+}
 _META_KEYS = ("name", "type", "id")
 _META_PREFIXES = {
     f"{chat}.{key}" if chat else key: (chat, key)
@@ -199,7 +212,9 @@ _OWNER_PREFIXES = {
     f"personal_information.{k}": k for k in ("user_id", "first_name", "last_name")
 }
 _LEFT_MESSAGE = "left_chats.list.item.messages.item"
-_LONGEST_CHECKED = max(len(p) for p in [*_META_PREFIXES, *_OWNER_PREFIXES, "chats.list.item.messages.item"])
+_LONGEST_CHECKED = max(
+    len(p) for p in [*_META_PREFIXES, *_OWNER_PREFIXES, "chats.list.item.messages.item"]
+)
 _MESSAGE = "\x00message"  # the prefix messages are renamed to, for ijson.items
 
 
@@ -237,7 +252,11 @@ def read_export(stream: BinaryIO) -> Iterator[Event]:
             _prefix, event, value = ev
             if event == "start_map":
                 if prefix in _MESSAGE_PREFIXES:
-                    chat_for(prefix[: -len(".messages.item")] if prefix != "messages.item" else "")
+                    chat_for(
+                        prefix[: -len(".messages.item")]
+                        if prefix != "messages.item"
+                        else ""
+                    )
                     message_chat.append(len(chats) - 1)
                     yield (_MESSAGE, event, value)
                     continue
@@ -276,7 +295,9 @@ def read_export(stream: BinaryIO) -> Iterator[Event]:
             yield message
     except ijson.JSONError as exc:
         raise invalid_argument(
-            "input", f"result.json is not valid JSON: {exc}", reason="TELEGRAM_INVALID_JSON"
+            "input",
+            f"result.json is not valid JSON: {exc}",
+            reason="TELEGRAM_INVALID_JSON",
         ) from exc
     if not owner_sent and owner:
         yield _owner(owner)
@@ -299,7 +320,9 @@ def _finish(chat: ChatStart) -> ChatStart:
 
 def _owner(info: dict[str, Any]) -> Owner:
     uid = info.get("user_id")
-    name = " ".join(str(info.get(k) or "").strip() for k in ("first_name", "last_name")).strip()
+    name = " ".join(
+        str(info.get(k) or "").strip() for k in ("first_name", "last_name")
+    ).strip()
     return Owner(user_id=f"user{uid}" if uid is not None else "", name=name)
 
 

@@ -27,7 +27,9 @@ from tuneforge.services.dataset.catalog import DatasetCatalog
 from tuneforge.services.dataset.stats import DEFAULT_VALIDATION_SPLIT
 
 
-def make_transcriber(model: str, language: str, models_dir: str | None) -> dialogs.Transcriber:
+def make_transcriber(
+    model: str, language: str, models_dir: str | None
+) -> dialogs.Transcriber:
     """A faster-whisper transcriber; the model is resolved now (fail early), loaded lazily."""
     from tuneforge.audio import whisper
 
@@ -79,11 +81,15 @@ def main(spec: dict[str, Any]) -> None:
                 should_stop=ev.stop_requested,
             )  # fmt: skip
         if ev.stop_requested():
-            ev.log("stop requested: parsing ended early, no dataset created", level="warning")
+            ev.log(
+                "stop requested: parsing ended early, no dataset created",
+                level="warning",
+            )
             return
         if report.dialogs == 0:
             raise invalid_argument(
-                "input", f"no dialogs could be built (dropped: {report.messages_dropped})",
+                "input",
+                f"no dialogs could be built (dropped: {report.messages_dropped})",
                 reason="TELEGRAM_NO_DIALOGS",
             )
         info = catalog.create(
