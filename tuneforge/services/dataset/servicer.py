@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from tuneforge.dataset.v1 import dataset_pb2 as pb
 from tuneforge.dataset.v1 import dataset_pb2_grpc as pb_grpc
-
 from tuneforge.runtime.job_rpcs import JobRpcs, timestamp
-from tuneforge.runtime.server import ServiceContext
 from tuneforge.runtime.transfer import receive_upload
+from tuneforge.runtime.server import ServiceContext
 
 SERVICE = "dataset"
 
@@ -18,17 +17,10 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
         self.jobs = JobRpcs(ctx.engine, SERVICE)
 
     async def UploadFile(self, request_iterator, context):
-        upload, _ = await receive_upload(
-            request_iterator,
-            self.ctx.root / "uploads",
-            self.ctx.config.max_upload_bytes,
-        )
+        upload, _ = await receive_upload(request_iterator, self.ctx.root / "uploads", self.ctx.config.max_upload_bytes)
         return pb.Upload(
-            id=upload.id,
-            filename=upload.filename,
-            size_bytes=upload.size_bytes,
-            sha256=upload.sha256,
-            create_time=timestamp(upload.create_time),
+            id=upload.id, filename=upload.filename, size_bytes=upload.size_bytes,
+            sha256=upload.sha256, create_time=timestamp(upload.create_time),
         )
 
     async def GetJob(self, request, context):
@@ -42,9 +34,7 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
         return await self.jobs.cancel(request.id)
 
     async def WatchJob(self, request, context):
-        async for event in self.jobs.watch(
-            request.id, request.after_seq, request.include_logs
-        ):
+        async for event in self.jobs.watch(request.id, request.after_seq, request.include_logs):
             yield event
 
     async def StreamJobLogs(self, request, context):
