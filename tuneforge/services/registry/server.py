@@ -1,13 +1,36 @@
-"""Wiring of the registry service into a tuneforge server."""
+"""Wiring of the registry service into a tuneforge server.
+
+The domain is built from the ``vllm_*`` config fields. Archive imports are bounded by
+``max_upload_bytes`` as received and by four times that once decompressed (a gzip bomb
+stops there, RESOURCE_EXHAUSTED ``ARCHIVE_TOO_LARGE``).
+"""
 
 from __future__ import annotations
 
 from tuneforge.registry.v1 import registry_pb2, registry_pb2_grpc
 from tuneforge.runtime.server import ServiceContext
-from tuneforge.services.registry.servicer import RegistryServicer
+from tuneforge.services.registry.archive import ImportLimits
+from tuneforge.services.registry.domain import open_registry
+from tuneforge.services.registry.servicer import RegistryServicer, sweep_exports
 
 SERVICE_NAME = registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name
+DECOMPRESSED_FACTOR = 4
 
 
 async def setup(ctx: ServiceContext) -> None:
-    registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(ctx), ctx.server)
+    cfg = ctx.config
+    domain = open_registry(
+        ctx.store, ctx.root,
+        vllm_mode=cfg.vllm_mode, vllm_url=cfg.vllm_url,
+        vllm_restart_command=cfg.vllm_restart_command,
+        vllm_restart_timeout_seconds=cfg.vllm_restart_timeout_seconds,
+        vllm_max_lora_rank=cfg.vllm_max_lora_rank, vllm_api_key=cfg.vllm_api_key,
+        import_limits=ImportLimits(
+            max_archive_bytes=cfg.max_upload_bytes,
+            max_total_bytes=DECOMPRESSED_FACTOR * cfg.max_upload_bytes,
+        ),
+    )
+    sweep_exports(ctx.root)
+    await domain.start()
+    ctx.on_shutdown.append(domain.close)
+    registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(ctx, domain), ctx.server)

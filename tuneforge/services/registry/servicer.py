@@ -1,11 +1,224 @@
-"""RegistryService over gRPC: thin; the logic lives in the domain modules beside it."""
+"""RegistryService over gRPC: thin; the logic lives in the domain modules beside it.
+
+Each RPC converts the request, calls the domain (file work in a thread so the event loop
+stays free), and converts the answer. Errors are the domain's ``TuneforgeError``s, mapped
+to gRPC statuses by the shared interceptor.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import re
+import uuid
+from pathlib import Path
+
+from google.protobuf import timestamp_pb2
+
+from tuneforge.common.v1 import common_pb2
+from tuneforge.registry.v1 import registry_pb2 as pb
 from tuneforge.registry.v1 import registry_pb2_grpc as pb_grpc
+from tuneforge.runtime import paging
+from tuneforge.runtime.errors import invalid_argument
+from tuneforge.runtime.job_rpcs import struct
+from tuneforge.runtime.names import validate_name
 from tuneforge.runtime.server import ServiceContext
+from tuneforge.runtime.transfer import CHUNK_SIZE, delete_upload, receive_upload
+from tuneforge.services.registry.activation import ActivationStatus, HistoryEntry, VllmState
+from tuneforge.services.registry.adapters import Adapter
+from tuneforge.services.registry.archive import export_to_file, import_archive
+from tuneforge.services.registry.domain import RegistryDomain
+
+EXPORT_PREFIX = "registry-export-"
+_VLLM_STATES = {
+    VllmState.NOT_CONFIGURED: pb.Activation.VLLM_STATE_NOT_CONFIGURED,
+    VllmState.APPLIED: pb.Activation.VLLM_STATE_APPLIED,
+    VllmState.PENDING: pb.Activation.VLLM_STATE_PENDING,
+    VllmState.FAILED: pb.Activation.VLLM_STATE_FAILED,
+}
+_SERVED_VERSION = re.compile(r"@v(\d+)$")
 
 
+# ------------------------------------------------------------ conversions
+def _ts(iso: str | None) -> timestamp_pb2.Timestamp | None:
+    if not iso:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromJsonString(iso)
+    return ts
+
+
+def adapter_pb(a: Adapter, active: str | None) -> pb.Adapter:
+    return pb.Adapter(
+        name=a.name, base_model=a.base_model, dataset=a.dataset, create_time=_ts(a.create_time),
+        size_bytes=a.size_bytes, rank=a.rank, alpha=int(round(a.lora_alpha)),
+        target_modules=a.target_modules, metrics=a.metrics, path=str(a.path), version=a.version,
+        job_id=a.job_id, active=a.name == active,
+        details=struct({
+            "source": a.source, "lora_alpha": a.lora_alpha, "lora_modules": a.lora_modules,
+            "served_name": a.served_name, "update_time": a.update_time,
+        }),
+    )
+
+
+def status_pb(s: ActivationStatus) -> pb.Activation:
+    message = s.detail
+    if s.vllm_state is VllmState.PENDING and s.next_retry_time:
+        message = f"{s.detail} (attempt {s.attempts}, next retry {s.next_retry_time})".strip()
+    return pb.Activation(
+        adapter_name=s.active or "", adapter_version=s.version or 0, served_name=s.served_name or "",
+        activate_time=_ts(s.activate_time), vllm_state=_VLLM_STATES[s.vllm_state], vllm_message=message,
+        vllm_mode=s.mode, previous_adapter_name=s.previous or "", action=s.action, id=s.history_id or 0,
+    )
+
+
+def history_pb(h: HistoryEntry) -> pb.Activation:
+    version = _SERVED_VERSION.search(h.served_name or "")
+    return pb.Activation(
+        adapter_name=h.to_name or "", adapter_version=int(version.group(1)) if version else 0,
+        served_name=h.served_name or "", activate_time=_ts(h.time), vllm_state=_VLLM_STATES[h.vllm_state],
+        vllm_message=h.detail, vllm_mode=h.mode, previous_adapter_name=h.from_name or "",
+        action=h.action, id=h.id,
+    )
+
+
+def _actor(context) -> str:
+    try:
+        return context.peer() or ""
+    except Exception:  # noqa: BLE001 - the actor is informational only
+        return ""
+
+
+# ---------------------------------------------------------------- servicer
 class RegistryServicer(pb_grpc.RegistryServiceServicer):
-    def __init__(self, ctx: ServiceContext) -> None:
+    def __init__(self, ctx: ServiceContext, domain: RegistryDomain) -> None:
         self.ctx = ctx
+        self.domain = domain
+        self.catalog = domain.catalog
+        self.activation = domain.activation
+
+    def _active(self) -> str | None:
+        return self.catalog.active_name()
+
+    def _pb(self, adapter: Adapter) -> pb.Adapter:
+        return adapter_pb(adapter, self._active())
+
+    def _registered(self, adapter: Adapter) -> pb.Adapter:
+        """A re-registered active adapter has new files: let vLLM catch up (hot mode)."""
+        active = self._active()
+        if adapter.name == active:
+            self.activation.wake()
+        return adapter_pb(adapter, active)
+
+    # -- adapters
+    async def RegisterAdapter(self, request, context):
+        validate_name(request.name, "name")
+        path = self._server_path(request.path)
+        adapter = await asyncio.to_thread(
+            self.catalog.register, request.name, path, base_model=request.base_model or None,
+            dataset=request.dataset, metrics=dict(request.metrics), job_id=request.job_id,
+            source="trainer" if request.job_id else "directory", replace=request.replace,
+        )
+        return self._registered(adapter)
+
+    def _server_path(self, raw: str) -> Path:
+        """A path on the server: absolute, or relative to the data root (what the trainer sends)."""
+        if not raw:
+            raise invalid_argument("path", "is required: the adapter directory on the server")
+        if "\x00" in raw:
+            raise invalid_argument("path", "must not contain NUL")
+        path = Path(raw).expanduser()
+        if not path.is_absolute():
+            path = self.ctx.root / path
+        if not path.exists():
+            raise invalid_argument("path", f"{raw!r} does not exist on the server", reason="PATH_NOT_FOUND")
+        if not path.is_dir():
+            raise invalid_argument("path", f"{raw!r} is not a directory", reason="NOT_A_DIRECTORY")
+        return path
+
+    async def GetAdapter(self, request, context):
+        return self._pb(self.catalog.get(request.name))
+
+    async def ListAdapters(self, request, context):
+        offset, limit = paging.page(request.page_size, request.page_token, "registry.adapters")
+        items, total = self.catalog.list(offset, limit)
+        active = self._active()
+        return pb.ListAdaptersResponse(
+            adapters=[adapter_pb(a, active) for a in items],
+            next_page_token=paging.next_token(offset, limit, len(items), total, "registry.adapters"),
+            total_size=total,
+        )
+
+    async def DeleteAdapter(self, request, context):
+        validate_name(request.name, "name")
+        await self.activation.delete_adapter(request.name, request.force, actor=_actor(context))
+        return pb.DeleteAdapterResponse()
+
+    # -- activation
+    async def ActivateAdapter(self, request, context):
+        validate_name(request.name, "name")
+        return status_pb(await self.activation.activate(request.name, actor=_actor(context)))
+
+    async def DeactivateAdapter(self, request, context):
+        return status_pb(await self.activation.deactivate(actor=_actor(context)))
+
+    async def RollbackActivation(self, request, context):
+        return status_pb(await self.activation.rollback(actor=_actor(context)))
+
+    async def GetActiveAdapter(self, request, context):
+        return status_pb(self.activation.status())
+
+    async def ListActivations(self, request, context):
+        offset, limit = paging.page(request.page_size, request.page_token, "registry.activations")
+        items, total = self.activation.history(offset, limit)
+        return pb.ListActivationsResponse(
+            activations=[history_pb(h) for h in items],
+            next_page_token=paging.next_token(offset, limit, len(items), total, "registry.activations"),
+        )
+
+    async def WatchActivations(self, request, context):
+        async for event in self.activation.watch():
+            yield status_pb(event.status)
+
+    # -- export / import
+    async def ExportAdapter(self, request, context):
+        adapter = self.catalog.get(request.name)
+        tmp_dir = self.ctx.root / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        dest = tmp_dir / f"{EXPORT_PREFIX}{uuid.uuid4().hex}.tar.gz"
+        try:
+            size, sha = await asyncio.to_thread(export_to_file, adapter, dest)
+            yield pb.ExportAdapterResponse(metadata=common_pb2.DownloadMetadata(
+                filename=f"{adapter.name}.tar.gz", size_bytes=size, sha256=sha, content_type="application/gzip",
+            ))
+            with open(dest, "rb") as fh:
+                while chunk := await asyncio.to_thread(fh.read, CHUNK_SIZE):
+                    yield pb.ExportAdapterResponse(chunk=chunk)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                dest.unlink()
+
+    async def ImportAdapter(self, request_iterator, context):
+        uploads = self.ctx.root / "uploads"
+        upload, meta = await receive_upload(
+            request_iterator, uploads, self.ctx.config.max_upload_bytes,
+            metadata_field="metadata", unwrap=lambda m: m.upload,
+        )
+        try:
+            name = validate_name(meta.name, "metadata.name") if meta.name else None
+            adapter = await asyncio.to_thread(
+                import_archive, self.catalog, upload.path, name, replace=meta.replace,
+                limits=self.domain.import_limits,
+            )
+        finally:
+            await asyncio.to_thread(delete_upload, uploads, upload.id)
+        return self._registered(adapter)
+
+
+def sweep_exports(root: Path) -> None:
+    """Remove export temp files a crash left behind (called once at start)."""
+    tmp_dir = root / "tmp"
+    if tmp_dir.is_dir():
+        for entry in [*tmp_dir.glob(f"{EXPORT_PREFIX}*"), *tmp_dir.glob(f".{EXPORT_PREFIX}*")]:
+            with contextlib.suppress(OSError):
+                entry.unlink()

@@ -1,0 +1,245 @@
+"""`tuneforge adapters ...`: the adapter registry from a shell.
+
+    tuneforge adapters list | show NAME | history | watch
+    tuneforge adapters activate NAME | deactivate | rollback
+    tuneforge adapters rm NAME [--force]
+    tuneforge adapters export NAME [-o FILE]
+    tuneforge adapters import PATH [--name N] [--replace]   (adapter directory or archive)
+
+Everything goes through the registry's gRPC API, so the commands work against a remote
+server; ``import`` packs a local adapter directory into a tar.gz and uploads it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tuneforge.cli.common import client_options, connect, emit, human_size, table, to_dict
+from tuneforge.common.v1 import common_pb2
+from tuneforge.registry.v1 import registry_pb2 as pb
+
+CHUNK = 1024 * 1024
+_STATE_NAMES = {
+    pb.Activation.VLLM_STATE_UNSPECIFIED: "UNSPECIFIED",
+    pb.Activation.VLLM_STATE_NOT_CONFIGURED: "MARKER_ONLY",
+    pb.Activation.VLLM_STATE_APPLIED: "APPLIED",
+    pb.Activation.VLLM_STATE_PENDING: "PENDING",
+    pb.Activation.VLLM_STATE_FAILED: "FAILED",
+}
+
+
+# ----------------------------------------------------------------- text
+def _time(ts: Any) -> str:
+    if not ts.seconds and not ts.nanos:
+        return "-"
+    return ts.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _metrics(metrics: Any, limit: int = 3) -> str:
+    items = sorted(metrics.items(), key=lambda kv: (kv[0] not in ("loss", "eval_loss"), kv[0]))
+    return " ".join(f"{k}={v:.4g}" for k, v in items[:limit]) or "-"
+
+
+def activation_line(a: pb.Activation) -> str:
+    state = _STATE_NAMES.get(a.vllm_state, str(a.vllm_state))
+    who = f"{a.adapter_name} (v{a.adapter_version}, served as {a.served_name})" if a.adapter_name else "no adapter"
+    line = f"active: {who}  vLLM[{a.vllm_mode}]: {state}"
+    if a.action:
+        line += f"  after {a.action}"
+        if a.previous_adapter_name:
+            line += f" from {a.previous_adapter_name}"
+    if a.vllm_message:
+        line += f"  ({a.vllm_message})"
+    return line
+
+
+def adapter_text(a: pb.Adapter) -> str:
+    rows = [
+        ("name", a.name + ("  * active" if a.active else "")), ("version", a.version),
+        ("base model", a.base_model or "-"), ("dataset", a.dataset or "-"), ("job", a.job_id or "-"),
+        ("rank / alpha", f"{a.rank} / {a.alpha}"), ("target modules", ", ".join(a.target_modules) or "-"),
+        ("size", human_size(a.size_bytes)), ("created", _time(a.create_time)), ("path", a.path),
+    ]
+    rows += [(f"metric {k}", f"{v:.6g}") for k, v in sorted(a.metrics.items())]
+    details = to_dict(a.details) if a.details.fields else {}
+    if details.get("source"):
+        rows.append(("source", details["source"]))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+# ------------------------------------------------------------- commands
+def _list(args: argparse.Namespace) -> int:
+    client = connect(args)
+    adapters = list(client.iter_pages(client.registry.list_adapters, "adapters"))
+    if args.json:
+        emit(args, {"adapters": [to_dict(a) for a in adapters]})
+        return 0
+    if not adapters:
+        print("no adapters")
+        return 0
+    rows = [
+        ["*" if a.active else "", a.name, f"v{a.version}", a.base_model or "-", a.dataset or "-", a.rank,
+         human_size(a.size_bytes), _time(a.create_time), _metrics(a.metrics)]
+        for a in adapters
+    ]
+    print(table(rows, ["", "NAME", "VER", "BASE MODEL", "DATASET", "RANK", "SIZE", "CREATED", "METRICS"]))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    adapter = connect(args).registry.get_adapter(name=args.name)
+    emit(args, adapter, adapter_text(adapter))
+    return 0
+
+
+def _activation_command(rpc: str, **fields: Any):
+    def run(args: argparse.Namespace) -> int:
+        values = {k: getattr(args, v) for k, v in fields.items()}
+        activation = getattr(connect(args).registry, rpc)(**values)
+        emit(args, activation, activation_line(activation))
+        return 0
+    return run
+
+
+def _rm(args: argparse.Namespace) -> int:
+    connect(args).registry.delete_adapter(name=args.name, force=args.force)
+    emit(args, {"deleted": args.name}, f"deleted {args.name}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    out = Path(args.output or f"{args.name}.tar.gz")
+    if out.is_dir():
+        out = out / f"{args.name}.tar.gz"
+    client = connect(args)
+    client.download(client.registry.export_adapter(name=args.name), out)
+    size = out.stat().st_size
+    emit(args, {"name": args.name, "path": str(out), "size_bytes": size}, f"exported {args.name} to {out} ({human_size(size)})")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    path = Path(args.path).expanduser()
+    if not path.exists():
+        print(f"error: {path} does not exist", file=sys.stderr)
+        return 1
+    client = connect(args)
+    with tempfile.TemporaryDirectory(prefix="tuneforge-import-") as tmp:
+        name = args.name or ""
+        if path.is_dir():
+            if not (path / "adapter_config.json").is_file():
+                print(f"error: {path} holds no adapter_config.json (not a PEFT adapter directory)", file=sys.stderr)
+                return 1
+            if not name:
+                base = path.resolve()
+                name = base.parent.name if base.name == "final" else base.name
+            archive = pack_directory(path, Path(tmp) / "adapter.tar.gz")
+        else:
+            archive = path
+        adapter = client.registry.import_adapter(_upload_requests(archive, name, args.replace))
+    emit(args, adapter, f"imported {adapter.name} (v{adapter.version}, rank {adapter.rank}, {human_size(adapter.size_bytes)})")
+    return 0
+
+
+def pack_directory(src: Path, dest: Path) -> Path:
+    """The adapter's top-level files (links followed, hidden files and sub-directories such
+    as checkpoints skipped), as the registry imports them."""
+    with tarfile.open(dest, "w:gz") as tar:
+        for entry in sorted(src.iterdir()):
+            if entry.name.startswith(".") or not entry.is_file():
+                continue
+            info = tarfile.TarInfo(entry.name)
+            info.size, info.mode, info.mtime = entry.stat().st_size, 0o644, int(entry.stat().st_mtime)
+            with open(entry, "rb") as fh:
+                tar.addfile(info, fh)
+    return dest
+
+
+def _upload_requests(archive: Path, name: str, replace: bool) -> Iterator[pb.ImportAdapterRequest]:
+    digest = hashlib.sha256()
+    with open(archive, "rb") as fh:
+        while block := fh.read(CHUNK):
+            digest.update(block)
+    upload = common_pb2.UploadMetadata(
+        filename="adapter.tar.gz", size_bytes=archive.stat().st_size, sha256=digest.hexdigest()
+    )
+    yield pb.ImportAdapterRequest(metadata=pb.ImportAdapterMetadata(upload=upload, name=name, replace=replace))
+    with open(archive, "rb") as fh:
+        while block := fh.read(CHUNK):
+            yield pb.ImportAdapterRequest(chunk=block)
+
+
+def _watch(args: argparse.Namespace) -> int:
+    client = connect(args)
+    try:
+        for activation in client.registry.watch_activations():
+            if args.json:
+                print(json.dumps(to_dict(activation), ensure_ascii=False), flush=True)
+            else:
+                print(f"{_time(activation.activate_time)}  {activation_line(activation)}", flush=True)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    client = connect(args)
+    items = []
+    for activation in client.iter_pages(client.registry.list_activations, "activations", page_size=min(args.limit, 1000)):
+        items.append(activation)
+        if len(items) >= args.limit:
+            break
+    if args.json:
+        emit(args, {"activations": [to_dict(a) for a in items]})
+        return 0
+    rows = [
+        [a.id, _time(a.activate_time), a.action, a.previous_adapter_name or "-", a.served_name or a.adapter_name or "-",
+         _STATE_NAMES.get(a.vllm_state, "?"), a.vllm_message[:60]]
+        for a in items
+    ]
+    print(table(rows, ["ID", "TIME", "ACTION", "FROM", "TO", "VLLM", "MESSAGE"]) if rows else "no activations yet")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    common = client_options()
+    group = sub.add_parser("adapters", help="LoRA adapters: list, activate, export/import")
+    cmds = group.add_subparsers(dest="adapters_command", required=True, metavar="COMMAND")
+
+    cmds.add_parser("list", parents=[common], help="all adapters (* = active)").set_defaults(func=_list)
+    show = cmds.add_parser("show", parents=[common], help="one adapter in detail")
+    show.add_argument("name")
+    show.set_defaults(func=_show)
+    activate = cmds.add_parser("activate", parents=[common], help="make NAME the active adapter (and tell vLLM)")
+    activate.add_argument("name")
+    activate.set_defaults(func=_activation_command("activate_adapter", name="name"))
+    cmds.add_parser("deactivate", parents=[common], help="serve no adapter").set_defaults(
+        func=_activation_command("deactivate_adapter"))
+    cmds.add_parser("rollback", parents=[common], help="go back to the previously active adapter").set_defaults(
+        func=_activation_command("rollback_activation"))
+    rm = cmds.add_parser("rm", parents=[common], help="delete an adapter (the active one only with --force)")
+    rm.add_argument("name")
+    rm.add_argument("--force", action="store_true", help="also delete the active adapter (deactivates it first)")
+    rm.set_defaults(func=_rm)
+    export = cmds.add_parser("export", parents=[common], help="download an adapter as a tar.gz")
+    export.add_argument("name")
+    export.add_argument("-o", "--output", help="file or directory (default ./NAME.tar.gz)")
+    export.set_defaults(func=_export)
+    imp = cmds.add_parser("import", parents=[common], help="upload an adapter directory or an exported archive")
+    imp.add_argument("path")
+    imp.add_argument("--name", help="adapter name (default: the directory's or the archive's)")
+    imp.add_argument("--replace", action="store_true", help="replace an existing adapter of that name")
+    imp.set_defaults(func=_import)
+    cmds.add_parser("watch", parents=[common], help="print every activation change until Ctrl-C").set_defaults(func=_watch)
+    history = cmds.add_parser("history", parents=[common], help="activation history, newest first")
+    history.add_argument("--limit", type=int, default=20)
+    history.set_defaults(func=_history)
