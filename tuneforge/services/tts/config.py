@@ -3,15 +3,35 @@
 Defaults follow the upstream recipe: batch size 2, gradient accumulation 4, learning rate
 2e-5, 3 epochs. ``speaker_name`` is stored lower-cased, because upstream inference looks
 speakers up with ``speaker.lower()``; a name with capitals would otherwise never be found.
+
+The service keeps one stored config (:class:`TrainingConfigStore`, a row of JSON in the
+``tts_settings`` table of ``state.db``, replaced in one transaction); ``StartTraining``
+overrides merge over it.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime, timezone
 from typing import Any
 
 from tuneforge.runtime.errors import FieldViolation, invalid_fields
+from tuneforge.runtime.store import Store
+
+MIGRATIONS = [
+    (
+        "tts_0002_settings",
+        """
+        CREATE TABLE tts_settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            update_time TEXT NOT NULL
+        );
+        """,
+    ),
+]
 
 DEFAULT_BASE_MODEL = "Qwen/Qwen3-TTS-12Hz-1.7B-Base"
 _SPEAKER_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
@@ -71,3 +91,44 @@ class TtsTrainingConfig:
         if bad:
             raise invalid_fields(bad, message="invalid TTS training config")
         return self
+
+
+class TrainingConfigStore:
+    """The stored training config (defaults until first updated). Values that no longer
+    validate, or fields this version does not know, are dropped on load, never fatal."""
+
+    KEY = "training_config"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.migrate(MIGRATIONS)
+
+    def get(self) -> TtsTrainingConfig:
+        row = self.store.query_one("SELECT value FROM tts_settings WHERE key = ?", (self.KEY,))
+        if row is None:
+            return TtsTrainingConfig()
+        try:
+            data = json.loads(row["value"])
+        except json.JSONDecodeError:
+            return TtsTrainingConfig()
+        known = {f.name for f in fields(TtsTrainingConfig)}
+        config = TtsTrainingConfig()
+        for key, value in data.items() if isinstance(data, dict) else ():
+            if key in known:
+                try:
+                    config = config.merged({key: value})
+                except Exception:  # noqa: BLE001 - a stale value falls back to the default
+                    continue
+        return config
+
+    def update(self, overrides: dict[str, Any]) -> TtsTrainingConfig:
+        """Merge ``overrides`` into the stored config, validate, store; return the result."""
+        config = self.get().merged(overrides).validated()
+        stamp = datetime.now(timezone.utc).isoformat()
+        with self.store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO tts_settings (key, value, update_time) VALUES (?, ?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value, update_time = excluded.update_time",
+                (self.KEY, json.dumps(config.as_dict()), stamp),
+            )
+        return config

@@ -1,13 +1,47 @@
-"""Wiring of the tts service into a tuneforge server."""
+"""Wiring of the tts service into a tuneforge server.
+
+Job kinds (all run ``<tts_python> -m tuneforge.services.tts.<worker> --spec spec.json``):
+
+| kind             | worker                | GPU lock |
+|------------------|-----------------------|----------|
+| `transcribe`     | transcribe_worker     | no       |
+| `tts_prepare`    | prepare_worker        | no       |
+| `tts_train`      | train_worker          | yes: the same lock as LLM training on those GPUs |
+| `tts_synthesize` | synthesize_worker     | no       |
+
+Every kind gets ``CUDA_VISIBLE_DEVICES = tts_gpu_devices or gpu_devices`` (so nothing lands
+on the GPU vLLM serves from); only training takes the lock and queues behind other training.
+The interpreter is ``tts_python`` (a TTS virtualenv with tuneforge installed) or the
+ordinary worker interpreter.
+"""
 
 from __future__ import annotations
 
-from tuneforge.tts.v1 import tts_pb2, tts_pb2_grpc
+from tuneforge.audio.whisper import MODELS_DIR_ENV
+from tuneforge.runtime.jobs import Job, JobKind
 from tuneforge.runtime.server import ServiceContext
-from tuneforge.services.tts.servicer import TtsServicer
+from tuneforge.services.tts.servicer import KINDS, TtsServicer
+from tuneforge.tts.v1 import tts_pb2, tts_pb2_grpc
 
 SERVICE_NAME = tts_pb2.DESCRIPTOR.services_by_name["TtsService"].full_name
 
-
 async def setup(ctx: ServiceContext) -> None:
-    tts_pb2_grpc.add_TtsServiceServicer_to_server(TtsServicer(ctx), ctx.server)
+    python = ctx.config.tts_python or ctx.engine.worker_python
+    devices = ctx.config.tts_gpu_devices or ctx.config.gpu_devices
+    models_dir = ctx.config.models_dir
+
+    def env(job: Job) -> dict[str, str]:
+        return {MODELS_DIR_ENV: models_dir} if models_dir else {}
+
+    servicer = TtsServicer(ctx)
+    for kind, module in KINDS.items():
+        ctx.engine.register_kind(JobKind(
+            name=kind,
+            service="tts",
+            command=lambda job, module=module: [python, "-m", module, "--spec", str(job.spec_path)],
+            gpu=kind == "tts_train",
+            gpu_devices=devices,
+            env=env,
+            on_success=servicer.on_success(kind),
+        ))  # fmt: skip
+    tts_pb2_grpc.add_TtsServiceServicer_to_server(servicer, ctx.server)

@@ -145,13 +145,17 @@ def preview_spec(
     data_root: Path | str,
     model_name: str,
     text: str,
-    output_wav: Path | str,
+    output_wav: Path | str | None = None,
     checkpoint: str = "",
     speaker: str = "",
     language: str = "auto",
     device: str = "auto",
 ) -> tuple[str, dict[str, Any]]:
-    """Checks: model and checkpoint exist (default: the latest), text is short and non-empty."""
+    """Checks: model and checkpoint exist (default: the latest), text is short and non-empty.
+
+    ``output_wav`` None leaves the choice to the worker: ``<job_dir>/preview.wav`` (the job
+    id is only known once the engine has created the job).
+    """
     text = " ".join((text or "").split())
     if not text:
         raise invalid_argument("text", "must not be empty")
@@ -165,9 +169,20 @@ def preview_spec(
         "text": text,
         "speaker": (speaker or model.speaker_name).lower(),
         "language": language or "auto",
-        "output_wav": str(Path(output_wav)),
+        "output_wav": str(Path(output_wav)) if output_wav else "",
+        "max_new_tokens": preview_frame_budget(text),
         "device": device,
     }
+
+
+def preview_frame_budget(text: str) -> int:
+    """Most codec frames a preview may generate: ~3 frames (0.24 s) per character + 5 s.
+
+    Slow speech is ~8 characters/s = ~1.6 frames per character at 12.5 frames/s, so this is
+    twice that; it stops a model that never says "end" (an under-trained one) from running
+    to 2048 frames (2.7 minutes of audio) for a short sentence.
+    """
+    return min(2048, 60 + 3 * len(text))
 
 
 # Whisper codes → Qwen3-TTS language names (the model's codec_language_id keys).

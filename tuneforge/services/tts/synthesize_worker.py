@@ -5,7 +5,7 @@
 Spec (see :func:`tuneforge.services.tts.specs.preview_spec`)::
 
     {"checkpoint": "/abs/var/tts/models/NAME/checkpoint-epoch-3", "text": "Hello!",
-     "speaker": "anna", "language": "auto", "output_wav": "/abs/var/jobs/ID/preview.wav",
+     "speaker": "anna", "language": "auto", "output_wav": "" (= <job_dir>/preview.wav),
      "device": "auto", "max_new_tokens": 2048, "seed": 0}
 
 It uses the upstream inference API unchanged — ``Qwen3TTSModel.from_pretrained(checkpoint)
@@ -22,6 +22,8 @@ from typing import Any
 
 from tuneforge.runtime import worker_events as ev
 from tuneforge.runtime.errors import invalid_argument
+
+PREVIEW_FILE = "preview.wav"
 
 
 def main(spec: dict[str, Any]) -> None:
@@ -55,11 +57,20 @@ def main(spec: dict[str, Any]) -> None:
             max_new_tokens=int(spec.get("max_new_tokens", 2048)),
         )  # fmt: skip
     wav = np.asarray(wavs[0], dtype=np.float32).reshape(-1)
-    out = write_wav(Path(spec["output_wav"]), wav, int(rate))
+    out = write_wav(output_path(spec), wav, int(rate))
     ev.progress(phase="generating", step=2, total=2)
     ev.result({"path": str(out), "sample_rate": int(rate),
                "duration_seconds": round(wav.size / int(rate), 3),
                "speaker": speaker, "checkpoint": str(ckpt)})  # fmt: skip
+
+
+def output_path(spec: dict[str, Any]) -> Path:
+    """``output_wav`` if given, else ``<job_dir>/preview.wav`` (where DownloadPreview looks)."""
+    if spec.get("output_wav"):
+        return Path(spec["output_wav"])
+    if not spec.get("job_dir"):
+        raise invalid_argument("output_wav", "needed when the spec has no job_dir")
+    return Path(spec["job_dir"]) / PREVIEW_FILE
 
 
 if __name__ == "__main__":
