@@ -11,7 +11,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-
 from registry_helpers import BASE, adapters_listing, make_adapter
 from tuneforge.client import (
     AlreadyExists,
@@ -23,6 +22,7 @@ from tuneforge.client import (
 )
 from tuneforge.registry.v1 import registry_pb2 as pb
 from tuneforge.registry.v1 import registry_pb2_grpc
+
 from tuneforge.services.registry import marker
 from tuneforge.testing.fake_vllm import FakeVllm
 

@@ -22,9 +22,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tuneforge.cli.common import client_options, connect, emit, human_size, table, to_dict
 from tuneforge.common.v1 import common_pb2
 from tuneforge.registry.v1 import registry_pb2 as pb
+
+from tuneforge.cli.common import (
+    client_options,
+    connect,
+    emit,
+    human_size,
+    table,
+    to_dict,
+)
 
 CHUNK = 1024 * 1024
 _STATE_NAMES = {

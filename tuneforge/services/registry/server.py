@@ -8,6 +8,7 @@ stops there, RESOURCE_EXHAUSTED ``ARCHIVE_TOO_LARGE``).
 from __future__ import annotations
 
 from tuneforge.registry.v1 import registry_pb2, registry_pb2_grpc
+
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.services.registry.archive import ImportLimits
 from tuneforge.services.registry.domain import open_registry

@@ -14,17 +14,21 @@ import uuid
 from pathlib import Path
 
 from google.protobuf import timestamp_pb2
-
 from tuneforge.common.v1 import common_pb2
 from tuneforge.registry.v1 import registry_pb2 as pb
 from tuneforge.registry.v1 import registry_pb2_grpc as pb_grpc
+
 from tuneforge.runtime import paging
 from tuneforge.runtime.errors import invalid_argument
 from tuneforge.runtime.job_rpcs import struct
 from tuneforge.runtime.names import validate_name
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.runtime.transfer import CHUNK_SIZE, delete_upload, receive_upload
-from tuneforge.services.registry.activation import ActivationStatus, HistoryEntry, VllmState
+from tuneforge.services.registry.activation import (
+    ActivationStatus,
+    HistoryEntry,
+    VllmState,
+)
 from tuneforge.services.registry.adapters import Adapter
 from tuneforge.services.registry.archive import export_to_file, import_archive
 from tuneforge.services.registry.domain import RegistryDomain
@@ -51,7 +55,7 @@ def _ts(iso: str | None) -> timestamp_pb2.Timestamp | None:
 def adapter_pb(a: Adapter, active: str | None) -> pb.Adapter:
     return pb.Adapter(
         name=a.name, base_model=a.base_model, dataset=a.dataset, create_time=_ts(a.create_time),
-        size_bytes=a.size_bytes, rank=a.rank, alpha=int(round(a.lora_alpha)),
+        size_bytes=a.size_bytes, rank=a.rank, alpha=round(a.lora_alpha),
         target_modules=a.target_modules, metrics=a.metrics, path=str(a.path), version=a.version,
         job_id=a.job_id, active=a.name == active,
         details=struct({
@@ -191,7 +195,8 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
             yield pb.ExportAdapterResponse(metadata=common_pb2.DownloadMetadata(
                 filename=f"{adapter.name}.tar.gz", size_bytes=size, sha256=sha, content_type="application/gzip",
             ))
-            with open(dest, "rb") as fh:
+            fh = await asyncio.to_thread(dest.open, "rb")
+            with fh:
                 while chunk := await asyncio.to_thread(fh.read, CHUNK_SIZE):
                     yield pb.ExportAdapterResponse(chunk=chunk)
         finally:
