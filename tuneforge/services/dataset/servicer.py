@@ -1,28 +1,328 @@
-"""DatasetService over gRPC: thin; the logic lives in the domain modules beside it."""
+"""DatasetService over gRPC: thin; the logic lives in the domain modules beside it.
+
+Conventions: a proto3 scalar left at 0 / "" / false means "the stored or documented
+default"; blocking work (import, stats, hashing) runs in a thread; every error is a
+:class:`TuneforgeError` the interceptor maps to a rich gRPC status.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import zipfile
+from datetime import datetime
+from typing import Any
+
 from tuneforge.dataset.v1 import dataset_pb2 as pb
 from tuneforge.dataset.v1 import dataset_pb2_grpc as pb_grpc
-from tuneforge.runtime.job_rpcs import JobRpcs, timestamp
-from tuneforge.runtime.transfer import receive_upload
+from tuneforge.runtime import paging
+from tuneforge.runtime.errors import (
+    Code,
+    FieldViolation,
+    TuneforgeError,
+    already_exists,
+    invalid_argument,
+    invalid_fields,
+)
+from tuneforge.runtime.job_rpcs import JobRpcs, job_pb, struct, timestamp
 from tuneforge.runtime.server import ServiceContext
+from tuneforge.runtime.transfer import CHUNK_SIZE, find_upload, receive_upload
+from tuneforge.services.dataset import dialogs, generate, importing
+from tuneforge.services.dataset.catalog import DatasetCatalog, DatasetInfo
+from tuneforge.services.dataset.generate_worker import PATH_OPTIONS
+from tuneforge.services.dataset.stats import DEFAULT_VALIDATION_SPLIT
 
 SERVICE = "dataset"
+KINDS = {
+    "telegram": "tuneforge.services.dataset.telegram_worker",
+    "generate": "tuneforge.services.dataset.generate_worker",
+}
+SETTINGS_KEY = "telegram"
+# Shown in GetTelegramConfig for fields nobody set (the workers apply the same defaults).
+TELEGRAM_DEFAULTS: dict[str, Any] = {
+    "min_dialog_messages": dialogs.TelegramOptions.min_dialog_messages,
+    "max_message_length": dialogs.TelegramOptions.max_message_length,
+    "max_dialog_length": dialogs.TelegramOptions.max_dialog_length,
+    "session_gap_seconds": dialogs.TelegramOptions.session_gap_seconds,
+    "output_format": dialogs.TelegramOptions.output_format,
+    "whisper_model": "small",
+    "validation_split": DEFAULT_VALIDATION_SPLIT,
+}
+# Violations sent in a rejected import's status: a status travels in trailing metadata
+# (about 8 KiB), so only the first few; the full report comes from validate_only.
+MAX_STATUS_VIOLATIONS = 10
+MAX_VIOLATION_CHARS = 200
 
 
+# ---------------------------------------------------------------- conversions
+def dataset_pb(info: DatasetInfo) -> pb.Dataset:
+    msg = pb.Dataset(
+        name=info.name, source=info.source, format=info.format, record_count=info.record_count,
+        validation_record_count=info.validation_record_count, size_bytes=info.size_bytes,
+        path=info.path, validation_path=info.validation_path, job_id=info.job_id,
+        report=struct(info.report),
+    )  # fmt: skip
+    try:
+        msg.create_time.FromDatetime(datetime.fromisoformat(info.create_time))
+    except (TypeError, ValueError):
+        pass
+    return msg
+
+
+def report_pb(report: importing.ImportReport) -> pb.ValidationReport:
+    return pb.ValidationReport(
+        detected_format=report.detected_format, records_read=report.records_read,
+        records_valid=report.records_valid, records_invalid=report.records_invalid,
+        errors=[pb.RecordError(line=e.line, column=e.column, code=e.code, message=e.message) for e in report.errors],
+        error_counts=report.error_counts,
+    )  # fmt: skip
+
+
+def config_dict(config: pb.TelegramConfig) -> dict[str, Any]:
+    """The fields a client set (non-zero / non-empty / true), by proto field name."""
+    return {f.name: getattr(config, f.name) for f in config.DESCRIPTOR.fields if getattr(config, f.name)}
+
+
+def check_telegram_config(values: dict[str, Any]) -> None:
+    """Field violations ``config.<field>`` for every bad value, reported together."""
+    bad: list[FieldViolation] = []
+    for name in ("min_dialog_messages", "max_message_length", "max_dialog_length", "session_gap_seconds"):
+        value = values.get(name, 0)
+        if value < 0:
+            bad.append(FieldViolation(f"config.{name}", "must not be negative (0 = default)"))
+    for name in ("min_dialog_messages", "max_dialog_length"):
+        if values.get(name) == 1:
+            bad.append(FieldViolation(f"config.{name}", "must be at least 2 (a dialog needs a question and an answer)"))
+    split = values.get("validation_split", 0.0)
+    if not 0 <= split <= 0.5:
+        bad.append(FieldViolation("config.validation_split", "must be between 0 and 0.5 (0 = default 0.1)"))
+    fmt = values.get("output_format", "")
+    if fmt and fmt not in dialogs.OUTPUT_FORMATS:
+        bad.append(FieldViolation("config.output_format", f"must be one of {', '.join(dialogs.OUTPUT_FORMATS)}"))
+    if bad:
+        raise invalid_fields(bad, message="invalid Telegram config")
+    try:
+        dialogs.TelegramOptions.from_dict(values)  # cross-field rules
+    except TuneforgeError as exc:
+        raise invalid_fields(
+            [FieldViolation(f"config.{v.field}", v.description) for v in exc.violations],
+            message="invalid Telegram config",
+        ) from None
+
+
+def _split(request: Any) -> float | None:
+    if not request.HasField("validation_split"):
+        return None
+    if not 0 <= request.validation_split <= 0.5:
+        raise invalid_argument("validation_split", "must be between 0 and 0.5")
+    return request.validation_split
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_VIOLATION_CHARS else text[: MAX_VIOLATION_CHARS - 1] + "…"
+
+
+def rejected_import(exc: importing.ImportFailed) -> TuneforgeError:
+    """The import's rejection with its first errors as ``line N`` violations (status-sized)."""
+    report = exc.report
+    shown = report.errors[:MAX_STATUS_VIOLATIONS]
+    more = report.records_invalid - len(shown)
+    counts = ", ".join(f"{k}: {v}" for k, v in sorted(report.error_counts.items()))
+    message = (
+        f"{report.records_invalid} of {report.records_read} records are invalid ({counts}); nothing was "
+        f"imported. First {len(shown)} errors listed"
+        + (f", {more} more: run with validate_only for the full report" if more > 0 else "")
+        + "; skip_invalid keeps the valid records"
+    )
+    return TuneforgeError(
+        Code.INVALID_ARGUMENT, exc.reason, message,
+        [FieldViolation(f"line {e.line}", _short(f"{e.code}: {e.message}")) for e in shown],
+        metadata={"records_read": str(report.records_read), "records_invalid": str(report.records_invalid)},
+    )  # fmt: skip
+
+
+def _hash_file(fh: Any) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    while chunk := fh.read(CHUNK_SIZE):
+        digest.update(chunk)
+        size += len(chunk)
+    fh.seek(0)
+    return size, digest.hexdigest()
+
+
+# ---------------------------------------------------------------- the service
 class DatasetServicer(pb_grpc.DatasetServiceServicer):
-    def __init__(self, ctx: ServiceContext) -> None:
+    def __init__(self, ctx: ServiceContext, catalog: DatasetCatalog) -> None:
         self.ctx = ctx
+        self.catalog = catalog
         self.jobs = JobRpcs(ctx.engine, SERVICE)
+        self.uploads = ctx.root / "uploads"
 
+    # -- helpers
+    def _check_name(self, name: str) -> None:
+        """Valid, not taken, and no queued/running job is about to create it."""
+        self.catalog.check_free(name)
+        row = self.ctx.store.query_one(
+            "SELECT id FROM jobs WHERE service = 'dataset' AND state IN ('QUEUED', 'RUNNING')"
+            " AND json_extract(params, '$.dataset_name') = ?",
+            (name,),
+        )
+        if row:
+            err = already_exists("dataset", name)
+            err.message = f"dataset {name!r} is being created by job {row['id']}"
+            err.metadata["job_id"] = row["id"]
+            raise err
+
+    def _replayed(self, request_id: str) -> Any:
+        """The job an earlier call with this request_id created (AIP-155), or None."""
+        if not request_id:
+            return None
+        row = self.ctx.store.query_one("SELECT id FROM jobs WHERE request_key = ?", (f"{SERVICE}:{request_id}",))
+        return job_pb(self.ctx.engine.get(row["id"])) if row else None
+
+    def _telegram_config(self) -> pb.TelegramConfig:
+        known = pb.TelegramConfig.DESCRIPTOR.fields_by_name
+        stored = {k: v for k, v in self.catalog.get_settings(SETTINGS_KEY).items() if k in known}
+        return pb.TelegramConfig(**{**TELEGRAM_DEFAULTS, **stored})
+
+    # -- uploads and Telegram
     async def UploadFile(self, request_iterator, context):
-        upload, _ = await receive_upload(request_iterator, self.ctx.root / "uploads", self.ctx.config.max_upload_bytes)
+        upload, _ = await receive_upload(request_iterator, self.uploads, self.ctx.config.max_upload_bytes)
         return pb.Upload(
             id=upload.id, filename=upload.filename, size_bytes=upload.size_bytes,
             sha256=upload.sha256, create_time=timestamp(upload.create_time),
         )
 
+    async def ProcessTelegramExport(self, request, context):
+        if replay := self._replayed(request.request_id):
+            return replay
+        upload = find_upload(self.uploads, request.upload_id)
+        if not request.dataset_name:
+            raise invalid_argument("dataset_name", "is required")
+        self._check_name(request.dataset_name)
+        options = {**self.catalog.get_settings(SETTINGS_KEY), **config_dict(request.config)}
+        check_telegram_config(options)
+        spec = {
+            "input": str(upload.path),
+            "dataset_name": request.dataset_name,
+            "upload_id": upload.id,
+            "options": options,
+            "whisper_models_dir": self.ctx.config.models_dir,
+        }
+        job = await self.ctx.engine.create("telegram", spec, request_id=request.request_id)
+        return job_pb(job)
+
+    async def GetTelegramConfig(self, request, context):
+        return self._telegram_config()
+
+    async def UpdateTelegramConfig(self, request, context):
+        values = config_dict(request.config)
+        check_telegram_config(values)
+        self.catalog.put_settings(SETTINGS_KEY, values)
+        return self._telegram_config()
+
+    # -- import and generation
+    async def ImportDataset(self, request, context):
+        upload = find_upload(self.uploads, request.upload_id)
+        if not request.validate_only:
+            if not request.dataset_name:
+                raise invalid_argument("dataset_name", "is required")
+            self._check_name(request.dataset_name)
+        if request.preview_size < 0:
+            raise invalid_argument("preview_size", "must not be negative")
+        if request.max_record_chars < 0:
+            raise invalid_argument("max_record_chars", "must not be negative")
+        try:
+            info, result = await asyncio.to_thread(
+                importing.import_into_catalog, self.catalog, upload.path, request.dataset_name,
+                format=request.format or "auto", skip_invalid=request.skip_invalid,
+                preview_size=min(request.preview_size or 5, 100), validation_split=_split(request),
+                validate_only=request.validate_only, max_record_chars=request.max_record_chars,
+            )  # fmt: skip
+        except importing.ImportFailed as exc:
+            if request.validate_only:  # validation is the answer, not an error
+                return pb.ImportDatasetResponse(report=report_pb(exc.report))
+            raise rejected_import(exc) from None
+        response = pb.ImportDatasetResponse(report=report_pb(result.report), preview=[struct(r) for r in result.preview])
+        if info is not None:
+            response.dataset.CopyFrom(dataset_pb(info))
+        return response
+
+    async def GenerateDataset(self, request, context):
+        if replay := self._replayed(request.request_id):
+            return replay
+        if not request.dataset_name:
+            raise invalid_argument("dataset_name", "is required")
+        self._check_name(request.dataset_name)
+        split = _split(request)
+        options = {name: getattr(request, name) for name in generate.GenerateOptions.__dataclass_fields__}
+        if options["repo_url"]:
+            generate.validate_repo(options["repo_url"], options["repo_branch"])
+        if bool(options["faq_sqlite_file"]) != bool(options["faq_sqlite_query"]):
+            missing = "faq_sqlite_query" if options["faq_sqlite_file"] else "faq_sqlite_file"
+            raise invalid_argument(missing, "faq_sqlite_file and faq_sqlite_query go together")
+        spec: dict[str, Any] = {"dataset_name": request.dataset_name, "options": options}
+        if split is not None:
+            spec["validation_split"] = split
+        if request.project_upload_id:
+            upload = find_upload(self.uploads, request.project_upload_id, "project_upload_id")
+            if not await asyncio.to_thread(zipfile.is_zipfile, upload.path):
+                raise invalid_argument("project_upload_id", "the upload is not a zip archive", reason="NOT_A_ZIP")
+            spec["project_zip"] = str(upload.path)
+        elif not any(options[k] for k in (*PATH_OPTIONS, "repo_url")):
+            raise invalid_argument(
+                "project_upload_id", "give a project zip, server paths (docs_dir, code_dir, ...) or repo_url",
+                reason="NO_SOURCES",
+            )  # fmt: skip
+        job = await self.ctx.engine.create("generate", spec, request_id=request.request_id)
+        return job_pb(job)
+
+    # -- reading datasets
+    async def GetDatasetStats(self, request, context):
+        if request.max_seq_length < 0:
+            raise invalid_argument("max_seq_length", "must not be negative")
+        stats = await asyncio.to_thread(self.catalog.stats, request.name, request.base_model, request.max_seq_length)
+        return pb.DatasetStats(
+            name=request.name, record_count=stats.record_count, message_count=stats.message_count,
+            token_count=stats.token_count, token_count_method=stats.token_count_method,
+            token_histogram=[pb.HistogramBucket(lower=b.lower, upper=b.upper, count=b.count) for b in stats.token_histogram],
+            records_over_max_seq_length=stats.records_over_max_seq_length, max_seq_length=stats.max_seq_length,
+            size_bytes=stats.size_bytes, records_by_source=stats.records_by_source,
+            messages_by_role=stats.messages_by_role,
+            details=struct({"max_record_tokens": stats.max_record_tokens, "mean_record_tokens": stats.mean_record_tokens}),
+        )  # fmt: skip
+
+    async def PreviewDataset(self, request, context):
+        records = await asyncio.to_thread(self.catalog.preview, request.name, request.count, request.validation)
+        return pb.PreviewDatasetResponse(records=[struct(r) for r in records])
+
+    async def GetDataset(self, request, context):
+        return dataset_pb(self.catalog.get(request.name))
+
+    async def ListDatasets(self, request, context):
+        offset, limit = paging.page(request.page_size, request.page_token, "datasets")
+        items, total = self.catalog.list(offset, limit)
+        return pb.ListDatasetsResponse(
+            datasets=[dataset_pb(i) for i in items],
+            next_page_token=paging.next_token(offset, limit, len(items), total, "datasets"),
+            total_size=total,
+        )
+
+    async def DeleteDataset(self, request, context):
+        await asyncio.to_thread(self.catalog.delete, request.name)
+        return pb.DeleteDatasetResponse()
+
+    async def DownloadDataset(self, request, context):
+        path = self.catalog.file(request.name, request.validation)
+        filename = f"{request.name}.validation.jsonl" if request.validation else f"{request.name}.jsonl"
+        # One open file for hash and bytes: a concurrent delete cannot tear the stream.
+        with open(path, "rb") as fh:
+            size, sha = await asyncio.to_thread(_hash_file, fh)
+            yield pb.DownloadDatasetResponse(metadata={"filename": filename, "size_bytes": size, "sha256": sha})
+            while chunk := await asyncio.to_thread(fh.read, CHUNK_SIZE):
+                yield pb.DownloadDatasetResponse(chunk=chunk)
+
+    # -- jobs
     async def GetJob(self, request, context):
         return self.jobs.get(request.id)
 
@@ -40,3 +340,4 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
     async def StreamJobLogs(self, request, context):
         async for line in self.jobs.logs(request.id, request.after_seq, request.follow):
             yield line
+
