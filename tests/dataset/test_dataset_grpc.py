@@ -7,7 +7,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from tuneforge.client import AlreadyExists, InvalidArgument, NotFound
 from tuneforge.common.v1 import common_pb2
 
@@ -108,7 +107,7 @@ def test_telegram_config_is_stored_merged_and_validated(client):
 
 def test_process_telegram_is_idempotent_by_request_id_and_checks_the_name_first(client):
     up = upload(client, DATA / "telegram_single_chat.json")
-    args = dict(upload_id=up.id, dataset_name="once", config={"owner_name": "Ivan Ivanov"}, request_id="r-1")
+    args = {"upload_id": up.id, "dataset_name": "once", "config": {"owner_name": "Ivan Ivanov"}, "request_id": "r-1"}
     first = client.dataset.process_telegram_export(**args)
     with pytest.raises(AlreadyExists):  # a pending job already makes this name
         client.dataset.process_telegram_export(**{**args, "request_id": "r-2"})

@@ -16,8 +16,9 @@ that survived a service restart may be staging right now).
 
 from __future__ import annotations
 
-from tuneforge.audio.whisper import MODELS_DIR_ENV
 from tuneforge.dataset.v1 import dataset_pb2, dataset_pb2_grpc
+
+from tuneforge.audio.whisper import MODELS_DIR_ENV
 from tuneforge.runtime.jobs import Job, JobKind
 from tuneforge.runtime.logging import get_logger
 from tuneforge.runtime.server import ServiceContext

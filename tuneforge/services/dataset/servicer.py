@@ -15,6 +15,7 @@ from typing import Any
 
 from tuneforge.dataset.v1 import dataset_pb2 as pb
 from tuneforge.dataset.v1 import dataset_pb2_grpc as pb_grpc
+
 from tuneforge.runtime import paging
 from tuneforge.runtime.errors import (
     Code,
@@ -316,11 +317,14 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
         path = self.catalog.file(request.name, request.validation)
         filename = f"{request.name}.validation.jsonl" if request.validation else f"{request.name}.jsonl"
         # One open file for hash and bytes: a concurrent delete cannot tear the stream.
-        with open(path, "rb") as fh:
+        fh = await asyncio.to_thread(open, path, "rb")
+        try:
             size, sha = await asyncio.to_thread(_hash_file, fh)
             yield pb.DownloadDatasetResponse(metadata={"filename": filename, "size_bytes": size, "sha256": sha})
             while chunk := await asyncio.to_thread(fh.read, CHUNK_SIZE):
                 yield pb.DownloadDatasetResponse(chunk=chunk)
+        finally:
+            fh.close()
 
     # -- jobs
     async def GetJob(self, request, context):
