@@ -11,7 +11,12 @@ import pytest
 
 from tuneforge.runtime.errors import TuneforgeError
 from tuneforge.services.tts.config import TtsTrainingConfig
-from tuneforge.services.tts.specs import prepare_spec, preview_frame_budget, preview_spec, train_spec
+from tuneforge.services.tts.specs import (
+    prepare_spec,
+    preview_frame_budget,
+    preview_spec,
+    train_spec,
+)
 
 
 def test_requests_fail_early_with_clear_errors(catalog, tmp_path, tiny_tts_dir):

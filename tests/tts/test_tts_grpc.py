@@ -8,10 +8,15 @@ import json
 import numpy as np
 import pytest
 from google.protobuf.json_format import MessageToDict
+from tuneforge.client import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
+from tuneforge.common.v1 import common_pb2
 
 from tests.tts.conftest import FORMATS, write_audio
-from tuneforge.client import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from tuneforge.common.v1 import common_pb2
 
 State = common_pb2.Job
 TEXTS = ["hello world", "the quick brown fox", "speak slowly please", "привет мир"]
@@ -129,7 +134,8 @@ def test_prepare_train_preview_download_and_stop_end_to_end(server, client, tiny
     prep = client.wait_job("tts", client.tts.prepare_dataset(ref_sample="s1.mp3").id)
     assert prep.state == State.STATE_SUCCEEDED, prep.error_message
     assert prep.result["clips"] == 4 and prep.result["total_duration_seconds"] == pytest.approx(5.5, abs=0.2)
-    rows = [json.loads(line) for line in open(prep.result["train_jsonl"], encoding="utf-8")]
+    with open(prep.result["train_jsonl"], encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
     assert all(len(frame) == 16 for r in rows for frame in r["audio_codes"])
     assert prep.result["frames"] == sum(len(r["audio_codes"]) for r in rows)
     assert len(rows[0]["audio_codes"]) == pytest.approx(12.5, abs=1.5)
@@ -151,8 +157,9 @@ def test_prepare_train_preview_download_and_stop_end_to_end(server, client, tiny
     (model,) = client.tts.list_voice_models().models
     assert (model.name, model.speaker_name, model.epochs) == ("anna-v1", "anna", 2)
     assert list(model.checkpoints) == checkpoints and model.size_bytes > 0
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(AlreadyExists) as err:
         client.tts.start_training(model_name="anna-v1")
+    assert err.value.reason == "VOICE_MODEL_ALREADY_EXISTS"
 
     # preview synthesis as a job, then its WAV over DownloadPreview
     with pytest.raises(FailedPrecondition) as err:
@@ -160,6 +167,9 @@ def test_prepare_train_preview_download_and_stop_end_to_end(server, client, tiny
     assert err.value.reason == "NOT_A_PREVIEW_JOB"
     with pytest.raises(NotFound):
         client.tts.synthesize_preview(model_name="anna-v1", text="hi", checkpoint="checkpoint-epoch-9")
+    with pytest.raises(NotFound) as err:
+        client.tts.synthesize_preview(model_name="nobody", text="hi")
+    assert err.value.reason == "VOICE_MODEL_NOT_FOUND"
     preview = client.tts.synthesize_preview(model_name="anna-v1", text="hello world", speaker="ANNA")
     done = client.wait_job("tts", preview.id)
     assert done.state == State.STATE_SUCCEEDED, done.error_message

@@ -18,8 +18,17 @@ import json
 import sys
 from typing import Any
 
-from tuneforge.cli.common import client_options, connect, emit, follow_job, human_size, job_line, table
 from tuneforge.client import TuneforgeClientError
+
+from tuneforge.cli.common import (
+    client_options,
+    connect,
+    emit,
+    follow_job,
+    human_size,
+    job_line,
+    table,
+)
 
 SERVICE = "tts"
 
@@ -264,6 +273,6 @@ def _say(args: argparse.Namespace) -> int:
         return code
     out = client.download(client.tts.download_preview(job_id=job.id), args.output)
     final = client.tts.get_tts_job(id=job.id)
-    seconds = final.result["duration_seconds"] if "duration_seconds" in final.result else 0.0
+    seconds = final.result["duration_seconds"] if "duration_seconds" in final.result else 0.0  # noqa: SIM401 - Struct has no .get
     emit(args, {"path": str(out), "job_id": job.id, "duration_seconds": seconds}, f"wrote {out} ({seconds:.2f} s)")
     return 0

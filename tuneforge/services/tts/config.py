@@ -117,7 +117,7 @@ class TrainingConfigStore:
             if key in known:
                 try:
                     config = config.merged({key: value})
-                except Exception:  # noqa: BLE001 - a stale value falls back to the default
+                except Exception:  # noqa: BLE001, S112 - a stale value falls back to the default
                     continue
         return config
 

@@ -54,7 +54,7 @@ class VoiceModelCatalog:
     def get(self, name: str) -> VoiceModel:
         path = confined(self.root, validate_name(name, "model_name"))
         if not (path / MODEL_META_FILE).is_file():
-            raise not_found("voice model", name)
+            raise not_found("voice_model", name)
         meta = json.loads((path / MODEL_META_FILE).read_text(encoding="utf-8"))
         ckpts = sorted(
             (p.name for p in path.iterdir() if p.is_dir() and _checkpoint_key(p.name)[0] >= 0),

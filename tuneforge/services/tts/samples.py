@@ -137,7 +137,7 @@ class SampleCatalog:
                 if conn.execute("SELECT 1 FROM tts_samples WHERE name = ?", (name,)).fetchone():
                     raise already_exists("sample", name)
                 if final.exists():
-                    raise already_exists("sample file", file_name)
+                    raise already_exists("sample_file", file_name)
                 conn.execute(
                     "INSERT INTO tts_samples (name, file_name, format, codec, duration_seconds,"
                     " sample_rate, channels, size_bytes, create_time, update_time)"

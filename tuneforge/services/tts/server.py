@@ -17,11 +17,12 @@ ordinary worker interpreter.
 
 from __future__ import annotations
 
+from tuneforge.tts.v1 import tts_pb2, tts_pb2_grpc
+
 from tuneforge.audio.whisper import MODELS_DIR_ENV
 from tuneforge.runtime.jobs import Job, JobKind
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.services.tts.servicer import KINDS, TtsServicer
-from tuneforge.tts.v1 import tts_pb2, tts_pb2_grpc
 
 SERVICE_NAME = tts_pb2.DESCRIPTOR.services_by_name["TtsService"].full_name
 

@@ -13,23 +13,36 @@ import asyncio
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tuneforge.common.v1 import common_pb2
+from tuneforge.tts.v1 import tts_pb2 as pb
+from tuneforge.tts.v1 import tts_pb2_grpc as pb_grpc
+
 from tuneforge.runtime import paging
-from tuneforge.runtime.errors import FieldViolation, TuneforgeError, failed_precondition, invalid_fields, not_found
+from tuneforge.runtime.errors import (
+    FieldViolation,
+    TuneforgeError,
+    failed_precondition,
+    invalid_fields,
+    not_found,
+)
 from tuneforge.runtime.job_rpcs import JobRpcs, job_pb, timestamp
 from tuneforge.runtime.jobs import SUCCEEDED, Job
 from tuneforge.runtime.server import ServiceContext
-from tuneforge.runtime.transfer import delete_upload, file_chunks, receive_upload, sha256_file
+from tuneforge.runtime.transfer import (
+    delete_upload,
+    file_chunks,
+    receive_upload,
+    sha256_file,
+)
 from tuneforge.services.tts import specs
 from tuneforge.services.tts.config import TrainingConfigStore, TtsTrainingConfig
 from tuneforge.services.tts.models import VoiceModel, VoiceModelCatalog
 from tuneforge.services.tts.samples import SampleCatalog, VoiceSample
 from tuneforge.services.tts.synthesize_worker import PREVIEW_FILE
-from tuneforge.tts.v1 import tts_pb2 as pb
-from tuneforge.tts.v1 import tts_pb2_grpc as pb_grpc
 
 SERVICE = "tts"
 # Job kind → the worker module its spec builder names (server.py registers these).
@@ -60,8 +73,6 @@ def sample_name(filename: str) -> str:
 
 
 def sample_pb(s: VoiceSample) -> pb.VoiceSample:
-    from datetime import datetime
-
     return pb.VoiceSample(
         name=s.name, format=s.format, duration_seconds=s.duration_seconds,
         sample_rate=s.sample_rate, channels=s.channels, size_bytes=s.size_bytes,
@@ -71,8 +82,6 @@ def sample_pb(s: VoiceSample) -> pb.VoiceSample:
 
 
 def model_pb(m: VoiceModel) -> pb.VoiceModel:
-    from datetime import datetime
-
     msg = pb.VoiceModel(name=m.name, speaker_name=m.speaker_name, checkpoints=m.checkpoints,
                         epochs=m.epochs, size_bytes=m.size_bytes, base_model=m.base_model)  # fmt: skip
     if m.create_time:

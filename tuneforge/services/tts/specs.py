@@ -18,7 +18,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tuneforge.runtime.errors import FieldViolation, failed_precondition, invalid_argument, invalid_fields
+from tuneforge.runtime.errors import (
+    FieldViolation,
+    failed_precondition,
+    invalid_argument,
+    invalid_fields,
+)
 from tuneforge.runtime.names import confined, validate_name
 from tuneforge.services.tts.config import TtsTrainingConfig
 from tuneforge.services.tts.models import VoiceModelCatalog
@@ -50,7 +55,9 @@ def transcribe_spec(
     device: str = "auto",
 ) -> tuple[str, dict[str, Any]]:
     """Checks: language is a code or auto, 0 <= min < max, named samples exist."""
-    from tuneforge.audio.whisper import resolve_model  # light: imports faster_whisper lazily
+    from tuneforge.audio.whisper import (
+        resolve_model,  # light: imports faster_whisper lazily
+    )
 
     bad: list[FieldViolation] = []
     lang = (language or "auto").strip().lower()
@@ -128,7 +135,7 @@ def train_spec(
     if models.exists(model_name):
         from tuneforge.runtime.errors import already_exists
 
-        raise already_exists("voice model", model_name)
+        raise already_exists("voice_model", model_name)
     train = prepared_dir(data_root) / "train.jsonl"
     if not train.is_file():
         raise failed_precondition("DATASET_NOT_PREPARED", "run PrepareDataset before training")
