@@ -235,3 +235,24 @@ def test_existing_name_missing_things_and_paging(client):
         names += [d.name for d in page.datasets]
     assert names == [f"ds-{i}" for i in range(5)] and page.total_size == 5
     assert json.loads(json.dumps([d.name for d in client.iter_pages(client.dataset.list_datasets, "datasets", page_size=3)])) == names
+
+
+def test_start_sweeps_staging_leftovers_unless_a_dataset_job_is_running(server_factory, tmp_path):
+    root = tmp_path / "var"
+    leftover = root / "datasets" / ".tmp-0123abcd"
+    leftover.mkdir(parents=True)
+    (leftover / "data.jsonl").write_text("{}\n")
+    srv = server_factory(root)
+    assert not leftover.exists()
+    srv.stop()
+    leftover.mkdir()
+    from tuneforge.runtime.store import Store
+
+    store = Store(root / "state.db")
+    store.execute("INSERT INTO jobs(id, service, kind, state, params, create_time) VALUES "
+                  "('job-x', 'dataset', 'telegram', 'RUNNING', '{}', 0)")  # fmt: skip
+    store.close()
+    (root / "jobs" / "job-x").mkdir(parents=True)
+    server_factory(root)
+    assert leftover.exists()  # a surviving worker may be staging there
+

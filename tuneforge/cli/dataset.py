@@ -151,6 +151,7 @@ def _telegram(args: argparse.Namespace) -> int:
     config = {
         "owner_name": args.owner, "owner_id": args.owner_id, "include_groups": args.include_groups,
         "include_channels": args.include_channels, "include_forwarded": args.include_forwarded,
+        "include_bots": args.include_bots, "include_saved_messages": args.include_saved_messages,
         "stickers_as_emoji": args.stickers_as_emoji, "transcribe_voice": args.transcribe_voice,
         "min_dialog_messages": args.min_dialog_messages, "max_dialog_length": args.max_dialog_length,
         "max_message_length": args.max_message_length, "whisper_model": args.whisper_model,
@@ -397,6 +398,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--owner-id", default="", help="or the owner's from_id (user123 or 123)")
     p.add_argument("--include-groups", action="store_true", help="also use group chats")
     p.add_argument("--include-channels", action="store_true")
+    p.add_argument("--include-bots", action="store_true")
+    p.add_argument("--include-saved-messages", action="store_true")
     p.add_argument("--include-forwarded", action="store_true", help="keep forwarded messages")
     p.add_argument("--stickers-as-emoji", action="store_true", help="turn stickers into their emoji")
     p.add_argument("--min-dialog-messages", type=int, default=0, help="default 2")
