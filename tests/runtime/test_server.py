@@ -15,7 +15,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from tuneforge.client import Client, InvalidArgument, ResourceExhausted, Unauthenticated, Unimplemented
+from tuneforge.client import Client, InvalidArgument, ResourceExhausted, Unauthenticated
 from tuneforge.common.v1 import common_pb2
 from tuneforge.dataset.v1 import dataset_pb2
 from tuneforge.runtime.config import load_config
@@ -61,10 +61,13 @@ def test_health_goes_not_serving_on_shutdown(server_factory):
             health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
 
 
-def test_unimplemented_rpc_answers_unimplemented_with_error_info(client):
-    with pytest.raises(Unimplemented) as err:
-        client.tts.list_voice_models()
-    assert err.value.reason == "NOT_IMPLEMENTED"
+def test_unknown_method_answers_unimplemented_and_the_server_keeps_serving(server, client):
+    with grpc.insecure_channel(server.target) as channel:
+        call = channel.unary_unary("/tuneforge.dataset.v1.DatasetService/NoSuchMethod")
+        with pytest.raises(grpc.RpcError) as err:
+            call(b"", timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert client.dataset.list_jobs().total_size == 0
 
 
 def _upload(client, data: bytes, filename="data.jsonl", size=None, sha=None, chunks=None):

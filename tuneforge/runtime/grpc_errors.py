@@ -25,8 +25,17 @@ GRPC_CODES: dict[Code, grpc.StatusCode] = {
 }
 
 
+MAX_VIOLATIONS = 20
+MAX_DESCRIPTION = 300
+MAX_MESSAGE = 2000
+
+
 def to_status(error: TuneforgeError) -> grpc.Status:
-    """A grpc.Status carrying ErrorInfo and, when present, BadRequest field violations."""
+    """A grpc.Status carrying ErrorInfo and, when present, BadRequest field violations.
+
+    The details travel in a trailer that gRPC caps at 16 KiB, so at most 20 violations of
+    at most 300 characters go out; the message says how many there were in all.
+    """
     grpc_code = GRPC_CODES[error.code]
     details = []
     info = error_details_pb2.ErrorInfo(
@@ -35,17 +44,23 @@ def to_status(error: TuneforgeError) -> grpc.Status:
     packed = any_pb2.Any()
     packed.Pack(info)
     details.append(packed)
+    message = error.message
     if error.violations:
+        shown = error.violations[:MAX_VIOLATIONS]
+        if len(error.violations) > len(shown):
+            message += f" ({len(error.violations)} problems; the first {len(shown)} are listed)"
         bad = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                for v in error.violations
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field[:MAX_DESCRIPTION], description=v.description[:MAX_DESCRIPTION]
+                )
+                for v in shown
             ]
         )
         packed = any_pb2.Any()
         packed.Pack(bad)
         details.append(packed)
     status = status_pb2.Status(
-        code=getattr(code_pb2, grpc_code.name), message=str(error), details=details
+        code=getattr(code_pb2, grpc_code.name), message=message[:MAX_MESSAGE], details=details
     )
     return rpc_status.to_status(status)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuneforge.runtime.executors import LocalExecutor, Started
 from tuneforge.runtime.errors import TuneforgeError, failed_precondition, invalid_argument, not_found
 from tuneforge.runtime.logging import get_logger
 from tuneforge.runtime.store import Store
@@ -73,7 +74,14 @@ MIGRATIONS = [
         CREATE INDEX jobs_by_service ON jobs(service, create_time);
         CREATE INDEX jobs_by_state ON jobs(state, create_time);
         """,
-    )
+    ),
+    (
+        "jobs_0002_executor",
+        """
+        ALTER TABLE jobs ADD COLUMN executor TEXT NOT NULL DEFAULT 'local';
+        ALTER TABLE jobs ADD COLUMN external_id TEXT NOT NULL DEFAULT '';
+        """,
+    ),
 ]
 
 
@@ -95,6 +103,7 @@ class JobKind:
     env: Callable[[Job], dict[str, str]] | None = None
     on_success: Callable[[Job], Awaitable[None]] | None = None
     on_end: Callable[[Job], Awaitable[None]] | None = None
+    executor: str = "local"
 
 
 @dataclass
@@ -119,6 +128,8 @@ class Job:
     last_seq: int = 0
     queue_position: int = 0
     job_dir: Path = Path()
+    executor: str = "local"
+    external_id: str = ""
 
     @property
     def spec_path(self) -> Path:
@@ -172,36 +183,6 @@ class _JobChannel:
         self.changed = asyncio.Event()
 
 
-def _process_start(pid: int) -> str | None:
-    """Start time of a process (from /proc), to tell a live worker from a reused pid."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _alive(pid: int | None, start: str | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    current = _process_start(pid)
-    if current is None:
-        return True
-    if start and current != start:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 class GpuLock:
     """A cross-process lock (``flock``) on ``<data root>/locks/gpu-<devices>.lock``."""
 
@@ -239,7 +220,9 @@ class JobEngine:
         max_parallel_jobs: int = 2,
         stop_timeout: float = 300.0,
         worker_python: str = "",
+        executors: dict[str, Any] | None = None,
     ) -> None:
+        self.executors: dict[str, Any] = {"local": LocalExecutor(), **(executors or {})}
         self.store = store
         self.root = root
         self.jobs_dir = root / "jobs"
@@ -273,18 +256,18 @@ class JobEngine:
             job = self._from_row(row)
             if job.kind not in self.kinds or job.id in self._running:
                 continue
-            if not _alive(job.pid, job.pid_start):
+            if not await self._worker_alive(job):
                 self._running[job.id] = asyncio.current_task()  # type: ignore[assignment]
                 await self._finish_orphan(job)
                 continue
             kind = self.kinds[job.kind]
-            if kind.gpu:
+            if kind.gpu and job.executor == "local":
                 lock = self._gpu_lock(kind.gpu_devices)
                 lock.try_acquire()
                 self._held[job.id] = lock
             await self._append(job, "log", {"level": "info", "message": "service restarted; re-attached to the running worker", "source": "service"})
-            self._running[job.id] = asyncio.create_task(self._supervise(job, None, reattach=True))
-            log.info("job_reattached", job_id=job.id, pid=job.pid)
+            self._running[job.id] = asyncio.create_task(self._supervise(job, reattach=True))
+            log.info("job_reattached", job_id=job.id, pid=job.pid, executor=job.executor)
 
     async def close(self, stop_workers: bool = False) -> None:
         """Stop dispatching. Workers keep running (re-attached on the next start) unless
@@ -455,7 +438,8 @@ class JobEngine:
             "SELECT * FROM jobs WHERE state = ? ORDER BY create_time, rowid", (QUEUED,)
         )
         cpu_running = sum(
-            1 for jid in self._running if jid not in self._held
+            1 for jid in self._running
+            if jid not in self._held and not getattr(self.kinds.get(self._kind_of(jid)), "gpu", False)
         )
         blocked_gpu: set[str] = set()
         for row in rows:
@@ -464,7 +448,9 @@ class JobEngine:
             if kind is None:
                 continue  # served by another process
             lock = None
-            if kind.gpu:
+            if kind.gpu and kind.executor != "local":
+                pass  # the cluster schedules its own GPUs
+            elif kind.gpu:
                 if kind.gpu_devices in blocked_gpu:
                     continue
                 lock = self._gpu_lock(kind.gpu_devices)
@@ -483,54 +469,49 @@ class JobEngine:
                 continue
             if lock:
                 self._held[job.id] = lock
-            else:
+            elif not kind.gpu:
                 cpu_running += 1
             self._running[job.id] = asyncio.create_task(self._run(job.id))
 
     async def _run(self, job_id: str) -> None:
         job = self.get(job_id)
         kind = self.kinds[job.kind]
-        out_path, err_path = job.job_dir / "worker.out", job.job_dir / "worker.err"
+        executor = self.executors.get(kind.executor)
         try:
+            if executor is None:
+                raise RuntimeError(f"executor {kind.executor!r} is not configured")
             argv = kind.command(job)
             env = {**os.environ, "PYTHONUNBUFFERED": "1", "TUNEFORGE_JOB_ID": job.id}
             if kind.gpu_devices:
                 env["CUDA_VISIBLE_DEVICES"] = kind.gpu_devices
             if kind.env:
                 env.update(kind.env(job))
-            with open(out_path, "ab") as out, open(err_path, "ab") as err:
-                proc = await asyncio.create_subprocess_exec(
-                    *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=err,
-                    cwd=str(job.job_dir), env=env, start_new_session=True,
-                )
+            started: Started = await executor.start(job.id, argv, env, job.job_dir, job.job_dir / "worker.out", job.job_dir / "worker.err")
         except Exception as exc:  # noqa: BLE001
             await self._finalize(job.id, FAILED, "WORKER_START_FAILED", f"could not start the worker: {exc}")
             return
+        local = executor.name == "local"
         self.store.execute(
-            "UPDATE jobs SET pid = ?, pid_start = ? WHERE id = ?",
-            (proc.pid, _process_start(proc.pid), job.id),
+            "UPDATE jobs SET pid = ?, pid_start = ?, executor = ?, external_id = ? WHERE id = ?",
+            (int(started.ref) if local else None, started.start_marker, executor.name, started.ref, job.id),
         )
         job = self.get(job.id)
         await self._append(job, "state", job.snapshot())
-        await self._append(job, "log", {"level": "info", "message": f"worker started (pid {proc.pid}): {' '.join(argv)}", "source": "service"})
-        log.info("job_started", job_id=job.id, kind=job.kind, pid=proc.pid)
-        await self._supervise(job, proc)
+        where = f"pid {started.ref}" if local else f"{executor.name} {started.ref}"
+        await self._append(job, "log", {"level": "info", "message": f"worker started ({where}): {' '.join(argv)}", "source": "service"})
+        log.info("job_started", job_id=job.id, kind=job.kind, executor=executor.name, ref=started.ref)
+        await self._supervise(job)
 
-    async def _supervise(self, job: Job, proc: asyncio.subprocess.Process | None, reattach: bool = False) -> None:
+    async def _supervise(self, job: Job, reattach: bool = False) -> None:
         tail_out = _Tail(job.job_dir / "worker.out", self._resume_offset(job, "out") if reattach else 0)
         tail_err = _Tail(job.job_dir / "worker.err", self._resume_offset(job, "err") if reattach else 0)
         saw_result = False
         last_error: dict[str, Any] | None = None
         returncode: int | None = None
         try:
+            executor = self.executors[job.executor]
             while True:
-                if proc is not None:
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(proc.wait(), timeout=POLL_SECONDS)
-                    done = proc.returncode is not None
-                else:
-                    await asyncio.sleep(POLL_SECONDS)
-                    done = not _alive(job.pid, job.pid_start)
+                done, returncode = await executor.poll(job.id, job.external_id or str(job.pid or 0), job.pid_start, POLL_SECONDS)
                 for line, offset in tail_out.read_lines():
                     kind_, data = _parse_worker_line(line)
                     if kind_ == "result":
@@ -547,11 +528,10 @@ class JobEngine:
                     await self._ingest(job, "log", {"level": "info", "message": line, "source": "stderr"}, ("err", offset))
                 if done:
                     break
-            returncode = proc.returncode if proc is not None else None
         except asyncio.CancelledError:
             raise
         job = self.get(job.id)
-        await self._settle(job, returncode, saw_result, last_error, reattached=proc is None)
+        await self._settle(job, returncode, saw_result, last_error, reattached=reattach)
 
     async def _settle(self, job: Job, rc: int | None, saw_result: bool, error: dict[str, Any] | None, reattached: bool) -> None:
         cancel = job.cancel_requested
@@ -620,13 +600,19 @@ class JobEngine:
             self._signal(job, signal.SIGKILL)
 
     def _signal(self, job: Job, sig: int) -> None:
-        if not _alive(job.pid, job.pid_start):
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(job.pid, sig)
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(job.pid, sig)
+        executor = self.executors.get(job.executor)
+        if executor is not None:
+            asyncio.create_task(executor.signal(job.external_id or str(job.pid or 0), job.pid_start, sig, self.stop_timeout))
+
+    async def _worker_alive(self, job: Job) -> bool:
+        executor = self.executors.get(job.executor)
+        if executor is None or not (job.external_id or job.pid):
+            return False
+        return await executor.alive(job.external_id or str(job.pid), job.pid_start)
+
+    def _kind_of(self, job_id: str) -> str:
+        row = self.store.query_one("SELECT kind FROM jobs WHERE id = ?", (job_id,))
+        return row["kind"] if row else ""
 
     # ------------------------------------------------------------------ events
     async def _ingest(self, job: Job, type_: str, data: dict[str, Any], source: tuple[str, int]) -> None:
@@ -649,6 +635,7 @@ class JobEngine:
             seq = (seq["last_seq"] if seq else 0) + 1
             conn.execute("UPDATE jobs SET last_seq = ? WHERE id = ?", (seq, job.id))
         event = Event(seq, time.time(), type_, data)
+        job.job_dir.mkdir(parents=True, exist_ok=True)
         with open(job.job_dir / "events.jsonl", "a", encoding="utf-8") as fh:
             fh.write(event.to_json() + "\n")
         channel = self._channel(job.id)
@@ -714,7 +701,7 @@ class JobEngine:
             end_time=row["end_time"], last_checkpoint=row["last_checkpoint"],
             cancel_requested=bool(row["cancel_requested"]), pid=row["pid"],
             pid_start=row["pid_start"], last_seq=row["last_seq"],
-            job_dir=self.jobs_dir / row["id"],
+            job_dir=self.jobs_dir / row["id"], executor=row["executor"], external_id=row["external_id"],
         )
 
 
