@@ -77,6 +77,26 @@ class Config:
     accelerate_config: str = field(
         default="", metadata={"help": "accelerate config file (DDP/FSDP/DeepSpeed)"}
     )
+    training_executor: str = field(
+        default="local", metadata={"help": "where training workers run: local or kubernetes"}
+    )
+    kubectl: str = field(default="kubectl", metadata={"help": "kubectl command (kubernetes executor)"})
+    kubernetes_namespace: str = field(
+        default="", metadata={"help": "namespace for training Jobs (default: kubectl's)"}
+    )
+    kubernetes_image: str = field(
+        default="", metadata={"help": "image for training Jobs (the tuneforge image)"}
+    )
+    kubernetes_pvc: str = field(
+        default="", metadata={"help": "PVC holding the data root, mounted at the same path in Jobs"}
+    )
+    kubernetes_service_account: str = field(
+        default="", metadata={"help": "service account of training Jobs"}
+    )
+    kubernetes_gpus: int = field(default=1, metadata={"help": "nvidia.com/gpu per training Job"})
+    kubernetes_python: str = field(
+        default="python", metadata={"help": "interpreter inside the training Job's image"}
+    )
     # -- services talking to each other
     registry_target: str = field(
         default="", metadata={"help": "registry address for the trainer (default: this server)"}
@@ -117,6 +137,7 @@ class Config:
 _SECRET_FIELDS = {"auth_token", "vllm_api_key"}
 _VALID = {
     "vllm_mode": {"hot", "restart", "none"},
+    "training_executor": {"local", "kubernetes"},
     "log_level": {"debug", "info", "warning", "error"},
 }
 

@@ -111,6 +111,27 @@ def _credentials(config: Config) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
 
 
+def _executors(config: Config, root: Path) -> dict[str, Any]:
+    if config.training_executor != "kubernetes":
+        return {}
+    from tuneforge.runtime.executors import KubernetesExecutor
+
+    missing = [name for name in ("kubernetes_image", "kubernetes_pvc") if not getattr(config, name)]
+    if missing:
+        raise failed_precondition(
+            "KUBERNETES_NOT_CONFIGURED",
+            f"training_executor = kubernetes needs {' and '.join(missing)}",
+        )
+    return {
+        "kubernetes": KubernetesExecutor(
+            kubectl=config.kubectl, namespace=config.kubernetes_namespace,
+            image=config.kubernetes_image, data_root=root, pvc=config.kubernetes_pvc,
+            service_account=config.kubernetes_service_account, gpus=config.kubernetes_gpus,
+            python=config.kubernetes_python, stop_timeout=config.stop_timeout_seconds,
+        )
+    }
+
+
 class TuneforgeServer:
     """One gRPC server hosting one or more services."""
 
@@ -137,6 +158,7 @@ class TuneforgeServer:
             max_parallel_jobs=self.config.max_parallel_jobs,
             stop_timeout=self.config.stop_timeout_seconds,
             worker_python=self.config.worker_python,
+            executors=_executors(self.config, root),
         )
         server = grpc.aio.server(
             interceptors=[ServerInterceptor(self.config.auth_token, self.metrics.observe_rpc)],
