@@ -1,0 +1,165 @@
+"""A stand-in for ``kubectl`` against a one-node "cluster" that runs Jobs as local processes.
+
+It implements the part of kubectl's command-line contract the Kubernetes executor uses:
+``[-n NS] apply -f -`` (a batch/v1 Job as JSON on stdin), ``get job NAME -o json``,
+``get pods -l job-name=NAME -o json`` and ``delete job NAME --grace-period=N``. Each Job's
+single container command runs as a local process (its image is ignored); exit codes, SIGTERM
+on delete with a grace period, and foreground deletion behave as on a cluster. State lives
+in ``$FAKE_KUBECTL_STATE``. Every invocation is appended to ``calls.jsonl`` there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _state() -> Path:
+    root = Path(os.environ.get("FAKE_KUBECTL_STATE", "/tmp/fake-kubectl"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _not_found(kind: str, name: str) -> int:
+    print(f'Error from server (NotFound): {kind}.batch "{name}" not found', file=sys.stderr)
+    return 1
+
+
+def _job_dir(name: str) -> Path:
+    return _state() / "jobs" / name
+
+
+def _apply(manifest: dict) -> int:
+    if manifest.get("kind") != "Job" or manifest.get("apiVersion") != "batch/v1":
+        print("error: only batch/v1 Job is supported", file=sys.stderr)
+        return 1
+    name = manifest["metadata"]["name"]
+    jdir = _job_dir(name)
+    if jdir.exists():
+        print(f'Error from server (AlreadyExists): jobs.batch "{name}" already exists', file=sys.stderr)
+        return 1
+    jdir.mkdir(parents=True)
+    (jdir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "tuneforge.testing.fake_kubectl", "_run", name],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, env={**os.environ, "FAKE_KUBECTL_STATE": str(_state())},
+    )
+    (jdir / "runner.pid").write_text(str(runner.pid))
+    print(f"job.batch/{name} created")
+    return 0
+
+
+def _run(name: str) -> int:
+    """The "kubelet": run the container command, forward SIGTERM, record the exit code."""
+    jdir = _job_dir(name)
+    manifest = json.loads((jdir / "manifest.json").read_text())
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    env = {**os.environ, **{e["name"]: e["value"] for e in container.get("env", [])}}
+    child = subprocess.Popen(container["command"], cwd=container.get("workingDir") or None, env=env, start_new_session=True)
+    (jdir / "pod.pid").write_text(str(child.pid))
+
+    def forward(signum, frame):  # noqa: ARG001
+        try:
+            os.killpg(child.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, forward)
+    rc = child.wait()
+    code = 128 - rc if rc < 0 else rc  # a signal shows as 128+N, as in a container
+    (jdir / "exit_code").write_text(str(code))
+    if (jdir / "deleting").exists():
+        for path in jdir.iterdir():
+            path.unlink()
+        jdir.rmdir()
+    return 0
+
+
+def _get_job(name: str) -> int:
+    jdir = _job_dir(name)
+    if not jdir.exists():
+        return _not_found("jobs", name)
+    manifest = json.loads((jdir / "manifest.json").read_text())
+    status: dict = {}
+    code_file = jdir / "exit_code"
+    if code_file.exists():
+        status["succeeded" if code_file.read_text() == "0" else "failed"] = 1
+    else:
+        status["active"] = 1
+    print(json.dumps({**manifest, "status": status}))
+    return 0
+
+
+def _get_pods(selector: str) -> int:
+    name = selector.split("=", 1)[1]
+    jdir = _job_dir(name)
+    items = []
+    if jdir.exists():
+        state: dict = {"running": {}}
+        if (jdir / "exit_code").exists():
+            state = {"terminated": {"exitCode": int((jdir / "exit_code").read_text())}}
+        items.append({"metadata": {"name": f"{name}-pod"}, "status": {"containerStatuses": [{"name": "worker", "state": state}]}})
+    print(json.dumps({"kind": "List", "items": items}))
+    return 0
+
+
+def _delete_job(name: str, grace: int) -> int:
+    jdir = _job_dir(name)
+    if not jdir.exists():
+        return 0
+    (jdir / "deleting").touch()
+    if (jdir / "exit_code").exists():
+        for path in jdir.iterdir():
+            path.unlink()
+        jdir.rmdir()
+        return 0
+    pid = int((jdir / "runner.pid").read_text())
+    try:
+        os.kill(pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if grace > 0:
+        killer = subprocess.Popen(
+            [sys.executable, "-c", f"import os,time,signal\ntime.sleep({grace})\ntry: os.killpg({int((jdir / 'pod.pid').read_text()) if (jdir / 'pod.pid').exists() else pid}, signal.SIGKILL)\nexcept OSError: pass"],
+            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        del killer
+    else:
+        pod = jdir / "pod.pid"
+        if pod.exists():
+            try:
+                os.killpg(int(pod.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    print(f'job.batch "{name}" deleted')
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    with open(_state() / "calls.jsonl", "a") as fh:
+        fh.write(json.dumps(argv) + "\n")
+    args = list(argv)
+    if args[:1] == ["_run"]:
+        return _run(args[1])
+    if args[:1] == ["-n"]:
+        args = args[2:]
+    if args[:3] == ["apply", "-f", "-"]:
+        return _apply(json.load(sys.stdin))
+    if args[:2] == ["get", "job"] and "-o" in args:
+        return _get_job(args[2])
+    if args[:2] == ["get", "pods"] and "-l" in args:
+        return _get_pods(args[args.index("-l") + 1])
+    if args[:2] == ["delete", "job"]:
+        grace = next((int(a.split("=", 1)[1]) for a in args if a.startswith("--grace-period=")), 30)
+        return _delete_job(args[2], grace)
+    print(f"fake kubectl: unsupported command {argv}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
