@@ -1,0 +1,103 @@
+"""Building training / merge job specs from a request (transport-free, torch-free).
+
+The servicer resolves the dataset (through the dataset service) and the config (presets),
+then calls :func:`train_spec` for the worker spec that ``JobEngine.create`` stores; the engine
+adds ``job_id``, ``job_dir`` and ``data_root``. Resume targets are checkpoints under the data
+root's ``adapters/`` tree, named by path, by a job (its last checkpoint) or ``JOB/checkpoint-N``
+(see :func:`resolve_resume`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from tuneforge.runtime.errors import already_exists, invalid_argument, not_found
+from tuneforge.runtime.names import confined, validate_name
+from tuneforge.services.trainer.config import TrainingConfig
+
+_CKPT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def adapter_dir(data_root: Path, adapter_name: str) -> Path:
+    return confined(Path(data_root), "adapters", validate_name(adapter_name, "adapter_name"))
+
+
+def train_spec(data_root: Path, *, base_model: str, train_file: str | Path, config: TrainingConfig,
+               adapter_name: str, dataset_name: str, validation_file: str | Path | None = None,
+               resume_from_checkpoint: str | Path | None = None,
+               max_steps: int | None = None) -> dict[str, Any]:
+    """The worker spec. ALREADY_EXISTS when ``adapters/<name>/final`` is there already.
+
+    Resuming into the same adapter name (a cancelled job) is fine: its checkpoints stay.
+    """
+    out = adapter_dir(data_root, adapter_name)
+    if (out / "final").exists():
+        raise already_exists("adapter", adapter_name)
+    if not base_model or not base_model.strip():
+        raise invalid_argument("base_model", "must not be empty")
+    spec: dict[str, Any] = {
+        "base_model": base_model.strip(),
+        "train_file": str(train_file),
+        "validation_file": str(validation_file) if validation_file else None,
+        "config": config.to_dict(),
+        "output_dir": str(out),
+        "adapter_name": adapter_name,
+        "dataset_name": dataset_name,
+        "resume_from_checkpoint": str(resume_from_checkpoint) if resume_from_checkpoint else None,
+    }
+    if max_steps:
+        spec["max_steps"] = int(max_steps)
+    return spec
+
+
+def merge_spec(adapter_path: Path, output_dir: Path, base_model: str | None = None,
+               dtype: str = "auto") -> dict[str, Any]:
+    return {"adapter_dir": str(adapter_path), "output_dir": str(output_dir),
+            "base_model": base_model or None, "dtype": dtype}
+
+
+def list_checkpoints(output_dir: Path) -> list[Path]:
+    """Complete checkpoints of one adapter directory, by step."""
+    root = Path(output_dir) / "checkpoints"
+    found = []
+    if root.is_dir():
+        for p in root.iterdir():
+            m = _CKPT.match(p.name)
+            if m and (p / "trainer_state.json").is_file():
+                found.append((int(m.group(1)), p))
+    return [p for _, p in sorted(found)]
+
+
+def resolve_resume(data_root: Path, value: str,
+                   job_checkpoints: Callable[[str], list[str]] | None = None) -> Path:
+    """A checkpoint directory from ``value``: a path, ``JOB_ID`` or ``JOB_ID/checkpoint-N``.
+
+    ``job_checkpoints(job_id)`` returns that job's checkpoint paths in order (the engine's
+    record; NOT_FOUND for an unknown job). The result must be a complete checkpoint inside
+    ``<data_root>/adapters``: INVALID_ARGUMENT (field ``resume_from``, reason
+    RESUME_CHECKPOINT_INVALID) otherwise.
+    """
+    value = (value or "").strip()
+    if not value:
+        raise invalid_argument("resume_from", "must not be empty", reason="RESUME_CHECKPOINT_INVALID")
+    adapters = confined(Path(data_root), "adapters")
+    head, _, tail = value.partition("/")
+    if job_checkpoints is not None and head.startswith("job-") and not Path(value).is_absolute():
+        points = [Path(p) for p in job_checkpoints(head)]
+        if tail:
+            points = [p for p in points if p.name == tail]
+        if not points:
+            raise not_found("checkpoint", value)
+        path = points[-1]
+    else:
+        path = Path(value) if Path(value).is_absolute() else adapters / value
+    resolved = path.resolve()
+    if adapters.resolve() not in resolved.parents:
+        raise invalid_argument("resume_from", f"{value} is not under the adapters directory",
+                               reason="RESUME_CHECKPOINT_INVALID")
+    if not (resolved / "trainer_state.json").is_file():
+        raise invalid_argument("resume_from", f"{value} is not a complete training checkpoint",
+                               reason="RESUME_CHECKPOINT_INVALID")
+    return resolved
