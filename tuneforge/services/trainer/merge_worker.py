@@ -3,7 +3,7 @@
     python -m tuneforge.services.trainer.merge_worker --spec SPEC.json
 
 Spec: ``adapter_dir`` (a PEFT adapter directory, e.g. ``adapters/<name>/final``),
-``output_dir`` (must not exist yet), optional ``base_model`` (default: the adapter's
+``output_dir`` (must not exist yet, or be an empty directory), optional ``base_model`` (default: the adapter's
 ``base_model_name_or_path``), optional ``dtype`` (``auto`` = the base's saved dtype, or
 fp32/bf16/fp16).
 
@@ -38,7 +38,7 @@ def main(spec: dict) -> None:
     if not spec.get("output_dir"):
         raise invalid_argument("output_dir", "required")
     out = Path(spec["output_dir"])
-    if out.exists():
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise failed_precondition("OUTPUT_EXISTS", f"{out} already exists", output_dir=str(out))
     adapter_cfg = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
     base = spec.get("base_model") or adapter_cfg.get("base_model_name_or_path")

@@ -6,6 +6,7 @@ subprocess by :func:`describe_model` so the service process never imports torch.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -67,17 +68,48 @@ def describe_model(model: str, python: str | None = None, timeout: float = 300.0
 
     Raises INVALID_ARGUMENT (field ``base_model``, reason BASE_MODEL_NOT_AVAILABLE) when the
     model cannot be read offline, FAILED_PRECONDITION (INSPECT_FAILED) on any other failure.
-    Blocking: call it from a thread (``asyncio.to_thread``) in an async server.
+    Blocking: an async server uses :func:`describe_model_async`.
     """
-    if not model or not model.strip():
-        raise invalid_argument("base_model", "must not be empty", reason="BASE_MODEL_NOT_AVAILABLE")
-    run_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})}
+    _check_name(model)
     try:
-        proc = subprocess.run(inspect_command(model, python), capture_output=True, text=True,
-                              timeout=timeout, env=run_env)
+        proc = subprocess.run(inspect_command(model, python), check=False, capture_output=True, text=True,
+                              timeout=timeout, env=_inspect_env(env))
     except subprocess.TimeoutExpired:
         raise failed_precondition("INSPECT_FAILED", f"inspecting {model!r} timed out") from None
-    last = next((line for line in reversed(proc.stdout.splitlines()) if line.startswith("{")), "")
+    return _parse_output(model, proc.returncode, proc.stdout, proc.stderr)
+
+
+async def describe_model_async(model: str, python: str | None = None, timeout: float = 300.0,
+                               env: dict[str, str] | None = None) -> dict[str, Any]:
+    """:func:`describe_model` as an asyncio subprocess (killed on timeout or cancellation)."""
+    _check_name(model)
+    proc = await asyncio.create_subprocess_exec(
+        *inspect_command(model, python), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=_inspect_env(env))
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except asyncio.TimeoutError:
+        raise failed_precondition("INSPECT_FAILED", f"inspecting {model!r} timed out") from None
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return _parse_output(model, proc.returncode, out.decode(errors="replace"),
+                         err.decode(errors="replace"))
+
+
+def _check_name(model: str) -> None:
+    if not model or not model.strip():
+        raise invalid_argument("base_model", "must not be empty", reason="BASE_MODEL_NOT_AVAILABLE")
+
+
+def _inspect_env(env: dict[str, str] | None) -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+            "CUDA_VISIBLE_DEVICES": "", **(env or {})}
+
+
+def _parse_output(model: str, returncode: int | None, stdout: str, stderr: str) -> dict[str, Any]:
+    last = next((line for line in reversed(stdout.splitlines()) if line.startswith("{")), "")
     try:
         data = json.loads(last) if last else {}
     except ValueError:
@@ -86,11 +118,17 @@ def describe_model(model: str, python: str | None = None, timeout: float = 300.0
         err = data["error"]
         raise invalid_argument("base_model", err.get("message", "not available"),
                                reason=err.get("reason", "BASE_MODEL_NOT_AVAILABLE"))
-    if proc.returncode != 0 or not data:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    if returncode != 0 or not data:
+        tail = (stderr.strip().splitlines() or ["no output"])[-1]
         raise failed_precondition("INSPECT_FAILED", f"inspecting {model!r} failed: {tail}")
     return data
 
 
-__all__ = ["check_against_model", "validate_for_model", "describe_model", "inspect_command",
-           "TuneforgeError"]
+__all__ = [
+    "TuneforgeError",
+    "check_against_model",
+    "describe_model",
+    "describe_model_async",
+    "inspect_command",
+    "validate_for_model",
+]

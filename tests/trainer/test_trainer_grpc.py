@@ -1,0 +1,197 @@
+"""The trainer service end to end: real server, dataset + registry services, real workers on
+the tiny Qwen2 model (CPU)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from tuneforge.client import AlreadyExists, Client, FailedPrecondition, InvalidArgument, NotFound
+from tuneforge.common.v1 import common_pb2
+
+from tuneforge.services.trainer.config import format_value
+from trainer_helpers import FAST_CONFIG, learnable_records, write_jsonl
+
+Job = common_pb2.Job
+FAST = {k: format_value(v) for k, v in FAST_CONFIG.items()}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("MKL_NUM_THREADS", "1")
+
+
+def make_dataset(client, tmp_path: Path, name: str, n: int) -> None:
+    path = write_jsonl(tmp_path / f"{name}.jsonl", learnable_records(n))
+    up = client.upload_file("dataset", path)
+    client.dataset.import_dataset(upload_id=up.id, dataset_name=name, validation_split=0)
+
+
+def train(client, tiny, name, dataset="learn", **config):
+    return client.trainer.create_training_job(
+        dataset=dataset, base_model=str(tiny), preset="quick", adapter_name=name,
+        config={**FAST, **{k: str(v) for k, v in config.items()}})  # fmt: skip
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_train_stop_resume_register_and_merge(client, server, tiny_lm_dir, tmp_path):
+    make_dataset(client, tmp_path, "learn", 32)
+    job = train(client, tiny_lm_dir, "learned", epochs=6)  # 8 steps per epoch
+    assert job.kind == "train" and job.state in (Job.STATE_QUEUED, Job.STATE_RUNNING)
+    assert job.params["config"]["lora_rank"] == 8 and job.params["dataset_name"] == "learn"
+    with pytest.raises(AlreadyExists):  # a pending job already makes this adapter
+        train(client, tiny_lm_dir, "learned")
+
+    # stop mid-run: the worker saves a checkpoint, the job ends CANCELLED with it
+    for event in client.watch_job("trainer", job.id):
+        if event.WhichOneof("kind") == "metrics" and event.metrics.step >= 3:
+            client.trainer.cancel_training_job(id=job.id)
+            break
+    stopped = client.wait_job("trainer", job.id)
+    assert stopped.state == Job.STATE_CANCELLED, stopped.error_message
+    points = client.trainer.list_checkpoints(id=job.id).checkpoints
+    assert points and stopped.last_checkpoint == points[-1].path
+    step, ckpt = points[-1].step, Path(points[-1].path)
+    assert step >= 3 and ckpt.name == f"checkpoint-{step}"
+    for name in ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json"):
+        assert (ckpt / name).is_file(), name
+    assert not (server.config.root / "adapters" / "learned" / "final").exists()
+
+    # resume from the job: continues at the checkpoint's step, finishes, registers itself
+    resumed = client.trainer.create_training_job(
+        dataset="learn", base_model=str(tiny_lm_dir), adapter_name="learned", resume_from=job.id,
+        config={k: format_value(v) for k, v in stopped.params["config"].items()})  # fmt: skip
+    assert resumed.params["resume_from_checkpoint"] == str(ckpt.resolve())
+    events = list(client.watch_job("trainer", resumed.id, include_logs=True))
+    done = client.trainer.get_training_job(id=resumed.id)
+    assert done.state == Job.STATE_SUCCEEDED, done.error_message
+    phases = {e.progress.phase for e in events if e.WhichOneof("kind") == "progress"}
+    assert {"loading_model", "tokenizing", "training", "saving"} <= phases
+    progress = [e.progress for e in events if e.WhichOneof("kind") == "progress" and e.progress.total]
+    assert progress[-1].step == progress[-1].total == 48
+    assert any(f"resuming from {ckpt}" in e.log.message for e in events if e.WhichOneof("kind") == "log")
+
+    first = [m for m in client.trainer.list_training_job_metrics(id=job.id).metrics if m.HasField("loss")]
+    series = [m for m in client.trainer.list_training_job_metrics(id=resumed.id).metrics if m.HasField("loss")]
+    assert series[0].step == step + 1 and series[-1].step == 48
+    before = sum(m.loss for m in first[:3]) / 3
+    after = sum(m.loss for m in series[-3:]) / 3
+    assert after < before - 0.5, (before, after)
+
+    final = server.config.root / "adapters" / "learned" / "final"
+    assert (final / "adapter_config.json").is_file() and (final / "adapter_model.safetensors").is_file()
+    assert done.result["adapter_dir"] == str(final.resolve())
+    assert done.result["registration"]["state"] == "REGISTERED"
+    adapter = client.registry.get_adapter(name="learned")
+    assert adapter.job_id == resumed.id and adapter.base_model == str(tiny_lm_dir.resolve())
+    assert adapter.dataset == "learn" and adapter.metrics["train_loss"] > 0
+    with pytest.raises(AlreadyExists):
+        train(client, tiny_lm_dir, "learned")
+    assert client.trainer.list_training_jobs().total_size == 2
+
+    # merge the registered adapter into a standalone model
+    merge = client.wait_job("trainer", client.trainer.merge_adapter(adapter_name="learned").id)
+    assert merge.state == Job.STATE_SUCCEEDED, merge.error_message
+    out = server.config.root / "merged" / "learned"
+    assert merge.result["output_dir"] == str(out.resolve())
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.config.model_type == "qwen2" and AutoTokenizer.from_pretrained(out).eos_token
+    with pytest.raises(AlreadyExists):
+        client.trainer.merge_adapter(adapter_name="learned")
+    with pytest.raises(NotFound):
+        client.trainer.merge_adapter(adapter_name="nope")
+
+
+def test_bad_requests_get_field_violations_and_queue_nothing(client, tiny_lm_dir, tmp_path):
+    make_dataset(client, tmp_path, "small", 4)
+
+    def fields(exc_type, **kw):
+        args = {"dataset": "small", "base_model": str(tiny_lm_dir), "adapter_name": "a", **kw}
+        with pytest.raises(exc_type) as info:
+            client.trainer.create_training_job(**args)
+        return {v.field: v.description for v in info.value.field_violations}, info.value
+
+    got, _ = fields(InvalidArgument, config={"lora_rank": "0", "learning_rate": "-1"})
+    assert set(got) == {"config.lora_rank", "config.learning_rate"}
+    got, _ = fields(InvalidArgument, config={"bogus": "1"})
+    assert set(got) == {"config.bogus"} and "lora_rank" in got["config.bogus"]
+    got, _ = fields(InvalidArgument, config={"target_modules": "q_proj,nope_proj"})
+    assert "nope_proj" in got["config.target_modules"] and "o_proj" in got["config.target_modules"]
+    got, _ = fields(InvalidArgument, config={"max_seq_length": "100000"})
+    assert "2048" in got["config.max_seq_length"]
+    got, _ = fields(InvalidArgument, preset="huge")
+    assert set(got) == {"preset"}
+    got, _ = fields(InvalidArgument, adapter_name="../x")
+    assert set(got) == {"adapter_name"}
+    got, _ = fields(NotFound, dataset="missing")
+    assert set(got) == {"dataset"}
+    got, err = fields(FailedPrecondition, base_model=str(tmp_path / "no-model"))
+    assert set(got) == {"base_model"} and err.reason == "MODEL_NOT_AVAILABLE"
+    got, err = fields(FailedPrecondition, base_model="nobody/not-cached-model")
+    assert "cache" in got["base_model"] and err.reason == "MODEL_NOT_AVAILABLE"
+    got, _ = fields(InvalidArgument, resume_from="/etc")
+    assert set(got) == {"resume_from"}
+    with pytest.raises(NotFound):
+        client.trainer.create_training_job(dataset="small", base_model=str(tiny_lm_dir), adapter_name="a",
+                                           resume_from="job-000000000000")  # fmt: skip
+    assert client.trainer.list_training_jobs().total_size == 0
+
+
+def test_stored_config_defaults_update_and_reset(client):
+    info = client.trainer.get_training_config()
+    assert info.config["lora_rank"] == "8" and info.default_preset == "standard"
+    assert [p.name for p in info.presets] == ["quick", "standard", "thorough"]
+    assert info.presets[0].values["max_seq_length"] == "512" and "LoRA rank" in info.help["lora_rank"]
+    info = client.trainer.update_training_config(values={"target_modules": "all-linear", "save_steps": "50"})
+    assert info.config["target_modules"] == "all-linear" and info.config["save_steps"] == "50"
+    with pytest.raises(InvalidArgument) as exc:
+        client.trainer.update_training_config(values={"lora_rank": "0", "nope": "1"})
+    assert {v.field for v in exc.value.field_violations} == {"values.nope"}
+    with pytest.raises(InvalidArgument) as exc:
+        client.trainer.update_training_config(values={"lora_rank": "0"})
+    assert {v.field for v in exc.value.field_violations} == {"values.lora_rank"}
+    assert client.trainer.get_training_config().config["save_steps"] == "50"  # unchanged
+    info = client.trainer.update_training_config(reset=True)
+    assert info.config["save_steps"] == "200" and info.config["target_modules"] == "q_proj,k_proj,v_proj"
+
+
+def test_registry_down_job_succeeds_registration_pending_then_retried(server_factory, tiny_lm_dir, tmp_path, monkeypatch):
+    from tuneforge.services.trainer import server as trainer_server
+    from tuneforge.testing.server import ServerThread
+
+    monkeypatch.setattr(trainer_server, "RETRY_MIN_SECONDS", 0.5)
+    monkeypatch.setattr(trainer_server, "RETRY_MAX_SECONDS", 1.0)
+    port = closed_port()
+    srv = server_factory(registry_target=f"127.0.0.1:{port}")
+    with Client(srv.target, timeout=30) as client:
+        make_dataset(client, tmp_path, "learn", 8)
+        job = client.wait_job("trainer", train(client, tiny_lm_dir, "offline", epochs=1).id)
+        assert job.state == Job.STATE_SUCCEEDED, job.error_message
+        registration = job.result["registration"]
+        assert registration["state"] == "PENDING" and f"127.0.0.1:{port}" in registration["registry"]
+        assert (srv.config.root / "adapters" / "offline" / "final" / "adapter_model.safetensors").is_file()
+
+        # the registry comes up on that address: the retry registers the adapter
+        with ServerThread(srv.config.root, services=("registry",), port=port) as registry:
+            import time
+
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                registration = client.trainer.get_training_job(id=job.id).result["registration"]
+                if registration["state"] != "PENDING":
+                    break
+                time.sleep(0.3)
+            assert registration["state"] == "REGISTERED", registration
+            with Client(registry.target) as rc:
+                assert rc.registry.get_adapter(name="offline").job_id == job.id
+    assert json.loads(json.dumps(dict(registration)))["version"] == 1
