@@ -21,7 +21,9 @@ import time
 
 import grpc
 from google.protobuf import descriptor_pool, json_format, message_factory
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
 
 STATUS_OFFSET = 64  # grpcurl exits with 64 + the gRPC status code when the RPC fails
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
 
 HERE = Path(__file__).resolve().parent
 DOC = HERE.parents[1] / "docs" / "grpcurl.md"
@@ -35,7 +37,7 @@ print(value if isinstance(value, str) else json.dumps(value))
 
 
 def bash_blocks(text: str) -> list[str]:
-    return re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    return re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
 
 
 def grpcurl_lines(block: str) -> list[str]:
@@ -100,7 +102,7 @@ def test_cookbook_examples_run_against_a_real_server(server, tmp_path, monkeypat
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "GRPCURL_SOCKET": sock}
     script = "\n".join(bash_blocks(text))
     try:
-        out = subprocess.run(["bash", "-c", script], cwd=work, env=env, stdin=subprocess.DEVNULL,
+        out = subprocess.run(["bash", "-c", script], check=False, cwd=work, env=env, stdin=subprocess.DEVNULL,
                              capture_output=True, text=True, timeout=120)
     finally:
         resident.shutdown()

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-
 from tuneforge.client import NotFound
 from tuneforge.common.v1 import common_pb2
 

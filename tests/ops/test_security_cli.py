@@ -41,7 +41,7 @@ def pki(tmp_path_factory) -> Path:
 
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUNEFORGE_")}
-    return subprocess.run([sys.executable, "-m", "tuneforge.cli.main", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "tuneforge.cli.main", *args], check=False, capture_output=True, text=True,
                           timeout=timeout, env=env)
 
 
