@@ -3,19 +3,22 @@ the tiny Qwen2 model (CPU)."""
 
 from __future__ import annotations
 
-import json
-import socket
 from pathlib import Path
 
 import pytest
-from tuneforge.client import AlreadyExists, Client, FailedPrecondition, InvalidArgument, NotFound
+from trainer_helpers import FAST_STRINGS as FAST
+from trainer_helpers import make_dataset
+from tuneforge.client import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
 from tuneforge.common.v1 import common_pb2
 
 from tuneforge.services.trainer.config import format_value
-from trainer_helpers import FAST_CONFIG, learnable_records, write_jsonl
 
 Job = common_pb2.Job
-FAST = {k: format_value(v) for k, v in FAST_CONFIG.items()}
 
 
 @pytest.fixture(autouse=True)
@@ -24,22 +27,10 @@ def _one_thread(monkeypatch):
     monkeypatch.setenv("MKL_NUM_THREADS", "1")
 
 
-def make_dataset(client, tmp_path: Path, name: str, n: int) -> None:
-    path = write_jsonl(tmp_path / f"{name}.jsonl", learnable_records(n))
-    up = client.upload_file("dataset", path)
-    client.dataset.import_dataset(upload_id=up.id, dataset_name=name, validation_split=0)
-
-
 def train(client, tiny, name, dataset="learn", **config):
     return client.trainer.create_training_job(
         dataset=dataset, base_model=str(tiny), preset="quick", adapter_name=name,
         config={**FAST, **{k: str(v) for k, v in config.items()}})  # fmt: skip
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_train_stop_resume_register_and_merge(client, server, tiny_lm_dir, tmp_path):
@@ -163,35 +154,3 @@ def test_stored_config_defaults_update_and_reset(client):
     assert client.trainer.get_training_config().config["save_steps"] == "50"  # unchanged
     info = client.trainer.update_training_config(reset=True)
     assert info.config["save_steps"] == "200" and info.config["target_modules"] == "q_proj,k_proj,v_proj"
-
-
-def test_registry_down_job_succeeds_registration_pending_then_retried(server_factory, tiny_lm_dir, tmp_path, monkeypatch):
-    from tuneforge.services.trainer import server as trainer_server
-    from tuneforge.testing.server import ServerThread
-
-    monkeypatch.setattr(trainer_server, "RETRY_MIN_SECONDS", 0.5)
-    monkeypatch.setattr(trainer_server, "RETRY_MAX_SECONDS", 1.0)
-    port = closed_port()
-    srv = server_factory(registry_target=f"127.0.0.1:{port}")
-    with Client(srv.target, timeout=30) as client:
-        make_dataset(client, tmp_path, "learn", 8)
-        job = client.wait_job("trainer", train(client, tiny_lm_dir, "offline", epochs=1).id)
-        assert job.state == Job.STATE_SUCCEEDED, job.error_message
-        registration = job.result["registration"]
-        assert registration["state"] == "PENDING" and f"127.0.0.1:{port}" in registration["registry"]
-        assert (srv.config.root / "adapters" / "offline" / "final" / "adapter_model.safetensors").is_file()
-
-        # the registry comes up on that address: the retry registers the adapter
-        with ServerThread(srv.config.root, services=("registry",), port=port) as registry:
-            import time
-
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                registration = client.trainer.get_training_job(id=job.id).result["registration"]
-                if registration["state"] != "PENDING":
-                    break
-                time.sleep(0.3)
-            assert registration["state"] == "REGISTERED", registration
-            with Client(registry.target) as rc:
-                assert rc.registry.get_adapter(name="offline").job_id == job.id
-    assert json.loads(json.dumps(dict(registration)))["version"] == 1

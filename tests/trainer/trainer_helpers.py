@@ -100,3 +100,15 @@ def read_until(proc: subprocess.Popen, predicate, timeout: float = 120) -> list[
 
 def of(events: list[dict], kind: str) -> list[dict]:
     return [e for e in events if e["event"] == kind]
+
+
+FAST_STRINGS = {k: (",".join(v) if isinstance(v, list) else str(v).lower() if isinstance(v, bool) else str(v))
+                for k, v in FAST_CONFIG.items()}  # the same, as gRPC config values
+
+
+def make_dataset(client, tmp: Path, name: str, n: int, validation: int = 0) -> None:
+    """Import ``n`` learnable chats (+ ``validation`` held-out ones) through the dataset service."""
+    path = write_jsonl(tmp / f"{name}.jsonl", learnable_records(n + validation))
+    up = client.upload_file("dataset", path)
+    client.dataset.import_dataset(upload_id=up.id, dataset_name=name,
+                                  validation_split=validation / (n + validation))

@@ -86,6 +86,7 @@ def follow_job(client: Client, service: str, job_id: str, as_json: bool = False)
     from tuneforge.common.v1 import common_pb2
 
     interactive = sys.stderr.isatty() and not as_json
+    latest = ""  # the last loss / lr, shown on the live progress line
     for event in client.watch_job(service, job_id, include_logs=not interactive):
         kind = event.WhichOneof("kind")
         if as_json:
@@ -95,15 +96,18 @@ def follow_job(client: Client, service: str, job_id: str, as_json: bool = False)
             p = event.progress
             eta = f" ETA {p.eta.seconds // 60}m{p.eta.seconds % 60:02d}s" if p.HasField("eta") and p.eta.seconds else ""
             bar = _bar(p.percent)
-            line = f"{p.phase:<12} {bar} {p.percent:5.1f}% {p.step}/{p.total}{eta} {p.message}"
-            print(("\r" + line[:120]) if interactive else line, end="" if interactive else "\n", file=sys.stderr, flush=True)
+            line = f"{p.phase:<12} {bar} {p.percent:5.1f}% {p.step}/{p.total}{eta}{latest} {p.message}"
+            print(("\r" + line[:120].ljust(120)) if interactive else line, end="" if interactive else "\n", file=sys.stderr, flush=True)
         elif kind == "metrics":
             m = event.metrics
             bits = [f"step {m.step}"]
             for name in ("loss", "eval_loss", "learning_rate", "tokens_per_second"):
                 if m.HasField(name):
                     bits.append(f"{name} {getattr(m, name):.4g}")
-            print(("\r" if interactive else "") + "  ".join(bits), file=sys.stderr, flush=True)
+            short = {"loss": "loss", "eval_loss": "eval", "learning_rate": "lr"}
+            latest = "".join(f" {label} {getattr(m, name):.3g}" for name, label in short.items() if m.HasField(name)) or latest
+            if not interactive:
+                print("  ".join(bits), file=sys.stderr, flush=True)
         elif kind == "log":
             print(f"[{event.log.level}] {event.log.message}", file=sys.stderr, flush=True)
         elif kind == "job":

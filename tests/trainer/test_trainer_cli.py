@@ -1,0 +1,77 @@
+"""`tuneforge train ...` in subprocesses against a real server whose registry is down at first:
+the job still succeeds, its registration stays PENDING and goes through once the registry is up."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from trainer_helpers import FAST_STRINGS as FAST
+from trainer_helpers import REPO, make_dataset
+from tuneforge.client import Client
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(target: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TUNEFORGE_TARGET": target}
+    return subprocess.run([sys.executable, "-m", "tuneforge.cli.main", "train", *args], check=False, capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=REPO)  # fmt: skip
+
+
+def test_cli_train_follow_list_status_config_and_pending_registration(server_factory, tiny_lm_dir, tmp_path, monkeypatch):
+    from tuneforge.services.trainer import server as trainer_server
+    from tuneforge.testing.server import ServerThread
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(trainer_server, "RETRY_MIN_SECONDS", 0.5)
+    monkeypatch.setattr(trainer_server, "RETRY_MAX_SECONDS", 1.0)
+    port = closed_port()
+    srv = server_factory(registry_target=f"127.0.0.1:{port}")
+    with Client(srv.target, timeout=30) as client:
+        make_dataset(client, tmp_path, "learn", 8)
+    sets = [a for k, v in {**FAST, "epochs": "1", "save_steps": "1"}.items() for a in ("--set", f"{k}={v}")]
+
+    run = cli(srv.target, "start", "--dataset", "learn", "--base-model", str(tiny_lm_dir), "--preset", "quick",
+              *sets, "--name", "cli-a", "--follow")  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "registration: PENDING" in run.stdout and "adapter:" in run.stdout
+    assert "training" in run.stderr and "loss" in run.stderr  # progress and metrics lines
+
+    jobs = json.loads(cli(srv.target, "list", "--json").stdout)["jobs"]
+    assert [j["state"] for j in jobs] == ["STATE_SUCCEEDED"]
+    job_id = jobs[0]["id"]
+    status = json.loads(cli(srv.target, "status", job_id, "--json").stdout)
+    assert status["result"]["registration"]["state"] == "PENDING"
+    assert (srv.config.root / "adapters" / "cli-a" / "final" / "adapter_model.safetensors").is_file()
+    metrics = cli(srv.target, "metrics", job_id)
+    assert metrics.returncode == 0 and "LOSS" in metrics.stdout and "\n1 " in metrics.stdout
+    assert "checkpoint-2" in cli(srv.target, "checkpoints", job_id).stdout
+    assert "worker started" in cli(srv.target, "logs", job_id).stdout
+
+    show = cli(srv.target, "config", "show")
+    assert show.returncode == 0 and "lora_rank" in show.stdout and "thorough" in show.stdout
+    bad = cli(srv.target, "config", "set", "lora_rank=0")
+    assert bad.returncode == 1 and "values.lora_rank" in bad.stderr
+    bad = cli(srv.target, "start", "--dataset", "learn", "--base-model", str(tiny_lm_dir), "--set", "lora_rank=0", "--name", "x")
+    assert bad.returncode == 1 and "config.lora_rank" in bad.stderr
+
+    # the registry comes up at the configured address: the background retry registers the adapter
+    with ServerThread(srv.config.root, services=("registry",), port=port) as registry:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            reg = json.loads(cli(srv.target, "status", job_id, "--json").stdout)["result"]["registration"]
+            if reg["state"] != "PENDING":
+                break
+            time.sleep(0.5)
+        assert reg["state"] == "REGISTERED" and reg["version"] == 1, reg
+        with Client(registry.target) as rc:
+            assert rc.registry.get_adapter(name="cli-a").job_id == job_id
