@@ -128,6 +128,12 @@ class KubernetesExecutor:
         }
         if self.service_account:
             spec["serviceAccountName"] = self.service_account
+        # The data root is a ReadWriteOnce volume shared with SQLite in WAL mode: run next to
+        # the tuneforge pods (same node), as the Deployments in deploy/kubernetes do.
+        spec["affinity"] = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+            "labelSelector": {"matchLabels": {"app.kubernetes.io/part-of": "tuneforge"}},
+            "topologyKey": "kubernetes.io/hostname",
+        }]}}
         metadata: dict[str, Any] = {
             "name": self.job_name(job_id),
             "labels": {"app.kubernetes.io/name": "tuneforge-worker", "tuneforge.dev/job-id": job_id},

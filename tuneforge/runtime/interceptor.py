@@ -39,11 +39,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         method = details.method
         metadata = dict(details.invocation_metadata or ())
         needs_auth = bool(self.auth_token) and not method.startswith(_OPEN_METHODS)
-        if needs_auth and not _token_ok(metadata.get("authorization", ""), self.auth_token):
-            return _deny(handler)
         rid = metadata.get("x-request-id") or uuid.uuid4().hex[:16]
         kind = _kind(handler)
         behavior = getattr(handler, kind)
+        if needs_auth and not _token_ok(metadata.get("authorization", ""), self.auth_token):
+            behavior = _deny(handler)
         wrapped = _wrap(behavior, kind, method, rid, self.observer)
         return _replace(handler, kind, wrapped)
 
@@ -78,18 +78,19 @@ def _replace(handler: Any, kind: str, behavior: Any) -> Any:
 
 
 def _deny(handler: Any) -> Any:
+    """A handler that refuses the call; wrapped like any other so it is logged and counted."""
     kind = _kind(handler)
     error = TuneforgeError(Code.UNAUTHENTICATED, "UNAUTHENTICATED", "missing or wrong bearer token in `authorization` metadata")
 
     if kind in ("unary_stream", "stream_stream"):
         async def deny_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await context.abort_with_status(to_status(error))
+            raise error
             yield  # pragma: no cover
-        return _replace(handler, kind, deny_stream)
+        return deny_stream
 
     async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort_with_status(to_status(error))
-    return _replace(handler, kind, deny)
+        raise error
+    return deny
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, method: str) -> str:

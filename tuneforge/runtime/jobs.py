@@ -238,6 +238,7 @@ class JobEngine:
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._closing = False
+        self._killed: set[str] = set()  # jobs we killed after the stop timeout
         store.migrate(MIGRATIONS)
 
     # ------------------------------------------------------------------ set-up
@@ -536,10 +537,13 @@ class JobEngine:
     async def _settle(self, job: Job, rc: int | None, saw_result: bool, error: dict[str, Any] | None, reattached: bool) -> None:
         cancel = job.cancel_requested
         if cancel and (rc == 0 or rc is None or rc < 0):
-            if rc == 0 or rc is None:
+            if job.id in self._killed:
+                self._killed.discard(job.id)
+                await self._finalize(job.id, CANCELLED, "STOP_TIMEOUT", f"the worker did not stop within {self.stop_timeout:.0f}s and was killed")
+            elif rc == 0 or rc is None:
                 await self._finalize(job.id, CANCELLED, "", "stopped on request")
             else:
-                await self._finalize(job.id, CANCELLED, "STOP_TIMEOUT", f"the worker did not stop within {self.stop_timeout:.0f}s and was killed")
+                await self._finalize(job.id, CANCELLED, "", f"stopped on request before the worker could save (it ended on signal {-rc})")
             return
         if rc == 0 or (rc is None and saw_result):
             kind = self.kinds[job.kind]
@@ -597,6 +601,7 @@ class JobEngine:
         job = self.get(job_id)
         if not job.terminal:
             await self._append(job, "log", {"level": "warning", "message": "stop timeout reached: killing the worker", "source": "service"})
+            self._killed.add(job_id)
             self._signal(job, signal.SIGKILL)
 
     def _signal(self, job: Job, sig: int) -> None:
