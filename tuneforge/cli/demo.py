@@ -15,7 +15,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from tuneforge.cli.common import client_options, follow_job, human_size
+from tuneforge.cli.common import client_options, follow_job, human_size, to_dict
 from tuneforge.client import Client, NotFound
 
 DEMO_OWNER = "Demo Support"
@@ -75,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
     server = None
     root = Path(args.data_root).resolve()
     if args.target is None:
+        from tuneforge.runtime.logging import configure_logging
         from tuneforge.testing.server import ServerThread
 
+        configure_logging("warning")
         server = ServerThread(root).start()
         args.target = server.target
         print(f"tuneforge demo: services started on {server.target}, data root {root}")
@@ -111,7 +113,7 @@ def _run(client: Client, args: argparse.Namespace, root: Path | None) -> int:
     if follow_job(client, "dataset", job.id) != 0:
         return _failed(client, "dataset", job.id)
     dataset = client.dataset.get_dataset(name=name)
-    report = dataset.report
+    report = to_dict(dataset.report)
     print(f"      dataset {name!r}: {dataset.record_count} dialogs for training, {dataset.validation_record_count} for validation")
     if "messages_read" in report:
         print(f"      messages read {int(report['messages_read'])}, kept {int(report.get('messages_kept', 0))}; dropped: {dict(report.get('messages_dropped', {}))}")
