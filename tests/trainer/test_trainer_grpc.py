@@ -34,8 +34,8 @@ def train(client, tiny, name, dataset="learn", **config):
 
 
 def test_train_stop_resume_register_and_merge(client, server, tiny_lm_dir, tmp_path):
-    make_dataset(client, tmp_path, "learn", 32)
-    job = train(client, tiny_lm_dir, "learned", epochs=6)  # 8 steps per epoch
+    make_dataset(client, tmp_path, "learn", 32, validation=4)
+    job = train(client, tiny_lm_dir, "learned", epochs=6)  # ~8 steps per epoch
     assert job.kind == "train" and job.state in (Job.STATE_QUEUED, Job.STATE_RUNNING)
     assert job.params["config"]["lora_rank"] == 8 and job.params["dataset_name"] == "learn"
     with pytest.raises(AlreadyExists):  # a pending job already makes this adapter
@@ -67,15 +67,19 @@ def test_train_stop_resume_register_and_merge(client, server, tiny_lm_dir, tmp_p
     phases = {e.progress.phase for e in events if e.WhichOneof("kind") == "progress"}
     assert {"loading_model", "tokenizing", "training", "saving"} <= phases
     progress = [e.progress for e in events if e.WhichOneof("kind") == "progress" and e.progress.total]
-    assert progress[-1].step == progress[-1].total == 48
+    total = int(done.result["max_steps"])
+    assert progress[-1].step == progress[-1].total == total >= 40
     assert any(f"resuming from {ckpt}" in e.log.message for e in events if e.WhichOneof("kind") == "log")
 
     first = [m for m in client.trainer.list_training_job_metrics(id=job.id).metrics if m.HasField("loss")]
     series = [m for m in client.trainer.list_training_job_metrics(id=resumed.id).metrics if m.HasField("loss")]
-    assert series[0].step == step + 1 and series[-1].step == 48
+    assert series[0].step == step + 1 and series[-1].step == total
     before = sum(m.loss for m in first[:3]) / 3
     after = sum(m.loss for m in series[-3:]) / 3
     assert after < before - 0.5, (before, after)
+    assert done.result["eval_loss"] is not None and done.result["tokens_per_second"] > 0
+    everything = client.trainer.list_training_job_metrics(id=resumed.id).metrics
+    assert any(m.HasField("eval_loss") for m in everything) and any(m.HasField("tokens_per_second") for m in everything)
 
     final = server.config.root / "adapters" / "learned" / "final"
     assert (final / "adapter_config.json").is_file() and (final / "adapter_model.safetensors").is_file()
@@ -93,10 +97,8 @@ def test_train_stop_resume_register_and_merge(client, server, tiny_lm_dir, tmp_p
     assert merge.state == Job.STATE_SUCCEEDED, merge.error_message
     out = server.config.root / "merged" / "learned"
     assert merge.result["output_dir"] == str(out.resolve())
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(out)
-    assert model.config.model_type == "qwen2" and AutoTokenizer.from_pretrained(out).eos_token
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    check_adapter_and_merged_model(tiny_lm_dir, final, out)
     with pytest.raises(AlreadyExists):
         client.trainer.merge_adapter(adapter_name="learned")
     with pytest.raises(NotFound):
@@ -154,3 +156,31 @@ def test_stored_config_defaults_update_and_reset(client):
     assert client.trainer.get_training_config().config["save_steps"] == "50"  # unchanged
     info = client.trainer.update_training_config(reset=True)
     assert info.config["save_steps"] == "200" and info.config["target_modules"] == "q_proj,k_proj,v_proj"
+
+
+def check_adapter_and_merged_model(tiny: Path, adapter: Path, merged_dir: Path) -> None:
+    """The adapter loads with PeftModel and has learnt the data's pattern; the merged model
+    loads with plain transformers and gives the PeftModel's logits."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(merged_dir)
+    kw = {"max_new_tokens": 12, "do_sample": False, "pad_token_id": tok.pad_token_id}
+    base = AutoModelForCausalLM.from_pretrained(tiny)
+    tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny), adapter)
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir)
+    before, after = [], []
+    with torch.no_grad():
+        for user in ("cat 3", "dog 5", "red 1"):
+            prompt = tok.apply_chat_template(
+                [{"role": "system", "content": "Repeat twice."}, {"role": "user", "content": user}],
+                add_generation_prompt=True, return_tensors="pt")  # fmt: skip
+            before.append(tok.decode(base.generate(prompt, **kw)[0, prompt.shape[1]:]))
+            after.append(tok.decode(tuned.generate(input_ids=prompt, **kw)[0, prompt.shape[1]:]))
+            peft_logits = tuned(prompt).logits
+            torch.testing.assert_close(merged(prompt).logits, peft_logits, atol=1e-5, rtol=1e-4)
+            assert not torch.allclose(peft_logits, base(prompt).logits, atol=1e-3)
+    # every reply in the data ends "... done<|im_end|>": the tuned model has picked that up
+    assert before != after and any("done" in a for a in after), (before, after)
+    assert not any("done" in b for b in before), before
