@@ -14,11 +14,19 @@ WORDS = ("the model adapter train loss data token chat user assistant question a
          "привет мир модель данные ответ вопрос red green blue cat dog house").split()
 
 
-def chat_records(n: int, min_words: int, max_words: int, seed: int = 0) -> list[dict]:
+def chat_records(n: int, min_words: int, max_words: int, seed: int = 0,
+                 long_tailed: bool = False) -> list[dict]:
+    """Synthetic chats; ``long_tailed``: message lengths log-uniform (most short, a few long),
+    the shape of real chat exports."""
+    import math
+
     rng = random.Random(seed)
 
     def text(lo: int, hi: int) -> str:
-        return " ".join(rng.choice(WORDS) for _ in range(rng.randint(lo, hi)))
+        lo = max(lo, 1)
+        count = (int(math.exp(rng.uniform(math.log(lo), math.log(hi)))) if long_tailed
+                 else rng.randint(lo, hi))
+        return " ".join(rng.choice(WORDS) for _ in range(count))
 
     out = []
     for _ in range(n):

@@ -2,8 +2,9 @@
 
     python bench/trainer_packing.py [--records 300] [--rounds 2] [--threads 1]
 
-The real training worker trains the tiny Qwen2 model twice on the same chats (10 to ~400 tokens
-each), batch 8, max length 512, fp32 on CPU: once with padded batches (each batch padded to its
+The real training worker trains the tiny Qwen2 model twice on the same chats (1-2 turns, message
+lengths log-uniform between 2 and 200 words — most chats short, a few long, like real chat
+exports; ~10 to ~900 tokens, truncated at 512), batch 8, max length 512, fp32 on CPU: once with padded batches (each batch padded to its
 longest chat), once with ``packing=true`` (chats packed best-fit into 512-token rows, no pad
 tokens; attention kept inside each chat through position_ids). Throughput counts only real
 tokens: TRL's ``num_tokens`` (attention-mask sum when padded, the packed length when
@@ -26,6 +27,19 @@ SETTINGS = dict(lora_rank=8, lora_alpha=16, target_modules=["q_proj", "k_proj", 
                 max_seq_length=512, gradient_checkpointing=False, save_steps=100000, seed=42)
 
 
+def padding_share(model: Path, records: list[dict]) -> float:
+    """Fraction of pad tokens in batches of 8 in file order (what the padded run sees, modulo
+    shuffling)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model)
+    lengths = [min(len(tok.apply_chat_template(r["messages"], tokenize=True)),
+                   SETTINGS["max_seq_length"]) for r in records]
+    bs = SETTINGS["batch_size"]
+    padded = sum(max(lengths[i:i + bs]) * len(lengths[i:i + bs]) for i in range(0, len(lengths), bs))
+    return 1 - sum(lengths) / padded
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=300)
@@ -38,7 +52,9 @@ def main() -> None:
     rates: dict[bool, list[float]] = {False: [], True: []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        data = write_jsonl(work / "data.jsonl", chat_records(args.records, 4, 180))
+        records = chat_records(args.records, 4, 400, long_tailed=True)
+        data = write_jsonl(work / "data.jsonl", records)
+        print(f"padding share of padded batches: {padding_share(model, records):.0%}")
         for r in range(args.rounds):
             for packing in (False, True):
                 res = run_worker({"base_model": str(model), "train_file": str(data),

@@ -148,3 +148,17 @@ def test_accelerate_launch_accepts_the_command_line():
     assert args.num_processes == 2 and args.config_file == "/c.yaml"
     assert args.module and args.training_script == "tuneforge.services.trainer.train_worker"
     assert args.training_script_args == ["--spec", "/s.json"]
+
+
+def test_packing_without_flash_attention_moves_the_batch_into_accumulation():
+    from tuneforge.services.trainer.train_worker import packed_batching, resolve_precision
+
+    cfg = resolve("quick", {"packing": True, "batch_size": 8})
+    assert packed_batching(cfg, "sdpa") == (1, 32 * 8)
+    assert packed_batching(cfg, "flash_attention_2") == (8, 32)
+    assert packed_batching(resolve("quick", {"batch_size": 8}), "sdpa") == (8, 32)
+    auto = resolve("quick")
+    assert resolve_precision(auto, cuda=False, bf16_ok=False) == "fp32"
+    assert resolve_precision(auto, cuda=True, bf16_ok=True) == "bf16"
+    assert resolve_precision(auto, cuda=True, bf16_ok=False) == "fp16"
+    assert resolve_precision(resolve("quick", {"precision": "fp16"}), False, False) == "fp32"

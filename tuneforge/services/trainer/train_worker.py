@@ -79,6 +79,9 @@ def load_model(spec: dict, cfg: TrainingConfig, precision: str, cuda: bool):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
+    from transformers import set_seed
+
+    set_seed(cfg.seed)  # before get_peft_model: the LoRA A matrices are drawn from this RNG
     base = spec["base_model"]
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
     try:
@@ -153,17 +156,37 @@ def _check_resume(path: str | None) -> str | None:
     return str(ckpt)
 
 
+def packed_batching(cfg: TrainingConfig, attn_implementation: str | None) -> tuple[int, int]:
+    """(per-device batch, gradient accumulation) to train with.
+
+    TRL packs padding-free: a batch of packed rows is flattened into one long sequence. Flash
+    attention then attends within each chat, but sdpa/eager compute attention over the whole
+    flattened batch (masked), i.e. batch_size² times the work — packing got 2x *slower* than
+    padding on a CPU with batch 8. Without flash attention, packed rows therefore go one per
+    micro-step and the batch moves into gradient accumulation: the same tokens per optimizer
+    step and the same (token-averaged) update.
+    """
+    if cfg.packing and cfg.batch_size > 1 and "flash" not in (attn_implementation or ""):
+        _say(f"packing with {attn_implementation or 'default'} attention: training "
+             f"{cfg.batch_size} packed rows per step as gradient accumulation "
+             f"({cfg.gradient_accumulation_steps} x {cfg.batch_size}) instead of one "
+             f"flattened batch (same update, far less attention work)")
+        return 1, cfg.gradient_accumulation_steps * cfg.batch_size
+    return cfg.batch_size, cfg.gradient_accumulation_steps
+
+
 def build_trainer(spec, cfg, model, tokenizer, train_ds, eval_ds, precision, cuda, events):
     from transformers import EarlyStoppingCallback, PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     evaluating = eval_ds is not None
     early = evaluating and cfg.early_stopping_patience > 0
+    batch, accum = packed_batching(cfg, getattr(model.config, "_attn_implementation", None))
     args = SFTConfig(
         output_dir=str(Path(spec["output_dir"]) / "checkpoints"),
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        per_device_train_batch_size=batch,
+        per_device_eval_batch_size=batch,
+        gradient_accumulation_steps=accum,
         learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs,
         max_steps=int(spec.get("max_steps") or -1),
