@@ -170,17 +170,23 @@ def check_adapter_and_merged_model(tiny: Path, adapter: Path, merged_dir: Path) 
     base = AutoModelForCausalLM.from_pretrained(tiny)
     tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny), adapter)
     merged = AutoModelForCausalLM.from_pretrained(merged_dir)
-    before, after = [], []
+    before, after, base_nll, tuned_nll = [], [], [], []
     with torch.no_grad():
         for user in ("cat 3", "dog 5", "red 1"):
-            prompt = tok.apply_chat_template(
-                [{"role": "system", "content": "Repeat twice."}, {"role": "user", "content": user}],
-                add_generation_prompt=True, return_tensors="pt")  # fmt: skip
+            chat = [{"role": "system", "content": "Repeat twice."}, {"role": "user", "content": user}]
+            prompt = tok.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt")
             before.append(tok.decode(base.generate(prompt, **kw)[0, prompt.shape[1]:]))
             after.append(tok.decode(tuned.generate(input_ids=prompt, **kw)[0, prompt.shape[1]:]))
             peft_logits = tuned(prompt).logits
             torch.testing.assert_close(merged(prompt).logits, peft_logits, atol=1e-5, rtol=1e-4)
             assert not torch.allclose(peft_logits, base(prompt).logits, atol=1e-3)
-    # every reply in the data ends "... done<|im_end|>": the tuned model has picked that up
-    assert before != after and any("done" in a for a in after), (before, after)
-    assert not any("done" in b for b in before), before
+            # the data's reply for this prompt: its loss under each model (teacher forcing)
+            full = tok.apply_chat_template(chat + [{"role": "assistant", "content": f"{user} {user} done"}], return_tensors="pt")
+            labels = full.clone()
+            labels[:, : prompt.shape[1]] = -100
+            base_nll.append(base(full, labels=labels).loss.item())
+            tuned_nll.append(tuned(input_ids=full, labels=labels).loss.item())
+    # the adapter changes generations and has learnt the pattern: the data's replies are far
+    # more likely under it than under the base model (deterministic, unlike a greedy sample)
+    assert before != after, (before, after)
+    assert sum(tuned_nll) / 3 < sum(base_nll) / 3 - 0.3, (base_nll, tuned_nll)
