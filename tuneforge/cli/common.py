@@ -81,6 +81,17 @@ def job_line(job: Any) -> str:
     return "  ".join(parts)
 
 
+def print_log_lines(lines: Any, as_json: bool) -> int:
+    """Print a StreamJobLogs stream: JSON lines with --json, else `time [level] message`."""
+    for line in lines:
+        if as_json:
+            print(json.dumps(to_dict(line), ensure_ascii=False), flush=True)
+        else:
+            stamp = line.time.ToDatetime().strftime("%H:%M:%S ") if line.time.seconds else ""
+            print(f"{stamp}[{line.level}] {line.message}", flush=True)
+    return 0
+
+
 def follow_job(client: Client, service: str, job_id: str, as_json: bool = False) -> int:
     """Print a live progress line until the job ends; exit status 0 only on SUCCEEDED."""
     from tuneforge.common.v1 import common_pb2

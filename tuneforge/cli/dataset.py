@@ -38,6 +38,7 @@ from tuneforge.cli.common import (
     job_line,
     table,
     to_dict,
+    print_log_lines,
 )
 
 SVC = "dataset"
@@ -370,13 +371,7 @@ def _job(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    client = connect(args)
-    for line in client.dataset.stream_job_logs(id=args.job_id, follow=args.follow):
-        if args.json:
-            print(json.dumps(to_dict(line), ensure_ascii=False), flush=True)
-        else:
-            print(f"{_time(line.time)} [{line.level}] {line.message}", flush=True)
-    return 0
+    return print_log_lines(connect(args).dataset.stream_job_logs(id=args.job_id, follow=args.follow), args.json)
 
 
 def _cancel(args: argparse.Namespace) -> int:

@@ -16,7 +16,6 @@ N`` / ``checkpoint-N``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -30,6 +29,7 @@ from tuneforge.cli.common import (
     job_line,
     table,
     to_dict,
+    print_log_lines,
 )
 
 SVC = "trainer"
@@ -149,12 +149,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    for line in connect(args).trainer.stream_training_job_logs(id=args.job_id, follow=args.follow):
-        if args.json:
-            print(json.dumps(to_dict(line), ensure_ascii=False), flush=True)
-        else:
-            print(f"[{line.level}] {line.message}", flush=True)
-    return 0
+    return print_log_lines(connect(args).trainer.stream_training_job_logs(id=args.job_id, follow=args.follow), args.json)
 
 
 def _stop(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from tuneforge.cli.common import (
     human_size,
     job_line,
     table,
+    print_log_lines,
 )
 
 SERVICE = "tts"
@@ -234,15 +235,7 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    client = connect(args)
-    for line in client.tts.stream_tts_job_logs(id=args.job_id, follow=args.follow):
-        if args.json:
-            from tuneforge.cli.common import to_dict
-
-            print(json.dumps(to_dict(line), ensure_ascii=False), flush=True)
-        else:
-            print(f"[{line.level}] {line.message}", flush=True)
-    return 0
+    return print_log_lines(connect(args).tts.stream_tts_job_logs(id=args.job_id, follow=args.follow), args.json)
 
 
 # ---------------------------------------------------------------------------- models
