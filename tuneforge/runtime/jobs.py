@@ -239,6 +239,7 @@ class JobEngine:
         self._dispatcher: asyncio.Task[None] | None = None
         self._closing = False
         self._killed: set[str] = set()  # jobs we killed after the stop timeout
+        self._timers: set[asyncio.Task[None]] = set()
         store.migrate(MIGRATIONS)
 
     # ------------------------------------------------------------------ set-up
@@ -284,7 +285,7 @@ class JobEngine:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._dispatcher
-        for task in list(self._running.values()):
+        for task in [*self._running.values(), *self._timers]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -371,7 +372,9 @@ class JobEngine:
             self.store.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
             await self._append(job, "log", {"level": "info", "message": "stop requested: the worker saves a checkpoint and exits", "source": "service"})
             self._signal(job, signal.SIGTERM)
-            asyncio.create_task(self._kill_after_timeout(job_id))
+            timer = asyncio.create_task(self._kill_after_timeout(job_id))
+            self._timers.add(timer)
+            timer.add_done_callback(self._timers.discard)
         return self.get(job_id)
 
     def events_after(self, job_id: str, after_seq: int) -> list[Event]:
