@@ -50,3 +50,18 @@ def test_stored_training_config_survives_a_reopen_and_drops_stale_values(catalog
         "UPDATE tts_settings SET value = ?", ('{"num_epochs": -3, "seed": 7, "gone_field": 1}',)
     )
     assert (stored.get().num_epochs, stored.get().seed) == (3, 7)
+
+
+def test_training_refuses_a_base_model_other_than_the_one_the_codes_were_prepared_with(catalog, tiny_tts_dir):
+    import json
+
+    prepared = catalog.data_root / "tts" / "prepared"
+    prepared.mkdir(parents=True)
+    (prepared / "train.jsonl").write_text("{}\n")
+    (prepared / "meta.json").write_text(json.dumps({"base_model": str(tiny_tts_dir)}))
+    with pytest.raises(TuneforgeError) as err:
+        train_spec(catalog.data_root, "v1", TtsTrainingConfig(base_model="Qwen/Qwen3-TTS-12Hz-1.7B-Base"))
+    assert err.value.reason == "BASE_MODEL_MISMATCH"
+    assert err.value.violations[0].field == "config.base_model"
+    module, spec = train_spec(catalog.data_root, "v1", TtsTrainingConfig(base_model=str(tiny_tts_dir)))
+    assert spec["train_jsonl"].endswith("train.jsonl")

@@ -139,6 +139,7 @@ def train_spec(
     train = prepared_dir(data_root) / "train.jsonl"
     if not train.is_file():
         raise failed_precondition("DATASET_NOT_PREPARED", "run PrepareDataset before training")
+    _check_prepared_base(data_root, config.base_model)
     return TRAIN_MODULE, {
         "train_jsonl": str(train.resolve()),
         "output_dir": str(confined(models.root, model_name)),
@@ -146,6 +147,27 @@ def train_spec(
         "device": device,
         "config": config.as_dict(),
     }
+
+
+def _check_prepared_base(data_root: Path, base_model: str) -> None:
+    """The audio codes come from the prepare-time model's speech tokenizer: training another
+    base model on them would silently learn the wrong codes."""
+    import json
+
+    from tuneforge.runtime.errors import Code, FieldViolation, TuneforgeError
+
+    meta_path = prepared_dir(data_root) / "meta.json"
+    try:
+        prepared = str(json.loads(meta_path.read_text(encoding="utf-8")).get("base_model", ""))
+    except (OSError, ValueError):
+        return
+    if prepared and base_model and prepared != base_model:
+        raise TuneforgeError(
+            Code.FAILED_PRECONDITION, "BASE_MODEL_MISMATCH",
+            f"the training set was prepared with {prepared!r}, but training would use {base_model!r}: "
+            f"train with base_model {prepared!r} or run PrepareDataset again with {base_model!r}",
+            [FieldViolation("config.base_model", f"must be {prepared!r}, the model the dataset was prepared with")],
+        )
 
 
 def preview_spec(
