@@ -194,3 +194,40 @@ def test_import_into_catalog_creates_dataset_with_split_and_validate_only(
         import_into_catalog(catalog, data / "messages.jsonl", "msgs")
     assert exc.value.reason == "DATASET_ALREADY_EXISTS"
     assert not list(catalog.root.glob(".tmp-*"))
+
+
+@pytest.mark.parametrize(
+    ("record", "first"),
+    [
+        ({"instruction": "Summarize", "context": "Long text", "response": "Short", "category": "summarization"},
+         [{"role": "user", "content": "Summarize\n\nLong text"}, {"role": "assistant", "content": "Short"}]),
+        ({"question": "What is X?", "answer": "X is Y"},
+         [{"role": "user", "content": "What is X?"}, {"role": "assistant", "content": "X is Y"}]),
+        ({"query": "hi", "response": "hello"},
+         [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]),
+        ({"prompt": "2+2?", "response": "4", "system": "Be brief."},
+         [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]),
+        ({"input": "ping", "output": "pong"},
+         [{"role": "user", "content": "ping"}, {"role": "assistant", "content": "pong"}]),
+    ],
+)  # fmt: skip
+def test_question_answer_shapes_of_public_datasets_and_faq_tables(tmp_path, record, first):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    result = import_file(src, out)
+    assert result.report.detected_format == "question_answer"
+    assert rows(out)[0]["messages"] == first
+
+
+def test_alpaca_history_becomes_the_earlier_turns_and_a_bad_history_is_reported(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    good = {"instruction": "And now?", "input": "", "output": "Now B", "system": "S", "history": [["First?", "A"]]}
+    bad = {"instruction": "x", "output": "y", "history": [["only one"]]}
+    src.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
+    result = import_file(src, out, skip_invalid=True)
+    assert rows(out)[0]["messages"] == [
+        {"role": "system", "content": "S"}, {"role": "user", "content": "First?"},
+        {"role": "assistant", "content": "A"}, {"role": "user", "content": "And now?"},
+        {"role": "assistant", "content": "Now B"},
+    ]  # fmt: skip
+    assert [(e.line, e.code) for e in result.report.errors] == [(2, "INVALID_CONTENT")]

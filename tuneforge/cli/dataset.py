@@ -414,7 +414,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", help="JSONL, JSON array, CSV, Parquet or text")
     p.add_argument("--name", default="", help="dataset to create")
     p.add_argument("--format", default="auto", help="auto (default), alpaca, prompt_completion, messages, sharegpt, "
-                   "text, vertex, instruction_output, text_label, csv, parquet")  # fmt: skip
+                   "text, vertex, instruction_output, question_answer, text_label, csv, parquet")  # fmt: skip
     p.add_argument("--skip-invalid", action="store_true", help="keep the valid records, report the bad ones")
     p.add_argument("--validate-only", action="store_true", help="only validate; exit 1 if any record is invalid")
     p.add_argument("--validation-split", type=float, default=None, help="default 0.1; 0 = none")

@@ -23,8 +23,11 @@ from typing import Any
 
 FORMATS = (
     "messages", "sharegpt", "alpaca", "prompt_completion", "vertex", "instruction_output",
-    "text_label", "text",
+    "question_answer", "text_label", "text",
 )  # fmt: skip
+# question_answer: the pair shapes public datasets and FAQ tables use, first match wins.
+QA_USER_KEYS = ("question", "query", "prompt", "instruction", "input")
+QA_ASSISTANT_KEYS = ("answer", "response", "completion", "output", "target")
 ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
 MESSAGE_KEYS = frozenset(
     {"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call"}
@@ -70,6 +73,8 @@ def detect(record: Any) -> str | None:
         return "prompt_completion"
     if "input_text" in keys and "output_text" in keys:
         return "vertex"
+    if any(k in keys for k in QA_USER_KEYS) and any(k in keys for k in QA_ASSISTANT_KEYS):
+        return "question_answer"
     if "text" in keys and "label" in keys:
         return "text_label"
     if "text" in keys:
@@ -239,9 +244,32 @@ def _alpaca(record: dict) -> dict[str, Any]:
     instruction = _field(record, "instruction")
     extra = _field(record, "input", required=False)
     user = f"{instruction}\n\n{extra}" if extra.strip() else instruction
-    return _pair(
-        user, _field(record, "output"), _field(record, "system", required=False)
-    )
+    out = _pair(user, _field(record, "output"), _field(record, "system", required=False))
+    history = record.get("history")
+    if history:  # earlier turns, [[user, assistant], ...] (LLaMA-Factory's alpaca layout)
+        if not isinstance(history, list):
+            raise RecordProblem("INVALID_CONTENT", f"field 'history' is a {_kind(history)}, not an array")
+        turns = []
+        for i, pair in enumerate(history):
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) and t.strip() for t in pair)):
+                raise RecordProblem("INVALID_CONTENT", f"history[{i}] must be a [user, assistant] pair of non-empty strings")
+            turns += [{"role": "user", "content": pair[0]}, {"role": "assistant", "content": pair[1]}]
+        msgs = out["messages"]
+        at = 1 if msgs[0]["role"] == "system" else 0
+        out["messages"] = msgs[:at] + turns + msgs[at:]
+    return out
+
+
+def _question_answer(record: dict) -> dict[str, Any]:
+    user_key = next((k for k in QA_USER_KEYS if k in record), None)
+    answer_key = next((k for k in QA_ASSISTANT_KEYS if k in record), None)
+    if user_key is None or answer_key is None:
+        raise RecordProblem("MISSING_FIELD", f"needs one of {', '.join(QA_USER_KEYS)} and one of {', '.join(QA_ASSISTANT_KEYS)}")
+    user = _field(record, user_key)
+    context = _field(record, "context", required=False)  # Dolly: instruction + context
+    if context.strip():
+        user = f"{user}\n\n{context}"
+    return _pair(user, _field(record, answer_key), _field(record, "system", required=False))
 
 
 def _prompt_completion(record: dict) -> dict[str, Any]:
@@ -271,6 +299,7 @@ _NORMALISERS: dict[str, Callable[[dict], dict[str, Any]]] = {
     "prompt_completion": _prompt_completion,
     "vertex": _vertex,
     "instruction_output": _instruction_output,
+    "question_answer": _question_answer,
     "text_label": _text_label,
     "text": _text,
 }
