@@ -195,9 +195,12 @@ def test_generated_code_is_up_to_date():
     assert out.returncode == 0, out.stderr
 
 
-@pytest.mark.skipif(shutil.which("buf") is None, reason="buf (pip install buf-bin) not installed")
+BUF = shutil.which("buf", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+
+
+@pytest.mark.skipif(BUF is None, reason="buf (pip install buf-bin) not installed")
 def test_protos_are_buf_lint_and_format_clean():
-    lint = subprocess.run(["buf", "lint"], cwd=REPO / "protos", capture_output=True, text=True)
+    lint = subprocess.run([BUF, "lint"], cwd=REPO / "protos", capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = subprocess.run(["buf", "format", "--diff", "--exit-code"], cwd=REPO / "protos", capture_output=True, text=True)
+    fmt = subprocess.run([BUF, "format", "--diff", "--exit-code"], cwd=REPO / "protos", capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout
