@@ -231,3 +231,23 @@ def test_alpaca_history_becomes_the_earlier_turns_and_a_bad_history_is_reported(
         {"role": "assistant", "content": "Now B"},
     ]  # fmt: skip
     assert [(e.line, e.code) for e in result.report.errors] == [(2, "INVALID_CONTENT")]
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("semicolon.csv", 'question;answer\nКак дела?;Хорошо\n"Multi\nline?";"Yes; really"\n'),
+        ("tabs.tsv", "prompt\tcompletion\nКак дела?\tХорошо\nMulti line?\tYes; really\n"),
+        ("faq_ru.csv", "\ufeffВопрос,Ответ\r\nКак дела?,Хорошо\r\nMulti line?,\"Yes; really\"\r\n"),
+        ("faq_caps.csv", "Question | Answer\nКак дела?|Хорошо\nMulti line?|Yes; really\n"),
+    ],
+)  # fmt: skip
+def test_faq_tables_as_people_save_them(tmp_path, name, text):
+    src, out = tmp_path / name, tmp_path / "out.jsonl"
+    src.write_bytes(text.encode("utf-8"))
+    result = import_file(src, out)
+    assert result.report.records_valid == 2 and result.report.records_invalid == 0
+    first, second = rows(out)
+    assert first["messages"][0] == {"role": "user", "content": "Как дела?"}
+    assert first["messages"][1] == {"role": "assistant", "content": "Хорошо"}
+    assert second["messages"][1]["content"] == "Yes; really"

@@ -167,13 +167,48 @@ def _read_json_array(fh: io.BufferedReader) -> Iterator[Item]:
         raise _encoding_error("the file is not valid UTF-8") from None
 
 
-def _read_csv(fh: io.BufferedReader) -> Iterator[Item]:
+# Column headers of FAQ tables as people write them, mapped to the keys the formats use.
+HEADER_ALIASES = {
+    "q": "question", "a": "answer", "вопрос": "question", "ответ": "answer",
+    "запрос": "query", "инструкция": "instruction", "вход": "input", "выход": "output",
+    "промпт": "prompt", "текст": "text", "метка": "label", "системный промпт": "system",
+    "system prompt": "system",
+}  # fmt: skip
+CSV_DELIMITERS = ",;\t|"
+
+
+def _csv_delimiter(fh: io.BufferedReader, tsv: bool) -> str:
+    """Tab for .tsv; else the candidate that splits the header line most (Excel writes ';'
+    in many locales), outside quotes; ',' when nothing stands out."""
+    if tsv:
+        return "\t"
+    head = fh.peek(65536)[:65536].decode("utf-8", errors="replace").lstrip("\ufeff")
+    header, quoted = "", False
+    for ch in head:
+        if ch == '"':
+            quoted = not quoted
+        elif ch in "\r\n" and not quoted:
+            break
+        elif not quoted:
+            header += ch
+    counts = {d: header.count(d) for d in CSV_DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def _header(name: str) -> str:
+    key = " ".join(name.strip().split()).lower()
+    return HEADER_ALIASES.get(key, key)
+
+
+def _read_csv(fh: io.BufferedReader, tsv: bool = False) -> Iterator[Item]:
+    delimiter = _csv_delimiter(fh, tsv)
     text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
     try:
-        reader = csv.DictReader(text)
+        reader = csv.DictReader(text, delimiter=delimiter)
         for row in reader:
             record = {
-                k: _csv_value(v)
+                _header(k): _csv_value(v)
                 for k, v in row.items()
                 if k is not None and v not in (None, "")
             }
@@ -295,7 +330,12 @@ def import_file(
                 "jsonl": _read_jsonl, "json": _read_json_array, "csv": _read_csv,
                 "text": _read_text,
             }.get(kind)  # fmt: skip
-            items = _read_parquet(path) if kind == "parquet" else reader(fh)  # type: ignore[misc]
+            if kind == "parquet":
+                items = _read_parquet(path)
+            elif kind == "csv":
+                items = _read_csv(fh, tsv=path.suffix.lower() == ".tsv")
+            else:
+                items = reader(fh)  # type: ignore[misc]
             if kind == "text" and record_fmt is None:
                 record_fmt = "text"
             for line, column, record, problem in items:
