@@ -204,3 +204,22 @@ def test_protos_are_buf_lint_and_format_clean():
     assert lint.returncode == 0, lint.stdout + lint.stderr
     fmt = subprocess.run([BUF, "format", "--diff", "--exit-code"], cwd=REPO / "protos", capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout
+
+
+def test_old_uploads_are_swept_except_those_a_pending_job_reads(tmp_path):
+    import time as _time
+
+    from tuneforge.runtime.transfer import sweep_uploads
+
+    uploads = tmp_path / "uploads"
+    for name in ("up-000000000001", "up-000000000002", "up-000000000003"):
+        (uploads / name).mkdir(parents=True)
+        (uploads / name / "data.jsonl").write_text("{}")
+    (uploads / ".tmp-up-000000000004").write_text("half")
+    old = _time.time() - 48 * 3600
+    for entry in uploads.iterdir():
+        os.utime(entry, (old, old))
+    (uploads / "up-000000000003").touch()  # recent
+    removed = sweep_uploads(uploads, 24 * 3600, keep={"up-000000000002"})
+    assert removed == ["up-000000000001"]
+    assert sorted(p.name for p in uploads.iterdir()) == ["up-000000000002", "up-000000000003"]

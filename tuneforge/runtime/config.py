@@ -52,6 +52,9 @@ class Config:
     max_upload_bytes: int = field(
         default=20 * 1024**3, metadata={"help": "largest accepted upload in bytes"}
     )
+    upload_retention_hours: float = field(
+        default=24.0, metadata={"help": "delete uploads older than this (0 = keep forever)"}
+    )
     # -- jobs
     worker_python: str = field(
         default="", metadata={"help": "interpreter for dataset/trainer workers (default: this one)"}

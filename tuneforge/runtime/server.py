@@ -191,6 +191,8 @@ class TuneforgeServer:
         self.metrics.bind_engine(engine)
         if self.config.metrics_port:
             self.metrics.serve(self.config.metrics_port, self.config.host)
+        if self.config.upload_retention_hours > 0:
+            ctx.background.append(asyncio.create_task(_sweep_uploads_forever(ctx)))
         for name in ["", *self._names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("server_started", address=f"{self.config.host}:{self.port}", services=list(self.services), data_root=str(root))
@@ -216,6 +218,26 @@ class TuneforgeServer:
     async def wait(self) -> None:
         assert self._server is not None
         await self._server.wait_for_termination()
+
+
+async def _sweep_uploads_forever(ctx: ServiceContext, interval: float = 600.0) -> None:
+    """Uploads are inputs to jobs, not data: drop them after the retention period."""
+    import re
+
+    from tuneforge.runtime.transfer import sweep_uploads
+
+    while True:
+        try:
+            rows = ctx.store.query("SELECT params FROM jobs WHERE state IN ('QUEUED', 'RUNNING')")
+            keep = {m for row in rows for m in re.findall(r"up-[0-9a-f]{12}", row["params"])}
+            removed = await asyncio.to_thread(
+                sweep_uploads, ctx.root / "uploads", ctx.config.upload_retention_hours * 3600, keep
+            )
+            if removed:
+                log.info("uploads_swept", count=len(removed))
+        except Exception:  # noqa: BLE001 - housekeeping must never stop the server
+            log.exception("upload_sweep_failed")
+        await asyncio.sleep(interval)
 
 
 async def serve_forever(config: Config, services: tuple[str, ...], ready: Callable[[int], None] | None = None) -> None:

@@ -116,6 +116,31 @@ def delete_upload(uploads_dir: Path, upload_id: str) -> None:
     shutil.rmtree(uploads_dir / validate_name(upload_id, "upload_id"), ignore_errors=True)
 
 
+def sweep_uploads(uploads_dir: Path, max_age_seconds: float, keep: set[str], now: float | None = None) -> list[str]:
+    """Delete uploads older than ``max_age_seconds`` except the ids in ``keep`` (those a
+    queued or running job still reads) and interrupted temp files; return the ids removed."""
+    now = time.time() if now is None else now
+    removed: list[str] = []
+    if not uploads_dir.is_dir():
+        return removed
+    for entry in uploads_dir.iterdir():
+        name = entry.name
+        if name in keep:
+            continue
+        try:
+            age = now - entry.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if age < max_age_seconds:
+            continue
+        if entry.is_dir() and name.startswith("up-"):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(name)
+        elif entry.is_file() and name.startswith(".tmp-up-"):
+            entry.unlink(missing_ok=True)
+    return removed
+
+
 def file_chunks(path: Path, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
     with open(path, "rb") as fh:
         while chunk := fh.read(chunk_size):
