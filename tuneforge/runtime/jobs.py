@@ -259,7 +259,6 @@ class JobEngine:
             if job.kind not in self.kinds or job.id in self._running:
                 continue
             if not await self._worker_alive(job):
-                self._running[job.id] = asyncio.current_task()  # type: ignore[assignment]
                 await self._finish_orphan(job)
                 continue
             kind = self.kinds[job.kind]
@@ -442,8 +441,8 @@ class JobEngine:
             "SELECT * FROM jobs WHERE state = ? ORDER BY create_time, rowid", (QUEUED,)
         )
         cpu_running = sum(
-            1 for jid in self._running
-            if jid not in self._held and not getattr(self.kinds.get(self._kind_of(jid)), "gpu", False)
+            1 for row in self.store.query("SELECT kind FROM jobs WHERE state = ?", (RUNNING,))
+            if row["kind"] in self.kinds and not self.kinds[row["kind"]].gpu
         )
         blocked_gpu: set[str] = set()
         for row in rows:
@@ -617,10 +616,6 @@ class JobEngine:
         if executor is None or not (job.external_id or job.pid):
             return False
         return await executor.alive(job.external_id or str(job.pid), job.pid_start)
-
-    def _kind_of(self, job_id: str) -> str:
-        row = self.store.query_one("SELECT kind FROM jobs WHERE id = ?", (job_id,))
-        return row["kind"] if row else ""
 
     # ------------------------------------------------------------------ events
     async def _ingest(self, job: Job, type_: str, data: dict[str, Any], source: tuple[str, int]) -> None:
