@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-from grpc_status import rpc_status
 
 from tuneforge.runtime.errors import Code, TuneforgeError
 from tuneforge.runtime.grpc_errors import to_status
@@ -93,16 +92,14 @@ def _deny(handler: Any) -> Any:
     return deny
 
 
-async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, method: str) -> str:
+def _to_error(exc: BaseException, method: str) -> TuneforgeError:
+    """The domain error a failed call answers with; anything unexpected is logged."""
     if isinstance(exc, TuneforgeError):
-        await context.abort_with_status(to_status(exc))
+        return exc
     if isinstance(exc, NotImplementedError):
-        err = TuneforgeError(Code.UNIMPLEMENTED, "NOT_IMPLEMENTED", f"{method} is not implemented yet")
-        await context.abort_with_status(to_status(err))
+        return TuneforgeError(Code.UNIMPLEMENTED, "NOT_IMPLEMENTED", f"{method} is not implemented yet")
     log.error("rpc_internal_error", method=method, error=f"{type(exc).__name__}: {exc}", exc_info=exc)
-    err = TuneforgeError(Code.INTERNAL, "INTERNAL", f"internal error: {type(exc).__name__}: {exc}")
-    await context.abort_with_status(to_status(err))
-    return "INTERNAL"  # pragma: no cover - abort raises
+    return TuneforgeError(Code.INTERNAL, "INTERNAL", f"internal error: {type(exc).__name__}: {exc}")
 
 
 def _code_of(context: Any, default: str = "OK") -> str:
@@ -142,11 +139,12 @@ def _wrap(behavior: Any, kind: str, method: str, rid: str, observer: Any) -> Any
                 code = _code_of(context, "ABORTED")
                 raise
             except BaseException as exc:  # noqa: BLE001
-                if isinstance(exc, (GeneratorExit,)) or type(exc).__name__ == "CancelledError":
+                if isinstance(exc, GeneratorExit) or type(exc).__name__ == "CancelledError":
                     code = "CANCELLED"
                     raise
-                code = exc.code.value if isinstance(exc, TuneforgeError) else "INTERNAL"
-                await _abort(context, exc, method)
+                error = _to_error(exc, method)
+                code = error.code.value
+                await context.abort_with_status(to_status(error))
             finally:
                 done(start, code)
                 request_id_var.reset(token)
@@ -168,13 +166,13 @@ def _wrap(behavior: Any, kind: str, method: str, rid: str, observer: Any) -> Any
             if type(exc).__name__ == "CancelledError":
                 code = "CANCELLED"
                 raise
-            code = exc.code.value if isinstance(exc, TuneforgeError) else (
-                "UNIMPLEMENTED" if isinstance(exc, NotImplementedError) else "INTERNAL")
-            await _abort(context, exc, method)
+            error = _to_error(exc, method)
+            code = error.code.value
+            await context.abort_with_status(to_status(error))
         finally:
             done(start, code)
             request_id_var.reset(token)
     return unary_behavior
 
 
-__all__ = ["ServerInterceptor", "request_id_var", "rpc_status"]
+__all__ = ["ServerInterceptor", "request_id_var"]
