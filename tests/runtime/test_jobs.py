@@ -226,3 +226,19 @@ def test_list_jobs_pages_through_everything(server, client):
     assert first.total_size == 7 and first.next_page_token
     with pytest.raises(InvalidArgument):
         client.trainer.list_training_jobs(page_token=first.next_page_token)  # another list's token
+
+
+async def test_async_client_calls_streams_and_raises_typed_errors(server):
+    from tuneforge.client import AsyncClient
+
+    add_test_kind(server)
+    job = create(server, {"steps": 2})
+    async with AsyncClient(server.target) as c:
+        assert (await c.dataset.list_jobs(page_size=10)).total_size == 1
+        with pytest.raises(NotFound) as err:
+            await c.dataset.get_job(id="job-000000000000")
+        assert err.value.reason == "JOB_NOT_FOUND"
+        with pytest.raises(AttributeError, match="RPCs: "):
+            c.dataset.no_such_rpc  # noqa: B018
+        states = [e.job.state async for e in c.dataset.watch_job(id=job.id) if e.WhichOneof("kind") == "job"]
+    assert states[-1] == State.STATE_SUCCEEDED

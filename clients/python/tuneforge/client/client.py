@@ -94,10 +94,10 @@ def _build_request(cls: type, request: Any, kwargs: dict[str, Any]) -> Any:
     return msg
 
 
-class _ServiceStub:
-    """Snake-case methods over one service's generated stub (sync)."""
+class _StubBase:
+    """Snake-case RPC names over one service's generated stub; subclasses say how to call."""
 
-    def __init__(self, client: Client, name: str, channel: grpc.Channel) -> None:
+    def __init__(self, client: Any, name: str, channel: Any) -> None:
         pb, pb_grpc, service = _SERVICES[name]
         self._client = client
         self._pb = pb
@@ -108,13 +108,20 @@ class _ServiceStub:
     def __dir__(self) -> list[str]:
         return sorted(self._methods)
 
-    def __getattr__(self, attr: str) -> Any:
+    def _lookup(self, attr: str) -> tuple[Any, Any, type, bool]:
+        """(method descriptor, stub callable, request class, idempotent) of an RPC."""
         method = self._methods.get(attr)
         if method is None:
             raise AttributeError(f"{self._descriptor.name} has no RPC {attr!r}; RPCs: {', '.join(sorted(self._methods))}")
-        call = getattr(self._stub, method.name)
         request_cls = getattr(self._pb, method.input_type.name, None) or _message_class(method.input_type)
-        idempotent = method.name.startswith(_READ_PREFIXES)
+        return method, getattr(self._stub, method.name), request_cls, method.name.startswith(_READ_PREFIXES)
+
+
+class _ServiceStub(_StubBase):
+    """Synchronous calls."""
+
+    def __getattr__(self, attr: str) -> Any:
+        method, call, request_cls, idempotent = self._lookup(attr)
 
         def invoke(request: Any = None, *, timeout: float | None = None, **kwargs: Any) -> Any:
             if method.client_streaming:
@@ -300,25 +307,11 @@ class Client:
                 return
 
 
-class _AsyncServiceStub:
-    def __init__(self, client: AsyncClient, name: str, channel: grpc.aio.Channel) -> None:
-        pb, pb_grpc, service = _SERVICES[name]
-        self._client = client
-        self._pb = pb
-        self._descriptor = pb.DESCRIPTOR.services_by_name[service]
-        self._stub = getattr(pb_grpc, f"{service}Stub")(channel)
-        self._methods = {_snake(m.name): m for m in self._descriptor.methods}
-
-    def __dir__(self) -> list[str]:
-        return sorted(self._methods)
+class _AsyncServiceStub(_StubBase):
+    """asyncio calls."""
 
     def __getattr__(self, attr: str) -> Any:
-        method = self._methods.get(attr)
-        if method is None:
-            raise AttributeError(f"{self._descriptor.name} has no RPC {attr!r}")
-        call = getattr(self._stub, method.name)
-        request_cls = getattr(self._pb, method.input_type.name, None) or _message_class(method.input_type)
-        idempotent = method.name.startswith(_READ_PREFIXES)
+        method, call, request_cls, idempotent = self._lookup(attr)
         client = self._client
 
         if method.server_streaming:
