@@ -16,13 +16,12 @@ renaming it into place, so parallel pytest processes never see half a model.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import random
-import shutil
 import sys
-import tempfile
 from pathlib import Path
+
+from tuneforge.testing.cache import build_once
 
 VOCAB_SIZE = 1536
 SEED = 1234
@@ -128,26 +127,7 @@ def default_cache_root() -> Path:
 def cached_tiny_lm(cache_root: Path | None = None) -> Path:
     """Return the directory of the tiny model, building it once per cache root."""
     root = Path(cache_root) if cache_root is not None else default_cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / "tiny-qwen2"
-    if (final / "config.json").exists():
-        return final
-    with open(root / ".tiny-qwen2.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if (final / "config.json").exists():
-                return final
-            tmp = Path(tempfile.mkdtemp(prefix=".tiny-qwen2-", dir=root))
-            try:
-                build_tiny_lm(tmp)
-                if final.exists():
-                    shutil.rmtree(final)
-                os.rename(tmp, final)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return final
+    return build_once(root, "tiny-qwen2", "config.json", build_tiny_lm)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,9 @@ config (or reloading fails). Cached and built atomically like the tiny Whisper.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from tuneforge.testing.cache import build_once
 
 from tuneforge.testing.tiny_whisper import default_cache_root
 
@@ -49,22 +48,7 @@ _CORPUS = [
 def cached_tiny_tts(cache_root: Path | str | None = None) -> Path:
     """Return the directory of the tiny base model, building it on first use."""
     root = Path(cache_root) if cache_root else default_cache_root()
-    final = root / BUILD_VERSION
-    if (final / "model.safetensors").is_file():
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{BUILD_VERSION}-", dir=root))
-    try:
-        out = work / "model"
-        build_tiny_tts(out)
-        try:
-            os.rename(out, final)
-        except OSError:
-            if not (final / "model.safetensors").is_file():
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return final
+    return build_once(root, BUILD_VERSION, "model.safetensors", build_tiny_tts)
 
 
 def _text_tokenizer(out: Path):

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from tuneforge.testing.cache import build_once
 
 BUILD_VERSION = "tiny-whisper-v1"
 N_TEXT = 50257  # ids 0..50256 are the text vocabulary
@@ -38,22 +38,7 @@ def default_cache_root() -> Path:
 def cached_tiny_whisper(cache_root: Path | str | None = None) -> Path:
     """Return the directory of the tiny CTranslate2 Whisper, building it on first use."""
     root = Path(cache_root) if cache_root else default_cache_root()
-    final = root / BUILD_VERSION
-    if (final / "model.bin").is_file():
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{BUILD_VERSION}-", dir=root))
-    try:
-        out = work / "ct2"
-        _build(work / "hf", out)
-        try:
-            os.rename(out, final)
-        except OSError:
-            if not (final / "model.bin").is_file():  # someone else won the race, or a real error
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return final
+    return build_once(root, BUILD_VERSION, "model.bin", lambda out: _build(out.parent / "hf", out))
 
 
 def _language_codes() -> list[str]:
