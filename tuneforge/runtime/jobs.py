@@ -506,35 +506,38 @@ class JobEngine:
         await self._supervise(job)
 
     async def _supervise(self, job: Job, reattach: bool = False) -> None:
-        tail_out = _Tail(job.job_dir / "worker.out", self._resume_offset(job, "out") if reattach else 0)
-        tail_err = _Tail(job.job_dir / "worker.err", self._resume_offset(job, "err") if reattach else 0)
-        saw_result = False
-        last_error: dict[str, Any] | None = None
-        returncode: int | None = None
-        try:
-            executor = self.executors[job.executor]
-            while True:
-                done, returncode = await executor.poll(job.id, job.external_id or str(job.pid or 0), job.pid_start, POLL_SECONDS)
-                for line, offset in tail_out.read_lines():
-                    kind_, data = _parse_worker_line(line)
-                    if kind_ == "result":
-                        saw_result = True
-                        self.store.execute("UPDATE jobs SET result = ? WHERE id = ?", (json.dumps(data.get("data", {})), job.id))
-                        data = {"level": "info", "message": "worker reported its result", "source": "service"}
-                        kind_ = "log"
-                    elif kind_ == "error":
-                        last_error = data
-                        data = {"level": "error", "message": f"{data.get('reason', 'WORKER_ERROR')}: {data.get('message', '')}", "source": "worker"}
-                        kind_ = "log"
-                    await self._ingest(job, kind_, data, ("out", offset))
-                for line, offset in tail_err.read_lines():
-                    await self._ingest(job, "log", {"level": "info", "message": line, "source": "stderr"}, ("err", offset))
-                if done:
-                    break
-        except asyncio.CancelledError:
-            raise
-        job = self.get(job.id)
-        await self._settle(job, returncode, saw_result, last_error, reattached=reattach)
+        out, err = self._tails(job, resume=reattach)
+        seen = _Seen()
+        executor = self.executors[job.executor]
+        while True:
+            done, returncode = await executor.poll(job.id, job.external_id or str(job.pid or 0), job.pid_start, POLL_SECONDS)
+            await self._drain(job, out, err, seen)
+            if done:
+                break
+        await self._settle(self.get(job.id), returncode, seen.result, seen.error, reattached=reattach)
+
+    def _tails(self, job: Job, resume: bool) -> tuple[_Tail, _Tail]:
+        """Readers of the worker's stdout/stderr, from where the event log left off if resuming."""
+        return tuple(  # type: ignore[return-value]
+            _Tail(job.job_dir / f"worker.{stream}", self._resume_offset(job, stream) if resume else 0)
+            for stream in ("out", "err")
+        )
+
+    async def _drain(self, job: Job, out: _Tail, err: _Tail, seen: _Seen) -> None:
+        """Store what the worker wrote since the last call: events, its result, its error."""
+        for line, offset in out.read_lines():
+            kind_, data = _parse_worker_line(line)
+            if kind_ == "result":
+                seen.result = True
+                self.store.execute("UPDATE jobs SET result = ? WHERE id = ?", (json.dumps(data.get("data", {})), job.id))
+                kind_, data = "log", {"level": "info", "message": "worker reported its result", "source": "service"}
+            elif kind_ == "error":
+                seen.error = data
+                message = f"{data.get('reason', 'WORKER_ERROR')}: {data.get('message', '')}"
+                kind_, data = "log", {"level": "error", "message": message, "source": "worker"}
+            await self._ingest(job, kind_, data, ("out", offset))
+        for line, offset in err.read_lines():
+            await self._ingest(job, "log", {"level": "info", "message": line, "source": "stderr"}, ("err", offset))
 
     async def _settle(self, job: Job, rc: int | None, saw_result: bool, error: dict[str, Any] | None, reattached: bool) -> None:
         cancel = job.cancel_requested
@@ -578,21 +581,11 @@ class JobEngine:
 
     async def _finish_orphan(self, job: Job) -> None:
         """A job found RUNNING at start whose worker is gone: read what it left, then end it."""
-        tail = _Tail(job.job_dir / "worker.out", self._resume_offset(job, "out"))
-        saw_result, error = False, None
-        for line, offset in tail.read_lines():
-            kind_, data = _parse_worker_line(line)
-            if kind_ == "result":
-                saw_result = True
-                self.store.execute("UPDATE jobs SET result = ? WHERE id = ?", (json.dumps(data.get("data", {})), job.id))
-                continue
-            if kind_ == "error":
-                error = data
-                continue
-            await self._ingest(job, kind_, data, ("out", offset))
+        out, err = self._tails(job, resume=True)
+        seen = _Seen()
+        await self._drain(job, out, err, seen)
         await self._append(job, "log", {"level": "warning", "message": "service restarted and found the worker gone", "source": "service"})
-        job = self.get(job.id)
-        await self._settle(job, None, saw_result, error, reattached=True)
+        await self._settle(self.get(job.id), None, seen.result, seen.error, reattached=True)
 
     async def _kill_after_timeout(self, job_id: str) -> None:
         deadline = time.monotonic() + self.stop_timeout
@@ -706,6 +699,14 @@ class JobEngine:
             pid_start=row["pid_start"], last_seq=row["last_seq"],
             job_dir=self.jobs_dir / row["id"], executor=row["executor"], external_id=row["external_id"],
         )
+
+
+@dataclass
+class _Seen:
+    """What a worker has reported so far that decides how its job ends."""
+
+    result: bool = False
+    error: dict[str, Any] | None = None
 
 
 class _Tail:
