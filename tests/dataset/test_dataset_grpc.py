@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from tuneforge.client import AlreadyExists, InvalidArgument, NotFound
+from tuneforge.client import AlreadyExists, InvalidArgument, NotFound, job_result
 from tuneforge.common.v1 import common_pb2
 
 DATA = Path(__file__).parent / "data"
@@ -19,7 +19,7 @@ def upload(client, path: Path):
 
 
 def finish(client, job):
-    return client.wait_job("dataset", job.id)
+    return client.wait_job(job.id)
 
 
 def zip_export(tmp_path: Path) -> Path:
@@ -37,13 +37,13 @@ def test_telegram_result_json_and_zip_become_datasets_you_can_read_download_dele
     assert job.kind == "telegram" and job.state in (Job.STATE_QUEUED, Job.STATE_RUNNING)
     done = finish(client, job)
     assert done.state == Job.STATE_SUCCEEDED, done.error_message
-    assert done.result["dataset"]["name"] == "ivan"
-    assert done.result["report"]["messages_read"] == 15 and done.result["report"]["balance"] == 0.5
+    assert job_result(done).dataset.name == "ivan"
+    assert job_result(done).report.messages_read == 15 and job_result(done).report.balance == 0.5
 
     ds = client.dataset.get_dataset(name="ivan")
     assert ds.source == "telegram" and ds.record_count + ds.validation_record_count == 2
     assert ds.validation_record_count == 1 and ds.job_id == job.id
-    assert ds.report["dialogs"] == 2 and ds.create_time.seconds > 0
+    assert ds.telegram_report.dialogs == 2 and ds.create_time.seconds > 0
 
     zjob = client.dataset.process_telegram_export(
         upload_id=upload(client, zip_export(tmp_path)).id, dataset_name="ivan-zip",
@@ -54,7 +54,7 @@ def test_telegram_result_json_and_zip_become_datasets_you_can_read_download_dele
     assert [d.name for d in listed.datasets] == ["ivan", "ivan-zip"] and listed.total_size == 2
 
     preview = client.dataset.preview_dataset(name="ivan", count=10)
-    assert len(preview.records) == 1 and preview.records[0]["messages"][-1]["role"] == "assistant"
+    assert len(preview.records) == 1 and json.loads(preview.records[0])["messages"][-1]["role"] == "assistant"
     stats = client.dataset.get_dataset_stats(name="ivan", max_seq_length=4)
     assert stats.record_count == 2 and stats.token_count_method == "estimate"
     assert stats.messages_by_role["assistant"] >= 2 and stats.records_over_max_seq_length >= 1
@@ -101,7 +101,7 @@ def test_telegram_config_is_stored_merged_and_validated(client):
     job = finish(client, client.dataset.process_telegram_export(
         upload_id=up.id, dataset_name="stored", config={"output_format": "sharegpt"}))  # fmt: skip
     assert job.state == Job.STATE_SUCCEEDED, job.error_message
-    record = client.dataset.preview_dataset(name="stored").records[0]
+    record = json.loads(client.dataset.preview_dataset(name="stored").records[0])
     assert record["conversations"][0] == {"from": "system", "value": "Be brief"}
 
 
@@ -117,7 +117,7 @@ def test_process_telegram_is_idempotent_by_request_id_and_checks_the_name_first(
         client.dataset.process_telegram_export(**{**args, "request_id": ""})
     with pytest.raises(NotFound):
         client.dataset.process_telegram_export(upload_id="up-000000000000", dataset_name="x")
-    assert client.dataset.list_jobs().total_size == 1
+    assert client.jobs.list_jobs().total_size == 1
 
 
 @pytest.mark.parametrize(("filename", "fmt", "records"), [
@@ -130,7 +130,7 @@ def test_import_formats_through_grpc(client, filename, fmt, records):
     assert resp.report.detected_format == fmt and resp.report.records_invalid == 0
     assert resp.dataset.name == "imp" and resp.dataset.source == "import"
     assert resp.dataset.record_count == resp.report.records_valid == (records or resp.report.records_read)
-    assert resp.preview and "messages" in resp.preview[0]
+    assert resp.preview and "messages" in json.loads(resp.preview[0])
     assert client.dataset.preview_dataset(name="imp", count=1).records[0] == resp.preview[0]
 
 
@@ -177,10 +177,10 @@ def test_generate_from_a_zipped_project(client, tmp_path):
     )  # fmt: skip
     done = finish(client, job)
     assert done.state == Job.STATE_SUCCEEDED, done.error_message
-    by_source = done.result["report"]["records_by_source"]
+    by_source = job_result(done).report.records_by_source
     assert by_source["docs"] >= 1 and by_source["faq"] == 2 and by_source["code"] >= 1
     ds = client.dataset.get_dataset(name="gen")
-    assert ds.source == "generate" and ds.record_count == done.result["report"]["records"]
+    assert ds.source == "generate" and ds.record_count == job_result(done).report.records
 
     bad = client.dataset.generate_dataset(dataset_name="gen2", project_upload_id=up.id, docs_dir="../etc")
     assert finish(client, bad).state == Job.STATE_FAILED

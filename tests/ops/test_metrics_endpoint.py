@@ -47,7 +47,7 @@ def test_metrics_port_serves_rpc_and_job_series(server_factory, tmp_path):
             client.dataset.get_dataset(name="nope")
         upload = client.upload_file("dataset", TELEGRAM)
         job = client.dataset.process_telegram_export(upload_id=upload.id, dataset_name="chats")
-        ended = client.wait_job("dataset", job.id)
+        ended = client.wait_job(job.id)
     state = common_pb2.Job.State.Name(ended.state).removeprefix("STATE_")
 
     families = scrape(port)

@@ -77,7 +77,7 @@ def test_register_list_get_activate_watch_rollback_delete(hot, tmp_path):
     assert (a.version, a.rank, a.alpha, a.base_model, a.dataset) == (1, 8, 16, BASE, "faq")
     assert list(a.target_modules) == ["q_proj", "v_proj"] and dict(a.metrics) == {"loss": 0.25}
     assert a.size_bytes > 0 and a.create_time.seconds > 0 and not a.active
-    assert a.details["source"] == "directory" and a.details["served_name"] == "a@v1"
+    assert a.source == "directory" and a.served_name == "a@v1"
     with pytest.raises(NotFound):
         c.registry.get_adapter(name="nope")
     with pytest.raises(AlreadyExists):
@@ -182,7 +182,7 @@ def test_export_import_roundtrip_over_grpc(hot, tmp_path):
     copy = c.import_adapter_archive(out, name="copy")
     orig = c.registry.get_adapter(name="orig")
     assert (copy.name, copy.rank, copy.dataset, dict(copy.metrics)) == ("copy", 4, "faq", {"loss": 0.25})
-    assert copy.size_bytes == orig.size_bytes and copy.details["source"] == "archive"
+    assert copy.size_bytes == orig.size_bytes and copy.source == "archive"
     with pytest.raises(AlreadyExists):
         c.import_adapter_archive(out)  # the manifest's name: orig
     again = c.import_adapter_archive(out, replace=True)

@@ -8,9 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from tuneforge.client import Client
+from tuneforge.client import Client, job_result
 from tuneforge.common.v1 import common_pb2
 from tuneforge.runtime.jobs import JobKind
+from tuneforge.tts.v1 import tts_pb2
 
 WORKER = Path(__file__).with_name("worker_script.py")
 State = common_pb2.Job
@@ -32,6 +33,7 @@ def k8s_server(server_factory, tmp_path, monkeypatch):
     srv.engine.register_kind(JobKind(
         name="k8s-train", service="trainer", gpu=True, executor="kubernetes",
         command=lambda job: [sys.executable, str(WORKER), "--spec", str(job.spec_path)],
+        result_type=tts_pb2.TtsTrainingJobResult,  # the worker reports {"steps": N}
     ))
     return srv, state
 
@@ -40,10 +42,10 @@ def test_training_job_runs_as_a_kubernetes_job_with_the_data_root_volume(server_
     srv, state = k8s_server(server_factory, tmp_path, monkeypatch)
     job = srv.call(srv.engine.create("k8s-train", {"steps": 3}))
     with Client(srv.target) as c:
-        final = c.wait_job("trainer", job.id)
+        final = c.wait_job(job.id)
         assert final.state == State.STATE_SUCCEEDED, final.error_message
-        assert final.result["steps"] == 3
-        logs = [line.message for line in c.trainer.stream_training_job_logs(id=job.id)]
+        assert job_result(final).steps == 3
+        logs = [line.message for line in c.jobs.stream_job_logs(id=job.id)]
     assert "step 3" in logs and any("kubernetes tuneforge-" in m for m in logs)
     calls = [json.loads(line) for line in (state / "calls.jsonl").read_text().splitlines()]
     assert calls[0][:5] == ["-n", "ml", "apply", "-f", "-"]
@@ -63,12 +65,12 @@ def test_stopping_a_kubernetes_job_is_graceful_and_failures_keep_their_exit_code
     failing = srv.call(srv.engine.create("k8s-train", {"steps": 1, "exit_code": 7}))
     with Client(srv.target) as c:
         deadline = time.time() + 30
-        while c.trainer.get_training_job(id=long_job.id).state != State.STATE_RUNNING and time.time() < deadline:
+        while c.jobs.get_job(id=long_job.id).state != State.STATE_RUNNING and time.time() < deadline:
             time.sleep(0.1)
         time.sleep(1.0)
-        c.trainer.cancel_training_job(id=long_job.id)
-        stopped = c.wait_job("trainer", long_job.id)
+        c.jobs.cancel_job(id=long_job.id)
+        stopped = c.wait_job(long_job.id)
         assert stopped.state == State.STATE_CANCELLED
         assert "checkpoint-" in stopped.last_checkpoint
-        failed = c.wait_job("trainer", failing.id)
+        failed = c.wait_job(failing.id)
         assert failed.state == State.STATE_FAILED and "code 7" in failed.error_message

@@ -67,7 +67,7 @@ def test_unknown_method_answers_unimplemented_and_the_server_keeps_serving(serve
         with pytest.raises(grpc.RpcError) as err:
             call(b"", timeout=5)
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert client.dataset.list_jobs().total_size == 0
+    assert client.jobs.list_jobs().total_size == 0
 
 
 def _upload(client, data: bytes, filename="data.jsonl", size=None, sha=None, chunks=None):
@@ -138,12 +138,12 @@ def test_bearer_token_is_required_except_for_health(server_factory):
     srv = server_factory(auth_token="s3cret")
     with Client(srv.target) as anonymous:
         with pytest.raises(Unauthenticated):
-            anonymous.dataset.list_jobs()
+            anonymous.jobs.list_jobs()
     with Client(srv.target, token="wrong") as wrong:
         with pytest.raises(Unauthenticated):
-            wrong.dataset.list_jobs()
+            wrong.jobs.list_jobs()
     with Client(srv.target, token="s3cret") as good:
-        assert good.dataset.list_jobs().total_size == 0
+        assert good.jobs.list_jobs().total_size == 0
     with grpc.insecure_channel(srv.target) as channel:
         assert health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status == 1
 

@@ -28,12 +28,12 @@ def cli(target: str, *args: str, timeout: float = 300) -> subprocess.CompletedPr
 
 
 def test_cli_train_follow_list_status_config_and_pending_registration(server_factory, tiny_lm_dir, tmp_path, monkeypatch):
-    from tuneforge.services.trainer import server as trainer_server
+    from tuneforge.services.trainer import registration
     from tuneforge.testing.server import ServerThread
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.setattr(trainer_server, "RETRY_MIN_SECONDS", 0.5)
-    monkeypatch.setattr(trainer_server, "RETRY_MAX_SECONDS", 1.0)
+    monkeypatch.setattr(registration, "RETRY_MIN_SECONDS", 0.5)
+    monkeypatch.setattr(registration, "RETRY_MAX_SECONDS", 1.0)
     port = closed_port()
     srv = server_factory(registry_target=f"127.0.0.1:{port}")
     with Client(srv.target, timeout=30) as client:

@@ -6,17 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from trainer_helpers import FAST_STRINGS as FAST
+from trainer_helpers import FAST_TYPED as FAST
 from trainer_helpers import make_dataset
 from tuneforge.client import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    job_params,
+    job_result,
 )
 from tuneforge.common.v1 import common_pb2
-
-from tuneforge.services.trainer.config import format_value
+from tuneforge.trainer.v1 import trainer_pb2
 
 Job = common_pb2.Job
 
@@ -30,25 +31,25 @@ def _one_thread(monkeypatch):
 def train(client, tiny, name, dataset="learn", **config):
     return client.trainer.create_training_job(
         dataset=dataset, base_model=str(tiny), preset="quick", adapter_name=name,
-        config={**FAST, **{k: str(v) for k, v in config.items()}})  # fmt: skip
+        config={**FAST, **config})  # fmt: skip
 
 
 def test_train_stop_resume_register_and_merge(client, server, tiny_lm_dir, tmp_path):
     make_dataset(client, tmp_path, "learn", 32, validation=4)
     job = train(client, tiny_lm_dir, "learned", epochs=6)  # ~8 steps per epoch
     assert job.kind == "train" and job.state in (Job.STATE_QUEUED, Job.STATE_RUNNING)
-    assert job.params["config"]["lora_rank"] == 8 and job.params["dataset_name"] == "learn"
+    assert job_params(job).config.lora_rank == 8 and job_params(job).dataset_name == "learn"
     with pytest.raises(AlreadyExists):  # a pending job already makes this adapter
         train(client, tiny_lm_dir, "learned")
 
     # stop mid-run: the worker saves a checkpoint, the job ends CANCELLED with it
-    for event in client.watch_job("trainer", job.id):
+    for event in client.watch_job(job.id):
         if event.WhichOneof("kind") == "metrics" and event.metrics.step >= 3:
-            client.trainer.cancel_training_job(id=job.id)
+            client.jobs.cancel_job(id=job.id)
             break
-    stopped = client.wait_job("trainer", job.id)
+    stopped = client.wait_job(job.id)
     assert stopped.state == Job.STATE_CANCELLED, stopped.error_message
-    points = client.trainer.list_checkpoints(id=job.id).checkpoints
+    points = client.jobs.list_job_checkpoints(id=job.id).checkpoints
     assert points and stopped.last_checkpoint == points[-1].path
     step, ckpt = points[-1].step, Path(points[-1].path)
     assert step >= 3 and ckpt.name == f"checkpoint-{step}"
@@ -59,44 +60,44 @@ def test_train_stop_resume_register_and_merge(client, server, tiny_lm_dir, tmp_p
     # resume from the job: continues at the checkpoint's step, finishes, registers itself
     resumed = client.trainer.create_training_job(
         dataset="learn", base_model=str(tiny_lm_dir), adapter_name="learned", resume_from=job.id,
-        config={k: format_value(v) for k, v in stopped.params["config"].items()})  # fmt: skip
-    assert resumed.params["resume_from_checkpoint"] == str(ckpt.resolve())
-    events = list(client.watch_job("trainer", resumed.id, include_logs=True))
-    done = client.trainer.get_training_job(id=resumed.id)
+        config=job_params(stopped).config)  # fmt: skip
+    assert job_params(resumed).resume_from_checkpoint == str(ckpt.resolve())
+    events = list(client.watch_job(resumed.id, include_logs=True))
+    done = client.jobs.get_job(id=resumed.id)
     assert done.state == Job.STATE_SUCCEEDED, done.error_message
     phases = {e.progress.phase for e in events if e.WhichOneof("kind") == "progress"}
     assert {"loading_model", "tokenizing", "training", "saving"} <= phases
     progress = [e.progress for e in events if e.WhichOneof("kind") == "progress" and e.progress.total]
-    total = int(done.result["max_steps"])
+    total = int(job_result(done).max_steps)
     assert progress[-1].step == progress[-1].total == total >= 40
     assert any(f"resuming from {ckpt}" in e.log.message for e in events if e.WhichOneof("kind") == "log")
 
-    first = [m for m in client.trainer.list_training_job_metrics(id=job.id).metrics if m.HasField("loss")]
-    series = [m for m in client.trainer.list_training_job_metrics(id=resumed.id).metrics if m.HasField("loss")]
+    first = [m for m in client.jobs.list_job_metrics(id=job.id).metrics if m.HasField("loss")]
+    series = [m for m in client.jobs.list_job_metrics(id=resumed.id).metrics if m.HasField("loss")]
     assert series[0].step == step + 1 and series[-1].step == total
     before = sum(m.loss for m in first[:3]) / 3
     after = sum(m.loss for m in series[-3:]) / 3
     assert after < before - 0.5, (before, after)
-    assert done.result["eval_loss"] is not None and done.result["tokens_per_second"] > 0
-    everything = client.trainer.list_training_job_metrics(id=resumed.id).metrics
+    assert job_result(done).HasField("eval_loss") and job_result(done).tokens_per_second > 0
+    everything = client.jobs.list_job_metrics(id=resumed.id).metrics
     assert any(m.HasField("eval_loss") for m in everything) and any(m.HasField("tokens_per_second") for m in everything)
 
     final = server.config.root / "adapters" / "learned" / "final"
     assert (final / "adapter_config.json").is_file() and (final / "adapter_model.safetensors").is_file()
-    assert done.result["adapter_dir"] == str(final.resolve())
-    assert done.result["registration"]["state"] == "REGISTERED"
+    assert job_result(done).adapter_dir == str(final.resolve())
+    assert job_result(done).registration.state == trainer_pb2.Registration.STATE_REGISTERED
     adapter = client.registry.get_adapter(name="learned")
     assert adapter.job_id == resumed.id and adapter.base_model == str(tiny_lm_dir.resolve())
     assert adapter.dataset == "learn" and adapter.metrics["train_loss"] > 0
     with pytest.raises(AlreadyExists):
         train(client, tiny_lm_dir, "learned")
-    assert client.trainer.list_training_jobs().total_size == 2
+    assert client.jobs.list_jobs(service="trainer").total_size == 2
 
     # merge the registered adapter into a standalone model
-    merge = client.wait_job("trainer", client.trainer.merge_adapter(adapter_name="learned").id)
+    merge = client.wait_job(client.trainer.merge_adapter(adapter_name="learned").id)
     assert merge.state == Job.STATE_SUCCEEDED, merge.error_message
     out = server.config.root / "merged" / "learned"
-    assert merge.result["output_dir"] == str(out.resolve())
+    assert job_result(merge).output_dir == str(out.resolve())
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
     check_adapter_and_merged_model(tiny_lm_dir, final, out)
     with pytest.raises(AlreadyExists):
@@ -114,13 +115,14 @@ def test_bad_requests_get_field_violations_and_queue_nothing(client, tiny_lm_dir
             client.trainer.create_training_job(**args)
         return {v.field: v.description for v in info.value.field_violations}, info.value
 
-    got, _ = fields(InvalidArgument, config={"lora_rank": "0", "learning_rate": "-1"})
+    got, _ = fields(InvalidArgument, config={"lora_rank": 0, "learning_rate": -1.0})
     assert set(got) == {"config.lora_rank", "config.learning_rate"}
-    got, _ = fields(InvalidArgument, config={"bogus": "1"})
-    assert set(got) == {"config.bogus"} and "lora_rank" in got["config.bogus"]
-    got, _ = fields(InvalidArgument, config={"target_modules": "q_proj,nope_proj"})
+    with pytest.raises(TypeError, match="bogus"):  # the typed contract has no such field
+        client.trainer.create_training_job(dataset="small", base_model=str(tiny_lm_dir), adapter_name="a",
+                                           config={"bogus": 1})  # fmt: skip
+    got, _ = fields(InvalidArgument, config={"target_modules": ["q_proj", "nope_proj"]})
     assert "nope_proj" in got["config.target_modules"] and "o_proj" in got["config.target_modules"]
-    got, _ = fields(InvalidArgument, config={"max_seq_length": "100000"})
+    got, _ = fields(InvalidArgument, config={"max_seq_length": 100000})
     assert "2048" in got["config.max_seq_length"]
     got, _ = fields(InvalidArgument, preset="huge")
     assert set(got) == {"preset"}
@@ -137,25 +139,32 @@ def test_bad_requests_get_field_violations_and_queue_nothing(client, tiny_lm_dir
     with pytest.raises(NotFound):
         client.trainer.create_training_job(dataset="small", base_model=str(tiny_lm_dir), adapter_name="a",
                                            resume_from="job-000000000000")  # fmt: skip
-    assert client.trainer.list_training_jobs().total_size == 0
+    assert client.jobs.list_jobs(service="trainer").total_size == 0
 
 
 def test_stored_config_defaults_update_and_reset(client):
     info = client.trainer.get_training_config()
-    assert info.config["lora_rank"] == "8" and info.default_preset == "standard"
+    assert info.config.lora_rank == 8 and info.default_preset == "standard"
+    assert info.config.precision == trainer_pb2.TrainingConfig.PRECISION_AUTO
     assert [p.name for p in info.presets] == ["quick", "standard", "thorough"]
-    assert info.presets[0].values["max_seq_length"] == "512" and "LoRA rank" in info.help["lora_rank"]
-    info = client.trainer.update_training_config(values={"target_modules": "all-linear", "save_steps": "50"})
-    assert info.config["target_modules"] == "all-linear" and info.config["save_steps"] == "50"
+    assert info.presets[0].config.max_seq_length == 512 and "LoRA rank" in info.help["lora_rank"]
+    assert not info.presets[0].config.HasField("seed")  # a preset sets only its own fields
+    info = client.trainer.update_training_config(config={"target_modules": ["all-linear"], "save_steps": 50})
+    assert list(info.config.target_modules) == ["all-linear"] and info.config.save_steps == 50
     with pytest.raises(InvalidArgument) as exc:
-        client.trainer.update_training_config(values={"lora_rank": "0", "nope": "1"})
-    assert {v.field for v in exc.value.field_violations} == {"values.nope"}
+        client.trainer.update_training_config(config={"lora_rank": 0}, update_mask=["lora_rank", "nope"])
+    assert {v.field for v in exc.value.field_violations} == {"update_mask"}
     with pytest.raises(InvalidArgument) as exc:
-        client.trainer.update_training_config(values={"lora_rank": "0"})
-    assert {v.field for v in exc.value.field_violations} == {"values.lora_rank"}
-    assert client.trainer.get_training_config().config["save_steps"] == "50"  # unchanged
+        client.trainer.update_training_config(config={"lora_rank": 0})
+    assert {v.field for v in exc.value.field_violations} == {"config.lora_rank"}
+    with pytest.raises(InvalidArgument) as exc:  # masked but unset: not silently zeroed
+        client.trainer.update_training_config(config={"lora_rank": 4}, update_mask=["lora_rank", "seed"])
+    assert {v.field for v in exc.value.field_violations} == {"config.seed"}
+    assert client.trainer.get_training_config().config.save_steps == 50  # unchanged
+    info = client.trainer.update_training_config(config={"lora_rank": 4, "seed": 7}, update_mask=["lora_rank"])
+    assert (info.config.lora_rank, info.config.seed) == (4, 42)  # only the masked field changed
     info = client.trainer.update_training_config(reset=True)
-    assert info.config["save_steps"] == "200" and info.config["target_modules"] == "q_proj,k_proj,v_proj"
+    assert info.config.save_steps == 200 and list(info.config.target_modules) == ["q_proj", "k_proj", "v_proj"]
 
 
 def check_adapter_and_merged_model(tiny: Path, adapter: Path, merged_dir: Path) -> None:

@@ -101,6 +101,7 @@ def of(events: list[dict], kind: str) -> list[dict]:
     return [e for e in events if e["event"] == kind]
 
 
+FAST_TYPED = {**FAST_CONFIG, "target_modules": ["all-linear"]}  # as a TrainingConfig message takes it
 FAST_STRINGS = {k: (",".join(v) if isinstance(v, list) else str(v).lower() if isinstance(v, bool) else str(v))
                 for k, v in FAST_CONFIG.items()}  # the same, as gRPC config values
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from google.protobuf.json_format import MessageToDict
 from tuneforge.client import (
+    job_result,
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
@@ -86,9 +87,9 @@ def test_transcription_job_runs_faster_whisper_from_the_models_dir(server_factor
         assert [v.field for v in err.value.field_violations] == ["language"]
         job = client.tts.transcribe_samples(whisper_model="tiny", language="en", max_duration_sec=10.0)
         assert job.kind == "transcribe"
-        final = client.wait_job("tts", job.id)
+        final = client.wait_job(job.id)
         assert final.state == State.STATE_SUCCEEDED, final.error_message
-        result = MessageToDict(final.result)
+        result = MessageToDict(job_result(final))
         skipped = {s["name"]: s["reason"] for s in result["skipped"]}
         assert skipped.get("short.wav") == "TOO_SHORT"
         assert {t["name"] for t in result["transcribed"]} | set(skipped) == {"long.mp3", "short.wav"}
@@ -99,7 +100,7 @@ def test_transcription_job_runs_faster_whisper_from_the_models_dir(server_factor
 
 
 def _train_events(client, job_id):
-    events = list(client.watch_job("tts", job_id))
+    events = list(client.watch_job(job_id))
     metrics = [e.metrics for e in events if e.WhichOneof("kind") == "metrics"]
     checkpoints = [e.checkpoint.path.rsplit("/", 1)[-1] for e in events if e.WhichOneof("kind") == "checkpoint"]
     return metrics, checkpoints
@@ -131,26 +132,26 @@ def test_prepare_train_preview_download_and_stop_end_to_end(server, client, tiny
         client.tts.update_voice_sample_transcript(name=f"s{i}.{fmt}", transcript=TEXTS[i])
 
     # prepare: audio → 16-codebook 12.5 Hz codes with the base model's speech tokenizer
-    prep = client.wait_job("tts", client.tts.prepare_dataset(ref_sample="s1.mp3").id)
+    prep = client.wait_job(client.tts.prepare_dataset(ref_sample="s1.mp3").id)
     assert prep.state == State.STATE_SUCCEEDED, prep.error_message
-    assert prep.result["clips"] == 4 and prep.result["total_duration_seconds"] == pytest.approx(5.5, abs=0.2)
-    with open(prep.result["train_jsonl"], encoding="utf-8") as fh:
+    assert job_result(prep).clips == 4 and job_result(prep).total_duration_seconds == pytest.approx(5.5, abs=0.2)
+    with open(job_result(prep).train_jsonl, encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh]
     assert all(len(frame) == 16 for r in rows for frame in r["audio_codes"])
-    assert prep.result["frames"] == sum(len(r["audio_codes"]) for r in rows)
+    assert job_result(prep).frames == sum(len(r["audio_codes"]) for r in rows)
     assert len(rows[0]["audio_codes"]) == pytest.approx(12.5, abs=1.5)
     assert len({c for r in rows for f in r["audio_codes"] for c in f}) > 50
     import soundfile as sf
 
-    assert sf.info(prep.result["ref_audio"]).samplerate == 24000
+    assert sf.info(job_result(prep).ref_audio).samplerate == 24000
 
     # train two epochs: metrics per step, a checkpoint per epoch, loss falls
     job = client.tts.start_training(model_name="anna-v1", request_id="train-anna-1")
     assert client.tts.start_training(model_name="anna-v1", request_id="train-anna-1").id == job.id
     metrics, checkpoints = _train_events(client, job.id)
-    final = client.tts.get_tts_job(id=job.id)
+    final = client.jobs.get_job(id=job.id)
     assert final.state == State.STATE_SUCCEEDED, final.error_message
-    assert final.result["speaker_name"] == "anna" and final.result["epochs_completed"] == 2
+    assert job_result(final).speaker_name == "anna" and job_result(final).epochs_completed == 2
     assert len(metrics) == 4 and metrics[-1].loss < metrics[0].loss
     assert checkpoints == ["checkpoint-epoch-1", "checkpoint-epoch-2"]
     assert final.last_checkpoint.endswith("checkpoint-epoch-2")
@@ -171,12 +172,12 @@ def test_prepare_train_preview_download_and_stop_end_to_end(server, client, tiny
         client.tts.synthesize_preview(model_name="nobody", text="hi")
     assert err.value.reason == "VOICE_MODEL_NOT_FOUND"
     preview = client.tts.synthesize_preview(model_name="anna-v1", text="hello world", speaker="ANNA")
-    done = client.wait_job("tts", preview.id)
+    done = client.wait_job(preview.id)
     assert done.state == State.STATE_SUCCEEDED, done.error_message
     out = client.download(client.tts.download_preview(job_id=preview.id), tmp_path / "preview.wav")
     data, rate = sf.read(str(out))
     assert rate == 24000 and data.size > 0 and np.isfinite(data).all()
-    assert done.result["checkpoint"].endswith("checkpoint-epoch-2")
+    assert job_result(done).checkpoint.endswith("checkpoint-epoch-2")
 
     # the checkpoint loads with the upstream inference API (speaker in any case), and trained
     from tuneforge.services.tts.qwen_env import import_qwen_tts
@@ -198,15 +199,15 @@ def test_prepare_train_preview_download_and_stop_end_to_end(server, client, tiny
 
     # StopTraining: the worker saves a checkpoint that loads, the job ends CANCELLED with it
     long = client.tts.start_training(model_name="stopped", config={"num_epochs": 500, "batch_size": 1})
-    for event in client.watch_job("tts", long.id):
+    for event in client.watch_job(long.id):
         if event.WhichOneof("kind") == "metrics" and event.metrics.step >= 2:
-            assert client.tts.stop_training(id=long.id).cancel_requested
+            assert client.jobs.cancel_job(id=long.id).cancel_requested
             break
-    stopped = client.wait_job("tts", long.id)
+    stopped = client.wait_job(long.id)
     assert stopped.state == State.STATE_CANCELLED, stopped.error_message
     name = stopped.last_checkpoint.rsplit("/", 1)[-1]
     assert name.startswith("checkpoint-stopped-step-")
     models = {m.name: m for m in client.tts.list_voice_models().models}
     assert models["stopped"].checkpoints[-1] == name
-    kinds = [j.kind for j in client.iter_pages(client.tts.list_tts_jobs, "jobs")]
+    kinds = [j.kind for j in client.iter_pages(client.jobs.list_jobs, "jobs", service="tts")]
     assert sorted(kinds) == ["tts_prepare", "tts_synthesize", "tts_train", "tts_train"]

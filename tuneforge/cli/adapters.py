@@ -77,9 +77,8 @@ def adapter_text(a: pb.Adapter) -> str:
         ("size", human_size(a.size_bytes)), ("created", _time(a.create_time)), ("path", a.path),
     ]
     rows += [(f"metric {k}", f"{v:.6g}") for k, v in sorted(a.metrics.items())]
-    details = to_dict(a.details) if a.details.fields else {}
-    if details.get("source"):
-        rows.append(("source", details["source"]))
+    if a.source:
+        rows.append(("source", a.source))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 

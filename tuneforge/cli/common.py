@@ -52,6 +52,17 @@ def table(rows: list[list[Any]], headers: list[str]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
 
 
+def parse_sets(message_cls: type, items: list[str], option: str = "--set") -> tuple[Any, list[str]]:
+    """``["lora_rank=16", "target_modules=q_proj,v_proj"]`` → (message, field names), each
+    value parsed by its field's type in the message descriptor (no table of types here)."""
+    from tuneforge.client.fields import FieldParseError, parse_assignments
+
+    try:
+        return parse_assignments(message_cls, items)
+    except FieldParseError as exc:
+        raise SystemExit(f"error: {option} {exc}") from None
+
+
 def fail(error: TuneforgeClientError) -> int:
     print(f"error: {error}", file=sys.stderr)
     for violation in error.field_violations:
@@ -92,13 +103,13 @@ def print_log_lines(lines: Any, as_json: bool) -> int:
     return 0
 
 
-def follow_job(client: Client, service: str, job_id: str, as_json: bool = False) -> int:
+def follow_job(client: Client, job_id: str, as_json: bool = False) -> int:
     """Print a live progress line until the job ends; exit status 0 only on SUCCEEDED."""
     from tuneforge.common.v1 import common_pb2
 
     interactive = sys.stderr.isatty() and not as_json
     latest = ""  # the last loss / lr, shown on the live progress line
-    for event in client.watch_job(service, job_id, include_logs=not interactive):
+    for event in client.watch_job(job_id, include_logs=not interactive):
         kind = event.WhichOneof("kind")
         if as_json:
             print(json.dumps(to_dict(event), ensure_ascii=False), flush=True)
@@ -123,7 +134,7 @@ def follow_job(client: Client, service: str, job_id: str, as_json: bool = False)
             print(f"[{event.log.level}] {event.log.message}", file=sys.stderr, flush=True)
         elif kind == "job":
             print(("\n" if interactive else "") + job_line(event.job), file=sys.stderr, flush=True)
-    job = client.wait_job(service, job_id)
+    job = client.wait_job(job_id)
     return 0 if job.state == common_pb2.Job.STATE_SUCCEEDED else 1
 
 

@@ -29,6 +29,7 @@ from typing import Any
 from tuneforge.client import InvalidArgument
 from tuneforge.common.v1 import common_pb2
 
+from tuneforge.cli import jobs
 from tuneforge.cli.common import (
     client_options,
     connect,
@@ -38,7 +39,6 @@ from tuneforge.cli.common import (
     job_line,
     table,
     to_dict,
-    print_log_lines,
 )
 
 SVC = "dataset"
@@ -100,7 +100,7 @@ def _time(ts: Any) -> str:
 # ------------------------------------------------------------------ telegram
 def telegram_report_text(report: dict[str, Any]) -> str:
     def counts(d: dict[str, Any]) -> str:
-        return ", ".join(f"{k} {int(v)}" for k, v in sorted(d.items(), key=lambda kv: -kv[1])) or "none"
+        return ", ".join(f"{k} {int(v)}" for k, v in sorted(d.items(), key=lambda kv: -int(kv[1]))) or "none"
 
     lines = [
         f"owner:     {report.get('owner') or '-'}",
@@ -122,16 +122,16 @@ def telegram_report_text(report: dict[str, Any]) -> str:
 def _finish_job(args: argparse.Namespace, client: Any, job: Any, describe: Any) -> int:
     """Follow (unless --no-follow), then print the outcome; exit 0 only on success."""
     if args.no_follow:
-        emit(args, job, f"started {job_line(job)}\nfollow with: tuneforge dataset job {job.id} / logs {job.id} -f")
+        emit(args, job, f"started {job_line(job)}\nfollow with: tuneforge jobs watch {job.id} / logs {job.id} -f")
         return 0
     if args.json:
-        job = client.wait_job(SVC, job.id)
+        job = client.wait_job(job.id)
         emit(args, job)
     else:
-        follow_job(client, SVC, job.id)
-        job = client.dataset.get_job(id=job.id)
+        follow_job(client, job.id)
+        job = client.jobs.get_job(id=job.id)
         if job.state == common_pb2.Job.STATE_SUCCEEDED:
-            print(describe(to_dict(job.result)))
+            print(describe(jobs.result_dict(job)))
         else:
             print(f"error: job {job.id} ended {common_pb2.Job.State.Name(job.state).removeprefix('STATE_')}: "
                   f"{job.error_reason} {job.error_message}".rstrip(), file=sys.stderr)  # fmt: skip
@@ -292,7 +292,8 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     d = connect(args).dataset.get_dataset(name=args.name)
-    report = json.dumps(to_dict(d.report), ensure_ascii=False, indent=2) if d.report.fields else "{}"
+    which = d.WhichOneof("report")
+    report = json.dumps(to_dict(getattr(d, which)), ensure_ascii=False, indent=2) if which else "{}"
     emit(args, d, f"{_dataset_line(d)}\ncreated {_time(d.create_time)}  job {d.job_id or '-'}\npath {d.path}\nreport {report}")
     return 0
 
@@ -324,12 +325,11 @@ def _stats(args: argparse.Namespace) -> int:
 
 def _preview(args: argparse.Namespace) -> int:
     resp = connect(args).dataset.preview_dataset(name=args.name, count=args.n, validation=args.validation)
-    records = [to_dict(r) for r in resp.records]
     if args.json:
-        emit(args, {"records": records})
+        emit(args, {"records": [json.loads(r) for r in resp.records]})
     else:
-        for r in records:
-            print(json.dumps(r, ensure_ascii=False))
+        for r in resp.records:
+            print(r)
     return 0
 
 
@@ -347,36 +347,6 @@ def _download(args: argparse.Namespace) -> int:
 def _rm(args: argparse.Namespace) -> int:
     connect(args).dataset.delete_dataset(name=args.name)
     emit(args, {"deleted": args.name}, f"deleted {args.name}")
-    return 0
-
-
-# ------------------------------------------------------------------ jobs
-def _jobs(args: argparse.Namespace) -> int:
-    client = connect(args)
-    jobs = list(client.iter_pages(client.dataset.list_jobs, "jobs"))
-    if args.json:
-        emit(args, {"jobs": [to_dict(j) for j in jobs]})
-    else:
-        print("\n".join(job_line(j) for j in jobs) or "no jobs")
-    return 0
-
-
-def _job(args: argparse.Namespace) -> int:
-    job = connect(args).dataset.get_job(id=args.job_id)
-    text = job_line(job)
-    if job.result.fields:
-        text += "\n" + json.dumps(to_dict(job.result), ensure_ascii=False, indent=2)
-    emit(args, job, text)
-    return 0
-
-
-def _logs(args: argparse.Namespace) -> int:
-    return print_log_lines(connect(args).dataset.stream_job_logs(id=args.job_id, follow=args.follow), args.json)
-
-
-def _cancel(args: argparse.Namespace) -> int:
-    job = connect(args).dataset.cancel_job(id=args.job_id)
-    emit(args, job, job_line(job))
     return 0
 
 
@@ -462,12 +432,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name")
     p.set_defaults(func=_rm)
 
-    cmds.add_parser("jobs", parents=[common], help="dataset jobs").set_defaults(func=_jobs)
-    for name, func, text in (("job", _job, "one job with its result"), ("cancel", _cancel, "stop a job")):
-        p = cmds.add_parser(name, parents=[common], help=text)
-        p.add_argument("job_id")
-        p.set_defaults(func=func)
-    p = cmds.add_parser("logs", parents=[common], help="a job's log lines")
-    p.add_argument("job_id")
-    p.add_argument("-f", "--follow", action="store_true", help="keep following until the job ends")
-    p.set_defaults(func=_logs)
+    cmds.add_parser("jobs", parents=[common], help="dataset jobs (= jobs list --service dataset)").set_defaults(
+        func=lambda args: jobs.list_jobs(args, service=SVC))
+    jobs.add_job_command(cmds, common, "job", jobs.show_job, "one job with its result (= jobs show)")
+    jobs.add_job_command(cmds, common, "cancel", jobs.cancel_job, "stop a job (= jobs cancel)")
+    jobs.add_job_command(cmds, common, "logs", jobs.job_logs, "a job's log lines (= jobs logs)", follow=True)

@@ -15,7 +15,9 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from tuneforge.cli.common import client_options, follow_job, human_size, to_dict
+from tuneforge.trainer.v1 import trainer_pb2
+
+from tuneforge.cli.common import client_options, follow_job, human_size, parse_sets
 from tuneforge.client import Client, NotFound
 
 DEMO_OWNER = "Demo Support"
@@ -110,22 +112,24 @@ def _run(client: Client, args: argparse.Namespace, root: Path | None) -> int:
         upload = client.upload_file("dataset", path, "result.json")
     print(f"      uploaded the bundled export ({human_size(upload.size_bytes)}, sha256 {upload.sha256[:12]}…)")
     job = client.dataset.process_telegram_export(upload_id=upload.id, dataset_name=name, config={"owner_name": DEMO_OWNER})
-    if follow_job(client, "dataset", job.id) != 0:
+    if follow_job(client, job.id) != 0:
         return _failed(client, "dataset", job.id)
     dataset = client.dataset.get_dataset(name=name)
-    report = to_dict(dataset.report)
+    report = dataset.telegram_report
     print(f"      dataset {name!r}: {dataset.record_count} dialogs for training, {dataset.validation_record_count} for validation")
-    if "messages_read" in report:
-        print(f"      messages read {int(report['messages_read'])}, kept {int(report.get('messages_kept', 0))}; dropped: {dict(report.get('messages_dropped', {}))}")
+    if dataset.HasField("telegram_report"):
+        print(f"      messages read {report.messages_read}, kept {report.messages_kept}; dropped: {dict(report.messages_dropped)}")
 
     _step(3, f"LoRA training ({args.preset} preset) — loss on the assistant turns only")
-    overrides = dict(item.split("=", 1) for item in args.overrides)
+    sets = list(args.overrides)
     if not args.base_model:
-        overrides = {"epochs": "3", "max_seq_length": "256", "gradient_accumulation_steps": "1", "batch_size": "4", "save_steps": "20", "learning_rate": "3e-3", "gradient_checkpointing": "false", **overrides}
+        sets = ["epochs=3", "max_seq_length=256", "gradient_accumulation_steps=1", "batch_size=4", "save_steps=20",
+                "learning_rate=3e-3", "gradient_checkpointing=false", *sets]
+    overrides, _ = parse_sets(trainer_pb2.TrainingConfig, sets)
     job = client.trainer.create_training_job(dataset=name, base_model=base_model, preset=args.preset, config=overrides, adapter_name=name)
-    if follow_job(client, "trainer", job.id) != 0:
+    if follow_job(client, job.id) != 0:
         return _failed(client, "trainer", job.id)
-    series = client.trainer.list_training_job_metrics(id=job.id).metrics
+    series = client.jobs.list_job_metrics(id=job.id).metrics
     losses = [m.loss for m in series if m.HasField("loss")]
     if losses:
         print(f"      loss {losses[0]:.3f} → {losses[-1]:.3f} over {series[-1].step} steps")
@@ -162,6 +166,6 @@ def _run(client: Client, args: argparse.Namespace, root: Path | None) -> int:
 
 
 def _failed(client: Client, service: str, job_id: str) -> int:
-    job = client.wait_job(service, job_id)
+    job = client.wait_job(job_id)
     print(f"error: {service} job {job_id} ended {job.error_reason}: {job.error_message}", file=sys.stderr)
     return 1

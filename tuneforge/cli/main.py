@@ -16,7 +16,7 @@ import sys
 
 from tuneforge.cli.common import client_options
 
-COMMAND_GROUPS = ("dataset", "train", "adapters", "tts", "demo")
+COMMAND_GROUPS = ("jobs", "dataset", "train", "adapters", "tts", "demo")
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -2,15 +2,16 @@
 
     tuneforge train start --dataset D --base-model M [--preset quick|standard|thorough]
         [--set key=value ...] --name A [--follow] [--no-register]
-    tuneforge train list | status JOB | logs JOB [-f] | stop JOB
     tuneforge train resume JOB [--checkpoint C] [--follow]
-    tuneforge train metrics JOB [--json] | checkpoints JOB
     tuneforge train merge ADAPTER -o DIR [--base-model M] [--follow]
     tuneforge train config show | set key=value ... | reset
+    tuneforge train list | status JOB | logs JOB [-f] | stop JOB | metrics JOB | checkpoints JOB
+        (aliases of `tuneforge jobs ...` for the trainer's jobs)
 
-Everything goes through the trainer's gRPC API. ``resume JOB`` starts a new job with the old
-job's dataset, base model, config and adapter name, from its last checkpoint (or ``--checkpoint
-N`` / ``checkpoint-N``).
+Creates go through the trainer's gRPC API, job reads through the JobService. ``--set`` values
+are parsed by the TrainingConfig message's field types. ``resume JOB`` starts a new job with
+the old job's dataset, base model, config and adapter name, from its last checkpoint (or
+``--checkpoint N`` / ``checkpoint-N``).
 """
 
 from __future__ import annotations
@@ -19,51 +20,40 @@ import argparse
 import sys
 from typing import Any
 
+from google.protobuf.json_format import MessageToDict
+from tuneforge.client import job_params, job_result
 from tuneforge.common.v1 import common_pb2
+from tuneforge.trainer.v1 import trainer_pb2
 
+from tuneforge.cli import jobs
 from tuneforge.cli.common import (
     client_options,
     connect,
     emit,
     follow_job,
     job_line,
+    parse_sets,
     table,
-    to_dict,
-    print_log_lines,
 )
 
 SVC = "trainer"
 
 
-def _parse_sets(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SystemExit(f"error: --set expects key=value, got {item!r}")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def _state(job: Any) -> str:
-    return common_pb2.Job.State.Name(job.state).removeprefix("STATE_")
-
-
 def _outcome(job: Any) -> str:
-    result = to_dict(job.result)
+    result = job_result(job)
     lines = [job_line(job)]
-    if job.kind == "train" and result.get("adapter_dir"):
-        lines.append(f"adapter: {result['adapter_dir']}")
-        loss = result.get("train_loss")
-        if loss is not None:
-            lines.append(f"train loss {loss:.4g}, steps {int(result.get('global_step') or 0)}")
-        reg = result.get("registration") or {}
-        if reg:
-            extra = f" (version {int(reg['version'])})" if reg.get("version") else ""
-            msg = f": {reg['message']}" if reg.get("message") and reg.get("state") != "REGISTERED" else ""
-            lines.append(f"registration: {reg.get('state')}{extra}{msg}")
-    elif job.kind == "merge" and result.get("output_dir"):
-        lines.append(f"merged model: {result['output_dir']}")
+    if isinstance(result, trainer_pb2.TrainingJobResult) and result.adapter_dir:
+        lines.append(f"adapter: {result.adapter_dir}")
+        if result.HasField("train_loss"):
+            lines.append(f"train loss {result.train_loss:.4g}, steps {result.global_step}")
+        reg = result.registration
+        if reg.state:
+            state = trainer_pb2.Registration.State.Name(reg.state).removeprefix("STATE_")
+            extra = f" (version {reg.version})" if reg.version else ""
+            msg = f": {reg.message}" if reg.message and state != "REGISTERED" else ""
+            lines.append(f"registration: {state}{extra}{msg}")
+    elif isinstance(result, trainer_pb2.MergeJobResult) and result.output_dir:
+        lines.append(f"merged model: {result.output_dir}")
     if job.last_checkpoint and job.state != common_pb2.Job.STATE_SUCCEEDED:
         lines.append(f"last checkpoint: {job.last_checkpoint} (resume with: tuneforge train resume {job.id})")
     return "\n".join(lines)
@@ -74,11 +64,11 @@ def _finish(args: argparse.Namespace, client: Any, job: Any) -> int:
         emit(args, job, f"started {job_line(job)}\nfollow with: tuneforge train status {job.id} / logs {job.id} -f")
         return 0
     if args.json:
-        job = client.wait_job(SVC, job.id)
+        job = client.wait_job(job.id)
         emit(args, job)
     else:
-        follow_job(client, SVC, job.id)
-        job = client.trainer.get_training_job(id=job.id)
+        follow_job(client, job.id)
+        job = client.jobs.get_job(id=job.id)
         print(_outcome(job))
     return 0 if job.state == common_pb2.Job.STATE_SUCCEEDED else 1
 
@@ -86,9 +76,10 @@ def _finish(args: argparse.Namespace, client: Any, job: Any) -> int:
 # ------------------------------------------------------------------ jobs
 def _start(args: argparse.Namespace) -> int:
     client = connect(args)
+    config, _ = parse_sets(trainer_pb2.TrainingConfig, args.set)
     request: dict[str, Any] = {
         "dataset": args.dataset, "base_model": args.base_model, "preset": args.preset,
-        "config": _parse_sets(args.set), "adapter_name": args.name, "resume_from": args.resume_from or "",
+        "config": config, "adapter_name": args.name, "resume_from": args.resume_from or "",
     }  # fmt: skip
     if args.no_register:
         request["register"] = False
@@ -97,87 +88,32 @@ def _start(args: argparse.Namespace) -> int:
 
 def _resume(args: argparse.Namespace) -> int:
     client = connect(args)
-    old = client.trainer.get_training_job(id=args.job_id)
-    params = to_dict(old.params)
+    old = client.jobs.get_job(id=args.job_id)
+    params = job_params(old)
+    if not isinstance(params, trainer_pb2.TrainingJobParams):
+        raise SystemExit(f"error: job {old.id} is a {old.kind} job, not a training job")
     target = old.id
     if args.checkpoint:
         ckpt = args.checkpoint.strip()
         target = f"{old.id}/{ckpt if ckpt.startswith('checkpoint-') else 'checkpoint-' + ckpt}"
-    config = {k: _text(v) for k, v in (params.get("config") or {}).items()}
     request: dict[str, Any] = {
-        "dataset": params.get("dataset_name", ""), "base_model": params.get("base_model", ""),
-        "preset": params.get("preset", ""), "config": config, "adapter_name": params.get("adapter_name", ""),
-        "resume_from": target,
+        "dataset": params.dataset_name, "base_model": params.base_model, "preset": params.preset,
+        "config": params.config, "adapter_name": params.adapter_name, "resume_from": target,
+        "register": params.register,
     }  # fmt: skip
-    if params.get("register") is False:
-        request["register"] = False
     return _finish(args, client, client.trainer.create_training_job(**request))
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def _list(args: argparse.Namespace) -> int:
-    client = connect(args)
-    jobs = list(client.iter_pages(client.trainer.list_training_jobs, "jobs"))
-    if args.json:
-        emit(args, {"jobs": [to_dict(j) for j in jobs]})
-    elif not jobs:
-        print("no training jobs")
-    else:
-        rows = []
-        for j in jobs:
-            loss = f"{j.metrics.loss:.4g}" if j.metrics.HasField("loss") else "-"
-            progress = f"{j.progress.step}/{j.progress.total}" if j.progress.total else "-"
-            adapter = j.params["adapter_name"] if "adapter_name" in j.params else "-"  # noqa: SIM401 (a Struct has no .get)
-            rows.append([j.id, j.kind, _state(j), adapter, progress, loss, j.error_reason or ""])
-        print(table(rows, ["ID", "KIND", "STATE", "ADAPTER", "STEP", "LOSS", "REASON"]))
-    return 0
+    return jobs.list_jobs(args, service=SVC)
 
 
 def _status(args: argparse.Namespace) -> int:
-    job = connect(args).trainer.get_training_job(id=args.job_id)
-    emit(args, job, _outcome(job) + ("\n" + job.error_message if job.error_message and job.error_message not in job_line(job) else ""))
-    return 0
-
-
-def _logs(args: argparse.Namespace) -> int:
-    return print_log_lines(connect(args).trainer.stream_training_job_logs(id=args.job_id, follow=args.follow), args.json)
+    return jobs.show_job(args, _outcome)
 
 
 def _stop(args: argparse.Namespace) -> int:
-    job = connect(args).trainer.cancel_training_job(id=args.job_id)
-    emit(args, job, f"{job_line(job)}\nstopping: the worker saves a checkpoint, then exits")
-    return 0
-
-
-def _metrics(args: argparse.Namespace) -> int:
-    series = connect(args).trainer.list_training_job_metrics(id=args.job_id).metrics
-    if args.json:
-        emit(args, {"metrics": [to_dict(m) for m in series]})
-        return 0
-    rows = []
-    for m in series:
-        cells = [f"{getattr(m, n):.4g}" if m.HasField(n) else "-" for n in ("loss", "eval_loss", "learning_rate", "tokens_per_second")]
-        rows.append([m.step, f"{m.epoch:.2f}", *cells])
-    print(table(rows, ["STEP", "EPOCH", "LOSS", "EVAL_LOSS", "LR", "TOKENS/S"]) if rows else "no metrics yet")
-    return 0
-
-
-def _checkpoints(args: argparse.Namespace) -> int:
-    points = connect(args).trainer.list_checkpoints(id=args.job_id).checkpoints
-    if args.json:
-        emit(args, {"checkpoints": [to_dict(c) for c in points]})
-    else:
-        print(table([[c.step, c.path] for c in points], ["STEP", "PATH"]) if points else "no checkpoints")
-    return 0
+    return jobs.cancel_job(args, "stopping: the worker saves a checkpoint, then exits")
 
 
 def _merge(args: argparse.Namespace) -> int:
@@ -189,11 +125,23 @@ def _merge(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ config
 def _config_text(info: Any) -> str:
-    rows = [[k, info.config[k], info.help.get(k, "")] for k in info.config]
+    config = MessageToDict(info.config, preserving_proto_field_name=True)
+    rows = [[k, _text(config.get(k, "")), info.help.get(k, "")] for k in info.help]
     presets = "\n".join(
-        f"  {p.name:<9} {p.description} ({', '.join(f'{k}={v}' for k, v in p.values.items())})" for p in info.presets
+        f"  {p.name:<9} {p.description} ({', '.join(f'{k}={_text(v)}' for k, v in MessageToDict(p.config, preserving_proto_field_name=True).items())})"
+        for p in info.presets
     )
     return f"{table(rows, ['KEY', 'VALUE', 'HELP'])}\n\npresets (default {info.default_preset}):\n{presets}"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, str) and "_" in value and value.isupper():  # an enum: PRECISION_BF16 -> bf16
+        return value.split("_", 1)[1].lower()
+    return str(value)
 
 
 def _config_show(args: argparse.Namespace) -> int:
@@ -203,7 +151,8 @@ def _config_show(args: argparse.Namespace) -> int:
 
 
 def _config_set(args: argparse.Namespace) -> int:
-    info = connect(args).trainer.update_training_config(values=_parse_sets(args.values))
+    config, names = parse_sets(trainer_pb2.TrainingConfig, args.values, option="config set")
+    info = connect(args).trainer.update_training_config(config=config, update_mask=names)
     emit(args, info, _config_text(info))
     return 0
 
@@ -237,21 +186,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--follow", action="store_true")
     p.set_defaults(func=_resume)
 
-    for name, func, help_text in (("list", _list, "training and merge jobs"),):
-        cmds.add_parser(name, parents=[common], help=help_text).set_defaults(func=func)
-    for name, func, help_text in (
-        ("status", _status, "a job's state, progress and result"),
-        ("stop", _stop, "stop a job gracefully (it saves a checkpoint)"),
-        ("metrics", _metrics, "the metric series (loss curve)"),
-        ("checkpoints", _checkpoints, "checkpoints a job left"),
-    ):
-        p = cmds.add_parser(name, parents=[common], help=help_text)
-        p.add_argument("job_id")
-        p.set_defaults(func=func)
-    p = cmds.add_parser("logs", parents=[common], help="a job's log lines")
-    p.add_argument("job_id")
-    p.add_argument("-f", "--follow", action="store_true", help="keep following until the job ends")
-    p.set_defaults(func=_logs)
+    cmds.add_parser("list", parents=[common], help="training and merge jobs (= jobs list --service trainer)").set_defaults(func=_list)
+    jobs.add_job_command(cmds, common, "status", _status, "a job's state, progress and result (= jobs show)")
+    jobs.add_job_command(cmds, common, "stop", _stop, "stop a job gracefully; it saves a checkpoint (= jobs cancel)")
+    jobs.add_job_command(cmds, common, "metrics", jobs.job_metrics, "the metric series, loss curve (= jobs metrics)")
+    jobs.add_job_command(cmds, common, "checkpoints", jobs.job_checkpoints, "checkpoints a job left (= jobs checkpoints)")
+    jobs.add_job_command(cmds, common, "logs", jobs.job_logs, "a job's log lines (= jobs logs)", follow=True)
 
     p = cmds.add_parser("merge", parents=[common], help="merge an adapter into its base model (a job)")
     p.add_argument("adapter", help="registered adapter name")

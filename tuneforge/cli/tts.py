@@ -18,8 +18,9 @@ import json
 import sys
 from typing import Any
 
-from tuneforge.client import TuneforgeClientError
+from tuneforge.client import TuneforgeClientError, job_result
 
+from tuneforge.cli import jobs
 from tuneforge.cli.common import (
     client_options,
     connect,
@@ -28,7 +29,6 @@ from tuneforge.cli.common import (
     human_size,
     job_line,
     table,
-    print_log_lines,
 )
 
 SERVICE = "tts"
@@ -84,9 +84,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--follow", "-f", action="store_true")
     p.set_defaults(func=_train)
 
-    p = cmds.add_parser("stop", parents=[opts], help="stop a training job (saves a checkpoint)")
-    p.add_argument("job_id", metavar="JOB")
-    p.set_defaults(func=_stop)
+    jobs.add_job_command(cmds, opts, "stop", jobs.cancel_job, "stop a training job; it saves a checkpoint (= jobs cancel)")
 
     p = cmds.add_parser("models", parents=[opts], help="list trained voice models")
     p.set_defaults(func=_models)
@@ -100,13 +98,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--language", default="", help="default: auto")
     p.set_defaults(func=_say)
 
-    p = cmds.add_parser("jobs", parents=[opts], help="list tts jobs")
-    p.set_defaults(func=_jobs)
-
-    p = cmds.add_parser("logs", parents=[opts], help="print a job's log")
-    p.add_argument("job_id", metavar="JOB")
-    p.add_argument("--follow", "-f", action="store_true", help="keep following until the job ends")
-    p.set_defaults(func=_logs)
+    cmds.add_parser("jobs", parents=[opts], help="list tts jobs (= jobs list --service tts)").set_defaults(
+        func=lambda args: jobs.list_jobs(args, service=SERVICE))
+    jobs.add_job_command(cmds, opts, "logs", jobs.job_logs, "print a job's log (= jobs logs)", follow=True)
 
 
 # --------------------------------------------------------------------------- samples
@@ -183,7 +177,7 @@ def _transcript(args: argparse.Namespace) -> int:
 def _started(args: argparse.Namespace, client: Any, job: Any) -> int:
     if getattr(args, "follow", False):
         print(f"started {job.id} ({job.kind})", file=sys.stderr)
-        return follow_job(client, SERVICE, job.id, args.json)
+        return follow_job(client, job.id, args.json)
     emit(args, job, job_line(job))
     return 0
 
@@ -216,28 +210,6 @@ def _train(args: argparse.Namespace) -> int:
     return _started(args, client, client.tts.start_training(model_name=name, config=config))
 
 
-def _stop(args: argparse.Namespace) -> int:
-    job = connect(args).tts.stop_training(id=args.job_id)
-    emit(args, job, job_line(job))
-    return 0
-
-
-def _jobs(args: argparse.Namespace) -> int:
-    client = connect(args)
-    jobs = list(client.iter_pages(client.tts.list_tts_jobs, "jobs"))
-    if args.json:
-        from tuneforge.cli.common import to_dict
-
-        print(json.dumps([to_dict(j) for j in jobs], ensure_ascii=False, indent=2))
-    else:
-        print("\n".join(job_line(j) for j in jobs) or "no jobs")
-    return 0
-
-
-def _logs(args: argparse.Namespace) -> int:
-    return print_log_lines(connect(args).tts.stream_tts_job_logs(id=args.job_id, follow=args.follow), args.json)
-
-
 # ---------------------------------------------------------------------------- models
 
 
@@ -261,11 +233,11 @@ def _say(args: argparse.Namespace) -> int:
     job = client.tts.synthesize_preview(model_name=args.model, text=args.text, checkpoint=args.checkpoint,
                                         speaker=args.speaker, language=args.language)  # fmt: skip
     print(f"synthesizing ({job.id})", file=sys.stderr)
-    code = follow_job(client, SERVICE, job.id, False)
+    code = follow_job(client, job.id, False)
     if code != 0:
         return code
     out = client.download(client.tts.download_preview(job_id=job.id), args.output)
-    final = client.tts.get_tts_job(id=job.id)
-    seconds = final.result["duration_seconds"] if "duration_seconds" in final.result else 0.0  # noqa: SIM401 - Struct has no .get
+    result = job_result(client.jobs.get_job(id=job.id))
+    seconds = result.duration_seconds if result is not None else 0.0
     emit(args, {"path": str(out), "job_id": job.id, "duration_seconds": seconds}, f"wrote {out} ({seconds:.2f} s)")
     return 0

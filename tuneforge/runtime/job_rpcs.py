@@ -1,19 +1,31 @@
-"""Job resources on the wire: conversions to ``tuneforge.common.v1`` and the job RPCs every
-service exposes (Get/List/Cancel/Watch/StreamLogs), written once.
+"""Job resources on the wire: conversions to ``tuneforge.common.v1``.
 
-A servicer's job methods are one line each: ``return await self.jobs.get(request.id)``.
+The engine stores a job's params and result as JSON dicts (what the service put in the spec,
+what the worker reported). On the wire they are ``google.protobuf.Any`` packing the kind's
+typed message (``JobKind.params_type`` / ``result_type``), converted by :func:`to_message`:
+
+* keys the message does not declare are dropped (specs carry internal paths such as
+  ``job_dir``; a worker may report more than the contract promises), ``None`` = unset;
+* an enum field takes the domain's lower-case word (``"bf16"`` → ``PRECISION_BF16``: the
+  enum's prefix, upper-cased), a repeated field a single value as a one-item list;
+* a value of the wrong type is a bug: conversion raises ``ParseError`` (INTERNAL), which the
+  table test of every kind pins down.
+
+A kind without a type gets an empty Any. The RPCs over these live in
+:mod:`tuneforge.runtime.job_service`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
+from collections.abc import Mapping
+
+from google.protobuf import any_pb2, descriptor, duration_pb2, json_format, timestamp_pb2
+from google.protobuf.message import Message
 
 from tuneforge.common.v1 import common_pb2
-from tuneforge.runtime import paging
-from tuneforge.runtime.jobs import Event, Job, JobEngine
+from tuneforge.runtime.jobs import Event, Job, JobEngine, JobKind
 
 _STATES = {
     "QUEUED": common_pb2.Job.STATE_QUEUED,
@@ -33,21 +45,67 @@ def timestamp(seconds: float | None) -> timestamp_pb2.Timestamp | None:
     return ts
 
 
-def struct(data: dict[str, Any] | None) -> struct_pb2.Struct:
-    out = struct_pb2.Struct()
-    if data:
-        out.update(_jsonable(data))
-    return out
-
-
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, field: descriptor.FieldDescriptor | None = None) -> Any:
+    """A stored value in the JSON form json_format parses for ``field``."""
+    if isinstance(value, (list, tuple)) and field is not None and not field.is_repeated:
+        return None
+    if field is not None and field.is_repeated and not isinstance(value, (list, tuple, dict)):
+        value = [value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        if field is not None and field.message_type is not None and not field.message_type.GetOptions().map_entry:
+            return _normalised(value, field.message_type)
+        return {str(k): _jsonable(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, _element(field)) for v in value if v is not None]
+    if field is not None and field.enum_type is not None and isinstance(value, str):
+        names = field.enum_type.values_by_name
+        if value in names:
+            return value
+        prefix = field.enum_type.values[0].name.removesuffix("UNSPECIFIED")
+        return prefix + value.strip().upper().replace("-", "_")
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
+
+
+class _Element:
+    """A repeated field seen as one of its elements (for :func:`_jsonable`)."""
+
+    def __init__(self, field: descriptor.FieldDescriptor) -> None:
+        self.message_type = field.message_type
+        self.enum_type = field.enum_type
+        self.is_repeated = False
+
+
+def _element(field: descriptor.FieldDescriptor | None) -> Any:
+    return _Element(field) if field is not None else None
+
+
+def _normalised(data: Mapping[str, Any], desc: descriptor.Descriptor) -> dict[str, Any]:
+    out = {}
+    for key, value in data.items():
+        field = desc.fields_by_name.get(key)
+        if field is None or value is None:
+            continue
+        converted = _jsonable(value, field)
+        if converted is not None:
+            out[key] = converted
+    return out
+
+
+def to_message(data: Mapping[str, Any] | None, cls: type[Message]) -> Message:
+    """``data`` (a stored params/result dict) as a ``cls`` message; see the module docstring."""
+    msg = cls()
+    if data:
+        json_format.ParseDict(_normalised(data, cls.DESCRIPTOR), msg)
+    return msg
+
+
+def pack(data: Mapping[str, Any] | None, cls: type[Message] | None) -> any_pb2.Any:
+    out = any_pb2.Any()
+    if cls is not None and data:
+        out.Pack(to_message(data, cls))
+    return out
 
 
 def progress_pb(data: dict[str, Any]) -> common_pb2.Progress:
@@ -79,17 +137,20 @@ def metrics_pb(data: dict[str, Any]) -> common_pb2.Metrics:
     return msg
 
 
-def job_pb(job: Job) -> common_pb2.Job:
+def job_pb(job: Job, kinds: Mapping[str, JobKind] | None = None) -> common_pb2.Job:
+    """The wire Job; ``kinds`` (the engine's) gives the params/result types to pack."""
+    kind = (kinds or {}).get(job.kind)
     msg = common_pb2.Job(
         id=job.id,
+        service=job.service,
         kind=job.kind,
         state=_STATES.get(job.state, common_pb2.Job.STATE_UNSPECIFIED),
         progress=progress_pb(job.progress),
         metrics=metrics_pb(job.metrics),
         error_reason=job.error_reason,
         error_message=job.error_message,
-        params=struct(job.params),
-        result=struct(job.result),
+        params=pack(job.params, kind.params_type if kind else None),
+        result=pack(job.result, kind.result_type if kind else None),
         last_checkpoint=job.last_checkpoint,
         cancel_requested=job.cancel_requested,
         queue_position=job.queue_position,
@@ -118,7 +179,7 @@ def event_pb(event: Event, engine: JobEngine, job_id: str) -> common_pb2.JobEven
         snapshot = engine.get(job_id)
         job = Job(**{**snapshot.__dict__, **{k: v for k, v in event.data.items() if k in snapshot.__dict__}})
         job.last_seq = event.seq
-        msg.job.CopyFrom(job_pb(job))
+        msg.job.CopyFrom(job_pb(job, engine.kinds))
     elif event.type == "progress":
         msg.progress.CopyFrom(progress_pb(event.data))
     elif event.type == "metrics":
@@ -128,39 +189,3 @@ def event_pb(event: Event, engine: JobEngine, job_id: str) -> common_pb2.JobEven
     else:
         msg.log.CopyFrom(log_pb(event))
     return msg
-
-
-class JobRpcs:
-    """The job RPCs of one service, over the shared engine."""
-
-    def __init__(self, engine: JobEngine, service: str, kinds: list[str] | None = None) -> None:
-        self.engine = engine
-        self.service = service
-        self.kinds = kinds
-
-    def get(self, job_id: str) -> common_pb2.Job:
-        return job_pb(self.engine.get(job_id, self.service))
-
-    def list(self, page_size: int, page_token: str) -> tuple[list[common_pb2.Job], str, int]:
-        scope = f"jobs:{self.service}"
-        offset, limit = paging.page(page_size, page_token, scope)
-        jobs, total = self.engine.list(self.service, offset, limit, self.kinds)
-        return [job_pb(j) for j in jobs], paging.next_token(offset, limit, len(jobs), total, scope), total
-
-    async def cancel(self, job_id: str) -> common_pb2.Job:
-        return job_pb(await self.engine.cancel(job_id, self.service))
-
-    async def watch(self, job_id: str, after_seq: int, include_logs: bool) -> AsyncIterator[common_pb2.JobEvent]:
-        self.engine.get(job_id, self.service)
-        types = None if include_logs else {"state", "progress", "metrics", "checkpoint"}
-        async for event in self.engine.follow(job_id, after_seq, types=types):
-            yield event_pb(event, self.engine, job_id)
-
-    async def logs(self, job_id: str, after_seq: int, follow: bool) -> AsyncIterator[common_pb2.LogLine]:
-        self.engine.get(job_id, self.service)
-        async for event in self.engine.follow(job_id, after_seq, types={"log"}, follow=follow):
-            yield log_pb(event)
-
-    def metrics(self, job_id: str) -> list[common_pb2.Metrics]:
-        self.engine.get(job_id, self.service)
-        return [metrics_pb(m) for m in self.engine.metric_series(job_id)]

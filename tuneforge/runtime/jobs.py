@@ -29,7 +29,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,9 @@ class JobKind:
     ``env(job)`` extra environment. ``on_success(job)`` runs in the service after a worker
     exited 0 with a result (register the dataset, the adapter, ...); an exception there
     fails the job with its reason. ``gpu`` jobs take the GPU lock named by ``gpu_devices``.
+    ``params_type`` and ``result_type`` are the proto message classes (declared in the
+    service's proto, AIP-151 style) that the wire Job's ``params``/``result`` Any pack; the
+    stored dicts are converted by :func:`tuneforge.runtime.job_rpcs.to_message`.
     """
 
     name: str
@@ -104,6 +107,8 @@ class JobKind:
     on_success: Callable[[Job], Awaitable[None]] | None = None
     on_end: Callable[[Job], Awaitable[None]] | None = None
     executor: str = "local"
+    params_type: type | None = None
+    result_type: type | None = None
 
 
 @dataclass
@@ -334,11 +339,20 @@ class JobEngine:
             job.queue_position = self._queue_position(job)
         return job
 
-    def list(self, service: str, offset: int, limit: int, kinds: list[str] | None = None) -> tuple[list[Job], int]:
-        where, args = "service = ?", [service]
+    def list(
+        self, service: str | Sequence[str], offset: int, limit: int, kinds: Sequence[str] | None = None,
+        states: Sequence[str] | None = None,
+    ) -> tuple[list[Job], int]:
+        """Jobs of ``service`` (one name or several), newest first; optionally only ``kinds``
+        and ``states``."""
+        services = [service] if isinstance(service, str) else list(service)
+        where, args = f"service IN ({','.join('?' * len(services))})", list(services)
         if kinds:
             where += f" AND kind IN ({','.join('?' * len(kinds))})"
-            args += kinds
+            args += list(kinds)
+        if states:
+            where += f" AND state IN ({','.join('?' * len(states))})"
+            args += list(states)
         total = self.store.query_one(f"SELECT COUNT(*) AS n FROM jobs WHERE {where}", args)["n"]
         rows = self.store.query(
             f"SELECT * FROM jobs WHERE {where} ORDER BY create_time DESC, rowid DESC LIMIT ? OFFSET ?",

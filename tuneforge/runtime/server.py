@@ -22,10 +22,13 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from tuneforge.jobs.v1 import jobs_pb2_grpc
 
 from tuneforge.runtime.config import Config
 from tuneforge.runtime.errors import TuneforgeError, failed_precondition
 from tuneforge.runtime.interceptor import ServerInterceptor
+from tuneforge.runtime.job_service import SERVICE_NAME as JOB_SERVICE_NAME
+from tuneforge.runtime.job_service import JobServicer
 from tuneforge.runtime.jobs import JobEngine
 from tuneforge.runtime.logging import get_logger
 from tuneforge.runtime.metrics import Metrics
@@ -183,6 +186,9 @@ class TuneforgeServer:
             module = importlib.import_module(f"tuneforge.services.{name}.server")
             await module.setup(ctx)
             self._names.append(module.SERVICE_NAME)
+        # One JobService per process, for the jobs of the services hosted here.
+        jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(engine, self.services), server)
+        self._names.append(JOB_SERVICE_NAME)
         reflection.enable_server_reflection(
             [*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )

@@ -23,7 +23,7 @@ from tuneforge.runtime.jobs import Job, JobKind
 from tuneforge.runtime.logging import get_logger
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.services.dataset.catalog import DatasetCatalog
-from tuneforge.services.dataset.servicer import KINDS, DatasetServicer
+from tuneforge.services.dataset.servicer import JOB_TYPES, KINDS, DatasetServicer
 
 SERVICE_NAME = dataset_pb2.DESCRIPTOR.services_by_name["DatasetService"].full_name
 log = get_logger("tuneforge.dataset")
@@ -48,5 +48,7 @@ async def setup(ctx: ServiceContext) -> None:
             service="dataset",
             command=lambda job, module=module: [python, "-m", module, "--spec", str(job.spec_path)],
             env=env,
+            params_type=JOB_TYPES[kind][0],
+            result_type=JOB_TYPES[kind][1],
         ))  # fmt: skip
     dataset_pb2_grpc.add_DatasetServiceServicer_to_server(DatasetServicer(ctx, catalog), ctx.server)

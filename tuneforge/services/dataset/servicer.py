@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import zipfile
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,8 @@ from tuneforge.runtime.errors import (
     invalid_argument,
     invalid_fields,
 )
-from tuneforge.runtime.job_rpcs import JobRpcs, job_pb, struct, timestamp
+from tuneforge.runtime.job_rpcs import job_pb, timestamp, to_message
+from tuneforge.runtime.request_log import RequestLog
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.runtime.transfer import CHUNK_SIZE, find_upload, receive_upload
 from tuneforge.services.dataset import dialogs, generate, importing
@@ -37,6 +39,11 @@ SERVICE = "dataset"
 KINDS = {
     "telegram": "tuneforge.services.dataset.telegram_worker",
     "generate": "tuneforge.services.dataset.generate_worker",
+}
+# kind -> (params message, result message) packed in the wire Job (JobKind.params_type/result_type).
+JOB_TYPES = {
+    "telegram": (pb.TelegramJobParams, pb.TelegramJobResult),
+    "generate": (pb.GenerateJobParams, pb.GenerateJobResult),
 }
 SETTINGS_KEY = "telegram"
 # Shown in GetTelegramConfig for fields nobody set (the workers apply the same defaults).
@@ -56,13 +63,22 @@ MAX_VIOLATION_CHARS = 200
 
 
 # ---------------------------------------------------------------- conversions
+_REPORTS = {  # Dataset.source -> (oneof field, report message)
+    "telegram": ("telegram_report", pb.TelegramReport),
+    "generate": ("generate_report", pb.GenerateReport),
+    "import": ("import_report", pb.ValidationReport),
+}
+
+
 def dataset_pb(info: DatasetInfo) -> pb.Dataset:
     msg = pb.Dataset(
         name=info.name, source=info.source, format=info.format, record_count=info.record_count,
         validation_record_count=info.validation_record_count, size_bytes=info.size_bytes,
         path=info.path, validation_path=info.validation_path, job_id=info.job_id,
-        report=struct(info.report),
     )  # fmt: skip
+    if info.source in _REPORTS and info.report:
+        name, cls = _REPORTS[info.source]
+        getattr(msg, name).CopyFrom(to_message(info.report, cls))
     try:
         msg.create_time.FromDatetime(datetime.fromisoformat(info.create_time))
     except (TypeError, ValueError):
@@ -75,7 +91,7 @@ def report_pb(report: importing.ImportReport) -> pb.ValidationReport:
         detected_format=report.detected_format, records_read=report.records_read,
         records_valid=report.records_valid, records_invalid=report.records_invalid,
         errors=[pb.RecordError(line=e.line, column=e.column, code=e.code, message=e.message) for e in report.errors],
-        error_counts=report.error_counts,
+        error_counts=report.error_counts, file_kind=report.file_kind,
     )  # fmt: skip
 
 
@@ -142,6 +158,10 @@ def rejected_import(exc: importing.ImportFailed) -> TuneforgeError:
     )  # fmt: skip
 
 
+def _json(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False)
+
+
 def _hash_file(fh: Any) -> tuple[int, str]:
     digest, size = hashlib.sha256(), 0
     while chunk := fh.read(CHUNK_SIZE):
@@ -156,7 +176,7 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
     def __init__(self, ctx: ServiceContext, catalog: DatasetCatalog) -> None:
         self.ctx = ctx
         self.catalog = catalog
-        self.jobs = JobRpcs(ctx.engine, SERVICE)
+        self.requests = RequestLog(ctx.store, SERVICE)
         self.uploads = ctx.root / "uploads"
 
     # -- helpers
@@ -179,7 +199,7 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
         if not request_id:
             return None
         row = self.ctx.store.query_one("SELECT id FROM jobs WHERE request_key = ?", (f"{SERVICE}:{request_id}",))
-        return job_pb(self.ctx.engine.get(row["id"])) if row else None
+        return job_pb(self.ctx.engine.get(row["id"]), self.ctx.engine.kinds) if row else None
 
     def _telegram_config(self) -> pb.TelegramConfig:
         known = pb.TelegramConfig.DESCRIPTOR.fields_by_name
@@ -188,11 +208,13 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
 
     # -- uploads and Telegram
     async def UploadFile(self, request_iterator, context):
-        upload, _ = await receive_upload(request_iterator, self.uploads, self.ctx.config.max_upload_bytes)
-        return pb.Upload(
+        upload, meta = await receive_upload(request_iterator, self.uploads, self.ctx.config.max_upload_bytes)
+        if replay := self.requests.replay(meta.request_id, pb.Upload):
+            return replay
+        return self.requests.record(meta.request_id, pb.Upload(
             id=upload.id, filename=upload.filename, size_bytes=upload.size_bytes,
             sha256=upload.sha256, create_time=timestamp(upload.create_time),
-        )
+        ))
 
     async def ProcessTelegramExport(self, request, context):
         if replay := self._replayed(request.request_id):
@@ -211,7 +233,7 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
             "whisper_models_dir": self.ctx.config.models_dir,
         }
         job = await self.ctx.engine.create("telegram", spec, request_id=request.request_id)
-        return job_pb(job)
+        return job_pb(job, self.ctx.engine.kinds)
 
     async def GetTelegramConfig(self, request, context):
         return self._telegram_config()
@@ -224,6 +246,8 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
 
     # -- import and generation
     async def ImportDataset(self, request, context):
+        if replay := self.requests.replay(request.request_id, pb.ImportDatasetResponse):
+            return replay
         upload = find_upload(self.uploads, request.upload_id)
         if not request.validate_only:
             if not request.dataset_name:
@@ -244,9 +268,10 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
             if request.validate_only:  # validation is the answer, not an error
                 return pb.ImportDatasetResponse(report=report_pb(exc.report))
             raise rejected_import(exc) from None
-        response = pb.ImportDatasetResponse(report=report_pb(result.report), preview=[struct(r) for r in result.preview])
+        response = pb.ImportDatasetResponse(report=report_pb(result.report), preview=[_json(r) for r in result.preview])
         if info is not None:
             response.dataset.CopyFrom(dataset_pb(info))
+            self.requests.record(request.request_id, response)
         return response
 
     async def GenerateDataset(self, request, context):
@@ -276,7 +301,7 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
                 reason="NO_SOURCES",
             )  # fmt: skip
         job = await self.ctx.engine.create("generate", spec, request_id=request.request_id)
-        return job_pb(job)
+        return job_pb(job, self.ctx.engine.kinds)
 
     # -- reading datasets
     async def GetDatasetStats(self, request, context):
@@ -290,12 +315,12 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
             records_over_max_seq_length=stats.records_over_max_seq_length, max_seq_length=stats.max_seq_length,
             size_bytes=stats.size_bytes, records_by_source=stats.records_by_source,
             messages_by_role=stats.messages_by_role,
-            details=struct({"max_record_tokens": stats.max_record_tokens, "mean_record_tokens": stats.mean_record_tokens}),
+            max_record_tokens=stats.max_record_tokens, mean_record_tokens=stats.mean_record_tokens,
         )  # fmt: skip
 
     async def PreviewDataset(self, request, context):
         records = await asyncio.to_thread(self.catalog.preview, request.name, request.count, request.validation)
-        return pb.PreviewDatasetResponse(records=[struct(r) for r in records])
+        return pb.PreviewDatasetResponse(records=[_json(r) for r in records])
 
     async def GetDataset(self, request, context):
         return dataset_pb(self.catalog.get(request.name))
@@ -325,23 +350,3 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
                 yield pb.DownloadDatasetResponse(chunk=chunk)
         finally:
             fh.close()
-
-    # -- jobs
-    async def GetJob(self, request, context):
-        return self.jobs.get(request.id)
-
-    async def ListJobs(self, request, context):
-        jobs, token, total = self.jobs.list(request.page_size, request.page_token)
-        return pb.ListJobsResponse(jobs=jobs, next_page_token=token, total_size=total)
-
-    async def CancelJob(self, request, context):
-        return await self.jobs.cancel(request.id)
-
-    async def WatchJob(self, request, context):
-        async for event in self.jobs.watch(request.id, request.after_seq, request.include_logs):
-            yield event
-
-    async def StreamJobLogs(self, request, context):
-        async for line in self.jobs.logs(request.id, request.after_seq, request.follow):
-            yield line
-

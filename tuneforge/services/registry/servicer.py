@@ -20,8 +20,8 @@ from tuneforge.registry.v1 import registry_pb2_grpc as pb_grpc
 
 from tuneforge.runtime import paging
 from tuneforge.runtime.errors import invalid_argument
-from tuneforge.runtime.job_rpcs import struct
 from tuneforge.runtime.names import validate_name
+from tuneforge.runtime.request_log import RequestLog
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.runtime.transfer import CHUNK_SIZE, delete_upload, receive_upload
 from tuneforge.services.registry.activation import (
@@ -57,11 +57,8 @@ def adapter_pb(a: Adapter, active: str | None) -> pb.Adapter:
         name=a.name, base_model=a.base_model, dataset=a.dataset, create_time=_ts(a.create_time),
         size_bytes=a.size_bytes, rank=a.rank, alpha=round(a.lora_alpha),
         target_modules=a.target_modules, metrics=a.metrics, path=str(a.path), version=a.version,
-        job_id=a.job_id, active=a.name == active,
-        details=struct({
-            "source": a.source, "lora_alpha": a.lora_alpha, "lora_modules": a.lora_modules,
-            "served_name": a.served_name, "update_time": a.update_time,
-        }),
+        job_id=a.job_id, active=a.name == active, source=a.source, lora_alpha=a.lora_alpha,
+        lora_modules=a.lora_modules, served_name=a.served_name, update_time=_ts(a.update_time),
     )
 
 
@@ -100,6 +97,7 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
         self.domain = domain
         self.catalog = domain.catalog
         self.activation = domain.activation
+        self.requests = RequestLog(ctx.store, "registry")
 
     def _active(self) -> str | None:
         return self.catalog.active_name()
@@ -116,6 +114,8 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
 
     # -- adapters
     async def RegisterAdapter(self, request, context):
+        if replay := self.requests.replay(request.request_id, pb.Adapter):
+            return replay
         validate_name(request.name, "name")
         path = self._server_path(request.path)
         adapter = await asyncio.to_thread(
@@ -123,7 +123,7 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
             dataset=request.dataset, metrics=dict(request.metrics), job_id=request.job_id,
             source="trainer" if request.job_id else "directory", replace=request.replace,
         )
-        return self._registered(adapter)
+        return self.requests.record(request.request_id, self._registered(adapter))
 
     def _server_path(self, raw: str) -> Path:
         """A path on the server: absolute, or relative to the data root (what the trainer sends)."""
@@ -210,6 +210,8 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
             metadata_field="metadata", unwrap=lambda m: m.upload,
         )
         try:
+            if replay := self.requests.replay(meta.upload.request_id, pb.Adapter):
+                return replay
             name = validate_name(meta.name, "metadata.name") if meta.name else None
             adapter = await asyncio.to_thread(
                 import_archive, self.catalog, upload.path, name, replace=meta.replace,
@@ -217,7 +219,7 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
             )
         finally:
             await asyncio.to_thread(delete_upload, uploads, upload.id)
-        return self._registered(adapter)
+        return self.requests.record(meta.upload.request_id, self._registered(adapter))
 
 
 def sweep_exports(root: Path) -> None:

@@ -36,8 +36,8 @@ class StoredConfig:
         return apply_overrides(TrainingConfig(), self.overrides())
 
     def update(self, values: dict[str, str], reset: bool = False) -> TrainingConfig:
-        """Apply ``values`` (text, as ``--set``) on top of the stored keys (or of the built-in
-        defaults with ``reset``); INVALID_ARGUMENT with violations ``values.<key>``."""
+        """Apply ``values`` (typed, or text as in a config file) on top of the stored keys (or of the built-in
+        defaults with ``reset``); INVALID_ARGUMENT with violations ``config.<key>``."""
         base = {} if reset else self.overrides()
         try:
             cfg = apply_overrides(apply_overrides(TrainingConfig(), base), values)
@@ -59,6 +59,6 @@ class StoredConfig:
 
 def _renamed(violations: list[FieldViolation]) -> TuneforgeError:
     return invalid_fields(
-        [FieldViolation("values." + v.field.removeprefix("config."), v.description) for v in violations],
+        [FieldViolation("config." + v.field.removeprefix("config."), v.description) for v in violations],
         reason="INVALID_TRAINING_CONFIG", message="invalid training config",
     )

@@ -22,7 +22,7 @@ from tuneforge.tts.v1 import tts_pb2, tts_pb2_grpc
 from tuneforge.audio.whisper import MODELS_DIR_ENV
 from tuneforge.runtime.jobs import Job, JobKind
 from tuneforge.runtime.server import ServiceContext
-from tuneforge.services.tts.servicer import KINDS, TtsServicer
+from tuneforge.services.tts.servicer import KINDS, RESULT_TYPES, TtsServicer
 
 SERVICE_NAME = tts_pb2.DESCRIPTOR.services_by_name["TtsService"].full_name
 
@@ -44,5 +44,6 @@ async def setup(ctx: ServiceContext) -> None:
             gpu_devices=devices,
             env=env,
             on_success=servicer.on_success(kind),
+            result_type=RESULT_TYPES[kind],
         ))  # fmt: skip
     tts_pb2_grpc.add_TtsServiceServicer_to_server(servicer, ctx.server)

@@ -29,7 +29,8 @@ from tuneforge.runtime.errors import (
     invalid_fields,
     not_found,
 )
-from tuneforge.runtime.job_rpcs import JobRpcs, job_pb, timestamp
+from tuneforge.runtime.job_rpcs import job_pb, timestamp
+from tuneforge.runtime.request_log import RequestLog
 from tuneforge.runtime.jobs import SUCCEEDED, Job
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.runtime.transfer import (
@@ -51,6 +52,13 @@ KINDS = {
     "tts_prepare": specs.PREPARE_MODULE,
     "tts_train": specs.TRAIN_MODULE,
     "tts_synthesize": specs.PREVIEW_MODULE,
+}
+# kind -> result message packed in the wire Job (JobKind.result_type).
+RESULT_TYPES = {
+    "transcribe": pb.TranscribeJobResult,
+    "tts_prepare": pb.PrepareJobResult,
+    "tts_train": pb.TtsTrainingJobResult,
+    "tts_synthesize": pb.SynthesizeJobResult,
 }
 # TtsTrainingConfig fields on the wire (the rest keep their stored values).
 CONFIG_FIELDS = ("base_model", "batch_size", "gradient_accumulation_steps", "learning_rate",
@@ -112,7 +120,7 @@ def prefixed(exc: TuneforgeError, prefix: str) -> TuneforgeError:
 class TtsServicer(pb_grpc.TtsServiceServicer):
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
-        self.jobs = JobRpcs(ctx.engine, SERVICE)
+        self.requests = RequestLog(ctx.store, SERVICE)
         self.samples = SampleCatalog(ctx.store, ctx.root)
         self.models = VoiceModelCatalog(ctx.root)
         self.config = TrainingConfigStore(ctx.store)
@@ -130,7 +138,7 @@ class TtsServicer(pb_grpc.TtsServiceServicer):
     async def _start(self, kind: str, module: str, spec: dict[str, Any], request_id: str = "") -> common_pb2.Job:
         if KINDS[kind] != module:  # a spec builder and the registered kind disagree: a bug
             raise RuntimeError(f"{kind} runs {KINDS[kind]}, but its spec names {module}")
-        return job_pb(await self.ctx.engine.create(kind, spec, request_id=request_id))
+        return job_pb(await self.ctx.engine.create(kind, spec, request_id=request_id), self.ctx.engine.kinds)
 
     # ---------------------------------------------------------------- samples
 
@@ -139,14 +147,17 @@ class TtsServicer(pb_grpc.TtsServiceServicer):
 
         def clean_meta(meta: common_pb2.UploadMetadata) -> common_pb2.UploadMetadata:
             return common_pb2.UploadMetadata(filename=sample_name(meta.filename) if meta.filename else "",
-                                             size_bytes=meta.size_bytes, sha256=meta.sha256)  # fmt: skip
+                                             size_bytes=meta.size_bytes, sha256=meta.sha256,
+                                             request_id=meta.request_id)  # fmt: skip
 
-        upload, _ = await receive_upload(request_iterator, uploads, self.ctx.config.max_upload_bytes, unwrap=clean_meta)
+        upload, meta = await receive_upload(request_iterator, uploads, self.ctx.config.max_upload_bytes, unwrap=clean_meta)
         try:
+            if replay := self.requests.replay(meta.request_id, pb.VoiceSample):
+                return replay
             sample = await asyncio.to_thread(self.samples.add, upload.filename, upload.path, move=True)
         finally:
             await asyncio.to_thread(delete_upload, uploads, upload.id)
-        return sample_pb(sample)
+        return self.requests.record(meta.request_id, sample_pb(sample))
 
     async def ListVoiceSamples(self, request, context):
         offset, limit = paging.page(request.page_size, request.page_token, "tts:samples")
@@ -177,18 +188,18 @@ class TtsServicer(pb_grpc.TtsServiceServicer):
             vad=request.vad, sample_names=list(request.sample_names), overwrite=request.overwrite,
             models_dir=self.ctx.config.models_dir or None,
         )  # fmt: skip
-        return await self._start("transcribe", module, spec)
+        return await self._start("transcribe", module, spec, request.request_id)
 
     async def PrepareDataset(self, request, context):
         base = request.base_model or self.config.get().base_model
         module, spec = await asyncio.to_thread(specs.prepare_spec, self.samples, request.ref_sample, base)
-        return await self._start("tts_prepare", module, spec)
+        return await self._start("tts_prepare", module, spec, request.request_id)
 
     async def GetTtsTrainingConfig(self, request, context):
         return config_pb(self.config.get())
 
     async def UpdateTtsTrainingConfig(self, request, context):
-        overrides = config_overrides(request.config, list(request.update_mask))
+        overrides = config_overrides(request.config, list(request.update_mask.paths))
         try:
             return config_pb(await asyncio.to_thread(self.config.update, overrides))
         except TuneforgeError as exc:
@@ -201,24 +212,6 @@ class TtsServicer(pb_grpc.TtsServiceServicer):
             raise prefixed(exc, "config.") from None
         module, spec = await asyncio.to_thread(specs.train_spec, self.ctx.root, request.model_name, config)
         return await self._start("tts_train", module, spec, request.request_id)
-
-    async def StopTraining(self, request, context):
-        return await self.jobs.cancel(request.id)
-
-    async def GetTtsJob(self, request, context):
-        return self.jobs.get(request.id)
-
-    async def ListTtsJobs(self, request, context):
-        jobs, token, total = self.jobs.list(request.page_size, request.page_token)
-        return pb.ListTtsJobsResponse(jobs=jobs, next_page_token=token, total_size=total)
-
-    async def WatchTtsJob(self, request, context):
-        async for event in self.jobs.watch(request.id, request.after_seq, request.include_logs):
-            yield event
-
-    async def StreamTtsJobLogs(self, request, context):
-        async for line in self.jobs.logs(request.id, request.after_seq, request.follow):
-            yield line
 
     # ----------------------------------------------------------------- models
 
@@ -235,7 +228,7 @@ class TtsServicer(pb_grpc.TtsServiceServicer):
             specs.preview_spec, self.ctx.root, request.model_name, request.text,
             checkpoint=request.checkpoint, speaker=request.speaker, language=request.language or "auto",
         )  # fmt: skip
-        return await self._start("tts_synthesize", module, spec)
+        return await self._start("tts_synthesize", module, spec, request.request_id)
 
     async def DownloadPreview(self, request, context):
         job = self.ctx.engine.get(request.job_id, SERVICE)

@@ -5,19 +5,22 @@
         up = tf.upload_file("dataset", "result.json")
         job = tf.dataset.process_telegram_export(upload_id=up.id, dataset_name="chats",
                                                  config={"owner_name": "Alice"})
-        for event in tf.watch_job("dataset", job.id):
+        for event in tf.watch_job(job.id):
             print(event)
+        result = job_result(tf.wait_job(job.id))   # a dataset_pb2.TelegramJobResult
 
-Every RPC is a method on ``tf.dataset``, ``tf.trainer``, ``tf.tts`` and ``tf.registry``
-named in snake_case, taking the request's fields as keyword arguments (or a request
-message). Reads (Get/List/Watch/Stream/Download/Preview) are retried on UNAVAILABLE; writes
-never are, except through their ``request_id``. Errors are typed (``NotFound``,
-``InvalidArgument`` with ``field_violations``, ...).
+Every RPC is a method on ``tf.dataset``, ``tf.trainer``, ``tf.tts``, ``tf.registry`` and
+``tf.jobs`` (every job, whatever service made it) named in snake_case, taking the request's
+fields as keyword arguments (or a request message). Reads (Get/List/Watch/Stream/Download/
+Preview) are retried on UNAVAILABLE by the channel's service config (gRPC's own retry
+policy, with backoff); writes never are, except through their ``request_id``. Errors are
+typed (``NotFound``, ``InvalidArgument`` with ``field_violations``, ...).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import time
@@ -30,6 +33,7 @@ import grpc
 from tuneforge.client.errors import TuneforgeClientError, Unavailable, from_rpc_error
 from tuneforge.common.v1 import common_pb2
 from tuneforge.dataset.v1 import dataset_pb2, dataset_pb2_grpc
+from tuneforge.jobs.v1 import jobs_pb2, jobs_pb2_grpc
 from tuneforge.registry.v1 import registry_pb2, registry_pb2_grpc
 from tuneforge.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from tuneforge.tts.v1 import tts_pb2, tts_pb2_grpc
@@ -42,13 +46,53 @@ _SERVICES = {
     "trainer": (trainer_pb2, trainer_pb2_grpc, "TrainerService"),
     "tts": (tts_pb2, tts_pb2_grpc, "TtsService"),
     "registry": (registry_pb2, registry_pb2_grpc, "RegistryService"),
+    "jobs": (jobs_pb2, jobs_pb2_grpc, "JobService"),
 }
 _UPLOAD_RPCS = {
     "dataset": ("UploadFile", "UploadFileRequest"),
     "tts": ("UploadVoiceSample", "UploadVoiceSampleRequest"),
 }
-_WATCH_RPCS = {"dataset": "WatchJob", "trainer": "WatchTrainingJob", "tts": "WatchTtsJob"}
-_GET_JOB_RPCS = {"dataset": "GetJob", "trainer": "GetTrainingJob", "tts": "GetTtsJob"}
+_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grpc.enable_retries", 1)]
+
+
+def service_config(attempts: int = 3) -> str:
+    """The channel's service config: reads are retried on UNAVAILABLE with backoff by gRPC
+    itself (writes are not: a retried create would run twice without its request_id)."""
+    names = [
+        {"service": pb.DESCRIPTOR.services_by_name[svc].full_name, "method": m.name}
+        for pb, _, svc in _SERVICES.values()
+        for m in pb.DESCRIPTOR.services_by_name[svc].methods
+        if m.name.startswith(_READ_PREFIXES) and not m.client_streaming
+    ]
+    policy = {"maxAttempts": max(2, min(attempts, 5)), "initialBackoff": "0.2s", "maxBackoff": "2s",
+              "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}
+    return json.dumps({"methodConfig": [{"name": names, "retryPolicy": policy}]})
+
+
+def _options(retries: int) -> list[tuple[str, Any]]:
+    return [*_CHANNEL_OPTIONS, ("grpc.service_config", service_config(retries))]
+
+
+def job_result(job: common_pb2.Job) -> Any:
+    """The job's result as its typed message (e.g. trainer_pb2.TrainingJobResult), or None
+    while it has none."""
+    return _unpack(job.result)
+
+
+def job_params(job: common_pb2.Job) -> Any:
+    """The job's params as its typed message (e.g. trainer_pb2.TrainingJobParams), or None."""
+    return _unpack(job.params)
+
+
+def _unpack(value: Any) -> Any:
+    if not value.type_url:
+        return None
+    from google.protobuf import descriptor_pool
+
+    cls = _message_class(descriptor_pool.Default().FindMessageTypeByName(value.TypeName()))
+    msg = cls()
+    value.Unpack(msg)
+    return msg
 
 
 def _snake(name: str) -> str:
@@ -77,7 +121,10 @@ def _build_request(cls: type, request: Any, kwargs: dict[str, Any]) -> Any:
         field = msg.DESCRIPTOR.fields_by_name.get(key)
         if field is None:
             raise TypeError(f"{cls.__name__} has no field {key!r}")
-        if field.message_type is not None and isinstance(value, dict):
+        if field.message_type is not None and field.message_type.full_name == "google.protobuf.FieldMask" \
+                and isinstance(value, (list, tuple)):
+            getattr(msg, key).paths.extend(value)
+        elif field.message_type is not None and isinstance(value, dict):
             target = getattr(msg, key)
             if field.message_type.GetOptions().map_entry:
                 target.update({k: v for k, v in value.items()})
@@ -108,28 +155,28 @@ class _StubBase:
     def __dir__(self) -> list[str]:
         return sorted(self._methods)
 
-    def _lookup(self, attr: str) -> tuple[Any, Any, type, bool]:
-        """(method descriptor, stub callable, request class, idempotent) of an RPC."""
+    def _lookup(self, attr: str) -> tuple[Any, Any, type]:
+        """(method descriptor, stub callable, request class) of an RPC."""
         method = self._methods.get(attr)
         if method is None:
             raise AttributeError(f"{self._descriptor.name} has no RPC {attr!r}; RPCs: {', '.join(sorted(self._methods))}")
         request_cls = getattr(self._pb, method.input_type.name, None) or _message_class(method.input_type)
-        return method, getattr(self._stub, method.name), request_cls, method.name.startswith(_READ_PREFIXES)
+        return method, getattr(self._stub, method.name), request_cls
 
 
 class _ServiceStub(_StubBase):
     """Synchronous calls."""
 
     def __getattr__(self, attr: str) -> Any:
-        method, call, request_cls, idempotent = self._lookup(attr)
+        method, call, request_cls = self._lookup(attr)
 
         def invoke(request: Any = None, *, timeout: float | None = None, **kwargs: Any) -> Any:
             if method.client_streaming:
-                return self._client._unary(call, request, timeout, False)
+                return self._client._unary(call, request, timeout)
             req = _build_request(request_cls, request, kwargs)
             if method.server_streaming:
                 return self._client._stream(call, req, timeout)
-            return self._client._unary(call, req, timeout, idempotent)
+            return self._client._unary(call, req, timeout)
 
         invoke.__name__ = attr
         invoke.__doc__ = f"{self._descriptor.full_name}.{method.name}({method.input_type.name}) -> {method.output_type.name}"
@@ -163,7 +210,7 @@ class Client:
         self.timeout = timeout
         self.retries = retries
         creds = _credentials(self.token, tls, ca, cert, key)
-        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        options = _options(retries)
         self._channels: dict[str, grpc.Channel] = {}
 
         def channel_for(addr: str) -> grpc.Channel:
@@ -180,20 +227,14 @@ class Client:
         self.trainer: Any = services["trainer"]
         self.tts: Any = services["tts"]
         self.registry: Any = services["registry"]
+        self.jobs: Any = services["jobs"]
 
     # -- plumbing
-    def _unary(self, call: Any, request: Any, timeout: float | None, idempotent: bool) -> Any:
-        attempt = 0
-        while True:
-            try:
-                return call(request, timeout=timeout or self.timeout, metadata=_metadata(self.token))
-            except grpc.RpcError as exc:
-                error = from_rpc_error(exc)
-                attempt += 1
-                if idempotent and isinstance(error, Unavailable) and attempt < self.retries:
-                    time.sleep(min(2.0, 0.2 * 2**attempt))
-                    continue
-                raise error from None
+    def _unary(self, call: Any, request: Any, timeout: float | None) -> Any:
+        try:
+            return call(request, timeout=timeout or self.timeout, metadata=_metadata(self.token))
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
 
     def _stream(self, call: Any, request: Any, timeout: float | None) -> Iterator[Any]:
         try:
@@ -212,7 +253,8 @@ class Client:
         self.close()
 
     # -- conveniences
-    def upload_file(self, service: str, path: str | Path, filename: str | None = None, *, chunk_size: int = CHUNK) -> Any:
+    def upload_file(self, service: str, path: str | Path, filename: str | None = None, *, chunk_size: int = CHUNK,
+                    request_id: str = "") -> Any:
         """Upload a file to the dataset (UploadFile) or tts (UploadVoiceSample) service."""
         rpc, request_name = _UPLOAD_RPCS[service]
         pb = _SERVICES[service][0]
@@ -225,27 +267,28 @@ class Client:
                 digest.update(chunk)
 
         def requests() -> Iterator[Any]:
-            meta = common_pb2.UploadMetadata(filename=filename or path.name, size_bytes=size, sha256=digest.hexdigest())
+            meta = common_pb2.UploadMetadata(filename=filename or path.name, size_bytes=size, sha256=digest.hexdigest(),
+                                             request_id=request_id)
             yield request_cls(metadata=meta)
             with open(path, "rb") as fh:
                 while chunk := fh.read(chunk_size):
                     yield request_cls(chunk=chunk)
 
         stub = getattr(self, service)._stub
-        return self._unary(getattr(stub, rpc), requests(), None, False)
+        return self._unary(getattr(stub, rpc), requests(), None)
 
-    def import_adapter_archive(self, path: str | Path, name: str = "", replace: bool = False) -> Any:
+    def import_adapter_archive(self, path: str | Path, name: str = "", replace: bool = False, request_id: str = "") -> Any:
         path = Path(path)
         data_size = path.stat().st_size
 
         def requests() -> Iterator[Any]:
-            upload = common_pb2.UploadMetadata(filename=path.name, size_bytes=data_size)
+            upload = common_pb2.UploadMetadata(filename=path.name, size_bytes=data_size, request_id=request_id)
             yield registry_pb2.ImportAdapterRequest(metadata=registry_pb2.ImportAdapterMetadata(upload=upload, name=name, replace=replace))
             with open(path, "rb") as fh:
                 while chunk := fh.read(CHUNK):
                     yield registry_pb2.ImportAdapterRequest(chunk=chunk)
 
-        return self._unary(self.registry._stub.ImportAdapter, requests(), None, False)
+        return self._unary(self.registry._stub.ImportAdapter, requests(), None)
 
     def download(self, stream: Iterator[Any], out: str | Path) -> Path:
         """Save a metadata-then-chunks stream atomically to ``out``; verify size and sha256."""
@@ -273,14 +316,15 @@ class Client:
                 tmp.unlink()
         return out
 
-    def watch_job(self, service: str, job_id: str, after_seq: int = 0, include_logs: bool = False) -> Iterator[common_pb2.JobEvent]:
-        """Follow a job to its end, reconnecting after UNAVAILABLE without missing events."""
-        stub = getattr(self, service)
+    def watch_job(self, job_id: str, after_seq: int = 0, include_logs: bool = False) -> Iterator[common_pb2.JobEvent]:
+        """Follow a job to its end. A stream cut mid-way (UNAVAILABLE) is resumed from the
+        last event seen (``after_seq``), so nothing is missed or repeated: that is a resume,
+        which a channel retry policy cannot do once a stream has sent messages."""
         last = after_seq
         failures = 0
         while True:
             try:
-                for event in getattr(stub, _snake(_WATCH_RPCS[service]))(id=job_id, after_seq=last, include_logs=include_logs):
+                for event in self.jobs.watch_job(id=job_id, after_seq=last, include_logs=include_logs):
                     last = event.seq
                     failures = 0
                     yield event
@@ -291,10 +335,11 @@ class Client:
                     raise
                 time.sleep(min(5.0, 0.5 * 2**failures))
 
-    def wait_job(self, service: str, job_id: str) -> common_pb2.Job:
-        for _ in self.watch_job(service, job_id):
+    def wait_job(self, job_id: str) -> common_pb2.Job:
+        """Block until the job ends; the final Job."""
+        for _ in self.watch_job(job_id):
             pass
-        return getattr(getattr(self, service), _snake(_GET_JOB_RPCS[service]))(id=job_id)
+        return self.jobs.get_job(id=job_id)
 
     def iter_pages(self, method: Any, items_field: str, page_size: int = 100, **kwargs: Any) -> Iterator[Any]:
         """Every item of a List RPC, following next_page_token."""
@@ -311,7 +356,7 @@ class _AsyncServiceStub(_StubBase):
     """asyncio calls."""
 
     def __getattr__(self, attr: str) -> Any:
-        method, call, request_cls, idempotent = self._lookup(attr)
+        method, call, request_cls = self._lookup(attr)
         client = self._client
 
         if method.server_streaming:
@@ -326,19 +371,10 @@ class _AsyncServiceStub(_StubBase):
 
         async def unary(request: Any = None, *, timeout: float | None = None, **kwargs: Any) -> Any:
             req = request if method.client_streaming else _build_request(request_cls, request, kwargs)
-            attempt = 0
-            while True:
-                try:
-                    return await call(req, timeout=timeout or client.timeout, metadata=_metadata(client.token))
-                except grpc.RpcError as exc:
-                    error = from_rpc_error(exc)
-                    attempt += 1
-                    if idempotent and isinstance(error, Unavailable) and attempt < client.retries:
-                        import asyncio
-
-                        await asyncio.sleep(min(2.0, 0.2 * 2**attempt))
-                        continue
-                    raise error from None
+            try:
+                return await call(req, timeout=timeout or client.timeout, metadata=_metadata(client.token))
+            except grpc.RpcError as exc:
+                raise from_rpc_error(exc) from None
         return unary
 
 
@@ -361,12 +397,13 @@ class AsyncClient:
         self.timeout = timeout
         self.retries = retries
         creds = _credentials(self.token, tls, ca, cert, key)
-        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        options = _options(retries)
         self.channel = grpc.aio.secure_channel(target, creds, options) if creds else grpc.aio.insecure_channel(target, options)
         self.dataset: Any = _AsyncServiceStub(self, "dataset", self.channel)
         self.trainer: Any = _AsyncServiceStub(self, "trainer", self.channel)
         self.tts: Any = _AsyncServiceStub(self, "tts", self.channel)
         self.registry: Any = _AsyncServiceStub(self, "registry", self.channel)
+        self.jobs: Any = _AsyncServiceStub(self, "jobs", self.channel)
 
     async def close(self) -> None:
         await self.channel.close()

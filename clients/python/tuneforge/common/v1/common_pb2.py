@@ -22,12 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
-from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n tuneforge/common/v1/common.proto\x12\x13tuneforge.common.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x05\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12-\n\x05state\x18\x03 \x01(\x0e\x32\x1e.tuneforge.common.v1.Job.State\x12/\n\x08progress\x18\x04 \x01(\x0b\x32\x1d.tuneforge.common.v1.Progress\x12-\n\x07metrics\x18\x05 \x01(\x0b\x32\x1c.tuneforge.common.v1.Metrics\x12\x14\n\x0c\x65rror_reason\x18\x06 \x01(\t\x12\x15\n\rerror_message\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x06params\x18\x0b \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x06result\x18\x0c \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0flast_checkpoint\x18\r \x01(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x0e \x01(\x08\x12\x16\n\x0equeue_position\x18\x0f \x01(\x05\x12\x10\n\x08last_seq\x18\x10 \x01(\x03\"\x7f\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_QUEUED\x10\x01\x12\x11\n\rSTATE_RUNNING\x10\x02\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x03\x12\x10\n\x0cSTATE_FAILED\x10\x04\x12\x13\n\x0fSTATE_CANCELLED\x10\x05\"\x8f\x01\n\x08Progress\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\x12\x0f\n\x07percent\x18\x04 \x01(\x01\x12\r\n\x05\x65poch\x18\x05 \x01(\x01\x12&\n\x03\x65ta\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0f\n\x07message\x18\x07 \x01(\t\"\xd8\x02\n\x07Metrics\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\r\n\x05\x65poch\x18\x02 \x01(\x01\x12\x11\n\x04loss\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\teval_loss\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x1a\n\rlearning_rate\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x16\n\tgrad_norm\x18\x06 \x01(\x01H\x03\x88\x01\x01\x12\x1e\n\x11tokens_per_second\x18\x07 \x01(\x01H\x04\x88\x01\x01\x12\x36\n\x05\x65xtra\x18\x08 \x03(\x0b\x32\'.tuneforge.common.v1.Metrics.ExtraEntry\x1a,\n\nExtraEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x07\n\x05_lossB\x0c\n\n_eval_lossB\x10\n\x0e_learning_rateB\x0c\n\n_grad_normB\x14\n\x12_tokens_per_second\"(\n\nCheckpoint\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\"p\n\x07LogLine\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\"\xba\x02\n\x08JobEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03job\x18\x03 \x01(\x0b\x32\x18.tuneforge.common.v1.JobH\x00\x12\x31\n\x08progress\x18\x04 \x01(\x0b\x32\x1d.tuneforge.common.v1.ProgressH\x00\x12/\n\x07metrics\x18\x05 \x01(\x0b\x32\x1c.tuneforge.common.v1.MetricsH\x00\x12\x35\n\ncheckpoint\x18\x06 \x01(\x0b\x32\x1f.tuneforge.common.v1.CheckpointH\x00\x12+\n\x03log\x18\x07 \x01(\x0b\x32\x1c.tuneforge.common.v1.LogLineH\x00\x42\x06\n\x04kind\"\\\n\x0eUploadMetadata\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\"^\n\x10\x44ownloadMetadata\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n tuneforge/common/v1/common.proto\x12\x13tuneforge.common.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x05\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12-\n\x05state\x18\x03 \x01(\x0e\x32\x1e.tuneforge.common.v1.Job.State\x12/\n\x08progress\x18\x04 \x01(\x0b\x32\x1d.tuneforge.common.v1.Progress\x12-\n\x07metrics\x18\x05 \x01(\x0b\x32\x1c.tuneforge.common.v1.Metrics\x12\x14\n\x0c\x65rror_reason\x18\x06 \x01(\t\x12\x15\n\rerror_message\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x06params\x18\x0b \x01(\x0b\x32\x14.google.protobuf.Any\x12$\n\x06result\x18\x0c \x01(\x0b\x32\x14.google.protobuf.Any\x12\x17\n\x0flast_checkpoint\x18\r \x01(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x0e \x01(\x08\x12\x16\n\x0equeue_position\x18\x0f \x01(\x05\x12\x10\n\x08last_seq\x18\x10 \x01(\x03\x12\x0f\n\x07service\x18\x11 \x01(\t\"\x7f\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_QUEUED\x10\x01\x12\x11\n\rSTATE_RUNNING\x10\x02\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x03\x12\x10\n\x0cSTATE_FAILED\x10\x04\x12\x13\n\x0fSTATE_CANCELLED\x10\x05\"\x8f\x01\n\x08Progress\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\x12\x0f\n\x07percent\x18\x04 \x01(\x01\x12\r\n\x05\x65poch\x18\x05 \x01(\x01\x12&\n\x03\x65ta\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0f\n\x07message\x18\x07 \x01(\t\"\xd8\x02\n\x07Metrics\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\r\n\x05\x65poch\x18\x02 \x01(\x01\x12\x11\n\x04loss\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\teval_loss\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x1a\n\rlearning_rate\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x16\n\tgrad_norm\x18\x06 \x01(\x01H\x03\x88\x01\x01\x12\x1e\n\x11tokens_per_second\x18\x07 \x01(\x01H\x04\x88\x01\x01\x12\x36\n\x05\x65xtra\x18\x08 \x03(\x0b\x32\'.tuneforge.common.v1.Metrics.ExtraEntry\x1a,\n\nExtraEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x07\n\x05_lossB\x0c\n\n_eval_lossB\x10\n\x0e_learning_rateB\x0c\n\n_grad_normB\x14\n\x12_tokens_per_second\"(\n\nCheckpoint\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\"p\n\x07LogLine\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\"\xba\x02\n\x08JobEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03job\x18\x03 \x01(\x0b\x32\x18.tuneforge.common.v1.JobH\x00\x12\x31\n\x08progress\x18\x04 \x01(\x0b\x32\x1d.tuneforge.common.v1.ProgressH\x00\x12/\n\x07metrics\x18\x05 \x01(\x0b\x32\x1c.tuneforge.common.v1.MetricsH\x00\x12\x35\n\ncheckpoint\x18\x06 \x01(\x0b\x32\x1f.tuneforge.common.v1.CheckpointH\x00\x12+\n\x03log\x18\x07 \x01(\x0b\x32\x1c.tuneforge.common.v1.LogLineH\x00\x42\x06\n\x04kind\"p\n\x0eUploadMetadata\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"^\n\x10\x44ownloadMetadata\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,24 +36,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_METRICS_EXTRAENTRY']._loaded_options = None
   _globals['_METRICS_EXTRAENTRY']._serialized_options = b'8\001'
-  _globals['_JOB']._serialized_start=153
-  _globals['_JOB']._serialized_end=819
-  _globals['_JOB_STATE']._serialized_start=692
-  _globals['_JOB_STATE']._serialized_end=819
-  _globals['_PROGRESS']._serialized_start=822
-  _globals['_PROGRESS']._serialized_end=965
-  _globals['_METRICS']._serialized_start=968
-  _globals['_METRICS']._serialized_end=1312
-  _globals['_METRICS_EXTRAENTRY']._serialized_start=1191
-  _globals['_METRICS_EXTRAENTRY']._serialized_end=1235
-  _globals['_CHECKPOINT']._serialized_start=1314
-  _globals['_CHECKPOINT']._serialized_end=1354
-  _globals['_LOGLINE']._serialized_start=1356
-  _globals['_LOGLINE']._serialized_end=1468
-  _globals['_JOBEVENT']._serialized_start=1471
-  _globals['_JOBEVENT']._serialized_end=1785
-  _globals['_UPLOADMETADATA']._serialized_start=1787
-  _globals['_UPLOADMETADATA']._serialized_end=1879
-  _globals['_DOWNLOADMETADATA']._serialized_start=1881
-  _globals['_DOWNLOADMETADATA']._serialized_end=1975
+  _globals['_JOB']._serialized_start=150
+  _globals['_JOB']._serialized_end=827
+  _globals['_JOB_STATE']._serialized_start=700
+  _globals['_JOB_STATE']._serialized_end=827
+  _globals['_PROGRESS']._serialized_start=830
+  _globals['_PROGRESS']._serialized_end=973
+  _globals['_METRICS']._serialized_start=976
+  _globals['_METRICS']._serialized_end=1320
+  _globals['_METRICS_EXTRAENTRY']._serialized_start=1199
+  _globals['_METRICS_EXTRAENTRY']._serialized_end=1243
+  _globals['_CHECKPOINT']._serialized_start=1322
+  _globals['_CHECKPOINT']._serialized_end=1362
+  _globals['_LOGLINE']._serialized_start=1364
+  _globals['_LOGLINE']._serialized_end=1476
+  _globals['_JOBEVENT']._serialized_start=1479
+  _globals['_JOBEVENT']._serialized_end=1793
+  _globals['_UPLOADMETADATA']._serialized_start=1795
+  _globals['_UPLOADMETADATA']._serialized_end=1907
+  _globals['_DOWNLOADMETADATA']._serialized_start=1909
+  _globals['_DOWNLOADMETADATA']._serialized_end=2003
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,5 @@
 import datetime
 
-from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from tuneforge.common.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
@@ -96,7 +95,7 @@ class UpdateTelegramConfigRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[TelegramConfig, _Mapping]] = ...) -> None: ...
 
 class ImportDatasetRequest(_message.Message):
-    __slots__ = ("upload_id", "dataset_name", "format", "skip_invalid", "preview_size", "validation_split", "validate_only", "max_record_chars")
+    __slots__ = ("upload_id", "dataset_name", "format", "skip_invalid", "preview_size", "validation_split", "validate_only", "max_record_chars", "request_id")
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +104,7 @@ class ImportDatasetRequest(_message.Message):
     VALIDATION_SPLIT_FIELD_NUMBER: _ClassVar[int]
     VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
     MAX_RECORD_CHARS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     upload_id: str
     dataset_name: str
     format: str
@@ -113,7 +113,8 @@ class ImportDatasetRequest(_message.Message):
     validation_split: float
     validate_only: bool
     max_record_chars: int
-    def __init__(self, upload_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., format: _Optional[str] = ..., skip_invalid: _Optional[bool] = ..., preview_size: _Optional[int] = ..., validation_split: _Optional[float] = ..., validate_only: _Optional[bool] = ..., max_record_chars: _Optional[int] = ...) -> None: ...
+    request_id: str
+    def __init__(self, upload_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., format: _Optional[str] = ..., skip_invalid: _Optional[bool] = ..., preview_size: _Optional[int] = ..., validation_split: _Optional[float] = ..., validate_only: _Optional[bool] = ..., max_record_chars: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RecordError(_message.Message):
     __slots__ = ("line", "column", "code", "message")
@@ -128,7 +129,7 @@ class RecordError(_message.Message):
     def __init__(self, line: _Optional[int] = ..., column: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ValidationReport(_message.Message):
-    __slots__ = ("detected_format", "records_read", "records_valid", "records_invalid", "errors", "error_counts")
+    __slots__ = ("detected_format", "records_read", "records_valid", "records_invalid", "errors", "error_counts", "file_kind")
     class ErrorCountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -142,13 +143,15 @@ class ValidationReport(_message.Message):
     RECORDS_INVALID_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     ERROR_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    FILE_KIND_FIELD_NUMBER: _ClassVar[int]
     detected_format: str
     records_read: int
     records_valid: int
     records_invalid: int
     errors: _containers.RepeatedCompositeFieldContainer[RecordError]
     error_counts: _containers.ScalarMap[str, int]
-    def __init__(self, detected_format: _Optional[str] = ..., records_read: _Optional[int] = ..., records_valid: _Optional[int] = ..., records_invalid: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[RecordError, _Mapping]]] = ..., error_counts: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    file_kind: str
+    def __init__(self, detected_format: _Optional[str] = ..., records_read: _Optional[int] = ..., records_valid: _Optional[int] = ..., records_invalid: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[RecordError, _Mapping]]] = ..., error_counts: _Optional[_Mapping[str, int]] = ..., file_kind: _Optional[str] = ...) -> None: ...
 
 class ImportDatasetResponse(_message.Message):
     __slots__ = ("dataset", "report", "preview")
@@ -157,8 +160,8 @@ class ImportDatasetResponse(_message.Message):
     PREVIEW_FIELD_NUMBER: _ClassVar[int]
     dataset: Dataset
     report: ValidationReport
-    preview: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
-    def __init__(self, dataset: _Optional[_Union[Dataset, _Mapping]] = ..., report: _Optional[_Union[ValidationReport, _Mapping]] = ..., preview: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ...) -> None: ...
+    preview: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, dataset: _Optional[_Union[Dataset, _Mapping]] = ..., report: _Optional[_Union[ValidationReport, _Mapping]] = ..., preview: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GenerateDatasetRequest(_message.Message):
     __slots__ = ("dataset_name", "docs_dir", "faq_file", "faq_sqlite_file", "faq_sqlite_query", "code_dir", "scenarios_dir", "escalation_dir", "repo_url", "repo_branch", "system_prompt", "validation_split", "request_id", "project_upload_id")
@@ -193,7 +196,7 @@ class GenerateDatasetRequest(_message.Message):
     def __init__(self, dataset_name: _Optional[str] = ..., docs_dir: _Optional[str] = ..., faq_file: _Optional[str] = ..., faq_sqlite_file: _Optional[str] = ..., faq_sqlite_query: _Optional[str] = ..., code_dir: _Optional[str] = ..., scenarios_dir: _Optional[str] = ..., escalation_dir: _Optional[str] = ..., repo_url: _Optional[str] = ..., repo_branch: _Optional[str] = ..., system_prompt: _Optional[str] = ..., validation_split: _Optional[float] = ..., request_id: _Optional[str] = ..., project_upload_id: _Optional[str] = ...) -> None: ...
 
 class Dataset(_message.Message):
-    __slots__ = ("name", "source", "format", "record_count", "validation_record_count", "size_bytes", "create_time", "path", "validation_path", "job_id", "report")
+    __slots__ = ("name", "source", "format", "record_count", "validation_record_count", "size_bytes", "create_time", "path", "validation_path", "job_id", "telegram_report", "generate_report", "import_report")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -204,7 +207,9 @@ class Dataset(_message.Message):
     PATH_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_PATH_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
-    REPORT_FIELD_NUMBER: _ClassVar[int]
+    TELEGRAM_REPORT_FIELD_NUMBER: _ClassVar[int]
+    GENERATE_REPORT_FIELD_NUMBER: _ClassVar[int]
+    IMPORT_REPORT_FIELD_NUMBER: _ClassVar[int]
     name: str
     source: str
     format: str
@@ -215,8 +220,151 @@ class Dataset(_message.Message):
     path: str
     validation_path: str
     job_id: str
-    report: _struct_pb2.Struct
-    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., format: _Optional[str] = ..., record_count: _Optional[int] = ..., validation_record_count: _Optional[int] = ..., size_bytes: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., path: _Optional[str] = ..., validation_path: _Optional[str] = ..., job_id: _Optional[str] = ..., report: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    telegram_report: TelegramReport
+    generate_report: GenerateReport
+    import_report: ValidationReport
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., format: _Optional[str] = ..., record_count: _Optional[int] = ..., validation_record_count: _Optional[int] = ..., size_bytes: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., path: _Optional[str] = ..., validation_path: _Optional[str] = ..., job_id: _Optional[str] = ..., telegram_report: _Optional[_Union[TelegramReport, _Mapping]] = ..., generate_report: _Optional[_Union[GenerateReport, _Mapping]] = ..., import_report: _Optional[_Union[ValidationReport, _Mapping]] = ...) -> None: ...
+
+class TelegramReport(_message.Message):
+    __slots__ = ("chats_read", "chats_used", "chats_skipped", "messages_read", "messages_kept", "messages_dropped", "voice_transcribed", "dialogs", "dialogs_dropped", "user_turns", "assistant_turns", "owner", "bytes_read", "balance")
+    class ChatsSkippedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class MessagesDroppedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class DialogsDroppedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    CHATS_READ_FIELD_NUMBER: _ClassVar[int]
+    CHATS_USED_FIELD_NUMBER: _ClassVar[int]
+    CHATS_SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_READ_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_KEPT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    VOICE_TRANSCRIBED_FIELD_NUMBER: _ClassVar[int]
+    DIALOGS_FIELD_NUMBER: _ClassVar[int]
+    DIALOGS_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    USER_TURNS_FIELD_NUMBER: _ClassVar[int]
+    ASSISTANT_TURNS_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    BYTES_READ_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    chats_read: int
+    chats_used: int
+    chats_skipped: _containers.ScalarMap[str, int]
+    messages_read: int
+    messages_kept: int
+    messages_dropped: _containers.ScalarMap[str, int]
+    voice_transcribed: int
+    dialogs: int
+    dialogs_dropped: _containers.ScalarMap[str, int]
+    user_turns: int
+    assistant_turns: int
+    owner: str
+    bytes_read: int
+    balance: float
+    def __init__(self, chats_read: _Optional[int] = ..., chats_used: _Optional[int] = ..., chats_skipped: _Optional[_Mapping[str, int]] = ..., messages_read: _Optional[int] = ..., messages_kept: _Optional[int] = ..., messages_dropped: _Optional[_Mapping[str, int]] = ..., voice_transcribed: _Optional[int] = ..., dialogs: _Optional[int] = ..., dialogs_dropped: _Optional[_Mapping[str, int]] = ..., user_turns: _Optional[int] = ..., assistant_turns: _Optional[int] = ..., owner: _Optional[str] = ..., bytes_read: _Optional[int] = ..., balance: _Optional[float] = ...) -> None: ...
+
+class GenerateReport(_message.Message):
+    __slots__ = ("records_by_source", "files_by_source", "records", "duplicates", "file_errors")
+    class RecordsBySourceEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class FilesBySourceEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    RECORDS_BY_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    FILES_BY_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    FILE_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    records_by_source: _containers.ScalarMap[str, int]
+    files_by_source: _containers.ScalarMap[str, int]
+    records: int
+    duplicates: int
+    file_errors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, records_by_source: _Optional[_Mapping[str, int]] = ..., files_by_source: _Optional[_Mapping[str, int]] = ..., records: _Optional[int] = ..., duplicates: _Optional[int] = ..., file_errors: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TelegramJobParams(_message.Message):
+    __slots__ = ("dataset_name", "upload_id", "options")
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    dataset_name: str
+    upload_id: str
+    options: TelegramConfig
+    def __init__(self, dataset_name: _Optional[str] = ..., upload_id: _Optional[str] = ..., options: _Optional[_Union[TelegramConfig, _Mapping]] = ...) -> None: ...
+
+class TelegramJobResult(_message.Message):
+    __slots__ = ("dataset", "report")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    dataset: Dataset
+    report: TelegramReport
+    def __init__(self, dataset: _Optional[_Union[Dataset, _Mapping]] = ..., report: _Optional[_Union[TelegramReport, _Mapping]] = ...) -> None: ...
+
+class GenerateOptions(_message.Message):
+    __slots__ = ("docs_dir", "scenarios_dir", "faq_file", "faq_sqlite_file", "faq_sqlite_query", "escalation_dir", "code_dir", "repo_url", "repo_branch", "system_prompt")
+    DOCS_DIR_FIELD_NUMBER: _ClassVar[int]
+    SCENARIOS_DIR_FIELD_NUMBER: _ClassVar[int]
+    FAQ_FILE_FIELD_NUMBER: _ClassVar[int]
+    FAQ_SQLITE_FILE_FIELD_NUMBER: _ClassVar[int]
+    FAQ_SQLITE_QUERY_FIELD_NUMBER: _ClassVar[int]
+    ESCALATION_DIR_FIELD_NUMBER: _ClassVar[int]
+    CODE_DIR_FIELD_NUMBER: _ClassVar[int]
+    REPO_URL_FIELD_NUMBER: _ClassVar[int]
+    REPO_BRANCH_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    docs_dir: str
+    scenarios_dir: str
+    faq_file: str
+    faq_sqlite_file: str
+    faq_sqlite_query: str
+    escalation_dir: str
+    code_dir: str
+    repo_url: str
+    repo_branch: str
+    system_prompt: str
+    def __init__(self, docs_dir: _Optional[str] = ..., scenarios_dir: _Optional[str] = ..., faq_file: _Optional[str] = ..., faq_sqlite_file: _Optional[str] = ..., faq_sqlite_query: _Optional[str] = ..., escalation_dir: _Optional[str] = ..., code_dir: _Optional[str] = ..., repo_url: _Optional[str] = ..., repo_branch: _Optional[str] = ..., system_prompt: _Optional[str] = ...) -> None: ...
+
+class GenerateJobParams(_message.Message):
+    __slots__ = ("dataset_name", "options", "validation_split")
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    dataset_name: str
+    options: GenerateOptions
+    validation_split: float
+    def __init__(self, dataset_name: _Optional[str] = ..., options: _Optional[_Union[GenerateOptions, _Mapping]] = ..., validation_split: _Optional[float] = ...) -> None: ...
+
+class GenerateJobResult(_message.Message):
+    __slots__ = ("dataset", "report")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    dataset: Dataset
+    report: GenerateReport
+    def __init__(self, dataset: _Optional[_Union[Dataset, _Mapping]] = ..., report: _Optional[_Union[GenerateReport, _Mapping]] = ...) -> None: ...
 
 class GetDatasetStatsRequest(_message.Message):
     __slots__ = ("name", "base_model", "max_seq_length")
@@ -239,7 +387,7 @@ class HistogramBucket(_message.Message):
     def __init__(self, lower: _Optional[int] = ..., upper: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
 
 class DatasetStats(_message.Message):
-    __slots__ = ("name", "record_count", "message_count", "token_count", "token_count_method", "token_histogram", "records_over_max_seq_length", "max_seq_length", "size_bytes", "records_by_source", "messages_by_role", "details")
+    __slots__ = ("name", "record_count", "message_count", "token_count", "token_count_method", "token_histogram", "records_over_max_seq_length", "max_seq_length", "size_bytes", "records_by_source", "messages_by_role", "max_record_tokens", "mean_record_tokens")
     class RecordsBySourceEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -265,7 +413,8 @@ class DatasetStats(_message.Message):
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     RECORDS_BY_SOURCE_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_BY_ROLE_FIELD_NUMBER: _ClassVar[int]
-    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    MAX_RECORD_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_RECORD_TOKENS_FIELD_NUMBER: _ClassVar[int]
     name: str
     record_count: int
     message_count: int
@@ -277,8 +426,9 @@ class DatasetStats(_message.Message):
     size_bytes: int
     records_by_source: _containers.ScalarMap[str, int]
     messages_by_role: _containers.ScalarMap[str, int]
-    details: _struct_pb2.Struct
-    def __init__(self, name: _Optional[str] = ..., record_count: _Optional[int] = ..., message_count: _Optional[int] = ..., token_count: _Optional[int] = ..., token_count_method: _Optional[str] = ..., token_histogram: _Optional[_Iterable[_Union[HistogramBucket, _Mapping]]] = ..., records_over_max_seq_length: _Optional[int] = ..., max_seq_length: _Optional[int] = ..., size_bytes: _Optional[int] = ..., records_by_source: _Optional[_Mapping[str, int]] = ..., messages_by_role: _Optional[_Mapping[str, int]] = ..., details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    max_record_tokens: int
+    mean_record_tokens: float
+    def __init__(self, name: _Optional[str] = ..., record_count: _Optional[int] = ..., message_count: _Optional[int] = ..., token_count: _Optional[int] = ..., token_count_method: _Optional[str] = ..., token_histogram: _Optional[_Iterable[_Union[HistogramBucket, _Mapping]]] = ..., records_over_max_seq_length: _Optional[int] = ..., max_seq_length: _Optional[int] = ..., size_bytes: _Optional[int] = ..., records_by_source: _Optional[_Mapping[str, int]] = ..., messages_by_role: _Optional[_Mapping[str, int]] = ..., max_record_tokens: _Optional[int] = ..., mean_record_tokens: _Optional[float] = ...) -> None: ...
 
 class PreviewDatasetRequest(_message.Message):
     __slots__ = ("name", "count", "validation")
@@ -293,8 +443,8 @@ class PreviewDatasetRequest(_message.Message):
 class PreviewDatasetResponse(_message.Message):
     __slots__ = ("records",)
     RECORDS_FIELD_NUMBER: _ClassVar[int]
-    records: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
-    def __init__(self, records: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ...) -> None: ...
+    records: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, records: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetDatasetRequest(_message.Message):
     __slots__ = ("name",)
@@ -345,53 +495,3 @@ class DownloadDatasetResponse(_message.Message):
     metadata: _common_pb2.DownloadMetadata
     chunk: bytes
     def __init__(self, metadata: _Optional[_Union[_common_pb2.DownloadMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
-
-class GetJobRequest(_message.Message):
-    __slots__ = ("id",)
-    ID_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
-
-class ListJobsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
-    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
-    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    page_size: int
-    page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
-
-class ListJobsResponse(_message.Message):
-    __slots__ = ("jobs", "next_page_token", "total_size")
-    JOBS_FIELD_NUMBER: _ClassVar[int]
-    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
-    jobs: _containers.RepeatedCompositeFieldContainer[_common_pb2.Job]
-    next_page_token: str
-    total_size: int
-    def __init__(self, jobs: _Optional[_Iterable[_Union[_common_pb2.Job, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
-
-class CancelJobRequest(_message.Message):
-    __slots__ = ("id",)
-    ID_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
-
-class WatchJobRequest(_message.Message):
-    __slots__ = ("id", "after_seq", "include_logs")
-    ID_FIELD_NUMBER: _ClassVar[int]
-    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
-    INCLUDE_LOGS_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    after_seq: int
-    include_logs: bool
-    def __init__(self, id: _Optional[str] = ..., after_seq: _Optional[int] = ..., include_logs: _Optional[bool] = ...) -> None: ...
-
-class StreamJobLogsRequest(_message.Message):
-    __slots__ = ("id", "after_seq", "follow")
-    ID_FIELD_NUMBER: _ClassVar[int]
-    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
-    FOLLOW_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    after_seq: int
-    follow: bool
-    def __init__(self, id: _Optional[str] = ..., after_seq: _Optional[int] = ..., follow: _Optional[bool] = ...) -> None: ...

@@ -28,7 +28,8 @@ if _version_not_supported:
 
 class DatasetServiceStub:
     """Raw data in, training data out: uploads, Telegram exports, dataset import in any common
-    format, generation from a project, stats, split, download.
+    format, generation from a project, stats, split, download. Its jobs (kinds telegram and
+    generate) are read, watched and cancelled through tuneforge.jobs.v1.JobService.
     """
 
     def __init__(self, channel):
@@ -97,36 +98,12 @@ class DatasetServiceStub:
                 request_serializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.DownloadDatasetRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.DownloadDatasetResponse.FromString,
                 _registered_method=True)
-        self.GetJob = channel.unary_unary(
-                '/tuneforge.dataset.v1.DatasetService/GetJob',
-                request_serializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.GetJobRequest.SerializeToString,
-                response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
-                _registered_method=True)
-        self.ListJobs = channel.unary_unary(
-                '/tuneforge.dataset.v1.DatasetService/ListJobs',
-                request_serializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ListJobsRequest.SerializeToString,
-                response_deserializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ListJobsResponse.FromString,
-                _registered_method=True)
-        self.CancelJob = channel.unary_unary(
-                '/tuneforge.dataset.v1.DatasetService/CancelJob',
-                request_serializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.CancelJobRequest.SerializeToString,
-                response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
-                _registered_method=True)
-        self.WatchJob = channel.unary_stream(
-                '/tuneforge.dataset.v1.DatasetService/WatchJob',
-                request_serializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.WatchJobRequest.SerializeToString,
-                response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.JobEvent.FromString,
-                _registered_method=True)
-        self.StreamJobLogs = channel.unary_stream(
-                '/tuneforge.dataset.v1.DatasetService/StreamJobLogs',
-                request_serializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.StreamJobLogsRequest.SerializeToString,
-                response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.LogLine.FromString,
-                _registered_method=True)
 
 
 class DatasetServiceServicer:
     """Raw data in, training data out: uploads, Telegram exports, dataset import in any common
-    format, generation from a project, stats, split, download.
+    format, generation from a project, stats, split, download. Its jobs (kinds telegram and
+    generate) are read, watched and cancelled through tuneforge.jobs.v1.JobService.
     """
 
     def UploadFile(self, request_iterator, context):
@@ -207,38 +184,6 @@ class DatasetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def GetJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ListJobs(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def CancelJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def WatchJob(self, request, context):
-        """Replay a job's events after after_seq, then follow live until it ends.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def StreamJobLogs(self, request, context):
-        """Replay a job's log lines after after_seq, then follow live (if follow).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
 
 def add_DatasetServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -302,31 +247,6 @@ def add_DatasetServiceServicer_to_server(servicer, server):
                     request_deserializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.DownloadDatasetRequest.FromString,
                     response_serializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.DownloadDatasetResponse.SerializeToString,
             ),
-            'GetJob': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetJob,
-                    request_deserializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.GetJobRequest.FromString,
-                    response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.SerializeToString,
-            ),
-            'ListJobs': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListJobs,
-                    request_deserializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ListJobsRequest.FromString,
-                    response_serializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ListJobsResponse.SerializeToString,
-            ),
-            'CancelJob': grpc.unary_unary_rpc_method_handler(
-                    servicer.CancelJob,
-                    request_deserializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.CancelJobRequest.FromString,
-                    response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.SerializeToString,
-            ),
-            'WatchJob': grpc.unary_stream_rpc_method_handler(
-                    servicer.WatchJob,
-                    request_deserializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.WatchJobRequest.FromString,
-                    response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.JobEvent.SerializeToString,
-            ),
-            'StreamJobLogs': grpc.unary_stream_rpc_method_handler(
-                    servicer.StreamJobLogs,
-                    request_deserializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.StreamJobLogsRequest.FromString,
-                    response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.LogLine.SerializeToString,
-            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'tuneforge.dataset.v1.DatasetService', rpc_method_handlers)
@@ -337,7 +257,8 @@ def add_DatasetServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class DatasetService:
     """Raw data in, training data out: uploads, Telegram exports, dataset import in any common
-    format, generation from a project, stats, split, download.
+    format, generation from a project, stats, split, download. Its jobs (kinds telegram and
+    generate) are read, watched and cancelled through tuneforge.jobs.v1.JobService.
     """
 
     @staticmethod
@@ -654,141 +575,6 @@ class DatasetService:
             '/tuneforge.dataset.v1.DatasetService/DownloadDataset',
             tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.DownloadDatasetRequest.SerializeToString,
             tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.DownloadDatasetResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def GetJob(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tuneforge.dataset.v1.DatasetService/GetJob',
-            tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.GetJobRequest.SerializeToString,
-            tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def ListJobs(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tuneforge.dataset.v1.DatasetService/ListJobs',
-            tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ListJobsRequest.SerializeToString,
-            tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ListJobsResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def CancelJob(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tuneforge.dataset.v1.DatasetService/CancelJob',
-            tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.CancelJobRequest.SerializeToString,
-            tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def WatchJob(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
-            target,
-            '/tuneforge.dataset.v1.DatasetService/WatchJob',
-            tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.WatchJobRequest.SerializeToString,
-            tuneforge_dot_common_dot_v1_dot_common__pb2.JobEvent.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def StreamJobLogs(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
-            target,
-            '/tuneforge.dataset.v1.DatasetService/StreamJobLogs',
-            tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.StreamJobLogsRequest.SerializeToString,
-            tuneforge_dot_common_dot_v1_dot_common__pb2.LogLine.FromString,
             options,
             channel_credentials,
             insecure,

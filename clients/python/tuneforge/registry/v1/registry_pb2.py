@@ -22,12 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from tuneforge.common.v1 import common_pb2 as tuneforge_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$tuneforge/registry/v1/registry.proto\x12\x15tuneforge.registry.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a tuneforge/common/v1/common.proto\"\x8d\x03\n\x07\x41\x64\x61pter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x0c\n\x04rank\x18\x06 \x01(\x05\x12\r\n\x05\x61lpha\x18\x07 \x01(\x05\x12\x16\n\x0etarget_modules\x18\x08 \x03(\t\x12<\n\x07metrics\x18\t \x03(\x0b\x32+.tuneforge.registry.v1.Adapter.MetricsEntry\x12\x0c\n\x04path\x18\n \x01(\t\x12\x0f\n\x07version\x18\x0b \x01(\x05\x12\x0e\n\x06job_id\x18\x0c \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\r \x01(\x08\x12(\n\x07\x64\x65tails\x18\x0e \x01(\x0b\x32\x17.google.protobuf.Struct\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xf7\x01\n\x16RegisterAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x12\n\nbase_model\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x04 \x01(\t\x12K\n\x07metrics\x18\x05 \x03(\x0b\x32:.tuneforge.registry.v1.RegisterAdapterRequest.MetricsEntry\x12\x0e\n\x06job_id\x18\x06 \x01(\t\x12\x0f\n\x07replace\x18\x07 \x01(\x08\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"!\n\x11GetAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"<\n\x13ListAdaptersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"u\n\x14ListAdaptersResponse\x12\x30\n\x08\x61\x64\x61pters\x18\x01 \x03(\x0b\x32\x1e.tuneforge.registry.v1.Adapter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"3\n\x14\x44\x65leteAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\x17\n\x15\x44\x65leteAdapterResponse\"\xb8\x03\n\nActivation\x12\x14\n\x0c\x61\x64\x61pter_name\x18\x01 \x01(\t\x12\x17\n\x0f\x61\x64\x61pter_version\x18\x02 \x01(\x05\x12\x13\n\x0bserved_name\x18\x03 \x01(\t\x12\x31\n\ractivate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12?\n\nvllm_state\x18\x05 \x01(\x0e\x32+.tuneforge.registry.v1.Activation.VllmState\x12\x14\n\x0cvllm_message\x18\x06 \x01(\t\x12\x11\n\tvllm_mode\x18\x07 \x01(\t\x12\x1d\n\x15previous_adapter_name\x18\x08 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\t \x01(\t\x12\n\n\x02id\x18\n \x01(\x03\"\x8d\x01\n\tVllmState\x12\x1a\n\x16VLLM_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19VLLM_STATE_NOT_CONFIGURED\x10\x01\x12\x16\n\x12VLLM_STATE_APPLIED\x10\x02\x12\x16\n\x12VLLM_STATE_PENDING\x10\x03\x12\x15\n\x11VLLM_STATE_FAILED\x10\x04\"&\n\x16\x41\x63tivateAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65\x61\x63tivateAdapterRequest\"\x1b\n\x19RollbackActivationRequest\"\x19\n\x17GetActiveAdapterRequest\"?\n\x16ListActivationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"j\n\x17ListActivationsResponse\x12\x36\n\x0b\x61\x63tivations\x18\x01 \x03(\x0b\x32!.tuneforge.registry.v1.Activation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x19\n\x17WatchActivationsRequest\"$\n\x14\x45xportAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"n\n\x15\x45xportAdapterResponse\x12\x39\n\x08metadata\x18\x01 \x01(\x0b\x32%.tuneforge.common.v1.DownloadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"t\n\x14ImportAdapterRequest\x12@\n\x08metadata\x18\x01 \x01(\x0b\x32,.tuneforge.registry.v1.ImportAdapterMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"k\n\x15ImportAdapterMetadata\x12\x33\n\x06upload\x18\x01 \x01(\x0b\x32#.tuneforge.common.v1.UploadMetadata\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07replace\x18\x03 \x01(\x08\x32\xe9\t\n\x0fRegistryService\x12`\n\x0fRegisterAdapter\x12-.tuneforge.registry.v1.RegisterAdapterRequest\x1a\x1e.tuneforge.registry.v1.Adapter\x12V\n\nGetAdapter\x12(.tuneforge.registry.v1.GetAdapterRequest\x1a\x1e.tuneforge.registry.v1.Adapter\x12g\n\x0cListAdapters\x12*.tuneforge.registry.v1.ListAdaptersRequest\x1a+.tuneforge.registry.v1.ListAdaptersResponse\x12j\n\rDeleteAdapter\x12+.tuneforge.registry.v1.DeleteAdapterRequest\x1a,.tuneforge.registry.v1.DeleteAdapterResponse\x12\x63\n\x0f\x41\x63tivateAdapter\x12-.tuneforge.registry.v1.ActivateAdapterRequest\x1a!.tuneforge.registry.v1.Activation\x12g\n\x11\x44\x65\x61\x63tivateAdapter\x12/.tuneforge.registry.v1.DeactivateAdapterRequest\x1a!.tuneforge.registry.v1.Activation\x12i\n\x12RollbackActivation\x12\x30.tuneforge.registry.v1.RollbackActivationRequest\x1a!.tuneforge.registry.v1.Activation\x12\x65\n\x10GetActiveAdapter\x12..tuneforge.registry.v1.GetActiveAdapterRequest\x1a!.tuneforge.registry.v1.Activation\x12p\n\x0fListActivations\x12-.tuneforge.registry.v1.ListActivationsRequest\x1a..tuneforge.registry.v1.ListActivationsResponse\x12g\n\x10WatchActivations\x12..tuneforge.registry.v1.WatchActivationsRequest\x1a!.tuneforge.registry.v1.Activation0\x01\x12l\n\rExportAdapter\x12+.tuneforge.registry.v1.ExportAdapterRequest\x1a,.tuneforge.registry.v1.ExportAdapterResponse0\x01\x12^\n\rImportAdapter\x12+.tuneforge.registry.v1.ImportAdapterRequest\x1a\x1e.tuneforge.registry.v1.Adapter(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$tuneforge/registry/v1/registry.proto\x12\x15tuneforge.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a tuneforge/common/v1/common.proto\"\xe3\x03\n\x07\x41\x64\x61pter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x0c\n\x04rank\x18\x06 \x01(\x05\x12\r\n\x05\x61lpha\x18\x07 \x01(\x05\x12\x16\n\x0etarget_modules\x18\x08 \x03(\t\x12<\n\x07metrics\x18\t \x03(\x0b\x32+.tuneforge.registry.v1.Adapter.MetricsEntry\x12\x0c\n\x04path\x18\n \x01(\t\x12\x0f\n\x07version\x18\x0b \x01(\x05\x12\x0e\n\x06job_id\x18\x0c \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\r \x01(\x08\x12\x0e\n\x06source\x18\x0e \x01(\t\x12\x12\n\nlora_alpha\x18\x0f \x01(\x01\x12\x14\n\x0clora_modules\x18\x10 \x03(\t\x12\x13\n\x0bserved_name\x18\x11 \x01(\t\x12/\n\x0bupdate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x8b\x02\n\x16RegisterAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x12\n\nbase_model\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x04 \x01(\t\x12K\n\x07metrics\x18\x05 \x03(\x0b\x32:.tuneforge.registry.v1.RegisterAdapterRequest.MetricsEntry\x12\x0e\n\x06job_id\x18\x06 \x01(\t\x12\x0f\n\x07replace\x18\x07 \x01(\x08\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"!\n\x11GetAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"<\n\x13ListAdaptersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"u\n\x14ListAdaptersResponse\x12\x30\n\x08\x61\x64\x61pters\x18\x01 \x03(\x0b\x32\x1e.tuneforge.registry.v1.Adapter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"3\n\x14\x44\x65leteAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\x17\n\x15\x44\x65leteAdapterResponse\"\xb8\x03\n\nActivation\x12\x14\n\x0c\x61\x64\x61pter_name\x18\x01 \x01(\t\x12\x17\n\x0f\x61\x64\x61pter_version\x18\x02 \x01(\x05\x12\x13\n\x0bserved_name\x18\x03 \x01(\t\x12\x31\n\ractivate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12?\n\nvllm_state\x18\x05 \x01(\x0e\x32+.tuneforge.registry.v1.Activation.VllmState\x12\x14\n\x0cvllm_message\x18\x06 \x01(\t\x12\x11\n\tvllm_mode\x18\x07 \x01(\t\x12\x1d\n\x15previous_adapter_name\x18\x08 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\t \x01(\t\x12\n\n\x02id\x18\n \x01(\x03\"\x8d\x01\n\tVllmState\x12\x1a\n\x16VLLM_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19VLLM_STATE_NOT_CONFIGURED\x10\x01\x12\x16\n\x12VLLM_STATE_APPLIED\x10\x02\x12\x16\n\x12VLLM_STATE_PENDING\x10\x03\x12\x15\n\x11VLLM_STATE_FAILED\x10\x04\"&\n\x16\x41\x63tivateAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65\x61\x63tivateAdapterRequest\"\x1b\n\x19RollbackActivationRequest\"\x19\n\x17GetActiveAdapterRequest\"?\n\x16ListActivationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"j\n\x17ListActivationsResponse\x12\x36\n\x0b\x61\x63tivations\x18\x01 \x03(\x0b\x32!.tuneforge.registry.v1.Activation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x19\n\x17WatchActivationsRequest\"$\n\x14\x45xportAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"n\n\x15\x45xportAdapterResponse\x12\x39\n\x08metadata\x18\x01 \x01(\x0b\x32%.tuneforge.common.v1.DownloadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"t\n\x14ImportAdapterRequest\x12@\n\x08metadata\x18\x01 \x01(\x0b\x32,.tuneforge.registry.v1.ImportAdapterMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"k\n\x15ImportAdapterMetadata\x12\x33\n\x06upload\x18\x01 \x01(\x0b\x32#.tuneforge.common.v1.UploadMetadata\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07replace\x18\x03 \x01(\x08\x32\xe9\t\n\x0fRegistryService\x12`\n\x0fRegisterAdapter\x12-.tuneforge.registry.v1.RegisterAdapterRequest\x1a\x1e.tuneforge.registry.v1.Adapter\x12V\n\nGetAdapter\x12(.tuneforge.registry.v1.GetAdapterRequest\x1a\x1e.tuneforge.registry.v1.Adapter\x12g\n\x0cListAdapters\x12*.tuneforge.registry.v1.ListAdaptersRequest\x1a+.tuneforge.registry.v1.ListAdaptersResponse\x12j\n\rDeleteAdapter\x12+.tuneforge.registry.v1.DeleteAdapterRequest\x1a,.tuneforge.registry.v1.DeleteAdapterResponse\x12\x63\n\x0f\x41\x63tivateAdapter\x12-.tuneforge.registry.v1.ActivateAdapterRequest\x1a!.tuneforge.registry.v1.Activation\x12g\n\x11\x44\x65\x61\x63tivateAdapter\x12/.tuneforge.registry.v1.DeactivateAdapterRequest\x1a!.tuneforge.registry.v1.Activation\x12i\n\x12RollbackActivation\x12\x30.tuneforge.registry.v1.RollbackActivationRequest\x1a!.tuneforge.registry.v1.Activation\x12\x65\n\x10GetActiveAdapter\x12..tuneforge.registry.v1.GetActiveAdapterRequest\x1a!.tuneforge.registry.v1.Activation\x12p\n\x0fListActivations\x12-.tuneforge.registry.v1.ListActivationsRequest\x1a..tuneforge.registry.v1.ListActivationsResponse\x12g\n\x10WatchActivations\x12..tuneforge.registry.v1.WatchActivationsRequest\x1a!.tuneforge.registry.v1.Activation0\x01\x12l\n\rExportAdapter\x12+.tuneforge.registry.v1.ExportAdapterRequest\x1a,.tuneforge.registry.v1.ExportAdapterResponse0\x01\x12^\n\rImportAdapter\x12+.tuneforge.registry.v1.ImportAdapterRequest\x1a\x1e.tuneforge.registry.v1.Adapter(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,50 +37,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ADAPTER_METRICSENTRY']._serialized_options = b'8\001'
   _globals['_REGISTERADAPTERREQUEST_METRICSENTRY']._loaded_options = None
   _globals['_REGISTERADAPTERREQUEST_METRICSENTRY']._serialized_options = b'8\001'
-  _globals['_ADAPTER']._serialized_start=161
-  _globals['_ADAPTER']._serialized_end=558
-  _globals['_ADAPTER_METRICSENTRY']._serialized_start=512
-  _globals['_ADAPTER_METRICSENTRY']._serialized_end=558
-  _globals['_REGISTERADAPTERREQUEST']._serialized_start=561
-  _globals['_REGISTERADAPTERREQUEST']._serialized_end=808
-  _globals['_REGISTERADAPTERREQUEST_METRICSENTRY']._serialized_start=512
-  _globals['_REGISTERADAPTERREQUEST_METRICSENTRY']._serialized_end=558
-  _globals['_GETADAPTERREQUEST']._serialized_start=810
-  _globals['_GETADAPTERREQUEST']._serialized_end=843
-  _globals['_LISTADAPTERSREQUEST']._serialized_start=845
-  _globals['_LISTADAPTERSREQUEST']._serialized_end=905
-  _globals['_LISTADAPTERSRESPONSE']._serialized_start=907
-  _globals['_LISTADAPTERSRESPONSE']._serialized_end=1024
-  _globals['_DELETEADAPTERREQUEST']._serialized_start=1026
-  _globals['_DELETEADAPTERREQUEST']._serialized_end=1077
-  _globals['_DELETEADAPTERRESPONSE']._serialized_start=1079
-  _globals['_DELETEADAPTERRESPONSE']._serialized_end=1102
-  _globals['_ACTIVATION']._serialized_start=1105
-  _globals['_ACTIVATION']._serialized_end=1545
-  _globals['_ACTIVATION_VLLMSTATE']._serialized_start=1404
-  _globals['_ACTIVATION_VLLMSTATE']._serialized_end=1545
-  _globals['_ACTIVATEADAPTERREQUEST']._serialized_start=1547
-  _globals['_ACTIVATEADAPTERREQUEST']._serialized_end=1585
-  _globals['_DEACTIVATEADAPTERREQUEST']._serialized_start=1587
-  _globals['_DEACTIVATEADAPTERREQUEST']._serialized_end=1613
-  _globals['_ROLLBACKACTIVATIONREQUEST']._serialized_start=1615
-  _globals['_ROLLBACKACTIVATIONREQUEST']._serialized_end=1642
-  _globals['_GETACTIVEADAPTERREQUEST']._serialized_start=1644
-  _globals['_GETACTIVEADAPTERREQUEST']._serialized_end=1669
-  _globals['_LISTACTIVATIONSREQUEST']._serialized_start=1671
-  _globals['_LISTACTIVATIONSREQUEST']._serialized_end=1734
-  _globals['_LISTACTIVATIONSRESPONSE']._serialized_start=1736
-  _globals['_LISTACTIVATIONSRESPONSE']._serialized_end=1842
-  _globals['_WATCHACTIVATIONSREQUEST']._serialized_start=1844
-  _globals['_WATCHACTIVATIONSREQUEST']._serialized_end=1869
-  _globals['_EXPORTADAPTERREQUEST']._serialized_start=1871
-  _globals['_EXPORTADAPTERREQUEST']._serialized_end=1907
-  _globals['_EXPORTADAPTERRESPONSE']._serialized_start=1909
-  _globals['_EXPORTADAPTERRESPONSE']._serialized_end=2019
-  _globals['_IMPORTADAPTERREQUEST']._serialized_start=2021
-  _globals['_IMPORTADAPTERREQUEST']._serialized_end=2137
-  _globals['_IMPORTADAPTERMETADATA']._serialized_start=2139
-  _globals['_IMPORTADAPTERMETADATA']._serialized_end=2246
-  _globals['_REGISTRYSERVICE']._serialized_start=2249
-  _globals['_REGISTRYSERVICE']._serialized_end=3506
+  _globals['_ADAPTER']._serialized_start=131
+  _globals['_ADAPTER']._serialized_end=614
+  _globals['_ADAPTER_METRICSENTRY']._serialized_start=568
+  _globals['_ADAPTER_METRICSENTRY']._serialized_end=614
+  _globals['_REGISTERADAPTERREQUEST']._serialized_start=617
+  _globals['_REGISTERADAPTERREQUEST']._serialized_end=884
+  _globals['_REGISTERADAPTERREQUEST_METRICSENTRY']._serialized_start=568
+  _globals['_REGISTERADAPTERREQUEST_METRICSENTRY']._serialized_end=614
+  _globals['_GETADAPTERREQUEST']._serialized_start=886
+  _globals['_GETADAPTERREQUEST']._serialized_end=919
+  _globals['_LISTADAPTERSREQUEST']._serialized_start=921
+  _globals['_LISTADAPTERSREQUEST']._serialized_end=981
+  _globals['_LISTADAPTERSRESPONSE']._serialized_start=983
+  _globals['_LISTADAPTERSRESPONSE']._serialized_end=1100
+  _globals['_DELETEADAPTERREQUEST']._serialized_start=1102
+  _globals['_DELETEADAPTERREQUEST']._serialized_end=1153
+  _globals['_DELETEADAPTERRESPONSE']._serialized_start=1155
+  _globals['_DELETEADAPTERRESPONSE']._serialized_end=1178
+  _globals['_ACTIVATION']._serialized_start=1181
+  _globals['_ACTIVATION']._serialized_end=1621
+  _globals['_ACTIVATION_VLLMSTATE']._serialized_start=1480
+  _globals['_ACTIVATION_VLLMSTATE']._serialized_end=1621
+  _globals['_ACTIVATEADAPTERREQUEST']._serialized_start=1623
+  _globals['_ACTIVATEADAPTERREQUEST']._serialized_end=1661
+  _globals['_DEACTIVATEADAPTERREQUEST']._serialized_start=1663
+  _globals['_DEACTIVATEADAPTERREQUEST']._serialized_end=1689
+  _globals['_ROLLBACKACTIVATIONREQUEST']._serialized_start=1691
+  _globals['_ROLLBACKACTIVATIONREQUEST']._serialized_end=1718
+  _globals['_GETACTIVEADAPTERREQUEST']._serialized_start=1720
+  _globals['_GETACTIVEADAPTERREQUEST']._serialized_end=1745
+  _globals['_LISTACTIVATIONSREQUEST']._serialized_start=1747
+  _globals['_LISTACTIVATIONSREQUEST']._serialized_end=1810
+  _globals['_LISTACTIVATIONSRESPONSE']._serialized_start=1812
+  _globals['_LISTACTIVATIONSRESPONSE']._serialized_end=1918
+  _globals['_WATCHACTIVATIONSREQUEST']._serialized_start=1920
+  _globals['_WATCHACTIVATIONSREQUEST']._serialized_end=1945
+  _globals['_EXPORTADAPTERREQUEST']._serialized_start=1947
+  _globals['_EXPORTADAPTERREQUEST']._serialized_end=1983
+  _globals['_EXPORTADAPTERRESPONSE']._serialized_start=1985
+  _globals['_EXPORTADAPTERRESPONSE']._serialized_end=2095
+  _globals['_IMPORTADAPTERREQUEST']._serialized_start=2097
+  _globals['_IMPORTADAPTERREQUEST']._serialized_end=2213
+  _globals['_IMPORTADAPTERMETADATA']._serialized_start=2215
+  _globals['_IMPORTADAPTERMETADATA']._serialized_end=2322
+  _globals['_REGISTRYSERVICE']._serialized_start=2325
+  _globals['_REGISTRYSERVICE']._serialized_end=3582
 # @@protoc_insertion_point(module_scope)

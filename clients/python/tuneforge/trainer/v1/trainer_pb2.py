@@ -22,68 +22,51 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from tuneforge.common.v1 import common_pb2 as tuneforge_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"tuneforge/trainer/v1/trainer.proto\x12\x14tuneforge.trainer.v1\x1a tuneforge/common/v1/common.proto\"\x94\x01\n\x06Preset\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x38\n\x06values\x18\x03 \x03(\x0b\x32(.tuneforge.trainer.v1.Preset.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xbf\x02\n\x12TrainingConfigInfo\x12\x44\n\x06\x63onfig\x18\x01 \x03(\x0b\x32\x34.tuneforge.trainer.v1.TrainingConfigInfo.ConfigEntry\x12-\n\x07presets\x18\x02 \x03(\x0b\x32\x1c.tuneforge.trainer.v1.Preset\x12@\n\x04help\x18\x03 \x03(\x0b\x32\x32.tuneforge.trainer.v1.TrainingConfigInfo.HelpEntry\x12\x16\n\x0e\x64\x65\x66\x61ult_preset\x18\x04 \x01(\t\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a+\n\tHelpEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1a\n\x18GetTrainingConfigRequest\"\xaa\x01\n\x1bUpdateTrainingConfigRequest\x12M\n\x06values\x18\x01 \x03(\x0b\x32=.tuneforge.trainer.v1.UpdateTrainingConfigRequest.ValuesEntry\x12\r\n\x05reset\x18\x02 \x01(\x08\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xad\x02\n\x18\x43reateTrainingJobRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\x12\x0e\n\x06preset\x18\x03 \x01(\t\x12J\n\x06\x63onfig\x18\x04 \x03(\x0b\x32:.tuneforge.trainer.v1.CreateTrainingJobRequest.ConfigEntry\x12\x14\n\x0c\x61\x64\x61pter_name\x18\x05 \x01(\t\x12\x13\n\x0bresume_from\x18\x06 \x01(\t\x12\x15\n\x08register\x18\x07 \x01(\x08H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0b\n\t_register\"&\n\x18\x43\x61ncelTrainingJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"#\n\x15GetTrainingJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"@\n\x17ListTrainingJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"o\n\x18ListTrainingJobsResponse\x12&\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.tuneforge.common.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"N\n\x17WatchTrainingJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\x12\x14\n\x0cinclude_logs\x18\x03 \x01(\x08\"M\n\x1cStreamTrainingJobLogsRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\"+\n\x1dListTrainingJobMetricsRequest\x12\n\n\x02id\x18\x01 \x01(\t\"O\n\x1eListTrainingJobMetricsResponse\x12-\n\x07metrics\x18\x01 \x03(\x0b\x32\x1c.tuneforge.common.v1.Metrics\"$\n\x16ListCheckpointsRequest\x12\n\n\x02id\x18\x01 \x01(\t\"O\n\x17ListCheckpointsResponse\x12\x34\n\x0b\x63heckpoints\x18\x01 \x03(\x0b\x32\x1f.tuneforge.common.v1.Checkpoint\"g\n\x13MergeAdapterRequest\x12\x14\n\x0c\x61\x64\x61pter_name\x18\x01 \x01(\t\x12\x12\n\noutput_dir\x18\x02 \x01(\t\x12\x12\n\nbase_model\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t2\x9a\t\n\x0eTrainerService\x12m\n\x11GetTrainingConfig\x12..tuneforge.trainer.v1.GetTrainingConfigRequest\x1a(.tuneforge.trainer.v1.TrainingConfigInfo\x12s\n\x14UpdateTrainingConfig\x12\x31.tuneforge.trainer.v1.UpdateTrainingConfigRequest\x1a(.tuneforge.trainer.v1.TrainingConfigInfo\x12]\n\x11\x43reateTrainingJob\x12..tuneforge.trainer.v1.CreateTrainingJobRequest\x1a\x18.tuneforge.common.v1.Job\x12]\n\x11\x43\x61ncelTrainingJob\x12..tuneforge.trainer.v1.CancelTrainingJobRequest\x1a\x18.tuneforge.common.v1.Job\x12W\n\x0eGetTrainingJob\x12+.tuneforge.trainer.v1.GetTrainingJobRequest\x1a\x18.tuneforge.common.v1.Job\x12q\n\x10ListTrainingJobs\x12-.tuneforge.trainer.v1.ListTrainingJobsRequest\x1a..tuneforge.trainer.v1.ListTrainingJobsResponse\x12\x62\n\x10WatchTrainingJob\x12-.tuneforge.trainer.v1.WatchTrainingJobRequest\x1a\x1d.tuneforge.common.v1.JobEvent0\x01\x12k\n\x15StreamTrainingJobLogs\x12\x32.tuneforge.trainer.v1.StreamTrainingJobLogsRequest\x1a\x1c.tuneforge.common.v1.LogLine0\x01\x12\x83\x01\n\x16ListTrainingJobMetrics\x12\x33.tuneforge.trainer.v1.ListTrainingJobMetricsRequest\x1a\x34.tuneforge.trainer.v1.ListTrainingJobMetricsResponse\x12n\n\x0fListCheckpoints\x12,.tuneforge.trainer.v1.ListCheckpointsRequest\x1a-.tuneforge.trainer.v1.ListCheckpointsResponse\x12S\n\x0cMergeAdapter\x12).tuneforge.trainer.v1.MergeAdapterRequest\x1a\x18.tuneforge.common.v1.Jobb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"tuneforge/trainer/v1/trainer.proto\x12\x14tuneforge.trainer.v1\x1a google/protobuf/field_mask.proto\x1a tuneforge/common/v1/common.proto\"\x8d\t\n\x0eTrainingConfig\x12\x16\n\tlora_rank\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x17\n\nlora_alpha\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x19\n\x0clora_dropout\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x16\n\x0etarget_modules\x18\x04 \x03(\t\x12\x17\n\nbatch_size\x18\x05 \x01(\x05H\x03\x88\x01\x01\x12(\n\x1bgradient_accumulation_steps\x18\x06 \x01(\x05H\x04\x88\x01\x01\x12\x1a\n\rlearning_rate\x18\x07 \x01(\x01H\x05\x88\x01\x01\x12\x13\n\x06\x65pochs\x18\x08 \x01(\x01H\x06\x88\x01\x01\x12\x1b\n\x0emax_seq_length\x18\t \x01(\x05H\x07\x88\x01\x01\x12\x19\n\x0cwarmup_ratio\x18\n \x01(\x01H\x08\x88\x01\x01\x12\x19\n\x0cweight_decay\x18\x0b \x01(\x01H\t\x88\x01\x01\x12#\n\x16gradient_checkpointing\x18\x0c \x01(\x08H\n\x88\x01\x01\x12\x41\n\tprecision\x18\r \x01(\x0e\x32..tuneforge.trainer.v1.TrainingConfig.Precision\x12G\n\x0cquantization\x18\x0e \x01(\x0e\x32\x31.tuneforge.trainer.v1.TrainingConfig.Quantization\x12\x17\n\nsave_steps\x18\x0f \x01(\x05H\x0b\x88\x01\x01\x12\x17\n\neval_steps\x18\x10 \x01(\x05H\x0c\x88\x01\x01\x12\x1d\n\x10validation_split\x18\x11 \x01(\x01H\r\x88\x01\x01\x12$\n\x17\x65\x61rly_stopping_patience\x18\x12 \x01(\x05H\x0e\x88\x01\x01\x12\x11\n\x04seed\x18\x13 \x01(\x05H\x0f\x88\x01\x01\x12\x14\n\x07packing\x18\x14 \x01(\x08H\x10\x88\x01\x01\"v\n\tPrecision\x12\x19\n\x15PRECISION_UNSPECIFIED\x10\x00\x12\x12\n\x0ePRECISION_AUTO\x10\x01\x12\x12\n\x0ePRECISION_BF16\x10\x02\x12\x12\n\x0ePRECISION_FP16\x10\x03\x12\x12\n\x0ePRECISION_FP32\x10\x04\"Y\n\x0cQuantization\x12\x1c\n\x18QUANTIZATION_UNSPECIFIED\x10\x00\x12\x15\n\x11QUANTIZATION_NONE\x10\x01\x12\x14\n\x10QUANTIZATION_NF4\x10\x02\x42\x0c\n\n_lora_rankB\r\n\x0b_lora_alphaB\x0f\n\r_lora_dropoutB\r\n\x0b_batch_sizeB\x1e\n\x1c_gradient_accumulation_stepsB\x10\n\x0e_learning_rateB\t\n\x07_epochsB\x11\n\x0f_max_seq_lengthB\x0f\n\r_warmup_ratioB\x0f\n\r_weight_decayB\x19\n\x17_gradient_checkpointingB\r\n\x0b_save_stepsB\r\n\x0b_eval_stepsB\x13\n\x11_validation_splitB\x1a\n\x18_early_stopping_patienceB\x07\n\x05_seedB\n\n\x08_packing\"a\n\x06Preset\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x34\n\x06\x63onfig\x18\x03 \x01(\x0b\x32$.tuneforge.trainer.v1.TrainingConfig\"\x80\x02\n\x12TrainingConfigInfo\x12\x34\n\x06\x63onfig\x18\x01 \x01(\x0b\x32$.tuneforge.trainer.v1.TrainingConfig\x12-\n\x07presets\x18\x02 \x03(\x0b\x32\x1c.tuneforge.trainer.v1.Preset\x12@\n\x04help\x18\x03 \x03(\x0b\x32\x32.tuneforge.trainer.v1.TrainingConfigInfo.HelpEntry\x12\x16\n\x0e\x64\x65\x66\x61ult_preset\x18\x04 \x01(\t\x1a+\n\tHelpEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1a\n\x18GetTrainingConfigRequest\"\x93\x01\n\x1bUpdateTrainingConfigRequest\x12\x34\n\x06\x63onfig\x18\x01 \x01(\x0b\x32$.tuneforge.trainer.v1.TrainingConfig\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\r\n\x05reset\x18\x03 \x01(\x08\"\xe8\x01\n\x18\x43reateTrainingJobRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\x12\x0e\n\x06preset\x18\x03 \x01(\t\x12\x34\n\x06\x63onfig\x18\x04 \x01(\x0b\x32$.tuneforge.trainer.v1.TrainingConfig\x12\x14\n\x0c\x61\x64\x61pter_name\x18\x05 \x01(\t\x12\x13\n\x0bresume_from\x18\x06 \x01(\t\x12\x15\n\x08register\x18\x07 \x01(\x08H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x08 \x01(\tB\x0b\n\t_register\"g\n\x13MergeAdapterRequest\x12\x14\n\x0c\x61\x64\x61pter_name\x18\x01 \x01(\t\x12\x12\n\noutput_dir\x18\x02 \x01(\t\x12\x12\n\nbase_model\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\xc7\x02\n\x11TrainingJobParams\x12\x12\n\nbase_model\x18\x01 \x01(\t\x12\x12\n\ntrain_file\x18\x02 \x01(\t\x12\x17\n\x0fvalidation_file\x18\x03 \x01(\t\x12\x34\n\x06\x63onfig\x18\x04 \x01(\x0b\x32$.tuneforge.trainer.v1.TrainingConfig\x12\x12\n\noutput_dir\x18\x05 \x01(\t\x12\x14\n\x0c\x61\x64\x61pter_name\x18\x06 \x01(\t\x12\x14\n\x0c\x64\x61taset_name\x18\x07 \x01(\t\x12\x1e\n\x16resume_from_checkpoint\x18\x08 \x01(\t\x12\x0e\n\x06preset\x18\t \x01(\t\x12\x13\n\x0bresume_from\x18\n \x01(\t\x12\x10\n\x08register\x18\x0b \x01(\x08\x12\x16\n\tmax_steps\x18\x0c \x01(\x03H\x00\x88\x01\x01\x42\x0c\n\n_max_steps\"\xb2\x02\n\x0cRegistration\x12\x37\n\x05state\x18\x01 \x01(\x0e\x32(.tuneforge.trainer.v1.Registration.State\x12\x10\n\x08\x61ttempts\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x05\x12\x0c\n\x04path\x18\x06 \x01(\t\x12\x10\n\x08registry\x18\x07 \x01(\t\x12\x19\n\x11last_attempt_time\x18\x08 \x01(\x01\"l\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10STATE_REGISTERED\x10\x01\x12\x11\n\rSTATE_PENDING\x10\x02\x12\x10\n\x0cSTATE_FAILED\x10\x03\x12\x11\n\rSTATE_SKIPPED\x10\x04\"\x93\x06\n\x11TrainingJobResult\x12\x12\n\nbase_model\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12\x14\n\x0c\x61\x64\x61pter_name\x18\x03 \x01(\t\x12\x34\n\x06\x63onfig\x18\x04 \x01(\x0b\x32$.tuneforge.trainer.v1.TrainingConfig\x12\x41\n\tprecision\x18\x05 \x01(\x0e\x32..tuneforge.trainer.v1.TrainingConfig.Precision\x12\x13\n\x0bglobal_step\x18\x06 \x01(\x03\x12\x11\n\tmax_steps\x18\x07 \x01(\x03\x12\r\n\x05\x65poch\x18\x08 \x01(\x01\x12\x17\n\ntrain_loss\x18\t \x01(\x01H\x00\x88\x01\x01\x12\x16\n\tlast_loss\x18\n \x01(\x01H\x01\x88\x01\x01\x12\x16\n\teval_loss\x18\x0b \x01(\x01H\x02\x88\x01\x01\x12\x1b\n\x0e\x62\x65st_eval_loss\x18\x0c \x01(\x01H\x03\x88\x01\x01\x12\x17\n\nnum_tokens\x18\r \x01(\x01H\x04\x88\x01\x01\x12\x1a\n\rtrain_runtime\x18\x0e \x01(\x01H\x05\x88\x01\x01\x12\x1e\n\x11tokens_per_second\x18\x0f \x01(\x01H\x06\x88\x01\x01\x12\x15\n\rtrain_records\x18\x10 \x01(\x03\x12\x17\n\x0f\x64ropped_records\x18\x11 \x01(\x03\x12\x15\n\rearly_stopped\x18\x12 \x01(\x08\x12\x14\n\x0cwall_seconds\x18\x13 \x01(\x01\x12\x0f\n\x07stopped\x18\x14 \x01(\x08\x12\x13\n\x0b\x61\x64\x61pter_dir\x18\x15 \x01(\t\x12\x12\n\noutput_dir\x18\x16 \x01(\t\x12\x12\n\ncheckpoint\x18\x17 \x01(\t\x12\x38\n\x0cregistration\x18\x18 \x01(\x0b\x32\".tuneforge.trainer.v1.RegistrationB\r\n\x0b_train_lossB\x0c\n\n_last_lossB\x0c\n\n_eval_lossB\x11\n\x0f_best_eval_lossB\r\n\x0b_num_tokensB\x10\n\x0e_train_runtimeB\x14\n\x12_tokens_per_second\"r\n\x0eMergeJobParams\x12\x14\n\x0c\x61\x64\x61pter_name\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x64\x61pter_dir\x18\x02 \x01(\t\x12\x12\n\noutput_dir\x18\x03 \x01(\t\x12\x12\n\nbase_model\x18\x04 \x01(\t\x12\r\n\x05\x64type\x18\x05 \x01(\t\"u\n\x0eMergeJobResult\x12\x12\n\noutput_dir\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\x12\x13\n\x0b\x61\x64\x61pter_dir\x18\x03 \x01(\t\x12\x12\n\nparameters\x18\x04 \x01(\x03\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x32\xa8\x03\n\x0eTrainerService\x12m\n\x11GetTrainingConfig\x12..tuneforge.trainer.v1.GetTrainingConfigRequest\x1a(.tuneforge.trainer.v1.TrainingConfigInfo\x12s\n\x14UpdateTrainingConfig\x12\x31.tuneforge.trainer.v1.UpdateTrainingConfigRequest\x1a(.tuneforge.trainer.v1.TrainingConfigInfo\x12]\n\x11\x43reateTrainingJob\x12..tuneforge.trainer.v1.CreateTrainingJobRequest\x1a\x18.tuneforge.common.v1.Job\x12S\n\x0cMergeAdapter\x12).tuneforge.trainer.v1.MergeAdapterRequest\x1a\x18.tuneforge.common.v1.Jobb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tuneforge.trainer.v1.trainer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PRESET_VALUESENTRY']._loaded_options = None
-  _globals['_PRESET_VALUESENTRY']._serialized_options = b'8\001'
-  _globals['_TRAININGCONFIGINFO_CONFIGENTRY']._loaded_options = None
-  _globals['_TRAININGCONFIGINFO_CONFIGENTRY']._serialized_options = b'8\001'
   _globals['_TRAININGCONFIGINFO_HELPENTRY']._loaded_options = None
   _globals['_TRAININGCONFIGINFO_HELPENTRY']._serialized_options = b'8\001'
-  _globals['_UPDATETRAININGCONFIGREQUEST_VALUESENTRY']._loaded_options = None
-  _globals['_UPDATETRAININGCONFIGREQUEST_VALUESENTRY']._serialized_options = b'8\001'
-  _globals['_CREATETRAININGJOBREQUEST_CONFIGENTRY']._loaded_options = None
-  _globals['_CREATETRAININGJOBREQUEST_CONFIGENTRY']._serialized_options = b'8\001'
-  _globals['_PRESET']._serialized_start=95
-  _globals['_PRESET']._serialized_end=243
-  _globals['_PRESET_VALUESENTRY']._serialized_start=198
-  _globals['_PRESET_VALUESENTRY']._serialized_end=243
-  _globals['_TRAININGCONFIGINFO']._serialized_start=246
-  _globals['_TRAININGCONFIGINFO']._serialized_end=565
-  _globals['_TRAININGCONFIGINFO_CONFIGENTRY']._serialized_start=475
-  _globals['_TRAININGCONFIGINFO_CONFIGENTRY']._serialized_end=520
-  _globals['_TRAININGCONFIGINFO_HELPENTRY']._serialized_start=522
-  _globals['_TRAININGCONFIGINFO_HELPENTRY']._serialized_end=565
-  _globals['_GETTRAININGCONFIGREQUEST']._serialized_start=567
-  _globals['_GETTRAININGCONFIGREQUEST']._serialized_end=593
-  _globals['_UPDATETRAININGCONFIGREQUEST']._serialized_start=596
-  _globals['_UPDATETRAININGCONFIGREQUEST']._serialized_end=766
-  _globals['_UPDATETRAININGCONFIGREQUEST_VALUESENTRY']._serialized_start=198
-  _globals['_UPDATETRAININGCONFIGREQUEST_VALUESENTRY']._serialized_end=243
-  _globals['_CREATETRAININGJOBREQUEST']._serialized_start=769
-  _globals['_CREATETRAININGJOBREQUEST']._serialized_end=1070
-  _globals['_CREATETRAININGJOBREQUEST_CONFIGENTRY']._serialized_start=475
-  _globals['_CREATETRAININGJOBREQUEST_CONFIGENTRY']._serialized_end=520
-  _globals['_CANCELTRAININGJOBREQUEST']._serialized_start=1072
-  _globals['_CANCELTRAININGJOBREQUEST']._serialized_end=1110
-  _globals['_GETTRAININGJOBREQUEST']._serialized_start=1112
-  _globals['_GETTRAININGJOBREQUEST']._serialized_end=1147
-  _globals['_LISTTRAININGJOBSREQUEST']._serialized_start=1149
-  _globals['_LISTTRAININGJOBSREQUEST']._serialized_end=1213
-  _globals['_LISTTRAININGJOBSRESPONSE']._serialized_start=1215
-  _globals['_LISTTRAININGJOBSRESPONSE']._serialized_end=1326
-  _globals['_WATCHTRAININGJOBREQUEST']._serialized_start=1328
-  _globals['_WATCHTRAININGJOBREQUEST']._serialized_end=1406
-  _globals['_STREAMTRAININGJOBLOGSREQUEST']._serialized_start=1408
-  _globals['_STREAMTRAININGJOBLOGSREQUEST']._serialized_end=1485
-  _globals['_LISTTRAININGJOBMETRICSREQUEST']._serialized_start=1487
-  _globals['_LISTTRAININGJOBMETRICSREQUEST']._serialized_end=1530
-  _globals['_LISTTRAININGJOBMETRICSRESPONSE']._serialized_start=1532
-  _globals['_LISTTRAININGJOBMETRICSRESPONSE']._serialized_end=1611
-  _globals['_LISTCHECKPOINTSREQUEST']._serialized_start=1613
-  _globals['_LISTCHECKPOINTSREQUEST']._serialized_end=1649
-  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_start=1651
-  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_end=1730
-  _globals['_MERGEADAPTERREQUEST']._serialized_start=1732
-  _globals['_MERGEADAPTERREQUEST']._serialized_end=1835
-  _globals['_TRAINERSERVICE']._serialized_start=1838
-  _globals['_TRAINERSERVICE']._serialized_end=3016
+  _globals['_TRAININGCONFIG']._serialized_start=129
+  _globals['_TRAININGCONFIG']._serialized_end=1294
+  _globals['_TRAININGCONFIG_PRECISION']._serialized_start=783
+  _globals['_TRAININGCONFIG_PRECISION']._serialized_end=901
+  _globals['_TRAININGCONFIG_QUANTIZATION']._serialized_start=903
+  _globals['_TRAININGCONFIG_QUANTIZATION']._serialized_end=992
+  _globals['_PRESET']._serialized_start=1296
+  _globals['_PRESET']._serialized_end=1393
+  _globals['_TRAININGCONFIGINFO']._serialized_start=1396
+  _globals['_TRAININGCONFIGINFO']._serialized_end=1652
+  _globals['_TRAININGCONFIGINFO_HELPENTRY']._serialized_start=1609
+  _globals['_TRAININGCONFIGINFO_HELPENTRY']._serialized_end=1652
+  _globals['_GETTRAININGCONFIGREQUEST']._serialized_start=1654
+  _globals['_GETTRAININGCONFIGREQUEST']._serialized_end=1680
+  _globals['_UPDATETRAININGCONFIGREQUEST']._serialized_start=1683
+  _globals['_UPDATETRAININGCONFIGREQUEST']._serialized_end=1830
+  _globals['_CREATETRAININGJOBREQUEST']._serialized_start=1833
+  _globals['_CREATETRAININGJOBREQUEST']._serialized_end=2065
+  _globals['_MERGEADAPTERREQUEST']._serialized_start=2067
+  _globals['_MERGEADAPTERREQUEST']._serialized_end=2170
+  _globals['_TRAININGJOBPARAMS']._serialized_start=2173
+  _globals['_TRAININGJOBPARAMS']._serialized_end=2500
+  _globals['_REGISTRATION']._serialized_start=2503
+  _globals['_REGISTRATION']._serialized_end=2809
+  _globals['_REGISTRATION_STATE']._serialized_start=2701
+  _globals['_REGISTRATION_STATE']._serialized_end=2809
+  _globals['_TRAININGJOBRESULT']._serialized_start=2812
+  _globals['_TRAININGJOBRESULT']._serialized_end=3599
+  _globals['_MERGEJOBPARAMS']._serialized_start=3601
+  _globals['_MERGEJOBPARAMS']._serialized_end=3715
+  _globals['_MERGEJOBRESULT']._serialized_start=3717
+  _globals['_MERGEJOBRESULT']._serialized_end=3834
+  _globals['_TRAINERSERVICE']._serialized_start=3837
+  _globals['_TRAINERSERVICE']._serialized_end=4261
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,7 @@
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from tuneforge.common.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -7,32 +9,82 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class TrainingConfig(_message.Message):
+    __slots__ = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size", "gradient_accumulation_steps", "learning_rate", "epochs", "max_seq_length", "warmup_ratio", "weight_decay", "gradient_checkpointing", "precision", "quantization", "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed", "packing")
+    class Precision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        PRECISION_UNSPECIFIED: _ClassVar[TrainingConfig.Precision]
+        PRECISION_AUTO: _ClassVar[TrainingConfig.Precision]
+        PRECISION_BF16: _ClassVar[TrainingConfig.Precision]
+        PRECISION_FP16: _ClassVar[TrainingConfig.Precision]
+        PRECISION_FP32: _ClassVar[TrainingConfig.Precision]
+    PRECISION_UNSPECIFIED: TrainingConfig.Precision
+    PRECISION_AUTO: TrainingConfig.Precision
+    PRECISION_BF16: TrainingConfig.Precision
+    PRECISION_FP16: TrainingConfig.Precision
+    PRECISION_FP32: TrainingConfig.Precision
+    class Quantization(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        QUANTIZATION_UNSPECIFIED: _ClassVar[TrainingConfig.Quantization]
+        QUANTIZATION_NONE: _ClassVar[TrainingConfig.Quantization]
+        QUANTIZATION_NF4: _ClassVar[TrainingConfig.Quantization]
+    QUANTIZATION_UNSPECIFIED: TrainingConfig.Quantization
+    QUANTIZATION_NONE: TrainingConfig.Quantization
+    QUANTIZATION_NF4: TrainingConfig.Quantization
+    LORA_RANK_FIELD_NUMBER: _ClassVar[int]
+    LORA_ALPHA_FIELD_NUMBER: _ClassVar[int]
+    LORA_DROPOUT_FIELD_NUMBER: _ClassVar[int]
+    TARGET_MODULES_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    GRADIENT_ACCUMULATION_STEPS_FIELD_NUMBER: _ClassVar[int]
+    LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
+    EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    MAX_SEQ_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    WARMUP_RATIO_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+    GRADIENT_CHECKPOINTING_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    QUANTIZATION_FIELD_NUMBER: _ClassVar[int]
+    SAVE_STEPS_FIELD_NUMBER: _ClassVar[int]
+    EVAL_STEPS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    EARLY_STOPPING_PATIENCE_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    PACKING_FIELD_NUMBER: _ClassVar[int]
+    lora_rank: int
+    lora_alpha: int
+    lora_dropout: float
+    target_modules: _containers.RepeatedScalarFieldContainer[str]
+    batch_size: int
+    gradient_accumulation_steps: int
+    learning_rate: float
+    epochs: float
+    max_seq_length: int
+    warmup_ratio: float
+    weight_decay: float
+    gradient_checkpointing: bool
+    precision: TrainingConfig.Precision
+    quantization: TrainingConfig.Quantization
+    save_steps: int
+    eval_steps: int
+    validation_split: float
+    early_stopping_patience: int
+    seed: int
+    packing: bool
+    def __init__(self, lora_rank: _Optional[int] = ..., lora_alpha: _Optional[int] = ..., lora_dropout: _Optional[float] = ..., target_modules: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., gradient_accumulation_steps: _Optional[int] = ..., learning_rate: _Optional[float] = ..., epochs: _Optional[float] = ..., max_seq_length: _Optional[int] = ..., warmup_ratio: _Optional[float] = ..., weight_decay: _Optional[float] = ..., gradient_checkpointing: _Optional[bool] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., quantization: _Optional[_Union[TrainingConfig.Quantization, str]] = ..., save_steps: _Optional[int] = ..., eval_steps: _Optional[int] = ..., validation_split: _Optional[float] = ..., early_stopping_patience: _Optional[int] = ..., seed: _Optional[int] = ..., packing: _Optional[bool] = ...) -> None: ...
+
 class Preset(_message.Message):
-    __slots__ = ("name", "description", "values")
-    class ValuesEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    __slots__ = ("name", "description", "config")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
-    VALUES_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
-    values: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., values: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    config: TrainingConfig
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ...) -> None: ...
 
 class TrainingConfigInfo(_message.Message):
     __slots__ = ("config", "presets", "help", "default_preset")
-    class ConfigEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     class HelpEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -44,40 +96,28 @@ class TrainingConfigInfo(_message.Message):
     PRESETS_FIELD_NUMBER: _ClassVar[int]
     HELP_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_PRESET_FIELD_NUMBER: _ClassVar[int]
-    config: _containers.ScalarMap[str, str]
+    config: TrainingConfig
     presets: _containers.RepeatedCompositeFieldContainer[Preset]
     help: _containers.ScalarMap[str, str]
     default_preset: str
-    def __init__(self, config: _Optional[_Mapping[str, str]] = ..., presets: _Optional[_Iterable[_Union[Preset, _Mapping]]] = ..., help: _Optional[_Mapping[str, str]] = ..., default_preset: _Optional[str] = ...) -> None: ...
+    def __init__(self, config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., presets: _Optional[_Iterable[_Union[Preset, _Mapping]]] = ..., help: _Optional[_Mapping[str, str]] = ..., default_preset: _Optional[str] = ...) -> None: ...
 
 class GetTrainingConfigRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class UpdateTrainingConfigRequest(_message.Message):
-    __slots__ = ("values", "reset")
-    class ValuesEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-    VALUES_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("config", "update_mask", "reset")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     RESET_FIELD_NUMBER: _ClassVar[int]
-    values: _containers.ScalarMap[str, str]
+    config: TrainingConfig
+    update_mask: _field_mask_pb2.FieldMask
     reset: bool
-    def __init__(self, values: _Optional[_Mapping[str, str]] = ..., reset: _Optional[bool] = ...) -> None: ...
+    def __init__(self, config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., reset: _Optional[bool] = ...) -> None: ...
 
 class CreateTrainingJobRequest(_message.Message):
     __slots__ = ("dataset", "base_model", "preset", "config", "adapter_name", "resume_from", "register", "request_id")
-    class ConfigEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     DATASET_FIELD_NUMBER: _ClassVar[int]
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     PRESET_FIELD_NUMBER: _ClassVar[int]
@@ -89,86 +129,12 @@ class CreateTrainingJobRequest(_message.Message):
     dataset: str
     base_model: str
     preset: str
-    config: _containers.ScalarMap[str, str]
+    config: TrainingConfig
     adapter_name: str
     resume_from: str
     register: bool
     request_id: str
-    def __init__(self, dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., preset: _Optional[str] = ..., config: _Optional[_Mapping[str, str]] = ..., adapter_name: _Optional[str] = ..., resume_from: _Optional[str] = ..., register: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
-
-class CancelTrainingJobRequest(_message.Message):
-    __slots__ = ("id",)
-    ID_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
-
-class GetTrainingJobRequest(_message.Message):
-    __slots__ = ("id",)
-    ID_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
-
-class ListTrainingJobsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
-    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
-    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    page_size: int
-    page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
-
-class ListTrainingJobsResponse(_message.Message):
-    __slots__ = ("jobs", "next_page_token", "total_size")
-    JOBS_FIELD_NUMBER: _ClassVar[int]
-    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
-    jobs: _containers.RepeatedCompositeFieldContainer[_common_pb2.Job]
-    next_page_token: str
-    total_size: int
-    def __init__(self, jobs: _Optional[_Iterable[_Union[_common_pb2.Job, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
-
-class WatchTrainingJobRequest(_message.Message):
-    __slots__ = ("id", "after_seq", "include_logs")
-    ID_FIELD_NUMBER: _ClassVar[int]
-    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
-    INCLUDE_LOGS_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    after_seq: int
-    include_logs: bool
-    def __init__(self, id: _Optional[str] = ..., after_seq: _Optional[int] = ..., include_logs: _Optional[bool] = ...) -> None: ...
-
-class StreamTrainingJobLogsRequest(_message.Message):
-    __slots__ = ("id", "after_seq", "follow")
-    ID_FIELD_NUMBER: _ClassVar[int]
-    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
-    FOLLOW_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    after_seq: int
-    follow: bool
-    def __init__(self, id: _Optional[str] = ..., after_seq: _Optional[int] = ..., follow: _Optional[bool] = ...) -> None: ...
-
-class ListTrainingJobMetricsRequest(_message.Message):
-    __slots__ = ("id",)
-    ID_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
-
-class ListTrainingJobMetricsResponse(_message.Message):
-    __slots__ = ("metrics",)
-    METRICS_FIELD_NUMBER: _ClassVar[int]
-    metrics: _containers.RepeatedCompositeFieldContainer[_common_pb2.Metrics]
-    def __init__(self, metrics: _Optional[_Iterable[_Union[_common_pb2.Metrics, _Mapping]]] = ...) -> None: ...
-
-class ListCheckpointsRequest(_message.Message):
-    __slots__ = ("id",)
-    ID_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
-
-class ListCheckpointsResponse(_message.Message):
-    __slots__ = ("checkpoints",)
-    CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
-    checkpoints: _containers.RepeatedCompositeFieldContainer[_common_pb2.Checkpoint]
-    def __init__(self, checkpoints: _Optional[_Iterable[_Union[_common_pb2.Checkpoint, _Mapping]]] = ...) -> None: ...
+    def __init__(self, dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., preset: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., adapter_name: _Optional[str] = ..., resume_from: _Optional[str] = ..., register: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class MergeAdapterRequest(_message.Message):
     __slots__ = ("adapter_name", "output_dir", "base_model", "request_id")
@@ -181,3 +147,143 @@ class MergeAdapterRequest(_message.Message):
     base_model: str
     request_id: str
     def __init__(self, adapter_name: _Optional[str] = ..., output_dir: _Optional[str] = ..., base_model: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class TrainingJobParams(_message.Message):
+    __slots__ = ("base_model", "train_file", "validation_file", "config", "output_dir", "adapter_name", "dataset_name", "resume_from_checkpoint", "preset", "resume_from", "register", "max_steps")
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_FILE_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_FILE_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DIR_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    RESUME_FROM_CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    PRESET_FIELD_NUMBER: _ClassVar[int]
+    RESUME_FROM_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_FIELD_NUMBER: _ClassVar[int]
+    MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
+    base_model: str
+    train_file: str
+    validation_file: str
+    config: TrainingConfig
+    output_dir: str
+    adapter_name: str
+    dataset_name: str
+    resume_from_checkpoint: str
+    preset: str
+    resume_from: str
+    register: bool
+    max_steps: int
+    def __init__(self, base_model: _Optional[str] = ..., train_file: _Optional[str] = ..., validation_file: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., output_dir: _Optional[str] = ..., adapter_name: _Optional[str] = ..., dataset_name: _Optional[str] = ..., resume_from_checkpoint: _Optional[str] = ..., preset: _Optional[str] = ..., resume_from: _Optional[str] = ..., register: _Optional[bool] = ..., max_steps: _Optional[int] = ...) -> None: ...
+
+class Registration(_message.Message):
+    __slots__ = ("state", "attempts", "message", "name", "version", "path", "registry", "last_attempt_time")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[Registration.State]
+        STATE_REGISTERED: _ClassVar[Registration.State]
+        STATE_PENDING: _ClassVar[Registration.State]
+        STATE_FAILED: _ClassVar[Registration.State]
+        STATE_SKIPPED: _ClassVar[Registration.State]
+    STATE_UNSPECIFIED: Registration.State
+    STATE_REGISTERED: Registration.State
+    STATE_PENDING: Registration.State
+    STATE_FAILED: Registration.State
+    STATE_SKIPPED: Registration.State
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_FIELD_NUMBER: _ClassVar[int]
+    LAST_ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
+    state: Registration.State
+    attempts: int
+    message: str
+    name: str
+    version: int
+    path: str
+    registry: str
+    last_attempt_time: float
+    def __init__(self, state: _Optional[_Union[Registration.State, str]] = ..., attempts: _Optional[int] = ..., message: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., path: _Optional[str] = ..., registry: _Optional[str] = ..., last_attempt_time: _Optional[float] = ...) -> None: ...
+
+class TrainingJobResult(_message.Message):
+    __slots__ = ("base_model", "dataset", "adapter_name", "config", "precision", "global_step", "max_steps", "epoch", "train_loss", "last_loss", "eval_loss", "best_eval_loss", "num_tokens", "train_runtime", "tokens_per_second", "train_records", "dropped_records", "early_stopped", "wall_seconds", "stopped", "adapter_dir", "output_dir", "checkpoint", "registration")
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_STEP_FIELD_NUMBER: _ClassVar[int]
+    MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_LOSS_FIELD_NUMBER: _ClassVar[int]
+    LAST_LOSS_FIELD_NUMBER: _ClassVar[int]
+    EVAL_LOSS_FIELD_NUMBER: _ClassVar[int]
+    BEST_EVAL_LOSS_FIELD_NUMBER: _ClassVar[int]
+    NUM_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    EARLY_STOPPED_FIELD_NUMBER: _ClassVar[int]
+    WALL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_DIR_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DIR_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    REGISTRATION_FIELD_NUMBER: _ClassVar[int]
+    base_model: str
+    dataset: str
+    adapter_name: str
+    config: TrainingConfig
+    precision: TrainingConfig.Precision
+    global_step: int
+    max_steps: int
+    epoch: float
+    train_loss: float
+    last_loss: float
+    eval_loss: float
+    best_eval_loss: float
+    num_tokens: float
+    train_runtime: float
+    tokens_per_second: float
+    train_records: int
+    dropped_records: int
+    early_stopped: bool
+    wall_seconds: float
+    stopped: bool
+    adapter_dir: str
+    output_dir: str
+    checkpoint: str
+    registration: Registration
+    def __init__(self, base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., adapter_name: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., global_step: _Optional[int] = ..., max_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., train_loss: _Optional[float] = ..., last_loss: _Optional[float] = ..., eval_loss: _Optional[float] = ..., best_eval_loss: _Optional[float] = ..., num_tokens: _Optional[float] = ..., train_runtime: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., train_records: _Optional[int] = ..., dropped_records: _Optional[int] = ..., early_stopped: _Optional[bool] = ..., wall_seconds: _Optional[float] = ..., stopped: _Optional[bool] = ..., adapter_dir: _Optional[str] = ..., output_dir: _Optional[str] = ..., checkpoint: _Optional[str] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ...) -> None: ...
+
+class MergeJobParams(_message.Message):
+    __slots__ = ("adapter_name", "adapter_dir", "output_dir", "base_model", "dtype")
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_DIR_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DIR_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    adapter_name: str
+    adapter_dir: str
+    output_dir: str
+    base_model: str
+    dtype: str
+    def __init__(self, adapter_name: _Optional[str] = ..., adapter_dir: _Optional[str] = ..., output_dir: _Optional[str] = ..., base_model: _Optional[str] = ..., dtype: _Optional[str] = ...) -> None: ...
+
+class MergeJobResult(_message.Message):
+    __slots__ = ("output_dir", "base_model", "adapter_dir", "parameters", "size_bytes")
+    OUTPUT_DIR_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_DIR_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    output_dir: str
+    base_model: str
+    adapter_dir: str
+    parameters: int
+    size_bytes: int
+    def __init__(self, output_dir: _Optional[str] = ..., base_model: _Optional[str] = ..., adapter_dir: _Optional[str] = ..., parameters: _Optional[int] = ..., size_bytes: _Optional[int] = ...) -> None: ...

@@ -27,8 +27,9 @@ if _version_not_supported:
 
 
 class TrainerServiceStub:
-    """LLM LoRA / QLoRA training: config and presets, jobs (queue, start, stop, resume),
-    live progress and logs, metrics series, merge.
+    """LLM LoRA / QLoRA training: config and presets, training jobs, merge. Its jobs (kinds train
+    and merge) are read, watched, cancelled (graceful stop with a checkpoint) and their metric
+    series and checkpoints listed through tuneforge.jobs.v1.JobService.
     """
 
     def __init__(self, channel):
@@ -52,41 +53,6 @@ class TrainerServiceStub:
                 request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateTrainingJobRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
                 _registered_method=True)
-        self.CancelTrainingJob = channel.unary_unary(
-                '/tuneforge.trainer.v1.TrainerService/CancelTrainingJob',
-                request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CancelTrainingJobRequest.SerializeToString,
-                response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
-                _registered_method=True)
-        self.GetTrainingJob = channel.unary_unary(
-                '/tuneforge.trainer.v1.TrainerService/GetTrainingJob',
-                request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.GetTrainingJobRequest.SerializeToString,
-                response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
-                _registered_method=True)
-        self.ListTrainingJobs = channel.unary_unary(
-                '/tuneforge.trainer.v1.TrainerService/ListTrainingJobs',
-                request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListTrainingJobsRequest.SerializeToString,
-                response_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListTrainingJobsResponse.FromString,
-                _registered_method=True)
-        self.WatchTrainingJob = channel.unary_stream(
-                '/tuneforge.trainer.v1.TrainerService/WatchTrainingJob',
-                request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.WatchTrainingJobRequest.SerializeToString,
-                response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.JobEvent.FromString,
-                _registered_method=True)
-        self.StreamTrainingJobLogs = channel.unary_stream(
-                '/tuneforge.trainer.v1.TrainerService/StreamTrainingJobLogs',
-                request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.StreamTrainingJobLogsRequest.SerializeToString,
-                response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.LogLine.FromString,
-                _registered_method=True)
-        self.ListTrainingJobMetrics = channel.unary_unary(
-                '/tuneforge.trainer.v1.TrainerService/ListTrainingJobMetrics',
-                request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListTrainingJobMetricsRequest.SerializeToString,
-                response_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListTrainingJobMetricsResponse.FromString,
-                _registered_method=True)
-        self.ListCheckpoints = channel.unary_unary(
-                '/tuneforge.trainer.v1.TrainerService/ListCheckpoints',
-                request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListCheckpointsRequest.SerializeToString,
-                response_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListCheckpointsResponse.FromString,
-                _registered_method=True)
         self.MergeAdapter = channel.unary_unary(
                 '/tuneforge.trainer.v1.TrainerService/MergeAdapter',
                 request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.MergeAdapterRequest.SerializeToString,
@@ -95,8 +61,9 @@ class TrainerServiceStub:
 
 
 class TrainerServiceServicer:
-    """LLM LoRA / QLoRA training: config and presets, jobs (queue, start, stop, resume),
-    live progress and logs, metrics series, merge.
+    """LLM LoRA / QLoRA training: config and presets, training jobs, merge. Its jobs (kinds train
+    and merge) are read, watched, cancelled (graceful stop with a checkpoint) and their metric
+    series and checkpoints listed through tuneforge.jobs.v1.JobService.
     """
 
     def GetTrainingConfig(self, request, context):
@@ -107,7 +74,7 @@ class TrainerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateTrainingConfig(self, request, context):
-        """Change the stored default config (values as in --set key=value).
+        """Change the stored default config (the fields named in update_mask).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -115,51 +82,6 @@ class TrainerServiceServicer:
 
     def CreateTrainingJob(self, request, context):
         """Start (queue) a training job. Returns at once.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def CancelTrainingJob(self, request, context):
-        """Graceful stop: the worker saves a checkpoint and the job ends CANCELLED.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetTrainingJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ListTrainingJobs(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def WatchTrainingJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def StreamTrainingJobLogs(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ListTrainingJobMetrics(self, request, context):
-        """The whole metric series of a job (for a loss curve).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ListCheckpoints(self, request, context):
-        """Checkpoints a job left behind (resumable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -190,41 +112,6 @@ def add_TrainerServiceServicer_to_server(servicer, server):
                     request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateTrainingJobRequest.FromString,
                     response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.SerializeToString,
             ),
-            'CancelTrainingJob': grpc.unary_unary_rpc_method_handler(
-                    servicer.CancelTrainingJob,
-                    request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CancelTrainingJobRequest.FromString,
-                    response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.SerializeToString,
-            ),
-            'GetTrainingJob': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetTrainingJob,
-                    request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.GetTrainingJobRequest.FromString,
-                    response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.SerializeToString,
-            ),
-            'ListTrainingJobs': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListTrainingJobs,
-                    request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListTrainingJobsRequest.FromString,
-                    response_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListTrainingJobsResponse.SerializeToString,
-            ),
-            'WatchTrainingJob': grpc.unary_stream_rpc_method_handler(
-                    servicer.WatchTrainingJob,
-                    request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.WatchTrainingJobRequest.FromString,
-                    response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.JobEvent.SerializeToString,
-            ),
-            'StreamTrainingJobLogs': grpc.unary_stream_rpc_method_handler(
-                    servicer.StreamTrainingJobLogs,
-                    request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.StreamTrainingJobLogsRequest.FromString,
-                    response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.LogLine.SerializeToString,
-            ),
-            'ListTrainingJobMetrics': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListTrainingJobMetrics,
-                    request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListTrainingJobMetricsRequest.FromString,
-                    response_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListTrainingJobMetricsResponse.SerializeToString,
-            ),
-            'ListCheckpoints': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListCheckpoints,
-                    request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListCheckpointsRequest.FromString,
-                    response_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListCheckpointsResponse.SerializeToString,
-            ),
             'MergeAdapter': grpc.unary_unary_rpc_method_handler(
                     servicer.MergeAdapter,
                     request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.MergeAdapterRequest.FromString,
@@ -239,8 +126,9 @@ def add_TrainerServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class TrainerService:
-    """LLM LoRA / QLoRA training: config and presets, jobs (queue, start, stop, resume),
-    live progress and logs, metrics series, merge.
+    """LLM LoRA / QLoRA training: config and presets, training jobs, merge. Its jobs (kinds train
+    and merge) are read, watched, cancelled (graceful stop with a checkpoint) and their metric
+    series and checkpoints listed through tuneforge.jobs.v1.JobService.
     """
 
     @staticmethod
@@ -314,195 +202,6 @@ class TrainerService:
             '/tuneforge.trainer.v1.TrainerService/CreateTrainingJob',
             tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateTrainingJobRequest.SerializeToString,
             tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def CancelTrainingJob(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tuneforge.trainer.v1.TrainerService/CancelTrainingJob',
-            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CancelTrainingJobRequest.SerializeToString,
-            tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def GetTrainingJob(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tuneforge.trainer.v1.TrainerService/GetTrainingJob',
-            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.GetTrainingJobRequest.SerializeToString,
-            tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def ListTrainingJobs(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tuneforge.trainer.v1.TrainerService/ListTrainingJobs',
-            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListTrainingJobsRequest.SerializeToString,
-            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListTrainingJobsResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def WatchTrainingJob(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
-            target,
-            '/tuneforge.trainer.v1.TrainerService/WatchTrainingJob',
-            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.WatchTrainingJobRequest.SerializeToString,
-            tuneforge_dot_common_dot_v1_dot_common__pb2.JobEvent.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def StreamTrainingJobLogs(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
-            target,
-            '/tuneforge.trainer.v1.TrainerService/StreamTrainingJobLogs',
-            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.StreamTrainingJobLogsRequest.SerializeToString,
-            tuneforge_dot_common_dot_v1_dot_common__pb2.LogLine.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def ListTrainingJobMetrics(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tuneforge.trainer.v1.TrainerService/ListTrainingJobMetrics',
-            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListTrainingJobMetricsRequest.SerializeToString,
-            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListTrainingJobMetricsResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def ListCheckpoints(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tuneforge.trainer.v1.TrainerService/ListCheckpoints',
-            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListCheckpointsRequest.SerializeToString,
-            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListCheckpointsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -22,69 +22,70 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from tuneforge.common.v1 import common_pb2 as tuneforge_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atuneforge/tts/v1/tts.proto\x12\x10tuneforge.tts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a tuneforge/common/v1/common.proto\"o\n\x18UploadVoiceSampleRequest\x12\x37\n\x08metadata\x18\x01 \x01(\x0b\x32#.tuneforge.common.v1.UploadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"\xe0\x01\n\x0bVoiceSample\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x18\n\x10\x64uration_seconds\x18\x03 \x01(\x01\x12\x13\n\x0bsample_rate\x18\x04 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x05 \x01(\x05\x12\x12\n\nsize_bytes\x18\x06 \x01(\x03\x12\x12\n\ntranscript\x18\x07 \x01(\t\x12\x19\n\x11transcript_source\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"@\n\x17ListVoiceSamplesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"w\n\x18ListVoiceSamplesResponse\x12.\n\x07samples\x18\x01 \x03(\x0b\x32\x1d.tuneforge.tts.v1.VoiceSample\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"%\n\x15GetVoiceSampleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"(\n\x18\x44\x65leteVoiceSampleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1b\n\x19\x44\x65leteVoiceSampleResponse\"F\n\"UpdateVoiceSampleTranscriptRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\ntranscript\x18\x02 \x01(\t\"\xe1\x01\n\x18TranscribeSamplesRequest\x12\x15\n\rwhisper_model\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x1d\n\x10min_duration_sec\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x1d\n\x10max_duration_sec\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x0b\n\x03vad\x18\x05 \x01(\x08\x12\x14\n\x0csample_names\x18\x06 \x03(\t\x12\x11\n\toverwrite\x18\x07 \x01(\x08\x42\x13\n\x11_min_duration_secB\x13\n\x11_max_duration_sec\"?\n\x15PrepareDatasetRequest\x12\x12\n\nref_sample\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\"\xaf\x01\n\x11TtsTrainingConfig\x12\x12\n\nbase_model\x18\x01 \x01(\t\x12\x12\n\nbatch_size\x18\x02 \x01(\x05\x12#\n\x1bgradient_accumulation_steps\x18\x03 \x01(\x05\x12\x15\n\rlearning_rate\x18\x04 \x01(\x01\x12\x12\n\nnum_epochs\x18\x05 \x01(\x05\x12\x14\n\x0cspeaker_name\x18\x06 \x01(\t\x12\x0c\n\x04seed\x18\x07 \x01(\x05\"\x1d\n\x1bGetTtsTrainingConfigRequest\"j\n\x1eUpdateTtsTrainingConfigRequest\x12\x33\n\x06\x63onfig\x18\x01 \x01(\x0b\x32#.tuneforge.tts.v1.TtsTrainingConfig\x12\x13\n\x0bupdate_mask\x18\x02 \x03(\t\"s\n\x14StartTrainingRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x33\n\x06\x63onfig\x18\x02 \x01(\x0b\x32#.tuneforge.tts.v1.TtsTrainingConfig\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"!\n\x13StopTrainingRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1e\n\x10GetTtsJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x12ListTtsJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"j\n\x13ListTtsJobsResponse\x12&\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.tuneforge.common.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"I\n\x12WatchTtsJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\x12\x14\n\x0cinclude_logs\x18\x03 \x01(\x08\"H\n\x17StreamTtsJobLogsRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\"\xae\x01\n\nVoiceModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cspeaker_name\x18\x02 \x01(\t\x12\x13\n\x0b\x63heckpoints\x18\x03 \x03(\t\x12\x0e\n\x06\x65pochs\x18\x04 \x01(\x05\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nbase_model\x18\x07 \x01(\t\"?\n\x16ListVoiceModelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"`\n\x17ListVoiceModelsResponse\x12,\n\x06models\x18\x01 \x03(\x0b\x32\x1c.tuneforge.tts.v1.VoiceModel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"s\n\x18SynthesizePreviewRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x12\n\ncheckpoint\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x0f\n\x07speaker\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\"(\n\x16\x44ownloadPreviewRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"p\n\x17\x44ownloadPreviewResponse\x12\x39\n\x08metadata\x18\x01 \x01(\x0b\x32%.tuneforge.common.v1.DownloadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload2\xd0\r\n\nTtsService\x12`\n\x11UploadVoiceSample\x12*.tuneforge.tts.v1.UploadVoiceSampleRequest\x1a\x1d.tuneforge.tts.v1.VoiceSample(\x01\x12i\n\x10ListVoiceSamples\x12).tuneforge.tts.v1.ListVoiceSamplesRequest\x1a*.tuneforge.tts.v1.ListVoiceSamplesResponse\x12X\n\x0eGetVoiceSample\x12\'.tuneforge.tts.v1.GetVoiceSampleRequest\x1a\x1d.tuneforge.tts.v1.VoiceSample\x12l\n\x11\x44\x65leteVoiceSample\x12*.tuneforge.tts.v1.DeleteVoiceSampleRequest\x1a+.tuneforge.tts.v1.DeleteVoiceSampleResponse\x12r\n\x1bUpdateVoiceSampleTranscript\x12\x34.tuneforge.tts.v1.UpdateVoiceSampleTranscriptRequest\x1a\x1d.tuneforge.tts.v1.VoiceSample\x12Y\n\x11TranscribeSamples\x12*.tuneforge.tts.v1.TranscribeSamplesRequest\x1a\x18.tuneforge.common.v1.Job\x12S\n\x0ePrepareDataset\x12\'.tuneforge.tts.v1.PrepareDatasetRequest\x1a\x18.tuneforge.common.v1.Job\x12j\n\x14GetTtsTrainingConfig\x12-.tuneforge.tts.v1.GetTtsTrainingConfigRequest\x1a#.tuneforge.tts.v1.TtsTrainingConfig\x12p\n\x17UpdateTtsTrainingConfig\x12\x30.tuneforge.tts.v1.UpdateTtsTrainingConfigRequest\x1a#.tuneforge.tts.v1.TtsTrainingConfig\x12Q\n\rStartTraining\x12&.tuneforge.tts.v1.StartTrainingRequest\x1a\x18.tuneforge.common.v1.Job\x12O\n\x0cStopTraining\x12%.tuneforge.tts.v1.StopTrainingRequest\x1a\x18.tuneforge.common.v1.Job\x12I\n\tGetTtsJob\x12\".tuneforge.tts.v1.GetTtsJobRequest\x1a\x18.tuneforge.common.v1.Job\x12Z\n\x0bListTtsJobs\x12$.tuneforge.tts.v1.ListTtsJobsRequest\x1a%.tuneforge.tts.v1.ListTtsJobsResponse\x12T\n\x0bWatchTtsJob\x12$.tuneforge.tts.v1.WatchTtsJobRequest\x1a\x1d.tuneforge.common.v1.JobEvent0\x01\x12]\n\x10StreamTtsJobLogs\x12).tuneforge.tts.v1.StreamTtsJobLogsRequest\x1a\x1c.tuneforge.common.v1.LogLine0\x01\x12\x66\n\x0fListVoiceModels\x12(.tuneforge.tts.v1.ListVoiceModelsRequest\x1a).tuneforge.tts.v1.ListVoiceModelsResponse\x12Y\n\x11SynthesizePreview\x12*.tuneforge.tts.v1.SynthesizePreviewRequest\x1a\x18.tuneforge.common.v1.Job\x12h\n\x0f\x44ownloadPreview\x12(.tuneforge.tts.v1.DownloadPreviewRequest\x1a).tuneforge.tts.v1.DownloadPreviewResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atuneforge/tts/v1/tts.proto\x12\x10tuneforge.tts.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a tuneforge/common/v1/common.proto\"o\n\x18UploadVoiceSampleRequest\x12\x37\n\x08metadata\x18\x01 \x01(\x0b\x32#.tuneforge.common.v1.UploadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"\xe0\x01\n\x0bVoiceSample\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x18\n\x10\x64uration_seconds\x18\x03 \x01(\x01\x12\x13\n\x0bsample_rate\x18\x04 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x05 \x01(\x05\x12\x12\n\nsize_bytes\x18\x06 \x01(\x03\x12\x12\n\ntranscript\x18\x07 \x01(\t\x12\x19\n\x11transcript_source\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"@\n\x17ListVoiceSamplesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"w\n\x18ListVoiceSamplesResponse\x12.\n\x07samples\x18\x01 \x03(\x0b\x32\x1d.tuneforge.tts.v1.VoiceSample\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"%\n\x15GetVoiceSampleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"(\n\x18\x44\x65leteVoiceSampleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1b\n\x19\x44\x65leteVoiceSampleResponse\"F\n\"UpdateVoiceSampleTranscriptRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\ntranscript\x18\x02 \x01(\t\"\xf5\x01\n\x18TranscribeSamplesRequest\x12\x15\n\rwhisper_model\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x1d\n\x10min_duration_sec\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x1d\n\x10max_duration_sec\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x0b\n\x03vad\x18\x05 \x01(\x08\x12\x14\n\x0csample_names\x18\x06 \x03(\t\x12\x11\n\toverwrite\x18\x07 \x01(\x08\x12\x12\n\nrequest_id\x18\x08 \x01(\tB\x13\n\x11_min_duration_secB\x13\n\x11_max_duration_sec\"S\n\x15PrepareDatasetRequest\x12\x12\n\nref_sample\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xaf\x01\n\x11TtsTrainingConfig\x12\x12\n\nbase_model\x18\x01 \x01(\t\x12\x12\n\nbatch_size\x18\x02 \x01(\x05\x12#\n\x1bgradient_accumulation_steps\x18\x03 \x01(\x05\x12\x15\n\rlearning_rate\x18\x04 \x01(\x01\x12\x12\n\nnum_epochs\x18\x05 \x01(\x05\x12\x14\n\x0cspeaker_name\x18\x06 \x01(\t\x12\x0c\n\x04seed\x18\x07 \x01(\x05\"\x1d\n\x1bGetTtsTrainingConfigRequest\"\x86\x01\n\x1eUpdateTtsTrainingConfigRequest\x12\x33\n\x06\x63onfig\x18\x01 \x01(\x0b\x32#.tuneforge.tts.v1.TtsTrainingConfig\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"s\n\x14StartTrainingRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x33\n\x06\x63onfig\x18\x02 \x01(\x0b\x32#.tuneforge.tts.v1.TtsTrainingConfig\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xae\x01\n\nVoiceModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cspeaker_name\x18\x02 \x01(\t\x12\x13\n\x0b\x63heckpoints\x18\x03 \x03(\t\x12\x0e\n\x06\x65pochs\x18\x04 \x01(\x05\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nbase_model\x18\x07 \x01(\t\"?\n\x16ListVoiceModelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"`\n\x17ListVoiceModelsResponse\x12,\n\x06models\x18\x01 \x03(\x0b\x32\x1c.tuneforge.tts.v1.VoiceModel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x87\x01\n\x18SynthesizePreviewRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x12\n\ncheckpoint\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x0f\n\x07speaker\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"(\n\x16\x44ownloadPreviewRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"p\n\x17\x44ownloadPreviewResponse\x12\x39\n\x08metadata\x18\x01 \x01(\x0b\x32%.tuneforge.common.v1.DownloadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"[\n\x11TranscribedSample\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x18\n\x10\x64uration_seconds\x18\x04 \x01(\x01\"I\n\x0bSkippedItem\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04line\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"\x9f\x01\n\x13TranscribeJobResult\x12\r\n\x05model\x18\x01 \x01(\t\x12\x38\n\x0btranscribed\x18\x02 \x03(\x0b\x32#.tuneforge.tts.v1.TranscribedSample\x12.\n\x07skipped\x18\x03 \x03(\x0b\x32\x1d.tuneforge.tts.v1.SkippedItem\x12\x0f\n\x07stopped\x18\x04 \x01(\x08\"\xf5\x01\n\x10PrepareJobResult\x12\x13\n\x0btrain_jsonl\x18\x01 \x01(\t\x12\x11\n\tref_audio\x18\x02 \x01(\t\x12\x12\n\nbase_model\x18\x03 \x01(\t\x12\r\n\x05\x63lips\x18\x04 \x01(\x03\x12\x1e\n\x16total_duration_seconds\x18\x05 \x01(\x01\x12\x0e\n\x06\x66rames\x18\x06 \x01(\x03\x12\x12\n\nframe_rate\x18\x07 \x01(\x01\x12\x11\n\tcodebooks\x18\x08 \x01(\x05\x12.\n\x07skipped\x18\t \x03(\x0b\x32\x1d.tuneforge.tts.v1.SkippedItem\x12\x0f\n\x07stopped\x18\n \x01(\x08\"\xb6\x01\n\x14TtsTrainingJobResult\x12\x11\n\tmodel_dir\x18\x01 \x01(\t\x12\x14\n\x0cspeaker_name\x18\x02 \x01(\t\x12\x13\n\x0b\x63heckpoints\x18\x03 \x03(\t\x12\x18\n\x10\x65pochs_completed\x18\x04 \x01(\x05\x12\r\n\x05steps\x18\x05 \x01(\x03\x12\x17\n\nfinal_loss\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x0f\n\x07stopped\x18\x07 \x01(\x08\x42\r\n\x0b_final_loss\"w\n\x13SynthesizeJobResult\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x13\n\x0bsample_rate\x18\x02 \x01(\x05\x12\x18\n\x10\x64uration_seconds\x18\x03 \x01(\x01\x12\x0f\n\x07speaker\x18\x04 \x01(\t\x12\x12\n\ncheckpoint\x18\x05 \x01(\t2\xa3\n\n\nTtsService\x12`\n\x11UploadVoiceSample\x12*.tuneforge.tts.v1.UploadVoiceSampleRequest\x1a\x1d.tuneforge.tts.v1.VoiceSample(\x01\x12i\n\x10ListVoiceSamples\x12).tuneforge.tts.v1.ListVoiceSamplesRequest\x1a*.tuneforge.tts.v1.ListVoiceSamplesResponse\x12X\n\x0eGetVoiceSample\x12\'.tuneforge.tts.v1.GetVoiceSampleRequest\x1a\x1d.tuneforge.tts.v1.VoiceSample\x12l\n\x11\x44\x65leteVoiceSample\x12*.tuneforge.tts.v1.DeleteVoiceSampleRequest\x1a+.tuneforge.tts.v1.DeleteVoiceSampleResponse\x12r\n\x1bUpdateVoiceSampleTranscript\x12\x34.tuneforge.tts.v1.UpdateVoiceSampleTranscriptRequest\x1a\x1d.tuneforge.tts.v1.VoiceSample\x12Y\n\x11TranscribeSamples\x12*.tuneforge.tts.v1.TranscribeSamplesRequest\x1a\x18.tuneforge.common.v1.Job\x12S\n\x0ePrepareDataset\x12\'.tuneforge.tts.v1.PrepareDatasetRequest\x1a\x18.tuneforge.common.v1.Job\x12j\n\x14GetTtsTrainingConfig\x12-.tuneforge.tts.v1.GetTtsTrainingConfigRequest\x1a#.tuneforge.tts.v1.TtsTrainingConfig\x12p\n\x17UpdateTtsTrainingConfig\x12\x30.tuneforge.tts.v1.UpdateTtsTrainingConfigRequest\x1a#.tuneforge.tts.v1.TtsTrainingConfig\x12Q\n\rStartTraining\x12&.tuneforge.tts.v1.StartTrainingRequest\x1a\x18.tuneforge.common.v1.Job\x12\x66\n\x0fListVoiceModels\x12(.tuneforge.tts.v1.ListVoiceModelsRequest\x1a).tuneforge.tts.v1.ListVoiceModelsResponse\x12Y\n\x11SynthesizePreview\x12*.tuneforge.tts.v1.SynthesizePreviewRequest\x1a\x18.tuneforge.common.v1.Job\x12h\n\x0f\x44ownloadPreview\x12(.tuneforge.tts.v1.DownloadPreviewRequest\x1a).tuneforge.tts.v1.DownloadPreviewResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tuneforge.tts.v1.tts_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_UPLOADVOICESAMPLEREQUEST']._serialized_start=115
-  _globals['_UPLOADVOICESAMPLEREQUEST']._serialized_end=226
-  _globals['_VOICESAMPLE']._serialized_start=229
-  _globals['_VOICESAMPLE']._serialized_end=453
-  _globals['_LISTVOICESAMPLESREQUEST']._serialized_start=455
-  _globals['_LISTVOICESAMPLESREQUEST']._serialized_end=519
-  _globals['_LISTVOICESAMPLESRESPONSE']._serialized_start=521
-  _globals['_LISTVOICESAMPLESRESPONSE']._serialized_end=640
-  _globals['_GETVOICESAMPLEREQUEST']._serialized_start=642
-  _globals['_GETVOICESAMPLEREQUEST']._serialized_end=679
-  _globals['_DELETEVOICESAMPLEREQUEST']._serialized_start=681
-  _globals['_DELETEVOICESAMPLEREQUEST']._serialized_end=721
-  _globals['_DELETEVOICESAMPLERESPONSE']._serialized_start=723
-  _globals['_DELETEVOICESAMPLERESPONSE']._serialized_end=750
-  _globals['_UPDATEVOICESAMPLETRANSCRIPTREQUEST']._serialized_start=752
-  _globals['_UPDATEVOICESAMPLETRANSCRIPTREQUEST']._serialized_end=822
-  _globals['_TRANSCRIBESAMPLESREQUEST']._serialized_start=825
-  _globals['_TRANSCRIBESAMPLESREQUEST']._serialized_end=1050
-  _globals['_PREPAREDATASETREQUEST']._serialized_start=1052
-  _globals['_PREPAREDATASETREQUEST']._serialized_end=1115
-  _globals['_TTSTRAININGCONFIG']._serialized_start=1118
-  _globals['_TTSTRAININGCONFIG']._serialized_end=1293
-  _globals['_GETTTSTRAININGCONFIGREQUEST']._serialized_start=1295
-  _globals['_GETTTSTRAININGCONFIGREQUEST']._serialized_end=1324
-  _globals['_UPDATETTSTRAININGCONFIGREQUEST']._serialized_start=1326
-  _globals['_UPDATETTSTRAININGCONFIGREQUEST']._serialized_end=1432
-  _globals['_STARTTRAININGREQUEST']._serialized_start=1434
-  _globals['_STARTTRAININGREQUEST']._serialized_end=1549
-  _globals['_STOPTRAININGREQUEST']._serialized_start=1551
-  _globals['_STOPTRAININGREQUEST']._serialized_end=1584
-  _globals['_GETTTSJOBREQUEST']._serialized_start=1586
-  _globals['_GETTTSJOBREQUEST']._serialized_end=1616
-  _globals['_LISTTTSJOBSREQUEST']._serialized_start=1618
-  _globals['_LISTTTSJOBSREQUEST']._serialized_end=1677
-  _globals['_LISTTTSJOBSRESPONSE']._serialized_start=1679
-  _globals['_LISTTTSJOBSRESPONSE']._serialized_end=1785
-  _globals['_WATCHTTSJOBREQUEST']._serialized_start=1787
-  _globals['_WATCHTTSJOBREQUEST']._serialized_end=1860
-  _globals['_STREAMTTSJOBLOGSREQUEST']._serialized_start=1862
-  _globals['_STREAMTTSJOBLOGSREQUEST']._serialized_end=1934
-  _globals['_VOICEMODEL']._serialized_start=1937
-  _globals['_VOICEMODEL']._serialized_end=2111
-  _globals['_LISTVOICEMODELSREQUEST']._serialized_start=2113
-  _globals['_LISTVOICEMODELSREQUEST']._serialized_end=2176
-  _globals['_LISTVOICEMODELSRESPONSE']._serialized_start=2178
-  _globals['_LISTVOICEMODELSRESPONSE']._serialized_end=2274
-  _globals['_SYNTHESIZEPREVIEWREQUEST']._serialized_start=2276
-  _globals['_SYNTHESIZEPREVIEWREQUEST']._serialized_end=2391
-  _globals['_DOWNLOADPREVIEWREQUEST']._serialized_start=2393
-  _globals['_DOWNLOADPREVIEWREQUEST']._serialized_end=2433
-  _globals['_DOWNLOADPREVIEWRESPONSE']._serialized_start=2435
-  _globals['_DOWNLOADPREVIEWRESPONSE']._serialized_end=2547
-  _globals['_TTSSERVICE']._serialized_start=2550
-  _globals['_TTSSERVICE']._serialized_end=4294
+  _globals['_UPLOADVOICESAMPLEREQUEST']._serialized_start=149
+  _globals['_UPLOADVOICESAMPLEREQUEST']._serialized_end=260
+  _globals['_VOICESAMPLE']._serialized_start=263
+  _globals['_VOICESAMPLE']._serialized_end=487
+  _globals['_LISTVOICESAMPLESREQUEST']._serialized_start=489
+  _globals['_LISTVOICESAMPLESREQUEST']._serialized_end=553
+  _globals['_LISTVOICESAMPLESRESPONSE']._serialized_start=555
+  _globals['_LISTVOICESAMPLESRESPONSE']._serialized_end=674
+  _globals['_GETVOICESAMPLEREQUEST']._serialized_start=676
+  _globals['_GETVOICESAMPLEREQUEST']._serialized_end=713
+  _globals['_DELETEVOICESAMPLEREQUEST']._serialized_start=715
+  _globals['_DELETEVOICESAMPLEREQUEST']._serialized_end=755
+  _globals['_DELETEVOICESAMPLERESPONSE']._serialized_start=757
+  _globals['_DELETEVOICESAMPLERESPONSE']._serialized_end=784
+  _globals['_UPDATEVOICESAMPLETRANSCRIPTREQUEST']._serialized_start=786
+  _globals['_UPDATEVOICESAMPLETRANSCRIPTREQUEST']._serialized_end=856
+  _globals['_TRANSCRIBESAMPLESREQUEST']._serialized_start=859
+  _globals['_TRANSCRIBESAMPLESREQUEST']._serialized_end=1104
+  _globals['_PREPAREDATASETREQUEST']._serialized_start=1106
+  _globals['_PREPAREDATASETREQUEST']._serialized_end=1189
+  _globals['_TTSTRAININGCONFIG']._serialized_start=1192
+  _globals['_TTSTRAININGCONFIG']._serialized_end=1367
+  _globals['_GETTTSTRAININGCONFIGREQUEST']._serialized_start=1369
+  _globals['_GETTTSTRAININGCONFIGREQUEST']._serialized_end=1398
+  _globals['_UPDATETTSTRAININGCONFIGREQUEST']._serialized_start=1401
+  _globals['_UPDATETTSTRAININGCONFIGREQUEST']._serialized_end=1535
+  _globals['_STARTTRAININGREQUEST']._serialized_start=1537
+  _globals['_STARTTRAININGREQUEST']._serialized_end=1652
+  _globals['_VOICEMODEL']._serialized_start=1655
+  _globals['_VOICEMODEL']._serialized_end=1829
+  _globals['_LISTVOICEMODELSREQUEST']._serialized_start=1831
+  _globals['_LISTVOICEMODELSREQUEST']._serialized_end=1894
+  _globals['_LISTVOICEMODELSRESPONSE']._serialized_start=1896
+  _globals['_LISTVOICEMODELSRESPONSE']._serialized_end=1992
+  _globals['_SYNTHESIZEPREVIEWREQUEST']._serialized_start=1995
+  _globals['_SYNTHESIZEPREVIEWREQUEST']._serialized_end=2130
+  _globals['_DOWNLOADPREVIEWREQUEST']._serialized_start=2132
+  _globals['_DOWNLOADPREVIEWREQUEST']._serialized_end=2172
+  _globals['_DOWNLOADPREVIEWRESPONSE']._serialized_start=2174
+  _globals['_DOWNLOADPREVIEWRESPONSE']._serialized_end=2286
+  _globals['_TRANSCRIBEDSAMPLE']._serialized_start=2288
+  _globals['_TRANSCRIBEDSAMPLE']._serialized_end=2379
+  _globals['_SKIPPEDITEM']._serialized_start=2381
+  _globals['_SKIPPEDITEM']._serialized_end=2454
+  _globals['_TRANSCRIBEJOBRESULT']._serialized_start=2457
+  _globals['_TRANSCRIBEJOBRESULT']._serialized_end=2616
+  _globals['_PREPAREJOBRESULT']._serialized_start=2619
+  _globals['_PREPAREJOBRESULT']._serialized_end=2864
+  _globals['_TTSTRAININGJOBRESULT']._serialized_start=2867
+  _globals['_TTSTRAININGJOBRESULT']._serialized_end=3049
+  _globals['_SYNTHESIZEJOBRESULT']._serialized_start=3051
+  _globals['_SYNTHESIZEJOBRESULT']._serialized_end=3170
+  _globals['_TTSSERVICE']._serialized_start=3173
+  _globals['_TTSSERVICE']._serialized_end=4488
 # @@protoc_insertion_point(module_scope)

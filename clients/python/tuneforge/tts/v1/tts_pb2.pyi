@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from tuneforge.common.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
@@ -83,7 +84,7 @@ class UpdateVoiceSampleTranscriptRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., transcript: _Optional[str] = ...) -> None: ...
 
 class TranscribeSamplesRequest(_message.Message):
-    __slots__ = ("whisper_model", "language", "min_duration_sec", "max_duration_sec", "vad", "sample_names", "overwrite")
+    __slots__ = ("whisper_model", "language", "min_duration_sec", "max_duration_sec", "vad", "sample_names", "overwrite", "request_id")
     WHISPER_MODEL_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     MIN_DURATION_SEC_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +92,7 @@ class TranscribeSamplesRequest(_message.Message):
     VAD_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_NAMES_FIELD_NUMBER: _ClassVar[int]
     OVERWRITE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     whisper_model: str
     language: str
     min_duration_sec: float
@@ -98,15 +100,18 @@ class TranscribeSamplesRequest(_message.Message):
     vad: bool
     sample_names: _containers.RepeatedScalarFieldContainer[str]
     overwrite: bool
-    def __init__(self, whisper_model: _Optional[str] = ..., language: _Optional[str] = ..., min_duration_sec: _Optional[float] = ..., max_duration_sec: _Optional[float] = ..., vad: _Optional[bool] = ..., sample_names: _Optional[_Iterable[str]] = ..., overwrite: _Optional[bool] = ...) -> None: ...
+    request_id: str
+    def __init__(self, whisper_model: _Optional[str] = ..., language: _Optional[str] = ..., min_duration_sec: _Optional[float] = ..., max_duration_sec: _Optional[float] = ..., vad: _Optional[bool] = ..., sample_names: _Optional[_Iterable[str]] = ..., overwrite: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class PrepareDatasetRequest(_message.Message):
-    __slots__ = ("ref_sample", "base_model")
+    __slots__ = ("ref_sample", "base_model", "request_id")
     REF_SAMPLE_FIELD_NUMBER: _ClassVar[int]
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ref_sample: str
     base_model: str
-    def __init__(self, ref_sample: _Optional[str] = ..., base_model: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, ref_sample: _Optional[str] = ..., base_model: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class TtsTrainingConfig(_message.Message):
     __slots__ = ("base_model", "batch_size", "gradient_accumulation_steps", "learning_rate", "num_epochs", "speaker_name", "seed")
@@ -135,8 +140,8 @@ class UpdateTtsTrainingConfigRequest(_message.Message):
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     config: TtsTrainingConfig
-    update_mask: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, config: _Optional[_Union[TtsTrainingConfig, _Mapping]] = ..., update_mask: _Optional[_Iterable[str]] = ...) -> None: ...
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, config: _Optional[_Union[TtsTrainingConfig, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
 
 class StartTrainingRequest(_message.Message):
     __slots__ = ("model_name", "config", "request_id")
@@ -147,56 +152,6 @@ class StartTrainingRequest(_message.Message):
     config: TtsTrainingConfig
     request_id: str
     def __init__(self, model_name: _Optional[str] = ..., config: _Optional[_Union[TtsTrainingConfig, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
-
-class StopTrainingRequest(_message.Message):
-    __slots__ = ("id",)
-    ID_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
-
-class GetTtsJobRequest(_message.Message):
-    __slots__ = ("id",)
-    ID_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
-
-class ListTtsJobsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
-    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
-    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    page_size: int
-    page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
-
-class ListTtsJobsResponse(_message.Message):
-    __slots__ = ("jobs", "next_page_token", "total_size")
-    JOBS_FIELD_NUMBER: _ClassVar[int]
-    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
-    jobs: _containers.RepeatedCompositeFieldContainer[_common_pb2.Job]
-    next_page_token: str
-    total_size: int
-    def __init__(self, jobs: _Optional[_Iterable[_Union[_common_pb2.Job, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
-
-class WatchTtsJobRequest(_message.Message):
-    __slots__ = ("id", "after_seq", "include_logs")
-    ID_FIELD_NUMBER: _ClassVar[int]
-    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
-    INCLUDE_LOGS_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    after_seq: int
-    include_logs: bool
-    def __init__(self, id: _Optional[str] = ..., after_seq: _Optional[int] = ..., include_logs: _Optional[bool] = ...) -> None: ...
-
-class StreamTtsJobLogsRequest(_message.Message):
-    __slots__ = ("id", "after_seq", "follow")
-    ID_FIELD_NUMBER: _ClassVar[int]
-    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
-    FOLLOW_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    after_seq: int
-    follow: bool
-    def __init__(self, id: _Optional[str] = ..., after_seq: _Optional[int] = ..., follow: _Optional[bool] = ...) -> None: ...
 
 class VoiceModel(_message.Message):
     __slots__ = ("name", "speaker_name", "checkpoints", "epochs", "size_bytes", "create_time", "base_model")
@@ -233,18 +188,20 @@ class ListVoiceModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[VoiceModel, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class SynthesizePreviewRequest(_message.Message):
-    __slots__ = ("model_name", "checkpoint", "text", "speaker", "language")
+    __slots__ = ("model_name", "checkpoint", "text", "speaker", "language", "request_id")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     SPEAKER_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     checkpoint: str
     text: str
     speaker: str
     language: str
-    def __init__(self, model_name: _Optional[str] = ..., checkpoint: _Optional[str] = ..., text: _Optional[str] = ..., speaker: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, model_name: _Optional[str] = ..., checkpoint: _Optional[str] = ..., text: _Optional[str] = ..., speaker: _Optional[str] = ..., language: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class DownloadPreviewRequest(_message.Message):
     __slots__ = ("job_id",)
@@ -259,3 +216,95 @@ class DownloadPreviewResponse(_message.Message):
     metadata: _common_pb2.DownloadMetadata
     chunk: bytes
     def __init__(self, metadata: _Optional[_Union[_common_pb2.DownloadMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class TranscribedSample(_message.Message):
+    __slots__ = ("name", "text", "language", "duration_seconds")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    text: str
+    language: str
+    duration_seconds: float
+    def __init__(self, name: _Optional[str] = ..., text: _Optional[str] = ..., language: _Optional[str] = ..., duration_seconds: _Optional[float] = ...) -> None: ...
+
+class SkippedItem(_message.Message):
+    __slots__ = ("name", "line", "reason", "detail")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    line: int
+    reason: str
+    detail: str
+    def __init__(self, name: _Optional[str] = ..., line: _Optional[int] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class TranscribeJobResult(_message.Message):
+    __slots__ = ("model", "transcribed", "skipped", "stopped")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TRANSCRIBED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    transcribed: _containers.RepeatedCompositeFieldContainer[TranscribedSample]
+    skipped: _containers.RepeatedCompositeFieldContainer[SkippedItem]
+    stopped: bool
+    def __init__(self, model: _Optional[str] = ..., transcribed: _Optional[_Iterable[_Union[TranscribedSample, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[SkippedItem, _Mapping]]] = ..., stopped: _Optional[bool] = ...) -> None: ...
+
+class PrepareJobResult(_message.Message):
+    __slots__ = ("train_jsonl", "ref_audio", "base_model", "clips", "total_duration_seconds", "frames", "frame_rate", "codebooks", "skipped", "stopped")
+    TRAIN_JSONL_FIELD_NUMBER: _ClassVar[int]
+    REF_AUDIO_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    CLIPS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
+    CODEBOOKS_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
+    train_jsonl: str
+    ref_audio: str
+    base_model: str
+    clips: int
+    total_duration_seconds: float
+    frames: int
+    frame_rate: float
+    codebooks: int
+    skipped: _containers.RepeatedCompositeFieldContainer[SkippedItem]
+    stopped: bool
+    def __init__(self, train_jsonl: _Optional[str] = ..., ref_audio: _Optional[str] = ..., base_model: _Optional[str] = ..., clips: _Optional[int] = ..., total_duration_seconds: _Optional[float] = ..., frames: _Optional[int] = ..., frame_rate: _Optional[float] = ..., codebooks: _Optional[int] = ..., skipped: _Optional[_Iterable[_Union[SkippedItem, _Mapping]]] = ..., stopped: _Optional[bool] = ...) -> None: ...
+
+class TtsTrainingJobResult(_message.Message):
+    __slots__ = ("model_dir", "speaker_name", "checkpoints", "epochs_completed", "steps", "final_loss", "stopped")
+    MODEL_DIR_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_NAME_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
+    EPOCHS_COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    FINAL_LOSS_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
+    model_dir: str
+    speaker_name: str
+    checkpoints: _containers.RepeatedScalarFieldContainer[str]
+    epochs_completed: int
+    steps: int
+    final_loss: float
+    stopped: bool
+    def __init__(self, model_dir: _Optional[str] = ..., speaker_name: _Optional[str] = ..., checkpoints: _Optional[_Iterable[str]] = ..., epochs_completed: _Optional[int] = ..., steps: _Optional[int] = ..., final_loss: _Optional[float] = ..., stopped: _Optional[bool] = ...) -> None: ...
+
+class SynthesizeJobResult(_message.Message):
+    __slots__ = ("path", "sample_rate", "duration_seconds", "speaker", "checkpoint")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    sample_rate: int
+    duration_seconds: float
+    speaker: str
+    checkpoint: str
+    def __init__(self, path: _Optional[str] = ..., sample_rate: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., speaker: _Optional[str] = ..., checkpoint: _Optional[str] = ...) -> None: ...

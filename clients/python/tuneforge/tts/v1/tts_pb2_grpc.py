@@ -28,7 +28,9 @@ if _version_not_supported:
 
 class TtsServiceStub:
     """Voice samples, Whisper transcription, Qwen3-TTS dataset preparation and fine-tuning,
-    trained voice models and preview synthesis.
+    trained voice models and preview synthesis. Its jobs (kinds transcribe, tts_prepare,
+    tts_train, tts_synthesize) are read, watched and cancelled (graceful stop) through
+    tuneforge.jobs.v1.JobService.
     """
 
     def __init__(self, channel):
@@ -87,31 +89,6 @@ class TtsServiceStub:
                 request_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.StartTrainingRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
                 _registered_method=True)
-        self.StopTraining = channel.unary_unary(
-                '/tuneforge.tts.v1.TtsService/StopTraining',
-                request_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.StopTrainingRequest.SerializeToString,
-                response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
-                _registered_method=True)
-        self.GetTtsJob = channel.unary_unary(
-                '/tuneforge.tts.v1.TtsService/GetTtsJob',
-                request_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.GetTtsJobRequest.SerializeToString,
-                response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
-                _registered_method=True)
-        self.ListTtsJobs = channel.unary_unary(
-                '/tuneforge.tts.v1.TtsService/ListTtsJobs',
-                request_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.ListTtsJobsRequest.SerializeToString,
-                response_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.ListTtsJobsResponse.FromString,
-                _registered_method=True)
-        self.WatchTtsJob = channel.unary_stream(
-                '/tuneforge.tts.v1.TtsService/WatchTtsJob',
-                request_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.WatchTtsJobRequest.SerializeToString,
-                response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.JobEvent.FromString,
-                _registered_method=True)
-        self.StreamTtsJobLogs = channel.unary_stream(
-                '/tuneforge.tts.v1.TtsService/StreamTtsJobLogs',
-                request_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.StreamTtsJobLogsRequest.SerializeToString,
-                response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.LogLine.FromString,
-                _registered_method=True)
         self.ListVoiceModels = channel.unary_unary(
                 '/tuneforge.tts.v1.TtsService/ListVoiceModels',
                 request_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.ListVoiceModelsRequest.SerializeToString,
@@ -131,7 +108,9 @@ class TtsServiceStub:
 
 class TtsServiceServicer:
     """Voice samples, Whisper transcription, Qwen3-TTS dataset preparation and fine-tuning,
-    trained voice models and preview synthesis.
+    trained voice models and preview synthesis. Its jobs (kinds transcribe, tts_prepare,
+    tts_train, tts_synthesize) are read, watched and cancelled (graceful stop) through
+    tuneforge.jobs.v1.JobService.
     """
 
     def UploadVoiceSample(self, request_iterator, context):
@@ -191,36 +170,6 @@ class TtsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StartTraining(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def StopTraining(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetTtsJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ListTtsJobs(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def WatchTtsJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def StreamTtsJobLogs(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -299,31 +248,6 @@ def add_TtsServiceServicer_to_server(servicer, server):
                     request_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.StartTrainingRequest.FromString,
                     response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.SerializeToString,
             ),
-            'StopTraining': grpc.unary_unary_rpc_method_handler(
-                    servicer.StopTraining,
-                    request_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.StopTrainingRequest.FromString,
-                    response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.SerializeToString,
-            ),
-            'GetTtsJob': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetTtsJob,
-                    request_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.GetTtsJobRequest.FromString,
-                    response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.SerializeToString,
-            ),
-            'ListTtsJobs': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListTtsJobs,
-                    request_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.ListTtsJobsRequest.FromString,
-                    response_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.ListTtsJobsResponse.SerializeToString,
-            ),
-            'WatchTtsJob': grpc.unary_stream_rpc_method_handler(
-                    servicer.WatchTtsJob,
-                    request_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.WatchTtsJobRequest.FromString,
-                    response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.JobEvent.SerializeToString,
-            ),
-            'StreamTtsJobLogs': grpc.unary_stream_rpc_method_handler(
-                    servicer.StreamTtsJobLogs,
-                    request_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.StreamTtsJobLogsRequest.FromString,
-                    response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.LogLine.SerializeToString,
-            ),
             'ListVoiceModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListVoiceModels,
                     request_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.ListVoiceModelsRequest.FromString,
@@ -349,7 +273,9 @@ def add_TtsServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class TtsService:
     """Voice samples, Whisper transcription, Qwen3-TTS dataset preparation and fine-tuning,
-    trained voice models and preview synthesis.
+    trained voice models and preview synthesis. Its jobs (kinds transcribe, tts_prepare,
+    tts_train, tts_synthesize) are read, watched and cancelled (graceful stop) through
+    tuneforge.jobs.v1.JobService.
     """
 
     @staticmethod
@@ -612,141 +538,6 @@ class TtsService:
             '/tuneforge.tts.v1.TtsService/StartTraining',
             tuneforge_dot_tts_dot_v1_dot_tts__pb2.StartTrainingRequest.SerializeToString,
             tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def StopTraining(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tuneforge.tts.v1.TtsService/StopTraining',
-            tuneforge_dot_tts_dot_v1_dot_tts__pb2.StopTrainingRequest.SerializeToString,
-            tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def GetTtsJob(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tuneforge.tts.v1.TtsService/GetTtsJob',
-            tuneforge_dot_tts_dot_v1_dot_tts__pb2.GetTtsJobRequest.SerializeToString,
-            tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def ListTtsJobs(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tuneforge.tts.v1.TtsService/ListTtsJobs',
-            tuneforge_dot_tts_dot_v1_dot_tts__pb2.ListTtsJobsRequest.SerializeToString,
-            tuneforge_dot_tts_dot_v1_dot_tts__pb2.ListTtsJobsResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def WatchTtsJob(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
-            target,
-            '/tuneforge.tts.v1.TtsService/WatchTtsJob',
-            tuneforge_dot_tts_dot_v1_dot_tts__pb2.WatchTtsJobRequest.SerializeToString,
-            tuneforge_dot_common_dot_v1_dot_common__pb2.JobEvent.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def StreamTtsJobLogs(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
-            target,
-            '/tuneforge.tts.v1.TtsService/StreamTtsJobLogs',
-            tuneforge_dot_tts_dot_v1_dot_tts__pb2.StreamTtsJobLogsRequest.SerializeToString,
-            tuneforge_dot_common_dot_v1_dot_common__pb2.LogLine.FromString,
             options,
             channel_credentials,
             insecure,
