@@ -256,3 +256,19 @@ def test_start_sweeps_staging_leftovers_unless_a_dataset_job_is_running(server_f
     server_factory(root)
     assert leftover.exists()  # a surviving worker may be staging there
 
+
+
+def test_a_retried_import_returns_the_first_answer_not_already_exists(client):
+    up = upload(client, DATA / "messages.jsonl")
+    first = client.dataset.import_dataset(upload_id=up.id, dataset_name="once", validation_split=0, request_id="imp-1")
+    again = client.dataset.import_dataset(upload_id=up.id, dataset_name="once", validation_split=0, request_id="imp-1")
+    assert again == first
+    with pytest.raises(AlreadyExists):
+        client.dataset.import_dataset(upload_id=up.id, dataset_name="once", request_id="imp-2")
+
+
+def test_a_retried_upload_returns_the_first_upload(client):
+    first = client.upload_file("dataset", DATA / "messages.jsonl", request_id="up-1")
+    again = client.upload_file("dataset", DATA / "messages.jsonl", request_id="up-1")
+    assert again.id == first.id
+    assert client.upload_file("dataset", DATA / "messages.jsonl").id != first.id

@@ -124,7 +124,7 @@ def test_cookbook_examples_run_against_a_real_server(server, tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("line, expected", [
-    ("grpcurl -plaintext -d '{}' localhost:50051 tuneforge.tts.v1.TtsService/GetTtsJob  # → NOT_FOUND", ("/tuneforge.tts.v1.TtsService/GetTtsJob", "NOT_FOUND")),
+    ("grpcurl -plaintext -d '{}' localhost:50051 tuneforge.jobs.v1.JobService/GetJob  # → NOT_FOUND", ("/tuneforge.jobs.v1.JobService/GetJob", "NOT_FOUND")),
     ("X=$(grpcurl -plaintext -d @ localhost:50051 grpc.health.v1.Health/Check <<EOF | jq -r .status", ("/grpc.health.v1.Health/Check", "OK")),
 ])
 def test_expected_outcome_parsing(line, expected):

@@ -1,7 +1,9 @@
 """One aio interceptor for every service: request id, auth, access log, error mapping.
 
 Servicers raise :class:`TuneforgeError`; this turns it into a rich status (ErrorInfo +
-BadRequest). Anything else becomes INTERNAL with the traceback in the log, never a crash.
+BadRequest). Anything else becomes INTERNAL with the traceback in the log, never a crash:
+the client gets the request id to find it there, never the exception's text (it may hold
+paths, SQL or other clients' data).
 """
 
 from __future__ import annotations
@@ -98,8 +100,10 @@ def _to_error(exc: BaseException, method: str) -> TuneforgeError:
         return exc
     if isinstance(exc, NotImplementedError):
         return TuneforgeError(Code.UNIMPLEMENTED, "NOT_IMPLEMENTED", f"{method} is not implemented yet")
-    log.error("rpc_internal_error", method=method, error=f"{type(exc).__name__}: {exc}", exc_info=exc)
-    return TuneforgeError(Code.INTERNAL, "INTERNAL", f"internal error: {type(exc).__name__}: {exc}")
+    rid = request_id_var.get()
+    log.error("rpc_internal_error", method=method, request_id=rid, error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+    return TuneforgeError(Code.INTERNAL, "INTERNAL", f"internal error; the server log has the details under request id {rid}",
+                          metadata={"request_id": rid})
 
 
 def _code_of(context: Any, default: str = "OK") -> str:

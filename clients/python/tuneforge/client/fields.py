@@ -76,7 +76,7 @@ def _repeated(field: FieldDescriptor, text: str) -> list[Any]:
         except (ValueError, TypeError):
             raise FieldParseError(field.name, f"expected a list, got {text!r}") from None
     else:
-        items = [part for part in raw.split(",")]
+        items = [part.strip() for part in raw.split(",")]
     return [_scalar(field, item) for item in items if item.strip()]
 
 
