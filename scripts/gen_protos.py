@@ -4,6 +4,9 @@
     python scripts/gen_protos.py          # regenerate
     python scripts/gen_protos.py --check  # exit 1 if the committed code is stale (CI)
 
+Besides the protoc output it writes the typed SDK wrappers (scripts/gen_sdk.py →
+clients/python/tuneforge/client/services.py), checked the same way.
+
 The proto paths start with the Python package name (protos/tuneforge/...), so the generated
 imports (``from tuneforge.common.v1 import common_pb2``) need no rewriting.
 """
@@ -12,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import filecmp
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "clients" / "python"), str(Path(__file__).resolve().parent)]
+import gen_sdk  # noqa: E402 - after the path set-up
 PROTOS = ROOT / "protos"
 OUT = ROOT / "clients" / "python"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
@@ -71,6 +75,7 @@ def main() -> int:
     args = parser.parse_args()
     if not args.check:
         generate(OUT)
+        (OUT / gen_sdk.RELATIVE_PATH).write_text(gen_sdk.render(), encoding="utf-8")
         print(f"generated into {OUT}")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,6 +85,9 @@ def main() -> int:
             for rel in sorted(generated_files(Path(tmp)))
             if not (OUT / rel).exists() or not filecmp.cmp(Path(tmp) / rel, OUT / rel, shallow=False)
         ]
+    sdk = OUT / gen_sdk.RELATIVE_PATH
+    if not sdk.exists() or sdk.read_text(encoding="utf-8") != gen_sdk.render():
+        stale.append(gen_sdk.RELATIVE_PATH)
     if stale:
         print("generated code is stale; run: python scripts/gen_protos.py", file=sys.stderr)
         for name in stale:

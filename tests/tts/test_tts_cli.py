@@ -11,7 +11,7 @@ from tests.tts.conftest import REPO
 
 
 def tf(server, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "clients" / "python")])}
     return subprocess.run([sys.executable, "-m", "tuneforge.cli.main", "tts", *args, "--target", server.target],
                           capture_output=True, text=True, timeout=60, check=False, cwd=REPO, env=env)  # fmt: skip
 

@@ -22,32 +22,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 
+from tuneforge.client import services
 from tuneforge.client.errors import TuneforgeClientError, Unavailable, from_rpc_error
+from tuneforge.client.stubs import SERVICES as _SERVICES
+from tuneforge.client.stubs import message_class as _message_class
+from tuneforge.client.stubs import metadata
 from tuneforge.common.v1 import common_pb2
-from tuneforge.dataset.v1 import dataset_pb2, dataset_pb2_grpc
-from tuneforge.jobs.v1 import jobs_pb2, jobs_pb2_grpc
-from tuneforge.registry.v1 import registry_pb2, registry_pb2_grpc
-from tuneforge.trainer.v1 import trainer_pb2, trainer_pb2_grpc
-from tuneforge.tts.v1 import tts_pb2, tts_pb2_grpc
+from tuneforge.registry.v1 import registry_pb2
 
 DEFAULT_TARGET = "localhost:50051"
 CHUNK = 1024 * 1024
 _READ_PREFIXES = ("Get", "List", "Watch", "Stream", "Download", "Preview")
-_SERVICES = {
-    "dataset": (dataset_pb2, dataset_pb2_grpc, "DatasetService"),
-    "trainer": (trainer_pb2, trainer_pb2_grpc, "TrainerService"),
-    "tts": (tts_pb2, tts_pb2_grpc, "TtsService"),
-    "registry": (registry_pb2, registry_pb2_grpc, "RegistryService"),
-    "jobs": (jobs_pb2, jobs_pb2_grpc, "JobService"),
-}
 _UPLOAD_RPCS = {
     "dataset": ("UploadFile", "UploadFileRequest"),
     "tts": ("UploadVoiceSample", "UploadVoiceSampleRequest"),
@@ -95,10 +87,6 @@ def _unpack(value: Any) -> Any:
     return msg
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
 def _credentials(token: str, tls: bool, ca: str | None, cert: str | None, key: str | None) -> grpc.ChannelCredentials | None:
     if not tls:
         return None
@@ -106,87 +94,8 @@ def _credentials(token: str, tls: bool, ca: str | None, cert: str | None, key: s
     return grpc.ssl_channel_credentials(read(ca), read(key), read(cert))
 
 
-def _metadata(token: str, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
-    md = list(extra or [])
-    if token:
-        md.append(("authorization", f"Bearer {token}"))
-    return md
-
-
-def _build_request(cls: type, request: Any, kwargs: dict[str, Any]) -> Any:
-    if request is not None:
-        return request
-    msg = cls()
-    for key, value in kwargs.items():
-        field = msg.DESCRIPTOR.fields_by_name.get(key)
-        if field is None:
-            raise TypeError(f"{cls.__name__} has no field {key!r}")
-        if field.message_type is not None and field.message_type.full_name == "google.protobuf.FieldMask" \
-                and isinstance(value, (list, tuple)):
-            getattr(msg, key).paths.extend(value)
-        elif field.message_type is not None and isinstance(value, dict):
-            target = getattr(msg, key)
-            if field.message_type.GetOptions().map_entry:
-                target.update({k: v for k, v in value.items()})
-            elif field.message_type.full_name == "google.protobuf.Struct":
-                target.update(value)
-            else:
-                target.CopyFrom(_build_request(type(target), None, value))
-        elif field.is_repeated and not (field.message_type and field.message_type.GetOptions().map_entry):
-            getattr(msg, key).extend(value)
-        elif field.message_type is not None:
-            getattr(msg, key).CopyFrom(value)
-        else:
-            setattr(msg, key, value)
-    return msg
-
-
-class _StubBase:
-    """Snake-case RPC names over one service's generated stub; subclasses say how to call."""
-
-    def __init__(self, client: Any, name: str, channel: Any) -> None:
-        pb, pb_grpc, service = _SERVICES[name]
-        self._client = client
-        self._pb = pb
-        self._descriptor = pb.DESCRIPTOR.services_by_name[service]
-        self._stub = getattr(pb_grpc, f"{service}Stub")(channel)
-        self._methods = {_snake(m.name): m for m in self._descriptor.methods}
-
-    def __dir__(self) -> list[str]:
-        return sorted(self._methods)
-
-    def _lookup(self, attr: str) -> tuple[Any, Any, type]:
-        """(method descriptor, stub callable, request class) of an RPC."""
-        method = self._methods.get(attr)
-        if method is None:
-            raise AttributeError(f"{self._descriptor.name} has no RPC {attr!r}; RPCs: {', '.join(sorted(self._methods))}")
-        request_cls = getattr(self._pb, method.input_type.name, None) or _message_class(method.input_type)
-        return method, getattr(self._stub, method.name), request_cls
-
-
-class _ServiceStub(_StubBase):
-    """Synchronous calls."""
-
-    def __getattr__(self, attr: str) -> Any:
-        method, call, request_cls = self._lookup(attr)
-
-        def invoke(request: Any = None, *, timeout: float | None = None, **kwargs: Any) -> Any:
-            if method.client_streaming:
-                return self._client._unary(call, request, timeout)
-            req = _build_request(request_cls, request, kwargs)
-            if method.server_streaming:
-                return self._client._stream(call, req, timeout)
-            return self._client._unary(call, req, timeout)
-
-        invoke.__name__ = attr
-        invoke.__doc__ = f"{self._descriptor.full_name}.{method.name}({method.input_type.name}) -> {method.output_type.name}"
-        return invoke
-
-
-def _message_class(descriptor: Any) -> type:
-    from google.protobuf import message_factory
-
-    return message_factory.GetMessageClass(descriptor)
+def _metadata(token: str) -> list[tuple[str, str]]:
+    return metadata(token)
 
 
 class Client:
@@ -219,15 +128,17 @@ class Client:
             return self._channels[addr]
 
         self.channel = channel_for(target)
-        services = {
-            name: _ServiceStub(self, name, channel_for((targets or {}).get(name, target)))
-            for name in _SERVICES
-        }
-        self.dataset: Any = services["dataset"]
-        self.trainer: Any = services["trainer"]
-        self.tts: Any = services["tts"]
-        self.registry: Any = services["registry"]
-        self.jobs: Any = services["jobs"]
+
+        def at(name: str) -> grpc.Channel:
+            return channel_for((targets or {}).get(name, target))
+
+        self.dataset = services.DatasetService(self, at("dataset"))
+        self.trainer = services.TrainerService(self, at("trainer"))
+        self.tts = services.TtsService(self, at("tts"))
+        self.registry = services.RegistryService(self, at("registry"))
+        # Each process serves the jobs of the services it hosts; with one process per service,
+        # targets={"jobs": ...} picks the one to ask (default: ``target``).
+        self.jobs = services.JobService(self, at("jobs"))
 
     # -- plumbing
     def _unary(self, call: Any, request: Any, timeout: float | None) -> Any:
@@ -352,32 +263,6 @@ class Client:
                 return
 
 
-class _AsyncServiceStub(_StubBase):
-    """asyncio calls."""
-
-    def __getattr__(self, attr: str) -> Any:
-        method, call, request_cls = self._lookup(attr)
-        client = self._client
-
-        if method.server_streaming:
-            async def stream(request: Any = None, *, timeout: float | None = None, **kwargs: Any) -> AsyncIterator[Any]:
-                req = _build_request(request_cls, request, kwargs)
-                try:
-                    async for item in call(req, timeout=timeout, metadata=_metadata(client.token)):
-                        yield item
-                except grpc.RpcError as exc:
-                    raise from_rpc_error(exc) from None
-            return stream
-
-        async def unary(request: Any = None, *, timeout: float | None = None, **kwargs: Any) -> Any:
-            req = request if method.client_streaming else _build_request(request_cls, request, kwargs)
-            try:
-                return await call(req, timeout=timeout or client.timeout, metadata=_metadata(client.token))
-            except grpc.RpcError as exc:
-                raise from_rpc_error(exc) from None
-        return unary
-
-
 class AsyncClient:
     """asyncio client: the same methods as :class:`Client`, awaited (streams: ``async for``)."""
 
@@ -399,11 +284,11 @@ class AsyncClient:
         creds = _credentials(self.token, tls, ca, cert, key)
         options = _options(retries)
         self.channel = grpc.aio.secure_channel(target, creds, options) if creds else grpc.aio.insecure_channel(target, options)
-        self.dataset: Any = _AsyncServiceStub(self, "dataset", self.channel)
-        self.trainer: Any = _AsyncServiceStub(self, "trainer", self.channel)
-        self.tts: Any = _AsyncServiceStub(self, "tts", self.channel)
-        self.registry: Any = _AsyncServiceStub(self, "registry", self.channel)
-        self.jobs: Any = _AsyncServiceStub(self, "jobs", self.channel)
+        self.dataset = services.AsyncDatasetService(self, self.channel)
+        self.trainer = services.AsyncTrainerService(self, self.channel)
+        self.tts = services.AsyncTtsService(self, self.channel)
+        self.registry = services.AsyncRegistryService(self, self.channel)
+        self.jobs = services.AsyncJobService(self, self.channel)
 
     async def close(self) -> None:
         await self.channel.close()

@@ -30,6 +30,18 @@ class FieldParseError(ValueError):
         self.description = description
 
 
+def enum_number(field: FieldDescriptor, text: str) -> int:
+    """An enum value by its name or short name (``bf16`` → ``PRECISION_BF16``)."""
+    values = field.enum_type.values
+    prefix = values[0].name.removesuffix("UNSPECIFIED")
+    wanted = text.strip().upper().replace("-", "_")
+    for value in values[1:]:
+        if value.name in (wanted, prefix + wanted):
+            return value.number
+    choices = ", ".join(v.name.removeprefix(prefix).lower() for v in values[1:])
+    raise FieldParseError(field.name, f"expected one of {choices}, got {text!r}")
+
+
 def _scalar(field: FieldDescriptor, text: str) -> Any:
     raw = text.strip()
     if field.type in _INTS:
@@ -55,14 +67,7 @@ def _scalar(field: FieldDescriptor, text: str) -> Any:
             return False
         raise FieldParseError(field.name, f"expected a boolean (true/false), got {text!r}")
     if field.enum_type is not None:
-        values = field.enum_type.values
-        prefix = values[0].name.removesuffix("UNSPECIFIED")
-        wanted = raw.upper().replace("-", "_")
-        for value in values[1:]:
-            if value.name in (wanted, prefix + wanted):
-                return value.number
-        choices = ", ".join(v.name.removeprefix(prefix).lower() for v in values[1:])
-        raise FieldParseError(field.name, f"expected one of {choices}, got {text!r}")
+        return enum_number(field, raw)
     if field.type == FieldDescriptor.TYPE_STRING:
         return text
     raise FieldParseError(field.name, "cannot be set from text")
