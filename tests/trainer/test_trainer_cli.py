@@ -50,7 +50,8 @@ def test_cli_train_follow_list_status_config_and_pending_registration(server_fac
     assert [j["state"] for j in jobs] == ["STATE_SUCCEEDED"]
     job_id = jobs[0]["id"]
     status = json.loads(cli(srv.target, "status", job_id, "--json").stdout)
-    assert status["result"]["registration"]["state"] == "PENDING"
+    assert status["result"]["registration"]["state"] == "STATE_PENDING"
+    assert status["result"]["@type"].endswith("tuneforge.trainer.v1.TrainingJobResult")
     assert (srv.config.root / "adapters" / "cli-a" / "final" / "adapter_model.safetensors").is_file()
     metrics = cli(srv.target, "metrics", job_id)
     assert metrics.returncode == 0 and "LOSS" in metrics.stdout and "\n1 " in metrics.stdout
@@ -60,7 +61,9 @@ def test_cli_train_follow_list_status_config_and_pending_registration(server_fac
     show = cli(srv.target, "config", "show")
     assert show.returncode == 0 and "lora_rank" in show.stdout and "thorough" in show.stdout
     bad = cli(srv.target, "config", "set", "lora_rank=0")
-    assert bad.returncode == 1 and "values.lora_rank" in bad.stderr
+    assert bad.returncode == 1 and "config.lora_rank" in bad.stderr
+    typo = cli(srv.target, "config", "set", "lora_rnak=4")  # refused by the client, from the descriptor
+    assert typo.returncode != 0 and "lora_rnak" in typo.stderr and "unknown field" in typo.stderr
     bad = cli(srv.target, "start", "--dataset", "learn", "--base-model", str(tiny_lm_dir), "--set", "lora_rank=0", "--name", "x")
     assert bad.returncode == 1 and "config.lora_rank" in bad.stderr
 
@@ -69,9 +72,9 @@ def test_cli_train_follow_list_status_config_and_pending_registration(server_fac
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             reg = json.loads(cli(srv.target, "status", job_id, "--json").stdout)["result"]["registration"]
-            if reg["state"] != "PENDING":
+            if reg["state"] != "STATE_PENDING":
                 break
             time.sleep(0.5)
-        assert reg["state"] == "REGISTERED" and reg["version"] == 1, reg
+        assert reg["state"] == "STATE_REGISTERED" and reg["version"] == 1, reg
         with Client(registry.target) as rc:
             assert rc.registry.get_adapter(name="cli-a").job_id == job_id

@@ -4,20 +4,24 @@ An upload's first message carries metadata, then bytes. Bytes go to a temporary 
 ``uploads/``; the size limit is checked as bytes arrive (RESOURCE_EXHAUSTED) and the size and
 SHA-256 the client announced are checked at the end (INVALID_ARGUMENT). Only a complete,
 verified upload is renamed into ``uploads/<id>/<filename>``; anything else leaves nothing.
+A download is :func:`send_file` (the three download RPCs share it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tuneforge.common.v1 import common_pb2
 
 from tuneforge.runtime.errors import invalid_argument, not_found, resource_exhausted
 from tuneforge.runtime.names import validate_name
@@ -141,14 +145,32 @@ def sweep_uploads(uploads_dir: Path, max_age_seconds: float, keep: set[str], now
     return removed
 
 
-def file_chunks(path: Path, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
-    with open(path, "rb") as fh:
-        while chunk := fh.read(chunk_size):
-            yield chunk
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    for chunk in file_chunks(path):
+def _hash_open_file(fh: Any) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    while chunk := fh.read(CHUNK_SIZE):
         digest.update(chunk)
-    return digest.hexdigest()
+        size += len(chunk)
+    fh.seek(0)
+    return size, digest.hexdigest()
+
+
+async def send_file(
+    path: Path, response_cls: Any, *, filename: str, content_type: str = "",
+    size_bytes: int | None = None, sha256: str | None = None, chunk_size: int = CHUNK_SIZE,
+) -> AsyncIterator[Any]:
+    """A download stream: ``response_cls(metadata=DownloadMetadata)``, then ``chunk`` messages.
+
+    The file is opened once and hashed (unless ``size_bytes`` and ``sha256`` are given) and
+    sent from that one handle, so a concurrent delete or replace cannot tear the stream or
+    make the checksum lie; every read runs in a thread, so a slow disk never blocks the loop.
+    """
+    fh = await asyncio.to_thread(open, path, "rb")
+    try:
+        if size_bytes is None or sha256 is None:
+            size_bytes, sha256 = await asyncio.to_thread(_hash_open_file, fh)
+        yield response_cls(metadata=common_pb2.DownloadMetadata(
+            filename=filename, size_bytes=size_bytes, sha256=sha256, content_type=content_type))
+        while chunk := await asyncio.to_thread(fh.read, chunk_size):
+            yield response_cls(chunk=chunk)
+    finally:
+        fh.close()

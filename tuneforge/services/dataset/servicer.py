@@ -8,7 +8,6 @@ default"; blocking work (import, stats, hashing) runs in a thread; every error i
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import zipfile
 from datetime import datetime
@@ -29,7 +28,7 @@ from tuneforge.runtime.errors import (
 from tuneforge.runtime.job_rpcs import job_pb, timestamp, to_message
 from tuneforge.runtime.request_log import RequestLog
 from tuneforge.runtime.server import ServiceContext
-from tuneforge.runtime.transfer import CHUNK_SIZE, find_upload, receive_upload
+from tuneforge.runtime.transfer import find_upload, receive_upload, send_file
 from tuneforge.services.dataset import dialogs, generate, importing
 from tuneforge.services.dataset.catalog import DatasetCatalog, DatasetInfo
 from tuneforge.services.dataset.generate_worker import PATH_OPTIONS
@@ -160,15 +159,6 @@ def rejected_import(exc: importing.ImportFailed) -> TuneforgeError:
 
 def _json(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False)
-
-
-def _hash_file(fh: Any) -> tuple[int, str]:
-    digest, size = hashlib.sha256(), 0
-    while chunk := fh.read(CHUNK_SIZE):
-        digest.update(chunk)
-        size += len(chunk)
-    fh.seek(0)
-    return size, digest.hexdigest()
 
 
 # ---------------------------------------------------------------- the service
@@ -341,12 +331,5 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
     async def DownloadDataset(self, request, context):
         path = self.catalog.file(request.name, request.validation)
         filename = f"{request.name}.validation.jsonl" if request.validation else f"{request.name}.jsonl"
-        # One open file for hash and bytes: a concurrent delete cannot tear the stream.
-        fh = await asyncio.to_thread(open, path, "rb")
-        try:
-            size, sha = await asyncio.to_thread(_hash_file, fh)
-            yield pb.DownloadDatasetResponse(metadata={"filename": filename, "size_bytes": size, "sha256": sha})
-            while chunk := await asyncio.to_thread(fh.read, CHUNK_SIZE):
-                yield pb.DownloadDatasetResponse(chunk=chunk)
-        finally:
-            fh.close()
+        async for message in send_file(path, pb.DownloadDatasetResponse, filename=filename):
+            yield message

@@ -14,7 +14,6 @@ import uuid
 from pathlib import Path
 
 from google.protobuf import timestamp_pb2
-from tuneforge.common.v1 import common_pb2
 from tuneforge.registry.v1 import registry_pb2 as pb
 from tuneforge.registry.v1 import registry_pb2_grpc as pb_grpc
 
@@ -23,7 +22,7 @@ from tuneforge.runtime.errors import invalid_argument
 from tuneforge.runtime.names import validate_name
 from tuneforge.runtime.request_log import RequestLog
 from tuneforge.runtime.server import ServiceContext
-from tuneforge.runtime.transfer import CHUNK_SIZE, delete_upload, receive_upload
+from tuneforge.runtime.transfer import delete_upload, receive_upload, send_file
 from tuneforge.services.registry.activation import (
     ActivationStatus,
     HistoryEntry,
@@ -192,13 +191,9 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
         dest = tmp_dir / f"{EXPORT_PREFIX}{uuid.uuid4().hex}.tar.gz"
         try:
             size, sha = await asyncio.to_thread(export_to_file, adapter, dest)
-            yield pb.ExportAdapterResponse(metadata=common_pb2.DownloadMetadata(
-                filename=f"{adapter.name}.tar.gz", size_bytes=size, sha256=sha, content_type="application/gzip",
-            ))
-            fh = await asyncio.to_thread(dest.open, "rb")
-            with fh:
-                while chunk := await asyncio.to_thread(fh.read, CHUNK_SIZE):
-                    yield pb.ExportAdapterResponse(chunk=chunk)
+            async for message in send_file(dest, pb.ExportAdapterResponse, filename=f"{adapter.name}.tar.gz",
+                                           content_type="application/gzip", size_bytes=size, sha256=sha):
+                yield message
         finally:
             with contextlib.suppress(FileNotFoundError):
                 dest.unlink()

@@ -30,14 +30,13 @@ from tuneforge.runtime.errors import (
     not_found,
 )
 from tuneforge.runtime.job_rpcs import job_pb, timestamp
-from tuneforge.runtime.request_log import RequestLog
 from tuneforge.runtime.jobs import SUCCEEDED, Job
+from tuneforge.runtime.request_log import RequestLog
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.runtime.transfer import (
     delete_upload,
-    file_chunks,
     receive_upload,
-    sha256_file,
+    send_file,
 )
 from tuneforge.services.tts import specs
 from tuneforge.services.tts.config import TrainingConfigStore, TtsTrainingConfig
@@ -239,8 +238,5 @@ class TtsServicer(pb_grpc.TtsServiceServicer):
         path: Path = job.job_dir / PREVIEW_FILE
         if not path.is_file():
             raise not_found("preview", job.id)
-        size, sha = path.stat().st_size, await asyncio.to_thread(sha256_file, path)
-        yield pb.DownloadPreviewResponse(metadata=common_pb2.DownloadMetadata(
-            filename=f"{job.id}.wav", size_bytes=size, sha256=sha, content_type="audio/wav"))  # fmt: skip
-        for chunk in file_chunks(path):
-            yield pb.DownloadPreviewResponse(chunk=chunk)
+        async for message in send_file(path, pb.DownloadPreviewResponse, filename=f"{job.id}.wav", content_type="audio/wav"):
+            yield message
