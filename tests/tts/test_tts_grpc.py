@@ -32,6 +32,16 @@ def _names(client):
     return [s.name for s in client.iter_pages(client.tts.list_voice_samples, "samples")]
 
 
+def test_a_stored_sample_downloads_byte_for_byte(client, audio_dir, tmp_path):
+    client.upload_file("tts", audio_dir / "clip.ogg")
+    out = client.download(client.tts.download_voice_sample(name="clip.ogg"), tmp_path / "back.ogg")
+    assert out.read_bytes() == (audio_dir / "clip.ogg").read_bytes()
+    first = next(iter(client.tts.download_voice_sample(name="clip.ogg")))
+    assert (first.metadata.filename, first.metadata.content_type) == ("clip.ogg", "audio/ogg")
+    with pytest.raises(NotFound):
+        list(client.tts.download_voice_sample(name="missing.wav"))
+
+
 def test_every_format_uploads_and_bad_audio_leaves_nothing(server, client, audio_dir, tmp_path):
     for fmt in FORMATS:
         s = client.upload_file("tts", audio_dir / f"clip.{fmt}")

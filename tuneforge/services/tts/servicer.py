@@ -63,6 +63,7 @@ RESULT_TYPES = {
 CONFIG_FIELDS = ("base_model", "batch_size", "gradient_accumulation_steps", "learning_rate",
                  "num_epochs", "speaker_name", "seed")  # fmt: skip
 _SOURCES = {"user": "manual"}
+_AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg", "opus": "audio/ogg", "flac": "audio/flac"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
 
 
@@ -157,6 +158,12 @@ class TtsServicer(pb_grpc.TtsServiceServicer):
         finally:
             await asyncio.to_thread(delete_upload, uploads, upload.id)
         return self.requests.record(meta.request_id, sample_pb(sample))
+
+    async def DownloadVoiceSample(self, request, context):
+        sample = self.samples.get(request.name)
+        content_type = _AUDIO_TYPES.get(sample.format, "application/octet-stream")
+        async for message in send_file(sample.path, pb.DownloadVoiceSampleResponse, filename=sample.name, content_type=content_type):
+            yield message
 
     async def ListVoiceSamples(self, request, context):
         offset, limit = paging.page(request.page_size, request.page_token, "tts:samples")

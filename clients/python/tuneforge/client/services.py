@@ -279,6 +279,16 @@ class TtsService(ServiceBase):
         """tuneforge.tts.v1.TtsService.UpdateVoiceSampleTranscript: UpdateVoiceSampleTranscriptRequest -> VoiceSample"""
         return self._call('UpdateVoiceSampleTranscript', request, timeout, {'name': name, 'transcript': transcript})
 
+    def download_voice_sample(
+        self,
+        request: tts_pb2.DownloadVoiceSampleRequest | None = None,
+        *,
+        name: str | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[tts_pb2.DownloadVoiceSampleResponse]:
+        """tuneforge.tts.v1.TtsService.DownloadVoiceSample: DownloadVoiceSampleRequest -> DownloadVoiceSampleResponse"""
+        return self._call('DownloadVoiceSample', request, timeout, {'name': name})
+
     def transcribe_samples(
         self,
         request: tts_pb2.TranscribeSamplesRequest | None = None,
@@ -843,6 +853,16 @@ class AsyncTtsService(AsyncServiceBase):
     ) -> Awaitable[tts_pb2.VoiceSample]:
         """tuneforge.tts.v1.TtsService.UpdateVoiceSampleTranscript: UpdateVoiceSampleTranscriptRequest -> VoiceSample"""
         return self._call('UpdateVoiceSampleTranscript', request, timeout, {'name': name, 'transcript': transcript})
+
+    def download_voice_sample(
+        self,
+        request: tts_pb2.DownloadVoiceSampleRequest | None = None,
+        *,
+        name: str | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[tts_pb2.DownloadVoiceSampleResponse]:
+        """tuneforge.tts.v1.TtsService.DownloadVoiceSample: DownloadVoiceSampleRequest -> DownloadVoiceSampleResponse"""
+        return self._call('DownloadVoiceSample', request, timeout, {'name': name})
 
     def transcribe_samples(
         self,

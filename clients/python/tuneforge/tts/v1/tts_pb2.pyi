@@ -83,6 +83,20 @@ class UpdateVoiceSampleTranscriptRequest(_message.Message):
     transcript: str
     def __init__(self, name: _Optional[str] = ..., transcript: _Optional[str] = ...) -> None: ...
 
+class DownloadVoiceSampleRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DownloadVoiceSampleResponse(_message.Message):
+    __slots__ = ("metadata", "chunk")
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    metadata: _common_pb2.DownloadMetadata
+    chunk: bytes
+    def __init__(self, metadata: _Optional[_Union[_common_pb2.DownloadMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
 class TranscribeSamplesRequest(_message.Message):
     __slots__ = ("whisper_model", "language", "min_duration_sec", "max_duration_sec", "vad", "sample_names", "overwrite", "request_id")
     WHISPER_MODEL_FIELD_NUMBER: _ClassVar[int]

@@ -64,6 +64,11 @@ class TtsServiceStub:
                 request_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.UpdateVoiceSampleTranscriptRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.VoiceSample.FromString,
                 _registered_method=True)
+        self.DownloadVoiceSample = channel.unary_stream(
+                '/tuneforge.tts.v1.TtsService/DownloadVoiceSample',
+                request_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.DownloadVoiceSampleRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.DownloadVoiceSampleResponse.FromString,
+                _registered_method=True)
         self.TranscribeSamples = channel.unary_unary(
                 '/tuneforge.tts.v1.TtsService/TranscribeSamples',
                 request_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.TranscribeSamplesRequest.SerializeToString,
@@ -139,6 +144,13 @@ class TtsServiceServicer:
 
     def UpdateVoiceSampleTranscript(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadVoiceSample(self, request, context):
+        """Stream a stored sample's audio (to play it back): first message metadata, then chunks.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -222,6 +234,11 @@ def add_TtsServiceServicer_to_server(servicer, server):
                     servicer.UpdateVoiceSampleTranscript,
                     request_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.UpdateVoiceSampleTranscriptRequest.FromString,
                     response_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.VoiceSample.SerializeToString,
+            ),
+            'DownloadVoiceSample': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadVoiceSample,
+                    request_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.DownloadVoiceSampleRequest.FromString,
+                    response_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.DownloadVoiceSampleResponse.SerializeToString,
             ),
             'TranscribeSamples': grpc.unary_unary_rpc_method_handler(
                     servicer.TranscribeSamples,
@@ -403,6 +420,33 @@ class TtsService:
             '/tuneforge.tts.v1.TtsService/UpdateVoiceSampleTranscript',
             tuneforge_dot_tts_dot_v1_dot_tts__pb2.UpdateVoiceSampleTranscriptRequest.SerializeToString,
             tuneforge_dot_tts_dot_v1_dot_tts__pb2.VoiceSample.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadVoiceSample(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tuneforge.tts.v1.TtsService/DownloadVoiceSample',
+            tuneforge_dot_tts_dot_v1_dot_tts__pb2.DownloadVoiceSampleRequest.SerializeToString,
+            tuneforge_dot_tts_dot_v1_dot_tts__pb2.DownloadVoiceSampleResponse.FromString,
             options,
             channel_credentials,
             insecure,
