@@ -1,22 +1,24 @@
 """`tuneforge`: run the services, inspect config, and drive everything from a shell.
 
-    tuneforge serve all|dataset|trainer|tts|registry [--port PORT] [--data-root DIR]
+    tuneforge serve all|dataset|trainer|tts|registry [--port PORT] [--data-root DIR] [--web-port PORT]
     tuneforge config show
     tuneforge health [--target HOST:PORT]
-    tuneforge dataset ... | train ... | adapters ... | tts ... | demo
+    tuneforge dataset ... | train ... | adapters ... | tts ... | demo | web
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import sys
+from typing import Any
 
 from tuneforge.cli.common import client_options
 
-COMMAND_GROUPS = ("jobs", "dataset", "train", "adapters", "tts", "demo")
+COMMAND_GROUPS = ("jobs", "dataset", "train", "adapters", "tts", "demo", "web")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -25,7 +27,8 @@ def _serve(args: argparse.Namespace) -> int:
     from tuneforge.runtime.logging import configure_logging
     from tuneforge.runtime.server import SERVICES, serve_forever
 
-    overrides = {"port": args.port, "data_root": args.data_root, "host": args.host, "metrics_port": args.metrics_port}
+    overrides = {"port": args.port, "data_root": args.data_root, "host": args.host, "metrics_port": args.metrics_port,
+                 "web_port": args.web_port}
     try:
         config, _ = load_config(args.config, overrides)
     except TuneforgeError as exc:
@@ -37,14 +40,39 @@ def _serve(args: argparse.Namespace) -> int:
     def ready(port: int) -> None:
         print(f"tuneforge serving {', '.join(services)} on {config.host}:{port} (data root {config.root})", file=sys.stderr, flush=True)
 
+    companions = [_web_companion(config)] if config.web_port else []
     try:
-        asyncio.run(serve_forever(config, services, ready))
-    except TuneforgeError as exc:
+        asyncio.run(serve_forever(config, services, ready, companions))
+    except (TuneforgeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _web_companion(config: Any) -> Any:
+    """The web console beside the services (``--web-port``): a gRPC client of this server."""
+    from tuneforge.web.server import WebSettings, running
+
+    async def companion(port: int) -> Any:
+        host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+        settings = WebSettings(
+            target=f"{host}:{port}", host=config.host, port=config.web_port, token=config.auth_token,
+            tls_cert=config.tls_cert, tls_key=config.tls_key, grpc_tls=bool(config.tls_cert),
+            grpc_ca=config.tls_ca or config.tls_cert,
+            grpc_cert=config.tls_cert if config.tls_client_ca else "", grpc_key=config.tls_key if config.tls_client_ca else "",
+        )
+        return _announced(running(settings))
+
+    return companion
+
+
+@contextlib.asynccontextmanager
+async def _announced(console: Any) -> Any:
+    async with console as url:
+        print(f"tuneforge web console on {url}", file=sys.stderr, flush=True)
+        yield url
 
 
 def _config_show(args: argparse.Namespace) -> int:
@@ -110,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-root", default=None, help="data root (default ./var or $TUNEFORGE_HOME)")
     serve.add_argument("--config", default=None, help="TOML config file")
     serve.add_argument("--metrics-port", type=int, default=None, help="Prometheus metrics port")
+    serve.add_argument("--web-port", type=int, default=None, help="also serve the web console on this port (default off)")
     serve.set_defaults(func=_serve)
 
     config = sub.add_parser("config", help="configuration")

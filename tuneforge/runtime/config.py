@@ -49,6 +49,9 @@ class Config:
     metrics_port: int = field(
         default=0, metadata={"help": "Prometheus metrics port (0 = off)"}
     )
+    web_port: int = field(
+        default=0, metadata={"help": "web console port beside the services (0 = off)"}
+    )
     max_upload_bytes: int = field(
         default=20 * 1024**3, metadata={"help": "largest accepted upload in bytes"}
     )

@@ -246,18 +246,28 @@ async def _sweep_uploads_forever(ctx: ServiceContext, interval: float = 600.0) -
         await asyncio.sleep(interval)
 
 
-async def serve_forever(config: Config, services: tuple[str, ...], ready: Callable[[int], None] | None = None) -> None:
+Companion = Callable[[int], Awaitable[contextlib.AbstractAsyncContextManager[Any]]]
+
+
+async def serve_forever(config: Config, services: tuple[str, ...], ready: Callable[[int], None] | None = None,
+                        companions: list[Companion] = ()) -> None:
+    """Serve until SIGTERM/SIGINT. A companion (the web console) gets the gRPC port once the
+    server is up and returns an async context that runs beside it until shutdown."""
     server = TuneforgeServer(config, services)
-    try:
-        port = await server.start()
-    except TuneforgeError:
-        raise
-    if ready:
-        ready(port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    port = await server.start()
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            for companion in companions:
+                await stack.enter_async_context(await companion(port))
+        except BaseException:
+            await server.stop()
+            raise
+        if ready:
+            ready(port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
     await server.stop()

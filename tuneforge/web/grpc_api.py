@@ -1,0 +1,299 @@
+"""Every gRPC call the web console makes, in one place.
+
+The pages and the JSON endpoints talk to :class:`Backend`, which speaks to the services
+through the SDK's ``AsyncClient`` and answers plain JSON-able dicts (proto field names,
+int64 as numbers). When a contract changes (the jobs API, typed configs), this is the one
+module to edit. Nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+
+from tuneforge.client import AsyncClient, NotFound
+from tuneforge.common.v1 import common_pb2
+from tuneforge.dataset.v1 import dataset_pb2
+from tuneforge.registry.v1 import registry_pb2
+from tuneforge.tts.v1 import tts_pb2
+
+CHUNK = 1024 * 1024
+_INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64,
+          FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64}
+# Which services may own a job the console is asked about, per console scope.
+SCOPES = {"llm": ("trainer", "dataset"), "tts": ("tts",)}
+_JOB_RPCS = {  # service -> (get, list, cancel, watch, logs)
+    "dataset": ("get_job", "list_jobs", "cancel_job", "watch_job", "stream_job_logs"),
+    "trainer": ("get_training_job", "list_training_jobs", "cancel_training_job", "watch_training_job", "stream_training_job_logs"),
+    "tts": ("get_tts_job", "list_tts_jobs", "stop_training", "watch_tts_job", "stream_tts_job_logs"),
+}
+
+
+def to_dict(message: Any) -> dict[str, Any]:
+    """A message as JSON-able dict: proto field names, defaults included, int64 as int."""
+    data = json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
+    return _fix_int64(message.DESCRIPTOR, data)
+
+
+def _fix_int64(descriptor: Any, data: dict[str, Any]) -> dict[str, Any]:
+    for field in descriptor.fields:
+        value = data.get(field.name)
+        if value is None:
+            continue
+        if field.message_type is not None and not field.message_type.GetOptions().map_entry:
+            if field.message_type.full_name.startswith("google.protobuf."):
+                continue
+            items = value if field.is_repeated else [value]
+            for item in items:
+                if isinstance(item, dict):
+                    _fix_int64(field.message_type, item)
+        elif field.type in _INT64:
+            data[field.name] = [int(v) for v in value] if field.is_repeated else int(value)
+        elif field.message_type is not None:  # a map: fix int64 values
+            value_field = field.message_type.fields_by_name["value"]
+            if value_field.type in _INT64:
+                data[field.name] = {k: int(v) for k, v in value.items()}
+    return data
+
+
+def event_dict(event: common_pb2.JobEvent) -> dict[str, Any]:
+    """A job event as {seq, time, type, data}: type is job, progress, metrics, checkpoint, log."""
+    kind = event.WhichOneof("kind") or "unknown"
+    return {"seq": event.seq, "time": event.time.ToJsonString() if event.HasField("time") else "",
+            "type": kind, "data": to_dict(getattr(event, kind)) if kind != "unknown" else {}}
+
+
+class Backend:
+    """The console's view of the four services (one target, or one per service)."""
+
+    def __init__(self, target: str, *, token: str = "", tls: bool = False, ca: str | None = None,
+                 cert: str | None = None, key: str | None = None) -> None:
+        self.target = target
+        self.client = AsyncClient(target, token=token, tls=tls, ca=ca, cert=cert, key=key, timeout=60.0)
+        self._job_service: dict[str, str] = {}
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    # ------------------------------------------------------------------ uploads / downloads
+    async def upload(self, service: str, filename: str, chunks: AsyncIterator[bytes], size: int = 0) -> dict[str, Any]:
+        """Stream ``chunks`` into UploadFile (dataset) or UploadVoiceSample (tts)."""
+        pb, rpc = {"dataset": (dataset_pb2.UploadFileRequest, "upload_file"),
+                   "tts": (tts_pb2.UploadVoiceSampleRequest, "upload_voice_sample")}[service]
+
+        async def requests() -> AsyncIterator[Any]:
+            yield pb(metadata=common_pb2.UploadMetadata(filename=filename, size_bytes=max(size, 0)))
+            async for chunk in chunks:
+                for start in range(0, len(chunk), CHUNK):
+                    yield pb(chunk=chunk[start:start + CHUNK])
+
+        stub = getattr(self.client, service)
+        return to_dict(await getattr(stub, rpc)(requests(), timeout=24 * 3600))
+
+    async def _download(self, stream: AsyncIterator[Any]) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
+        """(metadata, the remaining bytes) of a metadata-then-chunks stream; errors come first."""
+        iterator = stream.__aiter__()
+        first = await iterator.__anext__()
+        meta = to_dict(first.metadata) if first.WhichOneof("payload") == "metadata" else {}
+
+        async def rest() -> AsyncIterator[bytes]:
+            if not meta:
+                yield first.chunk
+            async for message in iterator:
+                yield message.chunk
+
+        return meta, rest()
+
+    # ------------------------------------------------------------------ datasets
+    async def list_datasets(self) -> list[dict[str, Any]]:
+        return await self._all(self.client.dataset.list_datasets, "datasets")
+
+    async def get_dataset(self, name: str) -> dict[str, Any]:
+        return to_dict(await self.client.dataset.get_dataset(name=name))
+
+    async def dataset_stats(self, name: str, base_model: str = "", max_seq_length: int = 0) -> dict[str, Any]:
+        return to_dict(await self.client.dataset.get_dataset_stats(name=name, base_model=base_model, max_seq_length=max_seq_length))
+
+    async def preview_dataset(self, name: str, count: int = 5, validation: bool = False) -> list[dict[str, Any]]:
+        response = await self.client.dataset.preview_dataset(name=name, count=count, validation=validation)
+        return to_dict(response)["records"]
+
+    async def delete_dataset(self, name: str) -> None:
+        await self.client.dataset.delete_dataset(name=name)
+
+    async def download_dataset(self, name: str, validation: bool = False) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
+        return await self._download(self.client.dataset.download_dataset(name=name, validation=validation))
+
+    async def telegram_config(self) -> dict[str, Any]:
+        return to_dict(await self.client.dataset.get_telegram_config())
+
+    async def process_telegram(self, upload_id: str, dataset_name: str, options: dict[str, Any], request_id: str = "") -> dict[str, Any]:
+        config = dataset_pb2.TelegramConfig()
+        json_format.ParseDict(options or {}, config)
+        job = await self.client.dataset.process_telegram_export(
+            upload_id=upload_id, dataset_name=dataset_name, config=config, request_id=request_id)
+        self._job_service[job.id] = "dataset"
+        return to_dict(job)
+
+    async def import_dataset(self, upload_id: str, dataset_name: str, options: dict[str, Any]) -> dict[str, Any]:
+        request = dataset_pb2.ImportDatasetRequest(upload_id=upload_id, dataset_name=dataset_name)
+        json_format.ParseDict(options or {}, request)
+        return to_dict(await self.client.dataset.import_dataset(request))
+
+    # ------------------------------------------------------------------ training
+    async def training_config(self) -> dict[str, Any]:
+        return to_dict(await self.client.trainer.get_training_config())
+
+    async def update_training_config(self, values: dict[str, str], reset: bool = False) -> dict[str, Any]:
+        return to_dict(await self.client.trainer.update_training_config(values=values, reset=reset))
+
+    async def start_training(self, *, dataset: str, base_model: str, preset: str, config: dict[str, str],
+                             adapter_name: str, resume_from: str = "", request_id: str = "") -> dict[str, Any]:
+        job = await self.client.trainer.create_training_job(
+            dataset=dataset, base_model=base_model, preset=preset, config=config,
+            adapter_name=adapter_name, resume_from=resume_from, request_id=request_id)
+        self._job_service[job.id] = "trainer"
+        return to_dict(job)
+
+    async def job_metrics(self, job_id: str) -> list[dict[str, Any]]:
+        response = await self.client.trainer.list_training_job_metrics(id=job_id)
+        return [to_dict(m) for m in response.metrics]
+
+    async def job_checkpoints(self, job_id: str) -> list[dict[str, Any]]:
+        response = await self.client.trainer.list_checkpoints(id=job_id)
+        return [to_dict(c) for c in response.checkpoints]
+
+    # ------------------------------------------------------------------ jobs (any kind)
+    async def _service_of(self, job_id: str, scope: str) -> str:
+        """Which service owns ``job_id`` (asked in turn; remembered)."""
+        if job_id in self._job_service:
+            return self._job_service[job_id]
+        services = SCOPES[scope]
+        for service in services[:-1]:
+            with contextlib.suppress(NotFound):
+                await getattr(getattr(self.client, service), _JOB_RPCS[service][0])(id=job_id)
+                self._job_service[job_id] = service
+                return service
+        self._job_service[job_id] = services[-1]
+        return services[-1]
+
+    async def get_job(self, job_id: str, scope: str) -> dict[str, Any]:
+        service = await self._service_of(job_id, scope)
+        return to_dict(await getattr(getattr(self.client, service), _JOB_RPCS[service][0])(id=job_id))
+
+    async def list_jobs(self, scope: str, service: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        jobs: list[dict[str, Any]] = []
+        for name in (service,) if service else SCOPES[scope]:
+            response = await getattr(getattr(self.client, name), _JOB_RPCS[name][1])(page_size=limit)
+            for job in response.jobs:
+                self._job_service[job.id] = name
+                jobs.append(to_dict(job))
+        jobs.sort(key=lambda j: j.get("create_time", ""), reverse=True)
+        return jobs[:limit]
+
+    async def cancel_job(self, job_id: str, scope: str) -> dict[str, Any]:
+        service = await self._service_of(job_id, scope)
+        return to_dict(await getattr(getattr(self.client, service), _JOB_RPCS[service][2])(id=job_id))
+
+    async def watch_job(self, job_id: str, scope: str, after_seq: int = 0, include_logs: bool = True) -> AsyncIterator[dict[str, Any]]:
+        """Replay the job's events after ``after_seq``, then follow it live until it ends."""
+        service = await self._service_of(job_id, scope)
+        watch = getattr(getattr(self.client, service), _JOB_RPCS[service][3])
+        async for event in watch(id=job_id, after_seq=after_seq, include_logs=include_logs):
+            yield event_dict(event)
+
+    async def job_logs(self, job_id: str, scope: str, after_seq: int = 0) -> AsyncIterator[dict[str, Any]]:
+        """Every stored log line after ``after_seq`` (no following)."""
+        service = await self._service_of(job_id, scope)
+        logs = getattr(getattr(self.client, service), _JOB_RPCS[service][4])
+        async for line in logs(id=job_id, after_seq=after_seq, follow=False):
+            yield to_dict(line)
+
+    # ------------------------------------------------------------------ adapters
+    async def list_adapters(self) -> list[dict[str, Any]]:
+        return await self._all(self.client.registry.list_adapters, "adapters")
+
+    async def active_adapter(self) -> dict[str, Any]:
+        return _activation(await self.client.registry.get_active_adapter())
+
+    async def activate_adapter(self, name: str) -> dict[str, Any]:
+        return _activation(await self.client.registry.activate_adapter(name=name))
+
+    async def deactivate_adapter(self) -> dict[str, Any]:
+        return _activation(await self.client.registry.deactivate_adapter())
+
+    async def rollback_adapter(self) -> dict[str, Any]:
+        return _activation(await self.client.registry.rollback_activation())
+
+    async def delete_adapter(self, name: str, force: bool = False) -> None:
+        await self.client.registry.delete_adapter(name=name, force=force)
+
+    async def export_adapter(self, name: str) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
+        return await self._download(self.client.registry.export_adapter(name=name))
+
+    # ------------------------------------------------------------------ tts
+    async def list_samples(self) -> list[dict[str, Any]]:
+        return await self._all(self.client.tts.list_voice_samples, "samples")
+
+    async def delete_sample(self, name: str) -> None:
+        await self.client.tts.delete_voice_sample(name=name)
+
+    async def update_transcript(self, name: str, transcript: str) -> dict[str, Any]:
+        return to_dict(await self.client.tts.update_voice_sample_transcript(name=name, transcript=transcript))
+
+    async def download_sample(self, name: str) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
+        return await self._download(self.client.tts.download_voice_sample(name=name))
+
+    async def transcribe(self, options: dict[str, Any]) -> dict[str, Any]:
+        return await self._tts_job("transcribe_samples", tts_pb2.TranscribeSamplesRequest(), options)
+
+    async def prepare(self, options: dict[str, Any]) -> dict[str, Any]:
+        return await self._tts_job("prepare_dataset", tts_pb2.PrepareDatasetRequest(), options)
+
+    async def tts_config(self) -> dict[str, Any]:
+        return to_dict(await self.client.tts.get_tts_training_config())
+
+    async def update_tts_config(self, values: dict[str, Any]) -> dict[str, Any]:
+        config = tts_pb2.TtsTrainingConfig()
+        json_format.ParseDict(values, config)
+        return to_dict(await self.client.tts.update_tts_training_config(config=config, update_mask=list(values)))
+
+    async def start_tts_training(self, options: dict[str, Any]) -> dict[str, Any]:
+        return await self._tts_job("start_training", tts_pb2.StartTrainingRequest(), options)
+
+    async def list_voice_models(self) -> list[dict[str, Any]]:
+        return await self._all(self.client.tts.list_voice_models, "models")
+
+    async def synthesize(self, options: dict[str, Any]) -> dict[str, Any]:
+        return await self._tts_job("synthesize_preview", tts_pb2.SynthesizePreviewRequest(), options)
+
+    async def download_preview(self, job_id: str) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
+        return await self._download(self.client.tts.download_preview(job_id=job_id))
+
+    async def _tts_job(self, rpc: str, request: Any, options: dict[str, Any]) -> dict[str, Any]:
+        json_format.ParseDict(options or {}, request)
+        job = await getattr(self.client.tts, rpc)(request)
+        self._job_service[job.id] = "tts"
+        return to_dict(job)
+
+    # ------------------------------------------------------------------ helpers
+    async def _all(self, method: Any, field: str, page_size: int = 200) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            response = await method(page_size=page_size, page_token=token)
+            items += [to_dict(m) for m in getattr(response, field)]
+            token = response.next_page_token
+            if not token:
+                return items
+
+
+def _activation(message: registry_pb2.Activation) -> dict[str, Any]:
+    data = to_dict(message)
+    data["vllm_state"] = str(data.get("vllm_state", "")).removeprefix("VLLM_STATE_")
+    return data
