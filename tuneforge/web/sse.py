@@ -5,7 +5,8 @@ The bridge needs only an *event source*: ``source(after_seq) -> async iterator o
 ``id: SEQ / event: TYPE / data: JSON``; a browser's ``EventSource`` reconnects with
 ``Last-Event-ID`` and the bridge resumes from there (``after_seq``), so nothing is lost or
 repeated. A comment line every few seconds keeps proxies from closing an idle stream, and an
-``end`` event tells the page the job is over (so it stops reconnecting).
+``end`` event tells the page the job is over (so it stops reconnecting); ``stream_error``
+carries a failure of the stream itself (the browser keeps ``error`` for its own use).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ async def _frames(source: EventSource, after_seq: int, heartbeat: float) -> Asyn
             if kind == "event":
                 yield format_event(item)
             else:
-                yield _named("error", item) if kind == "error" else _named("end", {})
+                yield _named("stream_error", item) if kind == "error" else _named("end", {})
                 return
     finally:
         task.cancel()
