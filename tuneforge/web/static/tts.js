@@ -29,7 +29,7 @@ const TTS = (() => {
     });
     async function refresh() {
       const {samples: list, total_seconds} = await api("GET", `${API}/samples`);
-      summary.textContent = `${list.length} samples · ${UI.seconds(total_seconds)} of audio`;
+      summary.textContent = `${list.length} sample${list.length === 1 ? "" : "s"} · ${Number(total_seconds).toFixed(1)} s of audio`;
       if (!list.length) { body.replaceChildren(UI.empty("No voice samples yet.")); return; }
       body.replaceChildren(h("table", {id: "samples-table"},
         h("thead", {}, h("tr", {}, h("th", {}, "Sample"), h("th", {}, "Play"), h("th", {class: "num"}, "Duration"), h("th", {}, "Format"),
