@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import struct
+import wave
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -37,3 +42,12 @@ def browser_like(web):
         csrf = http.get("/auth/session").json()["csrf_token"]
         http.headers["x-csrf-token"] = csrf
         yield http
+
+
+def write_wav(path: Path, seconds: float = 1.5, rate: int = 24000) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(i / 10))) for i in range(int(seconds * rate))))
+    return path

@@ -10,17 +10,14 @@ generous deadlines; a slow shared CPU makes them longer, never flaky.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
-import struct
 import time
-import wave
 from pathlib import Path
 
 import pytest
 
-from tests.web.conftest import TOKEN
+from tests.web.conftest import TOKEN, write_wav
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("TUNEFORGE_TEST_ARTIFACTS") or REPO / "test-artifacts") / "web"
@@ -155,15 +152,6 @@ def test_llm_path_from_a_telegram_export_to_an_active_adapter(page, console, tin
     assert "support-v1" in page.inner_text("#activation")
     shot(page, "llm-adapters")
     assert page.errors == []
-
-
-def write_wav(path: Path, seconds: float = 1.5, rate: int = 24000) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(i / 10))) for i in range(int(seconds * rate))))
-    return path
 
 
 def test_tts_sample_uploads_plays_and_takes_a_transcript(page, console, tmp_path):

@@ -1,0 +1,145 @@
+"""The console's JSON API over a real server: the seed panel's paths, errors mapped from gRPC,
+streamed uploads, SSE resuming from Last-Event-ID, logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.web.conftest import write_wav
+
+REPO = Path(__file__).resolve().parents[2]
+EXPORT = REPO / "tuneforge" / "demo" / "telegram_export.json"
+
+
+def sse_events(http: httpx.Client, path: str, headers: dict[str, str] | None = None) -> list[dict]:
+    """Every event of an SSE stream until its ``end`` event."""
+    events, current = [], {}
+    with http.stream("GET", path, headers=headers or {}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith(("id:", "event:", "data:")):
+                key, _, value = line.partition(": ")
+                current[key] = value
+            elif line == "" and current:
+                if current.get("event") == "end":
+                    return events
+                if "data" in current and "id" in current:
+                    events.append({"id": int(current["id"]), "event": current["event"], **json.loads(current["data"])})
+                current = {}
+    return events
+
+
+def process_export(http: httpx.Client, name: str = "chats") -> str:
+    up = http.post("/admin/finetune/datasets/upload?filename=result.json", content=EXPORT.read_bytes())
+    assert up.status_code == 201, up.text
+    job = http.post("/admin/finetune/datasets/process",
+                    json={"upload_id": up.json()["upload"]["id"], "name": name, "options": {"owner_name": "Demo Support"}})
+    assert job.status_code == 202, job.text
+    return job.json()["job"]["id"]
+
+
+def test_a_telegram_export_becomes_a_dataset_through_the_json_api(browser_like):
+    job_id = process_export(browser_like)
+    events = sse_events(browser_like, f"/admin/finetune/jobs/{job_id}/events")
+    assert events[-1]["type"] == "job" and events[-1]["data"]["state"] == "STATE_SUCCEEDED"
+    [dataset] = browser_like.get("/admin/finetune/datasets").json()["datasets"]
+    assert (dataset["name"], dataset["source"]) == ("chats", "telegram") and dataset["record_count"] > 20
+    stats = browser_like.get("/admin/finetune/datasets/chats/stats").json()
+    assert sum(b["count"] for b in stats["token_histogram"]) == stats["record_count"]
+    records = browser_like.get("/admin/finetune/datasets/chats/preview?count=2").json()["records"]
+    assert len(records) == 2 and records[0]["messages"][-1]["role"] == "assistant"
+
+
+def test_the_sse_stream_resumes_after_last_event_id(browser_like):
+    job_id = process_export(browser_like)
+    everything = sse_events(browser_like, f"/admin/finetune/jobs/{job_id}/events")
+    middle = everything[len(everything) // 2]["id"]
+    resumed = sse_events(browser_like, f"/admin/finetune/jobs/{job_id}/events", {"last-event-id": str(middle)})
+    assert [e["id"] for e in resumed] == [e["id"] for e in everything if e["id"] > middle]
+
+
+def test_logs_come_as_the_last_lines_or_as_a_whole_file(browser_like):
+    job_id = process_export(browser_like)
+    sse_events(browser_like, f"/admin/finetune/jobs/{job_id}/events")
+    tail = browser_like.get(f"/admin/finetune/jobs/{job_id}/logs?tail=2").json()
+    assert len(tail["lines"]) == 2 and tail["total"] >= 2
+    whole = browser_like.get(f"/admin/finetune/jobs/{job_id}/logs?download=1")
+    assert whole.headers["content-disposition"].startswith("attachment")
+    assert whole.text.count("\n") == tail["total"] and tail["lines"][-1]["message"] in whole.text
+
+
+def test_a_dataset_downloads_as_jsonl_and_deletes(browser_like):
+    sse_events(browser_like, f"/admin/finetune/jobs/{process_export(browser_like)}/events")
+    body = browser_like.get("/admin/finetune/datasets/chats/download")
+    assert body.status_code == 200 and all(json.loads(line)["messages"] for line in body.text.splitlines())
+    assert browser_like.delete("/admin/finetune/datasets/chats").status_code == 200
+    assert browser_like.get("/admin/finetune/datasets/chats").status_code == 404
+
+
+def test_a_multipart_upload_is_accepted_like_a_raw_one(browser_like):
+    response = browser_like.post("/admin/finetune/datasets/upload", files={"file": ("result.json", EXPORT.read_bytes(), "application/json")})
+    assert response.status_code == 201, response.text
+    upload = response.json()["upload"]
+    assert (upload["filename"], upload["size_bytes"]) == ("result.json", EXPORT.stat().st_size)
+
+
+def test_an_upload_without_a_file_name_is_refused_at_its_field(browser_like):
+    response = browser_like.post("/admin/finetune/datasets/upload", content=b"{}")
+    assert response.status_code == 400
+    assert response.json()["error"]["field_violations"][0]["field"] == "filename"
+
+
+def test_a_bad_training_config_answers_400_with_the_field(browser_like):
+    response = browser_like.post("/admin/finetune/train/start", json={
+        "dataset": "chats", "base_model": "/nowhere", "adapter_name": "a1", "config": {"lora_rank": 0}})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["reason"] == "INVALID_TRAINING_CONFIG"
+    assert {"field": "config.lora_rank", "description": "must be > 0, got 0"} in error["field_violations"]
+
+
+@pytest.mark.parametrize(("method", "path", "status", "reason"), [
+    ("GET", "/admin/finetune/datasets/nope", 404, "NOT_FOUND"),
+    ("GET", "/admin/finetune/jobs/job-000000000000", 404, "NOT_FOUND"),
+    ("POST", "/admin/finetune/adapters/nope/activate", 404, "NOT_FOUND"),
+    ("DELETE", "/admin/tts-finetune/samples/nope.wav", 404, "NOT_FOUND"),
+    ("POST", "/admin/finetune/adapters/nope/chat", 501, "NOT_AVAILABLE_YET"),
+])
+def test_service_errors_keep_their_reason_and_an_http_status(browser_like, method, path, status, reason):
+    response = browser_like.request(method, path)
+    assert response.status_code == status
+    assert reason in (response.json()["error"]["reason"], response.json()["error"]["code"])
+
+
+def test_presets_and_help_come_with_the_config(browser_like):
+    config = browser_like.get("/admin/finetune/config").json()
+    assert {p["name"] for p in config["presets"]} >= {"quick", "standard", "thorough"}
+    assert set(config["help"]) == set(config["config"])
+    assert browser_like.get("/admin/finetune/presets").json()["default_preset"] == config["default_preset"]
+
+
+def test_the_training_defaults_update_and_reset(browser_like):
+    changed = browser_like.put("/admin/finetune/config", json={"values": {"lora_rank": 32}}).json()
+    assert changed["config"]["lora_rank"] == "32"
+    assert browser_like.put("/admin/finetune/config", json={"reset": True}).json()["config"]["lora_rank"] == "8"
+
+
+def test_a_voice_sample_uploads_plays_and_takes_a_transcript(browser_like, tmp_path):
+    wav = write_wav(tmp_path / "hi.wav")
+    sample = browser_like.post("/admin/tts-finetune/samples/upload", content=wav.read_bytes(), headers={"x-filename": "hi.wav"})
+    assert sample.status_code == 201 and sample.json()["sample"]["duration_seconds"] == pytest.approx(1.5, abs=0.01)
+    audio = browser_like.get("/admin/tts-finetune/samples/hi.wav/audio")
+    assert (audio.headers["content-type"], audio.content) == ("audio/wav", wav.read_bytes())
+    updated = browser_like.put("/admin/tts-finetune/samples/hi.wav/transcript", json={"transcript": "hi"}).json()
+    assert (updated["transcript"], updated["transcript_source"]) == ("hi", "manual")
+    listing = browser_like.get("/admin/tts-finetune/samples").json()
+    assert listing["total_seconds"] == pytest.approx(1.5, abs=0.01)
+
+
+def test_no_adapter_is_active_on_a_fresh_server(browser_like):
+    body = browser_like.get("/admin/finetune/adapters").json()
+    assert body["adapters"] == [] and body["active"]["adapter_name"] == ""
