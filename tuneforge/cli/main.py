@@ -40,7 +40,15 @@ def _serve(args: argparse.Namespace) -> int:
     def ready(port: int) -> None:
         print(f"tuneforge serving {', '.join(services)} on {config.host}:{port} (data root {config.root})", file=sys.stderr, flush=True)
 
-    companions = [_web_companion(config)] if config.web_port else []
+    try:
+        companions = [_web_companion(config)] if config.web_port else []
+    except ModuleNotFoundError as exc:
+        from tuneforge.cli.web import WEB_EXTRA_MISSING
+
+        if exc.name not in ("starlette", "uvicorn", "multipart", "python_multipart"):
+            raise
+        print(WEB_EXTRA_MISSING, file=sys.stderr)
+        return 2
     try:
         asyncio.run(serve_forever(config, services, ready, companions))
     except (TuneforgeError, OSError) as exc:

@@ -25,8 +25,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     web.set_defaults(func=run)
 
 
+WEB_EXTRA_MISSING = "error: the web console needs its extra: pip install 'tuneforge[web]' (starlette, uvicorn, python-multipart)"
+
+
 def run(args: argparse.Namespace) -> int:
-    from tuneforge.web.server import InsecureBind, WebSettings, serve
+    try:
+        from tuneforge.web.server import InsecureBind, WebSettings, serve
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("starlette", "uvicorn", "multipart", "python_multipart"):
+            raise
+        print(WEB_EXTRA_MISSING, file=sys.stderr)
+        return 2
 
     settings = WebSettings(
         target=args.target, host=args.host, port=args.port, token=args.token,
