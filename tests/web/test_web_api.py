@@ -143,3 +143,43 @@ def test_a_voice_sample_uploads_plays_and_takes_a_transcript(browser_like, tmp_p
 def test_no_adapter_is_active_on_a_fresh_server(browser_like):
     body = browser_like.get("/admin/finetune/adapters").json()
     assert body["adapters"] == [] and body["active"]["adapter_name"] == ""
+
+
+@pytest.mark.slow
+def test_a_job_stops_with_a_checkpoint_and_resumes_from_it(browser_like, tiny_lm_dir):
+    sse_events(browser_like, f"/admin/finetune/jobs/{process_export(browser_like)}/events")
+    config = {"max_seq_length": 128, "batch_size": 2, "gradient_accumulation_steps": 1, "epochs": 50,
+              "save_steps": 1000, "gradient_checkpointing": False}
+    started = browser_like.post("/admin/finetune/train/start", json={
+        "dataset": "chats", "base_model": str(tiny_lm_dir), "preset": "quick", "adapter_name": "long", "config": config})
+    assert started.status_code == 202, started.text
+    job_id = started.json()["job"]["id"]
+    with browser_like.stream("GET", f"/admin/finetune/jobs/{job_id}/events") as response:
+        for line in response.iter_lines():
+            if line.startswith("data:") and '"type":"progress"' in line and json.loads(line[5:])["data"].get("step", 0) >= 1:
+                break
+    assert browser_like.post("/admin/finetune/train/stop", json={"job_id": job_id}).status_code == 200
+    stopped = sse_events(browser_like, f"/admin/finetune/jobs/{job_id}/events")[-1]["data"]
+    assert stopped["state"] == "STATE_CANCELLED" and stopped["last_checkpoint"]
+    resumed = browser_like.post("/admin/finetune/train/resume", json={"job_id": job_id})
+    assert resumed.status_code == 202, resumed.text
+    job = resumed.json()["job"]
+    assert job["params"]["resume_from"] == job_id and job["params"]["adapter_name"] == "long"
+    assert browser_like.post("/admin/finetune/train/stop", json={"job_id": job["id"]}).status_code == 200
+
+
+def test_the_sse_bridge_sends_keep_alives_while_a_job_is_quiet():
+    import asyncio
+
+    from tuneforge.web.sse import _frames
+
+    async def slow(after_seq):
+        await asyncio.sleep(0.3)
+        yield {"seq": after_seq + 1, "type": "log", "data": {}}
+
+    async def collect():
+        return [frame async for frame in _frames(slow, 5, heartbeat=0.1)]
+
+    frames = asyncio.run(collect())
+    assert frames[0].startswith("retry:") and ": keep-alive\n\n" in frames
+    assert frames[-2].startswith("id: 6\nevent: log\n") and frames[-1].startswith("event: end")
