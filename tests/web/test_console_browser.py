@@ -135,9 +135,16 @@ def test_llm_path_from_a_telegram_export_to_an_active_adapter(page, console, tin
     page.fill("#f-lora_rank", "4")
     page.click("#start-training")
     page.wait_for_url("**/#/llm/jobs/job-*")
+    try:  # a picture of a job in flight, when the machine is slow enough to catch one
+        page.wait_for_selector('#progress-card [role=progressbar]:not([aria-valuenow="0"]):not([aria-valuenow="100"])', timeout=SLOW)
+        page.wait_for_selector("#loss-chart:not([data-points='0'])", timeout=30_000)
+        shot(page, "llm-job-running")
+    except playwright_api.TimeoutError:
+        pass
     page.wait_for_selector('#progress-card [role=progressbar][aria-valuenow="100"]', timeout=SLOW)
     page.wait_for_selector('.job-head [data-state="SUCCEEDED"]', timeout=SLOW)
     page.wait_for_selector("#job-logs .line")
+    assert int(page.get_attribute("#loss-chart", "data-points")) > 0
     shot(page, "llm-job")
 
     open_page(page, console.url, "llm/jobs")

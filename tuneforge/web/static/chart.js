@@ -30,6 +30,7 @@ class LossChart {
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, w, h);
     const all = [...this.series.loss, ...this.series.eval_loss];
+    c.dataset.points = String(all.length);
     const pad = {l: 52, r: 16, t: 16, b: 34};
     g.font = "11px DejaVu Sans, sans-serif";
     if (!all.length) {
@@ -52,10 +53,9 @@ class LossChart {
       g.fillText(v.toFixed(3), pad.l - 6, y);
     }
     g.textAlign = "center"; g.textBaseline = "top";
-    for (let i = 0; i <= 5; i++) {
-      const v = x0 + (x1 - x0) * i / 5;
-      g.fillText(String(Math.round(v)), X(v), h - pad.b + 6);
-    }
+    const ticks = new Set();
+    for (let i = 0; i <= 5; i++) ticks.add(Math.round(x0 + (x1 - x0) * i / 5));
+    for (const v of ticks) if (v >= x0 && v <= x1) g.fillText(String(v), X(v), h - pad.b + 6);
     g.fillText("step", w / 2, h - 14);
     for (const key of ["loss", "eval_loss"]) {
       const points = this.series[key];
