@@ -90,7 +90,7 @@ const LLM = (() => {
       return bar;
     });
     return h("div", {id: "token-histogram"}, h("div", {class: "histogram"}, bars),
-      h("div", {class: "histogram-axis"}, buckets.map((b) => h("span", {}, String(b.lower)))),
+      h("div", {class: "histogram-axis"}, buckets.map((b) => h("span", {}, `${b.lower}–${b.upper}`))),
       h("div", {class: "hint"}, `tokens per record (${stats.token_count_method}); red: over max_seq_length ${stats.max_seq_length}`));
   }
 
@@ -104,16 +104,22 @@ const LLM = (() => {
     }), h("div", {class: "note"}, "Assistant turns (marked “trained”) carry the loss; system and user turns are context only."));
   }
 
-  async function showDataset(detail, name) {
-    detail.replaceChildren(UI.card(`Dataset ${name}`, UI.empty("loading…")));
+  async function showDataset(detail, name, tokenizer = {}) {
+    if (!tokenizer.base_model) detail.replaceChildren(UI.card(`Dataset ${name}`, UI.empty("loading…")));
+    const query = new URLSearchParams(Object.entries(tokenizer).filter(([, v]) => v)).toString();
     try {
-      const [stats, prev] = await Promise.all([api("GET", `${API}/datasets/${enc(name)}/stats`), api("GET", `${API}/datasets/${enc(name)}/preview?count=3`)]);
+      const [stats, prev] = await Promise.all([api("GET", `${API}/datasets/${enc(name)}/stats?${query}`), api("GET", `${API}/datasets/${enc(name)}/preview?count=3`)]);
+      const recount = h("form", {class: "fields", id: "stats-form"},
+        UI.field({name: "base_model", label: "Count tokens with", value: tokenizer.base_model || "", placeholder: "base model (empty = estimate)"}),
+        UI.field({name: "max_seq_length", label: "Max sequence length", type: "number", value: stats.max_seq_length}),
+        h("div", {class: "form-actions"}, h("button", {class: "btn small", type: "submit"}, "Recount")));
+      recount.addEventListener("submit", (ev) => { ev.preventDefault(); showDataset(detail, name, UI.values(recount)); });
       const stat = (label, value) => h("div", {class: "stat"}, h("div", {class: "label"}, label), h("div", {class: "value"}, value));
       detail.replaceChildren(h("div", {class: "grid"},
         UI.card(`Statistics · ${name}`, h("div", {}, h("div", {class: "stats", id: "dataset-stats"},
           stat("records", stats.record_count), stat("messages", stats.message_count), stat("tokens", stats.token_count.toLocaleString()),
           stat(`over ${stats.max_seq_length} tokens`, stats.records_over_max_seq_length), stat("size", UI.bytes(stats.size_bytes))),
-          histogram(stats))),
+          histogram(stats), recount)),
         UI.card("Preview", preview(prev.records), null, {flush: true})));
     } catch (e) { UI.fail(e); }
   }
