@@ -123,9 +123,24 @@ def test_presets_and_help_come_with_the_config(browser_like):
 
 
 def test_the_training_defaults_update_and_reset(browser_like):
-    changed = browser_like.put("/admin/finetune/config", json={"values": {"lora_rank": 32}}).json()
-    assert changed["config"]["lora_rank"] == "32"
-    assert browser_like.put("/admin/finetune/config", json={"reset": True}).json()["config"]["lora_rank"] == "8"
+    changed = browser_like.put("/admin/finetune/config", json={"values": {"lora_rank": 32, "precision": "bf16"}}).json()
+    assert (changed["config"]["lora_rank"], changed["config"]["precision"]) == (32, "bf16")
+    assert browser_like.put("/admin/finetune/config", json={"reset": True}).json()["config"]["lora_rank"] == 8
+
+
+def test_config_fields_say_how_to_edit_them(browser_like):
+    fields = {f["name"]: f for f in browser_like.get("/admin/finetune/config").json()["fields"]}
+    assert fields["precision"]["kind"] == "enum" and "bf16" in fields["precision"]["choices"]
+    assert (fields["lora_rank"]["kind"], fields["target_modules"]["kind"], fields["packing"]["kind"]) == ("int", "list", "bool")
+    assert fields["lora_rank"]["help"]
+
+
+def test_a_config_value_of_the_wrong_type_is_refused_at_its_field(browser_like):
+    response = browser_like.post("/admin/finetune/train/start", json={
+        "dataset": "chats", "base_model": "/nowhere", "adapter_name": "a1", "config": {"precision": "fp8"}})
+    assert response.status_code == 400
+    [violation] = response.json()["error"]["field_violations"]
+    assert violation["field"] == "config.precision" and "bf16" in violation["description"]
 
 
 def test_a_voice_sample_uploads_plays_and_takes_a_transcript(browser_like, tmp_path):

@@ -20,8 +20,8 @@ from starlette.staticfiles import StaticFiles
 
 from tuneforge.client import TuneforgeClientError
 from tuneforge.web import routes_llm, routes_tts
-from tuneforge.web.grpc_api import Backend
-from tuneforge.web.http import ApiError, json_body, on_api_error, on_client_error
+from tuneforge.web.grpc_api import Backend, ConfigError
+from tuneforge.web.http import ApiError, json_body, on_api_error, on_client_error, on_config_error
 from tuneforge.web.security import COOKIE, AuthMiddleware, Sessions
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -118,7 +118,7 @@ def create_app(backend: Backend, *, token: str = "", secure: bool = False, own_b
     app = Starlette(
         routes=routes,
         middleware=[Middleware(AuthMiddleware, sessions=sessions)],
-        exception_handlers={TuneforgeClientError: on_client_error, ApiError: on_api_error},
+        exception_handlers={TuneforgeClientError: on_client_error, ApiError: on_api_error, ConfigError: on_config_error},
         lifespan=lifespan,
     )
     app.state.backend = backend

@@ -8,29 +8,35 @@ module to edit. Nothing here knows HTTP.
 
 from __future__ import annotations
 
-import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import descriptor_pool, field_mask_pb2, json_format
 from google.protobuf.descriptor import FieldDescriptor
 
-from tuneforge.client import AsyncClient, NotFound
+from tuneforge.client import AsyncClient
+from tuneforge.client.fields import FieldParseError, parse_assignments
 from tuneforge.common.v1 import common_pb2
 from tuneforge.dataset.v1 import dataset_pb2
 from tuneforge.registry.v1 import registry_pb2
+from tuneforge.trainer.v1 import trainer_pb2
 from tuneforge.tts.v1 import tts_pb2
 
 CHUNK = 1024 * 1024
 _INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64,
           FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64}
-# Which services may own a job the console is asked about, per console scope.
+# The services whose jobs each half of the console lists.
 SCOPES = {"llm": ("trainer", "dataset"), "tts": ("tts",)}
-_JOB_RPCS = {  # service -> (get, list, cancel, watch, logs)
-    "dataset": ("get_job", "list_jobs", "cancel_job", "watch_job", "stream_job_logs"),
-    "trainer": ("get_training_job", "list_training_jobs", "cancel_training_job", "watch_training_job", "stream_training_job_logs"),
-    "tts": ("get_tts_job", "list_tts_jobs", "stop_training", "watch_tts_job", "stream_tts_job_logs"),
-}
+_ANY = "google.protobuf.Any"
+
+
+class ConfigError(ValueError):
+    """A config value that does not fit its field (shown at ``config.<field>``)."""
+
+    def __init__(self, field: str, description: str) -> None:
+        super().__init__(f"{field}: {description}")
+        self.field, self.description = field, description
 
 
 def to_dict(message: Any) -> dict[str, Any]:
@@ -46,11 +52,13 @@ def _fix_int64(descriptor: Any, data: dict[str, Any]) -> dict[str, Any]:
         if value is None:
             continue
         if field.message_type is not None and not field.message_type.GetOptions().map_entry:
-            if field.message_type.full_name.startswith("google.protobuf."):
-                continue
             items = value if field.is_repeated else [value]
             for item in items:
-                if isinstance(item, dict):
+                if not isinstance(item, dict):
+                    continue
+                if field.message_type.full_name == _ANY and "@type" in item:  # typed params/results
+                    _fix_int64(descriptor_pool.Default().FindMessageTypeByName(item["@type"].rsplit("/", 1)[-1]), item)
+                elif not field.message_type.full_name.startswith("google.protobuf."):
                     _fix_int64(field.message_type, item)
         elif field.type in _INT64:
             data[field.name] = [int(v) for v in value] if field.is_repeated else int(value)
@@ -59,6 +67,63 @@ def _fix_int64(descriptor: Any, data: dict[str, Any]) -> dict[str, Any]:
             if value_field.type in _INT64:
                 data[field.name] = {k: int(v) for k, v in value.items()}
     return data
+
+
+def config_values(config: Any) -> dict[str, Any]:
+    """A TrainingConfig as flat JSON: enums by short name (``bf16``), unset fields left out."""
+    data = to_dict(config)
+    out: dict[str, Any] = {}
+    for field in config.DESCRIPTOR.fields:
+        if field.name not in data:
+            continue
+        value = data[field.name]
+        if field.enum_type is not None:
+            prefix = field.enum_type.values[0].name.removesuffix("UNSPECIFIED")
+            if value == field.enum_type.values[0].name:
+                continue
+            value = value.removeprefix(prefix).lower()
+        elif field.is_repeated and not value:
+            continue
+        out[field.name] = value
+    return out
+
+
+def config_fields(message_cls: type, help_texts: dict[str, str]) -> list[dict[str, Any]]:
+    """How to edit each field of a config message: its kind, choices and help (for forms)."""
+    fields = []
+    for field in message_cls.DESCRIPTOR.fields:
+        if field.enum_type is not None:
+            prefix = field.enum_type.values[0].name.removesuffix("UNSPECIFIED")
+            kind, choices = "enum", [v.name.removeprefix(prefix).lower() for v in field.enum_type.values[1:]]
+        elif field.is_repeated:
+            kind, choices = "list", []
+        elif field.type == FieldDescriptor.TYPE_BOOL:
+            kind, choices = "bool", []
+        elif field.type in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+            kind, choices = "float", []
+        elif field.type == FieldDescriptor.TYPE_STRING:
+            kind, choices = "text", []
+        else:
+            kind, choices = "int", []
+        fields.append({"name": field.name, "kind": kind, "choices": choices, "help": help_texts.get(field.name, "")})
+    return fields
+
+
+def config_message(message_cls: type, values: dict[str, Any]) -> tuple[Any, list[str]]:
+    """(message, field names set) from flat JSON or text values, typed by the descriptor."""
+    items = []
+    for key, value in values.items():
+        if value is None or value == "" or value == []:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        items.append(f"{key}={value}")
+    try:
+        return parse_assignments(message_cls, items)
+    except FieldParseError as exc:
+        raise ConfigError(f"config.{exc.field}", exc.description) from None
 
 
 def event_dict(event: common_pb2.JobEvent) -> dict[str, Any]:
@@ -75,7 +140,6 @@ class Backend:
                  cert: str | None = None, key: str | None = None) -> None:
         self.target = target
         self.client = AsyncClient(target, token=token, tls=tls, ca=ca, cert=cert, key=key, timeout=60.0)
-        self._job_service: dict[str, str] = {}
 
     async def close(self) -> None:
         await self.client.close()
@@ -121,7 +185,7 @@ class Backend:
 
     async def preview_dataset(self, name: str, count: int = 5, validation: bool = False) -> list[dict[str, Any]]:
         response = await self.client.dataset.preview_dataset(name=name, count=count, validation=validation)
-        return to_dict(response)["records"]
+        return [json.loads(record) for record in response.records]
 
     async def delete_dataset(self, name: str) -> None:
         await self.client.dataset.delete_dataset(name=name)
@@ -137,7 +201,6 @@ class Backend:
         json_format.ParseDict(options or {}, config)
         job = await self.client.dataset.process_telegram_export(
             upload_id=upload_id, dataset_name=dataset_name, config=config, request_id=request_id)
-        self._job_service[job.id] = "dataset"
         return to_dict(job)
 
     async def import_dataset(self, upload_id: str, dataset_name: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -147,71 +210,60 @@ class Backend:
 
     # ------------------------------------------------------------------ training
     async def training_config(self) -> dict[str, Any]:
-        return to_dict(await self.client.trainer.get_training_config())
+        """The stored defaults and presets as flat JSON, and how to edit each field."""
+        info = await self.client.trainer.get_training_config()
+        return {
+            "config": config_values(info.config),
+            "presets": [{"name": p.name, "description": p.description, "values": config_values(p.config)} for p in info.presets],
+            "help": dict(info.help),
+            "fields": config_fields(trainer_pb2.TrainingConfig, dict(info.help)),
+            "default_preset": info.default_preset,
+        }
 
-    async def update_training_config(self, values: dict[str, str], reset: bool = False) -> dict[str, Any]:
-        return to_dict(await self.client.trainer.update_training_config(values=values, reset=reset))
+    async def update_training_config(self, values: dict[str, Any], reset: bool = False) -> dict[str, Any]:
+        config, names = config_message(trainer_pb2.TrainingConfig, values)
+        await self.client.trainer.update_training_config(config=config, update_mask=field_mask_pb2.FieldMask(paths=names), reset=reset)
+        return await self.training_config()
 
-    async def start_training(self, *, dataset: str, base_model: str, preset: str, config: dict[str, str],
+    async def start_training(self, *, dataset: str, base_model: str, preset: str, config: dict[str, Any],
                              adapter_name: str, resume_from: str = "", request_id: str = "") -> dict[str, Any]:
+        overrides, _ = config_message(trainer_pb2.TrainingConfig, config)
         job = await self.client.trainer.create_training_job(
-            dataset=dataset, base_model=base_model, preset=preset, config=config,
+            dataset=dataset, base_model=base_model, preset=preset, config=overrides,
             adapter_name=adapter_name, resume_from=resume_from, request_id=request_id)
-        self._job_service[job.id] = "trainer"
         return to_dict(job)
 
     async def job_metrics(self, job_id: str) -> list[dict[str, Any]]:
-        response = await self.client.trainer.list_training_job_metrics(id=job_id)
+        response = await self.client.jobs.list_job_metrics(id=job_id)
         return [to_dict(m) for m in response.metrics]
 
     async def job_checkpoints(self, job_id: str) -> list[dict[str, Any]]:
-        response = await self.client.trainer.list_checkpoints(id=job_id)
+        response = await self.client.jobs.list_job_checkpoints(id=job_id)
         return [to_dict(c) for c in response.checkpoints]
 
-    # ------------------------------------------------------------------ jobs (any kind)
-    async def _service_of(self, job_id: str, scope: str) -> str:
-        """Which service owns ``job_id`` (asked in turn; remembered)."""
-        if job_id in self._job_service:
-            return self._job_service[job_id]
-        services = SCOPES[scope]
-        for service in services[:-1]:
-            with contextlib.suppress(NotFound):
-                await getattr(getattr(self.client, service), _JOB_RPCS[service][0])(id=job_id)
-                self._job_service[job_id] = service
-                return service
-        self._job_service[job_id] = services[-1]
-        return services[-1]
-
-    async def get_job(self, job_id: str, scope: str) -> dict[str, Any]:
-        service = await self._service_of(job_id, scope)
-        return to_dict(await getattr(getattr(self.client, service), _JOB_RPCS[service][0])(id=job_id))
+    # ------------------------------------------------------------------ jobs (any kind): tuneforge.jobs.v1.JobService
+    async def get_job(self, job_id: str) -> dict[str, Any]:
+        return to_dict(await self.client.jobs.get_job(id=job_id))
 
     async def list_jobs(self, scope: str, service: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         jobs: list[dict[str, Any]] = []
         for name in (service,) if service else SCOPES[scope]:
-            response = await getattr(getattr(self.client, name), _JOB_RPCS[name][1])(page_size=limit)
-            for job in response.jobs:
-                self._job_service[job.id] = name
-                jobs.append(to_dict(job))
+            response = await self.client.jobs.list_jobs(service=name, page_size=limit)
+            jobs += [to_dict(job) for job in response.jobs]
         jobs.sort(key=lambda j: j.get("create_time", ""), reverse=True)
         return jobs[:limit]
 
-    async def cancel_job(self, job_id: str, scope: str) -> dict[str, Any]:
-        service = await self._service_of(job_id, scope)
-        return to_dict(await getattr(getattr(self.client, service), _JOB_RPCS[service][2])(id=job_id))
+    async def cancel_job(self, job_id: str) -> dict[str, Any]:
+        return to_dict(await self.client.jobs.cancel_job(id=job_id))
 
-    async def watch_job(self, job_id: str, scope: str, after_seq: int = 0, include_logs: bool = True) -> AsyncIterator[dict[str, Any]]:
+    async def watch_job(self, job_id: str, after_seq: int = 0, include_logs: bool = True) -> AsyncIterator[dict[str, Any]]:
         """Replay the job's events after ``after_seq``, then follow it live until it ends."""
-        service = await self._service_of(job_id, scope)
-        watch = getattr(getattr(self.client, service), _JOB_RPCS[service][3])
-        async for event in watch(id=job_id, after_seq=after_seq, include_logs=include_logs):
+        async for event in self.client.jobs.watch_job(id=job_id, after_seq=after_seq, include_logs=include_logs):
             yield event_dict(event)
 
-    async def job_logs(self, job_id: str, scope: str, after_seq: int = 0) -> AsyncIterator[dict[str, Any]]:
+    async def job_logs(self, job_id: str, after_seq: int = 0) -> AsyncIterator[dict[str, Any]]:
         """Every stored log line after ``after_seq`` (no following)."""
-        service = await self._service_of(job_id, scope)
-        logs = getattr(getattr(self.client, service), _JOB_RPCS[service][4])
-        async for line in logs(id=job_id, after_seq=after_seq, follow=False):
+        async for line in self.client.jobs.stream_job_logs(id=job_id, after_seq=after_seq, follow=False):
             yield to_dict(line)
 
     # ------------------------------------------------------------------ adapters
@@ -259,9 +311,8 @@ class Backend:
         return to_dict(await self.client.tts.get_tts_training_config())
 
     async def update_tts_config(self, values: dict[str, Any]) -> dict[str, Any]:
-        config = tts_pb2.TtsTrainingConfig()
-        json_format.ParseDict(values, config)
-        return to_dict(await self.client.tts.update_tts_training_config(config=config, update_mask=list(values)))
+        config, names = config_message(tts_pb2.TtsTrainingConfig, values)
+        return to_dict(await self.client.tts.update_tts_training_config(config=config, update_mask=field_mask_pb2.FieldMask(paths=names)))
 
     async def start_tts_training(self, options: dict[str, Any]) -> dict[str, Any]:
         return await self._tts_job("start_training", tts_pb2.StartTrainingRequest(), options)
@@ -277,9 +328,7 @@ class Backend:
 
     async def _tts_job(self, rpc: str, request: Any, options: dict[str, Any]) -> dict[str, Any]:
         json_format.ParseDict(options or {}, request)
-        job = await getattr(self.client.tts, rpc)(request)
-        self._job_service[job.id] = "tts"
-        return to_dict(job)
+        return to_dict(await getattr(self.client.tts, rpc)(request))
 
     # ------------------------------------------------------------------ helpers
     async def _all(self, method: Any, field: str, page_size: int = 200) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
 from tuneforge.client import TuneforgeClientError
+from tuneforge.web.grpc_api import ConfigError
 
 CHUNK = 1024 * 1024
 HTTP_STATUS = {
@@ -60,6 +61,13 @@ async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     violations = [{"field": k, "description": v} for k, v in exc.fields.items()]
     return JSONResponse(error_body("INVALID_ARGUMENT" if exc.status == 400 else str(exc.status), exc.reason, exc.message, violations), exc.status)
+
+
+async def on_config_error(request: Request, exc: Exception) -> JSONResponse:
+    """A config value that does not fit its field, refused before any call (as the service would)."""
+    assert isinstance(exc, ConfigError)
+    body = error_body("INVALID_ARGUMENT", "INVALID_TRAINING_CONFIG", str(exc), [{"field": exc.field, "description": exc.description}])
+    return JSONResponse(body, 400)
 
 
 async def json_body(request: Request) -> dict[str, Any]:

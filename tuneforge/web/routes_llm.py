@@ -95,26 +95,12 @@ async def update_config(request: Request) -> Response:
     values = body.get("values") or {}
     if not isinstance(values, dict):
         raise bad_request("values", "must be an object of key -> value")
-    return ok(await backend(request).update_training_config(_texts(values), bool(body.get("reset"))))
+    return ok(await backend(request).update_training_config(values, bool(body.get("reset"))))
 
 
 async def presets(request: Request) -> Response:
     info = await backend(request).training_config()
     return ok({"presets": info["presets"], "default_preset": info["default_preset"]})
-
-
-def _texts(values: dict[str, Any]) -> dict[str, str]:
-    """Config values as the trainer reads them (``true``, ``q_proj,v_proj``, ``0.0002``)."""
-    out = {}
-    for key, value in values.items():
-        if value is None or value == "":
-            continue
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        elif isinstance(value, list):
-            value = ",".join(str(v) for v in value)
-        out[str(key)] = str(value)
-    return out
 
 
 async def start_training(request: Request) -> Response:
@@ -124,7 +110,7 @@ async def start_training(request: Request) -> Response:
         raise bad_request("config", "must be an object of key -> value")
     job = await backend(request).start_training(
         dataset=str(body.get("dataset") or ""), base_model=str(body.get("base_model") or ""),
-        preset=str(body.get("preset") or ""), config=_texts(config),
+        preset=str(body.get("preset") or ""), config=config,
         adapter_name=str(body.get("adapter_name") or ""), resume_from=str(body.get("resume_from") or ""),
         request_id=str(body.get("request_id") or ""))
     return ok({"job": job}, 202)
@@ -132,20 +118,20 @@ async def start_training(request: Request) -> Response:
 
 async def stop_training(request: Request) -> Response:
     body = await json_body(request)
-    return ok({"job": await backend(request).cancel_job(required(body, "job_id"), SCOPE)})
+    return ok({"job": await backend(request).cancel_job(required(body, "job_id"))})
 
 
 async def resume_training(request: Request) -> Response:
     """Resume a stopped or failed job from its last checkpoint, as a new job with its settings."""
     body = await json_body(request)
-    old = await backend(request).get_job(required(body, "job_id"), SCOPE)
+    old = await backend(request).get_job(required(body, "job_id"))
     params = old.get("params") or {}
     if old.get("kind") != "train":
         raise ApiError(412, "NOT_A_TRAINING_JOB", f"job {old['id']} is a {old.get('kind')} job")
     job = await backend(request).start_training(
         dataset=str(body.get("dataset") or params.get("dataset_name") or ""),
         base_model=str(body.get("base_model") or params.get("base_model") or ""),
-        preset=str(params.get("preset") or ""), config=_texts(params.get("config") or {}),
+        preset=str(params.get("preset") or ""), config=params.get("config") or {},
         adapter_name=str(body.get("adapter_name") or params.get("adapter_name") or ""),
         resume_from=old["id"], request_id=str(body.get("request_id") or ""))
     return ok({"job": job}, 202)
@@ -168,23 +154,23 @@ async def list_jobs(request: Request) -> Response:
 
 
 async def get_job(request: Request) -> Response:
-    return ok(await backend(request).get_job(request.path_params["id"], SCOPE))
+    return ok(await backend(request).get_job(request.path_params["id"]))
 
 
 async def cancel_job(request: Request) -> Response:
-    return ok(await backend(request).cancel_job(request.path_params["id"], SCOPE))
+    return ok(await backend(request).cancel_job(request.path_params["id"]))
 
 
 async def job_events(request: Request) -> Response:
     job_id = request.path_params["id"]
-    await backend(request).get_job(job_id, SCOPE)  # a 404 before the stream starts
-    return sse_response(request, lambda after: backend(request).watch_job(job_id, SCOPE, after))
+    await backend(request).get_job(job_id)  # a 404 before the stream starts
+    return sse_response(request, lambda after: backend(request).watch_job(job_id, after))
 
 
-async def job_logs(request: Request, scope: str = SCOPE) -> Response:
+async def job_logs(request: Request) -> Response:
     """The last ``tail`` lines (default 100) as JSON, or every line as a text file (``?download=1``)."""
     job_id = request.path_params["id"]
-    lines = [line async for line in backend(request).job_logs(job_id, scope)]
+    lines = [line async for line in backend(request).job_logs(job_id)]
     if flag(request, "download"):
         text = "".join(f"{line.get('time', '')} {line.get('level', '').upper():7} {line.get('message', '')}\n" for line in lines)
         return PlainTextResponse(text, headers={"content-disposition": f'attachment; filename="{job_id}.log"'})

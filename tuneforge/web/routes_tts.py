@@ -74,7 +74,7 @@ async def start_training(request: Request) -> Response:
 
 async def stop_training(request: Request) -> Response:
     body = await json_body(request)
-    return ok({"job": await backend(request).cancel_job(required(body, "job_id"), SCOPE)})
+    return ok({"job": await backend(request).cancel_job(required(body, "job_id"))})
 
 
 async def list_models(request: Request) -> Response:
@@ -98,17 +98,17 @@ async def list_jobs(request: Request) -> Response:
 
 
 async def get_job(request: Request) -> Response:
-    return ok(await backend(request).get_job(request.path_params["id"], SCOPE))
+    return ok(await backend(request).get_job(request.path_params["id"]))
 
 
 async def job_events(request: Request) -> Response:
     job_id = request.path_params["id"]
-    await backend(request).get_job(job_id, SCOPE)
-    return sse_response(request, lambda after: backend(request).watch_job(job_id, SCOPE, after))
+    await backend(request).get_job(job_id)
+    return sse_response(request, lambda after: backend(request).watch_job(job_id, after))
 
 
 async def job_logs(request: Request) -> Response:
-    return await llm_job_logs(request, SCOPE)
+    return await llm_job_logs(request)
 
 
 P = "/admin/tts-finetune"

@@ -119,7 +119,7 @@ const Jobs = (() => {
       for (const key of ["adapter_name", "dataset_name", "base_model", "preset", "model_name", "dataset"]) if (p[key]) rows.push([key.replace("_", " "), p[key]]);
       if (j.queue_position) rows.push(["queue position", j.queue_position]);
       if (j.last_checkpoint) rows.push(["last checkpoint", j.last_checkpoint]);
-      const shown = Object.keys(r).filter((k) => typeof r[k] !== "object" && !/(_dir|_file|checkpoint|base_model|dataset|adapter_name|path)$/.test(k));
+      const shown = Object.keys(r).filter((k) => typeof r[k] !== "object" && !k.startsWith("@") && !/(_dir|_file|checkpoint|base_model|dataset|adapter_name|path)$/.test(k));
       const first = ["train_loss", "last_loss", "eval_loss", "global_step", "epoch", "train_records", "num_tokens", "tokens_per_second", "wall_seconds"];
       for (const k of [...first.filter((x) => shown.includes(x)), ...shown.filter((x) => !first.includes(x))].slice(0, 10)) {
         const v = r[k];

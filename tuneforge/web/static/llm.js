@@ -159,10 +159,15 @@ const LLM = (() => {
     "gradient_checkpointing", "packing", "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed"];
   const ordered = (keys) => [...ORDER.filter((k) => keys.includes(k)), ...keys.filter((k) => !ORDER.includes(k)).sort()];
 
-  function inputType(value) {
-    if (value === "true" || value === "false") return "checkbox";
-    if (value !== "" && !isNaN(Number(value)) && !String(value).includes(",")) return "number";
-    return "text";
+  // A config value as the form shows it: lists comma-separated, the rest as text.
+  const asText = (v) => (Array.isArray(v) ? v.join(",") : v === undefined || v === null ? "" : String(v));
+
+  function configField(f, value) {
+    const spec = {name: f.name, label: f.name, help: f.help, value: asText(value)};
+    if (f.kind === "bool") return UI.field({...spec, type: "checkbox", value: value === true});
+    if (f.kind === "enum") return UI.field({...spec, type: "select", options: f.choices});
+    if (f.kind === "int" || f.kind === "float") return UI.field({...spec, type: "number"});
+    return UI.field({...spec, placeholder: f.kind === "list" ? "comma-separated" : ""});
   }
 
   async function training(root, query) {
@@ -174,8 +179,8 @@ const LLM = (() => {
     const valuesFor = (name) => ({...info.config, ...((info.presets.find((p) => p.name === name) || {}).values || {})});
     function renderParams() {
       const vals = valuesFor(preset);
-      params.replaceChildren(...ordered(Object.keys(info.config)).map((key) => UI.field({
-        name: key, label: key, value: vals[key], type: inputType(info.config[key]), help: info.help[key]})));
+      const byName = Object.fromEntries(info.fields.map((f) => [f.name, f]));
+      params.replaceChildren(...ordered(Object.keys(byName)).map((key) => configField(byName[key], vals[key])));
     }
     function renderPresets() {
       presetBox.replaceChildren(...info.presets.map((p) => h("div", {class: `preset ${p.name === preset ? "selected" : ""}`, dataset: {preset: p.name},
@@ -197,16 +202,16 @@ const LLM = (() => {
 
     function changedConfig() {
       const v = UI.values(form), base = valuesFor(preset), out = {};
-      for (const key of Object.keys(info.config)) {
-        const value = typeof v[key] === "boolean" ? String(v[key]) : v[key];
-        if (value !== base[key]) out[key] = value;
+      for (const f of info.fields) {
+        if (!(f.name in v)) continue;
+        if (asText(v[f.name]) !== asText(base[f.name])) out[f.name] = v[f.name];
       }
       return out;
     }
     async function saveDefaults() {
       UI.clearErrors(form);
       const v = UI.values(form), values = {};
-      for (const key of Object.keys(info.config)) values[key] = typeof v[key] === "boolean" ? String(v[key]) : v[key];
+      for (const f of info.fields) if (f.name in v) values[f.name] = v[f.name];
       try { await api("PUT", `${API}/config`, {values}); UI.toast("defaults saved"); } catch (e) { UI.showErrors(form, e); }
     }
     form.addEventListener("submit", async (ev) => {
