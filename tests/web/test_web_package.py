@@ -83,3 +83,25 @@ def test_serve_all_with_a_web_port_serves_the_console(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
+
+
+def test_tuneforge_web_serves_the_console_of_a_running_server(server):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "clients" / "python")])}
+    proc = subprocess.Popen([sys.executable, "-m", "tuneforge.cli.main", "web", "--target", server.target, "--port", str(free_port())],
+                            cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stderr.readline()
+        found = re.search(r"web console on (http://\S+)", line)
+        assert found, line
+        threading.Thread(target=proc.stderr.read, daemon=True).start()
+        assert httpx.get(f"{found.group(1)}admin/finetune/datasets", timeout=30).json() == {"datasets": []}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+
+
+def test_tuneforge_web_refuses_a_public_bind_without_a_token():
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "clients" / "python")]), "TUNEFORGE_TOKEN": ""}
+    out = subprocess.run([sys.executable, "-m", "tuneforge.cli.main", "web", "--host", "0.0.0.0", "--port", str(free_port())],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "refusing to serve the web console on 0.0.0.0" in out.stderr

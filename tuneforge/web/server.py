@@ -89,10 +89,15 @@ def url_of(settings: WebSettings, sock: socket.socket) -> str:
 
 def serve(settings: WebSettings, ready: Callable[[str], None] | None = None) -> None:
     """Run the console in the foreground until Ctrl-C / SIGTERM."""
-    server, sock = build(settings)
-    if ready:
-        ready(url_of(settings, sock))
-    asyncio.run(server.serve(sockets=[sock]))
+    check_bind_policy(settings)
+
+    async def main() -> None:  # the gRPC channel belongs to the loop that serves
+        server, sock = build(settings)
+        if ready:
+            ready(url_of(settings, sock))
+        await server.serve(sockets=[sock])
+
+    asyncio.run(main())
 
 
 @contextlib.asynccontextmanager
