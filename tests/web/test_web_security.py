@@ -4,6 +4,8 @@ state-changing request, bearer tokens for scripts, loopback-only without a token
 from __future__ import annotations
 
 import contextlib
+import shutil
+import ssl
 from collections.abc import Iterator
 
 import httpx
@@ -105,3 +107,19 @@ def test_the_console_refuses_to_listen_beyond_loopback_without_a_token():
         check_bind_policy(WebSettings(target="localhost:50051", host="0.0.0.0"))
     check_bind_policy(WebSettings(target="localhost:50051", host="0.0.0.0", token="t"))
     check_bind_policy(WebSettings(target="localhost:50051", host="127.0.0.1"))
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+def test_over_tls_the_console_speaks_https_and_its_cookie_is_secure(server_factory, web_factory, tmp_path):
+    from tests.ops.test_security_cli import make_pki
+
+    pki = make_pki(tmp_path)
+    cert, key, ca = str(pki / "server.pem"), str(pki / "server.key"), str(pki / "ca.pem")
+    server = server_factory(auth_token=TOKEN, tls_cert=cert, tls_key=key)
+    web = web_factory(f"localhost:{server.port}", TOKEN, tls_cert=cert, tls_key=key, grpc_tls=True, grpc_ca=ca)
+    assert web.url.startswith("https://")
+    context = ssl.create_default_context(cafile=ca)
+    with httpx.Client(base_url=web.url, verify=context, timeout=30) as http:
+        login = http.post("/auth/login", json={"token": TOKEN})
+        assert "secure" in login.headers["set-cookie"].lower()
+        assert http.get("/admin/finetune/datasets").json() == {"datasets": []}
