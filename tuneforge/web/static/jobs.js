@@ -39,7 +39,8 @@ const Jobs = (() => {
         const parts = [p.phase || "", p.message || ""].filter(Boolean);
         left.textContent = parts.join(" — ") || "running";
         const counts = [];
-        if (p.total) counts.push(`step ${p.step || 0} / ${p.total}`);
+        const unit = job && ["train", "tts_train"].includes(job.kind) ? "step " : "";
+        if (p.total) counts.push(`${unit}${(p.step || 0).toLocaleString()} / ${p.total.toLocaleString()}`);
         counts.push(`${pct.toFixed(1)}%`);
         if (p.eta && !(job && ended(job.state))) counts.push(`ETA ${UI.duration(p.eta)}`);
         right.textContent = counts.join(" · ");
