@@ -165,10 +165,8 @@ def test_broken_json_array_and_parquet(tmp_path):
     bad.write_text('[{"prompt": "a", "completion": "b"}, {"prompt": ')
     with pytest.raises(ImportFailed) as exc:
         import_file(bad, None)
-    assert (
-        exc.value.report.errors[0].code == "INVALID_JSON"
-        and exc.value.report.errors[0].line == 2
-    )
+    error = exc.value.report.errors[0]
+    assert error.code == "INVALID_JSON" and (error.index, error.line, error.column) == (2, 1, 49)
     fake = tmp_path / "x.parquet"
     fake.write_bytes(b"not parquet at all")
     with pytest.raises(TuneforgeError) as exc2:

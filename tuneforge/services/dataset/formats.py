@@ -18,6 +18,7 @@ not part of a format (ids, sources, metadata) are tolerated; a string ``source``
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +37,16 @@ SHAREGPT_ROLES = {
     "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
     "chatgpt": "assistant", "bing": "assistant", "bard": "assistant", "model": "assistant",
     "system": "system", "tool": "tool", "function": "tool", "observation": "tool",
+    "function_call": "assistant",
 }  # fmt: skip
+# What :func:`normalise` counts in ``notes`` (kept or dropped in a way a user should hear about).
+NOTE_TEXT = {
+    "IMAGES_DROPPED": "images referenced by records (images, image parts) are not trained on; the text is kept",
+    "IMAGE_PLACEHOLDERS": "<image> placeholders in the text are kept as text, without their images",
+    "TOOL_CALLS": "tool calls (function_call turns) carried as assistant tool_calls, OpenAI style",
+    "TOOL_DEFINITIONS": "records with tool definitions (tools) carried as 'tools'",
+}
+IMAGE_KEYS = ("images", "image", "videos", "video")
 
 
 class RecordProblem(Exception):
@@ -82,8 +92,15 @@ def detect(record: Any) -> str | None:
     return None
 
 
-def normalise(record: Any, fmt: str, max_chars: int = 0) -> dict[str, Any]:
-    """Validate ``record`` as ``fmt`` and return the normalised record, or raise RecordProblem."""
+def normalise(
+    record: Any, fmt: str, max_chars: int = 0, notes: Counter[str] | None = None
+) -> dict[str, Any]:
+    """Validate ``record`` as ``fmt`` and return the normalised record, or raise RecordProblem.
+
+    Tool definitions (``tools``) and tool calls travel into the output the way OpenAI's
+    fine-tuning format carries them; images cannot be trained on and are counted in
+    ``notes`` (codes of :data:`NOTE_TEXT`) so that nothing is dropped without a word.
+    """
     if not isinstance(record, dict):
         raise RecordProblem(
             "NOT_AN_OBJECT", f"record is a {_kind(record)}, not an object"
@@ -93,8 +110,15 @@ def normalise(record: Any, fmt: str, max_chars: int = 0) -> dict[str, Any]:
     except KeyError:
         raise RecordProblem("UNKNOWN_FORMAT", f"unknown format {fmt!r}") from None
     out = fn(record)
+    image_parts = out.pop("_image_parts", 0)
     if isinstance(record.get("source"), str) and record["source"]:
         out["source"] = record["source"]
+    if record.get("tools") and "messages" in out:
+        out["tools"] = _tools(record["tools"])
+    if notes is not None:
+        _count_notes(record, out, notes)
+        if image_parts:
+            notes["IMAGES_DROPPED"] += image_parts
     if max_chars:
         size = (
             len(out["text"])
@@ -108,6 +132,46 @@ def normalise(record: Any, fmt: str, max_chars: int = 0) -> dict[str, Any]:
     return out
 
 
+def _tools(value: Any) -> list[dict[str, Any]]:
+    """Tool definitions as OpenAI's ``[{"type": "function", "function": {...}}]``; LLaMA-Factory
+    writes them as a JSON string of bare function schemas."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise RecordProblem("INVALID_TOOLS", f"'tools' is not valid JSON: {exc.msg}") from None
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise RecordProblem("INVALID_TOOLS", "'tools' must be an array of function definitions")
+    out = []
+    for i, tool in enumerate(value):
+        if tool.get("type") == "function" and isinstance(tool.get("function"), dict):
+            fn = tool["function"]
+        else:
+            fn = tool
+        if not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise RecordProblem("INVALID_TOOLS", f"tools[{i}] has no function name")
+        out.append({"type": "function", "function": fn})
+    return out
+
+
+def _count_notes(record: dict, out: dict[str, Any], notes: Counter[str]) -> None:
+    for key in IMAGE_KEYS:
+        value = record.get(key)
+        if value:
+            notes["IMAGES_DROPPED"] += len(value) if isinstance(value, list) else 1
+    texts = [m["content"] for m in out.get("messages", ())] or [out.get("text", "")]
+    placeholders = sum(t.count("<image>") for t in texts)
+    if placeholders:
+        notes["IMAGE_PLACEHOLDERS"] += placeholders
+    calls = sum(len(m.get("tool_calls") or ()) for m in out.get("messages", ()))
+    if calls:
+        notes["TOOL_CALLS"] += calls
+    if out.get("tools"):
+        notes["TOOL_DEFINITIONS"] += 1
+
+
 def _kind(value: Any) -> str:
     return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
         type(value),
@@ -115,21 +179,24 @@ def _kind(value: Any) -> str:
     )
 
 
-def _content(value: Any, where: str, allow_missing: bool = False) -> str:
+IMAGE_PART_TYPES = frozenset({"image_url", "image", "input_image"})
+
+
+def _content(value: Any, where: str, allow_missing: bool = False, images: list[int] | None = None) -> str:
     if value is None:
         if allow_missing:
             return ""
         raise RecordProblem("MISSING_CONTENT", f"{where}: content is missing")
     if isinstance(value, list):  # OpenAI content parts: [{"type": "text", "text": ...}]
-        texts = [
-            p.get("text")
-            for p in value
-            if isinstance(p, dict) and p.get("type") == "text"
-        ]
-        if len(texts) != len(value) or not all(isinstance(t, str) for t in texts):
+        parts = [p for p in value if isinstance(p, dict)]
+        texts = [p.get("text") for p in parts if p.get("type") == "text"]
+        n_images = sum(p.get("type") in IMAGE_PART_TYPES for p in parts)
+        if len(texts) + n_images != len(value) or not all(isinstance(t, str) for t in texts):
             raise RecordProblem(
-                "INVALID_CONTENT", f"{where}: only text content parts are supported"
+                "INVALID_CONTENT", f"{where}: only text (and image) content parts are supported"
             )
+        if images is not None:
+            images[0] += n_images
         value = "".join(texts)  # type: ignore[arg-type]
     if not isinstance(value, str):
         raise RecordProblem(
@@ -175,6 +242,7 @@ def _messages(record: dict) -> dict[str, Any]:
     if not isinstance(msgs, list) or not msgs:
         raise RecordProblem("MISSING_MESSAGES", "'messages' must be a non-empty array")
     out = []
+    images = [0]
     for i, msg in enumerate(msgs):
         where = f"messages[{i}]"
         if not isinstance(msg, dict):
@@ -194,7 +262,7 @@ def _messages(record: dict) -> dict[str, Any]:
             raise RecordProblem("MISSING_CONTENT", f"{where}: content is missing")
         item: dict[str, Any] = {
             "role": role,
-            "content": _content(msg.get("content"), where, has_calls),
+            "content": _content(msg.get("content"), where, has_calls or role == "tool", images),
         }
         for key in ("name", "tool_calls", "tool_call_id", "function_call"):
             if msg.get(key) is not None:
@@ -206,7 +274,7 @@ def _messages(record: dict) -> dict[str, Any]:
         out.append(item)
     if not any(m["role"] == "assistant" for m in out):
         raise RecordProblem("NO_ASSISTANT_MESSAGE", "no assistant message")
-    return {"messages": out}
+    return {"messages": out, "_image_parts": images[0]}
 
 
 def _sharegpt(record: dict) -> dict[str, Any]:
@@ -215,7 +283,8 @@ def _sharegpt(record: dict) -> dict[str, Any]:
         raise RecordProblem(
             "MISSING_MESSAGES", "'conversations' must be a non-empty array"
         )
-    msgs = []
+    msgs: list[dict[str, Any]] = []
+    calls: list[str] = []  # ids of tool calls not answered by an observation yet
     if isinstance(record.get("system"), str) and record["system"].strip():
         msgs.append({"role": "system", "content": record["system"]})
     for i, turn in enumerate(convs):
@@ -234,10 +303,37 @@ def _sharegpt(record: dict) -> dict[str, Any]:
             raise RecordProblem("UNKNOWN_ROLE", f"{where}: unknown speaker {speaker!r}")
         if "value" not in turn:
             raise RecordProblem("MISSING_CONTENT", f"{where}: value is missing")
-        msgs.append({"role": role, "content": _content(turn["value"], where)})
+        if speaker.lower() == "function_call":
+            msgs.append(_function_call(turn["value"], where, i, calls))
+        elif role == "tool":
+            call_id = calls.pop(0) if calls else ""
+            msg = {"role": "tool", "content": _content(turn["value"], where, allow_missing=True)}
+            msgs.append({**msg, "tool_call_id": call_id} if call_id else msg)
+        else:
+            msgs.append({"role": role, "content": _content(turn["value"], where)})
     if not any(m["role"] == "assistant" for m in msgs):
         raise RecordProblem("NO_ASSISTANT_MESSAGE", "no gpt/assistant turn")
     return {"messages": msgs}
+
+
+def _function_call(value: Any, where: str, turn: int, pending: list[str]) -> dict[str, Any]:
+    """A ShareGPT ``function_call`` turn (JSON ``{"name", "arguments"}``, or a list of them)
+    as an assistant message with OpenAI ``tool_calls``; their ids wait for observations."""
+    try:
+        calls = json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError as exc:
+        raise RecordProblem("INVALID_TOOL_CALL", f"{where}: function_call is not valid JSON: {exc.msg}") from None
+    calls = calls if isinstance(calls, list) else [calls]
+    out = []
+    for k, call in enumerate(calls):
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            raise RecordProblem("INVALID_TOOL_CALL", f"{where}: a function_call needs a name")
+        args = call.get("arguments", {})
+        call_id = f"call_{turn}_{k}"
+        out.append({"id": call_id, "type": "function", "function": {
+            "name": call["name"], "arguments": args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)}})
+    pending.extend(c["id"] for c in out)
+    return {"role": "assistant", "content": "", "tool_calls": out}
 
 
 def _alpaca(record: dict) -> dict[str, Any]:

@@ -1,11 +1,11 @@
 """Import one dataset file in any common format: read, validate, normalise, report.
 
-Files are read as a stream, record by record: JSONL line by line, a JSON array with
-``ijson``, CSV with :mod:`csv`, Parquet batch by batch with ``pyarrow``, plain text (``.txt``,
+Files are read as a stream, record by record: JSONL line by line, a JSON array (or a wrapper
+object such as ``{"data": [...]}``) element by element with :mod:`jsonscan`, CSV with :mod:`csv`, Parquet batch by batch with ``pyarrow``, plain text (``.txt``,
 ``.md``) as one record per blank-line separated block. The format is detected per file
 from the first record (or forced), then every record is validated against it
-(:mod:`tuneforge.services.dataset.formats`) with its 1-based line (JSONL, CSV) or record
-number (JSON array, Parquet) and a stable code.
+(:mod:`tuneforge.services.dataset.formats`) with its 1-based index, the physical line it
+starts on (the record number for Parquet), the column of a syntax error, and a stable code.
 
 Policy: ``skip_invalid=False`` rejects the whole file when any record is bad (nothing is
 kept; :class:`ImportFailed` carries the full report); ``skip_invalid=True`` keeps the good
@@ -22,6 +22,7 @@ import codecs
 import csv
 import io
 import json
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from tuneforge.runtime.errors import (
     failed_precondition,
     invalid_argument,
 )
-from tuneforge.services.dataset import formats
+from tuneforge.services.dataset import formats, jsonscan
 
 MAX_LISTED_ERRORS = 1000
 INPUT_FORMATS = ("auto", *formats.FORMATS, "csv", "parquet")
@@ -44,14 +45,34 @@ TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 
 @dataclass
 class RecordError:
+    """A bad record: its physical ``line`` (where it starts, or where its syntax error is),
+    ``column`` for syntax errors, and its 1-based ``index`` among the file's records."""
+
     line: int
     code: str
     message: str
     column: int = 0
+    index: int = 0
 
     def __str__(self) -> str:
         col = f", column {self.column}" if self.column else ""
-        return f"line {self.line}{col}: {self.code}: {self.message}"
+        rec = f"record {self.index}, " if self.index else ""
+        return f"{rec}line {self.line}{col}: {self.code}: {self.message}"
+
+    def detail(self) -> str:
+        """What a ``line N`` field violation says: the code, message, record and column."""
+        where = ", ".join(x for x in (f"record {self.index}" if self.index else "",
+                                       f"column {self.column}" if self.column else "") if x)  # fmt: skip
+        return f"{self.code}: {self.message}" + (f" ({where})" if where else "")
+
+
+@dataclass
+class ImportWarning:
+    """Something kept or read differently than a user may expect, with how often it happened."""
+
+    code: str
+    count: int
+    message: str
 
 
 @dataclass
@@ -65,6 +86,8 @@ class ImportReport:
         default_factory=list
     )  # the first MAX_LISTED_ERRORS
     error_counts: dict[str, int] = field(default_factory=dict)
+    warnings: list[ImportWarning] = field(default_factory=list)
+    scrubbed: dict[str, int] = field(default_factory=dict)  # placeholder kind → count
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +98,8 @@ class ImportReport:
             "records_invalid": self.records_invalid,
             "errors": [e.__dict__ for e in self.errors],
             "error_counts": dict(self.error_counts),
+            "warnings": [w.__dict__ for w in self.warnings],
+            "scrubbed": dict(self.scrubbed),
         }
 
 
@@ -99,15 +124,15 @@ def _failed(report: ImportReport) -> ImportFailed:
         f"{report.records_invalid} of {report.records_read} records are invalid "
         f"({', '.join(f'{k}: {v}' for k, v in sorted(report.error_counts.items()))}); "
         "nothing was imported (use skip_invalid to keep the valid records)",
-        [FieldViolation(f"line {e.line}", f"{e.code}: {e.message}") for e in shown],
+        [FieldViolation(f"line {e.line}", e.detail()) for e in shown],
     )
     err.report = report
     return err
 
 
-# --- readers: yield (line, column, record | None, problem | None) --------------------------
+# --- readers: yield (index, line, column, record | None, problem | None) -------------------
 
-Item = tuple[int, int, Any, "formats.RecordProblem | None"]
+Item = tuple[int, int, int, Any, "formats.RecordProblem | None"]
 
 
 def _check_encoding(head: bytes) -> None:
@@ -135,36 +160,80 @@ def _decode(raw: bytes, line: int) -> str:
 
 
 def _read_jsonl(fh: io.BufferedReader) -> Iterator[Item]:
+    index = 0
     for n, raw in enumerate(fh, start=1):
         if n == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[3:]
         text = _decode(raw, n).strip()
         if not text:
             continue
+        index += 1
         try:
-            yield n, 0, json.loads(text), None
+            yield index, n, 0, json.loads(text), None
         except json.JSONDecodeError as exc:
-            yield n, exc.colno, None, formats.RecordProblem("INVALID_JSON", exc.msg)
+            yield index, n, exc.colno, None, formats.RecordProblem("INVALID_JSON", exc.msg)
 
 
-def _read_json_array(fh: io.BufferedReader) -> Iterator[Item]:
-    import ijson
-
-    if fh.peek(3)[:3] == codecs.BOM_UTF8:
-        fh.read(3)
-    n = 0
+def _read_json_document(fh: io.BufferedReader, notes: list[ImportWarning]) -> Iterator[Item]:
+    """A JSON array, or an object holding records under a wrapper key (``{"data": [...]}``)."""
+    shape = jsonscan.Shape()
+    index = 0
     try:
-        for n, record in enumerate(ijson.items(fh, "item", use_float=True), start=1):
-            yield n, 0, record, None
-    except ijson.JSONError as exc:
-        yield (
-            n + 1,
-            0,
-            None,
-            formats.RecordProblem("INVALID_JSON", f"JSON array is broken: {exc}"),
-        )
+        for el in jsonscan.elements(fh, shape):
+            index = el.index
+            if el.error:
+                yield el.index, el.line, el.column, None, formats.RecordProblem("INVALID_JSON", el.error)
+            else:
+                yield el.index, el.line, el.column, el.value, None
+    except jsonscan.BrokenDocument as exc:
+        problem = formats.RecordProblem("INVALID_JSON", f"the JSON document is broken: {exc.message}; reading stopped here")
+        yield index + 1, exc.line, exc.column, None, problem
+        return
     except UnicodeDecodeError:
         raise _encoding_error("the file is not valid UTF-8") from None
+    if shape.wrapper_key:
+        notes.append(ImportWarning("WRAPPED_RECORDS", index, f"a JSON object: its records are the {shape.wrapper_key!r} array"))
+    elif shape.root == "object":
+        yield from _lone_object(fh, shape)
+
+
+REGISTRY_KEYS = frozenset({"file_name", "hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name"})
+MAX_LONE_OBJECT_BYTES = 32 * 1024 * 1024
+
+
+def _lone_object(fh: io.BufferedReader, shape: jsonscan.Shape) -> Iterator[Item]:
+    """A top-level object with no records array: a single record, or say what it is."""
+    keys = ", ".join(shape.top_keys[:10]) or "none"
+    fh.seek(0)
+    raw = fh.read(MAX_LONE_OBJECT_BYTES + 1)
+    if len(raw) > MAX_LONE_OBJECT_BYTES:
+        raise _shape_error(f"a JSON object (keys: {keys}) with no array of records under {_wrappers()}")
+    value = json.loads(raw.decode("utf-8-sig"))
+    if _is_registry(value):
+        listed = ", ".join(f"{k} ({v.get('file_name') or v.get('hf_hub_url') or '?'})" for k, v in list(value.items())[:10])
+        raise invalid_argument(
+            "file",
+            f"this is a dataset registry (like LLaMA-Factory's dataset_info.json) describing {len(value)} "
+            f"datasets: {listed}; import the data files it names instead",
+            reason="DATASET_IS_REGISTRY",
+        )
+    if formats.detect(value):
+        yield 1, 1, 1, value, None
+        return
+    raise _shape_error(f"a JSON object (keys: {keys}) that is neither a record nor holds an array of records under {_wrappers()}")
+
+
+def _is_registry(value: dict) -> bool:
+    entries = [v for v in value.values() if isinstance(v, dict)]
+    return bool(entries) and len(entries) == len(value) and any(REGISTRY_KEYS & set(v) for v in entries)
+
+
+def _wrappers() -> str:
+    return ", ".join(repr(k) for k in sorted(jsonscan.WRAPPER_KEYS))
+
+
+def _shape_error(detail: str) -> TuneforgeError:
+    return invalid_argument("file", f"the file is {detail}", reason="DATASET_SHAPE_UNKNOWN")
 
 
 # Column headers of FAQ tables as people write them, mapped to the keys the formats use.
@@ -202,17 +271,34 @@ def _header(name: str) -> str:
 
 
 def _read_csv(fh: io.BufferedReader, tsv: bool = False) -> Iterator[Item]:
+    """Standard CSV (RFC 4180 quoting: ``""`` inside a quoted field is one quote), the
+    delimiter guessed from the header. A row with more fields than the header is refused
+    with the line it starts on (an unquoted delimiter inside a value would cut it)."""
     delimiter = _csv_delimiter(fh, tsv)
     text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
     try:
-        reader = csv.DictReader(text, delimiter=delimiter)
+        reader = csv.reader(text, delimiter=delimiter, doublequote=True, quotechar='"')
+        header = next(reader, None)
+        if header is None:
+            return
+        names = [_header(h) for h in header]
+        index, start = 0, reader.line_num + 1
         for row in reader:
-            record = {
-                _header(k): _csv_value(v)
-                for k, v in row.items()
-                if k is not None and v not in (None, "")
-            }
-            yield reader.line_num, 0, record, None
+            line, start = start, reader.line_num + 1
+            if not any(cell.strip() for cell in row):
+                continue
+            index += 1
+            if len(row) > len(names):
+                extra = len(row) - len(names)
+                problem = formats.RecordProblem(
+                    "TOO_MANY_FIELDS",
+                    f"the row has {len(row)} fields, the header {len(names)}: {extra} more "
+                    f"{delimiter!r} outside quotes (quote values that contain it)",
+                )
+                yield index, line, 0, None, problem
+                continue
+            record = {k: _csv_value(v) for k, v in zip(names, row) if k and v != ""}
+            yield index, line, 0, record, None
     except UnicodeDecodeError as exc:
         raise _encoding_error(f"the CSV is not valid UTF-8 ({exc.reason})") from None
     except csv.Error as exc:
@@ -250,12 +336,12 @@ def _read_parquet(path: Path) -> Iterator[Item]:
     for batch in pf.iter_batches(batch_size=1024):
         for row in batch.to_pylist():
             n += 1
-            yield n, 0, row, None
+            yield n, n, 0, row, None
 
 
 def _read_text(fh: io.BufferedReader) -> Iterator[Item]:
     block: list[str] = []
-    start = 0
+    start = index = 0
     for n, raw in enumerate(fh, start=1):
         if n == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[3:]
@@ -264,29 +350,153 @@ def _read_text(fh: io.BufferedReader) -> Iterator[Item]:
             start = start or n
             block.append(line)
         elif block:
-            yield start, 0, {"text": "".join(block).strip()}, None
+            index += 1
+            yield index, start, 0, {"text": "".join(block).strip()}, None
             block, start = [], 0
     if block:
-        yield start, 0, {"text": "".join(block).strip()}, None
+        yield index + 1, start, 0, {"text": "".join(block).strip()}, None
+
+
+ARCHIVE_MAGIC = {b"PK\x03\x04": "zip", b"PK\x05\x06": "zip", b"\x1f\x8b": "gzip", b"7z\xbc\xaf": "7z"}
 
 
 def _file_kind(path: Path, fh: io.BufferedReader, fmt: str) -> str:
     suffix = path.suffix.lower()
     if fmt == "parquet" or suffix == ".parquet":
         return "parquet"
+    head = fh.peek(4096)[:4096]
+    _check_archive(path, head)
     if fmt == "csv" or suffix in (".csv", ".tsv"):
         return "csv"
-    head = fh.peek(4096)[:4096]
     _check_encoding(head)
     first = head.lstrip(codecs.BOM_UTF8).lstrip()[:1]
     if first == b"[":
         return "json"
-    if first == b"{" or suffix in (".jsonl", ".json", ".ndjson"):
+    if first == b"{":
+        return "json" if _is_document(path) else "jsonl"
+    if suffix in (".jsonl", ".json", ".ndjson"):
         return "jsonl"
     return "text"
 
 
+def _check_archive(path: Path, head: bytes) -> None:
+    kind = next((k for magic, k in ARCHIVE_MAGIC.items() if head.startswith(magic)), None)
+    if kind is None:
+        return
+    if kind == "zip" and not zipfile.is_zipfile(path):
+        detail = "a broken zip archive (truncated or damaged: its table of contents is missing)"
+    else:
+        detail = f"a {kind} archive; unpack it and import the data file inside"
+    raise invalid_argument("file", f"the file is {detail}", reason="DATASET_ARCHIVE")
+
+
+def _is_document(path: Path) -> bool:
+    """Whether a file starting with ``{`` is one JSON document rather than JSON lines: its
+    first line does not parse because the document goes on, or it is the file's only line
+    and holds records under a wrapper key or describes datasets (a registry)."""
+    with open(path, "rb") as fh:
+        first = fh.readline(1 << 20)
+        rest = fh.read(4096).strip()
+    if not first.endswith(b"\n") and rest:
+        return True  # a first line over 1 MiB: leave it to the document scanner
+    text = first.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return exc.pos >= len(text)  # ran off the end of the line: the document goes on
+    if rest or not isinstance(value, dict) or formats.detect(value):
+        return False
+    wrapped = any(k in jsonscan.WRAPPER_KEYS and isinstance(v, list) for k, v in value.items())
+    return wrapped or _is_registry(value)
+
+
 # --- the import ----------------------------------------------------------------------------
+
+
+def _items(path: Path, fh: io.BufferedReader, kind: str, notes: list[ImportWarning]) -> Iterator[Item]:
+    if kind == "parquet":
+        return _read_parquet(path)
+    if kind == "csv":
+        return _read_csv(fh, tsv=path.suffix.lower() == ".tsv")
+    if kind == "json":
+        return _read_json_document(fh, notes)
+    if kind == "jsonl":
+        return _read_jsonl(fh)
+    return _read_text(fh)
+
+
+def read_records(path: Path | str, fmt: str = "auto") -> Iterator[Item]:
+    """Every record of a file as ``(index, line, column, record, problem)``, unvalidated:
+    the one reader behind import and the FAQ source of ``generate``."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        yield from _items(path, fh, _file_kind(path, fh, fmt), [])
+
+
+def _check_args(path: Path, fmt: str) -> None:
+    if fmt not in INPUT_FORMATS:
+        raise invalid_argument(
+            "format", f"unknown format {fmt!r}; one of {', '.join(INPUT_FORMATS)}"
+        )
+    if not path.is_file():
+        raise invalid_argument(
+            "file", f"{path} is not a file", reason="INPUT_NOT_FOUND"
+        )
+
+
+class _Run:
+    """The state of one import: counters, the chosen format, the output file."""
+
+    def __init__(self, record_fmt: str | None, out: Any, preview_size: int, max_chars: int, scrubber: Any) -> None:
+        self.report = ImportReport()
+        self.counts: Counter[str] = Counter()
+        self.notes: Counter[str] = Counter()
+        self.preview: list[dict[str, Any]] = []
+        self.fmt = record_fmt
+        self.out = out
+        self.preview_size = preview_size
+        self.max_chars = max_chars
+        self.scrubber = scrubber
+
+    def take(self, index: int, line: int, column: int, record: Any, problem: Any) -> None:
+        report = self.report
+        report.records_read += 1
+        if problem is None and self.fmt is None:
+            self.fmt = formats.detect(record)
+            if self.fmt is None and isinstance(record, dict):
+                raise invalid_argument(
+                    "format",
+                    f"record {index} at line {line} matches no known format (keys: "
+                    f"{', '.join(sorted(record)[:10])}); pass format explicitly",
+                    reason="DATASET_FORMAT_UNKNOWN",
+                )
+        try:
+            if problem is not None:
+                raise problem
+            normalised = formats.normalise(record, self.fmt or "messages", self.max_chars, self.notes)
+        except formats.RecordProblem as exc:
+            report.records_invalid += 1
+            self.counts[exc.code] += 1
+            if len(report.errors) < MAX_LISTED_ERRORS:
+                report.errors.append(RecordError(line, exc.code, exc.message, column, index))
+            return
+        if self.scrubber is not None:
+            normalised = self.scrubber.record(normalised)
+        report.records_valid += 1
+        if len(self.preview) < self.preview_size:
+            self.preview.append(normalised)
+        if self.out:
+            self.out.write(formats.dumps(normalised) + "\n")
+
+    def finish(self, notes: list[ImportWarning]) -> None:
+        report = self.report
+        report.detected_format = self.fmt or ""
+        report.error_counts = dict(self.counts)
+        report.warnings = notes + [
+            ImportWarning(code, n, formats.NOTE_TEXT.get(code, code)) for code, n in sorted(self.notes.items())
+        ]
+        if self.scrubber is not None:
+            report.scrubbed = dict(self.scrubber.counts)
 
 
 def import_file(
@@ -298,80 +508,38 @@ def import_file(
     preview_size: int = 5,
     max_record_chars: int = 0,
     progress: Callable[[int], None] | None = None,
+    scrubber: Any = None,
 ) -> ImportResult:
     """Validate ``path`` and write the normalised JSONL to ``out_path`` (None: validate only).
 
-    Raises INVALID_ARGUMENT: ``format`` unknown; ``DATASET_ENCODING``; ``DATASET_EMPTY``
+    ``scrubber`` (a :class:`tuneforge.services.dataset.scrub.Scrubber`) replaces personal
+    data in the kept records and counts each kind in ``report.scrubbed``.
+
+    Raises INVALID_ARGUMENT: ``format`` unknown; ``DATASET_ENCODING``; ``DATASET_ARCHIVE``
+    (a zip or other archive, or a broken one); ``DATASET_IS_REGISTRY`` /
+    ``DATASET_SHAPE_UNKNOWN`` (a JSON object that holds no records); ``DATASET_EMPTY``
     (no records); ``DATASET_FORMAT_UNKNOWN`` (auto-detection found no known format);
     :class:`ImportFailed` (``DATASET_INVALID``) when records are bad and not skipped, or when
     every record is bad. On any error ``out_path`` does not exist afterwards.
     """
     path = Path(path)
     fmt = (format or "auto").strip().lower()
-    if fmt not in INPUT_FORMATS:
-        raise invalid_argument(
-            "format", f"unknown format {fmt!r}; one of {', '.join(INPUT_FORMATS)}"
-        )
-    if not path.is_file():
-        raise invalid_argument(
-            "file", f"{path} is not a file", reason="INPUT_NOT_FOUND"
-        )
-    record_fmt = None if fmt in ("auto", "csv", "parquet") else fmt
-    report = ImportReport()
-    counts: Counter[str] = Counter()
-    preview: list[dict[str, Any]] = []
+    _check_args(path, fmt)
     out = open(out_path, "w", encoding="utf-8") if out_path else None  # noqa: SIM115
     ok = False
+    notes: list[ImportWarning] = []
     try:
         with open(path, "rb") as fh:
             kind = _file_kind(path, fh, fmt)
-            report.file_kind = kind
-            reader = {
-                "jsonl": _read_jsonl, "json": _read_json_array, "csv": _read_csv,
-                "text": _read_text,
-            }.get(kind)  # fmt: skip
-            if kind == "parquet":
-                items = _read_parquet(path)
-            elif kind == "csv":
-                items = _read_csv(fh, tsv=path.suffix.lower() == ".tsv")
-            else:
-                items = reader(fh)  # type: ignore[misc]
-            if kind == "text" and record_fmt is None:
-                record_fmt = "text"
-            for line, column, record, problem in items:
-                report.records_read += 1
-                if progress and report.records_read % 10000 == 0:
-                    progress(report.records_read)
-                if problem is None and record_fmt is None:
-                    record_fmt = formats.detect(record)
-                    if record_fmt is None and isinstance(record, dict):
-                        raise invalid_argument(
-                            "format",
-                            f"record at line {line} matches no known format (keys: "
-                            f"{', '.join(sorted(record)[:10])}); pass format explicitly",
-                            reason="DATASET_FORMAT_UNKNOWN",
-                        )
-                try:
-                    if problem is not None:
-                        raise problem
-                    normalised = formats.normalise(
-                        record, record_fmt or "messages", max_record_chars
-                    )
-                except formats.RecordProblem as exc:
-                    report.records_invalid += 1
-                    counts[exc.code] += 1
-                    if len(report.errors) < MAX_LISTED_ERRORS:
-                        report.errors.append(
-                            RecordError(line, exc.code, exc.message, column)
-                        )
-                    continue
-                report.records_valid += 1
-                if len(preview) < preview_size:
-                    preview.append(normalised)
-                if out:
-                    out.write(formats.dumps(normalised) + "\n")
-        report.detected_format = record_fmt or ""
-        report.error_counts = dict(counts)
+            record_fmt = None if fmt in ("auto", "csv", "parquet") else fmt
+            run = _Run(record_fmt or ("text" if kind == "text" else None), out, preview_size, max_record_chars, scrubber)
+            run.report.file_kind = kind
+            for item in _items(path, fh, kind, notes):
+                run.take(*item)
+                if progress and run.report.records_read % 10000 == 0:
+                    progress(run.report.records_read)
+        run.finish(notes)
+        report = run.report
         if report.records_read == 0:
             raise invalid_argument(
                 "file", "the file holds no records", reason="DATASET_EMPTY"
@@ -385,7 +553,7 @@ def import_file(
             if not ok:
                 Path(out_path).unlink(missing_ok=True)  # type: ignore[arg-type]
     return ImportResult(
-        report=report, preview=preview, output=Path(out_path) if out_path else None
+        report=report, preview=run.preview, output=Path(out_path) if out_path else None
     )
 
 
@@ -400,6 +568,7 @@ def import_into_catalog(
     validation_split: float | None = None,
     validate_only: bool = False,
     max_record_chars: int = 0,
+    scrub: bool = False,
 ) -> tuple[Any, ImportResult]:
     """ImportDataset in one call: validate ``path``, then create dataset ``name`` from it.
 
@@ -418,9 +587,12 @@ def import_into_catalog(
         raise invalid_argument("validation_split", "must be between 0 and 0.5")
     work = None if validate_only else catalog.work_file()
     try:
+        from tuneforge.services.dataset.scrub import Scrubber
+
         result = import_file(
             path, work, format=format, skip_invalid=skip_invalid,
             preview_size=preview_size or 5, max_record_chars=max_record_chars,
+            scrubber=Scrubber() if scrub else None,
         )  # fmt: skip
         if validate_only:
             return None, result
