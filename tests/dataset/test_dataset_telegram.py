@@ -43,9 +43,9 @@ def test_single_chat_layout_builds_dialogs_and_counts_every_skip(data, tmp_path)
         data / "telegram_single_chat.json", tmp_path, owner_name="Ivan Ivanov"
     )
     assert rows[0] == {"messages": [
-        {"role": "user", "content": "Привет! Как дела?\nСмотри статью и это"},
+        {"role": "user", "content": "Привет! Как дела?\nСмотри [статью](https://example.com) и это"},
         {"role": "assistant", "content": "Привет, всё хорошо\nhttps://t.me/x\nОтвет после голосового"},
-    ]}  # fmt: skip
+    ], "telegram_ids": {"chat": 111, "messages": [2, 3, 4, 5, 10]}}  # fmt: skip
     assert rows[1]["messages"][-1] == {
         "role": "assistant",
         "content": "Да",
@@ -109,10 +109,13 @@ def test_single_chat_without_owner_is_an_error(data, tmp_path):
         run(data / "telegram_single_chat.json", tmp_path)
 
 
-def test_entities_flatten_to_plain_text_keeping_link_text():
+def test_entities_flatten_to_markdown_keeping_link_targets_and_code():
     text = ["Go to ", {"type": "text_link", "text": "our site", "href": "https://x.y"}, ", ",
-            {"type": "mention", "text": "@bob"}, " ", {"type": "code", "text": "x=1"}, {"type": "bold"}]  # fmt: skip
-    assert telegram.flatten_text(text) == "Go to our site, @bob x=1"
+            {"type": "mention", "text": "@bob"}, " ", {"type": "code", "text": "x=1"}, {"type": "bold"},
+            " run:", {"type": "pre", "text": "pip install x\n", "language": "bash"}, "done"]  # fmt: skip
+    assert telegram.flatten_text(text) == (
+        "Go to [our site](https://x.y), @bob `x=1` run:\n```bash\npip install x\n```\ndone"
+    )
     assert (
         telegram.flatten_text(None) == "" and telegram.flatten_text("plain") == "plain"
     )
@@ -180,7 +183,8 @@ def test_leading_owner_messages_are_dropped_and_merged_turns(tmp_path):
             "messages": [
                 {"role": "user", "content": "a\nb"},
                 {"role": "assistant", "content": "c\nd"},
-            ]
+            ],
+            "telegram_ids": {"chat": 1, "messages": [2, 3, 4, 5]},
         }
     ]
     assert report.messages_dropped == {"leading_assistant_turn": 1}

@@ -261,6 +261,63 @@ class DatasetCatalog:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
+    def append(
+        self,
+        name: str,
+        records_jsonl: Path,
+        *,
+        validation_split: float = stats_mod.DEFAULT_VALIDATION_SPLIT,
+        seed: int = stats_mod.DEFAULT_SEED,
+        report: dict[str, Any] | None = None,
+    ) -> DatasetInfo:
+        """Add the records of ``records_jsonl`` to dataset ``name`` (split like a new one).
+
+        The new files are staged beside the old, then swapped in by renames; the row's
+        counts follow. ``report`` is stored as the dataset's latest report. Raises NOT_FOUND.
+        """
+        old = self.get(name)
+        staging = self.root / f".tmp-{uuid.uuid4().hex}"
+        staging.mkdir()
+        try:
+            train, val = stats_mod.split_jsonl(
+                Path(records_jsonl), staging / "new.jsonl", staging / "new-validation.jsonl",
+                validation_split, seed,
+            )  # fmt: skip
+            final = self.root / name
+            for fname, new in (("data.jsonl", "new.jsonl"), ("validation.jsonl", "new-validation.jsonl")):
+                with open(staging / fname, "wb") as out:
+                    for part in (final / fname, staging / new):
+                        if part.exists():
+                            with open(part, "rb") as src:
+                                shutil.copyfileobj(src, out, 1 << 20)
+                (staging / new).unlink(missing_ok=True)
+            n_train, n_val = old.record_count + train, old.validation_record_count + val
+            if not n_val:
+                (staging / "validation.jsonl").unlink(missing_ok=True)
+            size = sum(p.stat().st_size for p in staging.glob("*.jsonl"))
+            info = DatasetInfo(
+                **{**old.to_dict(), "record_count": n_train, "validation_record_count": n_val,
+                   "size_bytes": size, "report": report or old.report,
+                   "validation_path": str(final / "validation.jsonl") if n_val else ""},
+            )  # fmt: skip
+            with open(staging / "meta.json", "w", encoding="utf-8") as fh:
+                json.dump({**info.to_dict(), "validation_split": validation_split, "seed": seed},
+                          fh, ensure_ascii=False, indent=2)  # fmt: skip
+                fh.flush()
+                os.fsync(fh.fileno())
+            trash = self.root / f".trash-{uuid.uuid4().hex}"
+            os.rename(final, trash)
+            os.rename(staging, final)
+            shutil.rmtree(trash, ignore_errors=True)
+            self.store.execute(
+                "UPDATE datasets SET record_count = ?, validation_record_count = ?, size_bytes = ?,"
+                " meta = ? WHERE name = ?",
+                (n_train, n_val, size, json.dumps(info.report, ensure_ascii=False), name),
+            )
+            return info
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
     def delete(self, name: str) -> None:
         """Remove the row and the files; NOT_FOUND when there is no such dataset."""
         self.get(name)

@@ -52,6 +52,9 @@ class TelegramOptions:
     session_gap_seconds: int = 6 * 3600
     system_prompt: str = ""
     output_format: str = "messages"
+    scrub: bool = False  # replace phones, e-mails, cards, IBANs with placeholders
+    scrub_names: bool = False  # also the names of contacts other than the owner
+    exclude_contacts: tuple[str, ...] = ()  # chats with (and group messages of) these people
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TelegramOptions:
@@ -59,8 +62,10 @@ class TelegramOptions:
         defaults = cls()
         kwargs: dict[str, Any] = {}
         for name in defaults.__dataclass_fields__:
-            if name in data and data[name] not in (None, "", 0):
+            if name in data and data[name] not in (None, "", 0, [], ()):
                 kwargs[name] = data[name]
+        if "exclude_contacts" in kwargs:
+            kwargs["exclude_contacts"] = tuple(str(c) for c in kwargs["exclude_contacts"])
         opts = cls(**kwargs)
         opts.validate()
         return opts
@@ -99,6 +104,9 @@ class TelegramReport:
     assistant_turns: int = 0
     owner: str = ""
     bytes_read: int = 0
+    scrubbed: dict[str, int] = field(default_factory=dict)  # placeholder kind → count
+    contacts: list[dict[str, Any]] = field(default_factory=list)  # [{name, messages}], most first
+    messages_already_in_dataset: int = 0  # --append-to: messages whose ids were there
 
     @property
     def balance(self) -> float:
@@ -117,6 +125,18 @@ class _Turn:
     role: str
     parts: list[str]
     sources: int
+    ids: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class _Kept:
+    """A message that contributes text, waiting for its chat to end (to be sorted by date)."""
+
+    ts: float | None
+    is_owner: bool
+    author: str
+    text: str
+    id: Any
 
 
 class _Owner:
@@ -145,6 +165,9 @@ class _Owner:
         )
 
 
+MAX_CONTACTS_LISTED = 50
+
+
 def process_export(
     source: tg.ExportSource,
     out_path: Path,
@@ -153,32 +176,21 @@ def process_export(
     transcriber: Transcriber | None = None,
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
+    known_ids: frozenset[str] = frozenset(),
 ) -> TelegramReport:
     """Write dialogs of ``source`` to ``out_path`` (JSONL) and return the report.
 
-    Raises INVALID_ARGUMENT on field ``owner_name`` (reason ``TELEGRAM_OWNER_NOT_FOUND``)
-    listing the top authors with message counts when no message is the owner's, and the
+    ``known_ids`` (``"<chat id>:<message id>"``, from :func:`record_ids` of an existing
+    dataset) are skipped, so that re-importing a newer export adds only new messages.
+
+    Raises INVALID_ARGUMENT: ``TELEGRAM_NO_PERSONAL_CHATS`` (field ``include_groups``) when
+    every chat was skipped by type; ``TELEGRAM_OWNER_NOT_FOUND`` (field ``owner_name``)
+    listing the top authors with message counts when no message is the owner's; and the
     errors of :func:`tuneforge.services.dataset.telegram.read_export`.
     """
     opts.validate()
-    report = TelegramReport()
-    dropped: Counter[str] = Counter()
-    chats_skipped: Counter[str] = Counter()
-    dialogs_dropped: Counter[str] = Counter()
-    authors: Counter[str] = Counter()
-    owner = _Owner(opts)
-    writer = _DialogWriter(out_path, opts, report, dropped, dialogs_dropped)
-    chat: tg.ChatStart | None = None
-    skip_chat = False
-    session: list[_Turn] = []
-    last_ts: float | None = None
-
-    def flush() -> None:
-        nonlocal session
-        if session:
-            writer.write_session(session)
-        session = []
-
+    run = _Export(out_path, opts, source, transcriber, known_ids)
+    report = run.report
     on_bytes = (
         (lambda done, total: progress(done, total, report.messages_read))
         if progress
@@ -187,77 +199,160 @@ def process_export(
     with source.open_json(on_bytes) as stream:
         for ev in tg.read_export(stream):
             if isinstance(ev, dict):
-                report.messages_read += 1
-                if skip_chat:
-                    dropped[f"chat_{chat.type if chat else 'unknown'}"] += 1
-                    continue
+                run.message(ev)
                 if should_stop and report.messages_read % 1000 == 0 and should_stop():
                     break
-                author = str(ev.get("from") or ev.get("from_id") or "unknown")
-                is_owner = False
-                if ev.get("type", "message") == "message":
-                    authors[f"{author} ({ev.get('from_id') or '?'})"] += 1
-                    is_owner = owner(ev)
-                    owner.matched += is_owner
-                role_text = _message_text(
-                    ev, opts, source, transcriber, dropped, report
-                )
-                if role_text is None:
-                    continue
-                ts = _timestamp(ev)
-                if (
-                    last_ts is not None
-                    and ts is not None
-                    and ts - last_ts > opts.session_gap_seconds
-                ):
-                    flush()
-                if ts is not None:
-                    last_ts = ts
-                role = "assistant" if is_owner else "user"
-                text = role_text
-                if chat and chat.type in tg.GROUP_TYPES and not is_owner:
-                    text = f"{author}: {text}"
-                if session and session[-1].role == role:
-                    session[-1].parts.append(text)
-                    session[-1].sources += 1
-                else:
-                    session.append(_Turn(role, [text], 1))
             elif isinstance(ev, tg.ChatStart):
-                chat = ev
-                report.chats_read += 1
-                reason = _chat_skip_reason(ev.type, opts)
-                skip_chat = reason is not None
-                if reason:
-                    chats_skipped[reason] += 1
-                else:
-                    report.chats_used += 1
-                session, last_ts = [], None
+                run.start_chat(ev)
             elif isinstance(ev, tg.ChatEnd):
-                if not skip_chat:
-                    flush()
-                skip_chat = False
+                run.end_chat()
             elif isinstance(ev, tg.Owner):
-                owner.adopt(ev)
+                run.owner.adopt(ev)
         report.bytes_read = source.size
-    flush()
-    writer.close()
-    report.messages_dropped = dict(dropped)
-    report.chats_skipped = dict(chats_skipped)
-    report.dialogs_dropped = dict(dialogs_dropped)
-    report.messages_kept = writer.messages_kept
-    report.owner = owner.id or owner.name
-    if not owner.given or not owner.matched:
-        out_path.unlink(missing_ok=True)
-        top = ", ".join(f"{name}: {n}" for name, n in authors.most_common(20)) or "none"
-        what = (
-            "no owner given" if not owner.given else f"owner {report.owner!r} not found"
-        )
-        raise invalid_argument(
-            "owner_name",
-            f"{what}; authors by message count: {top}",
-            reason="TELEGRAM_OWNER_NOT_FOUND",
-        )
-    return report
+    run.end_chat()
+    return run.finish()
+
+
+def record_ids(record: dict[str, Any]) -> list[str]:
+    """The ``"<chat id>:<message id>"`` keys of the messages a dialog record was built from."""
+    ids = record.get("telegram_ids")
+    if not isinstance(ids, dict):
+        return []
+    return [f"{ids.get('chat')}:{i}" for i in ids.get("messages") or ()]
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "none"
+
+
+class _Export:
+    """One run over an export: the chat being read (buffered until it ends, then sorted by
+    date), counters, the owner matcher, the scrubber and the dialog writer."""
+
+    def __init__(self, out_path: Path, opts: TelegramOptions, source: tg.ExportSource,
+                 transcriber: Transcriber | None, known_ids: frozenset[str]) -> None:  # fmt: skip
+        from tuneforge.services.dataset.scrub import Scrubber
+
+        self.out_path, self.opts, self.source, self.transcriber = out_path, opts, source, transcriber
+        self.known = known_ids
+        self.report = TelegramReport()
+        self.dropped: Counter[str] = Counter()
+        self.chats_skipped: Counter[str] = Counter()
+        self.dialogs_dropped: Counter[str] = Counter()
+        self.authors: Counter[str] = Counter()
+        self.contacts: Counter[str] = Counter()
+        self.excluded = {" ".join(c.split()).casefold() for c in opts.exclude_contacts}
+        self.owner = _Owner(opts)
+        self.scrubber = Scrubber() if opts.scrub or opts.scrub_names else None
+        self.writer = _DialogWriter(out_path, opts, self.report, self.dropped, self.dialogs_dropped)
+        self.chat: tg.ChatStart | None = None
+        self.skip_chat = False
+        self.pending: list[_Kept] = []
+
+    def start_chat(self, chat: tg.ChatStart) -> None:
+        self.chat, self.pending = chat, []
+        self.report.chats_read += 1
+        reason = _chat_skip_reason(chat.type, self.opts)
+        if reason is None and chat.type == tg.PERSONAL and " ".join(chat.name.split()).casefold() in self.excluded:
+            reason = "excluded_contact"
+        self.skip_chat = reason is not None
+        if reason:
+            self.chats_skipped[reason] += 1
+        else:
+            self.report.chats_used += 1
+
+    def message(self, ev: dict) -> None:
+        self.report.messages_read += 1
+        chat = self.chat
+        if self.skip_chat:
+            self.dropped[f"chat_{chat.type if chat else 'unknown'}"] += 1
+            return
+        from_id = ev.get("from_id")
+        author = str(ev.get("from") or from_id or "unknown")
+        is_owner = False
+        if ev.get("type", "message") == "message":
+            self.authors[(author, from_id)] += 1  # formatted only for an error
+            is_owner = self.owner(ev)
+            self.owner.matched += is_owner
+            if not is_owner:
+                self.contacts[author] += 1
+        if self.known and f"{chat.id if chat else None}:{ev.get('id')}" in self.known:
+            self.report.messages_already_in_dataset += 1
+            return
+        if not is_owner and self.excluded and " ".join(author.split()).casefold() in self.excluded:
+            self.dropped["excluded_contact"] += 1
+            return
+        text = _message_text(ev, self.opts, self.source, self.transcriber, self.dropped, self.report)
+        if text is not None:
+            self.pending.append(_Kept(_timestamp(ev), is_owner, author, text, ev.get("id")))
+
+    def end_chat(self) -> None:
+        """Sort the chat's messages by date (stable: file order breaks ties), cut sessions at
+        a gap in either direction, write them."""
+        pending, chat = self.pending, self.chat
+        self.pending = []
+        if self.skip_chat or not pending or chat is None:
+            self.skip_chat = False
+            return
+        last: float | None = None
+        for k in pending:  # a message without a date sorts with the one before it
+            k.ts = last = k.ts if k.ts is not None else last
+        pending.sort(key=lambda k: k.ts if k.ts is not None else float("-inf"))
+        if self.opts.scrub_names and self.scrubber is not None:
+            peers = {chat.name} if chat.type == tg.PERSONAL else set()  # a group's title is no name
+            self.scrubber.add_names({k.author for k in pending if not k.is_owner} | peers)
+        self.writer.chat_id = chat.id
+        group = chat.type in tg.GROUP_TYPES
+        session: list[_Turn] = []
+        last = None
+        for k in pending:
+            if last is not None and k.ts is not None and abs(k.ts - last) > self.opts.session_gap_seconds:
+                self.writer.write_session(session)
+                session = []
+            last = k.ts if k.ts is not None else last
+            role = "assistant" if k.is_owner else "user"
+            text = f"{k.author}: {k.text}" if group and not k.is_owner else k.text
+            if self.scrubber is not None:
+                text = self.scrubber.text(text)
+            if session and session[-1].role == role:
+                session[-1].parts.append(text)
+                session[-1].sources += 1
+                session[-1].ids.append(k.id)
+            else:
+                session.append(_Turn(role, [text], 1, [k.id]))
+        self.writer.write_session(session)
+
+    def finish(self) -> TelegramReport:
+        report, owner = self.report, self.owner
+        self.writer.close()
+        report.messages_dropped = dict(self.dropped)
+        report.chats_skipped = dict(self.chats_skipped)
+        report.dialogs_dropped = dict(self.dialogs_dropped)
+        report.messages_kept = self.writer.messages_kept
+        report.owner = owner.id or owner.name
+        report.contacts = [{"name": n, "messages": c} for n, c in self.contacts.most_common(MAX_CONTACTS_LISTED)]
+        if self.scrubber is not None:
+            report.scrubbed = dict(self.scrubber.counts)
+        if report.chats_used == 0 and report.chats_read:
+            self.out_path.unlink(missing_ok=True)
+            hint = "pass --include-groups (include_groups) to use group chats"
+            if set(self.chats_skipped) == {"channel"}:
+                hint = "pass --include-channels (include_channels) to use channels"
+            raise invalid_argument(
+                "include_groups",
+                f"no personal chats in this export (skipped: {counts_text(self.chats_skipped)}); {hint}",
+                reason="TELEGRAM_NO_PERSONAL_CHATS",
+            )
+        if not owner.given or not owner.matched:
+            self.out_path.unlink(missing_ok=True)
+            top = ", ".join(f"{name} ({fid or '?'}): {n}" for (name, fid), n in self.authors.most_common(20)) or "no messages"
+            what = "no owner given" if not owner.given else f"owner {report.owner} not found"
+            raise invalid_argument(
+                "owner_name",
+                f"{what}; authors by message count: {top}",
+                reason="TELEGRAM_OWNER_NOT_FOUND",
+            )
+        return report
 
 
 def _chat_skip_reason(chat_type: str, opts: TelegramOptions) -> str | None:
@@ -360,10 +455,13 @@ class _DialogWriter:
         self._msg_dropped = messages_dropped
         self._dropped = dialogs_dropped
         self.messages_kept = 0
+        self.chat_id: Any = None
         # Chunks hold whole user/assistant pairs so that each ends on the assistant.
         self._chunk = max(2, opts.max_dialog_length - opts.max_dialog_length % 2)
 
     def write_session(self, turns: list[_Turn]) -> None:
+        if not turns:
+            return
         while turns and turns[0].role == "assistant":
             self._msg_dropped["leading_assistant_turn"] += turns[0].sources
             turns = turns[1:]
@@ -396,6 +494,7 @@ class _DialogWriter:
             }
         else:
             record = {"messages": msgs}
+        record["telegram_ids"] = {"chat": self.chat_id, "messages": [i for t in turns for i in t.ids]}
         self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         report.dialogs += 1
         for t in turns:

@@ -3,9 +3,9 @@
 Telegram Desktop writes ``result.json`` in two layouts: a single-chat export whose root *is*
 the chat (``name``, ``type``, ``id``, ``messages``) and a full-account export
 (``personal_information``, ``chats.list[]``, ``left_chats.list[]``, ...). Exports of a busy
-account run to several GB, so nothing here loads the file: :func:`read_export` walks it with
-``ijson`` (C backend) and yields one small event at a time, building only one message object
-at a time. The input is a ``result.json`` on disk or a ``.zip`` of the export folder, read
+account run to several GB, so nothing here loads the file: :func:`read_export` walks it
+(:mod:`tuneforge.services.dataset.tgjson`) and yields one small event at a time, decoding only
+one message object at a time. The input is a ``result.json`` on disk or a ``.zip`` of the export folder, read
 member by member straight from the archive (voice files referenced by ``file`` fields are
 looked up in the same archive, never extracted wholesale).
 
@@ -14,21 +14,20 @@ Dialog building lives in :mod:`tuneforge.services.dataset.dialogs`.
 
 from __future__ import annotations
 
-import collections
 import io
 import posixpath
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import ijson
-
 from tuneforge.runtime.errors import invalid_argument
+from tuneforge.services.dataset import tgjson
 
 ProgressFn = Callable[[int, int], None]
 """``progress(bytes_read, total_bytes)``."""
@@ -112,8 +111,16 @@ class ExportSource:
             )
         self._zip: zipfile.ZipFile | None = None
         self._base = ""  # folder of result.json inside the zip
-        if zipfile.is_zipfile(self.path):
-            self._zip = zipfile.ZipFile(self.path)
+        with open(self.path, "rb") as fh:
+            magic = fh.read(4)
+        is_zip = zipfile.is_zipfile(self.path)
+        if magic in (b"PK\x03\x04", b"PK\x05\x06") and not is_zip:
+            raise broken_archive("its table of contents is missing: the file was cut short")
+        if is_zip:
+            try:
+                self._zip = zipfile.ZipFile(self.path)
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                raise broken_archive(str(exc)) from None
             member = _find_result_json(self._zip)
             self._member = member
             self._base = posixpath.dirname(member.filename)
@@ -138,6 +145,10 @@ class ExportSource:
         raw = self._zip.open(self._member) if self._zip else open(self.path, "rb")  # noqa: SIM115
         try:
             yield io.BufferedReader(_CountingReader(raw, self.size, progress), 1 << 20)
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            if self._zip is None:
+                raise
+            raise broken_archive(f"{self._member.filename} cannot be read ({exc})") from None
         finally:
             raw.close()
 
@@ -181,6 +192,13 @@ class ExportSource:
             yield Path(tmp.name)
 
 
+def broken_archive(detail: str) -> Exception:
+    return invalid_argument(
+        "input", f"the zip archive is broken: {detail}; re-create or re-download it",
+        reason="TELEGRAM_BROKEN_ARCHIVE",
+    )
+
+
 def _find_result_json(zf: zipfile.ZipFile) -> zipfile.ZipInfo:
     candidates = [
         i
@@ -198,118 +216,103 @@ def _find_result_json(zf: zipfile.ZipFile) -> zipfile.ZipInfo:
     return min(candidates, key=lambda i: (i.filename.count("/"), i.filename))
 
 
-_CHAT_PREFIXES = ("chats.list.item", "left_chats.list.item")
-_MESSAGE_PREFIXES = frozenset(p + ".messages.item" for p in _CHAT_PREFIXES) | {
-    "messages.item"
-}
-_META_KEYS = ("name", "type", "id")
-_META_PREFIXES = {
-    f"{chat}.{key}" if chat else key: (chat, key)
-    for chat in ("", *_CHAT_PREFIXES)
-    for key in _META_KEYS
-}
-_OWNER_PREFIXES = {
-    f"personal_information.{k}": k for k in ("user_id", "first_name", "last_name")
-}
-_LEFT_MESSAGE = "left_chats.list.item.messages.item"
-_LONGEST_CHECKED = max(
-    len(p) for p in [*_META_PREFIXES, *_OWNER_PREFIXES, "chats.list.item.messages.item"]
-)
-_MESSAGE = "\x00message"  # the prefix messages are renamed to, for ijson.items
+CHAT_LISTS = ("chats", "left_chats")
 
 
 def read_export(stream: BinaryIO) -> Iterator[Event]:
     """Yield :class:`Owner`, then per chat :class:`ChatStart`, its messages, :class:`ChatEnd`.
 
-    Works on both layouts. Only one message is held in memory at a time. The event stream
-    of ``ijson.parse`` passes through a thin filter that notes chat boundaries and chat
-    metadata and renames each message's opening event, so that ``ijson.items`` builds the
-    message objects in C (the hot path: most of a big export is messages). Chat metadata
-    (``name``/``type``/``id``) precedes ``messages`` in every Telegram export.
-    Raises INVALID_ARGUMENT ``TELEGRAM_INVALID_JSON`` for a broken file and
-    ``TELEGRAM_NOT_AN_EXPORT`` when no chat layout is found.
+    Works on both layouts. Only one message is held in memory at a time: the walk over the
+    export's top levels is done here, each message is decoded whole by the C decoder
+    (:mod:`tuneforge.services.dataset.tgjson`). Chat metadata (``name``/``type``/``id``)
+    precedes ``messages`` in every Telegram export; a chat's ChatStart is sent when its
+    messages begin (or at its end, for a chat without messages).
+    Raises INVALID_ARGUMENT ``TELEGRAM_INVALID_JSON`` for a broken file (with its line and
+    column) and ``TELEGRAM_NOT_AN_EXPORT`` when no chat layout is found.
     """
-    chats: list[ChatStart] = []
-    message_chat: collections.deque[int] = collections.deque()
-    owner: dict[str, Any] = {}
-    root_chat: list[ChatStart] = []  # the single-chat layout's chat, once seen
-
-    def chat_for(chat_prefix: str) -> ChatStart:
-        if chat_prefix:
-            return chats[-1]
-        if not root_chat:
-            root_chat.append(ChatStart(name="", type="", id=None))
-            chats.append(root_chat[0])
-        return root_chat[0]
-
-    def events() -> Iterator[tuple[str, str, Any]]:
-        for ev in ijson.parse(stream, use_float=True):
-            prefix = ev[0]
-            # Fast path: the events inside a full export's messages have long prefixes.
-            if len(prefix) > _LONGEST_CHECKED and prefix != _LEFT_MESSAGE:
-                yield ev
-                continue
-            _prefix, event, value = ev
-            if event == "start_map":
-                if prefix in _MESSAGE_PREFIXES:
-                    chat_for(
-                        prefix[: -len(".messages.item")]
-                        if prefix != "messages.item"
-                        else ""
-                    )
-                    message_chat.append(len(chats) - 1)
-                    yield (_MESSAGE, event, value)
-                    continue
-                if prefix in _CHAT_PREFIXES:
-                    chats.append(ChatStart(name="", type="", id=None))
-            elif prefix in _META_PREFIXES and event not in ("start_map", "start_array"):
-                chat_prefix, key = _META_PREFIXES[prefix]
-                chat = chat_for(chat_prefix)
-                setattr(chat, key, value if key == "id" else str(value or ""))
-            elif prefix in _OWNER_PREFIXES:
-                owner[_OWNER_PREFIXES[prefix]] = value
-            elif prefix == "messages" and event == "start_array":
-                chat_for("")
-            yield ev
-
-    emitted = 0  # chats whose ChatStart was yielded
-    owner_sent = False
-
-    def catch_up(upto: int) -> Iterator[Event]:
-        """ChatEnd for the open chat, then ChatStart/ChatEnd of empty chats, then ChatStart."""
-        nonlocal emitted
-        while emitted <= upto:
-            if emitted:
-                yield ChatEnd()
-            yield _finish(chats[emitted])
-            emitted += 1
-
+    text = tgjson.TextStream(stream)
+    found = [0]
     try:
-        for message in ijson.items(events(), _MESSAGE):
-            if not owner_sent and owner:
-                owner_sent = True
-                yield _owner(owner)
-            chat_index = message_chat.popleft()
-            if chat_index >= emitted:
-                yield from catch_up(chat_index)
-            yield message
-    except ijson.JSONError as exc:
+        if text.peek() != "{":
+            raise _not_an_export()
+        root = ChatStart(name="", type="", id=None)
+        for key in text.keys():
+            if key == "personal_information":
+                info = text.value()
+                if isinstance(info, dict):
+                    yield _owner(info)
+            elif key in CHAT_LISTS and text.peek() == "{":
+                yield from _chat_list(text, found)
+            elif key in _META_KEYS and text.peek() not in "{[":
+                _set_meta(root, key, text.value())
+            elif key == "messages" and text.peek() == "[":
+                found[0] += 1
+                yield _finish(root)
+                yield from _messages(text)
+                yield ChatEnd()
+            else:
+                text.value()  # contacts, sessions, ...: not needed
+        if text.peek():
+            raise text.error("extra data after the end of the export")
+    except tgjson.JsonBroken as exc:
         raise invalid_argument(
-            "input",
-            f"result.json is not valid JSON: {exc}",
-            reason="TELEGRAM_INVALID_JSON",
-        ) from exc
-    if not owner_sent and owner:
-        yield _owner(owner)
-    if not chats:
-        raise invalid_argument(
-            "input",
-            "no chats found: expected a Telegram Desktop JSON export (a chat with 'messages' "
-            "or a full export with 'chats.list')",
-            reason="TELEGRAM_NOT_AN_EXPORT",
-        )
-    yield from catch_up(len(chats) - 1)
+            "input", f"result.json is not valid JSON: {exc}", reason="TELEGRAM_INVALID_JSON"
+        ) from None
+    if not found[0]:
+        raise _not_an_export()
+
+
+_META_KEYS = ("name", "type", "id")
+
+
+def _not_an_export() -> Exception:
+    return invalid_argument(
+        "input",
+        "no chats found: expected a Telegram Desktop JSON export (a chat with 'messages' "
+        "or a full export with 'chats.list')",
+        reason="TELEGRAM_NOT_AN_EXPORT",
+    )
+
+
+def _set_meta(chat: ChatStart, key: str, value: Any) -> None:
+    setattr(chat, key, value if key == "id" else str(value or ""))
+
+
+def _chat_list(text: tgjson.TextStream, found: list[int]) -> Iterator[Event]:
+    """``{"about": ..., "list": [chat, ...]}``."""
+    for key in text.keys():
+        if key == "list" and text.peek() == "[":
+            for _ in text.items():
+                if text.peek() == "{":
+                    found[0] += 1
+                    yield from _chat(text)
+                else:
+                    text.value()
+        else:
+            text.value()
+
+
+def _chat(text: tgjson.TextStream) -> Iterator[Event]:
+    chat = ChatStart(name="", type="", id=None)
+    started = False
+    for key in text.keys():
+        if key in _META_KEYS and text.peek() not in "{[":
+            _set_meta(chat, key, text.value())
+        elif key == "messages" and text.peek() == "[" and not started:
+            started = True
+            yield _finish(chat)
+            yield from _messages(text)
+        else:
+            text.value()
+    if not started:
+        yield _finish(chat)
     yield ChatEnd()
+
+
+def _messages(text: tgjson.TextStream) -> Iterator[dict]:
+    for message in text.values():
+        if isinstance(message, dict):
+            yield message
 
 
 def _finish(chat: ChatStart) -> ChatStart:
@@ -318,7 +321,7 @@ def _finish(chat: ChatStart) -> ChatStart:
     return chat
 
 
-def _owner(info: dict[str, Any]) -> Owner:
+def _owner(info: dict[str, Any]) -> Owner:  # personal_information
     uid = info.get("user_id")
     name = " ".join(
         str(info.get(k) or "").strip() for k in ("first_name", "last_name")
@@ -327,10 +330,11 @@ def _owner(info: dict[str, Any]) -> Owner:
 
 
 def flatten_text(text: Any) -> str:
-    """Plain text of a message's ``text``: a string or a list of strings and entities.
+    """Text of a message's ``text``: a string or a list of strings and entities.
 
-    Entities (bold, link, text_link, mention, code, spoiler, ...) contribute their ``text``;
-    the visible link text is kept, the hidden ``href`` of a text_link is not.
+    Entities contribute their ``text``; what would be lost as plain text is kept as Markdown:
+    a ``text_link`` becomes ``[text](href)``, ``code`` becomes `` `code` `` and ``pre`` a
+    fenced block (with its language). Bold, italic, mentions, ... stay plain text.
     """
     if text is None:
         return ""
@@ -344,6 +348,18 @@ def flatten_text(text: Any) -> str:
             elif isinstance(part, dict):
                 value = part.get("text")
                 if isinstance(value, str):
-                    parts.append(value)
+                    parts.append(_markdown(part, value))
         return "".join(parts)
     return str(text)
+
+
+def _markdown(entity: dict, value: str) -> str:
+    kind = entity.get("type")
+    if kind == "text_link" and isinstance(entity.get("href"), str) and entity["href"]:
+        return f"[{value}]({entity['href']})"
+    if kind == "code":
+        return f"`{value}`"
+    if kind == "pre":
+        lang = entity.get("language") if isinstance(entity.get("language"), str) else ""
+        return f"\n```{lang}\n{value.strip(chr(10))}\n```\n"
+    return value

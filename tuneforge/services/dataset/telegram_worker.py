@@ -4,7 +4,11 @@
 
 Spec: ``{"input": "<result.json or .zip>", "dataset_name": "...", "data_root": "...",
 "options": {TelegramOptions fields, "whisper_model", "whisper_language",
-"validation_split"}, "job_id": "", "whisper_models_dir": ""}``.
+"validation_split"}, "job_id": "", "whisper_models_dir": "", "append_to": ""}``.
+
+With ``append_to`` (an existing Telegram dataset) the messages whose ids the dataset already
+holds (``telegram_ids`` of its records) are skipped and the new dialogs are added to it, so
+a monthly re-export adds only what is new; nothing new is a success that adds nothing.
 
 Events: ``progress`` (phase ``parsing``, step/total = bytes of result.json, message with the
 messages read), ``log`` lines, ``result`` ``{"dataset": DatasetInfo, "report":
@@ -15,6 +19,7 @@ with the reason, exit 1, nothing written.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -45,8 +50,25 @@ def make_transcriber(
     return transcribe
 
 
+def known_ids(catalog: DatasetCatalog, name: str) -> frozenset[str]:
+    """The message ids the Telegram dataset ``name`` was built from (train and validation)."""
+    info = catalog.get(name)
+    if info.source != "telegram":
+        raise invalid_argument("append_to", f"dataset {name} was made by {info.source}, not from a Telegram export",
+                               reason="DATASET_NOT_TELEGRAM")  # fmt: skip
+    ids: set[str] = set()
+    for path in (info.path, info.validation_path):
+        if path and Path(path).is_file():
+            with open(path, encoding="utf-8") as fh:
+                for line in fh:
+                    if line.strip():
+                        ids.update(dialogs.record_ids(json.loads(line)))
+    return frozenset(ids)
+
+
 def main(spec: dict[str, Any]) -> None:
-    for key in ("input", "dataset_name", "data_root"):
+    append_to = str(spec.get("append_to") or "")
+    for key in ("input", "data_root") if append_to else ("input", "dataset_name", "data_root"):
         if not spec.get(key):
             raise invalid_argument(key, "is required")
     raw_opts = dict(spec.get("options") or {})
@@ -55,7 +77,12 @@ def main(spec: dict[str, Any]) -> None:
     split = DEFAULT_VALIDATION_SPLIT if split is None else float(split)
     root = Path(spec["data_root"])
     catalog = DatasetCatalog(Store(root / "state.db"), root)
-    catalog.check_free(spec["dataset_name"])
+    known: frozenset[str] = frozenset()
+    if append_to:
+        known = known_ids(catalog, append_to)
+        ev.log(f"appending to {append_to}: {len(known)} messages already in it are skipped")
+    else:
+        catalog.check_free(spec["dataset_name"])
     transcriber = None
     if opts.transcribe_voice:
         transcriber = make_transcriber(
@@ -78,7 +105,7 @@ def main(spec: dict[str, Any]) -> None:
             ev.log(f"reading {source.size} bytes of result.json from {spec['input']}")
             report = dialogs.process_export(
                 source, work, opts, transcriber=transcriber, progress=progress,
-                should_stop=ev.stop_requested,
+                should_stop=ev.stop_requested, known_ids=known,
             )  # fmt: skip
         if ev.stop_requested():
             ev.log(
@@ -86,21 +113,32 @@ def main(spec: dict[str, Any]) -> None:
                 level="warning",
             )
             return
-        if report.dialogs == 0:
-            raise invalid_argument(
-                "input",
-                f"no dialogs could be built (dropped: {report.messages_dropped})",
-                reason="TELEGRAM_NO_DIALOGS",
-            )
-        info = catalog.create(
-            spec["dataset_name"], work, source="telegram", format=opts.output_format,
-            validation_split=split, report=report.to_dict(), job_id=str(spec.get("job_id") or ""),
-        )  # fmt: skip
+        if append_to:
+            info = _append(catalog, append_to, work, split, report)
+        else:
+            if report.dialogs == 0:
+                raise invalid_argument(
+                    "input",
+                    f"no dialogs could be built (messages dropped: {dialogs.counts_text(report.messages_dropped)})",
+                    reason="TELEGRAM_NO_DIALOGS",
+                )
+            info = catalog.create(
+                spec["dataset_name"], work, source="telegram", format=opts.output_format,
+                validation_split=split, report=report.to_dict(), job_id=str(spec.get("job_id") or ""),
+            )  # fmt: skip
     finally:
         work.unlink(missing_ok=True)
     ev.log(f"dataset {info.name}: {info.record_count} train + {info.validation_record_count} "
            f"validation dialogs")  # fmt: skip
     ev.result({"dataset": info.to_dict(), "report": report.to_dict()})
+
+
+def _append(catalog: DatasetCatalog, name: str, work: Path, split: float, report: dialogs.TelegramReport) -> Any:
+    if report.dialogs == 0:
+        ev.log(f"nothing new: {report.messages_already_in_dataset} messages were already in {name}")
+        return catalog.get(name)
+    ev.log(f"adding {report.dialogs} dialogs to {name}")
+    return catalog.append(name, work, validation_split=split, report=report.to_dict())
 
 
 if __name__ == "__main__":
