@@ -118,10 +118,11 @@ def test_every_source_is_read_counted_and_deduplicated(project, tmp_path):
     )  # fmt: skip
     report = generate.generate(opts, out)
     rows = records(out)
-    assert report.records_by_source == {"docs": 2, "scenarios": 2, "faq": 1, "faq_sqlite": 1,
+    # docs: two passages, each asked three ways; copy.md repeats them all
+    assert report.records_by_source == {"docs": 6, "scenarios": 2, "faq": 1, "faq_sqlite": 1,
                                         "escalation": 2, "code": 7}  # fmt: skip
-    assert report.duplicates == 2 and report.records == len(rows) == 15
-    assert report.files_by_source["code"] == 2 and "broken.py" in report.file_errors[0]
+    assert report.duplicates == 6 and report.records == len(rows) == 19
+    assert report.files_by_source["code"] == 2 and any("broken.py" in e for e in report.file_errors)
     assert all(
         r["messages"][0] == {"role": "system", "content": "You are the shop assistant."}
         for r in rows
@@ -132,11 +133,13 @@ def test_every_source_is_read_counted_and_deduplicated(project, tmp_path):
             [(m["role"], m["content"]) for m in r["messages"][1:]]
         )
     assert by["docs"][0] == [
-        ("user", "What about Delivery?"),
+        ("user", "What is delivery?"),
         ("assistant", "We deliver in 2 days."),
     ]
-    assert by["docs"][1][0] == ("user", "Расскажите: Delivery — Прайс?")
-    assert "# not a heading" in by["docs"][1][1][1]
+    assert [d[0][1] for d in by["docs"][3:]] == ["Прайс — что это?", "Прайс: что нужно знать?",
+                                                 "Расскажите подробнее: прайс."]  # fmt: skip
+    assert "# not a heading" in by["docs"][3][1][1]
+    assert report.faq_rows_skipped == 1 and any("(lines 3)" in e for e in report.file_errors)
     assert by["scenarios"][0] == [
         ("user", "Здравствуйте, где мой заказ?"), ("assistant", "Добрый день! Назовите номер."),
         ("user", "123"), ("assistant", "Заказ в пути,\nприедет завтра."),
@@ -204,13 +207,13 @@ def test_git_repo_is_cloned_shallow_from_a_file_url(project, tmp_path):
         GenerateOptions(repo_url=f"file://{repo}", repo_branch="main"), out
     )
     assert (
-        report.records_by_source["repo_docs"] == 1
+        report.records_by_source["repo_docs"] == 3
         and report.records_by_source["repo_code"] == 7
     )
     report = generate.generate(
         GenerateOptions(repo_url=f"file://{repo}", repo_branch="feature/x"), out
     )
-    assert report.records_by_source["repo_docs"] == 2
+    assert report.records_by_source["repo_docs"] == 6
     with pytest.raises(TuneforgeError) as exc:
         generate.generate(
             GenerateOptions(repo_url=f"file://{repo}", repo_branch="nope"), out

@@ -86,7 +86,7 @@ def test_generate_worker_builds_dataset_from_a_project_zip(tmp_path, run_worker)
             "docs/guide.md", "# Install\n\nRun pip install.\n\n# Use\n\nCall run().\n"
         )
         zf.writestr(
-            "app/main.py", '"""The app."""\n\ndef run():\n    """Run the app."""\n'
+            "app/main.py", '"""The app: a small shop."""\n\ndef run():\n    """Run the app on port 8000."""\n'
         )
     root = tmp_path / "var"
     spec = {"dataset_name": "proj", "data_root": str(root), "project_zip": str(project),
@@ -96,11 +96,11 @@ def test_generate_worker_builds_dataset_from_a_project_zip(tmp_path, run_worker)
     )
     assert code == 0, stderr
     result = by_kind(events, "result")[-1]["data"]
-    assert result["report"]["records_by_source"] == {"docs": 2, "code": 2}
+    assert result["report"]["records_by_source"] == {"docs": 6, "code": 2}  # 2 passages x 3 questions
     assert (
         result["dataset"]["record_count"],
         result["dataset"]["validation_record_count"],
-    ) == (3, 1)
+    ) == (6, 2)
     assert by_kind(events, "progress")
 
 

@@ -5,6 +5,10 @@ decorators (``@app.get("/x")``, ``@router.post(...)``, Flask's ``@bp.route("/x",
 methods=[...])``); ORM models (a class with ``__tablename__`` or a ``Model``/``Base`` base,
 fields from ``Column(...)``/``mapped_column(...)``/``Mapped[...]``); pydantic schemas (a
 class derived from ``BaseModel``/``BaseSettings``, fields from annotations).
+
+What does not: ``__init__.py`` modules and test modules (re-exports and fixtures teach
+nothing about the project), private objects, and docstrings of fewer than
+``MIN_DOC_WORDS`` words ("Helper.", "TODO") — a model learns nothing from them.
 """
 
 from __future__ import annotations
@@ -13,14 +17,26 @@ import ast
 from pathlib import Path
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head", "options", "websocket")
+MIN_DOC_WORDS = 4
 Pair = tuple[str, str]
+
+
+def _doc(node: ast.AST) -> str | None:
+    """The docstring, unless it is too short to say anything."""
+    doc = ast.get_docstring(node)  # type: ignore[arg-type]
+    return doc if doc and len(doc.split()) >= MIN_DOC_WORDS else None
+
+
+def skipped_module(path: Path) -> bool:
+    name = path.name
+    return name == "__init__.py" or name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
 
 
 def pairs_from_source(source: str, module: str) -> list[Pair]:
     """All pairs of one file; raises SyntaxError for code that does not parse."""
     tree = ast.parse(source)
     out: list[Pair] = []
-    doc = ast.get_docstring(tree)
+    doc = _doc(tree)
     if doc:
         out.append((f"What is the module `{module}` for?", doc))
     for node in ast.walk(tree):
@@ -32,6 +48,8 @@ def pairs_from_source(source: str, module: str) -> list[Pair]:
 
 
 def pairs_from_file(path: Path, root: Path) -> list[Pair]:
+    if skipped_module(path) or "tests" in path.relative_to(root).parts[:-1]:
+        return []
     rel = path.relative_to(root).with_suffix("")
     module = (
         ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts) or path.stem
@@ -49,7 +67,7 @@ def _function_pairs(
     fn: ast.FunctionDef | ast.AsyncFunctionDef, module: str
 ) -> list[Pair]:
     out: list[Pair] = []
-    doc = ast.get_docstring(fn)
+    doc = _doc(fn)
     for route in _routes(fn):
         answer = doc or f"It is handled by `{fn.name}` in `{module}`."
         out.append((f"What does the `{route}` endpoint do?", answer))
@@ -98,8 +116,8 @@ def _base_names(cls: ast.ClassDef) -> list[str]:
 
 def _class_pairs(cls: ast.ClassDef, module: str) -> list[Pair]:
     out: list[Pair] = []
-    doc = ast.get_docstring(cls)
-    if doc:
+    doc = _doc(cls)
+    if doc and not cls.name.startswith("_"):
         out.append((f"What is `{cls.name}` in `{module}`?", doc))
     bases = _base_names(cls)
     has_table = any(

@@ -2,22 +2,29 @@
 
 Each source is optional and counted in :class:`GenerateReport`:
 
-* ``docs_dir`` — every ``*.md``: each section (a heading and the text under it) becomes a
-  question (the heading, as a question) and its answer (the section text).
+* ``docs_dir`` — every ``*.md``, cut into short passages under a token budget, each asked
+  in ``questions_per_passage`` natural phrasings in the document's language
+  (:mod:`tuneforge.services.dataset.doc_passages`).
 * ``scenarios_dir`` — ``*.md``/``*.txt`` dialogs written as ``Клиент:``/``Менеджер:`` or
   ``User:``/``Assistant:`` lines (also ``Customer``/``Agent``, ``Пользователь``/``Оператор``);
   scenarios are separated by headings or ``---``; a line without a speaker continues the turn.
 * ``faq_file`` — CSV with question/answer columns (``question``/``answer``, ``q``/``a``,
-  ``вопрос``/``ответ``), a JSON array or JSONL of such objects.
+  ``вопрос``/``ответ``), a JSON array or JSONL of such objects, read by the same reader as
+  ``ImportDataset`` (standard CSV quoting; a row with more fields than the header, or a
+  broken JSON record, fails the job with its line).
 * ``faq_sqlite_file`` + ``faq_sqlite_query`` — a read-only SELECT returning (question, answer).
 * ``escalation_dir`` — one template per file: the title (first ``#`` heading, else the file
   name) is the situation, the rest the reply; ``Trigger:``/``Когда:`` lines add more
   user phrasings of the same situation.
-* ``code_dir`` — ``*.py`` through :mod:`tuneforge.services.dataset.code_qa`.
+* ``code_dir`` — ``*.py`` through :mod:`tuneforge.services.dataset.code_qa` (trivial objects
+  and ``__init__``/test modules skipped; answers cut to the passage budget).
 * ``repo_url`` (+ ``repo_branch``) — a shallow ``git clone`` (``https://`` or ``file://``
   only), then its ``*.md`` as docs and ``*.py`` as code.
 
-Records are deduplicated on their normalised text. Output records carry ``source``.
+Records are deduplicated on their normalised text. Output records carry ``source``. With
+``scrub`` personal data is replaced by placeholders (:mod:`tuneforge.services.dataset.scrub`);
+with ``llm_url`` the generated docs/code pairs are rephrased by an OpenAI-compatible endpoint
+(:mod:`tuneforge.services.dataset.llm_rephrase`).
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneforge.runtime.errors import invalid_argument
-from tuneforge.services.dataset import code_qa
+from tuneforge.services.dataset import code_qa, doc_passages
 
 SKIP_DIRS = frozenset(
     {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", "build", "dist"}
@@ -69,10 +76,15 @@ class GenerateOptions:
     repo_url: str = ""
     repo_branch: str = ""
     system_prompt: str = ""
+    scrub: bool = False
+    llm_url: str = ""
+    llm_model: str = ""
+    questions_per_passage: int = 0  # 0 = DEFAULT_QUESTIONS
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerateOptions:
-        return cls(**{k: str(data.get(k) or "") for k in cls.__dataclass_fields__})
+        kinds = {"scrub": bool, "questions_per_passage": int}
+        return cls(**{k: kinds.get(k, str)(data.get(k) or kinds.get(k, str)()) for k in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -82,6 +94,12 @@ class GenerateReport:
     records: int = 0
     duplicates: int = 0
     file_errors: list[str] = field(default_factory=list)  # first 50 unreadable files
+    passages: int = 0  # doc passages asked about
+    code_blocks_skipped: int = 0  # code blocks over the passage budget, left out
+    faq_rows_skipped: int = 0  # FAQ rows without a question or an answer
+    scrubbed: dict[str, int] = field(default_factory=dict)
+    llm_rephrased: int = 0
+    llm_kept_original: int = 0  # replies that were not the JSON asked for
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,37 +126,9 @@ def _dir(value: str, field_name: str) -> Path:
 
 
 def _as_question(heading: str) -> str:
-    heading = heading.strip().rstrip(":")
-    if heading.endswith("?"):
-        return heading
-    if re.search(r"[а-яё]", heading, re.IGNORECASE):
-        return f"Расскажите: {heading}?"
-    return f"What about {heading}?"
-
-
-def doc_pairs(text: str) -> list[tuple[str, str]]:
-    """Sections of a markdown document as (question, answer); nested headings joined."""
-    out, path, body = [], [], []  # type: ignore[var-annotated]
-    in_code = False
-
-    def close() -> None:
-        answer = "\n".join(body).strip()
-        if path and answer:
-            out.append((_as_question(" — ".join(path[-2:])), answer))
-
-    for line in text.splitlines():
-        if line.strip().startswith("```"):
-            in_code = not in_code
-        m = None if in_code else _HEADING_RE.match(line)
-        if m:
-            close()
-            level = len(m.group(1))
-            path[:] = path[: level - 1] + [m.group(2)]
-            body.clear()
-        else:
-            body.append(line)
-    close()
-    return out
+    """A heading as a question (escalation templates without triggers)."""
+    passage = doc_passages.Passage(heading, "", 1, doc_passages.language(heading))
+    return doc_passages.questions(passage, 1)[0]
 
 
 def scenario_dialogs(text: str) -> list[list[dict[str, str]]]:
@@ -184,23 +174,28 @@ def _qa_from_row(row: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def faq_pairs(path: Path) -> list[tuple[str, str]]:
-    """Q/A pairs of a CSV, JSON array or JSONL FAQ file."""
-    if path.suffix.lower() in (".csv", ".tsv"):
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            sample = fh.read(4096)
-            fh.seek(0)
-            dialect = (
-                csv.Sniffer().sniff(sample, delimiters=",;\t") if sample else csv.excel
-            )
-            rows: list[Any] = list(csv.DictReader(fh, dialect=dialect))
-    else:
-        text = path.read_text(encoding="utf-8-sig")
-        if text.lstrip().startswith("["):
-            rows = json.loads(text)
-        else:
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    return [qa for row in rows if isinstance(row, dict) and (qa := _qa_from_row(row))]
+def faq_pairs(path: Path, skipped: list[int] | None = None) -> list[tuple[str, str]]:
+    """Q/A pairs of a CSV, JSON array or JSONL FAQ file, read like ``ImportDataset`` reads.
+
+    Raises INVALID_ARGUMENT ``FAQ_INVALID_ROW`` naming the line of a row that cannot be read
+    (more fields than the header, broken JSON); rows without a question or an answer are
+    skipped and their lines appended to ``skipped``.
+    """
+    from tuneforge.services.dataset.importing import read_records
+
+    fmt = "csv" if path.suffix.lower() in (".csv", ".tsv") else "auto"
+    out = []
+    for _index, line, column, record, problem in read_records(path, fmt):
+        if problem is not None:
+            col = f", column {column}" if column else ""
+            raise invalid_argument("faq_file", f"{path.name} line {line}{col}: {problem.code}: {problem.message}",
+                                   reason="FAQ_INVALID_ROW")  # fmt: skip
+        qa = _qa_from_row(record) if isinstance(record, dict) else None
+        if qa:
+            out.append(qa)
+        elif skipped is not None:
+            skipped.append(line)
+    return out
 
 
 def sqlite_pairs(db_file: str, query: str) -> list[tuple[str, str]]:
@@ -289,126 +284,146 @@ def clone_repo(url: str, branch: str, dest: Path) -> None:
         )
 
 
+DEFAULT_QUESTIONS = 3
+SOURCE_KEYS = ("docs_dir", "scenarios_dir", "faq_file", "faq_sqlite_file", "escalation_dir", "code_dir", "repo_url")
+
+
 def generate(
     opts: GenerateOptions, out_path: Path, progress: Callable[[str], None] | None = None
 ) -> GenerateReport:
     """Write deduplicated records from every given source to ``out_path`` (JSONL).
 
-    Raises INVALID_ARGUMENT for a missing source directory/file, a bad SQLite query, a bad
-    repo URL/branch or a failed clone, and ``NO_SOURCES`` when no source is given.
+    Raises INVALID_ARGUMENT for a missing source directory/file, a bad SQLite query, an
+    unreadable FAQ row, a bad repo URL/branch or a failed clone, ``NO_SOURCES`` when no source
+    is given; UNAVAILABLE ``LLM_UNAVAILABLE`` when ``llm_url`` cannot be reached.
     """
-    report = GenerateReport()
-    by_source: Counter[str] = Counter()
-    files: Counter[str] = Counter()
-    seen: set[bytes] = set()
-    sources = [k for k in ("docs_dir", "scenarios_dir", "faq_file", "faq_sqlite_file",
-                           "escalation_dir", "code_dir", "repo_url") if getattr(opts, k)]  # fmt: skip
-    if not sources:
-        raise invalid_argument(
-            "sources", "give at least one source", reason="NO_SOURCES"
-        )
-
+    if not any(getattr(opts, k) for k in SOURCE_KEYS):
+        raise invalid_argument("sources", "give at least one source", reason="NO_SOURCES")
+    if not 0 <= opts.questions_per_passage <= 5:
+        raise invalid_argument("questions_per_passage", "must be between 1 and 5 (0 = default 3)")
     with open(out_path, "w", encoding="utf-8") as out:
+        gen = _Generator(opts, out, progress)
+        gen.run()
+    return gen.finish()
 
-        def emit(source: str, messages: list[dict[str, str]]) -> None:
-            key = hashlib.sha1(
-                json.dumps(
-                    [" ".join(m["content"].lower().split()) for m in messages]
-                ).encode()
-            ).digest()
-            if key in seen:
-                report.duplicates += 1
-                return
-            seen.add(key)
-            if opts.system_prompt:
-                messages = [
-                    {"role": "system", "content": opts.system_prompt},
-                    *messages,
-                ]
-            out.write(
-                json.dumps({"messages": messages, "source": source}, ensure_ascii=False)
-                + "\n"
-            )
-            by_source[source] += 1
 
-        def pairs(source: str, qa: list[tuple[str, str]]) -> None:
-            for q, a in qa:
-                emit(
-                    source,
-                    [
-                        {"role": "user", "content": q},
-                        {"role": "assistant", "content": a},
-                    ],
-                )
+class _Generator:
+    """One generation run: the output, the dedup set, counters, scrubber and rephraser."""
 
-        def each_file(
-            source: str,
-            root: Path,
-            suffixes: tuple[str, ...],
-            fn: Callable[[Path], None],
-        ) -> None:
-            for path in _files(root, suffixes):
-                if path.stat().st_size > MAX_FILE_BYTES:
-                    continue
-                files[source] += 1
-                try:
-                    fn(path)
-                except (SyntaxError, UnicodeDecodeError, ValueError) as exc:
-                    if len(report.file_errors) < 50:
-                        report.file_errors.append(
-                            f"{path}: {type(exc).__name__}: {exc}"
-                        )
-            if progress:
-                progress(source)
+    def __init__(self, opts: GenerateOptions, out: Any, progress: Callable[[str], None] | None) -> None:
+        from tuneforge.services.dataset.llm_rephrase import Rephraser
+        from tuneforge.services.dataset.scrub import Scrubber
 
-        def docs(source: str, root: Path) -> None:
-            each_file(
-                source,
-                root,
-                (".md", ".markdown"),
-                lambda p: pairs(source, doc_pairs(p.read_text(encoding="utf-8"))),
-            )
+        self.opts, self.out, self.progress = opts, out, progress
+        self.report = GenerateReport()
+        self.by_source: Counter[str] = Counter()
+        self.files: Counter[str] = Counter()
+        self.seen: set[bytes] = set()
+        self.scrubber = Scrubber() if opts.scrub else None
+        self.rephraser = Rephraser(opts.llm_url, opts.llm_model) if opts.llm_url else None
+        self.n_questions = opts.questions_per_passage or DEFAULT_QUESTIONS
 
-        def code(source: str, root: Path) -> None:
-            each_file(
-                source,
-                root,
-                (".py",),
-                lambda p: pairs(source, code_qa.pairs_from_file(p, root)),
-            )
-
+    def run(self) -> None:
+        opts = self.opts
         if opts.docs_dir:
-            docs("docs", _dir(opts.docs_dir, "docs_dir"))
+            self.docs("docs", _dir(opts.docs_dir, "docs_dir"))
         if opts.scenarios_dir:
-            each_file("scenarios", _dir(opts.scenarios_dir, "scenarios_dir"), (".md", ".txt"),
-                      lambda p: [emit("scenarios", d) for d in scenario_dialogs(p.read_text(encoding="utf-8"))])  # fmt: skip
+            self.each_file("scenarios", _dir(opts.scenarios_dir, "scenarios_dir"), (".md", ".txt"),
+                           lambda p: [self.emit("scenarios", d) for d in scenario_dialogs(p.read_text(encoding="utf-8"))])  # fmt: skip
         if opts.faq_file:
-            path = Path(opts.faq_file)
-            if not path.is_file():
-                raise invalid_argument(
-                    "faq_file", f"{path} is not a file", reason="SOURCE_NOT_FOUND"
-                )
-            try:
-                pairs("faq", faq_pairs(path))
-            except (ValueError, csv.Error, UnicodeDecodeError) as exc:
-                raise invalid_argument("faq_file", f"cannot read FAQ: {exc}") from None
-            files["faq"] += 1
+            self.faq(Path(opts.faq_file))
         if opts.faq_sqlite_file:
-            pairs(
-                "faq_sqlite", sqlite_pairs(opts.faq_sqlite_file, opts.faq_sqlite_query)
-            )
-            files["faq_sqlite"] += 1
+            self.pairs("faq_sqlite", sqlite_pairs(opts.faq_sqlite_file, opts.faq_sqlite_query))
+            self.files["faq_sqlite"] += 1
         if opts.escalation_dir:
-            each_file("escalation", _dir(opts.escalation_dir, "escalation_dir"), (".md", ".txt"),
-                      lambda p: pairs("escalation", escalation_pairs(p)))  # fmt: skip
+            self.each_file("escalation", _dir(opts.escalation_dir, "escalation_dir"), (".md", ".txt"),
+                           lambda p: self.pairs("escalation", escalation_pairs(p)))  # fmt: skip
         if opts.code_dir:
-            code("code", _dir(opts.code_dir, "code_dir"))
+            self.code("code", _dir(opts.code_dir, "code_dir"))
         if opts.repo_url:
             with tempfile.TemporaryDirectory(prefix="tuneforge-repo-") as tmp:
                 clone_repo(opts.repo_url, opts.repo_branch, Path(tmp) / "repo")
-                docs("repo_docs", Path(tmp) / "repo")
-                code("repo_code", Path(tmp) / "repo")
-    report.records_by_source = dict(by_source)
-    report.files_by_source = dict(files)
-    report.records = sum(by_source.values())
-    return report
+                self.docs("repo_docs", Path(tmp) / "repo")
+                self.code("repo_code", Path(tmp) / "repo")
+
+    def finish(self) -> GenerateReport:
+        report = self.report
+        report.records_by_source = dict(self.by_source)
+        report.files_by_source = dict(self.files)
+        report.records = sum(self.by_source.values())
+        if self.scrubber is not None:
+            report.scrubbed = dict(self.scrubber.counts)
+        if self.rephraser is not None:
+            report.llm_rephrased, report.llm_kept_original = self.rephraser.rephrased, self.rephraser.kept
+        return report
+
+    # -- output
+    def emit(self, source: str, messages: list[dict[str, str]]) -> None:
+        if self.scrubber is not None:
+            messages = [{**m, "content": self.scrubber.text(m["content"])} for m in messages]
+        key = hashlib.sha1(
+            json.dumps([" ".join(m["content"].lower().split()) for m in messages]).encode()
+        ).digest()
+        if key in self.seen:
+            self.report.duplicates += 1
+            return
+        self.seen.add(key)
+        if self.opts.system_prompt:
+            messages = [{"role": "system", "content": self.opts.system_prompt}, *messages]
+        self.out.write(json.dumps({"messages": messages, "source": source}, ensure_ascii=False) + "\n")
+        self.by_source[source] += 1
+
+    def pairs(self, source: str, qa: list[tuple[str, str]]) -> None:
+        for q, a in qa:
+            self.emit(source, [{"role": "user", "content": q}, {"role": "assistant", "content": a}])
+
+    def asked(self, source: str, questions: list[str], answer: str) -> None:
+        """One passage asked several ways: rephrased first when an LLM is configured."""
+        if self.rephraser is not None:
+            questions, answer = self.rephraser.rephrase(questions, answer)
+        self.pairs(source, [(q, answer) for q in questions])
+
+    # -- sources
+    def each_file(self, source: str, root: Path, suffixes: tuple[str, ...], fn: Callable[[Path], None]) -> None:
+        for path in _files(root, suffixes):
+            if path.stat().st_size > MAX_FILE_BYTES:
+                continue
+            self.files[source] += 1
+            try:
+                fn(path)
+            except (SyntaxError, UnicodeDecodeError, ValueError) as exc:
+                if len(self.report.file_errors) < 50:
+                    self.report.file_errors.append(f"{path}: {type(exc).__name__}: {exc}")
+        if self.progress:
+            self.progress(source)
+
+    def docs(self, source: str, root: Path) -> None:
+        def one(path: Path) -> None:
+            split = doc_passages.split_document(path.read_text(encoding="utf-8"))
+            self.report.code_blocks_skipped += split.skipped_code_blocks
+            for passage in split.passages:
+                self.report.passages += 1
+                self.asked(source, doc_passages.questions(passage, self.n_questions), passage.text)
+
+        self.each_file(source, root, (".md", ".markdown"), one)
+
+    def code(self, source: str, root: Path) -> None:
+        def one(path: Path) -> None:
+            for q, a in code_qa.pairs_from_file(path, root):
+                self.asked(source, [q], doc_passages.shorten(a) or a)
+
+        self.each_file(source, root, (".py",), one)
+
+    def faq(self, path: Path) -> None:
+        if not path.is_file():
+            raise invalid_argument("faq_file", f"{path} is not a file", reason="SOURCE_NOT_FOUND")
+        skipped: list[int] = []
+        try:
+            self.pairs("faq", faq_pairs(path, skipped))
+        except (ValueError, csv.Error, UnicodeDecodeError) as exc:
+            raise invalid_argument("faq_file", f"cannot read FAQ: {exc}") from None
+        self.report.faq_rows_skipped += len(skipped)
+        if skipped and len(self.report.file_errors) < 50:
+            lines = ", ".join(str(n) for n in skipped[:20])
+            self.report.file_errors.append(f"{path.name}: rows without a question or an answer skipped (lines {lines})")
+        self.files["faq"] += 1
