@@ -42,3 +42,16 @@ def test_an_unavailable_whisper_model_fails_the_request_not_the_job(catalog, tmp
         transcribe_spec(catalog, whisper_model="tiny", language="english!", min_duration_sec=5,
                         max_duration_sec=2)  # fmt: skip
     assert {v.field for v in err.value.violations} == {"language", "max_duration_sec"}
+
+
+def test_skipped_samples_are_in_the_job_log_not_only_in_the_result(catalog, tmp_path, tiny_whisper_dir):
+    catalog.add("short.wav", write_audio(tmp_path / "short.wav", seconds=0.4))
+    catalog.add("long.wav", write_audio(tmp_path / "long.wav", seconds=3.0))
+    module, spec = transcribe_spec(catalog, whisper_model=str(tiny_whisper_dir), language="en",
+                                   max_duration_sec=2.0)  # fmt: skip
+    rc, events, stderr = run_worker(module, spec, tmp_path)
+    assert rc == 0, stderr
+    logs = [e["message"] for e in events if e["event"] == "log"]
+    assert any(line.startswith("skipped short.wav: TOO_SHORT") for line in logs)
+    assert any(line.startswith("skipped long.wav: TOO_LONG") for line in logs)
+    assert "0 transcribed, 2 skipped" in logs

@@ -61,8 +61,9 @@ class AudioInfo:
 
 
 def _bad(path: Path, why: str) -> Exception:
+    # The message holds the violation's description, so it is printed once.
     return invalid_argument(
-        "file", f"{path.name}: {why}", reason=INVALID_AUDIO, message=f"not a usable audio file: {why}"
+        "file", f"{path.name}: {why}", reason=INVALID_AUDIO, message=f"not a usable audio file: {path.name}: {why}"
     )
 
 
@@ -78,10 +79,12 @@ def probe(path: Path | str) -> AudioInfo:
 
     The duration is counted from the decoded samples, not from the header (headers of
     streamed recordings are often missing or wrong). Raises INVALID_AUDIO for a file that is
-    empty, not audio, has no audio stream, is corrupt, or decodes to no samples.
+    empty, truncated (:mod:`tuneforge.audio.integrity`), not audio, has no audio stream, is
+    corrupt, or decodes to no samples.
     """
     path = Path(path)
     size = _check_file(path)
+    _check_complete(path)
     try:
         samples, rate, channels, fmt, codec = _decode_av(path, target_rate=None, mono=False)
     except _AvFailed as exc:
@@ -92,6 +95,7 @@ def probe(path: Path | str) -> AudioInfo:
     frames = samples.shape[-1]
     if frames == 0 or rate <= 0:
         raise _bad(path, "no audio samples could be decoded")
+    _check_length(path, frames / rate)
     if not np.isfinite(samples).all():
         raise _bad(path, "decoded samples are not finite")
     return AudioInfo(
@@ -108,6 +112,7 @@ def decode(path: Path | str, sample_rate: int | None = None) -> tuple[np.ndarray
     """Return ``(mono float32 samples in [-1, 1], rate)``, resampled to ``sample_rate`` if set."""
     path = Path(path)
     _check_file(path)
+    _check_complete(path)
     try:
         samples, rate, _c, _f, _codec = _decode_av(path, target_rate=sample_rate, mono=True)
     except _AvFailed as exc:
@@ -117,6 +122,7 @@ def decode(path: Path | str, sample_rate: int | None = None) -> tuple[np.ndarray
             raise _bad(path, str(exc)) from None
     if samples.size == 0:
         raise _bad(path, "no audio samples could be decoded")
+    _check_length(path, samples.size / rate)
     return np.ascontiguousarray(samples, dtype=np.float32), int(rate)
 
 
@@ -154,6 +160,27 @@ def _check_file(path: Path) -> int:
     if size == 0:
         raise _bad(path, "file is empty")
     return size
+
+
+def _check_complete(path: Path) -> None:
+    """Refuse a file cut short: decoders would return a shorter clip without complaint."""
+    from tuneforge.audio.integrity import truncation
+
+    try:
+        why = truncation(path)
+    except OSError as exc:
+        raise _bad(path, f"cannot be read ({exc.strerror})") from None
+    if why:
+        raise _bad(path, f"the file is truncated: {why}")
+
+
+def _check_length(path: Path, decoded_seconds: float) -> None:
+    """Declared vs decoded length (FLAC): a shortfall over 1 % (or 50 ms) is a cut file."""
+    from tuneforge.audio.integrity import declared_seconds
+
+    declared = declared_seconds(path)
+    if declared and declared - decoded_seconds > max(0.05, declared * 0.01):
+        raise _bad(path, f"the file is truncated: it declares {declared:.2f} s, {decoded_seconds:.2f} s decode")
 
 
 def _decode_av(

@@ -97,6 +97,9 @@ def main(spec: dict[str, Any]) -> None:
                      "duration_seconds": result.duration_seconds})  # fmt: skip
         ev.log(f"{sample.name}: [{result.language}] {result.text[:120]}")
     ev.progress(phase="transcribing", step=len(done) + len(skipped), total=total)
+    for skip in skipped:  # in the job's log too, not only in the result a --json client reads
+        ev.log(f"skipped {skip['name']}: {skip['reason']} ({skip['detail']})", level="warning")
+    ev.log(f"{len(done)} transcribed, {len(skipped)} skipped")
     ev.result({"model": str(model_dir), "transcribed": done, "skipped": skipped, "stopped": stopped})
 
 
