@@ -89,6 +89,6 @@ def test_generate_zips_local_folders_and_uploads_them(server, tmp_path):
     faq = tmp_path / "faq list.csv"
     faq.write_text("question,answer\nWhere is the office?,In Berlin.\n")
     out = cli(server, "generate", "--name", "gen", "--docs", str(docs), "--faq", str(faq), "--validation-split", "0")
-    assert "dataset gen: 2 records" in out.stdout and "docs 1 from 1 files" in out.stdout and "faq 1" in out.stdout
+    assert "dataset gen: 4 records" in out.stdout and "docs 3 from 1 files" in out.stdout and "faq 1" in out.stdout
     none = cli(server, "generate", "--name", "gen2", check=False)
     assert none.returncode == 1 and "at least one source" in none.stderr

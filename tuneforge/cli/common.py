@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from typing import Any
 
@@ -64,9 +65,11 @@ def parse_sets(message_cls: type, items: list[str], option: str = "--set") -> tu
 
 
 def fail(error: TuneforgeClientError) -> int:
-    print(f"error: {error}", file=sys.stderr)
+    text = str(error)
+    print(f"error: {text}", file=sys.stderr)
     for violation in error.field_violations:
-        print(f"  {violation.field}: {violation.description}", file=sys.stderr)
+        if violation.description not in text:  # said once: not again as a violation
+            print(f"  {violation.field}: {violation.description}", file=sys.stderr)
     return 1
 
 
@@ -103,6 +106,9 @@ def print_log_lines(lines: Any, as_json: bool) -> int:
     return 0
 
 
+_WORKER_ERROR = re.compile(r"^[A-Z][A-Z0-9_]+: ")
+
+
 def follow_job(client: Client, job_id: str, as_json: bool = False) -> int:
     """Print a live progress line until the job ends; exit status 0 only on SUCCEEDED."""
     from tuneforge.common.v1 import common_pb2
@@ -131,6 +137,8 @@ def follow_job(client: Client, job_id: str, as_json: bool = False) -> int:
             if not interactive:
                 print("  ".join(bits), file=sys.stderr, flush=True)
         elif kind == "log":
+            if event.log.level == "error" and _WORKER_ERROR.match(event.log.message):
+                continue  # the worker's error event: the final job line carries it, once
             print(f"[{event.log.level}] {event.log.message}", file=sys.stderr, flush=True)
         elif kind == "job":
             print(("\n" if interactive else "") + job_line(event.job), file=sys.stderr, flush=True)

@@ -1,10 +1,12 @@
 """`tuneforge dataset ...`: turn raw data into training data from a shell.
 
-    tuneforge dataset telegram FILE|DIR --owner NAME --name NAME [options] [--no-follow]
+    tuneforge dataset telegram FILE|DIR --owner NAME (--name NAME | --append-to NAME)
+        [--scrub [--scrub-names]] [--exclude-contact NAME ...] [--local] [options] [--no-follow]
     tuneforge dataset import FILE --name NAME [--format F] [--skip-invalid] [--validate-only]
+        [--scrub] [--local]
     tuneforge dataset generate --name NAME [--docs DIR] [--faq FILE] [--code DIR]
         [--scenarios DIR] [--escalation DIR] [--faq-sqlite DB --faq-query Q]
-        [--repo URL [--branch B]] [--server-paths]
+        [--repo URL [--branch B]] [--server-paths] [--scrub] [--llm-url URL [--llm-model M]]
     tuneforge dataset list | show NAME | stats NAME | preview NAME [-n N]
     tuneforge dataset download NAME -o FILE [--validation] | rm NAME
     tuneforge dataset jobs | job ID | logs ID [-f] | cancel ID
@@ -12,6 +14,8 @@
 Everything goes through the dataset service's gRPC API, so the commands work against a
 remote server: local files and folders are uploaded (a folder is zipped here first); with
 ``generate``, local project folders are zipped into one upload and the server unpacks it.
+``--local`` hands the server the file's path instead of uploading it (a client on the
+server's host, for big exports; the server must list the folder in ``local_input_dirs``).
 """
 
 from __future__ import annotations
@@ -111,6 +115,15 @@ def telegram_report_text(report: dict[str, Any]) -> str:
     ]
     if report.get("voice_transcribed"):
         lines.append(f"voice:     {int(report['voice_transcribed'])} transcribed")
+    if report.get("messages_already_in_dataset"):
+        lines.append(f"appended:  {int(report['messages_already_in_dataset'])} messages were already in the dataset")
+    if report.get("scrubbed"):
+        lines.append(f"scrubbed:  {counts(report['scrubbed'])}")
+    contacts = report.get("contacts") or []
+    if contacts:
+        shown = ", ".join(f"{c.get('name')} {int(c.get('messages', 0))}" for c in contacts[:10])
+        more = f" (+{len(contacts) - 10} more, see --json)" if len(contacts) > 10 else ""
+        lines.append(f"contacts:  {shown}{more}; leave one out with --exclude-contact NAME")
     lines += [
         f"dialogs:   {int(report.get('dialogs', 0))}; dropped: {counts(report.get('dialogs_dropped') or {})}",
         (f"balance:   {int(report.get('user_turns', 0))} user / {int(report.get('assistant_turns', 0))} assistant "
@@ -128,13 +141,10 @@ def _finish_job(args: argparse.Namespace, client: Any, job: Any, describe: Any) 
         job = client.wait_job(job.id)
         emit(args, job)
     else:
-        follow_job(client, job.id)
+        follow_job(client, job.id)  # its last line is the job with its error, if any
         job = client.jobs.get_job(id=job.id)
         if job.state == common_pb2.Job.STATE_SUCCEEDED:
             print(describe(jobs.result_dict(job)))
-        else:
-            print(f"error: job {job.id} ended {common_pb2.Job.State.Name(job.state).removeprefix('STATE_')}: "
-                  f"{job.error_reason} {job.error_message}".rstrip(), file=sys.stderr)  # fmt: skip
     return 0 if job.state == common_pb2.Job.STATE_SUCCEEDED else 1
 
 
@@ -157,11 +167,22 @@ def _telegram(args: argparse.Namespace) -> int:
         "min_dialog_messages": args.min_dialog_messages, "max_dialog_length": args.max_dialog_length,
         "max_message_length": args.max_message_length, "whisper_model": args.whisper_model,
         "whisper_language": args.language, "system_prompt": args.system_prompt,
-        "output_format": args.output_format, "validation_split": args.validation_split,
+        "output_format": args.output_format, "scrub": args.scrub, "scrub_names": args.scrub_names,
+        "exclude_contacts": args.exclude_contact,
         "session_gap_seconds": int(args.session_gap_hours * 3600) if args.session_gap_hours else 0,
     }  # fmt: skip
     config = {k: v for k, v in config.items() if v}
+    if args.validation_split is not None:
+        config["validation_split"] = args.validation_split  # 0 = no validation set
+    if bool(args.name) == bool(args.append_to):
+        return _err("give --name (a new dataset) or --append-to (an existing one)")
+    target = {"dataset_name": args.name} if args.name else {"append_to": args.append_to}
     client = connect(args)
+    if args.local:
+        if not path.is_file():
+            return _err("--local takes a file (result.json or a zip), not a folder")
+        job = client.dataset.process_telegram_export(local_path=str(path.resolve()), config=config, **target)
+        return _finish_job(args, client, job, lambda r: _result_text(r, telegram_report_text))
     with tempfile.TemporaryDirectory(prefix="tuneforge-telegram-") as tmp:
         if path.is_dir():
             if not (path / "result.json").is_file() and not any(path.rglob("result.json")):
@@ -170,14 +191,24 @@ def _telegram(args: argparse.Namespace) -> int:
             zip_folder(path, archive, prefix=path.resolve().name)
             path = archive
         up = _upload(client, path)
-    job = client.dataset.process_telegram_export(upload_id=up.id, dataset_name=args.name, config=config)
+    job = client.dataset.process_telegram_export(upload_id=up.id, config=config, **target)
     return _finish_job(args, client, job, lambda r: _result_text(r, telegram_report_text))
 
 
 # ------------------------------------------------------------------ import
 def _error_line(e: Any) -> str:
     col = f", column {e.column}" if e.column else ""
-    return f"line {e.line}{col}: {e.code}: {e.message}"
+    rec = f" (record {e.index})" if e.index and e.index != e.line else ""  # JSON arrays, multi-line CSV rows
+    return f"line {e.line}{col}{rec}: {e.code}: {e.message}"
+
+
+def import_notes(report: Any) -> list[str]:
+    """Warnings (images not trained on, tool calls carried, ...) and scrub counts, one a line."""
+    lines = [f"warning: {w.message} ({w.code}: {w.count})" for w in report.warnings]
+    if report.HasField("scrubbed"):
+        s = report.scrubbed
+        lines.append(f"scrubbed: phones {s.phones}, e-mails {s.emails}, cards {s.cards}, IBANs {s.ibans}, names {s.names}")
+    return lines
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -187,10 +218,10 @@ def _import(args: argparse.Namespace) -> int:
     if not args.name and not args.validate_only:
         return _err("--name is required (or --validate-only)")
     client = connect(args)
-    up = _upload(client, path)
-    request: dict[str, Any] = {"upload_id": up.id, "dataset_name": args.name or "", "format": args.format,
+    source = {"local_path": str(path.resolve())} if args.local else {"upload_id": _upload(client, path).id}
+    request: dict[str, Any] = {**source, "dataset_name": args.name or "", "format": args.format,
                                "skip_invalid": args.skip_invalid, "validate_only": args.validate_only,
-                               "preview_size": args.preview}  # fmt: skip
+                               "preview_size": args.preview, "scrub": args.scrub}  # fmt: skip
     if args.validation_split is not None:
         request["validation_split"] = args.validation_split
     if args.max_record_chars:
@@ -202,7 +233,7 @@ def _import(args: argparse.Namespace) -> int:
             raise
         # The status carries the first errors only; the full report comes from validate_only.
         try:
-            report = client.dataset.import_dataset(upload_id=up.id, format=args.format, validate_only=True).report
+            report = client.dataset.import_dataset(**source, format=args.format, validate_only=True).report
         except InvalidArgument:
             raise exc from None
         if args.json:
@@ -221,6 +252,8 @@ def _import(args: argparse.Namespace) -> int:
     else:
         for e in report.errors:
             print(("skipped " if args.skip_invalid else "") + _error_line(e), file=sys.stderr)
+        for line in import_notes(report):
+            print(line, file=sys.stderr if line.startswith("warning") else sys.stdout)
         print(f"format {report.detected_format}: {report.records_read} records read, {report.records_valid} valid, "
               f"{report.records_invalid} invalid")  # fmt: skip
         if resp.HasField("dataset"):
@@ -236,6 +269,15 @@ def generate_report_text(report: dict[str, Any]) -> str:
     files = report.get("files_by_source") or {}
     rows = "; ".join(f"{k} {int(v)} from {int(files.get(k, 0))} files" for k, v in sorted(by_source.items()))
     text = f"records:   {int(report.get('records', 0))} ({rows or 'none'}), {int(report.get('duplicates', 0))} duplicates dropped"
+    if report.get("passages"):
+        text += f"\npassages:  {int(report['passages'])} doc passages asked about"
+        if report.get("code_blocks_skipped"):
+            text += f", {int(report['code_blocks_skipped'])} code blocks over the budget left out"
+    if report.get("scrubbed"):
+        text += "\nscrubbed:  " + ", ".join(f"{k} {int(v)}" for k, v in sorted(report["scrubbed"].items()))
+    if report.get("llm_rephrased") or report.get("llm_kept_original"):
+        text += (f"\nllm:       {int(report.get('llm_rephrased', 0))} passages rephrased, "
+                 f"{int(report.get('llm_kept_original', 0))} kept as generated (reply not usable)")  # fmt: skip
     errors = report.get("file_errors") or []
     return text + "".join(f"\nskipped:   {e}" for e in errors)
 
@@ -243,7 +285,9 @@ def generate_report_text(report: dict[str, Any]) -> str:
 def _generate(args: argparse.Namespace) -> int:
     request: dict[str, Any] = {"dataset_name": args.name, "system_prompt": args.system_prompt or "",
                                "repo_url": args.repo or "", "repo_branch": args.branch or "",
-                               "faq_sqlite_query": args.faq_query or ""}  # fmt: skip
+                               "faq_sqlite_query": args.faq_query or "", "scrub": args.scrub,
+                               "llm_url": args.llm_url or "", "llm_model": args.llm_model or "",
+                               "questions_per_passage": args.questions or 0}  # fmt: skip
     if args.validation_split is not None:
         request["validation_split"] = args.validation_split
     given = [(opt, folder, field, sfx, getattr(args, opt)) for opt, folder, field, sfx in PROJECT_SOURCES if getattr(args, opt)]
@@ -358,7 +402,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     p = cmds.add_parser("telegram", parents=[common], help="turn a Telegram Desktop export into a dialog dataset (a job)")
     p.add_argument("file", help="result.json, a zip of the export folder, or the export folder (zipped here)")
-    p.add_argument("--name", required=True, help="dataset to create")
+    p.add_argument("--name", default="", help="dataset to create")
+    p.add_argument("--append-to", default="", metavar="NAME",
+                   help="add only messages not in this Telegram dataset yet (a newer export of the same account)")
     p.add_argument("--owner", default="", help="display name whose messages become the assistant turns")
     p.add_argument("--owner-id", default="", help="or the owner's from_id (user123 or 123)")
     p.add_argument("--include-groups", action="store_true", help="also use group chats")
@@ -376,7 +422,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--language", default="", help="transcription language, e.g. ru (default: detect)")
     p.add_argument("--system-prompt", default="")
     p.add_argument("--output-format", default="", choices=["", "messages", "sharegpt"])
-    p.add_argument("--validation-split", type=float, default=0, help="share held out; default 0.1")
+    p.add_argument("--validation-split", type=float, default=None, help="share held out; default 0.1; 0 = none")
+    p.add_argument("--scrub", action="store_true",
+                   help="replace phone numbers, e-mails, card numbers and IBANs with <PHONE>, <EMAIL>, ...")
+    p.add_argument("--scrub-names", action="store_true", help="also replace contacts' names with <NAME>")
+    p.add_argument("--exclude-contact", action="append", default=[], metavar="NAME",
+                   help="leave out the chat with this person (repeatable; the report lists contacts)")
+    p.add_argument("--local", action="store_true", help="hand the server this file's path instead of uploading it")
     p.add_argument("--no-follow", action="store_true", help="start the job and return")
     p.set_defaults(func=_telegram)
 
@@ -389,6 +441,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--validate-only", action="store_true", help="only validate; exit 1 if any record is invalid")
     p.add_argument("--validation-split", type=float, default=None, help="default 0.1; 0 = none")
     p.add_argument("--max-record-chars", type=int, default=0)
+    p.add_argument("--scrub", action="store_true",
+                   help="replace phone numbers, e-mails, card numbers and IBANs with <PHONE>, <EMAIL>, ...")
+    p.add_argument("--local", action="store_true", help="hand the server this file's path instead of uploading it")
     p.add_argument("--preview", type=int, default=0, help=argparse.SUPPRESS)
     p.set_defaults(func=_import)
 
@@ -406,6 +461,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--system-prompt", default="")
     p.add_argument("--validation-split", type=float, default=None, help="default 0.1; 0 = none")
     p.add_argument("--server-paths", action="store_true", help="the paths are on the server: send them, upload nothing")
+    p.add_argument("--scrub", action="store_true", help="replace personal data with placeholders")
+    p.add_argument("--llm-url", help="OpenAI-compatible endpoint (your vLLM) that rephrases questions and answers")
+    p.add_argument("--llm-model", help="model name for --llm-url (default: the first it lists)")
+    p.add_argument("--questions", type=int, default=0, help="phrasings per doc passage, 1-5 (default 3)")
     p.add_argument("--no-follow", action="store_true", help="start the job and return")
     p.set_defaults(func=_generate)
 

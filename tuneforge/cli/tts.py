@@ -129,7 +129,8 @@ def _upload(args: argparse.Namespace) -> int:
             failed += 1
             print(f"error: {path}: {exc}", file=sys.stderr)
             for v in getattr(exc, "field_violations", []):
-                print(f"  {v.field}: {v.description}", file=sys.stderr)
+                if v.description not in str(exc):  # said once
+                    print(f"  {v.field}: {v.description}", file=sys.stderr)
             continue
         done.append(sample)
         if not args.json:
@@ -177,9 +178,24 @@ def _transcript(args: argparse.Namespace) -> int:
 def _started(args: argparse.Namespace, client: Any, job: Any) -> int:
     if getattr(args, "follow", False):
         print(f"started {job.id} ({job.kind})", file=sys.stderr)
-        return follow_job(client, job.id, args.json)
+        code = follow_job(client, job.id, args.json)
+        if not args.json:
+            summary = skipped_text(client.wait_job(job.id))
+            if summary:
+                print(summary)
+        return code
     emit(args, job, job_line(job))
     return 0
+
+
+def skipped_text(job: Any) -> str:
+    """The samples a finished job skipped (too short, too long, no speech, ...), one a line."""
+    result = job_result(job)
+    skipped = list(getattr(result, "skipped", ()))
+    lines = [f"skipped {s.name or f'line {s.line}'}: {s.reason} ({s.detail})" for s in skipped]
+    if hasattr(result, "transcribed"):
+        lines.append(f"{len(result.transcribed)} transcribed, {len(skipped)} skipped")
+    return "\n".join(lines)
 
 
 def _transcribe(args: argparse.Namespace) -> int:

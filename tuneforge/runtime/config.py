@@ -127,6 +127,11 @@ class Config:
     models_dir: str = field(
         default="", metadata={"help": "directory of local models (whisper, base models)"}
     )
+    local_input_dirs: str = field(
+        default="",
+        metadata={"help": "directories (separated by ':') whose files clients on this host may hand "
+                          "over by path (local_path) instead of uploading; empty = none"},
+    )
 
     @property
     def root(self) -> Path:

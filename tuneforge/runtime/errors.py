@@ -51,8 +51,11 @@ class TuneforgeError(Exception):
     def __str__(self) -> str:
         if not self.violations:
             return self.message
-        details = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
-        return f"{self.message} ({details})"
+        # A violation the message already spells out is not repeated.
+        details = "; ".join(
+            f"{v.field}: {v.description}" for v in self.violations if v.description not in self.message
+        )
+        return f"{self.message} ({details})" if details else self.message
 
 
 def invalid_argument(

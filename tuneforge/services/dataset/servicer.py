@@ -29,7 +29,7 @@ from tuneforge.runtime.job_rpcs import job_pb, timestamp, to_message
 from tuneforge.runtime.request_log import RequestLog
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.runtime.transfer import find_upload, receive_upload, send_file
-from tuneforge.services.dataset import dialogs, generate, importing
+from tuneforge.services.dataset import dialogs, generate, importing, llm_rephrase
 from tuneforge.services.dataset.catalog import DatasetCatalog, DatasetInfo
 from tuneforge.services.dataset.generate_worker import PATH_OPTIONS
 from tuneforge.services.dataset.stats import DEFAULT_VALIDATION_SPLIT
@@ -85,18 +85,39 @@ def dataset_pb(info: DatasetInfo) -> pb.Dataset:
     return msg
 
 
+def scrub_pb(counts: dict[str, int]) -> pb.ScrubCounts:
+    return pb.ScrubCounts(**counts)
+
+
 def report_pb(report: importing.ImportReport) -> pb.ValidationReport:
-    return pb.ValidationReport(
+    msg = pb.ValidationReport(
         detected_format=report.detected_format, records_read=report.records_read,
         records_valid=report.records_valid, records_invalid=report.records_invalid,
-        errors=[pb.RecordError(line=e.line, column=e.column, code=e.code, message=e.message) for e in report.errors],
+        errors=[pb.RecordError(line=e.line, column=e.column, code=e.code, message=e.message, index=e.index)
+                for e in report.errors],
         error_counts=report.error_counts, file_kind=report.file_kind,
+        warnings=[pb.ImportWarning(code=w.code, count=w.count, message=w.message) for w in report.warnings],
     )  # fmt: skip
+    if report.scrubbed:
+        msg.scrubbed.CopyFrom(scrub_pb(report.scrubbed))
+    return msg
 
 
 def config_dict(config: pb.TelegramConfig) -> dict[str, Any]:
-    """The fields a client set (non-zero / non-empty / true), by proto field name."""
-    return {f.name: getattr(config, f.name) for f in config.DESCRIPTOR.fields if getattr(config, f.name)}
+    """The fields a client set (non-zero / non-empty / true, or present for ``optional``
+    fields, so that ``validation_split: 0`` means none), by proto field name."""
+    out: dict[str, Any] = {}
+    for f in config.DESCRIPTOR.fields:
+        value = getattr(config, f.name)
+        if f.is_repeated:
+            if value:
+                out[f.name] = list(value)
+        elif f.has_presence and f.containing_oneof is not None:  # proto3 `optional`
+            if config.HasField(f.name):
+                out[f.name] = value
+        elif value:
+            out[f.name] = value
+    return out
 
 
 def check_telegram_config(values: dict[str, Any]) -> None:
@@ -111,7 +132,7 @@ def check_telegram_config(values: dict[str, Any]) -> None:
             bad.append(FieldViolation(f"config.{name}", "must be at least 2 (a dialog needs a question and an answer)"))
     split = values.get("validation_split", 0.0)
     if not 0 <= split <= 0.5:
-        bad.append(FieldViolation("config.validation_split", "must be between 0 and 0.5 (0 = default 0.1)"))
+        bad.append(FieldViolation("config.validation_split", "must be between 0 and 0.5 (unset = default 0.1, 0 = none)"))
     fmt = values.get("output_format", "")
     if fmt and fmt not in dialogs.OUTPUT_FORMATS:
         bad.append(FieldViolation("config.output_format", f"must be one of {', '.join(dialogs.OUTPUT_FORMATS)}"))
@@ -152,13 +173,43 @@ def rejected_import(exc: importing.ImportFailed) -> TuneforgeError:
     )
     return TuneforgeError(
         Code.INVALID_ARGUMENT, exc.reason, message,
-        [FieldViolation(f"line {e.line}", _short(f"{e.code}: {e.message}")) for e in shown],
+        [FieldViolation(f"line {e.line}", _short(e.detail())) for e in shown],
         metadata={"records_read": str(report.records_read), "records_invalid": str(report.records_invalid)},
     )  # fmt: skip
 
 
 def _json(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False)
+
+
+def local_input(path: str, allowed: str) -> Any:
+    """``path`` resolved, if it is a file inside one of the ``allowed`` directories (':'-separated).
+
+    Lets a client on the server's host hand over a big file without streaming it; off unless
+    the server lists directories in ``local_input_dirs``. Links are resolved first, so a link
+    inside an allowed directory cannot point outside it.
+    """
+    from pathlib import Path
+
+    dirs = [Path(d).expanduser().resolve() for d in allowed.split(":") if d.strip()]
+    if not dirs:
+        raise TuneforgeError(
+            Code.FAILED_PRECONDITION, "LOCAL_PATHS_DISABLED",
+            "this server reads no local paths (set local_input_dirs); upload the file instead",
+        )
+    target = Path(path).expanduser()
+    if not target.is_absolute():
+        raise invalid_argument("local_path", "must be an absolute path")
+    target = target.resolve()
+    if not any(d == target or d in target.parents for d in dirs):
+        raise TuneforgeError(
+            Code.PERMISSION_DENIED, "LOCAL_PATH_NOT_ALLOWED",
+            f"{target} is outside the directories this server may read (local_input_dirs)",
+            [FieldViolation("local_path", "outside local_input_dirs")],
+        )
+    if not target.is_file():
+        raise invalid_argument("local_path", f"{target} is not a file", reason="INPUT_NOT_FOUND")
+    return target
 
 
 # ---------------------------------------------------------------- the service
@@ -196,6 +247,12 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
         stored = {k: v for k, v in self.catalog.get_settings(SETTINGS_KEY).items() if k in known}
         return pb.TelegramConfig(**{**TELEGRAM_DEFAULTS, **stored})
 
+    def _input(self, request: Any, upload_field: str = "upload_id") -> Any:
+        """The file a request names: an upload, or a local path the server may read."""
+        if not request.local_path:
+            return find_upload(self.uploads, getattr(request, upload_field)).path
+        return local_input(request.local_path, self.ctx.config.local_input_dirs)
+
     # -- uploads and Telegram
     async def UploadFile(self, request_iterator, context):
         upload, meta = await receive_upload(request_iterator, self.uploads, self.ctx.config.max_upload_bytes)
@@ -209,16 +266,22 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
     async def ProcessTelegramExport(self, request, context):
         if replay := self._replayed(request.request_id):
             return replay
-        upload = find_upload(self.uploads, request.upload_id)
-        if not request.dataset_name:
-            raise invalid_argument("dataset_name", "is required")
-        self._check_name(request.dataset_name)
+        path = self._input(request)
+        if request.append_to:
+            if request.dataset_name:
+                raise invalid_argument("append_to", "give dataset_name (a new dataset) or append_to (an existing one), not both")
+            self.catalog.get(request.append_to)
+        elif not request.dataset_name:
+            raise invalid_argument("dataset_name", "is required (or append_to)")
+        else:
+            self._check_name(request.dataset_name)
         options = {**self.catalog.get_settings(SETTINGS_KEY), **config_dict(request.config)}
         check_telegram_config(options)
         spec = {
-            "input": str(upload.path),
-            "dataset_name": request.dataset_name,
-            "upload_id": upload.id,
+            "input": str(path),
+            "dataset_name": request.dataset_name or request.append_to,
+            "append_to": request.append_to,
+            "upload_id": request.upload_id,
             "options": options,
             "whisper_models_dir": self.ctx.config.models_dir,
         }
@@ -238,7 +301,7 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
     async def ImportDataset(self, request, context):
         if replay := self.requests.replay(request.request_id, pb.ImportDatasetResponse):
             return replay
-        upload = find_upload(self.uploads, request.upload_id)
+        path = self._input(request)
         if not request.validate_only:
             if not request.dataset_name:
                 raise invalid_argument("dataset_name", "is required")
@@ -249,10 +312,11 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
             raise invalid_argument("max_record_chars", "must not be negative")
         try:
             info, result = await asyncio.to_thread(
-                importing.import_into_catalog, self.catalog, upload.path, request.dataset_name,
+                importing.import_into_catalog, self.catalog, path, request.dataset_name,
                 format=request.format or "auto", skip_invalid=request.skip_invalid,
                 preview_size=min(request.preview_size or 5, 100), validation_split=_split(request),
                 validate_only=request.validate_only, max_record_chars=request.max_record_chars,
+                scrub=request.scrub,
             )  # fmt: skip
         except importing.ImportFailed as exc:
             if request.validate_only:  # validation is the answer, not an error
@@ -274,6 +338,10 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
         options = {name: getattr(request, name) for name in generate.GenerateOptions.__dataclass_fields__}
         if options["repo_url"]:
             generate.validate_repo(options["repo_url"], options["repo_branch"])
+        if options["llm_url"]:
+            llm_rephrase.base_url(options["llm_url"])
+        if not 0 <= options["questions_per_passage"] <= 5:
+            raise invalid_argument("questions_per_passage", "must be between 1 and 5 (0 = default 3)")
         if bool(options["faq_sqlite_file"]) != bool(options["faq_sqlite_query"]):
             missing = "faq_sqlite_query" if options["faq_sqlite_file"] else "faq_sqlite_file"
             raise invalid_argument(missing, "faq_sqlite_file and faq_sqlite_query go together")

@@ -39,10 +39,12 @@ class DatasetService(ServiceBase):
         dataset_name: str | None = None,
         config: dataset_pb2.TelegramConfig | Mapping[str, Any] | None = None,
         request_id: str | None = None,
+        append_to: str | None = None,
+        local_path: str | None = None,
         timeout: float | None = None,
     ) -> common_pb2.Job:
         """tuneforge.dataset.v1.DatasetService.ProcessTelegramExport: ProcessTelegramExportRequest -> Job"""
-        return self._call('ProcessTelegramExport', request, timeout, {'upload_id': upload_id, 'dataset_name': dataset_name, 'config': config, 'request_id': request_id})
+        return self._call('ProcessTelegramExport', request, timeout, {'upload_id': upload_id, 'dataset_name': dataset_name, 'config': config, 'request_id': request_id, 'append_to': append_to, 'local_path': local_path})
 
     def get_telegram_config(
         self,
@@ -76,10 +78,12 @@ class DatasetService(ServiceBase):
         validate_only: bool | None = None,
         max_record_chars: int | None = None,
         request_id: str | None = None,
+        scrub: bool | None = None,
+        local_path: str | None = None,
         timeout: float | None = None,
     ) -> dataset_pb2.ImportDatasetResponse:
         """tuneforge.dataset.v1.DatasetService.ImportDataset: ImportDatasetRequest -> ImportDatasetResponse"""
-        return self._call('ImportDataset', request, timeout, {'upload_id': upload_id, 'dataset_name': dataset_name, 'format': format, 'skip_invalid': skip_invalid, 'preview_size': preview_size, 'validation_split': validation_split, 'validate_only': validate_only, 'max_record_chars': max_record_chars, 'request_id': request_id})
+        return self._call('ImportDataset', request, timeout, {'upload_id': upload_id, 'dataset_name': dataset_name, 'format': format, 'skip_invalid': skip_invalid, 'preview_size': preview_size, 'validation_split': validation_split, 'validate_only': validate_only, 'max_record_chars': max_record_chars, 'request_id': request_id, 'scrub': scrub, 'local_path': local_path})
 
     def generate_dataset(
         self,
@@ -99,10 +103,14 @@ class DatasetService(ServiceBase):
         validation_split: float | None = None,
         request_id: str | None = None,
         project_upload_id: str | None = None,
+        scrub: bool | None = None,
+        llm_url: str | None = None,
+        llm_model: str | None = None,
+        questions_per_passage: int | None = None,
         timeout: float | None = None,
     ) -> common_pb2.Job:
         """tuneforge.dataset.v1.DatasetService.GenerateDataset: GenerateDatasetRequest -> Job"""
-        return self._call('GenerateDataset', request, timeout, {'dataset_name': dataset_name, 'docs_dir': docs_dir, 'faq_file': faq_file, 'faq_sqlite_file': faq_sqlite_file, 'faq_sqlite_query': faq_sqlite_query, 'code_dir': code_dir, 'scenarios_dir': scenarios_dir, 'escalation_dir': escalation_dir, 'repo_url': repo_url, 'repo_branch': repo_branch, 'system_prompt': system_prompt, 'validation_split': validation_split, 'request_id': request_id, 'project_upload_id': project_upload_id})
+        return self._call('GenerateDataset', request, timeout, {'dataset_name': dataset_name, 'docs_dir': docs_dir, 'faq_file': faq_file, 'faq_sqlite_file': faq_sqlite_file, 'faq_sqlite_query': faq_sqlite_query, 'code_dir': code_dir, 'scenarios_dir': scenarios_dir, 'escalation_dir': escalation_dir, 'repo_url': repo_url, 'repo_branch': repo_branch, 'system_prompt': system_prompt, 'validation_split': validation_split, 'request_id': request_id, 'project_upload_id': project_upload_id, 'scrub': scrub, 'llm_url': llm_url, 'llm_model': llm_model, 'questions_per_passage': questions_per_passage})
 
     def get_dataset_stats(
         self,
@@ -614,10 +622,12 @@ class AsyncDatasetService(AsyncServiceBase):
         dataset_name: str | None = None,
         config: dataset_pb2.TelegramConfig | Mapping[str, Any] | None = None,
         request_id: str | None = None,
+        append_to: str | None = None,
+        local_path: str | None = None,
         timeout: float | None = None,
     ) -> Awaitable[common_pb2.Job]:
         """tuneforge.dataset.v1.DatasetService.ProcessTelegramExport: ProcessTelegramExportRequest -> Job"""
-        return self._call('ProcessTelegramExport', request, timeout, {'upload_id': upload_id, 'dataset_name': dataset_name, 'config': config, 'request_id': request_id})
+        return self._call('ProcessTelegramExport', request, timeout, {'upload_id': upload_id, 'dataset_name': dataset_name, 'config': config, 'request_id': request_id, 'append_to': append_to, 'local_path': local_path})
 
     def get_telegram_config(
         self,
@@ -651,10 +661,12 @@ class AsyncDatasetService(AsyncServiceBase):
         validate_only: bool | None = None,
         max_record_chars: int | None = None,
         request_id: str | None = None,
+        scrub: bool | None = None,
+        local_path: str | None = None,
         timeout: float | None = None,
     ) -> Awaitable[dataset_pb2.ImportDatasetResponse]:
         """tuneforge.dataset.v1.DatasetService.ImportDataset: ImportDatasetRequest -> ImportDatasetResponse"""
-        return self._call('ImportDataset', request, timeout, {'upload_id': upload_id, 'dataset_name': dataset_name, 'format': format, 'skip_invalid': skip_invalid, 'preview_size': preview_size, 'validation_split': validation_split, 'validate_only': validate_only, 'max_record_chars': max_record_chars, 'request_id': request_id})
+        return self._call('ImportDataset', request, timeout, {'upload_id': upload_id, 'dataset_name': dataset_name, 'format': format, 'skip_invalid': skip_invalid, 'preview_size': preview_size, 'validation_split': validation_split, 'validate_only': validate_only, 'max_record_chars': max_record_chars, 'request_id': request_id, 'scrub': scrub, 'local_path': local_path})
 
     def generate_dataset(
         self,
@@ -674,10 +686,14 @@ class AsyncDatasetService(AsyncServiceBase):
         validation_split: float | None = None,
         request_id: str | None = None,
         project_upload_id: str | None = None,
+        scrub: bool | None = None,
+        llm_url: str | None = None,
+        llm_model: str | None = None,
+        questions_per_passage: int | None = None,
         timeout: float | None = None,
     ) -> Awaitable[common_pb2.Job]:
         """tuneforge.dataset.v1.DatasetService.GenerateDataset: GenerateDatasetRequest -> Job"""
-        return self._call('GenerateDataset', request, timeout, {'dataset_name': dataset_name, 'docs_dir': docs_dir, 'faq_file': faq_file, 'faq_sqlite_file': faq_sqlite_file, 'faq_sqlite_query': faq_sqlite_query, 'code_dir': code_dir, 'scenarios_dir': scenarios_dir, 'escalation_dir': escalation_dir, 'repo_url': repo_url, 'repo_branch': repo_branch, 'system_prompt': system_prompt, 'validation_split': validation_split, 'request_id': request_id, 'project_upload_id': project_upload_id})
+        return self._call('GenerateDataset', request, timeout, {'dataset_name': dataset_name, 'docs_dir': docs_dir, 'faq_file': faq_file, 'faq_sqlite_file': faq_sqlite_file, 'faq_sqlite_query': faq_sqlite_query, 'code_dir': code_dir, 'scenarios_dir': scenarios_dir, 'escalation_dir': escalation_dir, 'repo_url': repo_url, 'repo_branch': repo_branch, 'system_prompt': system_prompt, 'validation_split': validation_split, 'request_id': request_id, 'project_upload_id': project_upload_id, 'scrub': scrub, 'llm_url': llm_url, 'llm_model': llm_model, 'questions_per_passage': questions_per_passage})
 
     def get_dataset_stats(
         self,

@@ -33,7 +33,7 @@ class Upload(_message.Message):
     def __init__(self, id: _Optional[str] = ..., filename: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class TelegramConfig(_message.Message):
-    __slots__ = ("owner_name", "owner_id", "transcribe_voice", "min_dialog_messages", "max_message_length", "max_dialog_length", "include_groups", "include_channels", "include_bots", "include_saved_messages", "include_forwarded", "stickers_as_emoji", "session_gap_seconds", "system_prompt", "output_format", "whisper_model", "whisper_language", "validation_split")
+    __slots__ = ("owner_name", "owner_id", "transcribe_voice", "min_dialog_messages", "max_message_length", "max_dialog_length", "include_groups", "include_channels", "include_bots", "include_saved_messages", "include_forwarded", "stickers_as_emoji", "session_gap_seconds", "system_prompt", "output_format", "whisper_model", "whisper_language", "validation_split", "scrub", "scrub_names", "exclude_contacts")
     OWNER_NAME_FIELD_NUMBER: _ClassVar[int]
     OWNER_ID_FIELD_NUMBER: _ClassVar[int]
     TRANSCRIBE_VOICE_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +52,9 @@ class TelegramConfig(_message.Message):
     WHISPER_MODEL_FIELD_NUMBER: _ClassVar[int]
     WHISPER_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    SCRUB_FIELD_NUMBER: _ClassVar[int]
+    SCRUB_NAMES_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_CONTACTS_FIELD_NUMBER: _ClassVar[int]
     owner_name: str
     owner_id: str
     transcribe_voice: bool
@@ -70,19 +73,26 @@ class TelegramConfig(_message.Message):
     whisper_model: str
     whisper_language: str
     validation_split: float
-    def __init__(self, owner_name: _Optional[str] = ..., owner_id: _Optional[str] = ..., transcribe_voice: _Optional[bool] = ..., min_dialog_messages: _Optional[int] = ..., max_message_length: _Optional[int] = ..., max_dialog_length: _Optional[int] = ..., include_groups: _Optional[bool] = ..., include_channels: _Optional[bool] = ..., include_bots: _Optional[bool] = ..., include_saved_messages: _Optional[bool] = ..., include_forwarded: _Optional[bool] = ..., stickers_as_emoji: _Optional[bool] = ..., session_gap_seconds: _Optional[int] = ..., system_prompt: _Optional[str] = ..., output_format: _Optional[str] = ..., whisper_model: _Optional[str] = ..., whisper_language: _Optional[str] = ..., validation_split: _Optional[float] = ...) -> None: ...
+    scrub: bool
+    scrub_names: bool
+    exclude_contacts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, owner_name: _Optional[str] = ..., owner_id: _Optional[str] = ..., transcribe_voice: _Optional[bool] = ..., min_dialog_messages: _Optional[int] = ..., max_message_length: _Optional[int] = ..., max_dialog_length: _Optional[int] = ..., include_groups: _Optional[bool] = ..., include_channels: _Optional[bool] = ..., include_bots: _Optional[bool] = ..., include_saved_messages: _Optional[bool] = ..., include_forwarded: _Optional[bool] = ..., stickers_as_emoji: _Optional[bool] = ..., session_gap_seconds: _Optional[int] = ..., system_prompt: _Optional[str] = ..., output_format: _Optional[str] = ..., whisper_model: _Optional[str] = ..., whisper_language: _Optional[str] = ..., validation_split: _Optional[float] = ..., scrub: _Optional[bool] = ..., scrub_names: _Optional[bool] = ..., exclude_contacts: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ProcessTelegramExportRequest(_message.Message):
-    __slots__ = ("upload_id", "dataset_name", "config", "request_id")
+    __slots__ = ("upload_id", "dataset_name", "config", "request_id", "append_to", "local_path")
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    APPEND_TO_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_PATH_FIELD_NUMBER: _ClassVar[int]
     upload_id: str
     dataset_name: str
     config: TelegramConfig
     request_id: str
-    def __init__(self, upload_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., config: _Optional[_Union[TelegramConfig, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    append_to: str
+    local_path: str
+    def __init__(self, upload_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., config: _Optional[_Union[TelegramConfig, _Mapping]] = ..., request_id: _Optional[str] = ..., append_to: _Optional[str] = ..., local_path: _Optional[str] = ...) -> None: ...
 
 class GetTelegramConfigRequest(_message.Message):
     __slots__ = ()
@@ -95,7 +105,7 @@ class UpdateTelegramConfigRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[TelegramConfig, _Mapping]] = ...) -> None: ...
 
 class ImportDatasetRequest(_message.Message):
-    __slots__ = ("upload_id", "dataset_name", "format", "skip_invalid", "preview_size", "validation_split", "validate_only", "max_record_chars", "request_id")
+    __slots__ = ("upload_id", "dataset_name", "format", "skip_invalid", "preview_size", "validation_split", "validate_only", "max_record_chars", "request_id", "scrub", "local_path")
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +115,8 @@ class ImportDatasetRequest(_message.Message):
     VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
     MAX_RECORD_CHARS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SCRUB_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_PATH_FIELD_NUMBER: _ClassVar[int]
     upload_id: str
     dataset_name: str
     format: str
@@ -114,22 +126,50 @@ class ImportDatasetRequest(_message.Message):
     validate_only: bool
     max_record_chars: int
     request_id: str
-    def __init__(self, upload_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., format: _Optional[str] = ..., skip_invalid: _Optional[bool] = ..., preview_size: _Optional[int] = ..., validation_split: _Optional[float] = ..., validate_only: _Optional[bool] = ..., max_record_chars: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+    scrub: bool
+    local_path: str
+    def __init__(self, upload_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., format: _Optional[str] = ..., skip_invalid: _Optional[bool] = ..., preview_size: _Optional[int] = ..., validation_split: _Optional[float] = ..., validate_only: _Optional[bool] = ..., max_record_chars: _Optional[int] = ..., request_id: _Optional[str] = ..., scrub: _Optional[bool] = ..., local_path: _Optional[str] = ...) -> None: ...
 
 class RecordError(_message.Message):
-    __slots__ = ("line", "column", "code", "message")
+    __slots__ = ("line", "column", "code", "message", "index")
     LINE_FIELD_NUMBER: _ClassVar[int]
     COLUMN_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
     line: int
     column: int
     code: str
     message: str
-    def __init__(self, line: _Optional[int] = ..., column: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+    index: int
+    def __init__(self, line: _Optional[int] = ..., column: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ..., index: _Optional[int] = ...) -> None: ...
+
+class ImportWarning(_message.Message):
+    __slots__ = ("code", "count", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    count: int
+    message: str
+    def __init__(self, code: _Optional[str] = ..., count: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ScrubCounts(_message.Message):
+    __slots__ = ("phones", "emails", "cards", "ibans", "names")
+    PHONES_FIELD_NUMBER: _ClassVar[int]
+    EMAILS_FIELD_NUMBER: _ClassVar[int]
+    CARDS_FIELD_NUMBER: _ClassVar[int]
+    IBANS_FIELD_NUMBER: _ClassVar[int]
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    phones: int
+    emails: int
+    cards: int
+    ibans: int
+    names: int
+    def __init__(self, phones: _Optional[int] = ..., emails: _Optional[int] = ..., cards: _Optional[int] = ..., ibans: _Optional[int] = ..., names: _Optional[int] = ...) -> None: ...
 
 class ValidationReport(_message.Message):
-    __slots__ = ("detected_format", "records_read", "records_valid", "records_invalid", "errors", "error_counts", "file_kind")
+    __slots__ = ("detected_format", "records_read", "records_valid", "records_invalid", "errors", "error_counts", "file_kind", "warnings", "scrubbed")
     class ErrorCountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -144,6 +184,8 @@ class ValidationReport(_message.Message):
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     ERROR_COUNTS_FIELD_NUMBER: _ClassVar[int]
     FILE_KIND_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    SCRUBBED_FIELD_NUMBER: _ClassVar[int]
     detected_format: str
     records_read: int
     records_valid: int
@@ -151,7 +193,9 @@ class ValidationReport(_message.Message):
     errors: _containers.RepeatedCompositeFieldContainer[RecordError]
     error_counts: _containers.ScalarMap[str, int]
     file_kind: str
-    def __init__(self, detected_format: _Optional[str] = ..., records_read: _Optional[int] = ..., records_valid: _Optional[int] = ..., records_invalid: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[RecordError, _Mapping]]] = ..., error_counts: _Optional[_Mapping[str, int]] = ..., file_kind: _Optional[str] = ...) -> None: ...
+    warnings: _containers.RepeatedCompositeFieldContainer[ImportWarning]
+    scrubbed: ScrubCounts
+    def __init__(self, detected_format: _Optional[str] = ..., records_read: _Optional[int] = ..., records_valid: _Optional[int] = ..., records_invalid: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[RecordError, _Mapping]]] = ..., error_counts: _Optional[_Mapping[str, int]] = ..., file_kind: _Optional[str] = ..., warnings: _Optional[_Iterable[_Union[ImportWarning, _Mapping]]] = ..., scrubbed: _Optional[_Union[ScrubCounts, _Mapping]] = ...) -> None: ...
 
 class ImportDatasetResponse(_message.Message):
     __slots__ = ("dataset", "report", "preview")
@@ -164,7 +208,7 @@ class ImportDatasetResponse(_message.Message):
     def __init__(self, dataset: _Optional[_Union[Dataset, _Mapping]] = ..., report: _Optional[_Union[ValidationReport, _Mapping]] = ..., preview: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GenerateDatasetRequest(_message.Message):
-    __slots__ = ("dataset_name", "docs_dir", "faq_file", "faq_sqlite_file", "faq_sqlite_query", "code_dir", "scenarios_dir", "escalation_dir", "repo_url", "repo_branch", "system_prompt", "validation_split", "request_id", "project_upload_id")
+    __slots__ = ("dataset_name", "docs_dir", "faq_file", "faq_sqlite_file", "faq_sqlite_query", "code_dir", "scenarios_dir", "escalation_dir", "repo_url", "repo_branch", "system_prompt", "validation_split", "request_id", "project_upload_id", "scrub", "llm_url", "llm_model", "questions_per_passage")
     DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
     DOCS_DIR_FIELD_NUMBER: _ClassVar[int]
     FAQ_FILE_FIELD_NUMBER: _ClassVar[int]
@@ -179,6 +223,10 @@ class GenerateDatasetRequest(_message.Message):
     VALIDATION_SPLIT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    SCRUB_FIELD_NUMBER: _ClassVar[int]
+    LLM_URL_FIELD_NUMBER: _ClassVar[int]
+    LLM_MODEL_FIELD_NUMBER: _ClassVar[int]
+    QUESTIONS_PER_PASSAGE_FIELD_NUMBER: _ClassVar[int]
     dataset_name: str
     docs_dir: str
     faq_file: str
@@ -193,7 +241,11 @@ class GenerateDatasetRequest(_message.Message):
     validation_split: float
     request_id: str
     project_upload_id: str
-    def __init__(self, dataset_name: _Optional[str] = ..., docs_dir: _Optional[str] = ..., faq_file: _Optional[str] = ..., faq_sqlite_file: _Optional[str] = ..., faq_sqlite_query: _Optional[str] = ..., code_dir: _Optional[str] = ..., scenarios_dir: _Optional[str] = ..., escalation_dir: _Optional[str] = ..., repo_url: _Optional[str] = ..., repo_branch: _Optional[str] = ..., system_prompt: _Optional[str] = ..., validation_split: _Optional[float] = ..., request_id: _Optional[str] = ..., project_upload_id: _Optional[str] = ...) -> None: ...
+    scrub: bool
+    llm_url: str
+    llm_model: str
+    questions_per_passage: int
+    def __init__(self, dataset_name: _Optional[str] = ..., docs_dir: _Optional[str] = ..., faq_file: _Optional[str] = ..., faq_sqlite_file: _Optional[str] = ..., faq_sqlite_query: _Optional[str] = ..., code_dir: _Optional[str] = ..., scenarios_dir: _Optional[str] = ..., escalation_dir: _Optional[str] = ..., repo_url: _Optional[str] = ..., repo_branch: _Optional[str] = ..., system_prompt: _Optional[str] = ..., validation_split: _Optional[float] = ..., request_id: _Optional[str] = ..., project_upload_id: _Optional[str] = ..., scrub: _Optional[bool] = ..., llm_url: _Optional[str] = ..., llm_model: _Optional[str] = ..., questions_per_passage: _Optional[int] = ...) -> None: ...
 
 class Dataset(_message.Message):
     __slots__ = ("name", "source", "format", "record_count", "validation_record_count", "size_bytes", "create_time", "path", "validation_path", "job_id", "telegram_report", "generate_report", "import_report")
@@ -226,7 +278,7 @@ class Dataset(_message.Message):
     def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., format: _Optional[str] = ..., record_count: _Optional[int] = ..., validation_record_count: _Optional[int] = ..., size_bytes: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., path: _Optional[str] = ..., validation_path: _Optional[str] = ..., job_id: _Optional[str] = ..., telegram_report: _Optional[_Union[TelegramReport, _Mapping]] = ..., generate_report: _Optional[_Union[GenerateReport, _Mapping]] = ..., import_report: _Optional[_Union[ValidationReport, _Mapping]] = ...) -> None: ...
 
 class TelegramReport(_message.Message):
-    __slots__ = ("chats_read", "chats_used", "chats_skipped", "messages_read", "messages_kept", "messages_dropped", "voice_transcribed", "dialogs", "dialogs_dropped", "user_turns", "assistant_turns", "owner", "bytes_read", "balance")
+    __slots__ = ("chats_read", "chats_used", "chats_skipped", "messages_read", "messages_kept", "messages_dropped", "voice_transcribed", "dialogs", "dialogs_dropped", "user_turns", "assistant_turns", "owner", "bytes_read", "balance", "scrubbed", "contacts", "messages_already_in_dataset")
     class ChatsSkippedEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -262,6 +314,9 @@ class TelegramReport(_message.Message):
     OWNER_FIELD_NUMBER: _ClassVar[int]
     BYTES_READ_FIELD_NUMBER: _ClassVar[int]
     BALANCE_FIELD_NUMBER: _ClassVar[int]
+    SCRUBBED_FIELD_NUMBER: _ClassVar[int]
+    CONTACTS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_ALREADY_IN_DATASET_FIELD_NUMBER: _ClassVar[int]
     chats_read: int
     chats_used: int
     chats_skipped: _containers.ScalarMap[str, int]
@@ -276,10 +331,21 @@ class TelegramReport(_message.Message):
     owner: str
     bytes_read: int
     balance: float
-    def __init__(self, chats_read: _Optional[int] = ..., chats_used: _Optional[int] = ..., chats_skipped: _Optional[_Mapping[str, int]] = ..., messages_read: _Optional[int] = ..., messages_kept: _Optional[int] = ..., messages_dropped: _Optional[_Mapping[str, int]] = ..., voice_transcribed: _Optional[int] = ..., dialogs: _Optional[int] = ..., dialogs_dropped: _Optional[_Mapping[str, int]] = ..., user_turns: _Optional[int] = ..., assistant_turns: _Optional[int] = ..., owner: _Optional[str] = ..., bytes_read: _Optional[int] = ..., balance: _Optional[float] = ...) -> None: ...
+    scrubbed: ScrubCounts
+    contacts: _containers.RepeatedCompositeFieldContainer[Contact]
+    messages_already_in_dataset: int
+    def __init__(self, chats_read: _Optional[int] = ..., chats_used: _Optional[int] = ..., chats_skipped: _Optional[_Mapping[str, int]] = ..., messages_read: _Optional[int] = ..., messages_kept: _Optional[int] = ..., messages_dropped: _Optional[_Mapping[str, int]] = ..., voice_transcribed: _Optional[int] = ..., dialogs: _Optional[int] = ..., dialogs_dropped: _Optional[_Mapping[str, int]] = ..., user_turns: _Optional[int] = ..., assistant_turns: _Optional[int] = ..., owner: _Optional[str] = ..., bytes_read: _Optional[int] = ..., balance: _Optional[float] = ..., scrubbed: _Optional[_Union[ScrubCounts, _Mapping]] = ..., contacts: _Optional[_Iterable[_Union[Contact, _Mapping]]] = ..., messages_already_in_dataset: _Optional[int] = ...) -> None: ...
+
+class Contact(_message.Message):
+    __slots__ = ("name", "messages")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    messages: int
+    def __init__(self, name: _Optional[str] = ..., messages: _Optional[int] = ...) -> None: ...
 
 class GenerateReport(_message.Message):
-    __slots__ = ("records_by_source", "files_by_source", "records", "duplicates", "file_errors")
+    __slots__ = ("records_by_source", "files_by_source", "records", "duplicates", "file_errors", "passages", "code_blocks_skipped", "faq_rows_skipped", "scrubbed", "llm_rephrased", "llm_kept_original")
     class RecordsBySourceEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -299,22 +365,36 @@ class GenerateReport(_message.Message):
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     DUPLICATES_FIELD_NUMBER: _ClassVar[int]
     FILE_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    PASSAGES_FIELD_NUMBER: _ClassVar[int]
+    CODE_BLOCKS_SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    FAQ_ROWS_SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    SCRUBBED_FIELD_NUMBER: _ClassVar[int]
+    LLM_REPHRASED_FIELD_NUMBER: _ClassVar[int]
+    LLM_KEPT_ORIGINAL_FIELD_NUMBER: _ClassVar[int]
     records_by_source: _containers.ScalarMap[str, int]
     files_by_source: _containers.ScalarMap[str, int]
     records: int
     duplicates: int
     file_errors: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, records_by_source: _Optional[_Mapping[str, int]] = ..., files_by_source: _Optional[_Mapping[str, int]] = ..., records: _Optional[int] = ..., duplicates: _Optional[int] = ..., file_errors: _Optional[_Iterable[str]] = ...) -> None: ...
+    passages: int
+    code_blocks_skipped: int
+    faq_rows_skipped: int
+    scrubbed: ScrubCounts
+    llm_rephrased: int
+    llm_kept_original: int
+    def __init__(self, records_by_source: _Optional[_Mapping[str, int]] = ..., files_by_source: _Optional[_Mapping[str, int]] = ..., records: _Optional[int] = ..., duplicates: _Optional[int] = ..., file_errors: _Optional[_Iterable[str]] = ..., passages: _Optional[int] = ..., code_blocks_skipped: _Optional[int] = ..., faq_rows_skipped: _Optional[int] = ..., scrubbed: _Optional[_Union[ScrubCounts, _Mapping]] = ..., llm_rephrased: _Optional[int] = ..., llm_kept_original: _Optional[int] = ...) -> None: ...
 
 class TelegramJobParams(_message.Message):
-    __slots__ = ("dataset_name", "upload_id", "options")
+    __slots__ = ("dataset_name", "upload_id", "options", "append_to")
     DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    APPEND_TO_FIELD_NUMBER: _ClassVar[int]
     dataset_name: str
     upload_id: str
     options: TelegramConfig
-    def __init__(self, dataset_name: _Optional[str] = ..., upload_id: _Optional[str] = ..., options: _Optional[_Union[TelegramConfig, _Mapping]] = ...) -> None: ...
+    append_to: str
+    def __init__(self, dataset_name: _Optional[str] = ..., upload_id: _Optional[str] = ..., options: _Optional[_Union[TelegramConfig, _Mapping]] = ..., append_to: _Optional[str] = ...) -> None: ...
 
 class TelegramJobResult(_message.Message):
     __slots__ = ("dataset", "report")
@@ -325,7 +405,7 @@ class TelegramJobResult(_message.Message):
     def __init__(self, dataset: _Optional[_Union[Dataset, _Mapping]] = ..., report: _Optional[_Union[TelegramReport, _Mapping]] = ...) -> None: ...
 
 class GenerateOptions(_message.Message):
-    __slots__ = ("docs_dir", "scenarios_dir", "faq_file", "faq_sqlite_file", "faq_sqlite_query", "escalation_dir", "code_dir", "repo_url", "repo_branch", "system_prompt")
+    __slots__ = ("docs_dir", "scenarios_dir", "faq_file", "faq_sqlite_file", "faq_sqlite_query", "escalation_dir", "code_dir", "repo_url", "repo_branch", "system_prompt", "scrub", "llm_url", "llm_model", "questions_per_passage")
     DOCS_DIR_FIELD_NUMBER: _ClassVar[int]
     SCENARIOS_DIR_FIELD_NUMBER: _ClassVar[int]
     FAQ_FILE_FIELD_NUMBER: _ClassVar[int]
@@ -336,6 +416,10 @@ class GenerateOptions(_message.Message):
     REPO_URL_FIELD_NUMBER: _ClassVar[int]
     REPO_BRANCH_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    SCRUB_FIELD_NUMBER: _ClassVar[int]
+    LLM_URL_FIELD_NUMBER: _ClassVar[int]
+    LLM_MODEL_FIELD_NUMBER: _ClassVar[int]
+    QUESTIONS_PER_PASSAGE_FIELD_NUMBER: _ClassVar[int]
     docs_dir: str
     scenarios_dir: str
     faq_file: str
@@ -346,7 +430,11 @@ class GenerateOptions(_message.Message):
     repo_url: str
     repo_branch: str
     system_prompt: str
-    def __init__(self, docs_dir: _Optional[str] = ..., scenarios_dir: _Optional[str] = ..., faq_file: _Optional[str] = ..., faq_sqlite_file: _Optional[str] = ..., faq_sqlite_query: _Optional[str] = ..., escalation_dir: _Optional[str] = ..., code_dir: _Optional[str] = ..., repo_url: _Optional[str] = ..., repo_branch: _Optional[str] = ..., system_prompt: _Optional[str] = ...) -> None: ...
+    scrub: bool
+    llm_url: str
+    llm_model: str
+    questions_per_passage: int
+    def __init__(self, docs_dir: _Optional[str] = ..., scenarios_dir: _Optional[str] = ..., faq_file: _Optional[str] = ..., faq_sqlite_file: _Optional[str] = ..., faq_sqlite_query: _Optional[str] = ..., escalation_dir: _Optional[str] = ..., code_dir: _Optional[str] = ..., repo_url: _Optional[str] = ..., repo_branch: _Optional[str] = ..., system_prompt: _Optional[str] = ..., scrub: _Optional[bool] = ..., llm_url: _Optional[str] = ..., llm_model: _Optional[str] = ..., questions_per_passage: _Optional[int] = ...) -> None: ...
 
 class GenerateJobParams(_message.Message):
     __slots__ = ("dataset_name", "options", "validation_split")

@@ -1,0 +1,85 @@
+"""The round-2 request fields end to end: validation_split 0, append_to, local_path, scrub, reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tuneforge.client import Client, FailedPrecondition, InvalidArgument, TuneforgeClientError
+from tuneforge.common.v1 import common_pb2
+
+DATA = Path(__file__).parent / "data"
+Job = common_pb2.Job
+
+
+def finish(client, job):
+    return client.wait_job("dataset", job.id)
+
+
+def test_telegram_validation_split_zero_means_no_validation_set(client):
+    up = client.upload_file("dataset", DATA / "telegram_single_chat.json")
+    job = finish(client, client.dataset.process_telegram_export(
+        upload_id=up.id, dataset_name="all-train", config={"owner_name": "Ivan Ivanov", "validation_split": 0}))
+    assert job.state == Job.STATE_SUCCEEDED, job.error_message
+    ds = client.dataset.get_dataset(name="all-train")
+    assert ds.record_count == 2 and ds.validation_record_count == 0
+
+
+def test_stored_validation_split_zero_is_kept_and_shown(client):
+    client.dataset.update_telegram_config(config={"validation_split": 0})
+    config = client.dataset.get_telegram_config()
+    assert config.HasField("validation_split") and config.validation_split == 0
+
+
+def test_telegram_append_to_adds_new_dialogs_to_an_existing_dataset(client):
+    up = client.upload_file("dataset", DATA / "telegram_single_chat.json")
+    config = {"owner_name": "Ivan Ivanov", "validation_split": 0}
+    assert finish(client, client.dataset.process_telegram_export(
+        upload_id=up.id, dataset_name="monthly", config=config)).state == Job.STATE_SUCCEEDED
+    job = finish(client, client.dataset.process_telegram_export(upload_id=up.id, append_to="monthly", config=config))
+    assert job.state == Job.STATE_SUCCEEDED, job.error_message
+    assert job.result["report"]["dialogs"] == 0 and job.result["report"]["messages_already_in_dataset"] > 0
+    assert client.dataset.get_dataset(name="monthly").record_count == 2
+    with pytest.raises(InvalidArgument):
+        client.dataset.process_telegram_export(upload_id=up.id, append_to="monthly", dataset_name="x")
+
+
+def test_local_path_is_refused_unless_the_server_allows_its_directory(server_factory, tmp_path):
+    allowed = tmp_path / "exports"
+    allowed.mkdir()
+    (allowed / "data.jsonl").write_text('{"prompt": "a", "completion": "b"}\n', encoding="utf-8")
+    (tmp_path / "secret.jsonl").write_text('{"prompt": "s", "completion": "t"}\n', encoding="utf-8")
+    srv = server_factory(local_input_dirs=str(allowed))
+    with Client(srv.target, timeout=30) as client:
+        resp = client.dataset.import_dataset(local_path=str(allowed / "data.jsonl"), dataset_name="local")
+        assert resp.dataset.record_count == 1
+        with pytest.raises(TuneforgeClientError) as exc:
+            client.dataset.import_dataset(local_path=str(allowed / ".." / "secret.jsonl"), dataset_name="nope")
+        assert exc.value.reason == "LOCAL_PATH_NOT_ALLOWED"
+
+
+def test_local_path_is_off_by_default(client, tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"prompt": "a", "completion": "b"}\n', encoding="utf-8")
+    with pytest.raises(FailedPrecondition) as exc:
+        client.dataset.import_dataset(local_path=str(path), dataset_name="x")
+    assert exc.value.reason == "LOCAL_PATHS_DISABLED"
+
+
+def test_import_report_carries_record_index_warnings_and_scrub_counts(client, tmp_path):
+    path = tmp_path / "chat.json"
+    records = [{"messages": [{"role": "user", "content": "<image> mail me: a@b.com"},
+                             {"role": "assistant", "content": "ok"}], "images": ["x.png"]},
+               {"messages": [{"role": "user", "content": "hi"}]}]
+    text = json.dumps(records, indent=2)
+    path.write_text(text, encoding="utf-8")
+    second_starts = [n for n, line in enumerate(text.splitlines(), start=1) if line == "  {"][1]
+    up = client.upload_file("dataset", path)
+    resp = client.dataset.import_dataset(upload_id=up.id, dataset_name="scrubbed", scrub=True, skip_invalid=True)
+    report = resp.report
+    assert report.file_kind == "json" and report.scrubbed.emails == 1
+    assert {w.code: w.count for w in report.warnings} == {"IMAGES_DROPPED": 1, "IMAGE_PLACEHOLDERS": 1}
+    error = report.errors[0]
+    assert (error.index, error.line, error.code) == (2, second_starts, "NO_ASSISTANT_MESSAGE")
+    assert resp.preview[0]["messages"][0]["content"] == "<image> mail me: <EMAIL>"
