@@ -1,4 +1,4 @@
-"""The round-2 request fields end to end: validation_split 0, append_to, local_path, scrub, reports."""
+"""The round-2 request fields end to end: no_validation_split, append_to, local_path, scrub, reports."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tuneforge.client import Client, FailedPrecondition, InvalidArgument, TuneforgeClientError
+from tuneforge.client import Client, FailedPrecondition, InvalidArgument, TuneforgeClientError, job_result
 from tuneforge.common.v1 import common_pb2
 
 DATA = Path(__file__).parent / "data"
@@ -14,32 +14,34 @@ Job = common_pb2.Job
 
 
 def finish(client, job):
-    return client.wait_job("dataset", job.id)
+    return client.wait_job(job.id)
 
 
-def test_telegram_validation_split_zero_means_no_validation_set(client):
+def test_telegram_no_validation_split_holds_out_nothing(client):
     up = client.upload_file("dataset", DATA / "telegram_single_chat.json")
     job = finish(client, client.dataset.process_telegram_export(
-        upload_id=up.id, dataset_name="all-train", config={"owner_name": "Ivan Ivanov", "validation_split": 0}))
+        upload_id=up.id, dataset_name="all-train", config={"owner_name": "Ivan Ivanov", "no_validation_split": True}))
     assert job.state == Job.STATE_SUCCEEDED, job.error_message
     ds = client.dataset.get_dataset(name="all-train")
     assert ds.record_count == 2 and ds.validation_record_count == 0
 
 
-def test_stored_validation_split_zero_is_kept_and_shown(client):
-    client.dataset.update_telegram_config(config={"validation_split": 0})
+def test_a_stored_no_validation_split_is_kept_and_shown(client):
+    client.dataset.update_telegram_config(config={"no_validation_split": True})
     config = client.dataset.get_telegram_config()
-    assert config.HasField("validation_split") and config.validation_split == 0
+    assert config.no_validation_split and config.validation_split == 0
 
 
 def test_telegram_append_to_adds_new_dialogs_to_an_existing_dataset(client):
     up = client.upload_file("dataset", DATA / "telegram_single_chat.json")
-    config = {"owner_name": "Ivan Ivanov", "validation_split": 0}
+    config = {"owner_name": "Ivan Ivanov", "no_validation_split": True}
     assert finish(client, client.dataset.process_telegram_export(
         upload_id=up.id, dataset_name="monthly", config=config)).state == Job.STATE_SUCCEEDED
     job = finish(client, client.dataset.process_telegram_export(upload_id=up.id, append_to="monthly", config=config))
     assert job.state == Job.STATE_SUCCEEDED, job.error_message
-    assert job.result["report"]["dialogs"] == 0 and job.result["report"]["messages_already_in_dataset"] > 0
+    report = job_result(job).report
+    assert report.dialogs == 0 and report.messages_already_in_dataset > 0
+    assert [c.name for c in report.contacts] == ["Anna Petrova"]
     assert client.dataset.get_dataset(name="monthly").record_count == 2
     with pytest.raises(InvalidArgument):
         client.dataset.process_telegram_export(upload_id=up.id, append_to="monthly", dataset_name="x")
@@ -82,4 +84,5 @@ def test_import_report_carries_record_index_warnings_and_scrub_counts(client, tm
     assert {w.code: w.count for w in report.warnings} == {"IMAGES_DROPPED": 1, "IMAGE_PLACEHOLDERS": 1}
     error = report.errors[0]
     assert (error.index, error.line, error.code) == (2, second_starts, "NO_ASSISTANT_MESSAGE")
-    assert resp.preview[0]["messages"][0]["content"] == "<image> mail me: <EMAIL>"
+    assert json.loads(resp.preview[0])["messages"][0]["content"] == "<image> mail me: <EMAIL>"
+    assert client.dataset.get_dataset(name="scrubbed").import_report.scrubbed.emails == 1

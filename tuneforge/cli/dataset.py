@@ -172,8 +172,10 @@ def _telegram(args: argparse.Namespace) -> int:
         "session_gap_seconds": int(args.session_gap_hours * 3600) if args.session_gap_hours else 0,
     }  # fmt: skip
     config = {k: v for k, v in config.items() if v}
-    if args.validation_split is not None:
-        config["validation_split"] = args.validation_split  # 0 = no validation set
+    if args.validation_split == 0:
+        config["no_validation_split"] = True  # a 0 in validation_split would read as unset
+    elif args.validation_split is not None:
+        config["validation_split"] = args.validation_split
     if bool(args.name) == bool(args.append_to):
         return _err("give --name (a new dataset) or --append-to (an existing one)")
     target = {"dataset_name": args.name} if args.name else {"append_to": args.append_to}

@@ -104,19 +104,15 @@ def report_pb(report: importing.ImportReport) -> pb.ValidationReport:
 
 
 def config_dict(config: pb.TelegramConfig) -> dict[str, Any]:
-    """The fields a client set (non-zero / non-empty / true, or present for ``optional``
-    fields, so that ``validation_split: 0`` means none), by proto field name."""
+    """The fields a client set (non-zero / non-empty / true), by proto field name;
+    ``no_validation_split`` becomes ``validation_split: 0`` (a 0 itself reads as unset)."""
     out: dict[str, Any] = {}
     for f in config.DESCRIPTOR.fields:
         value = getattr(config, f.name)
-        if f.is_repeated:
-            if value:
-                out[f.name] = list(value)
-        elif f.has_presence and f.containing_oneof is not None:  # proto3 `optional`
-            if config.HasField(f.name):
-                out[f.name] = value
-        elif value:
-            out[f.name] = value
+        if value:
+            out[f.name] = list(value) if f.is_repeated else value
+    if out.pop("no_validation_split", False):
+        out["validation_split"] = 0.0
     return out
 
 
@@ -245,7 +241,8 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
     def _telegram_config(self) -> pb.TelegramConfig:
         known = pb.TelegramConfig.DESCRIPTOR.fields_by_name
         stored = {k: v for k, v in self.catalog.get_settings(SETTINGS_KEY).items() if k in known}
-        return pb.TelegramConfig(**{**TELEGRAM_DEFAULTS, **stored})
+        values = {**TELEGRAM_DEFAULTS, **stored}
+        return pb.TelegramConfig(**values, no_validation_split=values["validation_split"] == 0)
 
     def _input(self, request: Any, upload_field: str = "upload_id") -> Any:
         """The file a request names: an upload, or a local path the server may read."""

@@ -33,7 +33,7 @@ class Upload(_message.Message):
     def __init__(self, id: _Optional[str] = ..., filename: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class TelegramConfig(_message.Message):
-    __slots__ = ("owner_name", "owner_id", "transcribe_voice", "min_dialog_messages", "max_message_length", "max_dialog_length", "include_groups", "include_channels", "include_bots", "include_saved_messages", "include_forwarded", "stickers_as_emoji", "session_gap_seconds", "system_prompt", "output_format", "whisper_model", "whisper_language", "validation_split", "scrub", "scrub_names", "exclude_contacts")
+    __slots__ = ("owner_name", "owner_id", "transcribe_voice", "min_dialog_messages", "max_message_length", "max_dialog_length", "include_groups", "include_channels", "include_bots", "include_saved_messages", "include_forwarded", "stickers_as_emoji", "session_gap_seconds", "system_prompt", "output_format", "whisper_model", "whisper_language", "validation_split", "scrub", "scrub_names", "exclude_contacts", "no_validation_split")
     OWNER_NAME_FIELD_NUMBER: _ClassVar[int]
     OWNER_ID_FIELD_NUMBER: _ClassVar[int]
     TRANSCRIBE_VOICE_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,7 @@ class TelegramConfig(_message.Message):
     SCRUB_FIELD_NUMBER: _ClassVar[int]
     SCRUB_NAMES_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_CONTACTS_FIELD_NUMBER: _ClassVar[int]
+    NO_VALIDATION_SPLIT_FIELD_NUMBER: _ClassVar[int]
     owner_name: str
     owner_id: str
     transcribe_voice: bool
@@ -76,7 +77,8 @@ class TelegramConfig(_message.Message):
     scrub: bool
     scrub_names: bool
     exclude_contacts: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, owner_name: _Optional[str] = ..., owner_id: _Optional[str] = ..., transcribe_voice: _Optional[bool] = ..., min_dialog_messages: _Optional[int] = ..., max_message_length: _Optional[int] = ..., max_dialog_length: _Optional[int] = ..., include_groups: _Optional[bool] = ..., include_channels: _Optional[bool] = ..., include_bots: _Optional[bool] = ..., include_saved_messages: _Optional[bool] = ..., include_forwarded: _Optional[bool] = ..., stickers_as_emoji: _Optional[bool] = ..., session_gap_seconds: _Optional[int] = ..., system_prompt: _Optional[str] = ..., output_format: _Optional[str] = ..., whisper_model: _Optional[str] = ..., whisper_language: _Optional[str] = ..., validation_split: _Optional[float] = ..., scrub: _Optional[bool] = ..., scrub_names: _Optional[bool] = ..., exclude_contacts: _Optional[_Iterable[str]] = ...) -> None: ...
+    no_validation_split: bool
+    def __init__(self, owner_name: _Optional[str] = ..., owner_id: _Optional[str] = ..., transcribe_voice: _Optional[bool] = ..., min_dialog_messages: _Optional[int] = ..., max_message_length: _Optional[int] = ..., max_dialog_length: _Optional[int] = ..., include_groups: _Optional[bool] = ..., include_channels: _Optional[bool] = ..., include_bots: _Optional[bool] = ..., include_saved_messages: _Optional[bool] = ..., include_forwarded: _Optional[bool] = ..., stickers_as_emoji: _Optional[bool] = ..., session_gap_seconds: _Optional[int] = ..., system_prompt: _Optional[str] = ..., output_format: _Optional[str] = ..., whisper_model: _Optional[str] = ..., whisper_language: _Optional[str] = ..., validation_split: _Optional[float] = ..., scrub: _Optional[bool] = ..., scrub_names: _Optional[bool] = ..., exclude_contacts: _Optional[_Iterable[str]] = ..., no_validation_split: _Optional[bool] = ...) -> None: ...
 
 class ProcessTelegramExportRequest(_message.Message):
     __slots__ = ("upload_id", "dataset_name", "config", "request_id", "append_to", "local_path")
