@@ -397,11 +397,7 @@ def _rm(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ parser
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    common = client_options()
-    group = sub.add_parser("dataset", help="datasets: Telegram exports, import, generation, stats")
-    cmds = group.add_subparsers(dest="dataset_command", required=True, metavar="COMMAND")
-
+def _add_telegram(cmds: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = cmds.add_parser("telegram", parents=[common], help="turn a Telegram Desktop export into a dialog dataset (a job)")
     p.add_argument("file", help="result.json, a zip of the export folder, or the export folder (zipped here)")
     p.add_argument("--name", default="", help="dataset to create")
@@ -433,6 +429,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--local", action="store_true", help="hand the server this file's path instead of uploading it")
     p.add_argument("--no-follow", action="store_true", help="start the job and return")
     p.set_defaults(func=_telegram)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    common = client_options()
+    group = sub.add_parser("dataset", help="datasets: Telegram exports, import, generation, stats")
+    cmds = group.add_subparsers(dest="dataset_command", required=True, metavar="COMMAND")
+
+    _add_telegram(cmds, common)
 
     p = cmds.add_parser("import", parents=[common], help="import a dataset file in any common format")
     p.add_argument("file", help="JSONL, JSON array, CSV, Parquet or text")
