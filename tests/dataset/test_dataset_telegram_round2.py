@@ -170,3 +170,23 @@ def test_a_broken_export_names_the_line_and_column(tmp_path):
     with pytest.raises(TuneforgeError) as exc:
         run(path, tmp_path, owner_name="x")
     assert exc.value.reason == "TELEGRAM_INVALID_JSON" and "line 5, column 12" in exc.value.message
+
+
+def test_a_chat_longer_than_the_sort_buffer_gives_the_same_dialogs(tmp_path, monkeypatch):
+    messages = []
+    for i in range(60):  # 15 sessions of two exchanges, a day apart
+        who = PEER if i % 2 == 0 else ME
+        messages.append(msg(i + 1, *who, (i // 4) * 86400 + i, f"m{i}"))
+    path = write(tmp_path, [chat(messages)])
+    _, whole = run(path, tmp_path)
+    monkeypatch.setattr(dialogs, "MAX_PENDING", 7)
+    _, windowed = run(path, tmp_path)
+    assert windowed == whole and len(whole) == 15
+
+
+def test_one_endless_session_is_written_in_parts_with_bounded_memory(tmp_path, monkeypatch):
+    messages = [msg(i + 1, *(PEER if i % 2 == 0 else ME), i * 10, f"m{i}") for i in range(100)]
+    path = write(tmp_path, [chat(messages)])
+    monkeypatch.setattr(dialogs, "MAX_PENDING", 10)
+    report, rows = run(path, tmp_path)
+    assert report.messages_kept == 100 and [m["content"] for r in rows for m in r["messages"]][:2] == ["m0", "m1"]

@@ -166,6 +166,7 @@ class _Owner:
 
 
 MAX_CONTACTS_LISTED = 50
+MAX_PENDING = 20_000  # messages of one chat held for sorting before its finished sessions go out
 
 
 def process_export(
@@ -285,42 +286,63 @@ class _Export:
         text = _message_text(ev, self.opts, self.source, self.transcriber, self.dropped, self.report)
         if text is not None:
             self.pending.append(_Kept(_timestamp(ev), is_owner, author, text, ev.get("id")))
+            if len(self.pending) >= MAX_PENDING:
+                self.write_sessions(final=False)
 
     def end_chat(self) -> None:
-        """Sort the chat's messages by date (stable: file order breaks ties), cut sessions at
-        a gap in either direction, write them."""
+        if not self.skip_chat and self.pending and self.chat is not None:
+            self.write_sessions(final=True)
+        self.pending, self.skip_chat = [], False
+
+    def write_sessions(self, final: bool) -> None:
+        """Sort the buffered messages by date (stable: file order breaks ties), cut sessions
+        at a gap in either direction, write them. Not ``final`` (a chat longer than
+        ``MAX_PENDING`` messages): the last session stays buffered, as it may go on — memory
+        stays bounded, and order is restored within each window of that many messages."""
         pending, chat = self.pending, self.chat
-        self.pending = []
-        if self.skip_chat or not pending or chat is None:
-            self.skip_chat = False
-            return
+        assert chat is not None
         last: float | None = None
         for k in pending:  # a message without a date sorts with the one before it
             k.ts = last = k.ts if k.ts is not None else last
         pending.sort(key=lambda k: k.ts if k.ts is not None else float("-inf"))
+        sessions: list[list[_Kept]] = [[]]
+        last = None
+        for k in pending:
+            if last is not None and k.ts is not None and abs(k.ts - last) > self.opts.session_gap_seconds:
+                sessions.append([])
+            last = k.ts if k.ts is not None else last
+            sessions[-1].append(k)
+        if final:
+            self.pending = []
+        elif len(sessions) > 1:
+            self.pending = sessions.pop()
+        else:  # one endless session: write its first half (ending on an owner's reply) to stay bounded
+            one = sessions[0]
+            cut = next((i for i in range(len(one) // 2, len(one)) if one[i - 1].is_owner and not one[i].is_owner),
+                       len(one) // 2)  # fmt: skip
+            sessions, self.pending = [one[:cut]], one[cut:]
         if self.opts.scrub_names and self.scrubber is not None:
             peers = {chat.name} if chat.type == tg.PERSONAL else set()  # a group's title is no name
             self.scrubber.add_names({k.author for k in pending if not k.is_owner} | peers)
         self.writer.chat_id = chat.id
-        group = chat.type in tg.GROUP_TYPES
-        session: list[_Turn] = []
-        last = None
-        for k in pending:
-            if last is not None and k.ts is not None and abs(k.ts - last) > self.opts.session_gap_seconds:
-                self.writer.write_session(session)
-                session = []
-            last = k.ts if k.ts is not None else last
+        for session in sessions:
+            self.writer.write_session(self.turns(session, chat.type in tg.GROUP_TYPES))
+
+    def turns(self, session: list[_Kept], group: bool) -> list[_Turn]:
+        """Consecutive messages of one side merged into one turn (group members named)."""
+        out: list[_Turn] = []
+        for k in session:
             role = "assistant" if k.is_owner else "user"
             text = f"{k.author}: {k.text}" if group and not k.is_owner else k.text
             if self.scrubber is not None:
                 text = self.scrubber.text(text)
-            if session and session[-1].role == role:
-                session[-1].parts.append(text)
-                session[-1].sources += 1
-                session[-1].ids.append(k.id)
+            if out and out[-1].role == role:
+                out[-1].parts.append(text)
+                out[-1].sources += 1
+                out[-1].ids.append(k.id)
             else:
-                session.append(_Turn(role, [text], 1, [k.id]))
-        self.writer.write_session(session)
+                out.append(_Turn(role, [text], 1, [k.id]))
+        return out
 
     def finish(self) -> TelegramReport:
         report, owner = self.report, self.owner
