@@ -9,6 +9,8 @@ import pytest
 from tuneforge.client import Client, FailedPrecondition, InvalidArgument, TuneforgeClientError, job_result
 from tuneforge.common.v1 import common_pb2
 
+from tests.dataset.test_dataset_generate_round2 import llm  # noqa: F401 - the OpenAI stand-in fixture
+
 DATA = Path(__file__).parent / "data"
 Job = common_pb2.Job
 
@@ -86,3 +88,26 @@ def test_import_report_carries_record_index_warnings_and_scrub_counts(client, tm
     assert (error.index, error.line, error.code) == (2, second_starts, "NO_ASSISTANT_MESSAGE")
     assert json.loads(resp.preview[0])["messages"][0]["content"] == "<image> mail me: <EMAIL>"
     assert client.dataset.get_dataset(name="scrubbed").import_report.scrubbed.emails == 1
+
+
+def test_generate_job_rephrases_through_an_openai_compatible_endpoint(client, tmp_path, llm):
+    import zipfile
+
+    project = tmp_path / "p.zip"
+    with zipfile.ZipFile(project, "w") as zf:
+        zf.writestr("docs/d.md", "# Delivery\n\nWe deliver in 2 days.\n")
+    up = client.upload_file("dataset", project)
+    job = finish(client, client.dataset.generate_dataset(
+        dataset_name="llm", project_upload_id=up.id, docs_dir="docs", llm_url=llm, scrub=True,
+        questions_per_passage=2, validation_split=0))
+    assert job.state == Job.STATE_SUCCEEDED, job.error_message
+    report = job_result(job).report
+    assert report.llm_rephrased == 1 and report.passages == 1 and report.records == 2
+    record = json.loads(client.dataset.preview_dataset(name="llm", count=1).records[0])
+    assert record["messages"][0]["content"] == "Rephrased: What is delivery?"
+
+
+def test_generate_refuses_a_bad_llm_url_before_starting_a_job(client, tmp_path):
+    with pytest.raises(InvalidArgument) as exc:
+        client.dataset.generate_dataset(dataset_name="x", docs_dir=str(tmp_path), llm_url="ftp://host/v1")
+    assert exc.value.reason == "INVALID_LLM_URL"
