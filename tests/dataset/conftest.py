@@ -57,3 +57,12 @@ def _run_worker(
         json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")
     ]
     return proc.returncode, events, proc.stderr
+
+
+@pytest.fixture
+def llm():
+    """A local OpenAI-compatible chat server (tests/dataset/openai_standin.py); its URL."""
+    from tests.dataset.openai_standin import serve
+
+    with serve() as url:
+        yield url

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.dataset.openai_standin import OpenAIStandIn
 from tuneforge.runtime.errors import TuneforgeError
 from tuneforge.services.dataset import doc_passages, generate
 from tuneforge.services.dataset.generate import GenerateOptions
@@ -83,57 +82,6 @@ def test_scrub_removes_personal_data_from_generated_records(tmp_path):
     assert report.scrubbed == {"emails": 1, "phones": 1}
 
 
-class _OpenAIStandIn(BaseHTTPRequestHandler):
-    """Answers /v1/models and /v1/chat/completions the way vLLM's OpenAI server does."""
-
-    requests: list[dict] = []
-
-    def do_GET(self):  # noqa: N802
-        if self.path == "/v1/models":
-            self._send(200, {"object": "list", "data": [{"id": "tiny-chat", "object": "model", "owned_by": "vllm"}]})
-        else:
-            self._send(404, {"error": {"message": "not found", "type": "NotFoundError", "code": 404}})
-
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append(body)
-        if body.get("model") != "tiny-chat":
-            self._send(404, {"error": {"message": f"The model `{body.get('model')}` does not exist.",
-                                       "type": "NotFoundError", "code": 404}})
-            return
-        given = json.loads(body["messages"][-1]["content"])
-        content = json.dumps({"questions": [f"Rephrased: {q}" for q in given["questions"]],
-                              "answer": "In short: " + given["answer"]}, ensure_ascii=False)
-        self._send(200, {
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "tiny-chat",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": f"```json\n{content}\n```"},
-                         "finish_reason": "stop", "logprobs": None}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
-        })
-
-    def _send(self, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture
-def llm():
-    _OpenAIStandIn.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _OpenAIStandIn)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
 def test_llm_url_rephrases_questions_and_answers_through_the_chat_api(tmp_path, llm):
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -141,7 +89,7 @@ def test_llm_url_rephrases_questions_and_answers_through_the_chat_api(tmp_path, 
     report = generate.generate(GenerateOptions(docs_dir=str(docs), llm_url=llm), tmp_path / "o.jsonl")
     assert pairs(tmp_path / "o.jsonl")[0] == ("Rephrased: What is delivery?", "In short: We deliver in 2 days.")
     assert report.llm_rephrased == 1 and report.records == 3
-    sent = _OpenAIStandIn.requests[0]
+    sent = OpenAIStandIn.requests[0]
     assert sent["model"] == "tiny-chat" and sent["messages"][0]["role"] == "system"
 
 

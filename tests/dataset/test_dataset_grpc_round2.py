@@ -9,8 +9,6 @@ import pytest
 from tuneforge.client import Client, FailedPrecondition, InvalidArgument, TuneforgeClientError, job_result
 from tuneforge.common.v1 import common_pb2
 
-from tests.dataset.test_dataset_generate_round2 import llm  # noqa: F401 - the OpenAI stand-in fixture
-
 DATA = Path(__file__).parent / "data"
 Job = common_pb2.Job
 
