@@ -190,3 +190,9 @@ def test_one_endless_session_is_written_in_parts_with_bounded_memory(tmp_path, m
     monkeypatch.setattr(dialogs, "MAX_PENDING", 10)
     report, rows = run(path, tmp_path)
     assert report.messages_kept == 100 and [m["content"] for r in rows for m in r["messages"]][:2] == ["m0", "m1"]
+
+
+def test_a_photo_with_a_caption_keeps_the_caption_and_is_counted(tmp_path):
+    path = write(tmp_path, [chat([msg(1, *PEER, 1, "Look at this", photo="photos/p.jpg"), msg(2, *ME, 2, "Nice")])])
+    report, rows = run(path, tmp_path)
+    assert contents(rows) == [["Look at this", "Nice"]] and report.media_text_only == 1

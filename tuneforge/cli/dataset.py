@@ -115,6 +115,8 @@ def telegram_report_text(report: dict[str, Any]) -> str:
     ]
     if report.get("voice_transcribed"):
         lines.append(f"voice:     {int(report['voice_transcribed'])} transcribed")
+    if report.get("media_text_only"):
+        lines.append(f"media:     {int(report['media_text_only'])} photos/files kept as their caption only (not trained on)")
     if report.get("messages_already_in_dataset"):
         lines.append(f"appended:  {int(report['messages_already_in_dataset'])} messages were already in the dataset")
     if report.get("scrubbed"):

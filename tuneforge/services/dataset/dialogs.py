@@ -107,6 +107,7 @@ class TelegramReport:
     scrubbed: dict[str, int] = field(default_factory=dict)  # placeholder kind → count
     contacts: list[dict[str, Any]] = field(default_factory=list)  # [{name, messages}], most first
     messages_already_in_dataset: int = 0  # --append-to: messages whose ids were there
+    media_text_only: int = 0  # photos/files with a caption: only the caption is trained on
 
     @property
     def balance(self) -> float:
@@ -438,6 +439,8 @@ def _message_text(
     if len(text) > opts.max_message_length:
         dropped["too_long"] += 1
         return None
+    if (media or msg.get("photo") or msg.get("file")) and media not in VOICE_TYPES:
+        report.media_text_only += 1  # a photo/file with a caption: the caption is kept
     return text
 
 

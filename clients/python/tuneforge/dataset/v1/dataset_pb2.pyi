@@ -280,7 +280,7 @@ class Dataset(_message.Message):
     def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., format: _Optional[str] = ..., record_count: _Optional[int] = ..., validation_record_count: _Optional[int] = ..., size_bytes: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., path: _Optional[str] = ..., validation_path: _Optional[str] = ..., job_id: _Optional[str] = ..., telegram_report: _Optional[_Union[TelegramReport, _Mapping]] = ..., generate_report: _Optional[_Union[GenerateReport, _Mapping]] = ..., import_report: _Optional[_Union[ValidationReport, _Mapping]] = ...) -> None: ...
 
 class TelegramReport(_message.Message):
-    __slots__ = ("chats_read", "chats_used", "chats_skipped", "messages_read", "messages_kept", "messages_dropped", "voice_transcribed", "dialogs", "dialogs_dropped", "user_turns", "assistant_turns", "owner", "bytes_read", "balance", "scrubbed", "contacts", "messages_already_in_dataset")
+    __slots__ = ("chats_read", "chats_used", "chats_skipped", "messages_read", "messages_kept", "messages_dropped", "voice_transcribed", "dialogs", "dialogs_dropped", "user_turns", "assistant_turns", "owner", "bytes_read", "balance", "scrubbed", "contacts", "messages_already_in_dataset", "media_text_only")
     class ChatsSkippedEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -319,6 +319,7 @@ class TelegramReport(_message.Message):
     SCRUBBED_FIELD_NUMBER: _ClassVar[int]
     CONTACTS_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_ALREADY_IN_DATASET_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TEXT_ONLY_FIELD_NUMBER: _ClassVar[int]
     chats_read: int
     chats_used: int
     chats_skipped: _containers.ScalarMap[str, int]
@@ -336,7 +337,8 @@ class TelegramReport(_message.Message):
     scrubbed: ScrubCounts
     contacts: _containers.RepeatedCompositeFieldContainer[Contact]
     messages_already_in_dataset: int
-    def __init__(self, chats_read: _Optional[int] = ..., chats_used: _Optional[int] = ..., chats_skipped: _Optional[_Mapping[str, int]] = ..., messages_read: _Optional[int] = ..., messages_kept: _Optional[int] = ..., messages_dropped: _Optional[_Mapping[str, int]] = ..., voice_transcribed: _Optional[int] = ..., dialogs: _Optional[int] = ..., dialogs_dropped: _Optional[_Mapping[str, int]] = ..., user_turns: _Optional[int] = ..., assistant_turns: _Optional[int] = ..., owner: _Optional[str] = ..., bytes_read: _Optional[int] = ..., balance: _Optional[float] = ..., scrubbed: _Optional[_Union[ScrubCounts, _Mapping]] = ..., contacts: _Optional[_Iterable[_Union[Contact, _Mapping]]] = ..., messages_already_in_dataset: _Optional[int] = ...) -> None: ...
+    media_text_only: int
+    def __init__(self, chats_read: _Optional[int] = ..., chats_used: _Optional[int] = ..., chats_skipped: _Optional[_Mapping[str, int]] = ..., messages_read: _Optional[int] = ..., messages_kept: _Optional[int] = ..., messages_dropped: _Optional[_Mapping[str, int]] = ..., voice_transcribed: _Optional[int] = ..., dialogs: _Optional[int] = ..., dialogs_dropped: _Optional[_Mapping[str, int]] = ..., user_turns: _Optional[int] = ..., assistant_turns: _Optional[int] = ..., owner: _Optional[str] = ..., bytes_read: _Optional[int] = ..., balance: _Optional[float] = ..., scrubbed: _Optional[_Union[ScrubCounts, _Mapping]] = ..., contacts: _Optional[_Iterable[_Union[Contact, _Mapping]]] = ..., messages_already_in_dataset: _Optional[int] = ..., media_text_only: _Optional[int] = ...) -> None: ...
 
 class Contact(_message.Message):
     __slots__ = ("name", "messages")
