@@ -17,6 +17,11 @@ _METRIC_KEYS = {
     "loss": "loss", "eval_loss": "eval_loss", "learning_rate": "learning_rate",
     "grad_norm": "grad_norm", "mean_token_accuracy": "mean_token_accuracy",
     "eval_mean_token_accuracy": "eval_mean_token_accuracy", "num_tokens": "num_tokens",
+    # DPO / ORPO (TRL's names): the preference signal an owner watches
+    "rewards/margins": "reward_margin", "rewards/chosen": "reward_chosen",
+    "rewards/rejected": "reward_rejected", "rewards/accuracies": "reward_accuracy",
+    "eval_rewards/margins": "eval_reward_margin", "eval_rewards/accuracies": "eval_reward_accuracy",
+    "nll_loss": "nll_loss", "log_odds_ratio": "log_odds_ratio",
 }
 
 

@@ -20,6 +20,9 @@ from tuneforge.runtime.errors import FieldViolation, invalid_fields
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 QUANTIZATIONS = ("none", "nf4")
+METHODS = ("lora", "full", "dpo", "orpo")
+REPORT_TO = ("none", "tensorboard", "mlflow")
+ATTN_IMPLEMENTATIONS = ("auto", "eager", "sdpa", "flash_attention_2", "flash_attention_3")
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj"]
 
 
@@ -62,6 +65,23 @@ class TrainingConfig:
     )
     seed: int = _f(42, "Random seed (data order, LoRA init, dropout).")
     packing: bool = _f(False, "Pack several short chats into one sequence (faster on chat data).")
+    method: str = _f(
+        "lora", "lora (SFT of an adapter; QLoRA with quantization=nf4) | full (SFT of every "
+        "weight: a whole model) | dpo | orpo (preference pairs, adapter)."
+    )
+    use_dora: bool = _f(False, "DoRA: LoRA plus a learned magnitude per output (vLLM cannot "
+                               "serve it: merge before serving).")
+    use_rslora: bool = _f(False, "rsLoRA: scale the update by alpha/sqrt(rank) (stable at "
+                                 "high ranks).")
+    loraplus_lr_ratio: float = _f(0.0, "LoRA+: the B matrices learn this many times faster "
+                                       "than A (0 = off; 16 is the paper's value).")
+    preference_beta: float = _f(0.1, "DPO/ORPO beta: strength of the preference term.")
+    report_to: str = _f("none", "none | tensorboard | mlflow: offline experiment tracking "
+                                "under the job's directory.")
+    use_liger_kernel: bool = _f(False, "Liger's fused Triton kernels (GPU; needs liger-kernel).")
+    attn_implementation: str = _f(
+        "auto", "auto | eager | sdpa | flash_attention_2 | flash_attention_3; auto = flash "
+                "attention when installed on a GPU, else sdpa.")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -76,8 +96,11 @@ HELP: dict[str, str] = {name: f.metadata["help"] for name, f in FIELDS.items()}
 _INT_FIELDS = {"lora_rank", "lora_alpha", "batch_size", "gradient_accumulation_steps",
                "max_seq_length", "save_steps", "eval_steps", "early_stopping_patience", "seed"}
 _FLOAT_FIELDS = {"lora_dropout", "learning_rate", "epochs", "warmup_ratio", "weight_decay",
-                 "validation_split"}
-_BOOL_FIELDS = {"gradient_checkpointing", "packing"}
+                 "validation_split", "loraplus_lr_ratio", "preference_beta"}
+_BOOL_FIELDS = {"gradient_checkpointing", "packing", "use_dora", "use_rslora",
+                "use_liger_kernel"}
+_CHOICES = {"method": METHODS, "report_to": REPORT_TO,
+            "attn_implementation": ATTN_IMPLEMENTATIONS}
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f"}
 
@@ -154,6 +177,9 @@ def parse_value(key: str, value: Any) -> Any:
         aliases = {"4bit": "nf4", "4-bit": "nf4", "qlora": "nf4", "float32": "fp32",
                    "bfloat16": "bf16", "float16": "fp16", "": "none"}
         return aliases.get(text, text)
+    if key in _CHOICES:
+        text = str(value).strip().lower() or _CHOICES[key][0]
+        return {"sft": "lora", "qlora": "lora"}.get(text, text) if key == "method" else text
     raise KeyError(key)
 
 
@@ -242,6 +268,33 @@ def check(cfg: TrainingConfig) -> list[FieldViolation]:
         bad("early_stopping_patience", f"must be >= 0, got {cfg.early_stopping_patience}")
     if cfg.seed < 0:
         bad("seed", f"must be >= 0, got {cfg.seed}")
+    for name, choices in _CHOICES.items():
+        if getattr(cfg, name) not in choices:
+            bad(name, f"must be one of {', '.join(choices)}, got {getattr(cfg, name)!r}")
+    v += _check_method(cfg)
+    return v
+
+
+def _check_method(cfg: TrainingConfig) -> list[FieldViolation]:
+    """Combinations that cannot work, said before a worker starts."""
+    v = []
+    if cfg.loraplus_lr_ratio < 0:
+        v.append(FieldViolation("config.loraplus_lr_ratio",
+                                f"must be >= 0 (0 = off), got {cfg.loraplus_lr_ratio}"))
+    if not cfg.preference_beta > 0:
+        v.append(FieldViolation("config.preference_beta",
+                                f"must be > 0, got {cfg.preference_beta}"))
+    if cfg.method == "full":
+        for name in ("use_dora", "use_rslora"):
+            if getattr(cfg, name):
+                v.append(FieldViolation(f"config.{name}", "is a LoRA option; method=full "
+                                        "trains every weight"))
+        if cfg.loraplus_lr_ratio:
+            v.append(FieldViolation("config.loraplus_lr_ratio", "is a LoRA option; "
+                                    "method=full trains every weight"))
+        if cfg.quantization != "none":
+            v.append(FieldViolation("config.quantization", "a 4-bit model cannot be fully "
+                                    "fine-tuned; use method=lora with quantization=nf4"))
     return v
 
 

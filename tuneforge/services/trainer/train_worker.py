@@ -1,22 +1,27 @@
-"""LoRA / QLoRA supervised fine-tuning of a causal LM on chat data — the training worker.
+"""Fine-tuning of a causal LM — the training worker: LoRA / QLoRA / DoRA / rsLoRA / LoRA+ or
+full SFT on chats, DPO / ORPO on preference pairs (``config.method``; see trainers.py).
 
     python -m tuneforge.services.trainer.train_worker --spec SPEC.json
     accelerate launch [--num_processes N] -m tuneforge.services.trainer.train_worker --spec S
 
 Spec (JSON object):
     base_model               hub id (already in the local HF cache) or local directory
-    train_file               JSONL of {"messages": [...]} records
+    train_file               JSONL of {"messages": [...]} records (method lora/full) or of
+                             {"prompt", "chosen", "rejected"} pairs (dpo/orpo; preference_data)
     validation_file          optional JSONL; else ``config.validation_split`` holds some out
     config                   TrainingConfig keys (typed or text); validated here again
     output_dir               <data_root>/adapters/<name>; gets checkpoints/ and final/
     adapter_name, dataset_name   recorded in the result
     resume_from_checkpoint   optional checkpoint directory (of this or an earlier job)
     max_steps                optional hard cap on optimizer steps (tests, smoke runs)
+    full_max_parameters      optional; method=full is refused above it (FULL_FINETUNE_TOO_LARGE)
+    job_dir, job_id          added by the engine; tracking (report_to) writes under job_dir
     logging_steps            optional, default 1
 
 Story: setup (load tokenizer + model, LoRA) → tokenize (assistant-only labels, checked; see
 chat_data) → train (TRL SFTTrainer; events from callbacks.EventsCallback) → save
-(``final/`` written to a temp dir and renamed) → ``result``.
+(``final/`` written to a temp dir and renamed: an adapter, or with method=full a whole model
+directory) → ``result`` (with ``method``, ``variant`` and ``artifact`` = adapter | model).
 
 Events: progress phases ``loading_model``, ``tokenizing``, ``training``, ``saving``; metrics
 (loss, eval_loss, learning_rate, grad_norm, tokens_per_second, ...); a checkpoint event after
@@ -41,9 +46,11 @@ from pathlib import Path
 from typing import Any
 
 from tuneforge.runtime import worker_events as ev
-from tuneforge.runtime.errors import already_exists, invalid_argument
-from tuneforge.services.trainer import chat_data
+from tuneforge.runtime.errors import already_exists, failed_precondition, invalid_argument
+from tuneforge.services.trainer import chat_data, peft_setup, preference_data, tracking, trainers
 from tuneforge.services.trainer.config import TrainingConfig, from_dict, save_config
+
+PREFERENCE_METHODS = ("dpo", "orpo")
 
 CONFIG_FILE = "training_config.json"
 RESULT_FILE = "training_result.json"
@@ -76,7 +83,7 @@ def resolve_precision(cfg: TrainingConfig, cuda: bool, bf16_ok: bool) -> str:
 
 def load_model(spec: dict, cfg: TrainingConfig, precision: str, cuda: bool):
     import torch
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from peft import get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
     from transformers import set_seed
@@ -84,9 +91,11 @@ def load_model(spec: dict, cfg: TrainingConfig, precision: str, cuda: bool):
     set_seed(cfg.seed)  # before get_peft_model: the LoRA A matrices are drawn from this RNG
     base = spec["base_model"]
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
+    if cfg.method == "full":
+        dtype = torch.float32  # fp32 master weights; bf16/fp16 run as autocast
     try:
         tokenizer = AutoTokenizer.from_pretrained(base)
-        kwargs: dict[str, Any] = {"dtype": dtype}
+        kwargs: dict[str, Any] = {"dtype": dtype, **peft_setup.model_kwargs(cfg, cuda)}
         if cfg.quantization == "nf4":
             if not cuda:
                 _say("4-bit QLoRA on CPU: bitsandbytes runs it, but expect it to be many times "
@@ -105,22 +114,38 @@ def load_model(spec: dict, cfg: TrainingConfig, precision: str, cuda: bool):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.config.use_cache = False
+    if cfg.method == "full":
+        _check_full_size(spec, model)
+        return model, tokenizer
     if cfg.quantization == "nf4":
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=cfg.gradient_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False})
-    lora = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=cfg.target_modules, bias="none", task_type="CAUSAL_LM")
     try:
-        model = get_peft_model(model, lora)
+        model = get_peft_model(model, peft_setup.lora_config(cfg))
     except ValueError as exc:
         raise invalid_argument("config.target_modules", str(exc).splitlines()[0],
                                reason="INVALID_TRAINING_CONFIG") from None
     return model, tokenizer
 
 
+def _check_full_size(spec: dict, model) -> None:
+    """method=full is refused above ``full_max_parameters`` (a service setting in the spec)."""
+    limit = int(spec.get("full_max_parameters") or 0)
+    count = sum(p.numel() for p in model.parameters())
+    if limit and count > limit:
+        raise failed_precondition(
+            "FULL_FINETUNE_TOO_LARGE",
+            f"full fine-tuning of {spec['base_model']} ({count:,} parameters) is refused above "
+            f"full_max_parameters = {limit:,}: train an adapter (--set method=lora, or "
+            f"quantization=nf4) or raise full_max_parameters in the service config")
+
+
 def tokenize(spec: dict, cfg: TrainingConfig, tokenizer):
     from datasets import Dataset
+
+    if cfg.method in PREFERENCE_METHODS:
+        return load_preference(spec, cfg)
 
     train_records = chat_data.load_records(Path(spec["train_file"]), "train")
     if spec.get("validation_file"):
@@ -143,6 +168,19 @@ def tokenize(spec: dict, cfg: TrainingConfig, tokenizer):
         eval_ds = Dataset.from_dict(val.as_columns())
         _say(f"validation: {len(val.input_ids)} records")
     return Dataset.from_dict(train.as_columns()), eval_ds, train
+
+
+def load_preference(spec: dict, cfg: TrainingConfig):
+    """Preference pairs as datasets (TRL tokenizes them); stats count pairs, not tokens."""
+    from datasets import Dataset
+
+    train = preference_data.load_pairs(Path(spec["train_file"]), "train")
+    if spec.get("validation_file"):
+        val = preference_data.load_pairs(Path(spec["validation_file"]), "validation")
+    else:
+        train, val = chat_data.split_validation(train, cfg.validation_split, cfg.seed)
+    _say(f"train: {len(train)} preference pairs; validation: {len(val)}")
+    return Dataset.from_list(train), (Dataset.from_list(val) if val else None), None
 
 
 def _check_resume(path: str | None) -> str | None:
@@ -176,42 +214,16 @@ def packed_batching(cfg: TrainingConfig, attn_implementation: str | None) -> tup
 
 
 def build_trainer(spec, cfg, model, tokenizer, train_ds, eval_ds, precision, cuda, events):
-    from transformers import EarlyStoppingCallback, PrinterCallback
-    from trl import SFTConfig, SFTTrainer
+    from transformers import EarlyStoppingCallback
 
     evaluating = eval_ds is not None
     early = evaluating and cfg.early_stopping_patience > 0
     batch, accum = packed_batching(cfg, getattr(model.config, "_attn_implementation", None))
-    args = SFTConfig(
-        output_dir=str(Path(spec["output_dir"]) / "checkpoints"),
-        per_device_train_batch_size=batch,
-        per_device_eval_batch_size=batch,
-        gradient_accumulation_steps=accum,
-        learning_rate=cfg.learning_rate,
-        num_train_epochs=cfg.epochs,
-        max_steps=int(spec.get("max_steps") or -1),
-        warmup_ratio=cfg.warmup_ratio,
-        weight_decay=cfg.weight_decay,
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},
-        bf16=precision == "bf16", fp16=precision == "fp16", use_cpu=not cuda,
-        save_strategy="steps", save_steps=cfg.save_steps,
-        eval_strategy=("steps" if cfg.eval_steps else "epoch") if evaluating else "no",
-        eval_steps=cfg.eval_steps or None,
-        metric_for_best_model="eval_loss" if early else None,
-        greater_is_better=False if early else None,
-        logging_steps=int(spec.get("logging_steps") or 1),
-        seed=cfg.seed, data_seed=cfg.seed,
-        max_length=cfg.max_seq_length, packing=cfg.packing,
-        report_to=[], disable_tqdm=True, dataloader_num_workers=0,
-    )
+    args = trainers.common_args(spec, cfg, batch, accum, precision, cuda, evaluating, early)
     callbacks = [events]
     if early:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                         processing_class=tokenizer, callbacks=callbacks)
-    trainer.remove_callback(PrinterCallback)  # our events replace its dict prints on stdout
-    return trainer
+    return trainers.build(cfg, args, model, tokenizer, train_ds, eval_ds, callbacks)
 
 
 # ---- save ----------------------------------------------------------------------------------
@@ -245,6 +257,7 @@ def main(spec: dict) -> None:
         if not spec.get(key):
             raise invalid_argument(key, "required in the worker spec")
     cfg = from_dict(spec.get("config") or {})
+    peft_setup.check_installed(cfg)
     output_dir = Path(spec["output_dir"])
     if (output_dir / "final").exists():
         raise already_exists("adapter", spec.get("adapter_name") or str(output_dir))
@@ -264,9 +277,9 @@ def main(spec: dict) -> None:
     cuda = torch.cuda.is_available()
     precision = resolve_precision(cfg, cuda, cuda and torch.cuda.is_bf16_supported())
     model, tokenizer = load_model(spec, cfg, precision, cuda)
-    trainable, total = model.get_nb_trainable_parameters()
+    trainable, total = _parameter_counts(model)
     _say(f"model {spec['base_model']} on {'cuda' if cuda else 'cpu'}, {precision}, "
-         f"quantization {cfg.quantization}; LoRA trains {trainable:,} of {total:,} parameters")
+         f"quantization {cfg.quantization}; {peft_setup.describe(cfg, trainable, total)}")
 
     _phase("tokenizing", "tokenizing the dataset with the chat template")
     train_ds, eval_ds, stats = tokenize(spec, cfg, tokenizer)
@@ -275,6 +288,8 @@ def main(spec: dict) -> None:
         ev.result({"stopped": True, "checkpoint": None, "global_step": 0})
         return
 
+    os.environ.update(tracking.environment(cfg.report_to, spec.get("job_dir"),
+                                           spec.get("adapter_name")))
     events = callbacks_mod().EventsCallback(
         on_checkpoint=lambda p: save_config(cfg, p / CONFIG_FILE, **meta))
     trainer = build_trainer(spec, cfg, model, tokenizer, train_ds, eval_ds, precision, cuda,
@@ -290,6 +305,9 @@ def main(spec: dict) -> None:
     summary = {
         **meta,
         "config": cfg.to_dict(),
+        "method": cfg.method,
+        "variant": peft_setup.variant_name(cfg),
+        "artifact": "model" if cfg.method == "full" else "adapter",
         "precision": precision,
         "global_step": state.global_step,
         "max_steps": state.max_steps,
@@ -301,8 +319,8 @@ def main(spec: dict) -> None:
         "num_tokens": num_tokens,
         "train_runtime": runtime,
         "tokens_per_second": (num_tokens / runtime) if num_tokens and runtime else None,
-        "train_records": len(stats.input_ids),
-        "dropped_records": len(stats.dropped),
+        "train_records": len(train_ds),
+        "dropped_records": len(stats.dropped) if stats else 0,
         "early_stopped": bool(eval_ds is not None and cfg.early_stopping_patience > 0
                               and state.global_step < state.max_steps
                               and not events.stopped_by_request),
@@ -317,7 +335,7 @@ def main(spec: dict) -> None:
                    "checkpoint": str(ckpt.resolve()) if ckpt else None})
         return
 
-    _phase("saving", "saving the adapter")
+    _phase("saving", f"saving the {summary['artifact']}")
     final = save_final(trainer, output_dir, summary)
     summary.update(stopped=False, adapter_dir=str(final.resolve()),
                    output_dir=str(output_dir.resolve()),
@@ -325,8 +343,15 @@ def main(spec: dict) -> None:
                    if events.last_checkpoint else None)
     _write_json(output_dir / RESULT_FILE, summary)
     ev.progress(phase="saving", step=state.global_step, total=state.max_steps, percent=100.0,
-                message=f"adapter saved to {final}")
+                message=f"{summary['artifact']} saved to {final}")
     ev.result(summary)
+
+
+def _parameter_counts(model) -> tuple[int, int]:
+    if hasattr(model, "get_nb_trainable_parameters"):
+        return model.get_nb_trainable_parameters()
+    total = sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters() if p.requires_grad), total
 
 
 def callbacks_mod():
