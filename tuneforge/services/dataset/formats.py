@@ -22,9 +22,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from tuneforge.services.dataset import preference_formats
+
 FORMATS = (
     "messages", "sharegpt", "alpaca", "prompt_completion", "vertex", "instruction_output",
-    "question_answer", "text_label", "text",
+    "question_answer", "text_label", "text", *preference_formats.FORMATS,
 )  # fmt: skip
 # question_answer: the pair shapes public datasets and FAQ tables use, first match wins.
 QA_USER_KEYS = ("question", "query", "prompt", "instruction", "input")
@@ -62,6 +64,8 @@ def detect(record: Any) -> str | None:
     """The format a record looks like, by its keys; ``None`` if none fits."""
     if not isinstance(record, dict):
         return None
+    if preference := preference_formats.detect(record):
+        return preference
     keys = record.keys()
     if "conversations" in keys:
         return "sharegpt"
@@ -106,7 +110,7 @@ def normalise(
             "NOT_AN_OBJECT", f"record is a {_kind(record)}, not an object"
         )
     try:
-        fn = _NORMALISERS[fmt]
+        fn = _NORMALISERS.get(fmt) or preference_formats.NORMALISERS[fmt]
     except KeyError:
         raise RecordProblem("UNKNOWN_FORMAT", f"unknown format {fmt!r}") from None
     out = fn(record)
@@ -123,6 +127,8 @@ def normalise(
         size = (
             len(out["text"])
             if "text" in out
+            else preference_formats.size(out)
+            if preference_formats.is_preference(out)
             else sum(len(m["content"]) for m in out["messages"])
         )
         if size > max_chars:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneforge.runtime.errors import invalid_argument
+from tuneforge.services.dataset import preference_formats
 
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 4
@@ -53,6 +54,7 @@ class DatasetStats:
     size_bytes: int = 0
     records_by_source: dict[str, int] = field(default_factory=dict)
     messages_by_role: dict[str, int] = field(default_factory=dict)
+    preference_pairs: int = 0  # records that are chosen/rejected pairs (DPO / ORPO data)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,6 +167,9 @@ def compute_stats(
                     continue
                 record = json.loads(line)
                 stats.record_count += 1
+                if preference_formats.is_preference(record):
+                    stats.preference_pairs += 1
+                    record = preference_formats.longest_conversation(record)
                 msgs = record.get("messages") or record.get("conversations") or []
                 stats.message_count += len(msgs)
                 for m in msgs:
