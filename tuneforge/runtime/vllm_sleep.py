@@ -1,0 +1,104 @@
+"""One GPU shared by vLLM and training: put vLLM to sleep around a GPU job, wake it after.
+
+With ``vllm_share_gpu = true`` a GPU job (LLM or TTS training) runs between :meth:`sleep`
+and :meth:`wake` — wired as the job kind's ``before_start`` and ``on_end`` hooks, so the wake
+happens whatever the outcome (succeeded, failed, stopped, the worker never started).
+
+vLLM's sleep mode, as its server answers it (vllm 0.32, ``entrypoints/serve/dev/sleep``):
+
+* ``POST /sleep?level=1`` → 200 ``{"status": "sleeping", "level": 1}``: level 1 offloads the
+  weights to CPU memory and drops the KV cache; level 2 drops both (wake reloads nothing, so
+  only for a server that will load new weights);
+* ``POST /wake_up`` (optional repeated ``tags=weights&tags=kv_cache``) →
+  200 ``{"status": "awake", "tags": null}``;
+* ``GET /is_sleeping`` → 200 ``{"is_sleeping": bool}``.
+
+The routes exist only when vLLM runs with ``VLLM_SERVER_DEV_MODE=1`` and the engine with
+``--enable-sleep-mode`` (CUDA, ROCm and XPU only: the CPU build has no sleep mode); without
+them ``/sleep`` is a 404, reported here as a clear VLLM_SLEEP_UNSUPPORTED error that says what
+to start vLLM with. Runtime-loaded LoRA adapters are not promised to survive a sleep (level 2
+drops everything; at level 1 only allocations tagged as weights are kept), so after waking the
+served adapters are loaded again (``reapply``, the registry's hot activation path).
+Transport-only HTTP (stdlib), no torch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from typing import Awaitable, Callable
+
+from tuneforge.runtime.errors import failed_precondition, unavailable
+from tuneforge.runtime.logging import get_logger
+
+log = get_logger("tuneforge.vllm_sleep")
+START_HINT = ("start vLLM with VLLM_SERVER_DEV_MODE=1 in its environment and --enable-sleep-mode "
+              "(a CUDA/ROCm/XPU build; vLLM's CPU build has no sleep mode), or set "
+              "vllm_share_gpu = false")
+
+
+class VllmSleeper:
+    """Sleep / wake calls to one vLLM server; ``reapply`` re-loads the served adapters."""
+
+    def __init__(self, url: str, *, level: int = 1, timeout: float = 120.0,
+                 api_key: str | None = None,
+                 reapply: Callable[[], Awaitable[None]] | None = None) -> None:
+        if level not in (1, 2):
+            raise ValueError(f"sleep level must be 1 or 2, got {level}")
+        self.url = url.rstrip("/")
+        self.level = level
+        self.timeout = timeout
+        self.api_key = api_key
+        self.reapply = reapply
+
+    def _call(self, method: str, path: str) -> tuple[int, dict]:
+        req = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST"
+                                     else None)
+        if self.api_key:
+            req.add_header("Authorization", f"Bearer {self.api_key}")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                body = resp.read()
+                status = resp.status
+        except urllib.error.HTTPError as exc:
+            body, status = exc.read(), exc.code
+        except (urllib.error.URLError, OSError) as exc:
+            raise unavailable("VLLM_UNREACHABLE", f"vLLM at {self.url} is not reachable: "
+                              f"{getattr(exc, 'reason', exc)}") from None
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError:
+            data = {"raw": body[:200].decode("utf-8", "replace")}
+        return status, data if isinstance(data, dict) else {"value": data}
+
+    async def _request(self, method: str, path: str) -> dict:
+        status, data = await asyncio.to_thread(self._call, method, path)
+        if status == 404:
+            raise failed_precondition("VLLM_SLEEP_UNSUPPORTED",
+                                      f"vLLM at {self.url} has no {path.split('?')[0]} route: "
+                                      f"{START_HINT}")
+        if status >= 400:
+            message = (data.get("error") or {}).get("message") if isinstance(
+                data.get("error"), dict) else data.get("detail") or data.get("raw")
+            raise unavailable("VLLM_SLEEP_FAILED",
+                              f"vLLM {method} {path} answered {status}: {message or data}")
+        return data
+
+    async def is_sleeping(self) -> bool:
+        return bool((await self._request("GET", "/is_sleeping")).get("is_sleeping"))
+
+    async def sleep(self) -> None:
+        """Free the GPU: vLLM offloads (level 1) or drops (level 2) its weights and KV cache."""
+        await self._request("POST", f"/sleep?level={self.level}")
+        log.info("vllm_sleeping", url=self.url, level=self.level)
+
+    async def wake(self) -> None:
+        """Wake vLLM fully, then load the served adapters again."""
+        data = await self._request("POST", "/wake_up")
+        if data.get("status") not in (None, "awake"):
+            raise unavailable("VLLM_SLEEP_FAILED", f"vLLM did not wake fully: {data}")
+        log.info("vllm_awake", url=self.url)
+        if self.reapply is not None:
+            await self.reapply()
