@@ -1,0 +1,65 @@
+"""Pre-flight: the plan reads the model's config and the data's longest record, and refuses a
+job that cannot fit, saying what to change."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tuneforge.runtime.errors import TuneforgeError
+from tuneforge.services.trainer.config import from_dict
+from tuneforge.services.trainer.preflight import Device, check, make_plan, model_config
+
+GIB = 1024**3
+QWEN_05B_CONFIG = {"hidden_size": 896, "num_hidden_layers": 24, "num_attention_heads": 14,
+                   "num_key_value_heads": 2, "intermediate_size": 4864, "vocab_size": 151936,
+                   "tie_word_embeddings": True}
+SMALL_GPU = Device("cuda", "Small GPU", 4 * GIB, 4 * GIB)
+BIG_GPU = Device("cuda", "Big GPU", 80 * GIB, 80 * GIB)
+
+
+@pytest.fixture
+def qwen_dir(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(QWEN_05B_CONFIG))
+    return str(tmp_path)
+
+
+def test_plan_trains_at_the_longest_record_when_it_is_shorter_than_max_seq_length(qwen_dir):
+    plan = make_plan(qwen_dir, from_dict({"max_seq_length": 2048}), BIG_GPU, longest_record=300)
+    assert plan.settings.seq_len == 300 and plan.seq_len_source == "longest record"
+
+
+def test_plan_with_packing_trains_full_rows(qwen_dir):
+    plan = make_plan(qwen_dir, from_dict({"max_seq_length": 2048, "packing": True}), BIG_GPU,
+                     longest_record=300)
+    assert plan.settings.seq_len == 2048
+
+
+def test_job_that_fits_passes(qwen_dir):
+    check(make_plan(qwen_dir, from_dict({}), BIG_GPU, longest_record=512))
+
+
+def test_job_that_does_not_fit_is_refused_with_what_to_change(qwen_dir):
+    cfg = from_dict({"batch_size": 16, "max_seq_length": 4096, "gradient_checkpointing": False})
+    plan = make_plan(qwen_dir, cfg, SMALL_GPU, longest_record=4096)
+    with pytest.raises(TuneforgeError) as info:
+        check(plan)
+    err = info.value
+    assert err.code.name == "RESOURCE_EXHAUSTED" and err.reason == "INSUFFICIENT_MEMORY"
+    assert "--set quantization=nf4" in err.message and "--set max_seq_length=" in err.message
+    assert "Small GPU" in err.message
+
+
+def test_full_fine_tuning_above_the_limit_is_refused_before_queueing(qwen_dir):
+    plan = make_plan(qwen_dir, from_dict({"method": "full"}), BIG_GPU, longest_record=64)
+    with pytest.raises(TuneforgeError) as info:
+        check(plan, full_max_parameters=100_000_000)
+    assert info.value.reason == "FULL_FINETUNE_TOO_LARGE"
+    assert "--set method=lora" in info.value.message
+
+
+def test_unknown_base_model_is_refused_naming_the_field():
+    with pytest.raises(TuneforgeError) as info:
+        model_config("no-such-org/no-such-model-xyz")
+    assert info.value.reason == "BASE_MODEL_NOT_AVAILABLE"
