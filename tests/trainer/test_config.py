@@ -23,7 +23,8 @@ KEYS = ["lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size
         "gradient_accumulation_steps", "learning_rate", "epochs", "max_seq_length",
         "warmup_ratio", "weight_decay", "gradient_checkpointing", "precision", "quantization",
         "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed",
-        "packing"]
+        "packing", "method", "use_dora", "use_rslora", "loraplus_lr_ratio", "preference_beta",
+        "report_to", "use_liger_kernel", "attn_implementation"]
 
 QWEN2_INFO = {"model_type": "qwen2", "max_position_embeddings": 2048,
               "linear_modules": ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj",
@@ -162,3 +163,30 @@ def test_packing_without_flash_attention_moves_the_batch_into_accumulation():
     assert resolve_precision(auto, cuda=True, bf16_ok=True) == "bf16"
     assert resolve_precision(auto, cuda=True, bf16_ok=False) == "fp16"
     assert resolve_precision(resolve("quick", {"precision": "fp16"}), False, False) == "fp32"
+
+
+def test_method_and_variant_options_parse_from_text():
+    cfg = resolve("quick", parse_set_args([
+        "method=DPO", "use_dora=true", "use_rslora=1", "loraplus_lr_ratio=16",
+        "report_to=TensorBoard", "attn_implementation=flash_attention_2"]))
+    assert (cfg.method, cfg.use_dora, cfg.use_rslora, cfg.loraplus_lr_ratio) == ("dpo", True,
+                                                                                 True, 16.0)
+    assert (cfg.report_to, cfg.attn_implementation) == ("tensorboard", "flash_attention_2")
+    assert resolve("quick", {"method": "qlora"}).method == "lora"
+
+
+def test_unknown_method_report_to_and_attention_are_field_violations():
+    with pytest.raises(TuneforgeError) as info:
+        resolve("quick", {"method": "ppo", "report_to": "wandb", "attn_implementation": "xformers",
+                          "preference_beta": 0, "loraplus_lr_ratio": -1})
+    assert set(_fields(info.value)) == {"config.method", "config.report_to",
+                                        "config.attn_implementation", "config.preference_beta",
+                                        "config.loraplus_lr_ratio"}
+
+
+def test_full_fine_tuning_refuses_adapter_options_and_4_bit():
+    with pytest.raises(TuneforgeError) as info:
+        resolve("quick", {"method": "full", "use_dora": True, "quantization": "nf4",
+                          "loraplus_lr_ratio": 16})
+    assert set(_fields(info.value)) == {"config.use_dora", "config.quantization",
+                                        "config.loraplus_lr_ratio"}
