@@ -86,6 +86,10 @@ class Config:
     training_executor: str = field(
         default="local", metadata={"help": "where training workers run: local or kubernetes"}
     )
+    full_max_parameters: int = field(
+        default=4_000_000_000,
+        metadata={"help": "method=full is refused for base models larger than this (0 = no limit)"},
+    )
     kubectl: str = field(default="kubectl", metadata={"help": "kubectl command (kubernetes executor)"})
     kubernetes_namespace: str = field(
         default="", metadata={"help": "namespace for training Jobs (default: kubectl's)"}
@@ -123,6 +127,13 @@ class Config:
         default=16, metadata={"help": "the --max-lora-rank vLLM runs with"}
     )
     vllm_api_key: str = field(default="", metadata={"help": "bearer token for vLLM, if any"})
+    vllm_share_gpu: bool = field(
+        default=False,
+        metadata={"help": "vLLM shares the training GPU: GPU jobs put it to sleep, then wake it"},
+    )
+    vllm_sleep_level: int = field(
+        default=1, metadata={"help": "vLLM sleep level for GPU jobs: 1 offload weights, 2 drop"}
+    )
     # -- models
     models_dir: str = field(
         default="", metadata={"help": "directory of local models (whisper, base models)"}
@@ -224,6 +235,8 @@ def load_config(
     for name, allowed in _VALID.items():
         if getattr(config, name) not in allowed:
             raise invalid_argument(name, f"must be one of {sorted(allowed)}")
+    if config.vllm_sleep_level not in (1, 2):
+        raise invalid_argument("vllm_sleep_level", "must be 1 (offload weights) or 2 (drop them)")
     return config, origin
 
 

@@ -109,6 +109,9 @@ class JobKind:
     executor: str = "local"
     params_type: type | None = None
     result_type: type | None = None
+    # Awaited right before the worker starts (GPU lock held); an exception fails the job
+    # (WORKER_START_FAILED) and on_end still runs — e.g. vLLM sleeping around GPU work.
+    before_start: Callable[[Job], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -497,6 +500,8 @@ class JobEngine:
         try:
             if executor is None:
                 raise RuntimeError(f"executor {kind.executor!r} is not configured")
+            if kind.before_start:
+                await kind.before_start(job)
             argv = kind.command(job)
             env = {**os.environ, "PYTHONUNBUFFERED": "1", "TUNEFORGE_JOB_ID": job.id}
             if kind.gpu_devices:

@@ -17,9 +17,10 @@ The routes exist only when vLLM runs with ``VLLM_SERVER_DEV_MODE=1`` and the eng
 ``--enable-sleep-mode`` (CUDA, ROCm and XPU only: the CPU build has no sleep mode); without
 them ``/sleep`` is a 404, reported here as a clear VLLM_SLEEP_UNSUPPORTED error that says what
 to start vLLM with. Runtime-loaded LoRA adapters are not promised to survive a sleep (level 2
-drops everything; at level 1 only allocations tagged as weights are kept), so after waking the
-served adapters are loaded again (``reapply``, the registry's hot activation path).
-Transport-only HTTP (stdlib), no torch.
+drops everything; at level 1 only allocations tagged as weights are kept), so :meth:`sleep`
+first notes the adapters vLLM serves (``GET /v1/models``: the cards with a ``parent``) and
+:meth:`wake` loads each again (unload, then ``POST /v1/load_lora_adapter`` with the same name
+and path), whatever set the registry had put there. Transport-only HTTP (stdlib), no torch.
 """
 
 from __future__ import annotations
@@ -43,19 +44,21 @@ class VllmSleeper:
     """Sleep / wake calls to one vLLM server; ``reapply`` re-loads the served adapters."""
 
     def __init__(self, url: str, *, level: int = 1, timeout: float = 120.0,
-                 api_key: str | None = None,
-                 reapply: Callable[[], Awaitable[None]] | None = None) -> None:
+                 api_key: str | None = None) -> None:
         if level not in (1, 2):
             raise ValueError(f"sleep level must be 1 or 2, got {level}")
         self.url = url.rstrip("/")
         self.level = level
         self.timeout = timeout
         self.api_key = api_key
-        self.reapply = reapply
+        self.served: dict[str, str] = {}  # adapter name -> path, noted before sleeping
 
-    def _call(self, method: str, path: str) -> tuple[int, dict]:
-        req = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST"
-                                     else None)
+    def _call(self, method: str, path: str, payload: dict | None = None) -> tuple[int, dict]:
+        data = json.dumps(payload).encode() if payload is not None else (
+            b"" if method == "POST" else None)
+        req = urllib.request.Request(self.url + path, method=method, data=data)
+        if payload is not None:
+            req.add_header("Content-Type", "application/json")
         if self.api_key:
             req.add_header("Authorization", f"Bearer {self.api_key}")
         try:
@@ -73,9 +76,9 @@ class VllmSleeper:
             data = {"raw": body[:200].decode("utf-8", "replace")}
         return status, data if isinstance(data, dict) else {"value": data}
 
-    async def _request(self, method: str, path: str) -> dict:
-        status, data = await asyncio.to_thread(self._call, method, path)
-        if status == 404:
+    async def _request(self, method: str, path: str, payload: dict | None = None) -> dict:
+        status, data = await asyncio.to_thread(self._call, method, path, payload)
+        if status == 404 and path.split("?")[0] in ("/sleep", "/wake_up", "/is_sleeping"):
             raise failed_precondition("VLLM_SLEEP_UNSUPPORTED",
                                       f"vLLM at {self.url} has no {path.split('?')[0]} route: "
                                       f"{START_HINT}")
@@ -90,15 +93,56 @@ class VllmSleeper:
         return bool((await self._request("GET", "/is_sleeping")).get("is_sleeping"))
 
     async def sleep(self) -> None:
-        """Free the GPU: vLLM offloads (level 1) or drops (level 2) its weights and KV cache."""
+        """Note the served adapters, then free the GPU: vLLM offloads (level 1) or drops
+        (level 2) its weights and KV cache."""
+        cards = (await self._request("GET", "/v1/models")).get("data") or []
+        self.served = {c["id"]: c.get("root") or "" for c in cards
+                       if isinstance(c, dict) and c.get("parent")}
         await self._request("POST", f"/sleep?level={self.level}")
-        log.info("vllm_sleeping", url=self.url, level=self.level)
+        log.info("vllm_sleeping", url=self.url, level=self.level, adapters=sorted(self.served))
 
     async def wake(self) -> None:
-        """Wake vLLM fully, then load the served adapters again."""
+        """Wake vLLM fully, then load the adapters it served before sleeping again."""
         data = await self._request("POST", "/wake_up")
         if data.get("status") not in (None, "awake"):
             raise unavailable("VLLM_SLEEP_FAILED", f"vLLM did not wake fully: {data}")
         log.info("vllm_awake", url=self.url)
-        if self.reapply is not None:
-            await self.reapply()
+        for name, path in self.served.items():
+            status, _ = await asyncio.to_thread(self._call, "POST", "/v1/unload_lora_adapter",
+                                                {"lora_name": name})
+            await self._request("POST", "/v1/load_lora_adapter",
+                                {"lora_name": name, "lora_path": path})
+            log.info("vllm_adapter_reapplied", adapter=name, unloaded=status == 200)
+
+
+def job_hooks(sleeper: VllmSleeper, on_end: Callable | None = None
+              ) -> tuple[Callable[..., Awaitable[None]], Callable[..., Awaitable[None]]]:
+    """``(before_start, on_end)`` for a GPU job kind: sleep before, wake after (then the
+    kind's own ``on_end``). A sleep that fails fails the job before its worker starts."""
+
+    async def before_start(job) -> None:
+        await sleeper.sleep()
+
+    async def after(job) -> None:
+        try:
+            await sleeper.wake()
+        except Exception as exc:  # noqa: BLE001 - the job's outcome stands; say why vLLM is down
+            log.error("vllm_wake_failed", job_id=getattr(job, "id", None), error=str(exc))
+        if on_end is not None:
+            await on_end(job)
+
+    return before_start, after
+
+
+def gpu_job_hooks(config, on_end: Callable | None = None
+                  ) -> tuple[Callable[..., Awaitable[None]] | None, Callable | None]:
+    """The hooks for a GPU job kind from the service config: vLLM sleeps around the job when
+    ``vllm_share_gpu`` is on (and ``vllm_url`` set); otherwise ``(None, on_end)``."""
+    if not config.vllm_share_gpu:
+        return None, on_end
+    if not config.vllm_url:
+        log.warning("vllm_share_gpu_without_url", hint="set vllm_url, or vllm_share_gpu = false")
+        return None, on_end
+    sleeper = VllmSleeper(config.vllm_url, level=config.vllm_sleep_level,
+                          api_key=config.vllm_api_key or None)
+    return job_hooks(sleeper, on_end)

@@ -12,6 +12,7 @@ codes and error bodies (``{"object": "error", "message", "type", "param", "code"
   with ``rank_error_status=500``, as older vLLM releases did) ``LoRA rank R is greater than
   max_lora_rank M.``; 400 for target modules outside ``supported_modules``.
 - ``POST /v1/unload_lora_adapter {"lora_name"}``: 200, or 404 for an unknown name.
+- with ``sleep_mode=True``, vLLM's sleep-mode routes (fake_vllm_sleep.py);
 - with ``runtime_updates=False`` both POST routes answer 404 ``{"detail": "Not Found"}``
   like a vLLM started without the env var.
 
@@ -39,6 +40,8 @@ from tuneforge.services.registry.peft_files import (
     lora_modules,
     read_safetensors_header,
 )
+from tuneforge.testing.fake_vllm_sleep import ROUTES as SLEEP_ROUTES
+from tuneforge.testing.fake_vllm_sleep import SleepMode
 
 DEFAULT_MODULES = frozenset({"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"})
 
@@ -63,6 +66,7 @@ class FakeVllm:
         supported_modules: frozenset[str] = DEFAULT_MODULES,
         runtime_updates: bool = True,
         api_key: str | None = None,
+        sleep_mode: bool = False,
     ) -> None:
         self.model = model
         self.root = root or model
@@ -72,6 +76,7 @@ class FakeVllm:
         self.supported_modules = supported_modules
         self.runtime_updates = runtime_updates
         self.api_key = api_key
+        self.sleep = SleepMode(enabled=sleep_mode)  # /sleep, /wake_up, /is_sleeping
         self.loras: dict[str, str] = {}
         self.requests: list[Request] = []
         self._lock = threading.Lock()
@@ -200,6 +205,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = fake.models()
         elif method == "GET" and path == "/health":
             status, payload = 200, ""
+        elif path in SLEEP_ROUTES:
+            status, payload = fake.sleep.answer(method, path, self.path.partition("?")[2])
         elif method == "POST" and path in ("/v1/load_lora_adapter", "/v1/unload_lora_adapter"):
             if not fake.runtime_updates:
                 status, payload = 404, {"detail": "Not Found"}

@@ -7,6 +7,9 @@ Job kinds:
 | `train` | train_worker (or accelerate launch) | yes      | config `training_executor`  | TrainingJobResult |
 | `merge` | merge_worker                        | no       | local                       | MergeJobResult    |
 
+With ``vllm_share_gpu`` the `train` kind puts vLLM to sleep before its worker starts and wakes
+it (re-loading the adapters it served) when the job ends, however it ends.
+
 ``train_num_processes`` > 1 or ``accelerate_config`` run the training worker under
 ``accelerate launch`` (launcher.py). A finished `train` job registers its adapter with the
 registry (registration.py).
@@ -20,6 +23,7 @@ from tuneforge.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 
 from tuneforge.runtime.jobs import Job, JobKind
 from tuneforge.runtime.server import ServiceContext
+from tuneforge.runtime.vllm_sleep import gpu_job_hooks
 from tuneforge.services.trainer.launcher import (
     LaunchSettings,
     merge_command,
@@ -46,11 +50,12 @@ async def setup(ctx: ServiceContext) -> None:
     def env(job: Job) -> dict[str, str]:
         return dict(WORKER_ENV)
 
+    before_start, on_end = gpu_job_hooks(cfg)  # vllm_share_gpu: vLLM sleeps while training
     ctx.engine.register_kind(JobKind(
         name=TRAIN, service=SERVICE, command=lambda job: train_command(job.spec_path, launch),
         gpu=True, gpu_devices=cfg.gpu_devices, env=env, on_success=registrar.on_success,
         executor=cfg.training_executor, params_type=trainer_pb2.TrainingJobParams,
-        result_type=trainer_pb2.TrainingJobResult,
+        result_type=trainer_pb2.TrainingJobResult, before_start=before_start, on_end=on_end,
     ))  # fmt: skip
     ctx.engine.register_kind(JobKind(
         name=MERGE, service=SERVICE, command=lambda job: merge_command(job.spec_path, python), env=env,
