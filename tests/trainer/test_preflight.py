@@ -63,3 +63,22 @@ def test_unknown_base_model_is_refused_naming_the_field():
     with pytest.raises(TuneforgeError) as info:
         model_config("no-such-org/no-such-model-xyz")
     assert info.value.reason == "BASE_MODEL_NOT_AVAILABLE"
+
+
+@pytest.mark.parametrize("method,fmt", [("dpo", "messages"), ("orpo", "sharegpt"),
+                                        ("lora", "preference"), ("full", "preference_hh")])
+def test_method_and_dataset_kind_that_do_not_match_are_refused_with_the_fix(method, fmt):
+    from tuneforge.services.trainer.preflight import check_data_kind
+
+    with pytest.raises(TuneforgeError) as info:
+        check_data_kind(method, fmt)
+    assert info.value.reason == "DATASET_METHOD_MISMATCH"
+    assert "method=" in info.value.message
+
+
+def test_device_without_a_gpu_is_the_cpu_with_its_available_memory(monkeypatch):
+    from tuneforge.services.trainer import preflight
+
+    monkeypatch.setattr(preflight.shutil, "which", lambda name: None)
+    device = preflight.device_for("1")
+    assert device.kind == "cpu" and 0 < device.free_bytes <= device.total_bytes

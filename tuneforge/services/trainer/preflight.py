@@ -171,3 +171,25 @@ def check(plan: Plan, full_max_parameters: int = 0) -> None:
             + "; ".join(plan.advice),
             needed_bytes=str(plan.estimate.total),
             available_bytes=str(int(plan.device.free_bytes * HEADROOM)))
+
+
+def device_for(gpu_devices: str, share_with_vllm: bool = False) -> Device:
+    """The device a training worker would get: the first of ``gpu_devices`` (its
+    CUDA_VISIBLE_DEVICES), any GPU when unset, else the CPU."""
+    first = (gpu_devices or "").split(",")[0].strip()
+    index = int(first) if first.isdigit() else 0
+    return gpu_device(index, share_with_vllm) or cpu_device()
+
+
+def check_data_kind(method: str, dataset_format: str) -> None:
+    """Preference methods need preference pairs, SFT needs chats: said before queueing."""
+    preference = (dataset_format or "").startswith("preference")
+    if method in ("dpo", "orpo") and not preference:
+        raise invalid_argument(
+            "dataset", f"method={method} trains on preference pairs (prompt/chosen/rejected); "
+            f"this dataset holds chats (format {dataset_format or 'unknown'}): import a "
+            f"preference dataset, or train with method=lora", reason="DATASET_METHOD_MISMATCH")
+    if method in ("lora", "full") and preference:
+        raise invalid_argument(
+            "dataset", f"this dataset holds preference pairs ({dataset_format}); train it with "
+            f"--set method=dpo or method=orpo", reason="DATASET_METHOD_MISMATCH")
