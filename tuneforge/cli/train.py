@@ -5,6 +5,8 @@
     tuneforge train resume JOB [--checkpoint C] [--follow]
     tuneforge train merge ADAPTER -o DIR [--base-model M] [--follow]
     tuneforge train config show | set key=value ... | reset
+    tuneforge train plan --dataset D --base-model M [--set ...]   (pre-flight estimate; train_plan.py)
+    tuneforge train open-tensorboard JOB
     tuneforge train list | status JOB | logs JOB [-f] | stop JOB | metrics JOB | checkpoints JOB
         (aliases of `tuneforge jobs ...` for the trainer's jobs)
 
@@ -25,7 +27,7 @@ from tuneforge.client import job_params, job_result
 from tuneforge.common.v1 import common_pb2
 from tuneforge.trainer.v1 import trainer_pb2
 
-from tuneforge.cli import jobs
+from tuneforge.cli import jobs, train_plan
 from tuneforge.cli.common import (
     client_options,
     connect,
@@ -192,6 +194,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     jobs.add_job_command(cmds, common, "metrics", jobs.job_metrics, "the metric series, loss curve (= jobs metrics)")
     jobs.add_job_command(cmds, common, "checkpoints", jobs.job_checkpoints, "checkpoints a job left (= jobs checkpoints)")
     jobs.add_job_command(cmds, common, "logs", jobs.job_logs, "a job's log lines (= jobs logs)", follow=True)
+
+    train_plan.add_commands(cmds, common)  # plan, open-tensorboard
 
     p = cmds.add_parser("merge", parents=[common], help="merge an adapter into its base model (a job)")
     p.add_argument("adapter", help="registered adapter name")

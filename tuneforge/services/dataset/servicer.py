@@ -371,6 +371,7 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
             size_bytes=stats.size_bytes, records_by_source=stats.records_by_source,
             messages_by_role=stats.messages_by_role,
             max_record_tokens=stats.max_record_tokens, mean_record_tokens=stats.mean_record_tokens,
+            preference_pairs=stats.preference_pairs,
         )  # fmt: skip
 
     async def PreviewDataset(self, request, context):

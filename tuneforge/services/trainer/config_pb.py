@@ -17,7 +17,8 @@ from tuneforge.trainer.v1 import trainer_pb2 as pb
 from tuneforge.runtime.errors import FieldViolation, invalid_fields
 from tuneforge.services.trainer.config import FIELDS, TrainingConfig
 
-_ENUMS = {"precision": "PRECISION_", "quantization": "QUANTIZATION_"}
+_ENUMS = {"precision": "PRECISION_", "quantization": "QUANTIZATION_", "method": "METHOD_",
+          "report_to": "REPORT_TO_", "attn_implementation": "ATTN_IMPLEMENTATION_"}
 
 
 def config_pb(cfg: TrainingConfig | dict[str, Any]) -> pb.TrainingConfig:

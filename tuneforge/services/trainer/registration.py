@@ -66,6 +66,11 @@ class Registrar:
         if job.params.get("register") is False:
             self._set(job.id, {"state": "SKIPPED", "message": "register = false"})
             return
+        if job.result.get("artifact") == "model":  # method=full: a whole model, not an adapter
+            self._set(job.id, {"state": "SKIPPED", "message": (
+                f"method=full produced a model directory ({job.result.get('adapter_dir')}); the "
+                f"registry holds adapters only: serve the directory with vLLM --model")})
+            return
         if not await self.attempt(job.id):
             self.wake.set()
 

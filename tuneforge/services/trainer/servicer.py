@@ -30,8 +30,8 @@ from tuneforge.runtime.job_rpcs import job_pb
 from tuneforge.runtime.names import validate_name
 from tuneforge.runtime.peers import peer_error
 from tuneforge.runtime.server import ServiceContext
-from tuneforge.services.trainer import config_pb
-from tuneforge.services.trainer.config import HELP
+from tuneforge.services.trainer import config_pb, planning, preflight
+from tuneforge.services.trainer.config import HELP, TrainingConfig
 from tuneforge.services.trainer.jobs import (
     adapter_dir,
     merge_spec,
@@ -101,24 +101,45 @@ class TrainerServicer(pb_grpc.TrainerServiceServicer):
         if replay := self._replayed(request.request_id):
             return replay
         name = validate_name(request.adapter_name, "adapter_name")
-        if not request.dataset:
-            raise invalid_argument("dataset", "required: the name of a dataset")
-        cfg = resolve(request.preset or None, config_pb.overrides(request.config), base=self.defaults.overrides())
+        cfg, dataset, base_model = await self._resolve(request)
         resume = self._resume_checkpoint(request.resume_from)
         self._check_adapter_free(name)
-        dataset = await self._dataset(request.dataset)
-        base_model, config_json = locate_model(request.base_model, self.ctx.config.models_dir)
-        validate_for_model(cfg, await model_info(base_model, config_json, self.ctx.engine.worker_python))
+        plan = await self._plan(cfg, dataset, base_model)
+        preflight.check(plan, self.ctx.config.full_max_parameters)
         params = train_spec(
             self.ctx.root, base_model=base_model, train_file=dataset.path, config=cfg, adapter_name=name,
             dataset_name=dataset.name, validation_file=dataset.validation_path or None,
             resume_from_checkpoint=resume,
         )  # fmt: skip
         params.update(preset=request.preset or DEFAULT_PRESET, resume_from=request.resume_from,
-                      register=request.register if request.HasField("register") else True)
+                      register=request.register if request.HasField("register") else True,
+                      full_max_parameters=self.ctx.config.full_max_parameters)
         self._check_adapter_free(name)  # again: the awaits above let another request in
         job = await self.ctx.engine.create(TRAIN, params, request_id=request.request_id)
         return job_pb(job, self.ctx.engine.kinds)
+
+    async def PlanTraining(self, request, context):
+        cfg, dataset, base_model = await self._resolve(request)
+        return planning.plan_pb(await self._plan(cfg, dataset, base_model), cfg)
+
+    async def _resolve(self, request) -> tuple[TrainingConfig, dataset_pb2.Dataset, str]:
+        """The resolved config, the dataset and the located base model of a create/plan."""
+        if not request.dataset:
+            raise invalid_argument("dataset", "required: the name of a dataset")
+        cfg = resolve(request.preset or None, config_pb.overrides(request.config), base=self.defaults.overrides())
+        dataset = await self._dataset(request.dataset)
+        base_model, config_json = locate_model(request.base_model, self.ctx.config.models_dir)
+        validate_for_model(cfg, await model_info(base_model, config_json, self.ctx.engine.worker_python))
+        return cfg, dataset, base_model
+
+    async def _plan(self, cfg: TrainingConfig, dataset: dataset_pb2.Dataset, base_model: str):
+        stub = dataset_pb2_grpc.DatasetServiceStub(self.channel("dataset", self.ctx.config.dataset_target))
+
+        async def stats(req):
+            return await stub.GetDatasetStats(req, metadata=self.ctx.call_metadata(), timeout=CALL_TIMEOUT_SECONDS)
+
+        longest = await planning.longest_record(stats, dataset.name, base_model, cfg.max_seq_length)
+        return await planning.make_plan(self.ctx.config, cfg, base_model, dataset.format, longest)
 
     def _check_adapter_free(self, name: str) -> None:
         if (adapter_dir(self.ctx.root, name) / "final").exists():

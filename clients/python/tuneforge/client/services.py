@@ -222,6 +222,19 @@ class TrainerService(ServiceBase):
         """tuneforge.trainer.v1.TrainerService.CreateTrainingJob: CreateTrainingJobRequest -> Job"""
         return self._call('CreateTrainingJob', request, timeout, {'dataset': dataset, 'base_model': base_model, 'preset': preset, 'config': config, 'adapter_name': adapter_name, 'resume_from': resume_from, 'register': register, 'request_id': request_id})
 
+    def plan_training(
+        self,
+        request: trainer_pb2.PlanTrainingRequest | None = None,
+        *,
+        dataset: str | None = None,
+        base_model: str | None = None,
+        preset: str | None = None,
+        config: trainer_pb2.TrainingConfig | Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> trainer_pb2.TrainingPlan:
+        """tuneforge.trainer.v1.TrainerService.PlanTraining: PlanTrainingRequest -> TrainingPlan"""
+        return self._call('PlanTraining', request, timeout, {'dataset': dataset, 'base_model': base_model, 'preset': preset, 'config': config})
+
     def merge_adapter(
         self,
         request: trainer_pb2.MergeAdapterRequest | None = None,
@@ -804,6 +817,19 @@ class AsyncTrainerService(AsyncServiceBase):
     ) -> Awaitable[common_pb2.Job]:
         """tuneforge.trainer.v1.TrainerService.CreateTrainingJob: CreateTrainingJobRequest -> Job"""
         return self._call('CreateTrainingJob', request, timeout, {'dataset': dataset, 'base_model': base_model, 'preset': preset, 'config': config, 'adapter_name': adapter_name, 'resume_from': resume_from, 'register': register, 'request_id': request_id})
+
+    def plan_training(
+        self,
+        request: trainer_pb2.PlanTrainingRequest | None = None,
+        *,
+        dataset: str | None = None,
+        base_model: str | None = None,
+        preset: str | None = None,
+        config: trainer_pb2.TrainingConfig | Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[trainer_pb2.TrainingPlan]:
+        """tuneforge.trainer.v1.TrainerService.PlanTraining: PlanTrainingRequest -> TrainingPlan"""
+        return self._call('PlanTraining', request, timeout, {'dataset': dataset, 'base_model': base_model, 'preset': preset, 'config': config})
 
     def merge_adapter(
         self,

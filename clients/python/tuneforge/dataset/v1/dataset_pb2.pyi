@@ -479,7 +479,7 @@ class HistogramBucket(_message.Message):
     def __init__(self, lower: _Optional[int] = ..., upper: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
 
 class DatasetStats(_message.Message):
-    __slots__ = ("name", "record_count", "message_count", "token_count", "token_count_method", "token_histogram", "records_over_max_seq_length", "max_seq_length", "size_bytes", "records_by_source", "messages_by_role", "max_record_tokens", "mean_record_tokens")
+    __slots__ = ("name", "record_count", "message_count", "token_count", "token_count_method", "token_histogram", "records_over_max_seq_length", "max_seq_length", "size_bytes", "records_by_source", "messages_by_role", "max_record_tokens", "mean_record_tokens", "preference_pairs")
     class RecordsBySourceEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -507,6 +507,7 @@ class DatasetStats(_message.Message):
     MESSAGES_BY_ROLE_FIELD_NUMBER: _ClassVar[int]
     MAX_RECORD_TOKENS_FIELD_NUMBER: _ClassVar[int]
     MEAN_RECORD_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PREFERENCE_PAIRS_FIELD_NUMBER: _ClassVar[int]
     name: str
     record_count: int
     message_count: int
@@ -520,7 +521,8 @@ class DatasetStats(_message.Message):
     messages_by_role: _containers.ScalarMap[str, int]
     max_record_tokens: int
     mean_record_tokens: float
-    def __init__(self, name: _Optional[str] = ..., record_count: _Optional[int] = ..., message_count: _Optional[int] = ..., token_count: _Optional[int] = ..., token_count_method: _Optional[str] = ..., token_histogram: _Optional[_Iterable[_Union[HistogramBucket, _Mapping]]] = ..., records_over_max_seq_length: _Optional[int] = ..., max_seq_length: _Optional[int] = ..., size_bytes: _Optional[int] = ..., records_by_source: _Optional[_Mapping[str, int]] = ..., messages_by_role: _Optional[_Mapping[str, int]] = ..., max_record_tokens: _Optional[int] = ..., mean_record_tokens: _Optional[float] = ...) -> None: ...
+    preference_pairs: int
+    def __init__(self, name: _Optional[str] = ..., record_count: _Optional[int] = ..., message_count: _Optional[int] = ..., token_count: _Optional[int] = ..., token_count_method: _Optional[str] = ..., token_histogram: _Optional[_Iterable[_Union[HistogramBucket, _Mapping]]] = ..., records_over_max_seq_length: _Optional[int] = ..., max_seq_length: _Optional[int] = ..., size_bytes: _Optional[int] = ..., records_by_source: _Optional[_Mapping[str, int]] = ..., messages_by_role: _Optional[_Mapping[str, int]] = ..., max_record_tokens: _Optional[int] = ..., mean_record_tokens: _Optional[float] = ..., preference_pairs: _Optional[int] = ...) -> None: ...
 
 class PreviewDatasetRequest(_message.Message):
     __slots__ = ("name", "count", "validation")

@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TrainingConfig(_message.Message):
-    __slots__ = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size", "gradient_accumulation_steps", "learning_rate", "epochs", "max_seq_length", "warmup_ratio", "weight_decay", "gradient_checkpointing", "precision", "quantization", "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed", "packing")
+    __slots__ = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size", "gradient_accumulation_steps", "learning_rate", "epochs", "max_seq_length", "warmup_ratio", "weight_decay", "gradient_checkpointing", "precision", "quantization", "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed", "packing", "method", "use_dora", "use_rslora", "loraplus_lr_ratio", "preference_beta", "report_to", "use_liger_kernel", "attn_implementation")
     class Precision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         PRECISION_UNSPECIFIED: _ClassVar[TrainingConfig.Precision]
@@ -31,6 +31,42 @@ class TrainingConfig(_message.Message):
     QUANTIZATION_UNSPECIFIED: TrainingConfig.Quantization
     QUANTIZATION_NONE: TrainingConfig.Quantization
     QUANTIZATION_NF4: TrainingConfig.Quantization
+    class Method(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        METHOD_UNSPECIFIED: _ClassVar[TrainingConfig.Method]
+        METHOD_LORA: _ClassVar[TrainingConfig.Method]
+        METHOD_FULL: _ClassVar[TrainingConfig.Method]
+        METHOD_DPO: _ClassVar[TrainingConfig.Method]
+        METHOD_ORPO: _ClassVar[TrainingConfig.Method]
+    METHOD_UNSPECIFIED: TrainingConfig.Method
+    METHOD_LORA: TrainingConfig.Method
+    METHOD_FULL: TrainingConfig.Method
+    METHOD_DPO: TrainingConfig.Method
+    METHOD_ORPO: TrainingConfig.Method
+    class ReportTo(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        REPORT_TO_UNSPECIFIED: _ClassVar[TrainingConfig.ReportTo]
+        REPORT_TO_NONE: _ClassVar[TrainingConfig.ReportTo]
+        REPORT_TO_TENSORBOARD: _ClassVar[TrainingConfig.ReportTo]
+        REPORT_TO_MLFLOW: _ClassVar[TrainingConfig.ReportTo]
+    REPORT_TO_UNSPECIFIED: TrainingConfig.ReportTo
+    REPORT_TO_NONE: TrainingConfig.ReportTo
+    REPORT_TO_TENSORBOARD: TrainingConfig.ReportTo
+    REPORT_TO_MLFLOW: TrainingConfig.ReportTo
+    class AttnImplementation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        ATTN_IMPLEMENTATION_UNSPECIFIED: _ClassVar[TrainingConfig.AttnImplementation]
+        ATTN_IMPLEMENTATION_AUTO: _ClassVar[TrainingConfig.AttnImplementation]
+        ATTN_IMPLEMENTATION_EAGER: _ClassVar[TrainingConfig.AttnImplementation]
+        ATTN_IMPLEMENTATION_SDPA: _ClassVar[TrainingConfig.AttnImplementation]
+        ATTN_IMPLEMENTATION_FLASH_ATTENTION_2: _ClassVar[TrainingConfig.AttnImplementation]
+        ATTN_IMPLEMENTATION_FLASH_ATTENTION_3: _ClassVar[TrainingConfig.AttnImplementation]
+    ATTN_IMPLEMENTATION_UNSPECIFIED: TrainingConfig.AttnImplementation
+    ATTN_IMPLEMENTATION_AUTO: TrainingConfig.AttnImplementation
+    ATTN_IMPLEMENTATION_EAGER: TrainingConfig.AttnImplementation
+    ATTN_IMPLEMENTATION_SDPA: TrainingConfig.AttnImplementation
+    ATTN_IMPLEMENTATION_FLASH_ATTENTION_2: TrainingConfig.AttnImplementation
+    ATTN_IMPLEMENTATION_FLASH_ATTENTION_3: TrainingConfig.AttnImplementation
     LORA_RANK_FIELD_NUMBER: _ClassVar[int]
     LORA_ALPHA_FIELD_NUMBER: _ClassVar[int]
     LORA_DROPOUT_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +87,14 @@ class TrainingConfig(_message.Message):
     EARLY_STOPPING_PATIENCE_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     PACKING_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    USE_DORA_FIELD_NUMBER: _ClassVar[int]
+    USE_RSLORA_FIELD_NUMBER: _ClassVar[int]
+    LORAPLUS_LR_RATIO_FIELD_NUMBER: _ClassVar[int]
+    PREFERENCE_BETA_FIELD_NUMBER: _ClassVar[int]
+    REPORT_TO_FIELD_NUMBER: _ClassVar[int]
+    USE_LIGER_KERNEL_FIELD_NUMBER: _ClassVar[int]
+    ATTN_IMPLEMENTATION_FIELD_NUMBER: _ClassVar[int]
     lora_rank: int
     lora_alpha: int
     lora_dropout: float
@@ -71,7 +115,15 @@ class TrainingConfig(_message.Message):
     early_stopping_patience: int
     seed: int
     packing: bool
-    def __init__(self, lora_rank: _Optional[int] = ..., lora_alpha: _Optional[int] = ..., lora_dropout: _Optional[float] = ..., target_modules: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., gradient_accumulation_steps: _Optional[int] = ..., learning_rate: _Optional[float] = ..., epochs: _Optional[float] = ..., max_seq_length: _Optional[int] = ..., warmup_ratio: _Optional[float] = ..., weight_decay: _Optional[float] = ..., gradient_checkpointing: _Optional[bool] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., quantization: _Optional[_Union[TrainingConfig.Quantization, str]] = ..., save_steps: _Optional[int] = ..., eval_steps: _Optional[int] = ..., validation_split: _Optional[float] = ..., early_stopping_patience: _Optional[int] = ..., seed: _Optional[int] = ..., packing: _Optional[bool] = ...) -> None: ...
+    method: TrainingConfig.Method
+    use_dora: bool
+    use_rslora: bool
+    loraplus_lr_ratio: float
+    preference_beta: float
+    report_to: TrainingConfig.ReportTo
+    use_liger_kernel: bool
+    attn_implementation: TrainingConfig.AttnImplementation
+    def __init__(self, lora_rank: _Optional[int] = ..., lora_alpha: _Optional[int] = ..., lora_dropout: _Optional[float] = ..., target_modules: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., gradient_accumulation_steps: _Optional[int] = ..., learning_rate: _Optional[float] = ..., epochs: _Optional[float] = ..., max_seq_length: _Optional[int] = ..., warmup_ratio: _Optional[float] = ..., weight_decay: _Optional[float] = ..., gradient_checkpointing: _Optional[bool] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., quantization: _Optional[_Union[TrainingConfig.Quantization, str]] = ..., save_steps: _Optional[int] = ..., eval_steps: _Optional[int] = ..., validation_split: _Optional[float] = ..., early_stopping_patience: _Optional[int] = ..., seed: _Optional[int] = ..., packing: _Optional[bool] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., use_dora: _Optional[bool] = ..., use_rslora: _Optional[bool] = ..., loraplus_lr_ratio: _Optional[float] = ..., preference_beta: _Optional[float] = ..., report_to: _Optional[_Union[TrainingConfig.ReportTo, str]] = ..., use_liger_kernel: _Optional[bool] = ..., attn_implementation: _Optional[_Union[TrainingConfig.AttnImplementation, str]] = ...) -> None: ...
 
 class Preset(_message.Message):
     __slots__ = ("name", "description", "config")
@@ -149,7 +201,7 @@ class MergeAdapterRequest(_message.Message):
     def __init__(self, adapter_name: _Optional[str] = ..., output_dir: _Optional[str] = ..., base_model: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class TrainingJobParams(_message.Message):
-    __slots__ = ("base_model", "train_file", "validation_file", "config", "output_dir", "adapter_name", "dataset_name", "resume_from_checkpoint", "preset", "resume_from", "register", "max_steps")
+    __slots__ = ("base_model", "train_file", "validation_file", "config", "output_dir", "adapter_name", "dataset_name", "resume_from_checkpoint", "preset", "resume_from", "register", "max_steps", "full_max_parameters")
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     TRAIN_FILE_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_FILE_FIELD_NUMBER: _ClassVar[int]
@@ -162,6 +214,7 @@ class TrainingJobParams(_message.Message):
     RESUME_FROM_FIELD_NUMBER: _ClassVar[int]
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
+    FULL_MAX_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     base_model: str
     train_file: str
     validation_file: str
@@ -174,7 +227,8 @@ class TrainingJobParams(_message.Message):
     resume_from: str
     register: bool
     max_steps: int
-    def __init__(self, base_model: _Optional[str] = ..., train_file: _Optional[str] = ..., validation_file: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., output_dir: _Optional[str] = ..., adapter_name: _Optional[str] = ..., dataset_name: _Optional[str] = ..., resume_from_checkpoint: _Optional[str] = ..., preset: _Optional[str] = ..., resume_from: _Optional[str] = ..., register: _Optional[bool] = ..., max_steps: _Optional[int] = ...) -> None: ...
+    full_max_parameters: int
+    def __init__(self, base_model: _Optional[str] = ..., train_file: _Optional[str] = ..., validation_file: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., output_dir: _Optional[str] = ..., adapter_name: _Optional[str] = ..., dataset_name: _Optional[str] = ..., resume_from_checkpoint: _Optional[str] = ..., preset: _Optional[str] = ..., resume_from: _Optional[str] = ..., register: _Optional[bool] = ..., max_steps: _Optional[int] = ..., full_max_parameters: _Optional[int] = ...) -> None: ...
 
 class Registration(_message.Message):
     __slots__ = ("state", "attempts", "message", "name", "version", "path", "registry", "last_attempt_time")
@@ -209,7 +263,7 @@ class Registration(_message.Message):
     def __init__(self, state: _Optional[_Union[Registration.State, str]] = ..., attempts: _Optional[int] = ..., message: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., path: _Optional[str] = ..., registry: _Optional[str] = ..., last_attempt_time: _Optional[float] = ...) -> None: ...
 
 class TrainingJobResult(_message.Message):
-    __slots__ = ("base_model", "dataset", "adapter_name", "config", "precision", "global_step", "max_steps", "epoch", "train_loss", "last_loss", "eval_loss", "best_eval_loss", "num_tokens", "train_runtime", "tokens_per_second", "train_records", "dropped_records", "early_stopped", "wall_seconds", "stopped", "adapter_dir", "output_dir", "checkpoint", "registration")
+    __slots__ = ("base_model", "dataset", "adapter_name", "config", "precision", "global_step", "max_steps", "epoch", "train_loss", "last_loss", "eval_loss", "best_eval_loss", "num_tokens", "train_runtime", "tokens_per_second", "train_records", "dropped_records", "early_stopped", "wall_seconds", "stopped", "adapter_dir", "output_dir", "checkpoint", "registration", "method", "variant", "artifact")
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -234,6 +288,9 @@ class TrainingJobResult(_message.Message):
     OUTPUT_DIR_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     REGISTRATION_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_FIELD_NUMBER: _ClassVar[int]
     base_model: str
     dataset: str
     adapter_name: str
@@ -258,7 +315,66 @@ class TrainingJobResult(_message.Message):
     output_dir: str
     checkpoint: str
     registration: Registration
-    def __init__(self, base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., adapter_name: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., global_step: _Optional[int] = ..., max_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., train_loss: _Optional[float] = ..., last_loss: _Optional[float] = ..., eval_loss: _Optional[float] = ..., best_eval_loss: _Optional[float] = ..., num_tokens: _Optional[float] = ..., train_runtime: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., train_records: _Optional[int] = ..., dropped_records: _Optional[int] = ..., early_stopped: _Optional[bool] = ..., wall_seconds: _Optional[float] = ..., stopped: _Optional[bool] = ..., adapter_dir: _Optional[str] = ..., output_dir: _Optional[str] = ..., checkpoint: _Optional[str] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ...) -> None: ...
+    method: TrainingConfig.Method
+    variant: str
+    artifact: str
+    def __init__(self, base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., adapter_name: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., global_step: _Optional[int] = ..., max_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., train_loss: _Optional[float] = ..., last_loss: _Optional[float] = ..., eval_loss: _Optional[float] = ..., best_eval_loss: _Optional[float] = ..., num_tokens: _Optional[float] = ..., train_runtime: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., train_records: _Optional[int] = ..., dropped_records: _Optional[int] = ..., early_stopped: _Optional[bool] = ..., wall_seconds: _Optional[float] = ..., stopped: _Optional[bool] = ..., adapter_dir: _Optional[str] = ..., output_dir: _Optional[str] = ..., checkpoint: _Optional[str] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., variant: _Optional[str] = ..., artifact: _Optional[str] = ...) -> None: ...
+
+class PlanTrainingRequest(_message.Message):
+    __slots__ = ("dataset", "base_model", "preset", "config")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    PRESET_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    dataset: str
+    base_model: str
+    preset: str
+    config: TrainingConfig
+    def __init__(self, dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., preset: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ...) -> None: ...
+
+class MemoryEstimate(_message.Message):
+    __slots__ = ("weights_bytes", "trainable_state_bytes", "activations_bytes", "logits_bytes", "runtime_bytes", "total_bytes")
+    WEIGHTS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TRAINABLE_STATE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATIONS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LOGITS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    weights_bytes: int
+    trainable_state_bytes: int
+    activations_bytes: int
+    logits_bytes: int
+    runtime_bytes: int
+    total_bytes: int
+    def __init__(self, weights_bytes: _Optional[int] = ..., trainable_state_bytes: _Optional[int] = ..., activations_bytes: _Optional[int] = ..., logits_bytes: _Optional[int] = ..., runtime_bytes: _Optional[int] = ..., total_bytes: _Optional[int] = ...) -> None: ...
+
+class TrainingPlan(_message.Message):
+    __slots__ = ("parameters", "trainable_parameters", "seq_len", "seq_len_source", "memory", "device_kind", "device_name", "device_total_bytes", "available_bytes", "fits", "advice", "config")
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    TRAINABLE_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    SEQ_LEN_FIELD_NUMBER: _ClassVar[int]
+    SEQ_LEN_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_KIND_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_NAME_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FITS_FIELD_NUMBER: _ClassVar[int]
+    ADVICE_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    parameters: int
+    trainable_parameters: int
+    seq_len: int
+    seq_len_source: str
+    memory: MemoryEstimate
+    device_kind: str
+    device_name: str
+    device_total_bytes: int
+    available_bytes: int
+    fits: bool
+    advice: _containers.RepeatedScalarFieldContainer[str]
+    config: TrainingConfig
+    def __init__(self, parameters: _Optional[int] = ..., trainable_parameters: _Optional[int] = ..., seq_len: _Optional[int] = ..., seq_len_source: _Optional[str] = ..., memory: _Optional[_Union[MemoryEstimate, _Mapping]] = ..., device_kind: _Optional[str] = ..., device_name: _Optional[str] = ..., device_total_bytes: _Optional[int] = ..., available_bytes: _Optional[int] = ..., fits: _Optional[bool] = ..., advice: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ...) -> None: ...
 
 class MergeJobParams(_message.Message):
     __slots__ = ("adapter_name", "adapter_dir", "output_dir", "base_model", "dtype")

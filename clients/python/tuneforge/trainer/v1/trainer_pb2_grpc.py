@@ -53,6 +53,11 @@ class TrainerServiceStub:
                 request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateTrainingJobRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
                 _registered_method=True)
+        self.PlanTraining = channel.unary_unary(
+                '/tuneforge.trainer.v1.TrainerService/PlanTraining',
+                request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.PlanTrainingRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.TrainingPlan.FromString,
+                _registered_method=True)
         self.MergeAdapter = channel.unary_unary(
                 '/tuneforge.trainer.v1.TrainerService/MergeAdapter',
                 request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.MergeAdapterRequest.SerializeToString,
@@ -87,6 +92,15 @@ class TrainerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PlanTraining(self, request, context):
+        """The pre-flight estimate of a job (peak memory, the device, whether it fits and what to
+        change) without starting it. CreateTrainingJob runs the same check and refuses a job
+        that does not fit (RESOURCE_EXHAUSTED, reason INSUFFICIENT_MEMORY).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def MergeAdapter(self, request, context):
         """Merge an adapter into its base model and save a standalone model. A job.
         """
@@ -111,6 +125,11 @@ def add_TrainerServiceServicer_to_server(servicer, server):
                     servicer.CreateTrainingJob,
                     request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateTrainingJobRequest.FromString,
                     response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.SerializeToString,
+            ),
+            'PlanTraining': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlanTraining,
+                    request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.PlanTrainingRequest.FromString,
+                    response_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.TrainingPlan.SerializeToString,
             ),
             'MergeAdapter': grpc.unary_unary_rpc_method_handler(
                     servicer.MergeAdapter,
@@ -202,6 +221,33 @@ class TrainerService:
             '/tuneforge.trainer.v1.TrainerService/CreateTrainingJob',
             tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateTrainingJobRequest.SerializeToString,
             tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlanTraining(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.trainer.v1.TrainerService/PlanTraining',
+            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.PlanTrainingRequest.SerializeToString,
+            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.TrainingPlan.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,98 @@
+"""Training methods through the service: DPO from an imported preference dataset trains, stops,
+resumes and registers; full fine-tuning makes a model; the pre-flight plan and its refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_training_methods import preference_records
+from trainer_helpers import FAST_TYPED as FAST
+from trainer_helpers import make_dataset, write_jsonl
+from tuneforge.client import InvalidArgument, ResourceExhausted, job_params, job_result
+from tuneforge.common.v1 import common_pb2
+from tuneforge.trainer.v1 import trainer_pb2
+
+Job = common_pb2.Job
+Registration = trainer_pb2.Registration
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("MKL_NUM_THREADS", "1")
+
+
+def _preference_dataset(client, tmp: Path, name: str, n: int) -> None:
+    path = write_jsonl(tmp / f"{name}.jsonl", preference_records(n))
+    up = client.upload_file("dataset", path)
+    client.dataset.import_dataset(upload_id=up.id, dataset_name=name)
+
+
+def _create(client, tiny, name, dataset, **config):
+    return client.trainer.create_training_job(dataset=dataset, base_model=str(tiny), preset="quick",
+                                              adapter_name=name, config={**FAST, **config})
+
+
+def test_dpo_trains_stops_resumes_and_registers(client, server, tiny_lm_dir, tmp_path):
+    _preference_dataset(client, tmp_path, "pairs", 24)
+    assert client.dataset.get_dataset_stats(name="pairs").preference_pairs == 24
+    job = _create(client, tiny_lm_dir, "tone", "pairs", method="dpo", epochs=20, save_steps=1)
+    for event in client.watch_job(job.id):
+        if event.WhichOneof("kind") == "metrics" and "reward_margin" in event.metrics.extra:
+            client.jobs.cancel_job(id=job.id)
+            break
+    stopped = client.wait_job(job.id)
+    assert stopped.state == Job.STATE_CANCELLED, stopped.error_message
+    resumed = client.trainer.create_training_job(
+        dataset="pairs", base_model=str(tiny_lm_dir), adapter_name="tone", resume_from=job.id,
+        config={**FAST, "method": "dpo", "epochs": 1})
+    done = client.wait_job(resumed.id)
+    assert done.state == Job.STATE_SUCCEEDED, done.error_message
+    result = job_result(done)
+    assert result.method == trainer_pb2.TrainingConfig.METHOD_DPO and result.variant == "lora"
+    assert result.registration.state == Registration.STATE_REGISTERED
+    assert client.registry.get_adapter(name="tone").job_id == resumed.id
+
+
+def test_full_fine_tuning_makes_a_model_directory_the_registry_does_not_take_as_an_adapter(
+        client, server, tiny_lm_dir, tmp_path):
+    make_dataset(client, tmp_path, "chats", 8)
+    done = client.wait_job(_create(client, tiny_lm_dir, "whole", "chats", method="full").id)
+    assert done.state == Job.STATE_SUCCEEDED, done.error_message
+    result = job_result(done)
+    assert result.artifact == "model" and result.variant == "full"
+    assert (Path(result.adapter_dir) / "model.safetensors").is_file()
+    assert result.registration.state == Registration.STATE_SKIPPED
+    assert "model directory" in result.registration.message
+    assert job_params(done).full_max_parameters == server.config.full_max_parameters
+
+
+def test_plan_estimates_memory_at_the_longest_record_without_starting_a_job(
+        client, tiny_lm_dir, tmp_path):
+    make_dataset(client, tmp_path, "chats", 8)
+    plan = client.trainer.plan_training(dataset="chats", base_model=str(tiny_lm_dir),
+                                            config={**FAST, "max_seq_length": 1024})
+    assert plan.fits and plan.device_kind in ("cpu", "cuda")
+    assert 0 < plan.seq_len < 1024 and plan.seq_len_source == "longest record"
+    assert plan.memory.total_bytes == sum((plan.memory.weights_bytes, plan.memory.runtime_bytes,
+                                           plan.memory.trainable_state_bytes,
+                                           plan.memory.activations_bytes, plan.memory.logits_bytes))
+    assert client.jobs.list_jobs(service="trainer").total_size == 0
+
+
+def test_job_that_cannot_fit_is_refused_before_queueing_with_what_to_change(
+        client, tiny_lm_dir, tmp_path):
+    make_dataset(client, tmp_path, "chats", 8)
+    with pytest.raises(ResourceExhausted) as info:
+        _create(client, tiny_lm_dir, "huge", "chats", batch_size=2_000_000)
+    assert info.value.reason == "INSUFFICIENT_MEMORY" and "--set batch_size=1" in info.value.message
+    assert client.jobs.list_jobs(service="trainer").total_size == 0
+
+
+def test_dpo_on_a_chat_dataset_is_refused_before_queueing(client, tiny_lm_dir, tmp_path):
+    make_dataset(client, tmp_path, "chats", 8)
+    with pytest.raises(InvalidArgument) as info:
+        _create(client, tiny_lm_dir, "wrong", "chats", method="dpo")
+    assert info.value.reason == "DATASET_METHOD_MISMATCH"
+    assert client.jobs.list_jobs(service="trainer").total_size == 0
