@@ -352,6 +352,8 @@ def stats_text(s: Any) -> str:
         f"tokens:    {s.token_count} ({s.token_count_method})",
         f"over max_seq_length {s.max_seq_length}: {s.records_over_max_seq_length} records",
     ]
+    if s.preference_pairs:  # DPO / ORPO data: each pair sized by its prompt + longer reply
+        lines.append(f"preference pairs: {s.preference_pairs} (train with --set method=dpo|orpo)")
     if s.messages_by_role:
         lines.append("by role:   " + ", ".join(f"{k} {v}" for k, v in sorted(s.messages_by_role.items())))
     if s.records_by_source:
