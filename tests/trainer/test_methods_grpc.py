@@ -29,9 +29,13 @@ def _preference_dataset(client, tmp: Path, name: str, n: int) -> None:
     client.dataset.import_dataset(upload_id=up.id, dataset_name=name)
 
 
+SLOW = 120  # the first create inspects the model in a worker interpreter: slow on a busy CPU
+
+
 def _create(client, tiny, name, dataset, **config):
     return client.trainer.create_training_job(dataset=dataset, base_model=str(tiny), preset="quick",
-                                              adapter_name=name, config={**FAST, **config})
+                                              adapter_name=name, config={**FAST, **config},
+                                              timeout=SLOW)
 
 
 def test_dpo_trains_stops_resumes_and_registers(client, server, tiny_lm_dir, tmp_path):
@@ -46,7 +50,7 @@ def test_dpo_trains_stops_resumes_and_registers(client, server, tiny_lm_dir, tmp
     assert stopped.state == Job.STATE_CANCELLED, stopped.error_message
     resumed = client.trainer.create_training_job(
         dataset="pairs", base_model=str(tiny_lm_dir), adapter_name="tone", resume_from=job.id,
-        config={**FAST, "method": "dpo", "epochs": 1})
+        config={**FAST, "method": "dpo", "epochs": 1}, timeout=SLOW)
     done = client.wait_job(resumed.id)
     assert done.state == Job.STATE_SUCCEEDED, done.error_message
     result = job_result(done)
@@ -72,7 +76,7 @@ def test_plan_estimates_memory_at_the_longest_record_without_starting_a_job(
         client, tiny_lm_dir, tmp_path):
     make_dataset(client, tmp_path, "chats", 8)
     plan = client.trainer.plan_training(dataset="chats", base_model=str(tiny_lm_dir),
-                                            config={**FAST, "max_seq_length": 1024})
+                                            config={**FAST, "max_seq_length": 1024}, timeout=SLOW)
     assert plan.fits and plan.device_kind in ("cpu", "cuda")
     assert 0 < plan.seq_len < 1024 and plan.seq_len_source == "longest record"
     assert plan.memory.total_bytes == sum((plan.memory.weights_bytes, plan.memory.runtime_bytes,
