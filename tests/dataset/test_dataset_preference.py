@@ -101,3 +101,15 @@ def test_stats_count_pairs_and_size_them_by_the_longer_reply(tmp_path):
     assert stats.record_count == 1 and stats.preference_pairs == 1
     assert stats.max_record_tokens >= (40 + 400) // 4
     assert stats.messages_by_role == {"user": 1, "assistant": 1}
+
+
+def test_evaluation_samples_where_the_adapter_differs_become_owner_chosen_pairs():
+    from tuneforge.services.dataset.preference_formats import pairs_from_evaluation
+
+    samples = [
+        {"messages": [USER], "reference": "Paris.", "adapter": "Berlin."},
+        {"messages": [USER], "reference": "Paris.", "adapter": " Paris. "},  # same: no pair
+        {"messages": [GOOD], "reference": "a", "adapter": "b"},  # prompt not on a user turn
+        {"messages": [USER], "reference": "Paris.", "adapter": ""},  # nothing generated
+    ]
+    assert pairs_from_evaluation(samples) == [EXPECTED]
