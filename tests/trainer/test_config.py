@@ -190,3 +190,9 @@ def test_full_fine_tuning_refuses_adapter_options_and_4_bit():
                           "loraplus_lr_ratio": 16})
     assert set(_fields(info.value)) == {"config.use_dora", "config.quantization",
                                         "config.loraplus_lr_ratio"}
+
+
+def test_preference_methods_refuse_packing():
+    with pytest.raises(TuneforgeError) as info:
+        resolve("quick", {"method": "orpo", "packing": True})
+    assert set(_fields(info.value)) == {"config.packing"}

@@ -284,6 +284,9 @@ def _check_method(cfg: TrainingConfig) -> list[FieldViolation]:
     if not cfg.preference_beta > 0:
         v.append(FieldViolation("config.preference_beta",
                                 f"must be > 0, got {cfg.preference_beta}"))
+    if cfg.method in ("dpo", "orpo") and cfg.packing:
+        v.append(FieldViolation("config.packing", f"packing is for SFT on chats; method="
+                                f"{cfg.method} scores whole prompt/chosen/rejected rows"))
     if cfg.method == "full":
         for name in ("use_dora", "use_rslora"):
             if getattr(cfg, name):
