@@ -28,7 +28,7 @@ Transport-free and torch-free.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 GIB = 1024**3
@@ -202,9 +202,9 @@ def advice(shape: ModelShape, s: PlanSettings, available: int) -> list[str]:
     if not s.gradient_checkpointing:
         out.append("--set gradient_checkpointing=true")
     if s.batch_size > 1:
-        out.append(f"--set batch_size=1 (and raise gradient_accumulation_steps to keep the "
-                   f"effective batch)")
-    fixed = estimate(shape, PlanSettings(**{**s.__dict__, "seq_len": 1}))
+        out.append("--set batch_size=1 (and raise gradient_accumulation_steps to keep the "
+                   "effective batch)")
+    fixed = estimate(shape, replace(s, seq_len=1))
     per_token = max(1, estimate(shape, s).total - fixed.total) / max(1, s.seq_len - 1)
     room = available - fixed.total
     if room > 0 and room / per_token < s.seq_len:
