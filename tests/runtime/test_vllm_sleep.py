@@ -97,7 +97,7 @@ def test_gpu_job_runs_while_vllm_sleeps_and_wakes_it_whatever_the_outcome(
     server = server_factory(vllm_share_gpu=True, vllm_url=vllm.url)
     _gpu_kind(server)
     job = server.call(server.engine.create("gpu_test", params))
-    final = client_for(server).wait_job("dataset", job.id)
+    final = client_for(server).wait_job(job.id)
     assert final.state == state
     _wait_awake(vllm)
     assert vllm.sleep.history == ["sleep:1", "wake_up"] and not vllm.sleep.sleeping
@@ -108,11 +108,11 @@ def test_stopped_gpu_job_wakes_vllm(server_factory, client_for, vllm):
     _gpu_kind(server)
     client = client_for(server)
     job = server.call(server.engine.create("gpu_test", {"steps": 200, "sleep": 0.1}))
-    for _ in client.watch_job("dataset", job.id):
-        if vllm.sleep.sleeping and client.dataset.get_job(id=job.id).progress.step >= 1:
+    for _ in client.watch_job(job.id):
+        if vllm.sleep.sleeping and client.jobs.get_job(id=job.id).progress.step >= 1:
             break
-    client.dataset.cancel_job(id=job.id)
-    assert client.wait_job("dataset", job.id).state == State.STATE_CANCELLED
+    client.jobs.cancel_job(id=job.id)
+    assert client.wait_job(job.id).state == State.STATE_CANCELLED
     _wait_awake(vllm)
     assert vllm.sleep.history == ["sleep:1", "wake_up"]
 
@@ -122,7 +122,7 @@ def test_gpu_job_fails_before_its_worker_when_vllm_cannot_sleep(server_factory, 
         server = server_factory(vllm_share_gpu=True, vllm_url=plain.url)
         _gpu_kind(server)
         job = server.call(server.engine.create("gpu_test", {"steps": 1}))
-        final = client_for(server).wait_job("dataset", job.id)
+        final = client_for(server).wait_job(job.id)
     assert final.state == State.STATE_FAILED and final.error_reason == "WORKER_START_FAILED"
     assert "--enable-sleep-mode" in final.error_message
 
