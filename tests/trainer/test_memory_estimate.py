@@ -154,4 +154,6 @@ def test_estimate_is_within_25_percent_of_the_measured_cpu_peak(tmp_path, mid_mo
                             seq_len=min(256, _longest_tokens(mid_model, records)),
                             gradient_checkpointing=False, lora_dropout=0.05)
     predicted = estimate(_shape(mid_model), settings).total
+    print(f"{method}: estimate {predicted / 2**20:.0f} MiB, measured peak RSS "
+          f"{measured / 2**20:.0f} MiB, ratio {predicted / measured:.3f}")
     assert abs(predicted / measured - 1) <= 0.25, (predicted, measured)
