@@ -33,7 +33,7 @@ from typing import Any
 from tuneforge.client import InvalidArgument
 from tuneforge.common.v1 import common_pb2
 
-from tuneforge.cli import jobs
+from tuneforge.cli import dataset_prefer, jobs
 from tuneforge.cli.common import (
     client_options,
     connect,
@@ -441,6 +441,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     cmds = group.add_subparsers(dest="dataset_command", required=True, metavar="COMMAND")
 
     _add_telegram(cmds, common)
+    dataset_prefer.add_command(cmds, common)  # prefer NAME --from-eval REPORT
 
     p = cmds.add_parser("import", parents=[common], help="import a dataset file in any common format")
     p.add_argument("file", help="JSONL, JSON array, CSV, Parquet or text")

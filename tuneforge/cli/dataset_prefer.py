@@ -1,0 +1,70 @@
+"""`tuneforge dataset prefer NAME --from-eval REPORT`: the correction loop after a first SFT pass.
+
+An evaluation report's samples hold, per held-out dialog, the owner's real reply and the
+adapter's; where they differ, the owner's becomes ``chosen`` and the adapter's ``rejected``
+(services/dataset/preference_formats.pairs_from_evaluation). The pairs are uploaded and
+imported as preference dataset NAME, with the same per-record checks as any import, ready for
+``tuneforge train start --set method=dpo``.
+
+``--from-eval`` takes a report saved as JSON (``{"samples": [...]}``, or a list of samples)
+or, on a server that keeps evaluation reports in the registry, an adapter name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tuneforge.cli.common import connect, emit, to_dict
+from tuneforge.services.dataset.preference_formats import pairs_from_evaluation
+
+
+def _samples(client: Any, source: str) -> list[dict[str, Any]]:
+    path = Path(source).expanduser()
+    if path.is_file():
+        data = json.loads(path.read_text(encoding="utf-8"))
+    else:
+        get = getattr(client.registry, "get_evaluation", None)
+        if get is None:
+            raise SystemExit(f"error: {source} is not a file, and this server keeps no evaluation "
+                             f"reports; save a report as JSON and pass its path")
+        data = to_dict(get(name=source))
+    data = data.get("report", data) if isinstance(data, dict) else data
+    samples = data.get("samples") if isinstance(data, dict) else data
+    if not isinstance(samples, list):
+        raise SystemExit("error: the evaluation report has no samples list")
+    return samples
+
+
+def _prefer(args: argparse.Namespace) -> int:
+    client = connect(args)
+    samples = _samples(client, args.from_eval)
+    pairs = pairs_from_evaluation(samples)
+    if not pairs:
+        print(f"no pairs: in all {len(samples)} samples the adapter already answered as the owner "
+              f"did (or nothing was generated)", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{args.name}.preference.jsonl"
+        path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs),
+                        encoding="utf-8")
+        upload = client.upload_file("dataset", path, filename=path.name)
+    resp = client.dataset.import_dataset(upload_id=upload.id, dataset_name=args.name,
+                                         format="preference")
+    emit(args, resp, f"dataset {args.name}: {len(pairs)} preference pairs from {len(samples)} "
+                     f"samples (owner = chosen, adapter = rejected); train with "
+                     f"--set method=dpo")
+    return 0
+
+
+def add_command(cmds: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = cmds.add_parser("prefer", parents=[common],
+                        help="preference pairs from an evaluation report (owner = chosen)")
+    p.add_argument("name", help="preference dataset to create")
+    p.add_argument("--from-eval", required=True, metavar="REPORT",
+                   help="evaluation report JSON file, or an adapter whose report the registry keeps")
+    p.set_defaults(func=_prefer)
