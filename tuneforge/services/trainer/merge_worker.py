@@ -46,15 +46,38 @@ def main(spec: dict) -> None:
         raise invalid_argument("base_model", "the adapter names no base model; give one",
                                reason="BASE_MODEL_NOT_AVAILABLE")
 
+    ev.progress(phase="loading_model", message=f"loading {base} on CPU")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        parameters = merge_into(adapter, base, tmp, spec.get("dtype") or "auto")
+        if parameters is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    ev.result({"output_dir": str(out.resolve()), "base_model": base,
+               "adapter_dir": str(adapter.resolve()),
+               "parameters": parameters, "size_bytes": size})
+
+
+def merge_into(adapter: Path, base: str, out: Path, dtype_name: str = "auto") -> int | None:
+    """Fold ``adapter`` into ``base`` and save the model + tokenizer into the existing directory
+    ``out``; the parameter count, or None when a stop was requested before saving.
+
+    Shared with the export worker, which merges before converting.
+    """
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     dtype = {"auto": "auto", "fp32": torch.float32, "bf16": torch.bfloat16,
-             "fp16": torch.float16}.get(spec.get("dtype") or "auto")
+             "fp16": torch.float16}.get(dtype_name)
     if dtype is None:
         raise invalid_argument("dtype", "one of auto, fp32, bf16, fp16")
-    ev.progress(phase="loading_model", message=f"loading {base} on CPU")
     try:
         model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype, low_cpu_mem_usage=True,
                                                      device_map={"": "cpu"})
@@ -68,24 +91,13 @@ def main(spec: dict) -> None:
     merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     if ev.stop_requested():
         ev.log("stop requested; nothing written")
-        return
-
-    ev.progress(phase="saving", message=f"saving to {out}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
-        merged.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "merge_info.json").write_text(json.dumps(
-            {"base_model": base, "adapter_dir": str(adapter.resolve())}, indent=2))
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    ev.result({"output_dir": str(out.resolve()), "base_model": base,
-               "adapter_dir": str(adapter.resolve()),
-               "parameters": sum(p.numel() for p in merged.parameters()), "size_bytes": size})
+        return None
+    ev.progress(phase="saving", message=f"saving the merged model to {out}")
+    merged.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    (out / "merge_info.json").write_text(json.dumps(
+        {"base_model": base, "adapter_dir": str(adapter.resolve())}, indent=2))
+    return sum(p.numel() for p in merged.parameters())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,129 @@
+"""GGUF export, checked with llama.cpp itself (llama-cpp-python) against transformers.
+
+Each architecture we train (Qwen2, Qwen3, Llama) gets a tiny head_dim-64 model and a LoRA
+adapter with random B; the export worker merges and converts it, and llama.cpp must tokenize
+the prompts and pick the same greedy tokens as transformers does for the merged model (f16).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from export_helpers import (
+    PROMPTS,
+    agreement,
+    hf_greedy,
+    llama_greedy,
+    load_gguf,
+    make_adapter,
+    prompt_texts,
+    run_export,
+)
+from trainer_helpers import of
+
+from tuneforge.testing.tiny_archs import ARCHS, cached_tiny_arch
+
+
+@pytest.fixture(scope="module")
+def adapters(tmp_path_factory):
+    """{arch: (base dir, adapter dir)}, built lazily."""
+    made = {}
+
+    def get(arch: str):
+        if arch not in made:
+            base = cached_tiny_arch(arch)
+            made[arch] = (base, make_adapter(base, tmp_path_factory.mktemp(arch) / "adapter"))
+        return made[arch]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def qwen2_f16(adapters, tmp_path_factory):
+    base, adapter = adapters("qwen2")
+    code, events, out = run_export(tmp_path_factory.mktemp("q2f16"), adapter, "gguf", "f16")
+    assert code == 0, out
+    return base, adapter, of(events, "result")[-1]["data"]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_gguf_f16_greedy_tokens_equal_transformers_merged_model(arch, adapters, tmp_path):
+    base, adapter = adapters(arch)
+    code, events, out = run_export(tmp_path, adapter, "gguf", "f16")
+    assert code == 0, out
+    result = of(events, "result")[-1]["data"]
+    prompt_ids, hf_tokens = hf_greedy(base, adapter)
+    llm = load_gguf(tmp_path / f"tiny-gguf-f16/{result['primary_file']}")
+    assert [llm.tokenize(t.encode(), add_bos=False, special=True) for t in prompt_texts(base)] == prompt_ids
+    got = llama_greedy(llm, prompt_ids)
+    print(f"\n{arch} f16 llama.cpp vs transformers: {agreement(got, hf_tokens)} tokens agree")
+    assert got == hf_tokens
+
+
+def test_gguf_differs_from_the_base_model_so_the_adapter_was_merged(qwen2_f16):
+    base, _adapter, result = qwen2_f16
+    prompt_ids, base_tokens = hf_greedy(base)
+    got = llama_greedy(load_gguf(f"{result['output_dir']}/{result['primary_file']}"), prompt_ids)
+    assert got != base_tokens
+
+
+def test_gguf_embedded_chat_template_formats_a_conversation_as_the_hf_tokenizer(qwen2_f16):
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    base, _adapter, result = qwen2_f16
+    llm = load_gguf(f"{result['output_dir']}/{result['primary_file']}")
+    template = llm.metadata["tokenizer.chat_template"]
+    assert "generation" not in template  # training-only markers are gone
+    formatter = Jinja2ChatFormatter(template, eos_token="<|im_end|>", bos_token="")
+    for messages, expected in zip(PROMPTS, prompt_texts(base)):
+        assert formatter(messages=messages).prompt == expected
+
+
+def test_gguf_export_writes_an_ollama_modelfile_with_template_and_stop_tokens(qwen2_f16):
+    _base, _adapter, result = qwen2_f16
+    text = open(f"{result['output_dir']}/Modelfile", encoding="utf-8").read()
+    print("\n" + text)
+    assert f"FROM ./{result['primary_file']}\n" in text
+    assert 'TEMPLATE """' in text and "<|im_start|>{{ .Role }}" in text
+    assert 'PARAMETER stop "<|im_end|>"' in text
+
+
+def test_gguf_export_lists_every_file_in_sha256sums(qwen2_f16):
+    _base, _adapter, result = qwen2_f16
+    out = result["output_dir"]
+    lines = open(f"{out}/SHA256SUMS", encoding="utf-8").read().splitlines()
+    sums = dict(reversed(line.split("  ", 1)) for line in lines)
+    assert set(sums) == {result["primary_file"], "Modelfile"}
+    for name, digest in sums.items():
+        assert hashlib.sha256(open(f"{out}/{name}", "rb").read()).hexdigest() == digest
+    assert result["sha256"] == sums[result["primary_file"]]
+
+
+@pytest.mark.parametrize("quant", ["q8_0", "q4_k_m"])
+def test_gguf_quantized_exports_load_in_llama_cpp(quant, adapters, tmp_path, qwen2_f16):
+    _base, adapter = adapters("qwen2")
+    code, events, out = run_export(tmp_path, adapter, "gguf", quant)
+    assert code == 0, out
+    result = of(events, "result")[-1]["data"]
+    f16 = load_gguf(f"{qwen2_f16[2]['output_dir']}/{qwen2_f16[2]['primary_file']}")
+    llm = load_gguf(f"{result['output_dir']}/{result['primary_file']}")
+    ids = [llm.tokenize(t.encode(), add_bos=False, special=True) for t in prompt_texts(_base)]
+    same, total = agreement(llama_greedy(llm, ids), llama_greedy(f16, ids))
+    print(f"\nqwen2 {quant} vs f16 greedy: {same}/{total} tokens agree")
+    assert result["size_bytes"] < qwen2_f16[2]["size_bytes"]
+
+
+def test_gguf_lora_adapter_on_the_base_gguf_equals_the_peft_model(adapters, tmp_path):
+    base, adapter = adapters("qwen2")
+    code, events, out = run_export(tmp_path, adapter, "gguf-lora", "f16")
+    assert code == 0, out
+    result = of(events, "result")[-1]["data"]
+    folder = result["output_dir"]
+    prompt_ids, hf_tokens = hf_greedy(base, adapter)
+    llm = load_gguf(f"{folder}/base-f16.gguf", lora=f"{folder}/{result['primary_file']}")
+    got = llama_greedy(llm, prompt_ids)
+    print(f"\nqwen2 gguf-lora vs PeftModel: {agreement(got, hf_tokens)} tokens agree")
+    assert got == hf_tokens
+    modelfile = open(f"{folder}/Modelfile", encoding="utf-8").read()
+    assert f"FROM ./base-f16.gguf\nADAPTER ./{result['primary_file']}\n" in modelfile
