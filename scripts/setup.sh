@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up a development environment in .venv: the server, the client SDK, the ML stack (CPU
 # torch pinned: an unpinned torch pulls a multi-GB CUDA build), audio, the Qwen3-TTS stack,
-# the web console and the test tools (with Debian's chromium for the console's browser test,
-# when run as root). Safe to run again. Needs only Python >= 3.10 and pip.
+# the web console, the export tools (llama.cpp converters + llama-cpp-python, llm-compressor's
+# own venv; cached under ~/.cache/tuneforge/) and the test tools (with Debian's chromium for the
+# console's browser test, when run as root). Safe to run again. Needs only Python >= 3.10 and pip.
 #
 #   scripts/setup.sh            # creates ./.venv
 #   VENV=/opt/tf scripts/setup.sh
@@ -13,7 +14,8 @@ PYTHON="${PYTHON:-python3}"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 PY="$VENV/bin/python"
 "$PY" -m pip install -q --upgrade pip
-"$PY" -m pip install -q "torch==2.13.0" -e ./clients/python -e ".[ml,audio,tts,web,dev]"
+"$PY" -m pip install -q "torch==2.13.0" -e ./clients/python -e ".[ml,audio,tts,web,dev,export]"
 scripts/setup_browser.sh
 scripts/setup_tts_env.sh "$PY" >/dev/null
+scripts/setup_export_env.sh "$PY"
 "$PY" -c "import torch, transformers, peft, trl, faster_whisper, tuneforge.client; print('tuneforge environment ready: torch', torch.__version__, '| transformers', transformers.__version__)"
