@@ -12,6 +12,7 @@ from tuneforge.registry.v1 import registry_pb2, registry_pb2_grpc
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.services.registry.archive import ImportLimits
 from tuneforge.services.registry.domain import open_registry
+from tuneforge.services.registry.models import ModelCatalog
 from tuneforge.services.registry.servicer import RegistryServicer, sweep_exports
 
 SERVICE_NAME = registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name
@@ -34,4 +35,6 @@ async def setup(ctx: ServiceContext) -> None:
     sweep_exports(ctx.root)
     await domain.start()
     ctx.on_shutdown.append(domain.close)
-    registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(ctx, domain), ctx.server)
+    servicer = RegistryServicer(ctx, domain)
+    servicer.models = ModelCatalog(ctx.store, ctx.root)  # exported models (model_rpcs.py)
+    registry_pb2_grpc.add_RegistryServiceServicer_to_server(servicer, ctx.server)

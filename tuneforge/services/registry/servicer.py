@@ -31,6 +31,7 @@ from tuneforge.services.registry.activation import (
 from tuneforge.services.registry.adapters import Adapter
 from tuneforge.services.registry.archive import export_to_file, import_archive
 from tuneforge.services.registry.domain import RegistryDomain
+from tuneforge.services.registry.model_rpcs import ModelRpcs
 
 EXPORT_PREFIX = "registry-export-"
 _VLLM_STATES = {
@@ -90,7 +91,7 @@ def _actor(context) -> str:
 
 
 # ---------------------------------------------------------------- servicer
-class RegistryServicer(pb_grpc.RegistryServiceServicer):
+class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
     def __init__(self, ctx: ServiceContext, domain: RegistryDomain) -> None:
         self.ctx = ctx
         self.domain = domain

@@ -15,7 +15,6 @@ Every export directory ends with ``SHA256SUMS`` (``sha256sum -c`` format) over i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -39,7 +38,6 @@ QUANTS: dict[str, tuple[str, ...]] = {  # first = default
 }
 # The architectures we train and test each format on (config.json "architectures").
 ARCHITECTURES = ("Qwen2ForCausalLM", "Qwen3ForCausalLM", "LlamaForCausalLM")
-CHECKSUMS = "SHA256SUMS"
 # The export tools scripts/setup_export_env.sh builds once per version (keep both in step).
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 LLMCOMPRESSOR_VERSION = "0.14.0.1"
@@ -173,34 +171,6 @@ def ollama_modelfile(model_file: str, template: str | None, eos_tokens: list[str
             stops.append(token)
     lines += [f"PARAMETER stop {json.dumps(t, ensure_ascii=False)}" for t in stops]
     return "\n".join(lines) + "\n"
-
-
-# ----------------------------------------------------------------------------- checksums
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def write_checksums(directory: Path) -> dict[str, str]:
-    """Write ``SHA256SUMS`` over every file under ``directory``; return {relative path: sha256}."""
-    directory = Path(directory)
-    sums = {p.relative_to(directory).as_posix(): sha256_file(p)
-            for p in sorted(directory.rglob("*")) if p.is_file() and p.name != CHECKSUMS}
-    (directory / CHECKSUMS).write_text("".join(f"{h}  {name}\n" for name, h in sums.items()), encoding="utf-8")
-    return sums
-
-
-def read_checksums(directory: Path) -> dict[str, str]:
-    path = Path(directory) / CHECKSUMS
-    out: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        digest, _, name = line.partition("  ")
-        if digest and name:
-            out[name] = digest
-    return out
 
 
 def export_spec(*, adapter_dir: Path, adapter_name: str, base_model: str, fmt: str, quant: str,

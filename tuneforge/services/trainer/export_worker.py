@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneforge.runtime import worker_events as ev
+from tuneforge.runtime.checksums import CHECKSUMS, write_checksums
 from tuneforge.runtime.errors import (
     failed_precondition,
     invalid_argument,
@@ -263,7 +264,7 @@ def run(p: Plan) -> dict[str, Any]:
         primary = STAGES[p.fmt](p, work, staged)
         _checkpoint()
         ev.progress(phase="checksums", message="writing SHA256SUMS")
-        sums = ex.write_checksums(staged)
+        sums = write_checksums(staged)
         if p.out.exists():
             p.out.rmdir()  # empty (checked in plan)
         os.rename(staged, p.out)
@@ -274,7 +275,7 @@ def run(p: Plan) -> dict[str, Any]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {"output_dir": str(p.out.resolve()), "format": p.fmt, "quant": p.quant, "adapter_name": p.adapter_name,
-            "base_model": p.base, "architecture": p.architecture, "files": sorted([*sums, ex.CHECKSUMS]),
+            "base_model": p.base, "architecture": p.architecture, "files": sorted([*sums, CHECKSUMS]),
             "primary_file": primary, "sha256": sums.get(primary, ""), "size_bytes": ex.dir_size(p.out),
             "calibration_samples": int(p.spec.get("_calibration_samples") or 0)}  # fmt: skip
 

@@ -533,6 +533,57 @@ class RegistryService(ServiceBase):
         """tuneforge.registry.v1.RegistryService.ImportAdapter: ImportAdapterRequest -> Adapter"""
         return self._call('ImportAdapter', requests, timeout, {})
 
+    def register_model(
+        self,
+        request: registry_pb2.RegisterModelRequest | None = None,
+        *,
+        request_id: str | None = None,
+        adapter_name: str | None = None,
+        format: registry_pb2.ExportFormat.ValueType | str | None = None,
+        quant: str | None = None,
+        path: str | None = None,
+        primary_file: str | None = None,
+        base_model: str | None = None,
+        architecture: str | None = None,
+        job_id: str | None = None,
+        timeout: float | None = None,
+    ) -> registry_pb2.Model:
+        """tuneforge.registry.v1.RegistryService.RegisterModel: RegisterModelRequest -> Model"""
+        return self._call('RegisterModel', request, timeout, {'request_id': request_id, 'adapter_name': adapter_name, 'format': format, 'quant': quant, 'path': path, 'primary_file': primary_file, 'base_model': base_model, 'architecture': architecture, 'job_id': job_id})
+
+    def get_model(
+        self,
+        request: registry_pb2.GetModelRequest | None = None,
+        *,
+        id: str | None = None,
+        timeout: float | None = None,
+    ) -> registry_pb2.Model:
+        """tuneforge.registry.v1.RegistryService.GetModel: GetModelRequest -> Model"""
+        return self._call('GetModel', request, timeout, {'id': id})
+
+    def list_models(
+        self,
+        request: registry_pb2.ListModelsRequest | None = None,
+        *,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        adapter_name: str | None = None,
+        timeout: float | None = None,
+    ) -> registry_pb2.ListModelsResponse:
+        """tuneforge.registry.v1.RegistryService.ListModels: ListModelsRequest -> ListModelsResponse"""
+        return self._call('ListModels', request, timeout, {'page_size': page_size, 'page_token': page_token, 'adapter_name': adapter_name})
+
+    def download_model(
+        self,
+        request: registry_pb2.DownloadModelRequest | None = None,
+        *,
+        id: str | None = None,
+        file: str | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[registry_pb2.DownloadModelResponse]:
+        """tuneforge.registry.v1.RegistryService.DownloadModel: DownloadModelRequest -> DownloadModelResponse"""
+        return self._call('DownloadModel', request, timeout, {'id': id, 'file': file})
+
 
 class JobService(ServiceBase):
     """tuneforge.jobs.v1.JobService (blocking calls)."""
@@ -1128,6 +1179,57 @@ class AsyncRegistryService(AsyncServiceBase):
     def import_adapter(self, requests: Iterable[registry_pb2.ImportAdapterRequest], *, timeout: float | None = None) -> Awaitable[registry_pb2.Adapter]:
         """tuneforge.registry.v1.RegistryService.ImportAdapter: ImportAdapterRequest -> Adapter"""
         return self._call('ImportAdapter', requests, timeout, {})
+
+    def register_model(
+        self,
+        request: registry_pb2.RegisterModelRequest | None = None,
+        *,
+        request_id: str | None = None,
+        adapter_name: str | None = None,
+        format: registry_pb2.ExportFormat.ValueType | str | None = None,
+        quant: str | None = None,
+        path: str | None = None,
+        primary_file: str | None = None,
+        base_model: str | None = None,
+        architecture: str | None = None,
+        job_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[registry_pb2.Model]:
+        """tuneforge.registry.v1.RegistryService.RegisterModel: RegisterModelRequest -> Model"""
+        return self._call('RegisterModel', request, timeout, {'request_id': request_id, 'adapter_name': adapter_name, 'format': format, 'quant': quant, 'path': path, 'primary_file': primary_file, 'base_model': base_model, 'architecture': architecture, 'job_id': job_id})
+
+    def get_model(
+        self,
+        request: registry_pb2.GetModelRequest | None = None,
+        *,
+        id: str | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[registry_pb2.Model]:
+        """tuneforge.registry.v1.RegistryService.GetModel: GetModelRequest -> Model"""
+        return self._call('GetModel', request, timeout, {'id': id})
+
+    def list_models(
+        self,
+        request: registry_pb2.ListModelsRequest | None = None,
+        *,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        adapter_name: str | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[registry_pb2.ListModelsResponse]:
+        """tuneforge.registry.v1.RegistryService.ListModels: ListModelsRequest -> ListModelsResponse"""
+        return self._call('ListModels', request, timeout, {'page_size': page_size, 'page_token': page_token, 'adapter_name': adapter_name})
+
+    def download_model(
+        self,
+        request: registry_pb2.DownloadModelRequest | None = None,
+        *,
+        id: str | None = None,
+        file: str | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[registry_pb2.DownloadModelResponse]:
+        """tuneforge.registry.v1.RegistryService.DownloadModel: DownloadModelRequest -> DownloadModelResponse"""
+        return self._call('DownloadModel', request, timeout, {'id': id, 'file': file})
 
 
 class AsyncJobService(AsyncServiceBase):

@@ -11,6 +11,19 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ExportFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXPORT_FORMAT_UNSPECIFIED: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_GGUF: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_GGUF_LORA: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_AWQ: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_MERGED: _ClassVar[ExportFormat]
+EXPORT_FORMAT_UNSPECIFIED: ExportFormat
+EXPORT_FORMAT_GGUF: ExportFormat
+EXPORT_FORMAT_GGUF_LORA: ExportFormat
+EXPORT_FORMAT_AWQ: ExportFormat
+EXPORT_FORMAT_MERGED: ExportFormat
+
 class Adapter(_message.Message):
     __slots__ = ("name", "base_model", "dataset", "create_time", "size_bytes", "rank", "alpha", "target_modules", "metrics", "path", "version", "job_id", "active", "source", "lora_alpha", "lora_modules", "served_name", "update_time")
     class MetricsEntry(_message.Message):
@@ -226,3 +239,107 @@ class ImportAdapterMetadata(_message.Message):
     name: str
     replace: bool
     def __init__(self, upload: _Optional[_Union[_common_pb2.UploadMetadata, _Mapping]] = ..., name: _Optional[str] = ..., replace: _Optional[bool] = ...) -> None: ...
+
+class ModelFile(_message.Message):
+    __slots__ = ("name", "size_bytes", "sha256")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    size_bytes: int
+    sha256: str
+    def __init__(self, name: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class Model(_message.Message):
+    __slots__ = ("id", "adapter_name", "format", "quant", "version", "path", "primary_file", "files", "size_bytes", "base_model", "architecture", "job_id", "create_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    QUANT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_FILE_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    adapter_name: str
+    format: ExportFormat
+    quant: str
+    version: int
+    path: str
+    primary_file: str
+    files: _containers.RepeatedCompositeFieldContainer[ModelFile]
+    size_bytes: int
+    base_model: str
+    architecture: str
+    job_id: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., adapter_name: _Optional[str] = ..., format: _Optional[_Union[ExportFormat, str]] = ..., quant: _Optional[str] = ..., version: _Optional[int] = ..., path: _Optional[str] = ..., primary_file: _Optional[str] = ..., files: _Optional[_Iterable[_Union[ModelFile, _Mapping]]] = ..., size_bytes: _Optional[int] = ..., base_model: _Optional[str] = ..., architecture: _Optional[str] = ..., job_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RegisterModelRequest(_message.Message):
+    __slots__ = ("request_id", "adapter_name", "format", "quant", "path", "primary_file", "base_model", "architecture", "job_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    QUANT_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_FILE_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    adapter_name: str
+    format: ExportFormat
+    quant: str
+    path: str
+    primary_file: str
+    base_model: str
+    architecture: str
+    job_id: str
+    def __init__(self, request_id: _Optional[str] = ..., adapter_name: _Optional[str] = ..., format: _Optional[_Union[ExportFormat, str]] = ..., quant: _Optional[str] = ..., path: _Optional[str] = ..., primary_file: _Optional[str] = ..., base_model: _Optional[str] = ..., architecture: _Optional[str] = ..., job_id: _Optional[str] = ...) -> None: ...
+
+class GetModelRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "adapter_name")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    adapter_name: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., adapter_name: _Optional[str] = ...) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models", "next_page_token", "total_size")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[Model]
+    next_page_token: str
+    total_size: int
+    def __init__(self, models: _Optional[_Iterable[_Union[Model, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class DownloadModelRequest(_message.Message):
+    __slots__ = ("id", "file")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    file: str
+    def __init__(self, id: _Optional[str] = ..., file: _Optional[str] = ...) -> None: ...
+
+class DownloadModelResponse(_message.Message):
+    __slots__ = ("metadata", "chunk")
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    metadata: _common_pb2.DownloadMetadata
+    chunk: bytes
+    def __init__(self, metadata: _Optional[_Union[_common_pb2.DownloadMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...

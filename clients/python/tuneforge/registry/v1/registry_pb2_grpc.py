@@ -95,6 +95,26 @@ class RegistryServiceStub:
                 request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.ImportAdapterRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.Adapter.FromString,
                 _registered_method=True)
+        self.RegisterModel = channel.unary_unary(
+                '/tuneforge.registry.v1.RegistryService/RegisterModel',
+                request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.RegisterModelRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.Model.FromString,
+                _registered_method=True)
+        self.GetModel = channel.unary_unary(
+                '/tuneforge.registry.v1.RegistryService/GetModel',
+                request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetModelRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.Model.FromString,
+                _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/tuneforge.registry.v1.RegistryService/ListModels',
+                request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
+        self.DownloadModel = channel.unary_stream(
+                '/tuneforge.registry.v1.RegistryService/DownloadModel',
+                request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.DownloadModelRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.DownloadModelResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -178,6 +198,35 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterModel(self, request, context):
+        """Exported models (GGUF, GGUF LoRA, AWQ, merged; see docs/export.md) as versions beside their
+        adapter. The trainer registers the export directory it wrote under <data root>/models/;
+        every file is checked against its SHA256SUMS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetModel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModels(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadModel(self, request, context):
+        """One file of a model (default: its main file): first message metadata with the file's
+        SHA-256, then chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -240,6 +289,26 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.ImportAdapter,
                     request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.ImportAdapterRequest.FromString,
                     response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.Adapter.SerializeToString,
+            ),
+            'RegisterModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterModel,
+                    request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.RegisterModelRequest.FromString,
+                    response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.Model.SerializeToString,
+            ),
+            'GetModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModel,
+                    request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetModelRequest.FromString,
+                    response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.Model.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.ListModelsRequest.FromString,
+                    response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'DownloadModel': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadModel,
+                    request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.DownloadModelRequest.FromString,
+                    response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.DownloadModelResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -567,6 +636,114 @@ class RegistryService:
             '/tuneforge.registry.v1.RegistryService/ImportAdapter',
             tuneforge_dot_registry_dot_v1_dot_registry__pb2.ImportAdapterRequest.SerializeToString,
             tuneforge_dot_registry_dot_v1_dot_registry__pb2.Adapter.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.registry.v1.RegistryService/RegisterModel',
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.RegisterModelRequest.SerializeToString,
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.Model.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.registry.v1.RegistryService/GetModel',
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetModelRequest.SerializeToString,
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.Model.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.registry.v1.RegistryService/ListModels',
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.ListModelsRequest.SerializeToString,
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tuneforge.registry.v1.RegistryService/DownloadModel',
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.DownloadModelRequest.SerializeToString,
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.DownloadModelResponse.FromString,
             options,
             channel_credentials,
             insecure,
