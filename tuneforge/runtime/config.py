@@ -143,6 +143,19 @@ class Config:
         metadata={"help": "directories (separated by ':') whose files clients on this host may hand "
                           "over by path (local_path) instead of uploading; empty = none"},
     )
+    # -- export (docs/export.md; tools built by scripts/setup_export_env.sh)
+    export_llama_cpp_dir: str = field(
+        default="", metadata={"help": "llama.cpp's GGUF converters (default: the set-up's cache)"}
+    )
+    export_awq_python: str = field(
+        default="", metadata={"help": "interpreter of llm-compressor's venv (default: the set-up's)"}
+    )
+    export_reserve_bytes: int = field(
+        default=1024**3, metadata={"help": "disk an export must leave free, in bytes"}
+    )
+    export_calibration_samples: int = field(
+        default=128, metadata={"help": "training rows AWQ calibrates on"}
+    )
 
     @property
     def root(self) -> Path:

@@ -16,6 +16,7 @@ Every export directory ends with ``SHA256SUMS`` (``sha256sum -c`` format) over i
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -41,7 +42,7 @@ ARCHITECTURES = ("Qwen2ForCausalLM", "Qwen3ForCausalLM", "LlamaForCausalLM")
 # The export tools scripts/setup_export_env.sh builds once per version (keep both in step).
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 LLMCOMPRESSOR_VERSION = "0.14.0.1"
-TOOLS_ROOT = Path("~/.cache/tuneforge").expanduser()
+TOOLS_ROOT = Path(os.environ.get("TUNEFORGE_CACHE") or Path.home() / ".cache" / "tuneforge")
 DEFAULT_LLAMA_CPP_DIR = TOOLS_ROOT / f"llama.cpp-{LLAMA_CPP_PYTHON_VERSION}"
 DEFAULT_AWQ_PYTHON = TOOLS_ROOT / "venvs" / f"llmcompressor-{LLMCOMPRESSOR_VERSION}" / "bin" / "python"
 MODELFILE = "Modelfile"

@@ -21,6 +21,7 @@ from tuneforge.runtime.errors import invalid_argument
 
 TRAIN_MODULE = "tuneforge.services.trainer.train_worker"
 MERGE_MODULE = "tuneforge.services.trainer.merge_worker"
+EXPORT_MODULE = "tuneforge.services.trainer.export_worker"
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,8 @@ def train_command(spec_path: Path | str, settings: LaunchSettings | None = None)
 def merge_command(spec_path: Path | str, python: str | None = None) -> list[str]:
     """argv of the merge worker (always one process, CPU)."""
     return [python or sys.executable, "-m", MERGE_MODULE, "--spec", str(spec_path)]
+
+
+def export_command(spec_path: Path | str, python: str | None = None) -> list[str]:
+    """argv of the export worker (one process; AWQ starts llm-compressor's interpreter itself)."""
+    return [python or sys.executable, "-m", EXPORT_MODULE, "--spec", str(spec_path)]

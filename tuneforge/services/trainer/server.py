@@ -6,6 +6,7 @@ Job kinds:
 |---------|-------------------------------------|----------|-----------------------------|-------------------|
 | `train` | train_worker (or accelerate launch) | yes      | config `training_executor`  | TrainingJobResult |
 | `merge` | merge_worker                        | no       | local                       | MergeJobResult    |
+| `export`| export_worker (docs/export.md)      | no       | local                       | ExportJobResult   |
 
 With ``vllm_share_gpu`` the `train` kind puts vLLM to sleep before its worker starts and wakes
 it (re-loading the adapters it served) when the job ends, however it ends.
@@ -26,9 +27,12 @@ from tuneforge.runtime.server import ServiceContext
 from tuneforge.runtime.vllm_sleep import gpu_job_hooks
 from tuneforge.services.trainer.launcher import (
     LaunchSettings,
+    export_command,
     merge_command,
     train_command,
 )
+from tuneforge.services.trainer.export_registration import ModelRegistrar
+from tuneforge.services.trainer.export_rpcs import EXPORT
 from tuneforge.services.trainer.registration import Registrar
 from tuneforge.services.trainer.servicer import MERGE, SERVICE, TRAIN, TrainerServicer
 from tuneforge.services.trainer.stored_config import StoredConfig
@@ -61,6 +65,13 @@ async def setup(ctx: ServiceContext) -> None:
         name=MERGE, service=SERVICE, command=lambda job: merge_command(job.spec_path, python), env=env,
         params_type=trainer_pb2.MergeJobParams, result_type=trainer_pb2.MergeJobResult,
     ))  # fmt: skip
+    models = ModelRegistrar(ctx, lambda: servicer.channel(*registry), lambda: servicer.drop_channel(*registry))
+    ctx.engine.register_kind(JobKind(
+        name=EXPORT, service=SERVICE, command=lambda job: export_command(job.spec_path, python), env=env,
+        on_success=models.on_success, params_type=trainer_pb2.ExportJobParams,
+        result_type=trainer_pb2.ExportJobResult,
+    ))  # fmt: skip
     trainer_pb2_grpc.add_TrainerServiceServicer_to_server(servicer, ctx.server)
     ctx.background.append(asyncio.create_task(registrar.run()))
+    ctx.background.append(asyncio.create_task(models.run()))
     ctx.on_shutdown.append(servicer.close)

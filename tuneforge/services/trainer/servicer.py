@@ -32,6 +32,7 @@ from tuneforge.runtime.peers import peer_error
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.services.trainer import config_pb, planning, preflight
 from tuneforge.services.trainer.config import HELP, TrainingConfig
+from tuneforge.services.trainer.export_rpcs import ExportRpcs
 from tuneforge.services.trainer.jobs import (
     adapter_dir,
     merge_spec,
@@ -48,7 +49,7 @@ TRAIN, MERGE = "train", "merge"
 CALL_TIMEOUT_SECONDS = 30.0
 
 
-class TrainerServicer(pb_grpc.TrainerServiceServicer):
+class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
     def __init__(self, ctx: ServiceContext, defaults: StoredConfig) -> None:
         self.ctx = ctx
         self.defaults = defaults

@@ -248,6 +248,23 @@ class TrainerService(ServiceBase):
         """tuneforge.trainer.v1.TrainerService.MergeAdapter: MergeAdapterRequest -> Job"""
         return self._call('MergeAdapter', request, timeout, {'adapter_name': adapter_name, 'output_dir': output_dir, 'base_model': base_model, 'request_id': request_id})
 
+    def create_export_job(
+        self,
+        request: trainer_pb2.CreateExportJobRequest | None = None,
+        *,
+        request_id: str | None = None,
+        adapter_name: str | None = None,
+        format: registry_pb2.ExportFormat.ValueType | str | None = None,
+        quant: str | None = None,
+        output_dir: str | None = None,
+        base_model: str | None = None,
+        calibration_dataset: str | None = None,
+        calibration_samples: int | None = None,
+        timeout: float | None = None,
+    ) -> common_pb2.Job:
+        """tuneforge.trainer.v1.TrainerService.CreateExportJob: CreateExportJobRequest -> Job"""
+        return self._call('CreateExportJob', request, timeout, {'request_id': request_id, 'adapter_name': adapter_name, 'format': format, 'quant': quant, 'output_dir': output_dir, 'base_model': base_model, 'calibration_dataset': calibration_dataset, 'calibration_samples': calibration_samples})
+
 
 class TtsService(ServiceBase):
     """tuneforge.tts.v1.TtsService (blocking calls)."""
@@ -894,6 +911,23 @@ class AsyncTrainerService(AsyncServiceBase):
     ) -> Awaitable[common_pb2.Job]:
         """tuneforge.trainer.v1.TrainerService.MergeAdapter: MergeAdapterRequest -> Job"""
         return self._call('MergeAdapter', request, timeout, {'adapter_name': adapter_name, 'output_dir': output_dir, 'base_model': base_model, 'request_id': request_id})
+
+    def create_export_job(
+        self,
+        request: trainer_pb2.CreateExportJobRequest | None = None,
+        *,
+        request_id: str | None = None,
+        adapter_name: str | None = None,
+        format: registry_pb2.ExportFormat.ValueType | str | None = None,
+        quant: str | None = None,
+        output_dir: str | None = None,
+        base_model: str | None = None,
+        calibration_dataset: str | None = None,
+        calibration_samples: int | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[common_pb2.Job]:
+        """tuneforge.trainer.v1.TrainerService.CreateExportJob: CreateExportJobRequest -> Job"""
+        return self._call('CreateExportJob', request, timeout, {'request_id': request_id, 'adapter_name': adapter_name, 'format': format, 'quant': quant, 'output_dir': output_dir, 'base_model': base_model, 'calibration_dataset': calibration_dataset, 'calibration_samples': calibration_samples})
 
 
 class AsyncTtsService(AsyncServiceBase):

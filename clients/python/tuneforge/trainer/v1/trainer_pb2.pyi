@@ -1,5 +1,6 @@
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from tuneforge.common.v1 import common_pb2 as _common_pb2
+from tuneforge.registry.v1 import registry_pb2 as _registry_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -403,3 +404,77 @@ class MergeJobResult(_message.Message):
     parameters: int
     size_bytes: int
     def __init__(self, output_dir: _Optional[str] = ..., base_model: _Optional[str] = ..., adapter_dir: _Optional[str] = ..., parameters: _Optional[int] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+
+class CreateExportJobRequest(_message.Message):
+    __slots__ = ("request_id", "adapter_name", "format", "quant", "output_dir", "base_model", "calibration_dataset", "calibration_samples")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    QUANT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DIR_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_DATASET_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    adapter_name: str
+    format: _registry_pb2.ExportFormat
+    quant: str
+    output_dir: str
+    base_model: str
+    calibration_dataset: str
+    calibration_samples: int
+    def __init__(self, request_id: _Optional[str] = ..., adapter_name: _Optional[str] = ..., format: _Optional[_Union[_registry_pb2.ExportFormat, str]] = ..., quant: _Optional[str] = ..., output_dir: _Optional[str] = ..., base_model: _Optional[str] = ..., calibration_dataset: _Optional[str] = ..., calibration_samples: _Optional[int] = ...) -> None: ...
+
+class ExportJobParams(_message.Message):
+    __slots__ = ("adapter_name", "adapter_version", "adapter_dir", "base_model", "architecture", "format", "quant", "output_dir", "calibration_file", "calibration_samples", "register")
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_DIR_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    QUANT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DIR_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_FILE_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_FIELD_NUMBER: _ClassVar[int]
+    adapter_name: str
+    adapter_version: int
+    adapter_dir: str
+    base_model: str
+    architecture: str
+    format: _registry_pb2.ExportFormat
+    quant: str
+    output_dir: str
+    calibration_file: str
+    calibration_samples: int
+    register: bool
+    def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ..., adapter_dir: _Optional[str] = ..., base_model: _Optional[str] = ..., architecture: _Optional[str] = ..., format: _Optional[_Union[_registry_pb2.ExportFormat, str]] = ..., quant: _Optional[str] = ..., output_dir: _Optional[str] = ..., calibration_file: _Optional[str] = ..., calibration_samples: _Optional[int] = ..., register: _Optional[bool] = ...) -> None: ...
+
+class ExportJobResult(_message.Message):
+    __slots__ = ("output_dir", "format", "quant", "adapter_name", "base_model", "architecture", "files", "primary_file", "sha256", "size_bytes", "calibration_samples", "registration")
+    OUTPUT_DIR_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    QUANT_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_FILE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    REGISTRATION_FIELD_NUMBER: _ClassVar[int]
+    output_dir: str
+    format: _registry_pb2.ExportFormat
+    quant: str
+    adapter_name: str
+    base_model: str
+    architecture: str
+    files: _containers.RepeatedScalarFieldContainer[str]
+    primary_file: str
+    sha256: str
+    size_bytes: int
+    calibration_samples: int
+    registration: Registration
+    def __init__(self, output_dir: _Optional[str] = ..., format: _Optional[_Union[_registry_pb2.ExportFormat, str]] = ..., quant: _Optional[str] = ..., adapter_name: _Optional[str] = ..., base_model: _Optional[str] = ..., architecture: _Optional[str] = ..., files: _Optional[_Iterable[str]] = ..., primary_file: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., calibration_samples: _Optional[int] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ...) -> None: ...

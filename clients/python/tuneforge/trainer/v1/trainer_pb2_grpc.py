@@ -63,6 +63,11 @@ class TrainerServiceStub:
                 request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.MergeAdapterRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
                 _registered_method=True)
+        self.CreateExportJob = channel.unary_unary(
+                '/tuneforge.trainer.v1.TrainerService/CreateExportJob',
+                request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateExportJobRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
+                _registered_method=True)
 
 
 class TrainerServiceServicer:
@@ -108,6 +113,15 @@ class TrainerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateExportJob(self, request, context):
+        """Export an adapter for llama.cpp / Ollama (GGUF), vLLM (AWQ W4A16) or as a merged model (a
+        job; docs/export.md). Merges into the base first where the format needs it; the result is
+        registered in the registry's model catalog (RegistryService.ListModels).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrainerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -134,6 +148,11 @@ def add_TrainerServiceServicer_to_server(servicer, server):
             'MergeAdapter': grpc.unary_unary_rpc_method_handler(
                     servicer.MergeAdapter,
                     request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.MergeAdapterRequest.FromString,
+                    response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.SerializeToString,
+            ),
+            'CreateExportJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateExportJob,
+                    request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateExportJobRequest.FromString,
                     response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.SerializeToString,
             ),
     }
@@ -274,6 +293,33 @@ class TrainerService:
             target,
             '/tuneforge.trainer.v1.TrainerService/MergeAdapter',
             tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.MergeAdapterRequest.SerializeToString,
+            tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateExportJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.trainer.v1.TrainerService/CreateExportJob',
+            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateExportJobRequest.SerializeToString,
             tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
             options,
             channel_credentials,

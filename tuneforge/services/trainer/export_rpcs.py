@@ -1,0 +1,119 @@
+"""CreateExportJob of TrainerService: check everything cheap before a job exists.
+
+A mixin of the trainer's servicer. Before queuing, it checks the format and quant, asks the
+registry for the adapter (NOT_FOUND), locates the base model offline (MODEL_NOT_AVAILABLE),
+reads its architecture (UNSUPPORTED_ARCHITECTURE, named), resolves the output directory
+(OUTPUT_EXISTS; ALREADY_EXISTS when another export writes there), finds the calibration data
+for AWQ (the adapter's own dataset, through the dataset service) and checks the free disk
+(DISK_FULL). The worker checks again (the disk may fill meanwhile).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+from tuneforge.registry.v1 import registry_pb2, registry_pb2_grpc
+
+from tuneforge.runtime.errors import Code, FieldViolation, TuneforgeError, already_exists, invalid_argument
+from tuneforge.runtime.job_rpcs import job_pb
+from tuneforge.runtime.names import validate_name
+from tuneforge.runtime.peers import peer_error
+from tuneforge.services.trainer import export as ex
+
+EXPORT = "export"
+CALL_TIMEOUT_SECONDS = 30.0
+_FORMATS = {registry_pb2.EXPORT_FORMAT_GGUF: "gguf", registry_pb2.EXPORT_FORMAT_GGUF_LORA: "gguf-lora",
+            registry_pb2.EXPORT_FORMAT_AWQ: "awq", registry_pb2.EXPORT_FORMAT_MERGED: "merged"}
+
+
+def models_dir(root: Path) -> Path:
+    return Path(root) / "models"
+
+
+def output_dir(root: Path, raw: str, adapter: str, fmt: str, quant: str) -> Path:
+    """Where an export goes: ``raw`` (relative = under ``models/``) or a fresh default."""
+    if "\x00" in raw:
+        raise invalid_argument("output_dir", "must not contain NUL")
+    if raw:
+        out = Path(raw).expanduser()
+        out = out if out.is_absolute() else models_dir(root) / out
+    else:
+        out = models_dir(root) / adapter / f"{fmt}-{quant}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = out.resolve()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise TuneforgeError(Code.ALREADY_EXISTS, "OUTPUT_EXISTS", f"{out} already exists and is not empty",
+                             [FieldViolation("output_dir", f"{out} exists and is not empty")])
+    return out
+
+
+class ExportRpcs:
+    """Needs the TrainerServicer's ``ctx``, ``channel``, ``_replayed``, ``_dataset``."""
+
+    async def CreateExportJob(self, request, context):
+        from tuneforge.services.trainer.servicer import locate_model
+
+        if replay := self._replayed(request.request_id):
+            return replay
+        name = validate_name(request.adapter_name, "adapter_name")
+        if request.format not in _FORMATS:
+            raise invalid_argument("format", f"one of {', '.join(ex.FORMATS)}")
+        fmt, quant = ex.check_format(_FORMATS[request.format], request.quant)
+        adapter = await self._registered_adapter(name)
+        base, config_json = locate_model(request.base_model or adapter.base_model, self.ctx.config.models_dir)
+        arch = ex.check_architecture(config_json, fmt)
+        out = output_dir(self.ctx.root, request.output_dir, name, fmt, quant)
+        self._check_no_export_into(out)
+        calibration = await self._calibration_file(fmt, request.calibration_dataset or adapter.dataset)
+        cfg = self.ctx.config
+        if config_json is not None:
+            weights = sum(p.stat().st_size for p in config_json.parent.iterdir()
+                          if p.suffix in (".safetensors", ".bin"))
+            ex.check_free_space(out.parent, ex.needed_bytes(weights, fmt), cfg.export_reserve_bytes)
+        samples = request.calibration_samples if request.HasField("calibration_samples") else cfg.export_calibration_samples
+        if samples < 1:
+            raise invalid_argument("calibration_samples", "must be at least 1")
+        params: dict[str, Any] = ex.export_spec(
+            adapter_dir=Path(adapter.path), adapter_name=name, base_model=base, fmt=fmt, quant=quant,
+            output_dir=out, llama_cpp_dir=cfg.export_llama_cpp_dir or str(ex.DEFAULT_LLAMA_CPP_DIR),
+            awq_python=cfg.export_awq_python or str(ex.DEFAULT_AWQ_PYTHON), calibration_file=calibration,
+            calibration_samples=samples, reserve_bytes=cfg.export_reserve_bytes,
+        )  # fmt: skip
+        params.update(architecture=arch, adapter_version=adapter.version,
+                      register=models_dir(self.ctx.root).resolve() in out.parents)
+        job = await self.ctx.engine.create(EXPORT, params, request_id=request.request_id)
+        return job_pb(job, self.ctx.engine.kinds)
+
+    async def _registered_adapter(self, name: str) -> registry_pb2.Adapter:
+        stub = registry_pb2_grpc.RegistryServiceStub(self.channel("registry", self.ctx.config.registry_target))
+        try:
+            return await stub.GetAdapter(registry_pb2.GetAdapterRequest(name=name),
+                                         metadata=self.ctx.call_metadata(), timeout=CALL_TIMEOUT_SECONDS)
+        except grpc.aio.AioRpcError as exc:
+            raise peer_error(exc, peer="registry", reason="REGISTRY_UNAVAILABLE",
+                             field="adapter_name", resource="adapter", value=name) from None
+
+    async def _calibration_file(self, fmt: str, dataset: str) -> str:
+        if fmt != "awq":
+            return ""
+        if not dataset:
+            raise TuneforgeError(Code.FAILED_PRECONDITION, "CALIBRATION_DATA_MISSING",
+                                 "AWQ calibrates on the adapter's training data, but the adapter names no dataset",
+                                 [FieldViolation("calibration_dataset", "name a dataset to calibrate on")])
+        try:
+            return (await self._dataset(dataset)).path
+        except TuneforgeError as exc:
+            if exc.reason != "DATASET_NOT_FOUND":
+                raise
+            raise TuneforgeError(Code.FAILED_PRECONDITION, "CALIBRATION_DATA_MISSING",
+                                 f"AWQ calibrates on the adapter's training data; dataset {dataset!r} is gone",
+                                 [FieldViolation("calibration_dataset", f"no dataset named {dataset!r}")]) from None
+
+    def _check_no_export_into(self, out: Path) -> None:
+        row = self.ctx.store.query_one(
+            "SELECT id FROM jobs WHERE service = 'trainer' AND kind = ? AND state IN ('QUEUED', 'RUNNING')"
+            " AND json_extract(params, '$.output_dir') = ?", (EXPORT, str(out)))
+        if row:
+            raise already_exists("output_dir", str(out))
