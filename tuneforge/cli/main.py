@@ -18,7 +18,7 @@ from typing import Any
 
 from tuneforge.cli.common import client_options
 
-COMMAND_GROUPS = ("jobs", "dataset", "train", "adapters", "tts", "demo", "web")
+COMMAND_GROUPS = ("jobs", "dataset", "train", "adapters", "models", "tts", "demo", "web")
 
 
 def _serve(args: argparse.Namespace) -> int:

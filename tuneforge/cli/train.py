@@ -4,6 +4,7 @@
         [--set key=value ...] --name A [--follow] [--no-register]
     tuneforge train resume JOB [--checkpoint C] [--follow]
     tuneforge train merge ADAPTER -o DIR [--base-model M] [--follow]
+    tuneforge train export ADAPTER --format gguf|gguf-lora|awq|merged [--quant Q] [-o DIR] [--follow]
     tuneforge train config show | set key=value ... | reset
     tuneforge train plan --dataset D --base-model M [--set ...]   (pre-flight estimate; train_plan.py)
     tuneforge train open-tensorboard JOB
@@ -25,6 +26,7 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 from tuneforge.client import job_params, job_result
 from tuneforge.common.v1 import common_pb2
+from tuneforge.registry.v1 import registry_pb2
 from tuneforge.trainer.v1 import trainer_pb2
 
 from tuneforge.cli import jobs, train_plan
@@ -56,6 +58,15 @@ def _outcome(job: Any) -> str:
             lines.append(f"registration: {state}{extra}{msg}")
     elif isinstance(result, trainer_pb2.MergeJobResult) and result.output_dir:
         lines.append(f"merged model: {result.output_dir}")
+    elif isinstance(result, trainer_pb2.ExportJobResult) and result.output_dir:
+        fmt = registry_pb2.ExportFormat.Name(result.format).removeprefix("EXPORT_FORMAT_").lower().replace("_", "-")
+        lines.append(f"exported {fmt} {result.quant}: {result.output_dir}")
+        reg = result.registration
+        if reg.state == trainer_pb2.Registration.STATE_REGISTERED:
+            lines.append(f"model: {reg.name} (tuneforge models download {reg.name})")
+        elif reg.state:
+            state = trainer_pb2.Registration.State.Name(reg.state).removeprefix("STATE_")
+            lines.append(f"registration: {state}: {reg.message}")
     if job.last_checkpoint and job.state != common_pb2.Job.STATE_SUCCEEDED:
         lines.append(f"last checkpoint: {job.last_checkpoint} (resume with: tuneforge train resume {job.id})")
     return "\n".join(lines)
@@ -123,6 +134,18 @@ def _merge(args: argparse.Namespace) -> int:
     job = client.trainer.merge_adapter(adapter_name=args.adapter, output_dir=args.output or "",
                                        base_model=args.base_model or "")  # fmt: skip
     return _finish(args, client, job)
+
+
+def _export(args: argparse.Namespace) -> int:
+    client = connect(args)
+    request: dict[str, Any] = {
+        "adapter_name": args.adapter, "quant": args.quant, "output_dir": args.output,
+        "base_model": args.base_model, "calibration_dataset": args.calibration_dataset,
+        "format": registry_pb2.ExportFormat.Value("EXPORT_FORMAT_" + args.format.upper().replace("-", "_")),
+    }  # fmt: skip
+    if args.calibration_samples is not None:
+        request["calibration_samples"] = args.calibration_samples
+    return _finish(args, client, client.trainer.create_export_job(**request))
 
 
 # ------------------------------------------------------------------ config
@@ -203,6 +226,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base-model", default="", help="override the adapter's base model")
     p.add_argument("--follow", action="store_true")
     p.set_defaults(func=_merge)
+
+    p = cmds.add_parser("export", parents=[common], help="export an adapter as GGUF / AWQ / merged (a job; docs/export.md)")
+    p.add_argument("adapter", help="registered adapter name")
+    p.add_argument("--format", required=True, choices=["gguf", "gguf-lora", "awq", "merged"])
+    p.add_argument("--quant", default="", help="gguf: f16 (default), q8_0, q4_k_m, f32; gguf-lora: f16, q8_0, f32; awq: w4a16")
+    p.add_argument("-o", "--output", default="", help="output directory on the server (default <data root>/models/ADAPTER/...)")
+    p.add_argument("--base-model", default="", help="override the adapter's base model")
+    p.add_argument("--calibration-dataset", default="", help="awq: calibrate on this dataset (default: the adapter's)")
+    p.add_argument("--calibration-samples", type=int, default=None, help="awq: rows to calibrate on")
+    p.add_argument("--follow", action="store_true")
+    p.set_defaults(func=_export)
 
     cfg = cmds.add_parser("config", help="the stored default training config")
     cfg_cmds = cfg.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
