@@ -11,6 +11,7 @@ from google.protobuf import json_format
 from tuneforge.client import Client, InvalidArgument, NotFound, job_params, job_result
 from tuneforge.common.v1 import common_pb2
 from tuneforge.dataset.v1 import dataset_pb2
+from tuneforge.registry.v1 import registry_pb2
 from tuneforge.runtime.job_rpcs import to_message
 from tuneforge.runtime.jobs import JobKind
 from tuneforge.testing.server import ServerThread
@@ -106,6 +107,11 @@ RESULTS = [
                 and list(r.config.target_modules) == ["all-linear"] and r.registration.state == trainer_pb2.Registration.STATE_PENDING)),
     (trainer_pb2.MergeJobResult, {"output_dir": "/m", "parameters": 12345, "size_bytes": 9},
      lambda r: r.parameters == 12345),
+    (trainer_pb2.ExportJobResult,
+     {"output_dir": "/x", "format": "gguf-lora", "quant": "f16", "files": ["a.gguf", "SHA256SUMS"], "size_bytes": 7,
+      "calibration_samples": 0, "registration": {"state": "REGISTERED", "attempts": 1, "name": "a-gguf-lora-f16-v1", "version": 1}},
+     lambda r: r.format == registry_pb2.EXPORT_FORMAT_GGUF_LORA and list(r.files) == ["a.gguf", "SHA256SUMS"]
+                and r.registration.name == "a-gguf-lora-f16-v1"),
     (dataset_pb2.TelegramJobResult,
      {"dataset": {"name": "d", "record_count": 3, "create_time": "2026-12-01T10:00:00+00:00", "report": {"x": 1}},
       "report": {"messages_dropped": {"service": 2}, "balance": 0.5}},

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from export_helpers import make_adapter
 from trainer_helpers import make_dataset
-from tuneforge.client import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from tuneforge.client import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, job_params, job_result
 from tuneforge.common.v1.common_pb2 import Job
 from tuneforge.registry.v1 import registry_pb2 as rpb
+from tuneforge.trainer.v1 import trainer_pb2
 
 from tuneforge.testing.tiny_archs import cached_tiny_arch
 
@@ -32,20 +33,17 @@ def registered(client, adapter_dir, tmp_path):
     return client
 
 
-def result_of(job) -> dict:
-    from google.protobuf.json_format import MessageToDict
-
-    return MessageToDict(job.result, preserving_proto_field_name=True)
+REGISTERED, SKIPPED = trainer_pb2.Registration.STATE_REGISTERED, trainer_pb2.Registration.STATE_SKIPPED
 
 
 def test_gguf_export_job_registers_a_model_version_that_downloads_with_its_checksum(registered, server, tmp_path):
     client = registered
-    job = client.wait_job("trainer", client.trainer.create_export_job(adapter_name="bot", format=GGUF,
+    job = client.wait_job(client.trainer.create_export_job(adapter_name="bot", format=GGUF,
                                                                        quant="q8_0", request_id="exp-1").id)
     assert job.state == Job.STATE_SUCCEEDED, job.error_message
-    result = result_of(job)
-    assert result["registration"]["state"] == "REGISTERED"
-    model = client.registry.get_model(id=result["registration"]["model_id"])
+    result = job_result(job)
+    assert result.registration.state == REGISTERED and result.format == GGUF
+    model = client.registry.get_model(id=result.registration.name)
     assert (model.id, model.format, model.quant) == ("bot-gguf-q8_0-v1", GGUF, "q8_0")
     assert Path(model.path).parent == server.config.root / "models" / "bot"
     got = client.download(client.registry.download_model(id=model.id), tmp_path / "bot.gguf")
@@ -56,12 +54,13 @@ def test_gguf_export_job_registers_a_model_version_that_downloads_with_its_check
 
 def test_awq_export_job_calibrates_on_the_adapters_own_dataset(registered, server):
     client = registered
-    job = client.wait_job("trainer", client.trainer.create_export_job(adapter_name="bot", format=AWQ,
+    job = client.wait_job(client.trainer.create_export_job(adapter_name="bot", format=AWQ,
                                                                        calibration_samples=8).id)
     assert job.state == Job.STATE_SUCCEEDED, job.error_message
-    result = result_of(job)
-    assert int(result["calibration_samples"]) == 8 and result["registration"]["state"] == "REGISTERED"
-    config = json.loads((Path(result["output_dir"]) / "config.json").read_text())
+    result = job_result(job)
+    assert result.calibration_samples == 8 and result.registration.state == REGISTERED
+    assert job_params(job).calibration_file.endswith("data.jsonl")  # the adapter's own dataset
+    config = json.loads((Path(result.output_dir) / "config.json").read_text())
     assert config["quantization_config"]["quant_method"] == "compressed-tensors"
     assert [m.id for m in client.registry.list_models(adapter_name="bot").models] == ["bot-awq-w4a16-v1"]
 
@@ -69,10 +68,10 @@ def test_awq_export_job_calibrates_on_the_adapters_own_dataset(registered, serve
 def test_export_outside_the_models_directory_is_written_but_not_catalogued(registered, tmp_path):
     client = registered
     out = tmp_path / "elsewhere"
-    job = client.wait_job("trainer", client.trainer.create_export_job(adapter_name="bot", format=MERGED,
+    job = client.wait_job(client.trainer.create_export_job(adapter_name="bot", format=MERGED,
                                                                        output_dir=str(out)).id)
     assert job.state == Job.STATE_SUCCEEDED, job.error_message
-    assert result_of(job)["registration"]["state"] == "SKIPPED"
+    assert job_result(job).registration.state == SKIPPED
     assert (out / "model.safetensors").is_file() and client.registry.list_models().total_size == 0
 
 
@@ -90,7 +89,7 @@ def test_bad_export_requests_name_the_field_and_queue_nothing(registered, kw, fi
     with pytest.raises(InvalidArgument) as info:
         client.trainer.create_export_job(adapter_name="bot", **kw)
     assert info.value.field_violations[0].field == field
-    assert client.trainer.list_training_jobs().total_size == 0
+    assert client.jobs.list_jobs().total_size == 0
 
 
 def test_export_of_an_unsupported_architecture_names_it(registered, tmp_path):

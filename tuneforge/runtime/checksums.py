@@ -7,13 +7,20 @@ directory and serves each file's checksum with its download, so the trainer and 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
-
-from tuneforge.runtime.transfer import sha256_file
 
 CHECKSUMS = "SHA256SUMS"
 
 __all__ = ["CHECKSUMS", "read_checksums", "sha256_file", "write_checksums"]
+
+
+def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk_size):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_checksums(directory: Path) -> dict[str, str]:

@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 
 from google.protobuf import timestamp_pb2
-from tuneforge.common.v1 import common_pb2
 from tuneforge.registry.v1 import registry_pb2 as pb
 
 from tuneforge.runtime import paging
 from tuneforge.runtime.errors import invalid_argument
-from tuneforge.runtime.transfer import CHUNK_SIZE
+from tuneforge.runtime.transfer import send_file
 from tuneforge.services.registry.models import Model, ModelCatalog
 
 _FORMATS = {"gguf": pb.EXPORT_FORMAT_GGUF, "gguf-lora": pb.EXPORT_FORMAT_GGUF_LORA,
@@ -64,11 +63,8 @@ class ModelRpcs:
 
     async def DownloadModel(self, request, context):
         path, listed = self.models.file(request.id, request.file)
-        yield pb.DownloadModelResponse(metadata=common_pb2.DownloadMetadata(
-            filename=listed.name, size_bytes=listed.size_bytes, sha256=listed.sha256,
-            content_type=_CONTENT_TYPES.get(path.suffix, "text/plain"),
-        ))  # fmt: skip
-        fh = await asyncio.to_thread(path.open, "rb")
-        with fh:
-            while chunk := await asyncio.to_thread(fh.read, CHUNK_SIZE):
-                yield pb.DownloadModelResponse(chunk=chunk)
+        # the checksum recorded at registration, so a file changed since then fails the client's check
+        async for message in send_file(path, pb.DownloadModelResponse, filename=listed.name,
+                                       content_type=_CONTENT_TYPES.get(path.suffix, "text/plain"),
+                                       size_bytes=listed.size_bytes, sha256=listed.sha256):
+            yield message
