@@ -59,6 +59,7 @@ class Plan:
     out: Path
     architecture: str
     spec: dict[str, Any]
+    calibration_samples: int = 0  # set by the AWQ stage
 
 
 # ----------------------------------------------------------------------------- check
@@ -191,7 +192,7 @@ def _awq(p: Plan, work: Path, out: Path) -> str:
     spec = {"model_dir": str(merged), "output_dir": str(out), "calibration_file": p.spec["calibration_file"],
             "num_samples": p.spec.get("calibration_samples") or 64, "scheme": "W4A16_ASYM"}
     result = run_relayed(p.spec.get("awq_python") or "", "tuneforge.services.trainer.awq_worker", spec, work)
-    p.spec["_calibration_samples"] = int(result.get("num_calibration_samples") or 0)
+    p.calibration_samples = int(result.get("num_calibration_samples") or 0)
     return "model.safetensors" if (out / "model.safetensors").is_file() else ""
 
 
@@ -277,7 +278,7 @@ def run(p: Plan) -> dict[str, Any]:
     return {"output_dir": str(p.out.resolve()), "format": p.fmt, "quant": p.quant, "adapter_name": p.adapter_name,
             "base_model": p.base, "architecture": p.architecture, "files": sorted([*sums, CHECKSUMS]),
             "primary_file": primary, "sha256": sums.get(primary, ""), "size_bytes": ex.dir_size(p.out),
-            "calibration_samples": int(p.spec.get("_calibration_samples") or 0)}  # fmt: skip
+            "calibration_samples": p.calibration_samples}  # fmt: skip
 
 
 def main(spec: dict[str, Any]) -> None:
