@@ -103,3 +103,126 @@ def test_validation_split_is_deterministic_and_keeps_training_data():
     assert len(val) == 2 and sorted(train + val) == records
     assert chat_data.split_validation(records, 0.1, seed=3) == (train, val)
     assert chat_data.split_validation([1], 0.5, seed=3) == ([1], [])
+
+
+# ---- will it stop? (end-of-turn token in the labels) ---------------------------------------
+# The Qwen3 chat template's message loop (tools left out), as shipped with Qwen/Qwen3-*.
+QWEN3_TEMPLATE = (
+    "{%- if messages[0].role == 'system' %}"
+    "{{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}"
+    "{%- for message in messages[::-1] %}"
+    "{%- set index = (messages|length - 1) - loop.index0 %}"
+    "{%- if ns.multi_step_tool and message.role == 'user' %}"
+    "{%- set ns.multi_step_tool = false %}{%- set ns.last_query_index = index %}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- for message in messages %}"
+    "{%- set content = message.content if message.content is string else '' %}"
+    "{%- if message.role == 'user' or (message.role == 'system' and not loop.first) %}"
+    "{{- '<|im_start|>' + message.role + '\\n' + content + '<|im_end|>' + '\\n' }}"
+    "{%- elif message.role == 'assistant' %}"
+    "{%- set reasoning_content = '' %}"
+    "{%- if message.reasoning_content is string %}"
+    "{%- set reasoning_content = message.reasoning_content %}"
+    "{%- else %}"
+    "{%- if '</think>' in content %}"
+    "{%- set reasoning_content = content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') %}"
+    "{%- set content = content.split('</think>')[-1].lstrip('\\n') %}"
+    "{%- endif %}"
+    "{%- endif %}"
+    "{%- if loop.index0 > ns.last_query_index %}"
+    "{%- if loop.last or (not loop.last and reasoning_content) %}"
+    "{{- '<|im_start|>' + message.role + '\\n<think>\\n' + reasoning_content.strip('\\n') + '\\n</think>\\n\\n' + content.lstrip('\\n') }}"
+    "{%- else %}"
+    "{{- '<|im_start|>' + message.role + '\\n' + content }}"
+    "{%- endif %}"
+    "{%- else %}"
+    "{{- '<|im_start|>' + message.role + '\\n' + content }}"
+    "{%- endif %}"
+    "{{- '<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}"
+    "{{- '<|im_start|>assistant\\n' }}"
+    "{%- if enable_thinking is defined and enable_thinking is false %}"
+    "{{- '<think>\\n\\n</think>\\n\\n' }}"
+    "{%- endif %}"
+    "{%- endif %}"
+)
+
+
+@pytest.fixture
+def qwen3_tokenizer(tokenizer):
+    import copy
+
+    tok = copy.deepcopy(tokenizer)
+    tok.chat_template = QWEN3_TEMPLATE
+    return tok
+
+
+def test_the_end_of_turn_token_is_the_special_token_after_a_reply(tokenizer):
+    assert chat_data.end_of_turn_ids(tokenizer) == {tokenizer.convert_tokens_to_ids("<|im_end|>")}
+
+
+def test_every_trained_turn_ends_with_the_end_token_and_coverage_is_full(tokenizer):
+    enc = chat_data.encode_records(tokenizer, [CHAT, CHAT[:3]], 256)
+    assert (enc.turns, enc.turns_ending, enc.end_of_turn_coverage) == (3, 3, 1.0)
+
+
+def test_a_template_that_leaves_the_end_token_untrained_fails_naming_the_record(tokenizer):
+    import copy
+
+    tok = copy.deepcopy(tokenizer)  # the classic bug: <|im_end|> outside the generation block
+    tok.chat_template = tok.chat_template.replace(
+        "{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}",
+        "{% generation %}{{ message['content'] }}{% endgeneration %}{{ '<|im_end|>' }}")
+    with pytest.raises(TuneforgeError) as info:
+        chat_data.encode_records(tok, [CHAT], 256)
+    assert info.value.reason == "END_OF_TURN_NOT_TRAINED"
+    assert "record 0" in str(info.value) and "<|im_end|>" in str(info.value)
+
+
+def test_a_turn_cut_by_truncation_lowers_the_coverage_but_is_kept(tokenizer):
+    reply = "word " * 40
+    enc = chat_data.encode_records(tokenizer, [[{"role": "user", "content": "x"},
+                                                {"role": "assistant", "content": reply}]], 20)
+    assert enc.turns == 1 and enc.turns_ending == 0 and enc.end_of_turn_coverage == 0.0
+
+
+def test_reasoning_template_trains_each_turn_after_an_empty_think_block(qwen3_tokenizer):
+    assert chat_data.has_reasoning_blocks(qwen3_tokenizer)
+    enc = chat_data.encode_records(qwen3_tokenizer, [CHAT], 256)
+    assert len(enc.input_ids) == 2 and enc.source_index == [0, 0]  # one sample per turn
+    assert _assistant_text(qwen3_tokenizer, enc) == ["Хорошо, спасибо.<|im_end|>",
+                                                     "three four<|im_end|>"]
+    first = qwen3_tokenizer.decode(enc.input_ids[0])
+    assert first.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\nХорошо, спасибо.<|im_end|>\n")
+    second = qwen3_tokenizer.decode(enc.input_ids[1])  # history without a think block
+    assert "<|im_start|>assistant\nХорошо, спасибо.<|im_end|>" in second
+    assert enc.end_of_turn_coverage == 1.0
+
+
+def test_generation_prompt_matches_training_for_reasoning_templates(qwen3_tokenizer):
+    prompt = chat_data.render_prompt(qwen3_tokenizer, CHAT[:2])
+    enc = chat_data.encode_records(qwen3_tokenizer, [CHAT[:3]], 256)
+    assert enc.input_ids[0][: len(prompt)] == prompt
+    assert all(label == -100 for label in enc.labels[0][: len(prompt)])
+
+
+def test_reasoning_in_the_data_stays_trained(qwen3_tokenizer):
+    chat = [{"role": "user", "content": "2+2?"},
+            {"role": "assistant", "content": "<think>\nadd them\n</think>\n\nfour"}]
+    enc = chat_data.encode_records(qwen3_tokenizer, [chat], 256)
+    text = _assistant_text(qwen3_tokenizer, enc)[0]
+    assert "add them" in text and text.endswith("four<|im_end|>")
+
+
+# ---- see what is trained --------------------------------------------------------------------
+def test_trained_tokens_marks_exactly_the_labelled_text(tokenizer):
+    (sample,) = chat_data.trained_tokens(tokenizer, CHAT)
+    trained = "".join(t for t, on in sample if on)
+    assert trained == "Хорошо, спасибо.<|im_end|>three four<|im_end|>"
+    assert "".join(t for t, _ in sample) == tokenizer.decode(
+        chat_data.encode_records(tokenizer, [CHAT], 4096).input_ids[0])

@@ -20,6 +20,22 @@ The mask is checked, not trusted. Policy:
 * a record whose assistant tokens are all cut off by ``max_seq_length`` is **dropped with a
   warning** (real datasets have a few overlong chats; failing a long job for them would be
   hostile). If every record is dropped that way, the job fails with ``EMPTY_ASSISTANT_MASK``.
+
+Will it stop? A LoRA chat model that never learnt its end-of-turn token never stops talking.
+So every trained assistant turn must end (trailing whitespace aside) with the template's
+end-of-turn token **inside the labels** (:func:`end_of_turn_ids`: the first special token the
+template writes after an assistant reply, e.g. ``<|im_end|>``, ``<|eot_id|>``); a record
+where one does not fails the job with ``END_OF_TURN_NOT_TRAINED`` naming the record and the
+turn. After truncation, :attr:`Encoded.end_of_turn_coverage` says how many trained turns still
+end with it (a turn cut by ``max_seq_length`` does not), which the job reports.
+
+Reasoning templates (Qwen3's ``<think>``): the template renders the turn being generated with
+a think block (empty when there is no reasoning: ``<think>\n\n</think>\n\n``) but earlier
+turns without one. Each assistant turn is therefore trained in the context the model meets at
+inference: its own sample, rendered as the template renders the last turn, the empty think
+block part of the prompt (what ``enable_thinking=False`` puts there), the reply and its
+end-of-turn token the labels. :func:`render_prompt` renders prompts for generation the same
+way, so training and inference agree.
 """
 
 from __future__ import annotations
@@ -34,6 +50,7 @@ from typing import Any
 from tuneforge.runtime.errors import TuneforgeError, invalid_argument
 
 _GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
+_PROBE = "Zq7 probe reply"
 
 
 @dataclass
@@ -45,9 +62,16 @@ class Encoded:
     truncated: int = 0
     tokens: int = 0
     assistant_tokens: int = 0
+    turns: int = 0  # trained assistant turns (label runs) after truncation
+    turns_ending: int = 0  # of those, the ones whose labels end with the end-of-turn token
 
     def as_columns(self) -> dict[str, list]:
         return {"input_ids": self.input_ids, "labels": self.labels}
+
+    @property
+    def end_of_turn_coverage(self) -> float:
+        """Share of trained assistant turns whose labels end with the end-of-turn token."""
+        return self.turns_ending / self.turns if self.turns else 0.0
 
 
 def _data_error(source: str, index: int, why: str, reason: str = "INVALID_TRAINING_RECORD",
@@ -109,11 +133,52 @@ def split_validation(records: list, fraction: float, seed: int) -> tuple[list, l
             [r for i, r in enumerate(records) if i in held])
 
 
-def has_generation_markers(tokenizer: Any) -> bool:
+def _template(tokenizer: Any) -> str:
     template = getattr(tokenizer, "chat_template", None)
     if isinstance(template, dict):
         template = template.get("default", "")
-    return bool(template) and bool(_GENERATION.search(template))
+    return template or ""
+
+
+def has_generation_markers(tokenizer: Any) -> bool:
+    return bool(_GENERATION.search(_template(tokenizer)))
+
+
+def has_reasoning_blocks(tokenizer: Any) -> bool:
+    """A template that writes think blocks (Qwen3 style): see the module doc."""
+    return "</think>" in _template(tokenizer)
+
+
+def _render(tokenizer: Any, messages: list, gen: bool, thinking: bool = False) -> str:
+    # enable_thinking=False: the prompt a reasoning template ends with an empty think block;
+    # every other template ignores the variable.
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=gen,
+                                         enable_thinking=thinking)
+
+
+def render_prompt(tokenizer: Any, messages: list) -> list[int]:
+    """Token ids of the prompt a model answers ``messages`` from, rendered as in training."""
+    return list(tokenizer(_render(tokenizer, messages, True), add_special_tokens=False)["input_ids"])
+
+
+def end_of_turn_ids(tokenizer: Any) -> set[int]:
+    """The template's end-of-turn token: the first special token it writes after a reply.
+
+    Falls back to the tokenizer's eos token when the template writes none (then a reply can
+    only stop at eos)."""
+    text = _render(tokenizer, [{"role": "user", "content": "hi"},
+                               {"role": "assistant", "content": _PROBE}], False)
+    at = text.find(_PROBE)
+    if at >= 0:
+        specials = set(getattr(tokenizer, "all_special_ids", []) or [])
+        specials |= {i for i, t in (getattr(tokenizer, "added_tokens_decoder", {}) or {}).items()
+                     if getattr(t, "special", False)}
+        rest = tokenizer(text[at + len(_PROBE):], add_special_tokens=False)["input_ids"]
+        for token in rest:
+            if token in specials:
+                return {int(token)}
+    eos = getattr(tokenizer, "eos_token_id", None)
+    return {int(eos)} if eos is not None else set()
 
 
 def _mask_from_markers(tokenizer: Any, messages: list) -> tuple[list[int], list[int]]:
@@ -122,72 +187,152 @@ def _mask_from_markers(tokenizer: Any, messages: list) -> tuple[list[int], list[
     return list(out["input_ids"]), [int(bool(m)) for m in out["assistant_masks"]]
 
 
-def _mask_from_spans(tokenizer: Any, messages: list) -> tuple[list[int], list[int]]:
-    def render(msgs: list, gen: bool) -> str:
-        return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen)
-
-    text = render(messages, False)
-    spans = []
-    for i, msg in enumerate(messages):
-        if msg["role"] != "assistant":
-            continue
-        prefix, through = render(messages[:i], True), render(messages[: i + 1], False)
-        if not (through.startswith(prefix) and text.startswith(through)):
-            raise ValueError(
-                "the chat template renders earlier turns differently once later turns follow, "
-                "so assistant tokens cannot be located; use a template with "
-                "{% generation %} markers")
-        end = len(through.rstrip())
-        if end > len(prefix):
-            spans.append((len(prefix), end))
+def _spans_to_mask(tokenizer: Any, text: str, spans: list) -> tuple[list[int], list[int]]:
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     mask = [int(any(s < e_span and e > s_span for s_span, e_span in spans))
             for s, e in enc["offset_mapping"]]
     return list(enc["input_ids"]), mask
 
 
-def encode_records(tokenizer: Any, records: list, max_seq_length: int,
-                   source: str = "train") -> Encoded:
-    """Tokenize, mask and truncate (keep the start) every record; see the module doc."""
-    if not getattr(tokenizer, "chat_template", None):
+def _turn_span(tokenizer: Any, messages: list, i: int) -> tuple[str, tuple[int, int]]:
+    """(messages[:i+1] rendered, the character span of turn i's reply + end token in it)."""
+    through = _render(tokenizer, messages[: i + 1], False)
+    prefix = _render(tokenizer, messages[:i], True)
+    if not through.startswith(prefix):  # a reply with its own reasoning: the think block is trained
+        prefix = _render(tokenizer, messages[:i], True, thinking=True)
+    if not through.startswith(prefix):
+        raise ValueError(
+            "the chat template renders a reply differently from its generation prompt, so "
+            "assistant tokens cannot be located; use a template with {% generation %} markers")
+    return through, (len(prefix), len(through.rstrip()))
+
+
+def _mask_from_spans(tokenizer: Any, messages: list) -> tuple[list[int], list[int]]:
+    text = _render(tokenizer, messages, False)
+    spans = []
+    for i, msg in enumerate(messages):
+        if msg["role"] != "assistant":
+            continue
+        through, span = _turn_span(tokenizer, messages, i)
+        if not text.startswith(through):
+            raise ValueError(
+                "the chat template renders earlier turns differently once later turns follow, "
+                "so assistant tokens cannot be located; use a template with "
+                "{% generation %} markers")
+        if span[1] > span[0]:
+            spans.append(span)
+    return _spans_to_mask(tokenizer, text, spans)
+
+
+def _per_turn_samples(tokenizer: Any, messages: list) -> list[tuple[list[int], list[int]]]:
+    """Reasoning templates: one sample per assistant turn, rendered as the turn being
+    generated (see the module doc)."""
+    samples = []
+    for i, msg in enumerate(messages):
+        if msg["role"] == "assistant":
+            text, (start, end) = _turn_span(tokenizer, messages, i)
+            samples.append(_spans_to_mask(tokenizer, text, [(start, end)] if end > start else []))
+    return samples
+
+
+def label_runs(mask: list[int]) -> list[tuple[int, int]]:
+    """(start, end) of every run of trained tokens."""
+    runs, start = [], None
+    for i, m in enumerate([*mask, 0]):
+        if m and start is None:
+            start = i
+        elif not m and start is not None:
+            runs.append((start, i))
+            start = None
+    return runs
+
+
+def _run_ends_turn(tokenizer: Any, ids: list[int], run: tuple[int, int], eot: set[int]) -> bool:
+    for pos in range(run[1] - 1, run[0] - 1, -1):
+        if ids[pos] in eot:
+            return True
+        if tokenizer.decode([ids[pos]]).strip():
+            return False
+    return False
+
+
+def _check_end_of_turn(tokenizer: Any, ids: list[int], mask: list[int], eot: set[int],
+                       source: str, index: int) -> None:
+    for turn, run in enumerate(label_runs(mask)):
+        if not _run_ends_turn(tokenizer, ids, run, eot):
+            names = ", ".join(tokenizer.convert_ids_to_tokens(sorted(eot))) or "(none)"
+            raise _data_error(
+                source, index,
+                f"trained assistant turn {turn} does not end with the end-of-turn token {names} "
+                "inside the labels, so the model would never learn to stop; use a chat template "
+                "whose {% generation %} block includes the end-of-turn token",
+                reason="END_OF_TURN_NOT_TRAINED")
+
+
+def _template_mode(tokenizer: Any) -> str:
+    if not _template(tokenizer):
         raise invalid_argument("base_model", "the tokenizer has no chat template",
                                reason="NO_CHAT_TEMPLATE")
-    markers = has_generation_markers(tokenizer)
-    if not markers and not getattr(tokenizer, "is_fast", False):
+    reasoning, markers = has_reasoning_blocks(tokenizer), has_generation_markers(tokenizer)
+    if (reasoning or not markers) and not getattr(tokenizer, "is_fast", False):
         raise invalid_argument(
-            "base_model", "the chat template has no {% generation %} markers and the "
-            "tokenizer is not a fast tokenizer, so assistant tokens cannot be located",
-            reason="CHAT_TEMPLATE_UNSUPPORTED")
+            "base_model", "the chat template has no {% generation %} markers (or writes think "
+            "blocks) and the tokenizer is not a fast tokenizer, so assistant tokens cannot be "
+            "located", reason="CHAT_TEMPLATE_UNSUPPORTED")
+    return "per_turn" if reasoning else "markers" if markers else "spans"
+
+
+def _record_samples(tokenizer: Any, messages: list, mode: str, source: str,
+                    index: int) -> list[tuple[list[int], list[int]]]:
+    if not any(m["role"] == "assistant" for m in messages):
+        raise _data_error(source, index, "no assistant message, nothing to learn from",
+                          reason="EMPTY_ASSISTANT_MASK")
+    try:
+        if mode == "per_turn":
+            return _per_turn_samples(tokenizer, messages)
+        return [(_mask_from_markers if mode == "markers" else _mask_from_spans)(tokenizer, messages)]
+    except ValueError as exc:
+        raise _data_error(source, index, f"chat template failed: {exc}",
+                          reason="CHAT_TEMPLATE_UNSUPPORTED") from None
+    except Exception as exc:  # jinja errors (e.g. roles that must alternate)
+        raise _data_error(source, index, f"chat template failed: "
+                          f"{type(exc).__name__}: {exc}") from None
+
+
+def encode_records(tokenizer: Any, records: list, max_seq_length: int,
+                   source: str = "train") -> Encoded:
+    """Tokenize, mask, check and truncate (keep the start) every record; see the module doc."""
+    mode = _template_mode(tokenizer)
+    eot = end_of_turn_ids(tokenizer)
     out = Encoded()
     for index, messages in enumerate(records):
-        if not any(m["role"] == "assistant" for m in messages):
-            raise _data_error(source, index, "no assistant message, nothing to learn from",
-                              reason="EMPTY_ASSISTANT_MASK")
-        try:
-            ids, mask = (_mask_from_markers if markers else _mask_from_spans)(tokenizer, messages)
-        except ValueError as exc:
-            raise _data_error(source, index, f"chat template failed: {exc}",
-                              reason="CHAT_TEMPLATE_UNSUPPORTED") from None
-        except Exception as exc:  # jinja errors (e.g. roles that must alternate)
-            raise _data_error(source, index, f"chat template failed: "
-                              f"{type(exc).__name__}: {exc}") from None
-        if not any(mask):
+        samples = _record_samples(tokenizer, messages, mode, source, index)
+        if not any(any(mask) for _, mask in samples):
             raise _data_error(
                 source, index,
                 "assistant mask is empty: no token of it counts as the assistant's "
                 "(empty replies, or a chat template that does not mark assistant text)",
                 reason="EMPTY_ASSISTANT_MASK")
-        if len(ids) > max_seq_length:
-            out.truncated += 1
-            ids, mask = ids[:max_seq_length], mask[:max_seq_length]
+        for ids, mask in samples:
+            _check_end_of_turn(tokenizer, ids, mask, eot, source, index)
+        kept = 0
+        for ids, mask in samples:
+            if len(ids) > max_seq_length:
+                out.truncated += 1
+                ids, mask = ids[:max_seq_length], mask[:max_seq_length]
             if not any(mask):
-                out.dropped.append(index)
                 continue
-        out.input_ids.append(ids)
-        out.labels.append([t if m else -100 for t, m in zip(ids, mask)])
-        out.source_index.append(index)
-        out.tokens += len(ids)
-        out.assistant_tokens += sum(mask)
+            kept += 1
+            runs = label_runs(mask)
+            out.turns += len(runs)
+            out.turns_ending += sum(_run_ends_turn(tokenizer, ids, r, eot) for r in runs)
+            out.input_ids.append(ids)
+            out.labels.append([t if m else -100 for t, m in zip(ids, mask)])
+            out.source_index.append(index)
+            out.tokens += len(ids)
+            out.assistant_tokens += sum(mask)
+        if not kept:
+            out.dropped.append(index)
     if not out.input_ids:
         raise invalid_argument(
             "config.max_seq_length",
@@ -195,3 +340,25 @@ def encode_records(tokenizer: Any, records: list, max_seq_length: int,
             f"{max_seq_length} tokens; raise max_seq_length",
             reason="EMPTY_ASSISTANT_MASK")
     return out
+
+
+def token_pieces(tokenizer: Any, ids: list[int]) -> list[tuple[int, str]]:
+    """(index of the first token, text) per piece: one token each, except where a token ends
+    inside a multi-byte character (byte-level BPE), which joins the next."""
+    pieces, start = [], 0
+    for end in range(1, len(ids) + 1):
+        text = tokenizer.decode(ids[start:end])
+        if text.endswith("\ufffd") and end - start < 4 and end < len(ids):
+            continue
+        pieces.append((start, text))
+        start = end
+    return pieces
+
+
+def trained_tokens(tokenizer: Any, messages: list, max_seq_length: int = 4096,
+                   ) -> list[list[tuple[str, bool]]]:
+    """What training sees of one record: per sample (one, or one per turn for reasoning
+    templates), its tokens as ``(text, trained)`` — the job's own masking and checks."""
+    enc = encode_records(tokenizer, [messages], max_seq_length, "preview")
+    return [[(text, labels[i] != -100) for i, text in token_pieces(tokenizer, ids)]
+            for ids, labels in zip(enc.input_ids, enc.labels)]

@@ -30,7 +30,7 @@ optimizer, scheduler, RNG and trainer_state + ``training_config.json``).
 
 Stop (SIGTERM): at the end of the current optimizer step a checkpoint is saved and reported,
 ``result`` says ``stopped: true``, exit 0. A stop before training began exits 0 with no
-checkpoint. Raises/reports: INVALID_TRAINING_CONFIG, EMPTY_ASSISTANT_MASK,
+checkpoint. Raises/reports: INVALID_TRAINING_CONFIG, EMPTY_ASSISTANT_MASK, END_OF_TURN_NOT_TRAINED,
 INVALID_TRAINING_RECORD, CHAT_TEMPLATE_UNSUPPORTED, BASE_MODEL_NOT_AVAILABLE,
 RESUME_CHECKPOINT_INVALID, ADAPTER_ALREADY_EXISTS (exit 1).
 """
@@ -157,6 +157,11 @@ def tokenize(spec: dict, cfg: TrainingConfig, tokenizer):
     _say(f"train: {len(train.input_ids)} records, {train.tokens} tokens "
          f"({train.assistant_tokens} assistant), {train.truncated} truncated to "
          f"{cfg.max_seq_length}")
+    cut = train.turns - train.turns_ending
+    _say(f"end-of-turn coverage: {train.turns_ending}/{train.turns} trained assistant turns "
+         f"({100 * train.end_of_turn_coverage:.1f}%) end with the end-of-turn token in the labels"
+         + (f"; {cut} lost it to max_seq_length={cfg.max_seq_length}, the model learns to stop "
+            "from the others" if cut else ""), "warning" if cut else "info")
     if train.dropped:
         _say(f"dropped {len(train.dropped)} train records whose assistant tokens were all "
              f"beyond max_seq_length={cfg.max_seq_length} (records "
@@ -321,6 +326,7 @@ def main(spec: dict) -> None:
         "tokens_per_second": (num_tokens / runtime) if num_tokens and runtime else None,
         "train_records": len(train_ds),
         "dropped_records": len(stats.dropped) if stats else 0,
+        "end_of_turn_coverage": stats.end_of_turn_coverage if stats else None,
         "early_stopped": bool(eval_ds is not None and cfg.early_stopping_patience > 0
                               and state.global_step < state.max_steps
                               and not events.stopped_by_request),
