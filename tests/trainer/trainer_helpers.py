@@ -112,3 +112,14 @@ def make_dataset(client, tmp: Path, name: str, n: int, validation: int = 0) -> N
     up = client.upload_file("dataset", path)
     client.dataset.import_dataset(upload_id=up.id, dataset_name=name,
                                   validation_split=validation / (n + validation))
+
+
+def owner_records(n: int, seed: int = 0) -> list[dict]:
+    """A synthetic owner: always the same register and the same sign-off (learnable fast)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        w = rng.choice(WORDS)
+        out.append({"messages": [{"role": "user", "content": f"what about {w}?"},
+                                 {"role": "assistant", "content": f"{w} is grand, mate! Cheers, Bob"}]})
+    return out

@@ -12,13 +12,14 @@ Spec:
     samples                         held-out dialogs to generate for (default 20)
     max_new_tokens                  reply limit (default 128)
     max_seq_length                  for the loss (default 2048)
-    seed                            generation seed (default 0)
+    seed                            the training job's split seed
+    generation_seed                 generation seed (default 0)
 
 Story: load (base + adapter as one PeftModel) → loss on assistant tokens, base (adapter
 disabled) and adapter, with the training job's masking (chat_data) → for N held-out dialogs,
 the conversation up to an owner reply, the reply itself (reference), the base's and the
 adapter's greedy seeded replies → style metrics of both sides against the owner
-(style_metrics) → ``result`` = the report (:func:`build_report`).
+(style_metrics) → ``result`` ``{"report": ...}`` (:func:`build_report`).
 
 Which dialogs: the last owner reply of each held-out record first, then earlier ones, until N.
 Events: progress phases ``loading_model``, ``loss``, ``generating`` (step/total), ``scoring``.
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import math
 import os
-import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,8 @@ def build_report(spec: dict[str, Any], losses: dict[str, float], samples: list[d
         "adapter_version": int(spec.get("adapter_version") or 0),
         "base_model": spec["base_model"],
         "dataset": spec.get("dataset_name") or "",
-        "create_time": time.time(),
+        "create_time": datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
         "base": base,
         "adapter": adapter,
         "reference": style_metrics.reference_metrics([s["reference"] for s in samples]),
@@ -149,7 +151,7 @@ def main(spec: dict[str, Any]) -> None:
     ev.log(f"style score: base {report['base']['style_score']:.3f}, adapter "
            f"{report['adapter']['style_score']:.3f}; loss: base {losses['base']:.3f}, "
            f"adapter {losses['adapter']:.3f}")
-    ev.result(report)
+    ev.result({"report": report})
 
 
 if __name__ == "__main__":
