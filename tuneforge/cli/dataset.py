@@ -375,11 +375,38 @@ def _stats(args: argparse.Namespace) -> int:
 
 def _preview(args: argparse.Namespace) -> int:
     resp = connect(args).dataset.preview_dataset(name=args.name, count=args.n, validation=args.validation)
+    if args.tokens:
+        return _preview_tokens(args, [json.loads(r) for r in resp.records])
     if args.json:
         emit(args, {"records": [json.loads(r) for r in resp.records]})
     else:
         for r in resp.records:
             print(r)
+    return 0
+
+
+def _preview_tokens(args: argparse.Namespace, records: list[dict]) -> int:
+    from tuneforge.cli import token_view
+
+    if not args.base_model:
+        raise SystemExit("--tokens needs --base-model (the model whose tokenizer and chat template train)")
+    views = token_view.token_views(records, args.base_model, args.max_seq_length or 4096)
+    if args.json:
+        emit(args, {"records": [{"index": v["index"], "error": v.get("error", ""),
+                                 "samples": [{**token_view.summary(s), "tokens": [{"text": t, "trained": on} for t, on in s]}
+                                             for s in v.get("samples", [])]} for v in views]})
+        return 0
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    for view in views:
+        if "error" in view:
+            print(f"record {view['index']}: {view['error']}")
+            continue
+        for n, sample in enumerate(view["samples"]):
+            info = token_view.summary(sample)
+            part = f" sample {n}" if len(view["samples"]) > 1 else ""
+            print(f"record {view['index']}{part}: {info['tokens']} tokens, {info['trained_tokens']} trained "
+                  f"({info['trained_percent']}%){'' if colour else ', trained ones in [brackets]'}")
+            print(token_view.render_sample(sample, colour))
     return 0
 
 
@@ -492,6 +519,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name")
     p.add_argument("-n", type=int, default=5, help="how many (max 100)")
     p.add_argument("--validation", action="store_true", help="from the validation split")
+    p.add_argument("--tokens", action="store_true", help="show each record's tokens, the trained ones marked")
+    p.add_argument("--base-model", default="", help="with --tokens: the model whose tokenizer and template train")
+    p.add_argument("--max-seq-length", type=int, default=0, help="with --tokens: truncate as training would")
     p.set_defaults(func=_preview)
     p = cmds.add_parser("download", parents=[common], help="save a dataset's JSONL")
     p.add_argument("name")

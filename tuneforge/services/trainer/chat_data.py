@@ -97,6 +97,17 @@ def _normalize_message(msg: Any) -> dict[str, Any] | None:
     return out
 
 
+def record_messages(obj: Any, source: str = "train", index: int = 0) -> list[dict[str, Any]]:
+    """The normalised messages of one record (``messages`` or ShareGPT ``conversations``)."""
+    msgs = obj.get("messages", obj.get("conversations")) if isinstance(obj, dict) else None
+    if not isinstance(msgs, list) or not msgs:
+        raise _data_error(source, index, "expected a non-empty 'messages' list")
+    normalized = [_normalize_message(m) for m in msgs]
+    if any(m is None for m in normalized):
+        raise _data_error(source, index, "every message needs a string role and content")
+    return normalized  # type: ignore[return-value]
+
+
 def load_records(path: Path, source: str = "train") -> list[list[dict[str, Any]]]:
     """Read a JSONL of ``{"messages": [...]}`` (or ShareGPT ``conversations``) records."""
     records = []
@@ -108,13 +119,7 @@ def load_records(path: Path, source: str = "train") -> list[list[dict[str, Any]]
                 obj = json.loads(line)
             except ValueError as exc:
                 raise _data_error(source, index, f"not valid JSON ({exc})") from None
-            msgs = obj.get("messages", obj.get("conversations")) if isinstance(obj, dict) else None
-            if not isinstance(msgs, list) or not msgs:
-                raise _data_error(source, index, "expected a non-empty 'messages' list")
-            normalized = [_normalize_message(m) for m in msgs]
-            if any(m is None for m in normalized):
-                raise _data_error(source, index, "every message needs a string role and content")
-            records.append(normalized)
+            records.append(record_messages(obj, source, index))
     if not records:
         raise invalid_argument("dataset", f"{source} file {path} has no records",
                                reason="EMPTY_DATASET")
