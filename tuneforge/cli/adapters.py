@@ -1,7 +1,8 @@
 """`tuneforge adapters ...`: the adapter registry from a shell.
 
     tuneforge adapters list | show NAME | history | watch
-    tuneforge adapters activate NAME | deactivate | rollback
+    tuneforge adapters activate NAME [--require-eval] | deactivate | rollback
+    tuneforge adapters eval NAME [--dataset D] [--samples N] | chat NAME [PROMPT] [--compare]
     tuneforge adapters rm NAME [--force]
     tuneforge adapters export NAME [-o FILE]
     tuneforge adapters import PATH [--name N] [--replace]   (adapter directory or archive)
@@ -25,6 +26,7 @@ from typing import Any
 from tuneforge.common.v1 import common_pb2
 from tuneforge.registry.v1 import registry_pb2 as pb
 
+from tuneforge.cli.adapter_eval import add_commands
 from tuneforge.cli.common import (
     client_options,
     connect,
@@ -77,10 +79,23 @@ def adapter_text(a: pb.Adapter) -> str:
         ("size", human_size(a.size_bytes)), ("created", _time(a.create_time)), ("path", a.path),
     ]
     rows += [(f"metric {k}", f"{v:.6g}") for k, v in sorted(a.metrics.items())]
+    rows.append(("evaluation", _evaluation(a)))
     if a.source:
         rows.append(("source", a.source))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _evaluation(a: pb.Adapter, short: bool = False) -> str:
+    if not a.HasField("evaluation"):
+        return "-" if short else f"none (tuneforge adapters eval {a.name})"
+    e = a.evaluation
+    mark = "closer" if e.closer_to_owner else "NOT closer"
+    if short:
+        return f"{e.adapter_style_score:.2f} vs {e.base_style_score:.2f} ({mark})"
+    return (f"style score {e.adapter_style_score:.3f} vs base {e.base_style_score:.3f}, "
+            f"loss {e.adapter_eval_loss:.4g} vs base {e.base_eval_loss:.4g}: {mark} to the owner "
+            f"({e.samples} dialogs, v{e.version})")
 
 
 # ------------------------------------------------------------- commands
@@ -95,10 +110,10 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     rows = [
         ["*" if a.active else "", a.name, f"v{a.version}", a.base_model or "-", a.dataset or "-", a.rank,
-         human_size(a.size_bytes), _time(a.create_time), _metrics(a.metrics)]
+         human_size(a.size_bytes), _time(a.create_time), _metrics(a.metrics), _evaluation(a, short=True)]
         for a in adapters
     ]
-    print(table(rows, ["", "NAME", "VER", "BASE MODEL", "DATASET", "RANK", "SIZE", "CREATED", "METRICS"]))
+    print(table(rows, ["", "NAME", "VER", "BASE MODEL", "DATASET", "RANK", "SIZE", "CREATED", "METRICS", "STYLE (vs base)"]))
     return 0
 
 
@@ -110,7 +125,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _activation_command(rpc: str, **fields: Any):
     def run(args: argparse.Namespace) -> int:
-        values = {k: getattr(args, v) for k, v in fields.items()}
+        values = {k: getattr(args, v) for k, v in fields.items() if getattr(args, v) is not None}
         activation = getattr(connect(args).registry, rpc)(**values)
         emit(args, activation, activation_line(activation))
         return 0
@@ -228,7 +243,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     show.set_defaults(func=_show)
     activate = cmds.add_parser("activate", parents=[common], help="make NAME the active adapter (and tell vLLM)")
     activate.add_argument("name")
-    activate.set_defaults(func=_activation_command("activate_adapter", name="name"))
+    activate.add_argument("--require-eval", action="store_true", default=None,
+                          help="refuse unless NAME's evaluation says it is closer to the owner than its base")
+    activate.set_defaults(func=_activation_command("activate_adapter", name="name", require_eval="require_eval"))
     cmds.add_parser("deactivate", parents=[common], help="serve no adapter").set_defaults(
         func=_activation_command("deactivate_adapter"))
     cmds.add_parser("rollback", parents=[common], help="go back to the previously active adapter").set_defaults(
@@ -250,3 +267,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     history = cmds.add_parser("history", parents=[common], help="activation history, newest first")
     history.add_argument("--limit", type=int, default=20)
     history.set_defaults(func=_history)
+    add_commands(cmds, common)

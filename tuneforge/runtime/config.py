@@ -114,6 +114,10 @@ class Config:
     dataset_target: str = field(
         default="", metadata={"help": "dataset service address (default: this server)"}
     )
+    activation_requires_eval: bool = field(
+        default=False, metadata={"help": "activate only adapters whose evaluation report beats "
+                                 "the base model (ActivateAdapter require_eval's default)"}
+    )
     # -- vLLM
     vllm_url: str = field(default="", metadata={"help": "base URL of the vLLM server"})
     vllm_mode: str = field(default="none", metadata={"help": "hot, restart or none"})

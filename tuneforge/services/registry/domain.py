@@ -10,6 +10,7 @@ from tuneforge.runtime.store import Store
 from tuneforge.services.registry.activation import ActivationManager
 from tuneforge.services.registry.adapters import AdapterCatalog
 from tuneforge.services.registry.archive import ImportLimits
+from tuneforge.services.registry.evaluations import EvaluationStore
 from tuneforge.services.registry.vllm import VLLM_DEFAULT_MAX_LORA_RANK, VllmController
 
 
@@ -19,6 +20,7 @@ class RegistryDomain:
     controller: VllmController
     activation: ActivationManager
     import_limits: ImportLimits
+    evaluations: EvaluationStore
 
     async def start(self) -> None:
         await self.activation.start()
@@ -48,4 +50,5 @@ def open_registry(
         vllm_mode, vllm_url, max_lora_rank=vllm_max_lora_rank, restart_command=command,
         restart_timeout=vllm_restart_timeout_seconds, api_key=vllm_api_key or None,
     )
-    return RegistryDomain(catalog, controller, ActivationManager(catalog, controller), import_limits)
+    return RegistryDomain(catalog, controller, ActivationManager(catalog, controller), import_limits,
+                          EvaluationStore(store, catalog))

@@ -13,12 +13,12 @@ import re
 import uuid
 from pathlib import Path
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import json_format, timestamp_pb2
 from tuneforge.registry.v1 import registry_pb2 as pb
 from tuneforge.registry.v1 import registry_pb2_grpc as pb_grpc
 
 from tuneforge.runtime import paging
-from tuneforge.runtime.errors import invalid_argument
+from tuneforge.runtime.errors import invalid_argument, not_found
 from tuneforge.runtime.names import validate_name
 from tuneforge.runtime.request_log import RequestLog
 from tuneforge.runtime.server import ServiceContext
@@ -32,6 +32,8 @@ from tuneforge.services.registry.adapters import Adapter
 from tuneforge.services.registry.archive import export_to_file, import_archive
 from tuneforge.services.registry.domain import RegistryDomain
 from tuneforge.services.registry.model_rpcs import ModelRpcs
+from tuneforge.services.registry.eval_gate import check_activation
+from tuneforge.services.registry.evaluations import summary
 
 EXPORT_PREFIX = "registry-export-"
 _VLLM_STATES = {
@@ -52,8 +54,19 @@ def _ts(iso: str | None) -> timestamp_pb2.Timestamp | None:
     return ts
 
 
-def adapter_pb(a: Adapter, active: str | None) -> pb.Adapter:
+def report_pb(report: dict) -> pb.EvaluationReport:
+    return json_format.ParseDict(report, pb.EvaluationReport(), ignore_unknown_fields=True)
+
+
+def report_dict(report: pb.EvaluationReport) -> dict:
+    return json_format.MessageToDict(report, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
+
+
+def adapter_pb(a: Adapter, active: str | None, report: dict | None = None) -> pb.Adapter:
+    short = summary(report)
     return pb.Adapter(
+        evaluation=pb.EvaluationSummary(**short) if short else None,
         name=a.name, base_model=a.base_model, dataset=a.dataset, create_time=_ts(a.create_time),
         size_bytes=a.size_bytes, rank=a.rank, alpha=round(a.lora_alpha),
         target_modules=a.target_modules, metrics=a.metrics, path=str(a.path), version=a.version,
@@ -102,15 +115,16 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
     def _active(self) -> str | None:
         return self.catalog.active_name()
 
-    def _pb(self, adapter: Adapter) -> pb.Adapter:
-        return adapter_pb(adapter, self._active())
+    def _pb(self, adapter: Adapter, active: str | None = None) -> pb.Adapter:
+        report = self.domain.evaluations.latest(adapter.name, adapter.version)
+        return adapter_pb(adapter, active if active is not None else self._active(), report)
 
     def _registered(self, adapter: Adapter) -> pb.Adapter:
         """A re-registered active adapter has new files: let vLLM catch up (hot mode)."""
         active = self._active()
         if adapter.name == active:
             self.activation.wake()
-        return adapter_pb(adapter, active)
+        return self._pb(adapter, active or "")
 
     # -- adapters
     async def RegisterAdapter(self, request, context):
@@ -148,7 +162,7 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
         items, total = self.catalog.list(offset, limit)
         active = self._active()
         return pb.ListAdaptersResponse(
-            adapters=[adapter_pb(a, active) for a in items],
+            adapters=[self._pb(a, active or "") for a in items],
             next_page_token=paging.next_token(offset, limit, len(items), total, "registry.adapters"),
             total_size=total,
         )
@@ -161,6 +175,9 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
     # -- activation
     async def ActivateAdapter(self, request, context):
         validate_name(request.name, "name")
+        require = request.require_eval if request.HasField("require_eval") else self.ctx.config.activation_requires_eval
+        if require:
+            check_activation(self.domain.evaluations, request.name)
         return status_pb(await self.activation.activate(request.name, actor=_actor(context)))
 
     async def DeactivateAdapter(self, request, context):
@@ -183,6 +200,25 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
     async def WatchActivations(self, request, context):
         async for event in self.activation.watch():
             yield status_pb(event.status)
+
+    # -- evaluations
+    async def CreateEvaluation(self, request, context):
+        if replay := self.requests.replay(request.request_id, pb.EvaluationReport):
+            return replay
+        validate_name(request.adapter_name, "adapter_name")
+        if not request.HasField("report"):
+            raise invalid_argument("report", "required")
+        stored = self.domain.evaluations.record(request.adapter_name, request.adapter_version,
+                                                report_dict(request.report), job_id=request.job_id)
+        return self.requests.record(request.request_id, report_pb(stored))
+
+    async def GetEvaluation(self, request, context):
+        validate_name(request.adapter_name, "adapter_name")
+        version = request.adapter_version or self.catalog.get(request.adapter_name).version
+        report = self.domain.evaluations.latest(request.adapter_name, version)
+        if report is None:
+            raise not_found("evaluation", f"{request.adapter_name} v{version}")
+        return report_pb(report)
 
     # -- export / import
     async def ExportAdapter(self, request, context):

@@ -6,14 +6,20 @@ Job kinds:
 |---------|-------------------------------------|----------|-----------------------------|-------------------|
 | `train` | train_worker (or accelerate launch) | yes      | config `training_executor`  | TrainingJobResult |
 | `merge` | merge_worker                        | no       | local                       | MergeJobResult    |
+<<<<<<< HEAD
 | `export`| export_worker (docs/export.md)      | no       | local                       | ExportJobResult   |
+=======
+| `evaluate` | eval_worker                      | yes      | local                       | EvaluationJobResult |
+| `chat`  | chat_worker                         | yes      | local                       | ChatJobResult     |
+>>>>>>> deea6f7 (eval + chat over gRPC: trainer CreateEvaluationJob and streaming Chat (jobs evaluate/chat under the GPU lock, auto-evaluation after training with held-out data), registry CreateEvaluation/GetEvaluation, evaluation summary on adapters, ActivateAdapter require_eval gate (+ activation_requires_eval setting); CLI adapters eval/chat/--require-eval)
 
 With ``vllm_share_gpu`` the `train` kind puts vLLM to sleep before its worker starts and wakes
 it (re-loading the adapters it served) when the job ends, however it ends.
 
 ``train_num_processes`` > 1 or ``accelerate_config`` run the training worker under
 ``accelerate launch`` (launcher.py). A finished `train` job registers its adapter with the
-registry (registration.py).
+registry (registration.py), then, when it held data out, queues an `evaluate` job
+(eval_rpcs.py) whose report the registry keeps with the adapter version.
 """
 
 from __future__ import annotations
@@ -30,9 +36,14 @@ from tuneforge.services.trainer.launcher import (
     export_command,
     merge_command,
     train_command,
+    worker_command,
 )
+<<<<<<< HEAD
 from tuneforge.services.trainer.export_registration import ModelRegistrar
 from tuneforge.services.trainer.export_rpcs import EXPORT
+=======
+from tuneforge.services.trainer.eval_jobs import CHAT, EVALUATE
+>>>>>>> deea6f7 (eval + chat over gRPC: trainer CreateEvaluationJob and streaming Chat (jobs evaluate/chat under the GPU lock, auto-evaluation after training with held-out data), registry CreateEvaluation/GetEvaluation, evaluation summary on adapters, ActivateAdapter require_eval gate (+ activation_requires_eval setting); CLI adapters eval/chat/--require-eval)
 from tuneforge.services.trainer.registration import Registrar
 from tuneforge.services.trainer.servicer import MERGE, SERVICE, TRAIN, TrainerServicer
 from tuneforge.services.trainer.stored_config import StoredConfig
@@ -40,6 +51,8 @@ from tuneforge.services.trainer.stored_config import StoredConfig
 SERVICE_NAME = trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"].full_name
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
               "TOKENIZERS_PARALLELISM": "false"}
+EVAL_MODULE = "tuneforge.services.trainer.eval_worker"
+CHAT_MODULE = "tuneforge.services.trainer.chat_worker"
 
 
 async def setup(ctx: ServiceContext) -> None:
@@ -55,9 +68,14 @@ async def setup(ctx: ServiceContext) -> None:
         return dict(WORKER_ENV)
 
     before_start, on_end = gpu_job_hooks(cfg)  # vllm_share_gpu: vLLM sleeps while training
+
+    async def after_training(job: Job) -> None:
+        await registrar.on_success(job)
+        await servicer.evaluations.after_training(job)
+
     ctx.engine.register_kind(JobKind(
         name=TRAIN, service=SERVICE, command=lambda job: train_command(job.spec_path, launch),
-        gpu=True, gpu_devices=cfg.gpu_devices, env=env, on_success=registrar.on_success,
+        gpu=True, gpu_devices=cfg.gpu_devices, env=env, on_success=after_training,
         executor=cfg.training_executor, params_type=trainer_pb2.TrainingJobParams,
         result_type=trainer_pb2.TrainingJobResult, before_start=before_start, on_end=on_end,
     ))  # fmt: skip
@@ -65,11 +83,24 @@ async def setup(ctx: ServiceContext) -> None:
         name=MERGE, service=SERVICE, command=lambda job: merge_command(job.spec_path, python), env=env,
         params_type=trainer_pb2.MergeJobParams, result_type=trainer_pb2.MergeJobResult,
     ))  # fmt: skip
+<<<<<<< HEAD
     models = ModelRegistrar(ctx, lambda: servicer.channel(*registry), lambda: servicer.drop_channel(*registry))
     ctx.engine.register_kind(JobKind(
         name=EXPORT, service=SERVICE, command=lambda job: export_command(job.spec_path, python), env=env,
         on_success=models.on_success, params_type=trainer_pb2.ExportJobParams,
         result_type=trainer_pb2.ExportJobResult,
+=======
+    ctx.engine.register_kind(JobKind(
+        name=EVALUATE, service=SERVICE, gpu=True, gpu_devices=cfg.gpu_devices, env=env,
+        command=lambda job: worker_command(EVAL_MODULE, job.spec_path, python),
+        on_success=servicer.evaluations.on_success, before_start=before_start, on_end=on_end,
+        params_type=trainer_pb2.EvaluationJobParams, result_type=trainer_pb2.EvaluationJobResult,
+    ))  # fmt: skip
+    ctx.engine.register_kind(JobKind(
+        name=CHAT, service=SERVICE, gpu=True, gpu_devices=cfg.gpu_devices, env=env,
+        command=lambda job: worker_command(CHAT_MODULE, job.spec_path, python),
+        params_type=trainer_pb2.ChatJobParams, result_type=trainer_pb2.ChatJobResult,
+>>>>>>> deea6f7 (eval + chat over gRPC: trainer CreateEvaluationJob and streaming Chat (jobs evaluate/chat under the GPU lock, auto-evaluation after training with held-out data), registry CreateEvaluation/GetEvaluation, evaluation summary on adapters, ActivateAdapter require_eval gate (+ activation_requires_eval setting); CLI adapters eval/chat/--require-eval)
     ))  # fmt: skip
     trainer_pb2_grpc.add_TrainerServiceServicer_to_server(servicer, ctx.server)
     ctx.background.append(asyncio.create_task(registrar.run()))

@@ -32,7 +32,11 @@ from tuneforge.runtime.peers import peer_error
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.services.trainer import config_pb, planning, preflight
 from tuneforge.services.trainer.config import HELP, TrainingConfig
+<<<<<<< HEAD
 from tuneforge.services.trainer.export_rpcs import ExportRpcs
+=======
+from tuneforge.services.trainer.eval_rpcs import Evaluations
+>>>>>>> deea6f7 (eval + chat over gRPC: trainer CreateEvaluationJob and streaming Chat (jobs evaluate/chat under the GPU lock, auto-evaluation after training with held-out data), registry CreateEvaluation/GetEvaluation, evaluation summary on adapters, ActivateAdapter require_eval gate (+ activation_requires_eval setting); CLI adapters eval/chat/--require-eval)
 from tuneforge.services.trainer.jobs import (
     adapter_dir,
     merge_spec,
@@ -54,6 +58,9 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
         self.ctx = ctx
         self.defaults = defaults
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self.evaluations = Evaluations(
+            ctx, lambda: self.channel("registry", ctx.config.registry_target), self._dataset,
+            lambda raw: locate_model(raw, ctx.config.models_dir)[0])
 
     # ------------------------------------------------------------------ plumbing
     def channel(self, service: str, configured: str) -> grpc.aio.Channel:
@@ -173,6 +180,14 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
             return [str(c.get("path", "")) for c in self.ctx.engine.checkpoints(job_id)]
 
         return str(resolve_resume(self.ctx.root, raw, job_checkpoints))
+
+    # ------------------------------------------------------------------ evaluation, chat
+    async def CreateEvaluationJob(self, request, context):
+        return await self.evaluations.create_job(request)
+
+    async def Chat(self, request, context):
+        async for response in self.evaluations.chat(request, context):
+            yield response
 
     # ------------------------------------------------------------------ merge
     async def MergeAdapter(self, request, context):

@@ -265,6 +265,37 @@ class TrainerService(ServiceBase):
         """tuneforge.trainer.v1.TrainerService.CreateExportJob: CreateExportJobRequest -> Job"""
         return self._call('CreateExportJob', request, timeout, {'request_id': request_id, 'adapter_name': adapter_name, 'format': format, 'quant': quant, 'output_dir': output_dir, 'base_model': base_model, 'calibration_dataset': calibration_dataset, 'calibration_samples': calibration_samples})
 
+    def create_evaluation_job(
+        self,
+        request: trainer_pb2.CreateEvaluationJobRequest | None = None,
+        *,
+        adapter_name: str | None = None,
+        dataset: str | None = None,
+        samples: int | None = None,
+        max_new_tokens: int | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> common_pb2.Job:
+        """tuneforge.trainer.v1.TrainerService.CreateEvaluationJob: CreateEvaluationJobRequest -> Job"""
+        return self._call('CreateEvaluationJob', request, timeout, {'adapter_name': adapter_name, 'dataset': dataset, 'samples': samples, 'max_new_tokens': max_new_tokens, 'request_id': request_id})
+
+    def chat(
+        self,
+        request: trainer_pb2.ChatRequest | None = None,
+        *,
+        adapter_name: str | None = None,
+        base_model: str | None = None,
+        messages: Iterable[registry_pb2.ChatMessage | Mapping[str, Any]] | None = None,
+        compare: bool | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[trainer_pb2.ChatResponse]:
+        """tuneforge.trainer.v1.TrainerService.Chat: ChatRequest -> ChatResponse"""
+        return self._call('Chat', request, timeout, {'adapter_name': adapter_name, 'base_model': base_model, 'messages': messages, 'compare': compare, 'max_new_tokens': max_new_tokens, 'temperature': temperature, 'top_p': top_p, 'seed': seed})
+
 
 class TtsService(ServiceBase):
     """tuneforge.tts.v1.TtsService (blocking calls)."""
@@ -484,10 +515,11 @@ class RegistryService(ServiceBase):
         request: registry_pb2.ActivateAdapterRequest | None = None,
         *,
         name: str | None = None,
+        require_eval: bool | None = None,
         timeout: float | None = None,
     ) -> registry_pb2.Activation:
         """tuneforge.registry.v1.RegistryService.ActivateAdapter: ActivateAdapterRequest -> Activation"""
-        return self._call('ActivateAdapter', request, timeout, {'name': name})
+        return self._call('ActivateAdapter', request, timeout, {'name': name, 'require_eval': require_eval})
 
     def deactivate_adapter(
         self,
@@ -600,6 +632,31 @@ class RegistryService(ServiceBase):
     ) -> Iterator[registry_pb2.DownloadModelResponse]:
         """tuneforge.registry.v1.RegistryService.DownloadModel: DownloadModelRequest -> DownloadModelResponse"""
         return self._call('DownloadModel', request, timeout, {'id': id, 'file': file})
+
+    def create_evaluation(
+        self,
+        request: registry_pb2.CreateEvaluationRequest | None = None,
+        *,
+        adapter_name: str | None = None,
+        adapter_version: int | None = None,
+        report: registry_pb2.EvaluationReport | Mapping[str, Any] | None = None,
+        job_id: str | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> registry_pb2.EvaluationReport:
+        """tuneforge.registry.v1.RegistryService.CreateEvaluation: CreateEvaluationRequest -> EvaluationReport"""
+        return self._call('CreateEvaluation', request, timeout, {'adapter_name': adapter_name, 'adapter_version': adapter_version, 'report': report, 'job_id': job_id, 'request_id': request_id})
+
+    def get_evaluation(
+        self,
+        request: registry_pb2.GetEvaluationRequest | None = None,
+        *,
+        adapter_name: str | None = None,
+        adapter_version: int | None = None,
+        timeout: float | None = None,
+    ) -> registry_pb2.EvaluationReport:
+        """tuneforge.registry.v1.RegistryService.GetEvaluation: GetEvaluationRequest -> EvaluationReport"""
+        return self._call('GetEvaluation', request, timeout, {'adapter_name': adapter_name, 'adapter_version': adapter_version})
 
 
 class JobService(ServiceBase):
@@ -929,6 +986,37 @@ class AsyncTrainerService(AsyncServiceBase):
         """tuneforge.trainer.v1.TrainerService.CreateExportJob: CreateExportJobRequest -> Job"""
         return self._call('CreateExportJob', request, timeout, {'request_id': request_id, 'adapter_name': adapter_name, 'format': format, 'quant': quant, 'output_dir': output_dir, 'base_model': base_model, 'calibration_dataset': calibration_dataset, 'calibration_samples': calibration_samples})
 
+    def create_evaluation_job(
+        self,
+        request: trainer_pb2.CreateEvaluationJobRequest | None = None,
+        *,
+        adapter_name: str | None = None,
+        dataset: str | None = None,
+        samples: int | None = None,
+        max_new_tokens: int | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[common_pb2.Job]:
+        """tuneforge.trainer.v1.TrainerService.CreateEvaluationJob: CreateEvaluationJobRequest -> Job"""
+        return self._call('CreateEvaluationJob', request, timeout, {'adapter_name': adapter_name, 'dataset': dataset, 'samples': samples, 'max_new_tokens': max_new_tokens, 'request_id': request_id})
+
+    def chat(
+        self,
+        request: trainer_pb2.ChatRequest | None = None,
+        *,
+        adapter_name: str | None = None,
+        base_model: str | None = None,
+        messages: Iterable[registry_pb2.ChatMessage | Mapping[str, Any]] | None = None,
+        compare: bool | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[trainer_pb2.ChatResponse]:
+        """tuneforge.trainer.v1.TrainerService.Chat: ChatRequest -> ChatResponse"""
+        return self._call('Chat', request, timeout, {'adapter_name': adapter_name, 'base_model': base_model, 'messages': messages, 'compare': compare, 'max_new_tokens': max_new_tokens, 'temperature': temperature, 'top_p': top_p, 'seed': seed})
+
 
 class AsyncTtsService(AsyncServiceBase):
     """tuneforge.tts.v1.TtsService (asyncio calls)."""
@@ -1148,10 +1236,11 @@ class AsyncRegistryService(AsyncServiceBase):
         request: registry_pb2.ActivateAdapterRequest | None = None,
         *,
         name: str | None = None,
+        require_eval: bool | None = None,
         timeout: float | None = None,
     ) -> Awaitable[registry_pb2.Activation]:
         """tuneforge.registry.v1.RegistryService.ActivateAdapter: ActivateAdapterRequest -> Activation"""
-        return self._call('ActivateAdapter', request, timeout, {'name': name})
+        return self._call('ActivateAdapter', request, timeout, {'name': name, 'require_eval': require_eval})
 
     def deactivate_adapter(
         self,
@@ -1264,6 +1353,31 @@ class AsyncRegistryService(AsyncServiceBase):
     ) -> AsyncIterator[registry_pb2.DownloadModelResponse]:
         """tuneforge.registry.v1.RegistryService.DownloadModel: DownloadModelRequest -> DownloadModelResponse"""
         return self._call('DownloadModel', request, timeout, {'id': id, 'file': file})
+
+    def create_evaluation(
+        self,
+        request: registry_pb2.CreateEvaluationRequest | None = None,
+        *,
+        adapter_name: str | None = None,
+        adapter_version: int | None = None,
+        report: registry_pb2.EvaluationReport | Mapping[str, Any] | None = None,
+        job_id: str | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[registry_pb2.EvaluationReport]:
+        """tuneforge.registry.v1.RegistryService.CreateEvaluation: CreateEvaluationRequest -> EvaluationReport"""
+        return self._call('CreateEvaluation', request, timeout, {'adapter_name': adapter_name, 'adapter_version': adapter_version, 'report': report, 'job_id': job_id, 'request_id': request_id})
+
+    def get_evaluation(
+        self,
+        request: registry_pb2.GetEvaluationRequest | None = None,
+        *,
+        adapter_name: str | None = None,
+        adapter_version: int | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[registry_pb2.EvaluationReport]:
+        """tuneforge.registry.v1.RegistryService.GetEvaluation: GetEvaluationRequest -> EvaluationReport"""
+        return self._call('GetEvaluation', request, timeout, {'adapter_name': adapter_name, 'adapter_version': adapter_version})
 
 
 class AsyncJobService(AsyncServiceBase):

@@ -25,7 +25,7 @@ EXPORT_FORMAT_AWQ: ExportFormat
 EXPORT_FORMAT_MERGED: ExportFormat
 
 class Adapter(_message.Message):
-    __slots__ = ("name", "base_model", "dataset", "create_time", "size_bytes", "rank", "alpha", "target_modules", "metrics", "path", "version", "job_id", "active", "source", "lora_alpha", "lora_modules", "served_name", "update_time")
+    __slots__ = ("name", "base_model", "dataset", "create_time", "size_bytes", "rank", "alpha", "target_modules", "metrics", "path", "version", "job_id", "active", "source", "lora_alpha", "lora_modules", "served_name", "update_time", "evaluation")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +51,7 @@ class Adapter(_message.Message):
     LORA_MODULES_FIELD_NUMBER: _ClassVar[int]
     SERVED_NAME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EVALUATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     base_model: str
     dataset: str
@@ -69,7 +70,26 @@ class Adapter(_message.Message):
     lora_modules: _containers.RepeatedScalarFieldContainer[str]
     served_name: str
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., rank: _Optional[int] = ..., alpha: _Optional[int] = ..., target_modules: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., job_id: _Optional[str] = ..., active: _Optional[bool] = ..., source: _Optional[str] = ..., lora_alpha: _Optional[float] = ..., lora_modules: _Optional[_Iterable[str]] = ..., served_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    evaluation: EvaluationSummary
+    def __init__(self, name: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., rank: _Optional[int] = ..., alpha: _Optional[int] = ..., target_modules: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., job_id: _Optional[str] = ..., active: _Optional[bool] = ..., source: _Optional[str] = ..., lora_alpha: _Optional[float] = ..., lora_modules: _Optional[_Iterable[str]] = ..., served_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluation: _Optional[_Union[EvaluationSummary, _Mapping]] = ...) -> None: ...
+
+class EvaluationSummary(_message.Message):
+    __slots__ = ("version", "closer_to_owner", "base_style_score", "adapter_style_score", "base_eval_loss", "adapter_eval_loss", "samples")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CLOSER_TO_OWNER_FIELD_NUMBER: _ClassVar[int]
+    BASE_STYLE_SCORE_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_STYLE_SCORE_FIELD_NUMBER: _ClassVar[int]
+    BASE_EVAL_LOSS_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_EVAL_LOSS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    closer_to_owner: bool
+    base_style_score: float
+    adapter_style_score: float
+    base_eval_loss: float
+    adapter_eval_loss: float
+    samples: int
+    def __init__(self, version: _Optional[int] = ..., closer_to_owner: _Optional[bool] = ..., base_style_score: _Optional[float] = ..., adapter_style_score: _Optional[float] = ..., base_eval_loss: _Optional[float] = ..., adapter_eval_loss: _Optional[float] = ..., samples: _Optional[int] = ...) -> None: ...
 
 class RegisterAdapterRequest(_message.Message):
     __slots__ = ("name", "path", "base_model", "dataset", "metrics", "job_id", "replace", "request_id")
@@ -171,10 +191,12 @@ class Activation(_message.Message):
     def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ..., served_name: _Optional[str] = ..., activate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., vllm_state: _Optional[_Union[Activation.VllmState, str]] = ..., vllm_message: _Optional[str] = ..., vllm_mode: _Optional[str] = ..., previous_adapter_name: _Optional[str] = ..., action: _Optional[str] = ..., id: _Optional[int] = ...) -> None: ...
 
 class ActivateAdapterRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "require_eval")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_EVAL_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    require_eval: bool
+    def __init__(self, name: _Optional[str] = ..., require_eval: _Optional[bool] = ...) -> None: ...
 
 class DeactivateAdapterRequest(_message.Message):
     __slots__ = ()
@@ -343,3 +365,127 @@ class DownloadModelResponse(_message.Message):
     metadata: _common_pb2.DownloadMetadata
     chunk: bytes
     def __init__(self, metadata: _Optional[_Union[_common_pb2.DownloadMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class ChatMessage(_message.Message):
+    __slots__ = ("role", "content")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    content: str
+    def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+
+class SideMetrics(_message.Message):
+    __slots__ = ("eval_loss", "length_ratio", "emoji_rate", "punctuation_rate", "script_match", "distinct_1", "distinct_2", "stop_rate", "chrf", "style_score")
+    EVAL_LOSS_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_RATIO_FIELD_NUMBER: _ClassVar[int]
+    EMOJI_RATE_FIELD_NUMBER: _ClassVar[int]
+    PUNCTUATION_RATE_FIELD_NUMBER: _ClassVar[int]
+    SCRIPT_MATCH_FIELD_NUMBER: _ClassVar[int]
+    DISTINCT_1_FIELD_NUMBER: _ClassVar[int]
+    DISTINCT_2_FIELD_NUMBER: _ClassVar[int]
+    STOP_RATE_FIELD_NUMBER: _ClassVar[int]
+    CHRF_FIELD_NUMBER: _ClassVar[int]
+    STYLE_SCORE_FIELD_NUMBER: _ClassVar[int]
+    eval_loss: float
+    length_ratio: float
+    emoji_rate: float
+    punctuation_rate: float
+    script_match: float
+    distinct_1: float
+    distinct_2: float
+    stop_rate: float
+    chrf: float
+    style_score: float
+    def __init__(self, eval_loss: _Optional[float] = ..., length_ratio: _Optional[float] = ..., emoji_rate: _Optional[float] = ..., punctuation_rate: _Optional[float] = ..., script_match: _Optional[float] = ..., distinct_1: _Optional[float] = ..., distinct_2: _Optional[float] = ..., stop_rate: _Optional[float] = ..., chrf: _Optional[float] = ..., style_score: _Optional[float] = ...) -> None: ...
+
+class ReferenceMetrics(_message.Message):
+    __slots__ = ("emoji_rate", "punctuation_rate", "distinct_1", "distinct_2", "mean_length")
+    EMOJI_RATE_FIELD_NUMBER: _ClassVar[int]
+    PUNCTUATION_RATE_FIELD_NUMBER: _ClassVar[int]
+    DISTINCT_1_FIELD_NUMBER: _ClassVar[int]
+    DISTINCT_2_FIELD_NUMBER: _ClassVar[int]
+    MEAN_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    emoji_rate: float
+    punctuation_rate: float
+    distinct_1: float
+    distinct_2: float
+    mean_length: float
+    def __init__(self, emoji_rate: _Optional[float] = ..., punctuation_rate: _Optional[float] = ..., distinct_1: _Optional[float] = ..., distinct_2: _Optional[float] = ..., mean_length: _Optional[float] = ...) -> None: ...
+
+class EvaluationSample(_message.Message):
+    __slots__ = ("messages", "reference", "base", "adapter", "base_stopped", "adapter_stopped")
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    BASE_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    BASE_STOPPED_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_STOPPED_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
+    reference: str
+    base: str
+    adapter: str
+    base_stopped: bool
+    adapter_stopped: bool
+    def __init__(self, messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., reference: _Optional[str] = ..., base: _Optional[str] = ..., adapter: _Optional[str] = ..., base_stopped: _Optional[bool] = ..., adapter_stopped: _Optional[bool] = ...) -> None: ...
+
+class EvaluationSettings(_message.Message):
+    __slots__ = ("samples", "max_new_tokens", "seed", "greedy")
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    GREEDY_FIELD_NUMBER: _ClassVar[int]
+    samples: int
+    max_new_tokens: int
+    seed: int
+    greedy: bool
+    def __init__(self, samples: _Optional[int] = ..., max_new_tokens: _Optional[int] = ..., seed: _Optional[int] = ..., greedy: _Optional[bool] = ...) -> None: ...
+
+class EvaluationReport(_message.Message):
+    __slots__ = ("adapter_name", "adapter_version", "base_model", "dataset", "create_time", "base", "adapter", "reference", "closer_to_owner", "lower_loss", "samples", "settings")
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    BASE_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    CLOSER_TO_OWNER_FIELD_NUMBER: _ClassVar[int]
+    LOWER_LOSS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    adapter_name: str
+    adapter_version: int
+    base_model: str
+    dataset: str
+    create_time: _timestamp_pb2.Timestamp
+    base: SideMetrics
+    adapter: SideMetrics
+    reference: ReferenceMetrics
+    closer_to_owner: bool
+    lower_loss: bool
+    samples: _containers.RepeatedCompositeFieldContainer[EvaluationSample]
+    settings: EvaluationSettings
+    def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., base: _Optional[_Union[SideMetrics, _Mapping]] = ..., adapter: _Optional[_Union[SideMetrics, _Mapping]] = ..., reference: _Optional[_Union[ReferenceMetrics, _Mapping]] = ..., closer_to_owner: _Optional[bool] = ..., lower_loss: _Optional[bool] = ..., samples: _Optional[_Iterable[_Union[EvaluationSample, _Mapping]]] = ..., settings: _Optional[_Union[EvaluationSettings, _Mapping]] = ...) -> None: ...
+
+class CreateEvaluationRequest(_message.Message):
+    __slots__ = ("adapter_name", "adapter_version", "report", "job_id", "request_id")
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    adapter_name: str
+    adapter_version: int
+    report: EvaluationReport
+    job_id: str
+    request_id: str
+    def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ..., report: _Optional[_Union[EvaluationReport, _Mapping]] = ..., job_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetEvaluationRequest(_message.Message):
+    __slots__ = ("adapter_name", "adapter_version")
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    adapter_name: str
+    adapter_version: int
+    def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ...) -> None: ...

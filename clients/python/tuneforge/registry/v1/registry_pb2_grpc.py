@@ -115,6 +115,16 @@ class RegistryServiceStub:
                 request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.DownloadModelRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.DownloadModelResponse.FromString,
                 _registered_method=True)
+        self.CreateEvaluation = channel.unary_unary(
+                '/tuneforge.registry.v1.RegistryService/CreateEvaluation',
+                request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.CreateEvaluationRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.EvaluationReport.FromString,
+                _registered_method=True)
+        self.GetEvaluation = channel.unary_unary(
+                '/tuneforge.registry.v1.RegistryService/GetEvaluation',
+                request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetEvaluationRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.EvaluationReport.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -227,6 +237,22 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateEvaluation(self, request, context):
+        """Keep an evaluation report (the trainer's evaluation job sends it) with the adapter
+        version it measured. FAILED_PRECONDITION EVALUATION_VERSION_MISMATCH when the adapter was
+        re-registered meanwhile.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEvaluation(self, request, context):
+        """The report of an adapter version (default: the current one); NOT_FOUND when none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -309,6 +335,16 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.DownloadModel,
                     request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.DownloadModelRequest.FromString,
                     response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.DownloadModelResponse.SerializeToString,
+            ),
+            'CreateEvaluation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateEvaluation,
+                    request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.CreateEvaluationRequest.FromString,
+                    response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.EvaluationReport.SerializeToString,
+            ),
+            'GetEvaluation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEvaluation,
+                    request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetEvaluationRequest.FromString,
+                    response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.EvaluationReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -744,6 +780,60 @@ class RegistryService:
             '/tuneforge.registry.v1.RegistryService/DownloadModel',
             tuneforge_dot_registry_dot_v1_dot_registry__pb2.DownloadModelRequest.SerializeToString,
             tuneforge_dot_registry_dot_v1_dot_registry__pb2.DownloadModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateEvaluation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.registry.v1.RegistryService/CreateEvaluation',
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.CreateEvaluationRequest.SerializeToString,
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.EvaluationReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEvaluation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.registry.v1.RegistryService/GetEvaluation',
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetEvaluationRequest.SerializeToString,
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.EvaluationReport.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,6 +10,15 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ChatSide(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHAT_SIDE_UNSPECIFIED: _ClassVar[ChatSide]
+    CHAT_SIDE_BASE: _ClassVar[ChatSide]
+    CHAT_SIDE_ADAPTER: _ClassVar[ChatSide]
+CHAT_SIDE_UNSPECIFIED: ChatSide
+CHAT_SIDE_BASE: ChatSide
+CHAT_SIDE_ADAPTER: ChatSide
+
 class TrainingConfig(_message.Message):
     __slots__ = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size", "gradient_accumulation_steps", "learning_rate", "epochs", "max_seq_length", "warmup_ratio", "weight_decay", "gradient_checkpointing", "precision", "quantization", "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed", "packing", "method", "use_dora", "use_rslora", "loraplus_lr_ratio", "preference_beta", "report_to", "use_liger_kernel", "attn_implementation")
     class Precision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
@@ -478,3 +487,137 @@ class ExportJobResult(_message.Message):
     calibration_samples: int
     registration: Registration
     def __init__(self, output_dir: _Optional[str] = ..., format: _Optional[_Union[_registry_pb2.ExportFormat, str]] = ..., quant: _Optional[str] = ..., adapter_name: _Optional[str] = ..., base_model: _Optional[str] = ..., architecture: _Optional[str] = ..., files: _Optional[_Iterable[str]] = ..., primary_file: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., calibration_samples: _Optional[int] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ...) -> None: ...
+
+class CreateEvaluationJobRequest(_message.Message):
+    __slots__ = ("adapter_name", "dataset", "samples", "max_new_tokens", "request_id")
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    adapter_name: str
+    dataset: str
+    samples: int
+    max_new_tokens: int
+    request_id: str
+    def __init__(self, adapter_name: _Optional[str] = ..., dataset: _Optional[str] = ..., samples: _Optional[int] = ..., max_new_tokens: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class EvaluationJobParams(_message.Message):
+    __slots__ = ("base_model", "adapter_dir", "adapter_name", "adapter_version", "dataset_name", "validation_file", "train_file", "validation_split", "seed", "max_seq_length", "samples", "max_new_tokens", "training_job_id")
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_DIR_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_FILE_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_FILE_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    MAX_SEQ_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    base_model: str
+    adapter_dir: str
+    adapter_name: str
+    adapter_version: int
+    dataset_name: str
+    validation_file: str
+    train_file: str
+    validation_split: float
+    seed: int
+    max_seq_length: int
+    samples: int
+    max_new_tokens: int
+    training_job_id: str
+    def __init__(self, base_model: _Optional[str] = ..., adapter_dir: _Optional[str] = ..., adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ..., dataset_name: _Optional[str] = ..., validation_file: _Optional[str] = ..., train_file: _Optional[str] = ..., validation_split: _Optional[float] = ..., seed: _Optional[int] = ..., max_seq_length: _Optional[int] = ..., samples: _Optional[int] = ..., max_new_tokens: _Optional[int] = ..., training_job_id: _Optional[str] = ...) -> None: ...
+
+class EvaluationJobResult(_message.Message):
+    __slots__ = ("report", "recorded", "record_message")
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    RECORD_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    report: _registry_pb2.EvaluationReport
+    recorded: bool
+    record_message: str
+    def __init__(self, report: _Optional[_Union[_registry_pb2.EvaluationReport, _Mapping]] = ..., recorded: _Optional[bool] = ..., record_message: _Optional[str] = ...) -> None: ...
+
+class ChatRequest(_message.Message):
+    __slots__ = ("adapter_name", "base_model", "messages", "compare", "max_new_tokens", "temperature", "top_p", "seed")
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    COMPARE_FIELD_NUMBER: _ClassVar[int]
+    MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    adapter_name: str
+    base_model: str
+    messages: _containers.RepeatedCompositeFieldContainer[_registry_pb2.ChatMessage]
+    compare: bool
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+    def __init__(self, adapter_name: _Optional[str] = ..., base_model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_registry_pb2.ChatMessage, _Mapping]]] = ..., compare: _Optional[bool] = ..., max_new_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class ChatPiece(_message.Message):
+    __slots__ = ("side", "text")
+    SIDE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    side: ChatSide
+    text: str
+    def __init__(self, side: _Optional[_Union[ChatSide, str]] = ..., text: _Optional[str] = ...) -> None: ...
+
+class ChatReply(_message.Message):
+    __slots__ = ("side", "text", "tokens", "stopped", "finish_reason")
+    SIDE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    side: ChatSide
+    text: str
+    tokens: int
+    stopped: bool
+    finish_reason: str
+    def __init__(self, side: _Optional[_Union[ChatSide, str]] = ..., text: _Optional[str] = ..., tokens: _Optional[int] = ..., stopped: _Optional[bool] = ..., finish_reason: _Optional[str] = ...) -> None: ...
+
+class ChatResponse(_message.Message):
+    __slots__ = ("job", "piece", "reply")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    PIECE_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    job: _common_pb2.Job
+    piece: ChatPiece
+    reply: ChatReply
+    def __init__(self, job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ..., piece: _Optional[_Union[ChatPiece, _Mapping]] = ..., reply: _Optional[_Union[ChatReply, _Mapping]] = ...) -> None: ...
+
+class ChatJobParams(_message.Message):
+    __slots__ = ("base_model", "adapter_dir", "messages", "sides", "deadline", "max_new_tokens", "temperature", "top_p", "seed")
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_DIR_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    SIDES_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    base_model: str
+    adapter_dir: str
+    messages: _containers.RepeatedCompositeFieldContainer[_registry_pb2.ChatMessage]
+    sides: _containers.RepeatedScalarFieldContainer[ChatSide]
+    deadline: float
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+    def __init__(self, base_model: _Optional[str] = ..., adapter_dir: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_registry_pb2.ChatMessage, _Mapping]]] = ..., sides: _Optional[_Iterable[_Union[ChatSide, str]]] = ..., deadline: _Optional[float] = ..., max_new_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class ChatJobResult(_message.Message):
+    __slots__ = ("replies",)
+    REPLIES_FIELD_NUMBER: _ClassVar[int]
+    replies: _containers.RepeatedCompositeFieldContainer[ChatReply]
+    def __init__(self, replies: _Optional[_Iterable[_Union[ChatReply, _Mapping]]] = ...) -> None: ...

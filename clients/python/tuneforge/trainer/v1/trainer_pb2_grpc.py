@@ -68,6 +68,16 @@ class TrainerServiceStub:
                 request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateExportJobRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
                 _registered_method=True)
+        self.CreateEvaluationJob = channel.unary_unary(
+                '/tuneforge.trainer.v1.TrainerService/CreateEvaluationJob',
+                request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateEvaluationJobRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
+                _registered_method=True)
+        self.Chat = channel.unary_stream(
+                '/tuneforge.trainer.v1.TrainerService/Chat',
+                request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ChatRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ChatResponse.FromString,
+                _registered_method=True)
 
 
 class TrainerServiceServicer:
@@ -122,6 +132,26 @@ class TrainerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateEvaluationJob(self, request, context):
+        """Evaluate a registered adapter against its base model on held-out dialogs (loss, replies,
+        style metrics). A job (kind evaluate) under the GPU lock; its result is the report, which
+        the registry keeps with the adapter version. Training jobs with held-out data run one
+        by themselves when they finish.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Chat(self, request, context):
+        """Reply to a conversation with an adapter (or the base, or both), streamed piece by piece.
+        Runs as a short job (kind chat) in a worker under the GPU lock, so it queues behind
+        training; the first message is that job. The call's deadline bounds queueing and
+        generation (DEADLINE_EXCEEDED; the job is cancelled); hanging up cancels it too.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrainerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -154,6 +184,16 @@ def add_TrainerServiceServicer_to_server(servicer, server):
                     servicer.CreateExportJob,
                     request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateExportJobRequest.FromString,
                     response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.SerializeToString,
+            ),
+            'CreateEvaluationJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateEvaluationJob,
+                    request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateEvaluationJobRequest.FromString,
+                    response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.SerializeToString,
+            ),
+            'Chat': grpc.unary_stream_rpc_method_handler(
+                    servicer.Chat,
+                    request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ChatRequest.FromString,
+                    response_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ChatResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -321,6 +361,60 @@ class TrainerService:
             '/tuneforge.trainer.v1.TrainerService/CreateExportJob',
             tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateExportJobRequest.SerializeToString,
             tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateEvaluationJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.trainer.v1.TrainerService/CreateEvaluationJob',
+            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateEvaluationJobRequest.SerializeToString,
+            tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Chat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tuneforge.trainer.v1.TrainerService/Chat',
+            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ChatRequest.SerializeToString,
+            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ChatResponse.FromString,
             options,
             channel_credentials,
             insecure,

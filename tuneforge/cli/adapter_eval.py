@@ -1,0 +1,148 @@
+"""`tuneforge adapters eval | chat`: know an adapter before you activate it.
+
+    tuneforge adapters eval NAME [--dataset D] [--samples N] [--json]
+    tuneforge adapters chat NAME [PROMPT] [--compare] [--system TEXT] [--timeout S]
+    tuneforge adapters chat --base-model M [PROMPT]          (the base model alone)
+
+``eval`` runs an evaluation job on the trainer (queued under the GPU lock), waits for it and
+prints the report the registry keeps with the adapter version (``--json``: the report itself,
+keys ``base``, ``adapter``, ``reference``, ``samples``, ...). ``chat`` streams a reply piece by
+piece from the trainer's Chat RPC; without PROMPT it is interactive (an empty line or Ctrl-D
+ends it) and keeps the conversation; ``--compare`` answers with the base model too and shows
+the two replies side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import textwrap
+from typing import Any
+
+from tuneforge.registry.v1 import registry_pb2 as rpb
+from tuneforge.trainer.v1 import trainer_pb2 as tpb
+
+from tuneforge.cli.common import connect, emit, job_line, to_dict
+
+_SIDE = {tpb.CHAT_SIDE_BASE: "base", tpb.CHAT_SIDE_ADAPTER: "adapter"}
+_ROWS = [("eval_loss", "eval loss (assistant tokens)"), ("style_score", "style score (0..1)"),
+         ("chrf", "chrF vs owner"), ("length_ratio", "length ratio"), ("stop_rate", "stops by itself"),
+         ("script_match", "owner's script"), ("punctuation_rate", "punctuation /100 chars"),
+         ("emoji_rate", "emoji /100 chars"), ("distinct_2", "distinct-2")]
+
+
+# ------------------------------------------------------------------ eval
+def report_text(report: rpb.EvaluationReport, show: int = 3) -> str:
+    lines = [f"adapter {report.adapter_name} v{report.adapter_version} vs {report.base_model} "
+             f"on {len(report.samples)} held-out dialogs of {report.dataset or '-'}"]
+    width = max(len(label) for _, label in _ROWS)
+    lines.append(f"{'':<{width}}  {'base':>10}  {'adapter':>10}  {'owner':>10}")
+    for key, label in _ROWS:
+        owner = getattr(report.reference, key, None) if key in ("punctuation_rate", "emoji_rate", "distinct_2") else None
+        lines.append(f"{label:<{width}}  {getattr(report.base, key):>10.4g}  {getattr(report.adapter, key):>10.4g}"
+                     f"  {'' if owner is None else f'{owner:>10.4g}'}")
+    verdict = "closer to the owner than the base" if report.closer_to_owner else "NOT closer to the owner than the base"
+    lines.append(f"verdict: {verdict} (loss {'lower' if report.lower_loss else 'not lower'})")
+    for sample in list(report.samples)[:show]:
+        said = sample.messages[-1].content if sample.messages else ""
+        lines += ["", f"> {said}", f"  owner:   {sample.reference}", f"  base:    {sample.base!r}",
+                  f"  adapter: {sample.adapter!r}"]
+    return "\n".join(lines)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    client = connect(args)
+    job = client.trainer.create_evaluation_job(adapter_name=args.name, dataset=args.dataset or "",
+                                               samples=args.samples, max_new_tokens=args.max_new_tokens)
+    if not args.json:
+        print(f"evaluating: {job_line(job)}", file=sys.stderr)
+    job = client.wait_job("trainer", job.id)
+    if job.state != job.STATE_SUCCEEDED:
+        print(f"evaluation {job.id} ended {job.State.Name(job.state)}: {job.error_reason} {job.error_message}",
+              file=sys.stderr)
+        return 1
+    version = int((to_dict(job.params) or {}).get("adapter_version") or 0)
+    report = client.registry.get_evaluation(adapter_name=args.name, adapter_version=version)
+    emit(args, report, report_text(report))
+    return 0
+
+
+# ------------------------------------------------------------------ chat
+def _stream(client: Any, request: dict, timeout: float, out=sys.stdout) -> dict[str, str]:
+    """Print pieces as they come; returns each side's whole reply."""
+    replies: dict[str, str] = {}
+    current = None
+    for response in client.trainer.chat(**request, timeout=timeout):
+        kind = response.WhichOneof("kind")
+        if kind == "job" and response.job.queue_position > 1:
+            print(f"(queued behind {response.job.queue_position - 1} GPU job(s))", file=sys.stderr)
+        elif kind == "piece":
+            side = _SIDE.get(response.piece.side, "?")
+            if request.get("compare") and side != current:
+                out.write(("\n" if current else "") + f"[{side}] ")
+            current = side
+            out.write(response.piece.text)
+            out.flush()
+        elif kind == "reply":
+            replies[_SIDE.get(response.reply.side, "?")] = response.reply.text
+    out.write("\n")
+    return replies
+
+
+def side_by_side(replies: dict[str, str], width: int | None = None) -> str:
+    width = width or shutil.get_terminal_size((100, 20)).columns
+    col = max(20, (width - 3) // 2)
+    left = textwrap.wrap(replies.get("base", ""), col) or [""]
+    right = textwrap.wrap(replies.get("adapter", ""), col) or [""]
+    rows = [f"{'base':<{col}} | adapter", f"{'-' * col}-+-{'-' * col}"]
+    for i in range(max(len(left), len(right))):
+        rows.append(f"{left[i] if i < len(left) else '':<{col}} | {right[i] if i < len(right) else ''}")
+    return "\n".join(rows)
+
+
+def chat(args: argparse.Namespace) -> int:
+    if not args.name and not args.base_model:
+        raise SystemExit("give an adapter NAME, or --base-model to talk to the base model alone")
+    client = connect(args)
+    history = [{"role": "system", "content": args.system}] if args.system else []
+    base = {"adapter_name": args.name or "", "base_model": args.base_model or "", "compare": args.compare,
+            "max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "seed": args.seed}
+    prompts = [args.prompt] if args.prompt else None
+    while True:
+        if prompts is not None:
+            if not prompts:
+                return 0
+            text = prompts.pop()
+        else:
+            try:
+                text = input("you> ")
+            except EOFError:
+                return 0
+            if not text.strip():
+                return 0
+        history.append({"role": "user", "content": text})
+        replies = _stream(client, {**base, "messages": history}, args.timeout)
+        if args.compare:
+            print(side_by_side(replies))
+        history.append({"role": "assistant", "content": replies.get("adapter", replies.get("base", ""))})
+
+
+def add_commands(cmds: Any, common: argparse.ArgumentParser) -> None:
+    ev = cmds.add_parser("eval", parents=[common], help="evaluate NAME against its base on held-out dialogs")
+    ev.add_argument("name")
+    ev.add_argument("--dataset", help="take held-out dialogs from this dataset (default: the adapter's)")
+    ev.add_argument("--samples", type=int, default=0, help="held-out dialogs to generate for (default 20)")
+    ev.add_argument("--max-new-tokens", type=int, default=0, help="reply limit (default 128)")
+    ev.set_defaults(func=evaluate)
+    ch = cmds.add_parser("chat", parents=[common], help="talk to NAME (streamed); --compare: base side by side")
+    ch.add_argument("name", nargs="?", default="", help="adapter (omit with --base-model)")
+    ch.add_argument("prompt", nargs="?", help="one message, answered once (default: interactive)")
+    ch.add_argument("--compare", action="store_true", help="answer with the base model too")
+    ch.add_argument("--base-model", default="", help="talk to this model alone (no adapter)")
+    ch.add_argument("--system", default="", help="a system message first")
+    ch.add_argument("--max-new-tokens", type=int, default=0)
+    ch.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    ch.add_argument("--seed", type=int, default=0)
+    ch.add_argument("--timeout", type=float, default=300.0, help="deadline per reply, queueing included")
+    ch.set_defaults(func=chat)
