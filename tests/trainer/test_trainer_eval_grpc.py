@@ -138,3 +138,48 @@ def test_gate_refuses_an_untrained_adapter_and_passes_the_trained_one(env):
         client.registry.activate_adapter(name="blank", require_eval=True)
     assert "EVALUATION_NOT_BETTER" in str(info.value)
     assert client.registry.activate_adapter(name="bob", require_eval=True).adapter_name == "bob"
+
+
+# ---- the same from the shell (last: `adapters eval` replaces bob's report) -------------------
+def cli(srv, *args: str) -> "subprocess.CompletedProcess":
+    import os
+    import subprocess
+    import sys
+
+    from trainer_helpers import REPO
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TUNEFORGE_TARGET": srv.target}
+    return subprocess.run([sys.executable, "-m", "tuneforge.cli.main", "adapters", *args],
+                          check=False, capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+
+
+def test_cli_show_and_list_print_the_evaluation_summary(env):
+    srv = env[0]
+    show = cli(srv, "show", "bob")
+    assert show.returncode == 0 and "closer to the owner" in show.stdout, show.stderr
+    listed = cli(srv, "list")
+    assert "STYLE (vs base)" in listed.stdout and "(closer)" in listed.stdout
+
+
+def test_cli_chat_one_shot_streams_the_reply_and_compare_shows_both(env):
+    srv = env[0]
+    one = cli(srv, "chat", "bob", "what about tree?")
+    assert one.returncode == 0 and "Cheers" in one.stdout, one.stderr
+    both = cli(srv, "chat", "bob", "what about tree?", "--compare", "--max-new-tokens", "16")
+    assert both.returncode == 0 and "[base]" in both.stdout and "[adapter]" in both.stdout
+    assert "base" in both.stdout.splitlines()[-4] or " | adapter" in both.stdout
+
+
+def test_cli_activate_require_eval_refuses_with_the_reason(env):
+    srv = env[0]
+    refused = cli(srv, "activate", "blank", "--require-eval")
+    assert refused.returncode == 1 and "EVALUATION_NOT_BETTER" in refused.stderr
+
+
+def test_cli_eval_json_prints_the_report(env):
+    srv = env[0]
+    out = cli(srv, "eval", "bob", "--samples", "2", "--max-new-tokens", "16", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["base"]["eval_loss"] > report["adapter"]["eval_loss"]
+    assert len(report["samples"]) == 2 and {"reference", "base", "adapter"} <= set(report["samples"][0])

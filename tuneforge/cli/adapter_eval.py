@@ -1,7 +1,7 @@
 """`tuneforge adapters eval | chat`: know an adapter before you activate it.
 
     tuneforge adapters eval NAME [--dataset D] [--samples N] [--json]
-    tuneforge adapters chat NAME [PROMPT] [--compare] [--system TEXT] [--timeout S]
+    tuneforge adapters chat NAME [PROMPT] [--compare] [--system TEXT] [--timeout S: per reply]
     tuneforge adapters chat --base-model M [PROMPT]          (the base model alone)
 
 ``eval`` runs an evaluation job on the trainer (queued under the GPU lock), waits for it and
@@ -144,5 +144,4 @@ def add_commands(cmds: Any, common: argparse.ArgumentParser) -> None:
     ch.add_argument("--max-new-tokens", type=int, default=0)
     ch.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     ch.add_argument("--seed", type=int, default=0)
-    ch.add_argument("--timeout", type=float, default=300.0, help="deadline per reply, queueing included")
     ch.set_defaults(func=chat)
