@@ -111,3 +111,27 @@ def test_a_chat_queued_past_its_deadline_behind_training_is_cancelled(tmp_path):
     error, job = asyncio.run(run())
     assert error.code == Code.DEADLINE_EXCEEDED and "queued" in str(error)
     assert job.state == "CANCELLED"
+
+
+def test_a_caller_that_leaves_mid_reply_cancels_the_chat_job(tmp_path, tiny_model):
+    async def run():
+        engine = _engine(tmp_path)
+        await engine.start()
+        try:
+            deadline = time.time() + 120
+            spec = eval_jobs.spec_chat(base_model=str(tiny_model), adapter_dir=None, sides=["base"],
+                                       messages=HELLO, deadline=deadline, max_new_tokens=4000)
+            job = await engine.create("chat", spec)
+            updates = eval_jobs.relay_chat(engine, job.id, deadline)
+            first = await updates.__anext__()
+            await updates.aclose()  # what grpc does when the caller hangs up
+            for _ in range(300):
+                if engine.get(job.id).terminal:
+                    break
+                await asyncio.sleep(0.1)
+            return first, engine.get(job.id)
+        finally:
+            await engine.close(stop_workers=True)
+
+    first, job = asyncio.run(run())
+    assert first.piece and job.cancel_requested and job.state == "CANCELLED"
