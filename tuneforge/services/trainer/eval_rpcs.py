@@ -66,9 +66,28 @@ class Evaluations:
         except Exception:  # noqa: BLE001 - the adapter is fine; the evaluation can be re-run
             log.exception("evaluation_not_queued", job_id=job.id)
 
+    def _training_split(self, adapter: registry_pb2.Adapter, request: Any) -> dict[str, Any] | None:
+        """The held-out records of the training job that made the adapter, when this trainer
+        ran it (its dataset may have no validation split: the job held some out itself)."""
+        try:
+            training = self.ctx.engine.get(adapter.job_id) if adapter.job_id else None
+        except TuneforgeError:
+            return None
+        spec = eval_jobs.spec_after_training(training) if training and training.kind == "train" else None
+        if spec is None:
+            return None
+        on_demand = eval_jobs.spec_on_demand(
+            adapter_name=adapter.name, adapter_dir=adapter.path, adapter_version=adapter.version,
+            base_model=spec["base_model"], dataset_name=spec["dataset_name"], data_file="",
+            samples=request.samples, max_new_tokens=request.max_new_tokens)
+        return {**spec, **{k: on_demand[k] for k in ("adapter_dir", "adapter_version", "samples",
+                                                     "max_new_tokens")}}
+
     async def create_job(self, request: pb.CreateEvaluationJobRequest) -> Any:
         name = validate_name(request.adapter_name, "adapter_name")
         adapter = await self._adapter(name)
+        if not request.dataset and (spec := self._training_split(adapter, request)):
+            return job_pb(await self.ctx.engine.create(EVALUATE, spec, request_id=request.request_id))
         dataset_name = request.dataset or adapter.dataset
         if not dataset_name:
             raise invalid_argument("dataset", f"adapter {name} names no dataset; give one")
