@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from trainer_helpers import FAST_STRINGS, owner_records, write_jsonl
+from trainer_helpers import FAST_TYPED, owner_records, write_jsonl
 
-from tuneforge.client import Client, FailedPrecondition, InvalidArgument
+from tuneforge.client import Client, FailedPrecondition, InvalidArgument, job_params, job_result
 from tuneforge.common.v1 import common_pb2
 from tuneforge.testing.server import ServerThread
 from tuneforge.trainer.v1 import trainer_pb2
@@ -33,8 +33,8 @@ def env(tmp_path_factory, tiny_lm_dir):
         client.dataset.import_dataset(upload_id=up.id, dataset_name="owner", validation_split=8 / 88)
         job = client.trainer.create_training_job(
             dataset="owner", base_model=str(tiny_lm_dir), preset="quick", adapter_name="bob",
-            config={**FAST_STRINGS, "epochs": "6"})
-        trained = client.wait_job("trainer", job.id)
+            config={**FAST_TYPED, "epochs": 6})
+        trained = client.wait_job(job.id)
         assert trained.state == Job.STATE_SUCCEEDED, trained.error_message
         evaluation = _evaluate_job(client)
         blank = _untrained_adapter(tmp, tiny_lm_dir)
@@ -44,9 +44,8 @@ def env(tmp_path_factory, tiny_lm_dir):
 
 
 def _evaluate_job(client):
-    jobs = client.trainer.list_training_jobs(page_size=50).jobs
-    (job,) = [j for j in jobs if j.kind == "evaluate"]
-    return client.wait_job("trainer", job.id)
+    (job,) = client.jobs.list_jobs(service="trainer", kind="evaluate").jobs
+    return client.wait_job(job.id)
 
 
 def _untrained_adapter(tmp, tiny):
@@ -63,9 +62,9 @@ def _untrained_adapter(tmp, tiny):
 def test_training_with_held_out_data_is_followed_by_an_evaluation(env):
     _, _, trained, evaluation = env
     assert evaluation.state == Job.STATE_SUCCEEDED, evaluation.error_message
-    assert evaluation.params["adapter_name"] == "bob"
-    assert evaluation.result["recorded"] is True
-    assert trained.result["end_of_turn_coverage"] == 1.0
+    assert job_params(evaluation).adapter_name == "bob"
+    assert job_result(evaluation).recorded and job_result(evaluation).report.adapter_version == 1
+    assert job_result(trained).end_of_turn_coverage == 1.0
 
 
 def test_the_adapter_is_closer_to_the_owner_than_the_base_on_loss_and_style(env):
@@ -131,7 +130,7 @@ def test_gate_refuses_an_adapter_without_a_report(env):
 def test_gate_refuses_an_untrained_adapter_and_passes_the_trained_one(env):
     _, client, _, _ = env
     job = client.trainer.create_evaluation_job(adapter_name="blank", samples=4, max_new_tokens=16)
-    done = client.wait_job("trainer", job.id)
+    done = client.wait_job(job.id)
     assert done.state == Job.STATE_SUCCEEDED, done.error_message
     assert not client.registry.get_evaluation(adapter_name="blank").closer_to_owner
     with pytest.raises(FailedPrecondition) as info:

@@ -21,9 +21,10 @@ import textwrap
 from typing import Any
 
 from tuneforge.registry.v1 import registry_pb2 as rpb
+from tuneforge.client import job_result
 from tuneforge.trainer.v1 import trainer_pb2 as tpb
 
-from tuneforge.cli.common import connect, emit, job_line, to_dict
+from tuneforge.cli.common import connect, emit, job_line
 
 _SIDE = {tpb.CHAT_SIDE_BASE: "base", tpb.CHAT_SIDE_ADAPTER: "adapter"}
 _ROWS = [("eval_loss", "eval loss (assistant tokens)"), ("style_score", "style score (0..1)"),
@@ -57,13 +58,17 @@ def evaluate(args: argparse.Namespace) -> int:
                                                samples=args.samples, max_new_tokens=args.max_new_tokens)
     if not args.json:
         print(f"evaluating: {job_line(job)}", file=sys.stderr)
-    job = client.wait_job("trainer", job.id)
+    job = client.wait_job(job.id)
     if job.state != job.STATE_SUCCEEDED:
         print(f"evaluation {job.id} ended {job.State.Name(job.state)}: {job.error_reason} {job.error_message}",
               file=sys.stderr)
         return 1
-    version = int((to_dict(job.params) or {}).get("adapter_version") or 0)
-    report = client.registry.get_evaluation(adapter_name=args.name, adapter_version=version)
+    result = job_result(job)
+    if result.recorded:
+        report = client.registry.get_evaluation(adapter_name=args.name, adapter_version=result.report.adapter_version)
+    else:  # the registry did not keep it; the job's own copy is the same report
+        print(f"note: the registry did not keep the report: {result.record_message}", file=sys.stderr)
+        report = result.report
     emit(args, report, report_text(report))
     return 0
 

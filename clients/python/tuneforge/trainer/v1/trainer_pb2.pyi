@@ -273,7 +273,7 @@ class Registration(_message.Message):
     def __init__(self, state: _Optional[_Union[Registration.State, str]] = ..., attempts: _Optional[int] = ..., message: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., path: _Optional[str] = ..., registry: _Optional[str] = ..., last_attempt_time: _Optional[float] = ...) -> None: ...
 
 class TrainingJobResult(_message.Message):
-    __slots__ = ("base_model", "dataset", "adapter_name", "config", "precision", "global_step", "max_steps", "epoch", "train_loss", "last_loss", "eval_loss", "best_eval_loss", "num_tokens", "train_runtime", "tokens_per_second", "train_records", "dropped_records", "early_stopped", "wall_seconds", "stopped", "adapter_dir", "output_dir", "checkpoint", "registration", "method", "variant", "artifact")
+    __slots__ = ("base_model", "dataset", "adapter_name", "config", "precision", "global_step", "max_steps", "epoch", "train_loss", "last_loss", "eval_loss", "best_eval_loss", "num_tokens", "train_runtime", "tokens_per_second", "train_records", "dropped_records", "early_stopped", "wall_seconds", "stopped", "adapter_dir", "output_dir", "checkpoint", "registration", "method", "variant", "artifact", "end_of_turn_coverage")
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -301,6 +301,7 @@ class TrainingJobResult(_message.Message):
     METHOD_FIELD_NUMBER: _ClassVar[int]
     VARIANT_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_FIELD_NUMBER: _ClassVar[int]
+    END_OF_TURN_COVERAGE_FIELD_NUMBER: _ClassVar[int]
     base_model: str
     dataset: str
     adapter_name: str
@@ -328,7 +329,8 @@ class TrainingJobResult(_message.Message):
     method: TrainingConfig.Method
     variant: str
     artifact: str
-    def __init__(self, base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., adapter_name: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., global_step: _Optional[int] = ..., max_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., train_loss: _Optional[float] = ..., last_loss: _Optional[float] = ..., eval_loss: _Optional[float] = ..., best_eval_loss: _Optional[float] = ..., num_tokens: _Optional[float] = ..., train_runtime: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., train_records: _Optional[int] = ..., dropped_records: _Optional[int] = ..., early_stopped: _Optional[bool] = ..., wall_seconds: _Optional[float] = ..., stopped: _Optional[bool] = ..., adapter_dir: _Optional[str] = ..., output_dir: _Optional[str] = ..., checkpoint: _Optional[str] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., variant: _Optional[str] = ..., artifact: _Optional[str] = ...) -> None: ...
+    end_of_turn_coverage: float
+    def __init__(self, base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., adapter_name: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., global_step: _Optional[int] = ..., max_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., train_loss: _Optional[float] = ..., last_loss: _Optional[float] = ..., eval_loss: _Optional[float] = ..., best_eval_loss: _Optional[float] = ..., num_tokens: _Optional[float] = ..., train_runtime: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., train_records: _Optional[int] = ..., dropped_records: _Optional[int] = ..., early_stopped: _Optional[bool] = ..., wall_seconds: _Optional[float] = ..., stopped: _Optional[bool] = ..., adapter_dir: _Optional[str] = ..., output_dir: _Optional[str] = ..., checkpoint: _Optional[str] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., variant: _Optional[str] = ..., artifact: _Optional[str] = ..., end_of_turn_coverage: _Optional[float] = ...) -> None: ...
 
 class PlanTrainingRequest(_message.Message):
     __slots__ = ("dataset", "base_model", "preset", "config")
