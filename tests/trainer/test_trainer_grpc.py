@@ -91,7 +91,8 @@ def test_train_stop_resume_register_and_merge(client, server, tiny_lm_dir, tmp_p
     assert adapter.dataset == "learn" and adapter.metrics["train_loss"] > 0
     with pytest.raises(AlreadyExists):
         train(client, tiny_lm_dir, "learned")
-    assert client.jobs.list_jobs(service="trainer").total_size == 2
+    assert client.jobs.list_jobs(service="trainer", kind="train").total_size == 2  # none for the refusal
+    assert client.jobs.list_jobs(service="trainer", kind="evaluate").total_size == 1  # held-out data: evaluated
 
     # merge the registered adapter into a standalone model
     merge = client.wait_job(client.trainer.merge_adapter(adapter_name="learned").id)
