@@ -6,9 +6,12 @@ activation gate refuses an untrained adapter."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
-from trainer_helpers import FAST_TYPED, owner_records, write_jsonl
+from trainer_helpers import FAST_TYPED, REPO, owner_records, write_jsonl
 
 from tuneforge.client import Client, FailedPrecondition, InvalidArgument, job_params, job_result
 from tuneforge.common.v1 import common_pb2
@@ -23,8 +26,6 @@ ASK = [{"role": "user", "content": "what about tree?"}]
 def env(tmp_path_factory, tiny_lm_dir):
     """One server; the dataset, a trained adapter 'bob' (evaluated after training) and an
     untrained one 'blank', shared by the tests of this module (training is the slow part)."""
-    import os
-
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     tmp = tmp_path_factory.mktemp("eval")
     with ServerThread(tmp / "var") as srv, Client(srv.target, timeout=60) as client:
@@ -140,13 +141,7 @@ def test_gate_refuses_an_untrained_adapter_and_passes_the_trained_one(env):
 
 
 # ---- the same from the shell (last: `adapters eval` replaces bob's report) -------------------
-def cli(srv, *args: str) -> "subprocess.CompletedProcess":
-    import os
-    import subprocess
-    import sys
-
-    from trainer_helpers import REPO
-
+def cli(srv, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TUNEFORGE_TARGET": srv.target}
     return subprocess.run([sys.executable, "-m", "tuneforge.cli.main", "adapters", *args],
                           check=False, capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
