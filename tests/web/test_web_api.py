@@ -107,7 +107,7 @@ def test_a_bad_training_config_answers_400_with_the_field(browser_like):
     ("GET", "/admin/finetune/jobs/job-000000000000", 404, "NOT_FOUND"),
     ("POST", "/admin/finetune/adapters/nope/activate", 404, "NOT_FOUND"),
     ("DELETE", "/admin/tts-finetune/samples/nope.wav", 404, "NOT_FOUND"),
-    ("POST", "/admin/finetune/adapters/nope/chat", 501, "NOT_AVAILABLE_YET"),
+    ("POST", "/admin/finetune/adapters/nope/chat", 400, "INVALID_ARGUMENT"),  # no messages
 ])
 def test_service_errors_keep_their_reason_and_an_http_status(browser_like, method, path, status, reason):
     response = browser_like.request(method, path)

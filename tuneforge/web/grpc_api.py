@@ -288,6 +288,18 @@ class Backend:
     async def export_adapter(self, name: str) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
         return await self._download(self.client.registry.export_adapter(name=name))
 
+    async def chat(self, name: str, messages: list[dict[str, str]], compare: bool = False,
+                   max_new_tokens: int = 0, timeout: float = 300.0) -> AsyncIterator[dict[str, Any]]:
+        """The trainer's Chat stream as dicts: ``{"type": "job"|"piece"|"reply", ...}``."""
+        stream = self.client.trainer.chat(adapter_name=name, messages=messages, compare=compare,
+                                          max_new_tokens=max_new_tokens, timeout=timeout)
+        async for response in stream:
+            kind = response.WhichOneof("kind")
+            data = to_dict(getattr(response, kind))
+            if "side" in data:
+                data["side"] = str(data["side"]).removeprefix("CHAT_SIDE_").lower()
+            yield {"type": kind, **data}
+
     # ------------------------------------------------------------------ tts
     async def list_samples(self) -> list[dict[str, Any]]:
         return await self._all(self.client.tts.list_voice_samples, "samples")

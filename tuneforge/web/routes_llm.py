@@ -7,12 +7,14 @@ training and dataset-processing jobs alike.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tuneforge.client import TuneforgeClientError
 from tuneforge.web.grpc_api import Backend
 from tuneforge.web.http import ApiError, bad_request, download, flag, int_param, json_body, required, upload_source
 from tuneforge.web.sse import sse_response
@@ -220,7 +222,27 @@ async def download_adapter(request: Request) -> Response:
 
 
 async def chat(request: Request) -> Response:
-    raise ApiError(501, "NOT_AVAILABLE_YET", "chatting with an adapter needs the chat RPC (issue 13), not on this server yet")
+    """``{messages: [{role, content}], compare, max_new_tokens}`` → server-sent events ``job``,
+    ``piece`` (``{side, text}``) as the reply is generated, ``reply`` per side, then ``end``.
+    Errors before the first event (unknown adapter, bad messages) are ordinary HTTP errors."""
+    body = await json_body(request)
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        raise bad_request("messages", "a list of {role, content}")
+    updates = backend(request).chat(request.path_params["name"], messages, bool(body.get("compare")),
+                                    int(body.get("max_new_tokens") or 0))
+    first = await updates.__anext__()
+
+    async def frames():
+        yield f"event: {first['type']}\ndata: {json.dumps(first)}\n\n"
+        try:
+            async for update in updates:
+                yield f"event: {update['type']}\ndata: {json.dumps(update)}\n\n"
+        except TuneforgeClientError as exc:
+            yield f"event: stream_error\ndata: {json.dumps({'code': exc.code.name, 'reason': exc.reason, 'message': exc.message})}\n\n"
+        yield "event: end\ndata: {}\n\n"
+
+    return StreamingResponse(frames(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 P = "/admin/finetune"

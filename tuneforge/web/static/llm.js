@@ -260,7 +260,7 @@ const LLM = (() => {
     if (m.loss !== undefined) parts.push(`loss ${UI.num(m.loss, 3)}`);
     if (m.eval_loss !== undefined) parts.push(`eval ${UI.num(m.eval_loss, 3)}`);
     if (m.train_loss !== undefined && m.loss === undefined) parts.push(`loss ${UI.num(m.train_loss, 3)}`);
-    // Issue 13's evaluation (perplexity, sample answers) is not on this server yet.
+    if (a.evaluation) parts.push(`style ${UI.num(a.evaluation.adapter_style_score, 2)} vs base ${UI.num(a.evaluation.base_style_score, 2)}${a.evaluation.closer_to_owner ? "" : " (not closer)"}`);
     return parts.length ? parts.join(" · ") : h("span", {class: "gap"}, "no evaluation yet");
   }
 
@@ -269,6 +269,20 @@ const LLM = (() => {
     const activeCard = h("div", {});
     async function act(method, path, message) {
       try { await api(method, path); UI.toast(message); await refresh(); } catch (e) { UI.fail(e); }
+    }
+    const chatOut = h("div", {id: "chat-output"});
+    async function chat(name) {
+      const text = prompt(`Message to ${name} (the base model answers too, side by side)`);
+      if (!text) return;
+      const sides = {base: h("pre", {class: "chat mono"}), adapter: h("pre", {class: "chat mono"})};
+      chatOut.replaceChildren(UI.card(`Chat with ${name}: “${text}”`, h("div", {class: "grid"},
+        h("div", {}, h("strong", {}, "base"), sides.base), h("div", {}, h("strong", {}, name), sides.adapter))));
+      try {
+        await UI.stream(`${API}/adapters/${enc(name)}/chat`, {messages: [{role: "user", content: text}], compare: true}, (type, data) => {
+          if (type === "piece" && sides[data.side]) sides[data.side].append(data.text);
+          if (type === "stream_error") UI.toast(data.message);
+        });
+      } catch (e) { UI.fail(e); }
     }
     async function refresh() {
       const {adapters: list, active} = await api("GET", `${API}/adapters`);
@@ -293,11 +307,11 @@ const LLM = (() => {
             a.active ? h("button", {class: "btn small", onclick: () => act("POST", `${API}/adapters/deactivate`, "deactivated")}, "Deactivate")
                      : h("button", {class: "btn small primary", dataset: {action: "activate"}, onclick: () => act("POST", `${API}/adapters/${enc(a.name)}/activate`, `${a.name} is active`)}, "Activate"),
             h("a", {class: "btn small", href: `${API}/adapters/${enc(a.name)}/download`}, "Download"),
-            h("button", {class: "btn small", disabled: true, title: "chat needs the chat RPC (issue 13), not on this server yet"}, "Chat"),
+            h("button", {class: "btn small", dataset: {action: "chat"}, title: "talk to it, the base model side by side", onclick: () => chat(a.name)}, "Chat"),
             h("button", {class: "btn small danger", onclick: () => confirm(`Delete adapter ${a.name}?`) && act("DELETE", `${API}/adapters/${enc(a.name)}`, `deleted ${a.name}`)}, "Delete"))))))));
     }
     root.replaceChildren(h("h1", {}, "Adapters"), h("p", {class: "lead"}, "Trained LoRA adapters. Activating one writes the marker vLLM loads and tells vLLM."),
-      h("div", {class: "grid"}, activeCard, UI.card("Adapters", body, h("button", {class: "btn small", onclick: refresh}, "Refresh"), {flush: true})));
+      h("div", {class: "grid"}, activeCard, UI.card("Adapters", body, h("button", {class: "btn small", onclick: refresh}, "Refresh"), {flush: true})), chatOut);
     await refresh();
   }
 

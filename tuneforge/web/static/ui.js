@@ -33,6 +33,27 @@ const UI = (() => {
     return data;
   }
 
+  // POST a JSON body and hand each server-sent event of the answer to onEvent(type, data)
+  // as it arrives (the adapter chat streams its reply this way).
+  async function stream(path, body, onEvent) {
+    const r = await fetch(path, {method: "POST", credentials: "same-origin",
+      headers: {"x-csrf-token": csrf, "content-type": "application/json"}, body: JSON.stringify(body)});
+    if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => ({})));
+    const reader = r.body.getReader(), dec = new TextDecoder();
+    let buf = "";
+    for (;;) {
+      const {value, done} = await reader.read();
+      if (done) return;
+      buf += dec.decode(value, {stream: true});
+      let i;
+      while ((i = buf.indexOf("\n\n")) >= 0) {
+        const frame = buf.slice(0, i); buf = buf.slice(i + 2);
+        const ev = /^event: (.*)$/m.exec(frame), data = /^data: (.*)$/m.exec(frame);
+        if (ev && data) onEvent(ev[1], JSON.parse(data[1]));
+      }
+    }
+  }
+
   // Send a File as the raw request body: the browser streams it from disk, the console
   // streams it on to gRPC; nothing holds it whole.
   function upload(path, file, onProgress) {
@@ -175,6 +196,6 @@ const UI = (() => {
 
   function empty(text) { return h("div", {class: "empty"}, text); }
 
-  return {ApiError, session, api, upload, h, card, toast, fail, bytes, when, seconds, duration, num, state,
+  return {ApiError, session, api, upload, stream, h, card, toast, fail, bytes, when, seconds, duration, num, state,
           showErrors, clearErrors, field, values, progressBar, empty};
 })();
