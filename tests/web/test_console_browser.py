@@ -158,6 +158,13 @@ def test_llm_path_from_a_telegram_export_to_an_active_adapter(page, console, tin
     page.wait_for_selector(f'{row} [data-active="true"]')
     assert "support-v1" in page.inner_text("#activation")
     shot(page, "llm-adapters")
+
+    # chat: the base model's and the adapter's replies stream in side by side
+    page.once("dialog", lambda dialog: dialog.accept("Привет! Как дела?"))
+    page.click(f"{row} [data-action=chat]")
+    replies = page.locator("#chat-output pre.chat")
+    until(page, lambda: replies.count() == 2 and all(replies.all_text_contents()), lambda: None, timeout_s=300)
+    shot(page, "llm-chat")
     assert page.errors == []
 
 
