@@ -38,6 +38,12 @@ def test_training_without_held_out_data_is_not_evaluated():
     assert eval_jobs.spec_after_training(_train_job({}, "/d/validation.jsonl")) is not None
 
 
+def test_preference_and_full_model_trainings_are_not_evaluated_by_themselves():
+    assert eval_jobs.spec_after_training(_train_job({"validation_split": 0.1, "method": "dpo"})) is None
+    full = {"adapter_dir": "/a/m/final", "artifact": "model"}
+    assert eval_jobs.spec_after_training(_train_job({"validation_split": 0.1, "method": "full"}, result=full)) is None
+
+
 def test_chat_spec_refuses_a_conversation_that_does_not_end_with_the_user():
     with pytest.raises(TuneforgeError) as info:
         eval_jobs.spec_chat(base_model="/m", adapter_dir=None, sides=["base"], deadline=0,

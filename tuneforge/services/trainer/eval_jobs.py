@@ -2,7 +2,7 @@
 
 Both kinds run in worker processes under the GPU lock, like training (server.py):
 
-* ``evaluate`` (eval_worker): after every training job that has held-out data
+* ``evaluate`` (eval_worker): after every (LoRA SFT) training job that has held-out data
   (:func:`spec_after_training`, the training job's own split), and on demand
   (:func:`spec_on_demand`, a registered adapter + optionally another dataset). Its result is
   ``{"report": {...}}``; the service then sends the report to the registry, which keeps it
@@ -48,7 +48,9 @@ def spec_after_training(job: Job) -> dict[str, Any] | None:
     params, result = job.params, job.result
     config = params.get("config") or {}
     split = float(config.get("validation_split") or 0)
-    if not result.get("adapter_dir") or result.get("stopped"):
+    if not result.get("adapter_dir") or result.get("stopped") or result.get("artifact") == "model":
+        return None
+    if (config.get("method") or "lora") != "lora":  # preference pairs are not dialogs to replay
         return None
     if not params.get("validation_file") and split <= 0:
         return None
