@@ -177,3 +177,19 @@ def test_cli_eval_json_prints_the_report(env):
     report = json.loads(out.stdout)
     assert report["base"]["eval_loss"] > report["adapter"]["eval_loss"]
     assert len(report["samples"]) == 2 and {"reference", "base", "adapter"} <= set(report["samples"][0])
+
+
+def test_the_registrys_report_feeds_the_preference_loop(env):
+    srv, client = env[0], env[1]
+    env_vars = {**os.environ, "OMP_NUM_THREADS": "1", "TUNEFORGE_TARGET": srv.target}
+    out = subprocess.run([sys.executable, "-m", "tuneforge.cli.main", "dataset", "prefer", "bob-pairs",
+                          "--from-eval", "bob"], check=False, capture_output=True, text=True, timeout=300,
+                         env=env_vars, cwd=REPO)
+    report = client.registry.get_evaluation(adapter_name="bob")
+    differing = sum(s.adapter.strip() != s.reference.strip() for s in report.samples)
+    if differing:
+        assert out.returncode == 0, out.stderr
+        pairs = client.dataset.get_dataset(name="bob-pairs")
+        assert pairs.format == "preference" and pairs.record_count + pairs.validation_record_count == differing
+    else:
+        assert out.returncode != 0

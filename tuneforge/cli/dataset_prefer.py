@@ -32,7 +32,7 @@ def _samples(client: Any, source: str) -> list[dict[str, Any]]:
         if get is None:
             raise SystemExit(f"error: {source} is not a file, and this server keeps no evaluation "
                              f"reports; save a report as JSON and pass its path")
-        data = to_dict(get(name=source))
+        data = to_dict(get(adapter_name=source))
     data = data.get("report", data) if isinstance(data, dict) else data
     samples = data.get("samples") if isinstance(data, dict) else data
     if not isinstance(samples, list):
