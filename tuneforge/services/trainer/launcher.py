@@ -56,12 +56,11 @@ def merge_command(spec_path: Path | str, python: str | None = None) -> list[str]
     return [python or sys.executable, "-m", MERGE_MODULE, "--spec", str(spec_path)]
 
 
-<<<<<<< HEAD
 def export_command(spec_path: Path | str, python: str | None = None) -> list[str]:
     """argv of the export worker (one process; AWQ starts llm-compressor's interpreter itself)."""
     return [python or sys.executable, "-m", EXPORT_MODULE, "--spec", str(spec_path)]
-=======
+
+
 def worker_command(module: str, spec_path: Path | str, python: str | None = None) -> list[str]:
     """A single-process worker (evaluation, chat): ``python -m MODULE --spec SPEC``."""
     return [python or sys.executable, "-m", module, "--spec", str(spec_path)]
->>>>>>> deea6f7 (eval + chat over gRPC: trainer CreateEvaluationJob and streaming Chat (jobs evaluate/chat under the GPU lock, auto-evaluation after training with held-out data), registry CreateEvaluation/GetEvaluation, evaluation summary on adapters, ActivateAdapter require_eval gate (+ activation_requires_eval setting); CLI adapters eval/chat/--require-eval)

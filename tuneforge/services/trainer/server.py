@@ -6,12 +6,9 @@ Job kinds:
 |---------|-------------------------------------|----------|-----------------------------|-------------------|
 | `train` | train_worker (or accelerate launch) | yes      | config `training_executor`  | TrainingJobResult |
 | `merge` | merge_worker                        | no       | local                       | MergeJobResult    |
-<<<<<<< HEAD
 | `export`| export_worker (docs/export.md)      | no       | local                       | ExportJobResult   |
-=======
 | `evaluate` | eval_worker                      | yes      | local                       | EvaluationJobResult |
 | `chat`  | chat_worker                         | yes      | local                       | ChatJobResult     |
->>>>>>> deea6f7 (eval + chat over gRPC: trainer CreateEvaluationJob and streaming Chat (jobs evaluate/chat under the GPU lock, auto-evaluation after training with held-out data), registry CreateEvaluation/GetEvaluation, evaluation summary on adapters, ActivateAdapter require_eval gate (+ activation_requires_eval setting); CLI adapters eval/chat/--require-eval)
 
 With ``vllm_share_gpu`` the `train` kind puts vLLM to sleep before its worker starts and wakes
 it (re-loading the adapters it served) when the job ends, however it ends.
@@ -38,12 +35,9 @@ from tuneforge.services.trainer.launcher import (
     train_command,
     worker_command,
 )
-<<<<<<< HEAD
 from tuneforge.services.trainer.export_registration import ModelRegistrar
 from tuneforge.services.trainer.export_rpcs import EXPORT
-=======
 from tuneforge.services.trainer.eval_jobs import CHAT, EVALUATE
->>>>>>> deea6f7 (eval + chat over gRPC: trainer CreateEvaluationJob and streaming Chat (jobs evaluate/chat under the GPU lock, auto-evaluation after training with held-out data), registry CreateEvaluation/GetEvaluation, evaluation summary on adapters, ActivateAdapter require_eval gate (+ activation_requires_eval setting); CLI adapters eval/chat/--require-eval)
 from tuneforge.services.trainer.registration import Registrar
 from tuneforge.services.trainer.servicer import MERGE, SERVICE, TRAIN, TrainerServicer
 from tuneforge.services.trainer.stored_config import StoredConfig
@@ -83,13 +77,12 @@ async def setup(ctx: ServiceContext) -> None:
         name=MERGE, service=SERVICE, command=lambda job: merge_command(job.spec_path, python), env=env,
         params_type=trainer_pb2.MergeJobParams, result_type=trainer_pb2.MergeJobResult,
     ))  # fmt: skip
-<<<<<<< HEAD
     models = ModelRegistrar(ctx, lambda: servicer.channel(*registry), lambda: servicer.drop_channel(*registry))
     ctx.engine.register_kind(JobKind(
         name=EXPORT, service=SERVICE, command=lambda job: export_command(job.spec_path, python), env=env,
         on_success=models.on_success, params_type=trainer_pb2.ExportJobParams,
         result_type=trainer_pb2.ExportJobResult,
-=======
+    ))  # fmt: skip
     ctx.engine.register_kind(JobKind(
         name=EVALUATE, service=SERVICE, gpu=True, gpu_devices=cfg.gpu_devices, env=env,
         command=lambda job: worker_command(EVAL_MODULE, job.spec_path, python),
@@ -100,7 +93,6 @@ async def setup(ctx: ServiceContext) -> None:
         name=CHAT, service=SERVICE, gpu=True, gpu_devices=cfg.gpu_devices, env=env,
         command=lambda job: worker_command(CHAT_MODULE, job.spec_path, python),
         params_type=trainer_pb2.ChatJobParams, result_type=trainer_pb2.ChatJobResult,
->>>>>>> deea6f7 (eval + chat over gRPC: trainer CreateEvaluationJob and streaming Chat (jobs evaluate/chat under the GPU lock, auto-evaluation after training with held-out data), registry CreateEvaluation/GetEvaluation, evaluation summary on adapters, ActivateAdapter require_eval gate (+ activation_requires_eval setting); CLI adapters eval/chat/--require-eval)
     ))  # fmt: skip
     trainer_pb2_grpc.add_TrainerServiceServicer_to_server(servicer, ctx.server)
     ctx.background.append(asyncio.create_task(registrar.run()))

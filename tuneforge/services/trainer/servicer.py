@@ -32,11 +32,8 @@ from tuneforge.runtime.peers import peer_error
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.services.trainer import config_pb, planning, preflight
 from tuneforge.services.trainer.config import HELP, TrainingConfig
-<<<<<<< HEAD
-from tuneforge.services.trainer.export_rpcs import ExportRpcs
-=======
 from tuneforge.services.trainer.eval_rpcs import Evaluations
->>>>>>> deea6f7 (eval + chat over gRPC: trainer CreateEvaluationJob and streaming Chat (jobs evaluate/chat under the GPU lock, auto-evaluation after training with held-out data), registry CreateEvaluation/GetEvaluation, evaluation summary on adapters, ActivateAdapter require_eval gate (+ activation_requires_eval setting); CLI adapters eval/chat/--require-eval)
+from tuneforge.services.trainer.export_rpcs import ExportRpcs
 from tuneforge.services.trainer.jobs import (
     adapter_dir,
     merge_spec,
