@@ -14,7 +14,14 @@ import pytest
 
 from registry_helpers import make_adapter
 from tuneforge.services.registry import marker
-from tuneforge.services.registry.vllm import VllmClient, VllmRejected, VllmUnreachable, _rejection, same_model
+from tuneforge.services.registry.vllm import (
+    VllmClient,
+    VllmRejected,
+    VllmUnreachable,
+    _rejection,
+    is_transient,
+    same_model,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH = REPO / "deploy" / "vllm" / "launch.py"
@@ -103,6 +110,18 @@ def test_both_error_body_shapes_are_understood():
         assert _rejection(400, body).reason == "LORA_RANK_TOO_HIGH"
     assert _rejection(404, b'{"detail":"Not Found"}').reason == "VLLM_RUNTIME_LORA_DISABLED"
     assert _rejection(500, b"Internal Server Error").message == "Internal Server Error"
+
+
+def test_engine_refusal_500_is_unwrapped_and_not_transient():
+    body = json.dumps({"error": {"message": "Call to add_lora method failed: Worker failed with error 'LoRA rank 32"
+                                 " is greater than max_lora_rank 16.', please check the stack trace above for the"
+                                 " root cause", "type": "InternalServerError", "param": None, "code": 500}}).encode()
+    err = _rejection(500, body)
+    assert err.reason == "LORA_RANK_TOO_HIGH" and err.message == "LoRA rank 32 is greater than max_lora_rank 16."
+    assert not is_transient(500, body)
+    timeout = json.dumps({"error": {"message": "Call to add_lora method failed: RPC call to add_lora timed out.",
+                                    "type": "InternalServerError", "param": None, "code": 500}}).encode()
+    assert is_transient(500, timeout) and not is_transient(400, timeout)
 
 
 def test_same_model_matches_paths_and_hub_ids():
