@@ -11,10 +11,6 @@ the vLLM virtualenv is absent.
 
 from __future__ import annotations
 
-import shlex
-import sys
-from pathlib import Path
-
 import pytest
 
 from real_vllm_helpers import cli, cli_json, greedy_ids, peft_ids, require_venv, served, tokenize
@@ -22,32 +18,6 @@ from tuneforge.services.registry import marker
 from tuneforge.testing import real_vllm
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
-LAUNCH = Path(__file__).resolve().parents[2] / "deploy" / "vllm" / "launch.py"
-
-
-def restart_script(d: Path, data_root: Path, port: int) -> Path:
-    """What a user's restart command does (systemctl restart, in shell): stop the running
-    vLLM's process group, start a new one through launch.py, return at once."""
-    wrapper = real_vllm.write_serve_wrapper(d / "vllm-serve")
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in real_vllm.BASE_ENV.items()
-                   if k != "VLLM_ALLOW_RUNTIME_LORA_UPDATING")
-    launch = shlex.join([sys.executable, str(LAUNCH), "--data-root", str(data_root), "--mode", "restart",
-                         "--vllm", str(wrapper), "--host", "127.0.0.1", "--port", str(port), "--max-loras", "2",
-                         "--", "--dtype", "float32", "--max-model-len", "512"])
-    script = d / "restart-vllm.sh"
-    script.write_text(f"""#!/bin/sh
-pid=$(cat {d}/vllm.pid 2>/dev/null)
-if [ -n "$pid" ]; then
-  kill -TERM -"$pid" 2>/dev/null
-  for i in $(seq 1 100); do kill -0 -"$pid" 2>/dev/null || break; sleep 0.2; done
-  kill -KILL -"$pid" 2>/dev/null
-fi
-echo "restarting vLLM with ${{TUNEFORGE_ACTIVE_SERVED_NAME:-no adapter}}"
-env {env} setsid {launch} >{d}/vllm.log 2>&1 </dev/null &
-echo $! >{d}/vllm.pid
-""")
-    script.chmod(0o755)
-    return script
 
 
 @pytest.fixture(scope="module")
@@ -65,16 +35,14 @@ def deployment(server_factory, base, tmp_path):
     d.mkdir()
     data_root = tmp_path / "var"
     port = real_vllm.free_port()
-    script = restart_script(d, data_root, port)
+    script = real_vllm.write_restart_script(d, data_root, port)
     srv = server_factory(data_root, vllm_mode="restart", vllm_url=f"http://127.0.0.1:{port}",
                          vllm_restart_command=str(script), vllm_restart_timeout_seconds=240,
                          vllm_log_file=str(d / "vllm.log"))
     try:
         yield srv, f"http://127.0.0.1:{port}", d
     finally:
-        pid = (d / "vllm.pid").read_text().strip() if (d / "vllm.pid").exists() else ""
-        if pid:
-            real_vllm.kill_group(int(pid))
+        real_vllm.stop_restarted(d)
 
 
 def test_restart_mode_applies_only_once_vllm_serves_and_rolls_back_a_bad_adapter(deployment, base, tmp_path):

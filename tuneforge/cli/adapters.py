@@ -36,6 +36,10 @@ from tuneforge.cli.common import (
 )
 
 CHUNK = 1024 * 1024
+# Activation in restart mode waits for vLLM to restart (and, if it fails, to restart again
+# with the previous adapter): minutes on a big model. The server bounds the wait
+# (vllm_restart_timeout_seconds); the CLI's default deadline must not cut it short.
+ACTIVATION_DEADLINE = 1800.0
 _STATE_NAMES = {
     pb.Activation.VLLM_STATE_UNSPECIFIED: "UNSPECIFIED",
     pb.Activation.VLLM_STATE_NOT_CONFIGURED: "MARKER_ONLY",
@@ -244,22 +248,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     show.set_defaults(func=_show)
     activate = cmds.add_parser("activate", parents=[common], help="make NAME the active adapter (and tell vLLM)")
     activate.add_argument("name")
-    activate.set_defaults(func=_activation_command("activate_adapter", name="name"))
+    activate.set_defaults(func=_activation_command("activate_adapter", name="name"), default_timeout=ACTIVATION_DEADLINE)
     cmds.add_parser("deactivate", parents=[common], help="serve no adapter").set_defaults(
-        func=_activation_command("deactivate_adapter"))
+        func=_activation_command("deactivate_adapter"), default_timeout=ACTIVATION_DEADLINE)
     cmds.add_parser("rollback", parents=[common], help="go back to the previously active adapter").set_defaults(
-        func=_activation_command("rollback_activation"))
+        func=_activation_command("rollback_activation"), default_timeout=ACTIVATION_DEADLINE)
     serve = cmds.add_parser("serve", parents=[common],
                             help="keep NAME loaded in vLLM under its served name beside the active adapter")
     serve.add_argument("name")
-    serve.set_defaults(func=_serve)
+    serve.set_defaults(func=_serve, default_timeout=ACTIVATION_DEADLINE)
     unserve = cmds.add_parser("unserve", parents=[common], help="stop serving NAME beside the active adapter")
     unserve.add_argument("name")
-    unserve.set_defaults(func=_unserve)
+    unserve.set_defaults(func=_unserve, default_timeout=ACTIVATION_DEADLINE)
     rm = cmds.add_parser("rm", parents=[common], help="delete an adapter (the active or a served one only with --force)")
     rm.add_argument("name")
     rm.add_argument("--force", action="store_true", help="also delete the active adapter (deactivates it first)")
-    rm.set_defaults(func=_rm)
+    rm.set_defaults(func=_rm, default_timeout=ACTIVATION_DEADLINE)
     export = cmds.add_parser("export", parents=[common], help="download an adapter as a tar.gz")
     export.add_argument("name")
     export.add_argument("-o", "--output", help="file or directory (default ./NAME.tar.gz)")

@@ -24,6 +24,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -89,6 +90,41 @@ def write_serve_wrapper(path: Path, python: Path | None = None) -> Path:
     )
     path.chmod(0o755)
     return path
+
+
+def write_restart_script(d: Path, data_root: Path, port: int, launch: Path | None = None,
+                         vllm_args: Sequence[str] = ("--dtype", "float32", "--max-model-len", "512")) -> Path:
+    """``d/restart-vllm.sh``: what a user's restart command does (``systemctl restart``,
+    in shell): stop the running vLLM's process group (pid in ``d/vllm.pid``), start a new one
+    through deploy/vllm/launch.py (restart mode, the CPU wrapper as ``--vllm``, output to
+    ``d/vllm.log``) and return at once. :func:`kill_group` on the pid file's pid stops it."""
+    launch = launch or Path(__file__).resolve().parents[2] / "deploy" / "vllm" / "launch.py"
+    wrapper = write_serve_wrapper(d / "vllm-serve")
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in BASE_ENV.items() if k != "VLLM_ALLOW_RUNTIME_LORA_UPDATING")
+    cmd = shlex.join([sys.executable, str(launch), "--data-root", str(data_root), "--mode", "restart",
+                      "--vllm", str(wrapper), "--host", "127.0.0.1", "--port", str(port), "--max-loras", "2",
+                      "--", *vllm_args])
+    script = d / "restart-vllm.sh"
+    script.write_text(f"""#!/bin/sh
+pid=$(cat {d}/vllm.pid 2>/dev/null)
+if [ -n "$pid" ]; then
+  kill -TERM -"$pid" 2>/dev/null
+  for i in $(seq 1 100); do kill -0 -"$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -KILL -"$pid" 2>/dev/null
+fi
+echo "restarting vLLM with ${{TUNEFORGE_ACTIVE_SERVED_NAME:-no adapter}}"
+env {env} setsid {cmd} >{d}/vllm.log 2>&1 </dev/null &
+echo $! >{d}/vllm.pid
+""")
+    script.chmod(0o755)
+    return script
+
+
+def stop_restarted(d: Path) -> None:
+    """Stop the vLLM a :func:`write_restart_script` script started, if any."""
+    pid_file = d / "vllm.pid"
+    if pid_file.exists() and pid_file.read_text().strip():
+        kill_group(int(pid_file.read_text().strip()))
 
 
 def get_json(url: str, timeout: float = 5.0) -> tuple[int, object]:
