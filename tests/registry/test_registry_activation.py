@@ -459,3 +459,24 @@ async def test_pending_activation_survives_a_registry_restart(catalog, src, fake
         assert second.history(0, 1)[0][0].outcome == "APPLIED"
     finally:
         await second.close()
+
+
+TIMEOUT_500 = "Call to add_lora method failed: RPC call to add_lora timed out."
+
+
+async def test_a_transient_500_is_retried(catalog, src, fake_vllm):
+    _register(catalog, src, "a")
+    fake_vllm.faults = [("/v1/load_lora_adapter", 500, TIMEOUT_500)] * 2
+    m = _manager(catalog, "hot", fake_vllm.url)
+    m.controller.client.retry_delay = 0.01
+    assert (await m.activate("a")).vllm_state is VllmState.APPLIED
+    assert [r.status for r in fake_vllm.calls("/v1/load_lora_adapter")] == [500, 500, 200]
+
+
+async def test_a_500_that_stays_transient_leaves_the_activation_pending(catalog, src, fake_vllm):
+    _register(catalog, src, "a")
+    fake_vllm.faults = [("/v1/load_lora_adapter", 500, TIMEOUT_500)] * 3
+    m = _manager(catalog, "hot", fake_vllm.url)
+    m.controller.client.retry_delay = 0.01
+    st = await m.activate("a")
+    assert st.vllm_state is VllmState.PENDING and "timed out" in st.detail and st.active == "a"

@@ -37,7 +37,7 @@ def deployment(server_factory, base, tmp_path):
     port = real_vllm.free_port()
     script = real_vllm.write_restart_script(d, data_root, port)
     srv = server_factory(data_root, vllm_mode="restart", vllm_url=f"http://127.0.0.1:{port}",
-                         vllm_restart_command=str(script), vllm_restart_timeout_seconds=240,
+                         vllm_restart_command=str(script), vllm_restart_timeout_seconds=150,
                          vllm_log_file=str(d / "vllm.log"))
     try:
         yield srv, f"http://127.0.0.1:{port}", d

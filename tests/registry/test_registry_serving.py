@@ -138,3 +138,17 @@ def test_grpc_serve_and_unserve_errors_are_typed(client):
     with pytest.raises(NotFound) as e:
         client.registry.unserve_adapter(name="nope")
     assert e.value.reason == "ADAPTER_NOT_SERVED"
+
+
+async def test_restart_mode_serve_that_vllm_does_not_bring_up_restores_the_previous_set(catalog, src, fake_vllm):
+    catalog.import_directory("a", src("a"))
+    catalog.import_directory("big", src("big", r=32))  # the launcher would raise the rank; this vLLM keeps 16
+    reload = (f"{sys.executable} -m tuneforge.testing.fake_vllm --reload {fake_vllm.url}"
+              f" --data-root {catalog.adapters_dir.parent}")
+    m = _manager(catalog, fake_vllm.url, mode="restart", restart_command=reload, restart_timeout=3)
+    await m.activate("a")
+    with pytest.raises(TuneforgeError) as e:
+        await m.serve("big")
+    assert e.value.code is Code.UNAVAILABLE and "does not serve big@v1" in e.value.message
+    assert m.served_names() == [] and marker.read_serving(catalog.adapters_dir) == []
+    assert set(fake_vllm.loras) == {"a@v1"}

@@ -81,6 +81,9 @@ class FakeVllm:
         self.sleep = SleepMode(enabled=sleep_mode)  # /sleep, /wake_up, /is_sleeping
         self.loras: dict[str, str] = {}
         self.requests: list[Request] = []
+        # (path, status, message) answered instead of the real handling, first in first out:
+        # faults such as "RPC call to add_lora timed out" that a test cannot provoke otherwise
+        self.faults: list[tuple[str, int, str]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -219,6 +222,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
             status, payload = 401, {"error": "Unauthorized"}
+        elif fake.faults and fake.faults[0][0] == path:
+            _, code, message = fake.faults.pop(0)
+            status, payload = _error(code, message, "InternalServerError" if code == 500 else "BadRequestError")
         elif method == "GET" and path == "/v1/models":
             status, payload = fake.models()
         elif method == "GET" and path == "/health":

@@ -329,9 +329,11 @@ class ActivationManager:
             self.store.execute("INSERT INTO registry_served(name, serve_time) VALUES (?, ?)", (name, utc_now()))
             try:
                 await self._apply_serving(f"serve {name}")
-            except BaseException:
+            except Exception:
                 self.store.execute("DELETE FROM registry_served WHERE name=?", (name,))
                 self.write_files()
+                if self.controller.mode is VllmMode.RESTART:  # bring vLLM back with the previous set
+                    await self.controller.restart_and_wait(self._adapter_or_none(self._active), self._extras())
                 raise
             return self.served_names()
 

@@ -118,6 +118,7 @@ class VllmClient:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.api_key = api_key
+        self.retry_delay = 1.0  # first backoff after a transient 500 (doubles)
 
     async def models(self) -> ServedModels:
         status, body = await self._call("GET", "/v1/models")
@@ -133,7 +134,7 @@ class VllmClient:
         loras = {m["id"]: str(m.get("root") or "") for m in data if m.get("parent")}
         return ServedModels(str(base["id"]), str(base.get("root") or base["id"]), loras)
 
-    async def load(self, name: str, path: str, retry_delay: float = 1.0) -> None:
+    async def load(self, name: str, path: str) -> None:
         """Load; a transient 500 is retried (LOAD_RETRIES times, backing off), then reported
         as VllmUnreachable so the activation stays PENDING instead of failing."""
         for attempt in range(LOAD_RETRIES):
@@ -143,7 +144,7 @@ class VllmClient:
             if not is_transient(status, body):
                 raise _rejection(status, body)
             if attempt + 1 < LOAD_RETRIES:
-                await asyncio.sleep(retry_delay * 2 ** attempt)
+                await asyncio.sleep(self.retry_delay * 2 ** attempt)
         raise VllmUnreachable(f"vLLM kept failing to load {name!r}: {_error_message(body)[0]}")
 
     async def unload(self, name: str) -> bool:
