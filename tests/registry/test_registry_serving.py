@@ -64,6 +64,11 @@ async def test_serving_more_than_max_loras_is_refused(catalog, src, fake_vllm):
         await m.serve("c")
     assert e.value.code is Code.FAILED_PRECONDITION and e.value.reason == "TOO_MANY_LORAS"
     assert m.served_names() == ["b"] and "c@v1" not in fake_vllm.loras
+    await m.deactivate()
+    await m.serve("c")
+    with pytest.raises(TuneforgeError) as e:
+        await m.activate("a")  # a third adapter beside the two served ones
+    assert e.value.reason == "TOO_MANY_LORAS" and m.status().active is None
 
 
 async def test_an_adapter_vllm_refuses_is_not_added_to_the_served_set(catalog, src, fake_vllm):

@@ -281,6 +281,7 @@ class ActivationManager:
         (``ADAPTER_INCOMPATIBLE``, ``VLLM_REJECTED``…), UNAVAILABLE ``VLLM_RESTART_FAILED``."""
         self.catalog.get(name)
         async with self._lock:
+            self._check_lora_count(name, self.served_names())
             return await self._transition("activate", name, actor, reason)
 
     async def deactivate(self, actor: str = "", reason: str = "") -> ActivationStatus:
@@ -317,14 +318,7 @@ class ActivationManager:
             names = self.served_names()
             if name in names:
                 return names
-            distinct = {*names, name} | ({self._active} if self._active else set())
-            if len(distinct) > self.controller.max_loras:
-                raise failed_precondition(
-                    "TOO_MANY_LORAS",
-                    f"serving {name!r} would make {len(distinct)} adapters on vLLM, above vllm_max_loras"
-                    f" {self.controller.max_loras} (unserve one, or raise vllm_max_loras and vLLM's --max-loras)",
-                    adapter=name,
-                )
+            self._check_lora_count(name, [*names, *([self._active] if self._active else [])])
             await self.controller.precheck(adapter)
             self.store.execute("INSERT INTO registry_served(name, serve_time) VALUES (?, ?)", (name, utc_now()))
             try:
@@ -336,6 +330,16 @@ class ActivationManager:
                     await self.controller.restart_and_wait(self._adapter_or_none(self._active), self._extras())
                 raise
             return self.served_names()
+
+    def _check_lora_count(self, name: str, others: list[str]) -> None:
+        distinct = {*others, name}
+        if len(distinct) > self.controller.max_loras:
+            raise failed_precondition(
+                "TOO_MANY_LORAS",
+                f"{name!r} would make {len(distinct)} adapters on vLLM, above vllm_max_loras"
+                f" {self.controller.max_loras} (unserve one, or raise vllm_max_loras and vLLM's --max-loras)",
+                adapter=name,
+            )
 
     async def unserve(self, name: str) -> list[str]:
         """Stop serving ``name`` beside the active adapter. NOT_FOUND ``ADAPTER_NOT_SERVED``."""
