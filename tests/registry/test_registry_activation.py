@@ -480,3 +480,14 @@ async def test_a_500_that_stays_transient_leaves_the_activation_pending(catalog,
     m.controller.client.retry_delay = 0.01
     st = await m.activate("a")
     assert st.vllm_state is VllmState.PENDING and "timed out" in st.detail and st.active == "a"
+
+
+async def test_restart_mode_waits_until_the_old_adapter_is_gone(catalog, src, fake_vllm):
+    """A rolling restart (kubectl) returns while the old vLLM still answers with the old adapter."""
+    _register(catalog, src, "a")
+    reload = _reload(fake_vllm, catalog)
+    m = _manager(catalog, "restart", fake_vllm.url, restart_command=reload, restart_timeout=20)
+    await m.activate("a")
+    m.controller.restart_command = f"(sleep 0.5; {reload}) >/dev/null 2>&1 &"
+    assert (await m.deactivate()).vllm_state is VllmState.APPLIED
+    assert fake_vllm.loras == {}

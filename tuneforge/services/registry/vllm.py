@@ -418,8 +418,9 @@ class VllmController:
                              res.timed_out, res.detail)
 
     async def wait_serving(self, wanted: set[str]) -> str | None:
-        """None once /v1/models lists every name in ``wanted``; else why not, after
-        ``restart_timeout`` seconds."""
+        """None once /v1/models lists every name in ``wanted`` and no other managed
+        ``…@vN`` name (so an old vLLM still answering during a rolling restart does not
+        count); else why not, after ``restart_timeout`` seconds."""
         assert self.client is not None
         deadline = time.monotonic() + self.restart_timeout
         why = "vLLM did not answer"
@@ -427,9 +428,11 @@ class VllmController:
             try:
                 served = await self.client.models()
                 missing = sorted(wanted - set(served.loras))
-                if not missing:
+                stale = sorted(n for n in served.loras if MANAGED_NAME_RE.match(n) and n not in wanted)
+                if not missing and not stale:
                     return None
-                why = f"vLLM is up but does not serve {', '.join(missing)}"
+                why = (f"vLLM is up but does not serve {', '.join(missing)}" if missing
+                       else f"vLLM still serves {', '.join(stale)}")
             except VllmUnreachable as exc:
                 why = f"vLLM did not answer: {exc}"
             except VllmRejected as exc:
