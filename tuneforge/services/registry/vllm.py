@@ -34,7 +34,6 @@ import enum
 import json
 import os
 import re
-import signal
 import time
 import urllib.error
 import urllib.request
@@ -44,6 +43,7 @@ from pathlib import Path, PurePosixPath
 
 from tuneforge.runtime.errors import Code, FieldViolation, TuneforgeError, failed_precondition, invalid_argument
 from tuneforge.services.registry.adapters import Adapter
+from tuneforge.services.registry.restart_command import RestartResult, run_command
 from tuneforge.services.registry.vllm_rules import (
     DEFAULT_LORA_MODULES,
     VLLM_MAX_LORA_RANKS,
@@ -57,7 +57,6 @@ VLLM_DEFAULT_MAX_LORA_RANK = 16
 VLLM_LARGEST_MAX_LORA_RANK = VLLM_MAX_LORA_RANKS[-1]
 DEFAULT_MAX_LORAS = 4
 MANAGED_NAME_RE = re.compile(r"^(?P<name>.+)@v(?P<version>\d+)$")
-MAX_OUTPUT_CHARS = 64 * 1024
 ENGINE_REFUSAL_RE = re.compile(r"Call to add_lora method failed: (?:Worker failed with error '(?P<inner>.*)', please check"
                                r" the stack trace above for the root cause|(?P<plain>.*))", re.S)
 TRANSIENT_500_RE = re.compile(r"timed out|timeout|temporarily|busy|try again", re.I)
@@ -92,15 +91,6 @@ class ServedModels:
     base_id: str
     base_root: str
     loras: dict[str, str]  # served name -> path
-
-
-@dataclass(frozen=True)
-class RestartResult:
-    ok: bool
-    returncode: int | None
-    output: str
-    timed_out: bool = False
-    detail: str = ""  # why it failed, in one line
 
 
 @dataclass(frozen=True)
@@ -456,45 +446,4 @@ class VllmController:
         env["TUNEFORGE_ACTIVE_ADAPTER"] = adapter.name if adapter else ""
         env["TUNEFORGE_ACTIVE_PATH"] = str(adapter.path) if adapter else ""
         env["TUNEFORGE_ACTIVE_SERVED_NAME"] = adapter.served_name if adapter else ""
-        cmd = self.restart_command
-        try:
-            if isinstance(cmd, str):
-                proc = await asyncio.create_subprocess_exec(
-                    "/bin/sh", "-c", cmd, stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True,
-                )
-            else:
-                proc = await asyncio.create_subprocess_exec(
-                    *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                    env=env, start_new_session=True,
-                )
-        except OSError as exc:
-            return RestartResult(False, None, f"could not start {cmd!r}: {exc}")
-        chunks: list[bytes] = []
-
-        async def drain() -> None:
-            size = 0
-            while chunk := await proc.stdout.read(65536):
-                chunks.append(chunk)
-                size += len(chunk)
-                while size > MAX_OUTPUT_CHARS and len(chunks) > 1:
-                    size -= len(chunks.pop(0))
-
-        reader = asyncio.create_task(drain())
-        try:
-            await asyncio.wait_for(proc.wait(), self.restart_timeout)
-        except asyncio.TimeoutError:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            await proc.wait()
-            reader.cancel()
-            out = b"".join(chunks).decode("utf-8", "replace")[-MAX_OUTPUT_CHARS:]
-            return RestartResult(False, None, out + f"\n[timed out after {self.restart_timeout:g}s]", True)
-        try:
-            await asyncio.wait_for(reader, 5.0)
-        except asyncio.TimeoutError:  # a grandchild holds the pipe open
-            reader.cancel()
-        out = b"".join(chunks).decode("utf-8", "replace")[-MAX_OUTPUT_CHARS:]
-        return RestartResult(proc.returncode == 0, proc.returncode, out)
+        return await run_command(self.restart_command, env, self.restart_timeout)
