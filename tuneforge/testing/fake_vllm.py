@@ -1,6 +1,6 @@
 """A small real HTTP server speaking vLLM's LoRA management wire contract, for tests.
 
-It serves, on 127.0.0.1, what a vLLM 0.32/0.33 OpenAI server started with ``--enable-lora``
+It serves, on 127.0.0.1, what a vLLM 0.32 OpenAI server started with ``--enable-lora``
 and ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`` serves for adapter management, with its status
 codes and nested error bodies (``{"error": {"message", "type", "param", "code"}}``), as
 measured against the real server (tests/registry/test_registry_real_vllm.py compares them):
