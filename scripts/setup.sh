@@ -18,4 +18,7 @@ PY="$VENV/bin/python"
 scripts/setup_browser.sh
 scripts/setup_tts_env.sh "$PY" >/dev/null
 scripts/setup_export_env.sh "$PY"
+# The real vLLM (CPU build) in a virtualenv of its own, cached under ~/.cache/tuneforge: the
+# registry's tests and bench/ check activation against it (skip: TUNEFORGE_SKIP_VLLM=1).
+[ -n "${TUNEFORGE_SKIP_VLLM:-}" ] || PYTHON="$PYTHON" scripts/setup_vllm_env.sh
 "$PY" -c "import torch, transformers, peft, trl, faster_whisper, tuneforge.client; print('tuneforge environment ready: torch', torch.__version__, '| transformers', transformers.__version__)"

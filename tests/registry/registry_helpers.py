@@ -7,6 +7,7 @@ import struct
 from pathlib import Path
 
 BASE = "tiny-base"
+DROP = object()  # an extra_config value that removes the key
 
 
 def write_safetensors(path: Path, tensors: dict[str, tuple[list[int], str]]) -> None:
@@ -35,6 +36,7 @@ def make_adapter(
         "bias": "none", "modules_to_save": None,
     }
     config.update(extra_config or {})
+    config = {k: v for k, v in config.items() if v is not DROP}
     (path / "adapter_config.json").write_text(json.dumps(config))
     tensors = {}
     for layer in range(2):

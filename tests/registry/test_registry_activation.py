@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shlex
+import sys
 import threading
 import time
 
@@ -15,7 +17,9 @@ from tuneforge.services.registry.vllm import VllmController
 
 def _manager(catalog, mode="none", url="", **kw) -> ActivationManager:
     ctl_kw = {k: kw.pop(k) for k in list(kw) if k in ("max_lora_rank", "restart_command", "restart_timeout",
-                                                       "supported_modules", "check_base_model")}
+                                                       "supported_modules", "check_base_model", "max_loras",
+                                                       "log_file")}
+    ctl_kw.setdefault("poll_interval", 0.05)
     controller = VllmController(mode, url, request_timeout=2.0, **ctl_kw)
     kw.setdefault("retry_initial", 0.05)
     kw.setdefault("retry_max", 0.2)
@@ -47,7 +51,8 @@ async def test_activate_deactivate_writes_marker_and_history(catalog, src):
     st = await m.activate("a", actor="alice", reason="release 1")
     assert st.active == "a" and st.vllm_state is VllmState.NOT_CONFIGURED and st.served_name == "a@v1"
     assert marker.read_active(catalog.adapters_dir) == "a"
-    assert (catalog.adapters_dir / ".active").read_text() == "a\n"
+    assert (catalog.adapters_dir / ".active").read_text() == "a\na@v1\n"
+    assert (catalog.adapters_dir / ".active").stat().st_mode & 0o777 == 0o644
     await m.activate("b")
     st = await m.deactivate(actor="bob")
     assert st.active is None and marker.read_active(catalog.adapters_dir) is None
@@ -241,10 +246,8 @@ async def test_new_manager_reapplies_active_adapter_on_start(catalog, src, fake_
         await m.close()
 
 
-@pytest.mark.parametrize("status", [400, 500])
-async def test_vllm_rejection_reverts_marker(catalog, src, fake_vllm, status):
-    """Our limit says 64, the server's is 16: vLLM refuses (400, or 500 in older vLLM)."""
-    fake_vllm.rank_error_status = status
+async def test_vllm_rejection_reverts_marker(catalog, src, fake_vllm):
+    """Our limit says 64, the server's is 16: vLLM's engine refuses (a 500, not retried)."""
     _register(catalog, src, "small")
     catalog.import_directory("big", src("big", r=32))
     m = _manager(catalog, "hot", fake_vllm.url, max_lora_rank=64)
@@ -256,6 +259,7 @@ async def test_vllm_rejection_reverts_marker(catalog, src, fake_vllm, status):
     assert marker.read_active(catalog.adapters_dir) == "small" and m.status().active == "small"
     assert _managed(fake_vllm) == {"small@v1"}
     assert m.history(0, 1)[0][0].outcome == "REJECTED"
+    assert len(fake_vllm.calls("/v1/load_lora_adapter")) == 2  # the refusal was not retried
 
 
 async def test_precheck_rank_base_model_and_modules(catalog, src, fake_vllm):
@@ -263,7 +267,7 @@ async def test_precheck_rank_base_model_and_modules(catalog, src, fake_vllm):
     catalog.import_directory("other", src("other", base="Other/Model"))
     catalog.import_directory("emb", src("emb", modules=("q_proj", "embed_tokens")))
     m = _manager(catalog, "hot", fake_vllm.url)
-    for name, field in [("big", "rank"), ("other", "base_model"), ("emb", "target_modules")]:
+    for name, field in [("big", "adapter_config.json.r"), ("other", "base_model"), ("emb", "target_modules")]:
         with pytest.raises(TuneforgeError) as e:
             await m.activate(name)
         assert e.value.code is Code.FAILED_PRECONDITION and e.value.reason == "ADAPTER_INCOMPATIBLE"
@@ -308,49 +312,83 @@ async def test_runtime_lora_api_disabled_is_reported(catalog, src, fake_vllm):
 
 
 # ---------------------------------------------------------------- restart mode
-async def test_restart_mode_runs_command_with_active_adapter_env(catalog, src, tmp_path):
+def _reload(fake, catalog) -> str:
+    """A restart command that does to the fake what a restart through launch.py does."""
+    return (f"{shlex.quote(sys.executable)} -m tuneforge.testing.fake_vllm --reload {fake.url}"
+            f" --data-root {shlex.quote(str(catalog.adapters_dir.parent))}")
+
+
+async def test_restart_mode_runs_command_with_active_adapter_env(catalog, src, tmp_path, fake_vllm):
     _register(catalog, src, "a", "b")
     log = tmp_path / "restarts.log"
-    m = _manager(catalog, "restart", restart_command=f"echo restarted $TUNEFORGE_ACTIVE_ADAPTER >> {log}; echo done")
+    m = _manager(catalog, "restart", fake_vllm.url,
+                 restart_command=f"echo restarted $TUNEFORGE_ACTIVE_ADAPTER >> {log}; {_reload(fake_vllm, catalog)}")
     st = await m.activate("a")
-    assert st.vllm_state is VllmState.APPLIED
+    assert st.vllm_state is VllmState.APPLIED and set(fake_vllm.loras) == {"a@v1"}
     await m.activate("b")
     await m.deactivate()
     assert log.read_text().splitlines() == ["restarted a", "restarted b", "restarted"]
-    assert m.history(0, 1)[0][0].output.strip() == "done"
+    assert m.history(0, 1)[0][0].output.strip() == ""
+    assert fake_vllm.loras == {}
 
 
-async def test_restart_mode_argv_command(catalog, src, tmp_path):
+async def test_restart_mode_argv_command(catalog, src, tmp_path, fake_vllm):
     _register(catalog, src, "a")
     out = tmp_path / "argv.txt"
-    m = _manager(catalog, "restart", restart_command=["sh", "-c", f'printf "%s" "$TUNEFORGE_ACTIVE_SERVED_NAME" > {out}'])
+    cmd = ["sh", "-c", f'printf "%s" "$TUNEFORGE_ACTIVE_SERVED_NAME" > {out}; {_reload(fake_vllm, catalog)}']
+    m = _manager(catalog, "restart", fake_vllm.url, restart_command=cmd)
     await m.activate("a")
     assert out.read_text() == "a@v1"
 
 
+async def test_restart_mode_reports_applied_only_once_vllm_serves_the_adapter(catalog, src, fake_vllm):
+    """The command returns at once; vLLM comes up with the adapter only a moment later."""
+    _register(catalog, src, "a")
+    cmd = f"(sleep 0.5; {_reload(fake_vllm, catalog)}) >/dev/null 2>&1 &"
+    m = _manager(catalog, "restart", fake_vllm.url, restart_command=cmd, restart_timeout=20)
+    st = await m.activate("a")
+    assert st.vllm_state is VllmState.APPLIED and "a@v1" in fake_vllm.loras
+
+
 @pytest.mark.parametrize("command, timeout, detail", [
     ("echo failing >&2; exit 3", 10.0, "exited 3"),
-    ("echo slow; sleep 30", 0.5, "timed out"),
+    ("echo slow; sleep 30", 4.0, "timed out"),
+    ("echo restarted", 4.0, "does not serve b@v1"),
 ])
-async def test_restart_command_failure_keeps_previous_adapter(catalog, src, command, timeout, detail):
+async def test_restart_failure_puts_previous_adapter_back_and_restarts_it(
+    catalog, src, fake_vllm, tmp_path, command, timeout, detail,
+):
     _register(catalog, src, "a", "b")
-    await _manager(catalog).activate("a")
-    m = _manager(catalog, "restart", restart_command=command, restart_timeout=timeout)
+    reload = _reload(fake_vllm, catalog)
+    ok = _manager(catalog, "restart", fake_vllm.url, restart_command=reload)
+    await ok.activate("a")
+    flag = tmp_path / "broken"
+    flag.touch()  # the restart breaks while this file exists: on the new adapter only
+    cmd = f'if [ -e {flag} ] && [ "$TUNEFORGE_ACTIVE_ADAPTER" = b ]; then {command}; else {reload}; fi'
+    vlog = tmp_path / "vllm.log"
+    vlog.write_text("engine core died: out of memory\n")
+    m = _manager(catalog, "restart", fake_vllm.url, restart_command=cmd, restart_timeout=timeout,
+                 log_file=str(vlog))
     started = time.monotonic()
     with pytest.raises(TuneforgeError) as e:
         await m.activate("b")
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 15
     assert e.value.code is Code.UNAVAILABLE and e.value.reason == "VLLM_RESTART_FAILED"
-    assert marker.read_active(catalog.adapters_dir) == "a"
+    assert "activation FAILED" in e.value.message and "out of memory" in e.value.metadata["output_tail"]
+    assert marker.read_active(catalog.adapters_dir) == "a" and set(fake_vllm.loras) == {"a@v1"}
     st = m.status()
     assert st.active == "a" and st.vllm_state is VllmState.FAILED and detail in st.detail
+    assert "serves it again" in st.detail
     entry = m.history(0, 1)[0][0]
-    assert entry.outcome == "FAILED" and ("failing" in entry.output or "slow" in entry.output)
+    assert entry.outcome == "FAILED" and "out of memory" in entry.output
 
 
-def test_restart_mode_needs_a_command():
+def test_restart_mode_needs_a_command_and_a_url():
     with pytest.raises(TuneforgeError):
-        VllmController("restart")
+        VllmController("restart", "http://127.0.0.1:1")
+    with pytest.raises(TuneforgeError) as e:
+        VllmController("restart", restart_command="true")
+    assert e.value.violations[0].field == "vllm_url"
     with pytest.raises(TuneforgeError):
         VllmController("sideways")
 
@@ -377,9 +415,10 @@ async def test_deactivate_while_vllm_down_unloads_when_it_returns(catalog, src, 
         await m.close()
 
 
-async def test_restart_mode_allows_ranks_the_launcher_will_configure(catalog, src, tmp_path):
+async def test_restart_mode_allows_ranks_the_launcher_will_configure(catalog, src, fake_vllm):
     catalog.import_directory("big", src("big", r=64))
-    m = _manager(catalog, "restart", restart_command="true")
+    fake_vllm.max_lora_rank = 64  # launch.py starts vLLM with --max-lora-rank 64 for it
+    m = _manager(catalog, "restart", fake_vllm.url, restart_command=_reload(fake_vllm, catalog))
     assert (await m.activate("big")).vllm_state is VllmState.APPLIED
 
 
@@ -420,3 +459,35 @@ async def test_pending_activation_survives_a_registry_restart(catalog, src, fake
         assert second.history(0, 1)[0][0].outcome == "APPLIED"
     finally:
         await second.close()
+
+
+TIMEOUT_500 = "Call to add_lora method failed: RPC call to add_lora timed out."
+
+
+async def test_a_transient_500_is_retried(catalog, src, fake_vllm):
+    _register(catalog, src, "a")
+    fake_vllm.faults = [("/v1/load_lora_adapter", 500, TIMEOUT_500)] * 2
+    m = _manager(catalog, "hot", fake_vllm.url)
+    m.controller.client.retry_delay = 0.01
+    assert (await m.activate("a")).vllm_state is VllmState.APPLIED
+    assert [r.status for r in fake_vllm.calls("/v1/load_lora_adapter")] == [500, 500, 200]
+
+
+async def test_a_500_that_stays_transient_leaves_the_activation_pending(catalog, src, fake_vllm):
+    _register(catalog, src, "a")
+    fake_vllm.faults = [("/v1/load_lora_adapter", 500, TIMEOUT_500)] * 3
+    m = _manager(catalog, "hot", fake_vllm.url)
+    m.controller.client.retry_delay = 0.01
+    st = await m.activate("a")
+    assert st.vllm_state is VllmState.PENDING and "timed out" in st.detail and st.active == "a"
+
+
+async def test_restart_mode_waits_until_the_old_adapter_is_gone(catalog, src, fake_vllm):
+    """A rolling restart (kubectl) returns while the old vLLM still answers with the old adapter."""
+    _register(catalog, src, "a")
+    reload = _reload(fake_vllm, catalog)
+    m = _manager(catalog, "restart", fake_vllm.url, restart_command=reload, restart_timeout=20)
+    await m.activate("a")
+    m.controller.restart_command = f"(sleep 0.5; {reload}) >/dev/null 2>&1 &"
+    assert (await m.deactivate()).vllm_state is VllmState.APPLIED
+    assert fake_vllm.loras == {}

@@ -14,7 +14,14 @@ import pytest
 
 from registry_helpers import make_adapter
 from tuneforge.services.registry import marker
-from tuneforge.services.registry.vllm import VllmClient, VllmRejected, VllmUnreachable, _rejection, same_model
+from tuneforge.services.registry.vllm import (
+    VllmClient,
+    VllmRejected,
+    VllmUnreachable,
+    _rejection,
+    is_transient,
+    same_model,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH = REPO / "deploy" / "vllm" / "launch.py"
@@ -32,10 +39,10 @@ def _launch(*args: str, env: dict | None = None) -> dict:
 def test_launch_serves_active_adapter_under_versioned_name_with_rounded_rank(catalog, data_root, tmp_path):
     a = catalog.import_directory("support", make_adapter(tmp_path / "s", r=24, base="Org/Base"))
     catalog.import_directory("support", make_adapter(tmp_path / "s2", r=24, base="Org/Base"), replace=True)
-    marker.write_active(catalog.adapters_dir, "support")
+    marker.write_active(catalog.adapters_dir, "support", "support@v2")
     got = _launch("--data-root", str(data_root), "--mode", "hot", "--port", "8001", "--", "--dtype", "half")
     path = data_root.resolve() / "adapters" / "support" / "final"
-    assert got["argv"] == ["vllm", "serve", "Org/Base", "--enable-lora", "--max-lora-rank", "32",
+    assert got["argv"] == ["vllm", "serve", "Org/Base", "--enable-lora", "--max-lora-rank", "32", "--max-loras", "4",
                            "--lora-modules", f"support@v2={path}", "--port", "8001", "--dtype", "half"]
     assert got["env"] == {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
     assert a.version == 1
@@ -44,8 +51,32 @@ def test_launch_serves_active_adapter_under_versioned_name_with_rounded_rank(cat
 def test_launch_without_active_adapter_serves_base_with_lora_enabled(data_root):
     got = _launch("--data-root", str(data_root), env={"TUNEFORGE_VLLM_BASE_MODEL": "Org/Base",
                                                       "TUNEFORGE_VLLM_MODE": "restart"})
-    assert got["argv"] == ["vllm", "serve", "Org/Base", "--enable-lora", "--max-lora-rank", "16"]
+    assert got["argv"] == ["vllm", "serve", "Org/Base", "--enable-lora", "--max-lora-rank", "16", "--max-loras", "4"]
     assert got["env"] == {}
+
+
+def test_launch_passes_served_adapters_without_opening_state_db(tmp_path):
+    """A copy of adapters/ alone (no state.db: a read-only mount of part of the data root)."""
+    root = tmp_path / "mount"
+    for name, r in (("personal", 8), ("support", 64)):
+        make_adapter(root / "adapters" / name / "final", r=r, base="Org/Base")
+    marker.write_active(root / "adapters", "personal", "personal@v3")
+    marker.write_serving(root / "adapters", [("support", "support@v2")])
+    got = _launch("--data-root", str(root), "--mode", "restart", "--max-loras", "1")
+    a = root.resolve() / "adapters"
+    assert not (root / "state.db").exists()
+    assert got["argv"] == ["vllm", "serve", "Org/Base", "--enable-lora", "--max-lora-rank", "64", "--max-loras", "2",
+                           "--lora-modules", f"personal@v3={a / 'personal' / 'final'}",
+                           f"support@v2={a / 'support' / 'final'}"]
+
+
+@pytest.mark.parametrize("args", [["--data-parallel-size", "2"], ["-dp=2"], ["--api-server-count", "4"]])
+def test_launch_refuses_several_api_servers_in_hot_mode(data_root, args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNEFORGE_")}
+    out = subprocess.run([sys.executable, str(LAUNCH), "--data-root", str(data_root), "--base-model", "Org/Base",
+                          "--mode", "hot", "--dry-run", "--", *args], capture_output=True, text=True, timeout=30, env=env)
+    assert out.returncode != 0 and "refuses runtime LoRA updates" in out.stderr and "restart mode" in out.stderr
+    assert _launch("--data-root", str(data_root), "--base-model", "Org/Base", "--mode", "restart", "--", *args)
 
 
 def test_launch_without_base_model_fails_clearly(data_root):
@@ -103,6 +134,18 @@ def test_both_error_body_shapes_are_understood():
         assert _rejection(400, body).reason == "LORA_RANK_TOO_HIGH"
     assert _rejection(404, b'{"detail":"Not Found"}').reason == "VLLM_RUNTIME_LORA_DISABLED"
     assert _rejection(500, b"Internal Server Error").message == "Internal Server Error"
+
+
+def test_engine_refusal_500_is_unwrapped_and_not_transient():
+    body = json.dumps({"error": {"message": "Call to add_lora method failed: Worker failed with error 'LoRA rank 32"
+                                 " is greater than max_lora_rank 16.', please check the stack trace above for the"
+                                 " root cause", "type": "InternalServerError", "param": None, "code": 500}}).encode()
+    err = _rejection(500, body)
+    assert err.reason == "LORA_RANK_TOO_HIGH" and err.message == "LoRA rank 32 is greater than max_lora_rank 16."
+    assert not is_transient(500, body)
+    timeout = json.dumps({"error": {"message": "Call to add_lora method failed: RPC call to add_lora timed out.",
+                                    "type": "InternalServerError", "param": None, "code": 500}}).encode()
+    assert is_transient(500, timeout) and not is_transient(400, timeout)
 
 
 def test_same_model_matches_paths_and_hub_ids():

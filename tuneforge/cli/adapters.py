@@ -2,6 +2,7 @@
 
     tuneforge adapters list | show NAME | history | watch
     tuneforge adapters activate NAME [--require-eval] | deactivate | rollback
+    tuneforge adapters serve NAME | unserve NAME   (keep NAME loaded beside the active one)
     tuneforge adapters eval NAME [--dataset D] [--samples N] | chat NAME [PROMPT] [--compare]
     tuneforge adapters rm NAME [--force]
     tuneforge adapters export NAME [-o FILE]
@@ -37,6 +38,10 @@ from tuneforge.cli.common import (
 )
 
 CHUNK = 1024 * 1024
+# Activation in restart mode waits for vLLM to restart (and, if it fails, to restart again
+# with the previous adapter): minutes on a big model. The server bounds the wait
+# (vllm_restart_timeout_seconds); the CLI's default deadline must not cut it short.
+ACTIVATION_DEADLINE = 1800.0
 _STATE_NAMES = {
     pb.Activation.VLLM_STATE_UNSPECIFIED: "UNSPECIFIED",
     pb.Activation.VLLM_STATE_NOT_CONFIGURED: "MARKER_ONLY",
@@ -73,7 +78,8 @@ def activation_line(a: pb.Activation) -> str:
 
 def adapter_text(a: pb.Adapter) -> str:
     rows = [
-        ("name", a.name + ("  * active" if a.active else "")), ("version", a.version),
+        ("name", a.name + ("  * active" if a.active else "") + ("  + served" if a.served else "")),
+        ("version", a.version), ("served as", a.served_name or "-"),
         ("base model", a.base_model or "-"), ("dataset", a.dataset or "-"), ("job", a.job_id or "-"),
         ("rank / alpha", f"{a.rank} / {a.alpha}"), ("target modules", ", ".join(a.target_modules) or "-"),
         ("size", human_size(a.size_bytes)), ("created", _time(a.create_time)), ("path", a.path),
@@ -109,7 +115,7 @@ def _list(args: argparse.Namespace) -> int:
         print("no adapters")
         return 0
     rows = [
-        ["*" if a.active else "", a.name, f"v{a.version}", a.base_model or "-", a.dataset or "-", a.rank,
+        ["*" if a.active else ("+" if a.served else ""), a.name, f"v{a.version}", a.base_model or "-", a.dataset or "-", a.rank,
          human_size(a.size_bytes), _time(a.create_time), _metrics(a.metrics), _evaluation(a, short=True)]
         for a in adapters
     ]
@@ -130,6 +136,19 @@ def _activation_command(rpc: str, **fields: Any):
         emit(args, activation, activation_line(activation))
         return 0
     return run
+
+
+def _serve(args: argparse.Namespace) -> int:
+    resp = connect(args).registry.serve_adapter(name=args.name)
+    names = ", ".join(resp.served_adapter_names)
+    emit(args, resp, f"serving {resp.adapter.name} as {resp.adapter.served_name} (served beside the active one: {names})")
+    return 0
+
+
+def _unserve(args: argparse.Namespace) -> int:
+    resp = connect(args).registry.unserve_adapter(name=args.name)
+    emit(args, resp, f"stopped serving {args.name} (still served: {', '.join(resp.served_adapter_names) or 'none'})")
+    return 0
 
 
 def _rm(args: argparse.Namespace) -> int:
@@ -237,7 +256,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     group = sub.add_parser("adapters", help="LoRA adapters: list, activate, export/import")
     cmds = group.add_subparsers(dest="adapters_command", required=True, metavar="COMMAND")
 
-    cmds.add_parser("list", parents=[common], help="all adapters (* = active)").set_defaults(func=_list)
+    cmds.add_parser("list", parents=[common], help="all adapters (* = active, + = served beside it)").set_defaults(
+        func=_list)
     show = cmds.add_parser("show", parents=[common], help="one adapter in detail")
     show.add_argument("name")
     show.set_defaults(func=_show)
@@ -245,15 +265,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     activate.add_argument("name")
     activate.add_argument("--require-eval", action="store_true", default=None,
                           help="refuse unless NAME's evaluation says it is closer to the owner than its base")
-    activate.set_defaults(func=_activation_command("activate_adapter", name="name", require_eval="require_eval"))
+    activate.set_defaults(func=_activation_command("activate_adapter", name="name", require_eval="require_eval"),
+                          default_timeout=ACTIVATION_DEADLINE)
     cmds.add_parser("deactivate", parents=[common], help="serve no adapter").set_defaults(
-        func=_activation_command("deactivate_adapter"))
+        func=_activation_command("deactivate_adapter"), default_timeout=ACTIVATION_DEADLINE)
     cmds.add_parser("rollback", parents=[common], help="go back to the previously active adapter").set_defaults(
-        func=_activation_command("rollback_activation"))
-    rm = cmds.add_parser("rm", parents=[common], help="delete an adapter (the active one only with --force)")
+        func=_activation_command("rollback_activation"), default_timeout=ACTIVATION_DEADLINE)
+    serve = cmds.add_parser("serve", parents=[common],
+                            help="keep NAME loaded in vLLM under its served name beside the active adapter")
+    serve.add_argument("name")
+    serve.set_defaults(func=_serve, default_timeout=ACTIVATION_DEADLINE)
+    unserve = cmds.add_parser("unserve", parents=[common], help="stop serving NAME beside the active adapter")
+    unserve.add_argument("name")
+    unserve.set_defaults(func=_unserve, default_timeout=ACTIVATION_DEADLINE)
+    rm = cmds.add_parser("rm", parents=[common], help="delete an adapter (the active or a served one only with --force)")
     rm.add_argument("name")
     rm.add_argument("--force", action="store_true", help="also delete the active adapter (deactivates it first)")
-    rm.set_defaults(func=_rm)
+    rm.set_defaults(func=_rm, default_timeout=ACTIVATION_DEADLINE)
     export = cmds.add_parser("export", parents=[common], help="download an adapter as a tar.gz")
     export.add_argument("name")
     export.add_argument("-o", "--output", help="file or directory (default ./NAME.tar.gz)")

@@ -14,6 +14,9 @@ from google.protobuf.json_format import MessageToDict
 from tuneforge.client import DEFAULT_TARGET, Client, TuneforgeClientError
 
 
+DEFAULT_TIMEOUT = 60.0
+
+
 def client_options() -> argparse.ArgumentParser:
     """Parent parser: --target, --json, --token, TLS options (env: TUNEFORGE_TARGET, _TOKEN)."""
     parent = argparse.ArgumentParser(add_help=False)
@@ -25,13 +28,23 @@ def client_options() -> argparse.ArgumentParser:
     group.add_argument("--ca", default=os.environ.get("TUNEFORGE_CA"), help="CA certificate (PEM) to verify the server")
     group.add_argument("--cert", default=os.environ.get("TUNEFORGE_CERT"), help="client certificate (PEM) for mTLS")
     group.add_argument("--key", default=os.environ.get("TUNEFORGE_KEY"), help="client key (PEM) for mTLS")
-    group.add_argument("--timeout", type=float, default=60.0, help="deadline per call in seconds")
+    group.add_argument("--timeout", type=float, default=None,
+                       help=f"deadline per call in seconds (default {DEFAULT_TIMEOUT:g}; longer for commands that wait)")
     return parent
+
+
+def deadline(args: argparse.Namespace) -> float:
+    """``--timeout``, else the command's own default (``set_defaults(default_timeout=…)``:
+    not on ``timeout`` itself, whose action object all subcommands share), else 60 s."""
+    if getattr(args, "timeout", None) is not None:
+        return args.timeout
+    return getattr(args, "default_timeout", DEFAULT_TIMEOUT)
 
 
 def connect(args: argparse.Namespace) -> Client:
     tls = args.tls or bool(args.ca or args.cert)
-    return Client(args.target, token=args.token, tls=tls, ca=args.ca, cert=args.cert, key=args.key, timeout=args.timeout)
+    return Client(args.target, token=args.token, tls=tls, ca=args.ca, cert=args.cert, key=args.key,
+                  timeout=deadline(args))
 
 
 def to_dict(message: Any) -> dict[str, Any]:

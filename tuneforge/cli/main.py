@@ -16,7 +16,7 @@ import json
 import sys
 from typing import Any
 
-from tuneforge.cli.common import client_options
+from tuneforge.cli.common import client_options, deadline
 
 COMMAND_GROUPS = ("jobs", "dataset", "train", "adapters", "models", "tts", "demo", "web")
 
@@ -120,7 +120,7 @@ def _health(args: argparse.Namespace) -> int:
     results, ok = {}, True
     for service, label in names.items():
         try:
-            resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=args.timeout)
+            resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=deadline(args))
             status = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
         except grpc.RpcError as exc:
             status = "NOT_HOSTED" if exc.code() == grpc.StatusCode.NOT_FOUND else f"UNREACHABLE ({exc.code().name})"

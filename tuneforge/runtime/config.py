@@ -125,10 +125,17 @@ class Config:
         default="", metadata={"help": "command run in restart mode (shell syntax)"}
     )
     vllm_restart_timeout_seconds: float = field(
-        default=300.0, metadata={"help": "timeout of the restart command"}
+        default=300.0,
+        metadata={"help": "timeout of the restart command, and then of the wait until vLLM serves the adapter"},
     )
     vllm_max_lora_rank: int = field(
-        default=16, metadata={"help": "the --max-lora-rank vLLM runs with"}
+        default=16, metadata={"help": "the --max-lora-rank vLLM runs with (1, 8, 16, 32, 64, 128, 256, 320, 512)"}
+    )
+    vllm_max_loras: int = field(
+        default=4, metadata={"help": "adapters served at once (active + served); vLLM's --max-loras"}
+    )
+    vllm_log_file: str = field(
+        default="", metadata={"help": "vLLM's output file; a failed restart reports its tail"}
     )
     vllm_api_key: str = field(default="", metadata={"help": "bearer token for vLLM, if any"})
     vllm_share_gpu: bool = field(

@@ -1,20 +1,23 @@
 """A small real HTTP server speaking vLLM's LoRA management wire contract, for tests.
 
-It serves, on 127.0.0.1, what a vLLM OpenAI server started with ``--enable-lora`` and
-``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`` serves for adapter management, with its status
-codes and error bodies (``{"object": "error", "message", "type", "param", "code"}``):
+It serves, on 127.0.0.1, what a vLLM 0.32 OpenAI server started with ``--enable-lora``
+and ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`` serves for adapter management, with its status
+codes and nested error bodies (``{"error": {"message", "type", "param", "code"}}``), as
+measured against the real server (tests/registry/test_registry_real_vllm.py compares them):
 
 - ``GET /v1/models``: the base model card (``root`` = model path, ``parent`` null) and one
   card per loaded LoRA (``root`` = its path, ``parent`` = the base model name).
 - ``POST /v1/load_lora_adapter {"lora_name", "lora_path"}``: 200 ``Success: LoRA adapter
-  'x' added successfully.``; 400 ``InvalidUserInput`` for a missing field or a name already
-  loaded; 404 ``NotFoundError`` "No adapter found" when the path holds no adapter; 400 (500
-  with ``rank_error_status=500``, as older vLLM releases did) ``LoRA rank R is greater than
-  max_lora_rank M.``; 400 for target modules outside ``supported_modules``.
+  'x' added successfully.``; 400 ``Bad Request`` for a missing field (pydantic's message,
+  ``param`` = ``body.lora_name``); 400 ``InvalidUserInput`` for a name already loaded; 404
+  ``NotFoundError`` "Loading lora x failed: No adapter found for <path>" (vLLM writes
+  ``<path>`` literally) when the path holds no adapter; 500 ``InternalServerError`` "Call to
+  add_lora method failed: Worker failed with error '…'" when the engine refuses: rank above
+  ``max_lora_rank``, DoRA, or modules outside ``supported_modules``.
 - ``POST /v1/unload_lora_adapter {"lora_name"}``: 200, or 404 for an unknown name.
 - with ``sleep_mode=True``, vLLM's sleep-mode routes (fake_vllm_sleep.py);
 - with ``runtime_updates=False`` both POST routes answer 404 ``{"detail": "Not Found"}``
-  like a vLLM started without the env var.
+  like a vLLM started without the env var; so does any unknown route.
 
 Loaded adapters live in memory, so they vanish on :meth:`stop`/:meth:`start` — as in a
 real vLLM restart. ``requests`` records every call for assertions.
@@ -31,6 +34,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from tuneforge.services.registry.peft_files import (
     CONFIG_FILE,
@@ -62,7 +66,6 @@ class FakeVllm:
         root: str | None = None,
         port: int = 0,
         max_lora_rank: int = 16,
-        rank_error_status: int = 400,
         supported_modules: frozenset[str] = DEFAULT_MODULES,
         runtime_updates: bool = True,
         api_key: str | None = None,
@@ -72,13 +75,15 @@ class FakeVllm:
         self.root = root or model
         self.port = port
         self.max_lora_rank = max_lora_rank
-        self.rank_error_status = rank_error_status
         self.supported_modules = supported_modules
         self.runtime_updates = runtime_updates
         self.api_key = api_key
         self.sleep = SleepMode(enabled=sleep_mode)  # /sleep, /wake_up, /is_sleeping
         self.loras: dict[str, str] = {}
         self.requests: list[Request] = []
+        # (path, status, message) answered instead of the real handling, first in first out:
+        # faults such as "RPC call to add_lora timed out" that a test cannot provoke otherwise
+        self.faults: list[tuple[str, int, str]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -137,38 +142,43 @@ class FakeVllm:
 
     def load(self, body: dict) -> tuple[int, dict | str]:
         name, path = body.get("lora_name"), body.get("lora_path")
+        for key in ("lora_name", "lora_path"):
+            if key not in body:
+                return _missing_field(key, body)
         if not name or not path:
             return _error(400, "Both 'lora_name' and 'lora_path' must be provided.", "InvalidUserInput")
         with self._lock:
             if name in self.loras:
-                return _error(400, f"The lora adapter '{name}' has already been loaded.", "InvalidUserInput")
+                return _error(400, f"The lora adapter '{name}' has already been loaded. If you want to load the"
+                              " adapter in place, set 'load_inplace' to True.", "InvalidUserInput")
         cfg = os.path.join(path, CONFIG_FILE)
         if not os.path.isfile(cfg):
-            return _error(404, f"Loading lora {name} failed: No adapter found for {path}", "NotFoundError")
+            return _error(404, f"Loading lora {name} failed: No adapter found for <path>", "NotFoundError")
         try:
             with open(cfg, encoding="utf-8") as f:
                 config = json.load(f)
             rank = config_rank(config)
             header = read_safetensors_header(os.path.join(path, WEIGHTS_FILE))
         except (OSError, ValueError, KeyError, TypeError, SafetensorsError) as exc:
-            return _error(400, f"Loading lora {name} failed: {exc}", "BadRequestError")
+            return _engine_refusal(str(exc))
+        if config.get("use_dora"):
+            return _engine_refusal("vLLM does not yet support DoRA.")
         if rank > self.max_lora_rank:
-            return _error(self.rank_error_status,
-                          f"LoRA rank {rank} is greater than max_lora_rank {self.max_lora_rank}.",
-                          "BadRequestError" if self.rank_error_status == 400 else "InternalServerError")
+            return _engine_refusal(f"LoRA rank {rank} is greater than max_lora_rank {self.max_lora_rank}.")
         unexpected = sorted(set(lora_modules(header)) - self.supported_modules)
         if unexpected:
-            return _error(400, f"While loading {path}, expected target modules in "
-                          f"{sorted(self.supported_modules)} but received {unexpected}. Please verify "
-                          "that the loaded LoRA module is correct", "BadRequestError")
+            return _engine_refusal(f"While loading <path>, expected target modules in {set(self.supported_modules)}"
+                                   f" but received {unexpected}. Please verify that the loaded LoRA module is correct")
         with self._lock:
             self.loras[name] = path
         return 200, f"Success: LoRA adapter '{name}' added successfully."
 
     def unload(self, body: dict) -> tuple[int, dict | str]:
+        if "lora_name" not in body:
+            return _missing_field("lora_name", body)
         name = body.get("lora_name")
-        if not name and not body.get("lora_int_id"):
-            return _error(400, "either 'lora_name' and 'lora_int_id' needs to be provided.", "InvalidUserInput")
+        if not name:
+            return _error(400, "'lora_name' needs to be provided to unload a LoRA adapter.", "InvalidUserInput")
         with self._lock:
             if name not in self.loras:
                 return _error(404, f"The lora adapter '{name}' cannot be found.", "NotFoundError")
@@ -176,8 +186,19 @@ class FakeVllm:
         return 200, f"Success: LoRA adapter '{name}' removed successfully."
 
 
-def _error(code: int, message: str, err_type: str) -> tuple[int, dict]:
-    return code, {"object": "error", "message": message, "type": err_type, "param": None, "code": code}
+def _error(code: int, message: str, err_type: str, param: str | None = None) -> tuple[int, dict]:
+    return code, {"error": {"message": message, "type": err_type, "param": param, "code": code}}
+
+
+def _engine_refusal(why: str) -> tuple[int, dict]:
+    """How vLLM reports an exception raised in the engine's add_lora."""
+    return _error(500, f"Call to add_lora method failed: Worker failed with error '{why}', please check the"
+                  " stack trace above for the root cause", "InternalServerError")
+
+
+def _missing_field(key: str, body: dict) -> tuple[int, dict]:
+    return _error(400, "1 validation error:\n  {'type': 'missing', 'loc': 'body." + key + "', 'msg': 'Field required',"
+                  f" 'input': '<dict of {len(body)} items>'}}", "Bad Request", f"body.{key}")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -201,6 +222,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
             status, payload = 401, {"error": "Unauthorized"}
+        elif fake.faults and fake.faults[0][0] == path:
+            _, code, message = fake.faults.pop(0)
+            status, payload = _error(code, message, "InternalServerError" if code == 500 else "BadRequestError")
         elif method == "GET" and path == "/v1/models":
             status, payload = fake.models()
         elif method == "GET" and path == "/health":
@@ -216,7 +240,8 @@ class _Handler(BaseHTTPRequestHandler):
                     if not isinstance(body, dict):
                         raise ValueError("not an object")
                 except ValueError:
-                    status, payload = _error(400, "request body is not a JSON object", "BadRequestError")
+                    status, payload = _error(400, "1 validation error:\n  {'type': 'json_invalid', 'loc': 'body.0',"
+                                             " 'msg': 'JSON decode error'}", "Bad Request", "body.0")
                 else:
                     handler = fake.load if path.endswith("load_lora_adapter") and "unload" not in path else fake.unload
                     status, payload = handler(body)
@@ -234,13 +259,54 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+def reload_from_markers(url: str, data_root: str) -> list[str]:
+    """What a restart through deploy/vllm/launch.py does to a running fake: drop every
+    LoRA, then load the ones ``adapters/.active`` and ``adapters/.serving`` name. A restart
+    command for tests (``python -m tuneforge.testing.fake_vllm --reload URL --data-root
+    DIR``); like ``systemctl restart`` it succeeds even when vLLM then refuses an adapter."""
+    import urllib.error
+    import urllib.request
+
+    from tuneforge.services.registry import marker
+
+    def call(path: str, payload: dict | None = None) -> tuple[int, str]:
+        req = urllib.request.Request(url + path, method="POST" if payload is not None else "GET",
+                                     data=None if payload is None else json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    adapters = os.path.join(data_root, "adapters")
+    for card in json.loads(call("/v1/models")[1])["data"]:
+        if card.get("parent"):
+            call("/v1/unload_lora_adapter", {"lora_name": card["id"]})
+    wanted = marker.read_serving(Path(adapters))
+    name, served = marker.read_active(Path(adapters)), marker.read_active_served_name(Path(adapters))
+    if name:
+        wanted.insert(0, (name, served or name))
+    out = []
+    for n, served_name in wanted:
+        status, body = call("/v1/load_lora_adapter", {"lora_name": served_name,
+                                                      "lora_path": os.path.join(adapters, n, "final")})
+        out.append(f"{served_name}: {status} {body}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reload", metavar="URL", help="restart a running fake from the data root's markers")
+    ap.add_argument("--data-root", default=".")
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--model", default="tiny-base")
     ap.add_argument("--root", default=None, help="model path reported as the base card's root")
     ap.add_argument("--max-lora-rank", type=int, default=16)
     args = ap.parse_args(argv)
+    if args.reload:
+        print("\n".join(reload_from_markers(args.reload, args.data_root)), flush=True)
+        return
     fake = FakeVllm(args.model, root=args.root, port=args.port, max_lora_rank=args.max_lora_rank).start()
     print(f"fake vLLM serving {args.model} on {fake.url}", flush=True)
     try:

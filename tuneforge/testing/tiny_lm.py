@@ -64,8 +64,10 @@ def _corpus(rng: random.Random, lines: int = 3000) -> list[str]:
     return out
 
 
-def build_tiny_lm(out_dir: Path) -> Path:
-    """Build the tiny model + tokenizer into ``out_dir`` (created); returns ``out_dir``."""
+def build_tiny_lm(out_dir: Path, *, hidden: int = 64, heads: int = 4, kv_heads: int = 2) -> Path:
+    """Build the tiny model + tokenizer into ``out_dir`` (created); returns ``out_dir``.
+    ``hidden / heads`` is the head size: 16 by default; vLLM's CPU attention kernel needs 64
+    (see :func:`cached_tiny_lm_vllm`)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
@@ -97,11 +99,11 @@ def build_tiny_lm(out_dir: Path) -> Path:
     torch.manual_seed(SEED)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
         max_position_embeddings=2048,
         tie_word_embeddings=True,
         bos_token_id=None,
@@ -128,6 +130,14 @@ def cached_tiny_lm(cache_root: Path | None = None) -> Path:
     """Return the directory of the tiny model, building it once per cache root."""
     root = Path(cache_root) if cache_root is not None else default_cache_root()
     return build_once(root, "tiny-qwen2", "config.json", build_tiny_lm)
+
+
+def cached_tiny_lm_vllm(cache_root: Path | None = None) -> Path:
+    """The tiny model shaped for the real vLLM (CPU build): hidden 128, 2 heads, so head_dim
+    64 — head_dim 16 dies at the first request ("Unsupported CPU attention configuration")."""
+    root = Path(cache_root) if cache_root is not None else default_cache_root()
+    return build_once(root, "tiny-qwen2-hd64", "config.json",
+                      lambda out: build_tiny_lm(out, hidden=128, heads=2, kv_heads=2))
 
 
 if __name__ == "__main__":

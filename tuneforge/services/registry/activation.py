@@ -11,6 +11,15 @@ never half applied:
   vLLM then refuses, the marker reverts to the previous adapter (history ``REJECTED``).
 - vLLM restarted and lost its runtime-loaded adapters → the periodic reconcile sees the
   served name missing from ``/v1/models`` and loads it again.
+- restart mode: the restart command runs, then the registry waits until vLLM lists the
+  served name. If it does not come up serving it, the previous marker is put back, vLLM is
+  restarted again (and waited for) and the activation is reported FAILED with the tail of
+  vLLM's output — vLLM ends up serving the previous adapter, not crash-looping on the new.
+
+Besides the active adapter, a set of *served* adapters (``serve``/``unserve``; persisted in
+``registry_served``, written to ``adapters/.serving`` for the launcher) stays loaded under
+their own served names — a personal bot and a support bot on one vLLM — up to
+``vllm_max_loras`` distinct adapters in all.
 
 Every change is published to :meth:`ActivationManager.watch` subscribers, each of which
 first receives a ``SNAPSHOT`` of the current state. Deleting an adapter must go through
@@ -27,7 +36,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from tuneforge.runtime.errors import TuneforgeError, failed_precondition, invalid_argument, unavailable
+from tuneforge.runtime.errors import Code, TuneforgeError, failed_precondition, invalid_argument, unavailable
 from tuneforge.services.registry import marker
 from tuneforge.services.registry.adapters import Adapter, AdapterCatalog, utc_now
 from tuneforge.services.registry.vllm import VllmController, VllmMode, VllmRejected, VllmUnreachable
@@ -50,6 +59,15 @@ MIGRATIONS = [
             detail TEXT NOT NULL DEFAULT '',
             output TEXT NOT NULL DEFAULT '',
             applied_time TEXT
+        );
+        """,
+    ),
+    (
+        "registry_0003_served",
+        """
+        CREATE TABLE registry_served (
+            name TEXT PRIMARY KEY,
+            serve_time TEXT NOT NULL
         );
         """,
     ),
@@ -164,8 +182,9 @@ class ActivationManager:
         if self._active is not None and not catalog.exists(self._active):
             # A marker naming an unknown adapter (edited by hand, or a crash mid-delete).
             self._record("repair", self._active, None, "MARKER_ONLY", "marker named an unregistered adapter", "")
-            marker.write_active(catalog.adapters_dir, None)
             self._active = None
+        self.store.execute("DELETE FROM registry_served WHERE name NOT IN (SELECT name FROM registry_adapters)")
+        self.write_files()  # markers written by older releases lack the served name
         mode = controller.mode
         self._state = {VllmMode.HOT: VllmState.PENDING, VllmMode.RESTART: VllmState.APPLIED,
                        VllmMode.NONE: VllmState.NOT_CONFIGURED}[mode]
@@ -262,6 +281,7 @@ class ActivationManager:
         (``ADAPTER_INCOMPATIBLE``, ``VLLM_REJECTED``…), UNAVAILABLE ``VLLM_RESTART_FAILED``."""
         self.catalog.get(name)
         async with self._lock:
+            self._check_lora_count(name, self.served_names())
             return await self._transition("activate", name, actor, reason)
 
     async def deactivate(self, actor: str = "", reason: str = "") -> ActivationStatus:
@@ -289,8 +309,72 @@ class ActivationManager:
                 )
             return await self._transition("rollback", target, actor, reason)
 
+    async def serve(self, name: str) -> list[str]:
+        """Keep ``name`` loaded under its served name beside the active adapter (idempotent).
+        FAILED_PRECONDITION ``TOO_MANY_LORAS`` above ``vllm_max_loras``, or what vLLM's
+        rules or vLLM itself refuse; the set is unchanged then. Returns the served set."""
+        adapter = self.catalog.get(name)
+        async with self._lock:
+            names = self.served_names()
+            if name in names:
+                return names
+            self._check_lora_count(name, [*names, *([self._active] if self._active else [])])
+            await self.controller.precheck(adapter)
+            self.store.execute("INSERT INTO registry_served(name, serve_time) VALUES (?, ?)", (name, utc_now()))
+            try:
+                await self._apply_serving(f"serve {name}")
+            except Exception:
+                self.store.execute("DELETE FROM registry_served WHERE name=?", (name,))
+                self.write_files()
+                if self.controller.mode is VllmMode.RESTART:  # bring vLLM back with the previous set
+                    await self.controller.restart_and_wait(self._adapter_or_none(self._active), self._extras())
+                raise
+            return self.served_names()
+
+    def _check_lora_count(self, name: str, others: list[str]) -> None:
+        distinct = {*others, name}
+        if len(distinct) > self.controller.max_loras:
+            raise failed_precondition(
+                "TOO_MANY_LORAS",
+                f"{name!r} would make {len(distinct)} adapters on vLLM, above vllm_max_loras"
+                f" {self.controller.max_loras} (unserve one, or raise vllm_max_loras and vLLM's --max-loras)",
+                adapter=name,
+            )
+
+    async def unserve(self, name: str) -> list[str]:
+        """Stop serving ``name`` beside the active adapter. NOT_FOUND ``ADAPTER_NOT_SERVED``."""
+        async with self._lock:
+            if name not in self.served_names():
+                raise not_found_served(name)
+            self.store.execute("DELETE FROM registry_served WHERE name=?", (name,))
+            await self._apply_serving(f"unserve {name}")
+            return self.served_names()
+
+    async def _apply_serving(self, what: str) -> None:
+        """Tell vLLM about a changed served set (files first, as for an activation)."""
+        self.write_files()
+        mode = self.controller.mode
+        if mode is VllmMode.HOT:
+            try:
+                await self.controller.apply_hot(self._adapter_or_none(self._active), self._extras())
+            except VllmUnreachable as exc:
+                self._set_pending(str(exc))  # the reconcile loop applies it when vLLM is back
+            except VllmRejected as exc:
+                raise exc.to_error(what.split(" ", 1)[1]) from None
+        elif mode is VllmMode.RESTART:
+            res = await self.controller.restart_and_wait(self._adapter_or_none(self._active), self._extras())
+            if not res.ok:
+                raise unavailable("VLLM_RESTART_FAILED", f"{what} FAILED: {res.detail}", output_tail=res.output[-2000:])
+
     async def delete_adapter(self, name: str, force: bool = False, actor: str = "") -> None:
-        """Delete an adapter; the active one only with ``force`` (deactivated first, vLLM told)."""
+        """Delete an adapter; the active or a served one only with ``force`` (deactivated or
+        unserved first, vLLM told)."""
+        if name in self.served_names():
+            if not force:
+                raise failed_precondition(
+                    "ADAPTER_SERVED", f"adapter {name!r} is served; unserve it or delete with force", adapter=name,
+                )
+            await self.unserve(name)
         async with self._lock:
             if self._active == name:
                 if not force:
@@ -310,7 +394,7 @@ class ActivationManager:
         async with self._lock:
             adapter = self._adapter_or_none(self._active)
             try:
-                result = await self.controller.apply_hot(adapter)
+                result = await self.controller.apply_hot(adapter, self._extras())
             except VllmUnreachable as exc:
                 self._set_pending(str(exc))
                 return self.status()
@@ -341,29 +425,20 @@ class ActivationManager:
             except TuneforgeError as exc:
                 self._record(action, previous, adapter, "REJECTED", str(exc), "", reason, actor)
                 raise
-        marker.write_active(self.catalog.adapters_dir, target)
         self._active = target
+        self.write_files()
         mode = self.controller.mode
         output = ""
         if mode is VllmMode.NONE:
             outcome = "MARKER_ONLY"
             self._set_state(VllmState.NOT_CONFIGURED, "")
         elif mode is VllmMode.RESTART:
-            res = await self.controller.run_restart(adapter)
-            output = res.output
-            if not res.ok:
-                self._revert(previous)
-                detail = "restart command timed out" if res.timed_out else f"restart command exited {res.returncode}"
-                self._set_state(VllmState.FAILED, detail)
-                self._record(action, previous, adapter, "FAILED", detail, output, reason, actor)
-                self._publish("FAILED", previous)
-                raise unavailable("VLLM_RESTART_FAILED", f"{detail}; the previous adapter stays active",
-                                  output_tail=output[-2000:])
+            output = await self._restart_or_roll_back(action, previous, adapter, reason, actor)
             outcome = "APPLIED"
             self._set_state(VllmState.APPLIED, "")
         else:
             try:
-                await self.controller.apply_hot(adapter)
+                await self.controller.apply_hot(adapter, self._extras())
                 outcome = "APPLIED"
                 self._set_state(VllmState.APPLIED, "")
             except VllmUnreachable as exc:
@@ -382,6 +457,23 @@ class ActivationManager:
         if outcome == "PENDING":
             self._publish("PENDING", previous)
         return self.status()
+
+    async def _restart_or_roll_back(self, action, previous, adapter, reason, actor) -> str:
+        """Restart vLLM and wait until it serves ``adapter``; if it does not, put the
+        previous marker back, restart and wait again, record FAILED and raise
+        UNAVAILABLE ``VLLM_RESTART_FAILED`` with the tail of vLLM's output."""
+        res = await self.controller.restart_and_wait(adapter, self._extras())
+        if res.ok:
+            return res.output
+        self._revert(previous)
+        back = await self.controller.restart_and_wait(self._adapter_or_none(previous), self._extras())
+        detail = f"{res.detail}; put {previous or 'no adapter'!r} back"
+        detail += " and vLLM serves it again" if back.ok else f", but vLLM did not come back either: {back.detail}"
+        output = res.output + ("" if back.ok else "\n--- restart with the previous adapter ---\n" + back.output)
+        self._set_state(VllmState.FAILED, detail)
+        self._record(action, previous, adapter, "FAILED", detail, output, reason, actor)
+        self._publish("FAILED", previous)
+        raise unavailable("VLLM_RESTART_FAILED", f"activation FAILED: {detail}", output_tail=output[-2000:])
 
     async def _refused_later(self, exc: Exception) -> None:
         """vLLM came back and refused the pending adapter: revert to the previous one."""
@@ -411,8 +503,22 @@ class ActivationManager:
             self._publish("FAILED", None)
 
     def _revert(self, previous: str | None) -> None:
-        marker.write_active(self.catalog.adapters_dir, previous)
         self._active = previous
+        self.write_files()
+
+    def write_files(self) -> None:
+        """Write ``.active`` (name + served name) and ``.serving`` for the launcher."""
+        active = self._adapter_or_none(self._active)
+        marker.write_active(self.catalog.adapters_dir, active.name if active else None,
+                            active.served_name if active else None)
+        marker.write_serving(self.catalog.adapters_dir, [(a.name, a.served_name) for a in self._extras()])
+
+    def served_names(self) -> list[str]:
+        """The adapters kept loaded beside the active one (oldest first)."""
+        return [r["name"] for r in self.store.query("SELECT name FROM registry_served ORDER BY serve_time, name")]
+
+    def _extras(self) -> list[Adapter]:
+        return [a for a in map(self._adapter_or_none, self.served_names()) if a is not None]
 
     def _set_state(self, state: VllmState, detail: str) -> None:
         self._state, self._detail = state, detail
@@ -479,6 +585,11 @@ class ActivationManager:
 
     def _publish(self, kind: str, previous: str | None) -> None:
         self._events.publish(self._event(kind, previous))
+
+
+def not_found_served(name: str) -> TuneforgeError:
+    return TuneforgeError(Code.NOT_FOUND, "ADAPTER_NOT_SERVED", f"adapter {name!r} is not served", [],
+                          {"adapter": name})
 
 
 def _as_error(exc: Exception, adapter: str | None) -> TuneforgeError:

@@ -11,7 +11,7 @@ from tuneforge.services.registry.activation import ActivationManager
 from tuneforge.services.registry.adapters import AdapterCatalog
 from tuneforge.services.registry.archive import ImportLimits
 from tuneforge.services.registry.evaluations import EvaluationStore
-from tuneforge.services.registry.vllm import VLLM_DEFAULT_MAX_LORA_RANK, VllmController
+from tuneforge.services.registry.vllm import DEFAULT_MAX_LORAS, VLLM_DEFAULT_MAX_LORA_RANK, VllmController
 
 
 @dataclass
@@ -39,6 +39,8 @@ def open_registry(
     vllm_restart_timeout_seconds: float = 300.0,
     vllm_max_lora_rank: int = VLLM_DEFAULT_MAX_LORA_RANK,
     vllm_api_key: str = "",
+    vllm_max_loras: int = DEFAULT_MAX_LORAS,
+    vllm_log_file: str = "",
     import_limits: ImportLimits = ImportLimits(),
 ) -> RegistryDomain:
     """Arguments mirror the ``vllm_*`` config fields. ``vllm_restart_command``: a string runs
@@ -49,6 +51,7 @@ def open_registry(
     controller = VllmController(
         vllm_mode, vllm_url, max_lora_rank=vllm_max_lora_rank, restart_command=command,
         restart_timeout=vllm_restart_timeout_seconds, api_key=vllm_api_key or None,
+        max_loras=vllm_max_loras, log_file=vllm_log_file or None,
     )
     return RegistryDomain(catalog, controller, ActivationManager(catalog, controller), import_limits,
                           EvaluationStore(store, catalog))

@@ -28,8 +28,11 @@ _DTYPES = {
     "BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4", "I16", "U16", "F16", "BF16",
     "I32", "U32", "F32", "F64", "I64", "U64", "C64",
 }
-# base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight -> q_proj
-_LORA_TENSOR_RE = re.compile(r"(?:^|\.)([^.]+)\.lora_(?:A|B|embedding_A|embedding_B)(?:\.[^.]+)?\.weight$")
+# base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight -> q_proj; PEFT names
+# embedding LoRA tensors without ".weight": base_model.model.model.embed_tokens.lora_embedding_A
+_LORA_TENSOR_RE = re.compile(
+    r"(?:^|\.)([^.]+)\.(?:lora_(?:A|B)(?:\.[^.]+)?\.weight|lora_embedding_(?:A|B)(?:\.[^.]+)?)$"
+)
 
 
 class SafetensorsError(ValueError):

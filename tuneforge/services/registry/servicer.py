@@ -63,10 +63,12 @@ def report_dict(report: pb.EvaluationReport) -> dict:
                                      always_print_fields_with_no_presence=True)
 
 
-def adapter_pb(a: Adapter, active: str | None, report: dict | None = None) -> pb.Adapter:
+def adapter_pb(a: Adapter, active: str | None, served: frozenset[str] | set[str] = frozenset(),
+               report: dict | None = None) -> pb.Adapter:
     short = summary(report)
     return pb.Adapter(
         evaluation=pb.EvaluationSummary(**short) if short else None,
+        served=a.name in served,
         name=a.name, base_model=a.base_model, dataset=a.dataset, create_time=_ts(a.create_time),
         size_bytes=a.size_bytes, rank=a.rank, alpha=round(a.lora_alpha),
         target_modules=a.target_modules, metrics=a.metrics, path=str(a.path), version=a.version,
@@ -115,16 +117,20 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
     def _active(self) -> str | None:
         return self.catalog.active_name()
 
-    def _pb(self, adapter: Adapter, active: str | None = None) -> pb.Adapter:
+    def _pb(self, adapter: Adapter, active: str | None = None,
+            served: set[str] | None = None) -> pb.Adapter:
         report = self.domain.evaluations.latest(adapter.name, adapter.version)
-        return adapter_pb(adapter, active if active is not None else self._active(), report)
+        return adapter_pb(adapter, active if active is not None else self._active(),
+                          served if served is not None else set(self.activation.served_names()), report)
 
     def _registered(self, adapter: Adapter) -> pb.Adapter:
-        """A re-registered active adapter has new files: let vLLM catch up (hot mode)."""
-        active = self._active()
-        if adapter.name == active:
+        """A re-registered active or served adapter has a new version (a new served name):
+        rewrite the launcher's files and let vLLM catch up (hot mode)."""
+        active, served = self._active(), set(self.activation.served_names())
+        if adapter.name == active or adapter.name in served:
+            self.activation.write_files()
             self.activation.wake()
-        return self._pb(adapter, active or "")
+        return self._pb(adapter, active or "", served)
 
     # -- adapters
     async def RegisterAdapter(self, request, context):
@@ -160,9 +166,9 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
     async def ListAdapters(self, request, context):
         offset, limit = paging.page(request.page_size, request.page_token, "registry.adapters")
         items, total = self.catalog.list(offset, limit)
-        active = self._active()
+        active, served = self._active(), set(self.activation.served_names())
         return pb.ListAdaptersResponse(
-            adapters=[self._pb(a, active or "") for a in items],
+            adapters=[self._pb(a, active or "", served) for a in items],
             next_page_token=paging.next_token(offset, limit, len(items), total, "registry.adapters"),
             total_size=total,
         )
@@ -185,6 +191,15 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
 
     async def RollbackActivation(self, request, context):
         return status_pb(await self.activation.rollback(actor=_actor(context)))
+
+    async def ServeAdapter(self, request, context):
+        validate_name(request.name, "name")
+        names = await self.activation.serve(request.name)
+        return pb.ServeAdapterResponse(adapter=self._pb(self.catalog.get(request.name)), served_adapter_names=names)
+
+    async def UnserveAdapter(self, request, context):
+        validate_name(request.name, "name")
+        return pb.UnserveAdapterResponse(served_adapter_names=await self.activation.unserve(request.name))
 
     async def GetActiveAdapter(self, request, context):
         return status_pb(self.activation.status())

@@ -5,12 +5,19 @@ or ``none`` (the marker only).
 ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True``, otherwise the routes answer 404 ``Not Found``):
 
 - ``POST /v1/load_lora_adapter {"lora_name", "lora_path"}`` → 200 plain text; 400 when the
-  name is already loaded or the engine rejects the adapter (e.g. ``LoRA rank 32 is greater
-  than max_lora_rank 16``; older releases answered 500 for that), 404 ``No adapter found``
-  when the path holds no adapter.
+  name is already loaded (``InvalidUserInput``) or a field is missing (``Bad Request``); 404
+  ``No adapter found for <path>`` when the path holds no adapter; 500
+  ``InternalServerError`` "Call to add_lora method failed: Worker failed with error '…'"
+  when the engine refuses the adapter (rank above max_lora_rank, DoRA, unexpected target
+  modules). A 500 that is transient ("RPC call to add_lora timed out", engine busy) is
+  retried; a refusal is not.
 - ``POST /v1/unload_lora_adapter {"lora_name"}`` → 200; 404 for an unknown name.
 - ``GET /v1/models`` → the base model card (``parent`` null) plus one card per LoRA
   (``id`` = served name, ``root`` = path, ``parent`` = base model name).
+
+Errors come nested, ``{"error": {"message", "type", "param", "code"}}`` (vLLM 0.32/0.33);
+a route that does not exist answers FastAPI's ``{"detail": "Not Found"}``. All of this was
+checked against the real server (tests/registry/test_registry_real_vllm.py).
 
 Each adapter version is served under its own name (``name@v3``): vLLM may answer from a
 stale prefix cache after an in-place reload, and a new name makes the switch explicit. The
@@ -27,24 +34,33 @@ import enum
 import json
 import os
 import re
-import signal
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from tuneforge.runtime.errors import Code, FieldViolation, TuneforgeError, failed_precondition, invalid_argument
 from tuneforge.services.registry.adapters import Adapter
-
-# The decoder projections vLLM wraps with LoRA layers in Llama/Qwen/Mistral-style models.
-DEFAULT_LORA_MODULES = frozenset(
-    {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+from tuneforge.services.registry.restart_command import RestartResult, run_command
+from tuneforge.services.registry.vllm_rules import (
+    DEFAULT_LORA_MODULES,
+    VLLM_MAX_LORA_RANKS,
+    check_max_lora_rank,
+    config_violations,
+    module_violations,
+    supported_modules,
 )
+
 VLLM_DEFAULT_MAX_LORA_RANK = 16
-VLLM_LARGEST_MAX_LORA_RANK = 512  # the largest value vLLM's --max-lora-rank accepts
+VLLM_LARGEST_MAX_LORA_RANK = VLLM_MAX_LORA_RANKS[-1]
+DEFAULT_MAX_LORAS = 4
 MANAGED_NAME_RE = re.compile(r"^(?P<name>.+)@v(?P<version>\d+)$")
-MAX_OUTPUT_CHARS = 64 * 1024
+ENGINE_REFUSAL_RE = re.compile(r"Call to add_lora method failed: (?:Worker failed with error '(?P<inner>.*)', please check"
+                               r" the stack trace above for the root cause|(?P<plain>.*))", re.S)
+TRANSIENT_500_RE = re.compile(r"timed out|timeout|temporarily|busy|try again", re.I)
+LOAD_RETRIES = 3
 
 
 class VllmMode(str, enum.Enum):
@@ -78,16 +94,8 @@ class ServedModels:
 
 
 @dataclass(frozen=True)
-class RestartResult:
-    ok: bool
-    returncode: int | None
-    output: str
-    timed_out: bool = False
-
-
-@dataclass(frozen=True)
 class ApplyResult:
-    loaded: str | None = None
+    loaded: list[str] = field(default_factory=list)
     unloaded: list[str] = field(default_factory=list)
 
 
@@ -100,6 +108,7 @@ class VllmClient:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.api_key = api_key
+        self.retry_delay = 1.0  # first backoff after a transient 500 (doubles)
 
     async def models(self) -> ServedModels:
         status, body = await self._call("GET", "/v1/models")
@@ -116,9 +125,17 @@ class VllmClient:
         return ServedModels(str(base["id"]), str(base.get("root") or base["id"]), loras)
 
     async def load(self, name: str, path: str) -> None:
-        status, body = await self._call("POST", "/v1/load_lora_adapter", {"lora_name": name, "lora_path": path})
-        if status != 200:
-            raise _rejection(status, body)
+        """Load; a transient 500 is retried (LOAD_RETRIES times, backing off), then reported
+        as VllmUnreachable so the activation stays PENDING instead of failing."""
+        for attempt in range(LOAD_RETRIES):
+            status, body = await self._call("POST", "/v1/load_lora_adapter", {"lora_name": name, "lora_path": path})
+            if status == 200:
+                return
+            if not is_transient(status, body):
+                raise _rejection(status, body)
+            if attempt + 1 < LOAD_RETRIES:
+                await asyncio.sleep(self.retry_delay * 2 ** attempt)
+        raise VllmUnreachable(f"vLLM kept failing to load {name!r}: {_error_message(body)[0]}")
 
     async def unload(self, name: str) -> bool:
         """Unload; False when vLLM did not know the name (404)."""
@@ -169,8 +186,24 @@ def _route_missing(body: bytes) -> bool:
     return msg == "Not Found"
 
 
+def _engine_message(msg: str) -> str:
+    """The engine's own words inside vLLM's 500 wrapper."""
+    m = ENGINE_REFUSAL_RE.search(msg)
+    return (m.group("inner") or m.group("plain") or msg).strip() if m else msg
+
+
+def is_transient(status: int, body: bytes) -> bool:
+    """A 500 worth retrying: a timeout or a busy engine, not a refusal of the adapter."""
+    if status != 500:
+        return False
+    msg, _ = _error_message(body)
+    return "Worker failed with error" not in msg and bool(TRANSIENT_500_RE.search(msg))
+
+
 def _rejection(status: int, body: bytes) -> VllmRejected:
     msg, _ = _error_message(body)
+    if status == 500:
+        msg = _engine_message(msg)
     if status == 404 and _route_missing(body):
         return VllmRejected(
             status,
@@ -181,6 +214,8 @@ def _rejection(status: int, body: bytes) -> VllmRejected:
         return VllmRejected(status, msg, "VLLM_UNAUTHORIZED")
     if "max_lora_rank" in msg:
         return VllmRejected(status, msg, "LORA_RANK_TOO_HIGH")
+    if "expected target modules" in msg:
+        return VllmRejected(status, msg, "LORA_MODULES_UNSUPPORTED")
     if "No adapter found" in msg:
         msg += " (vLLM must see the registry's data root at the same path)"
         return VllmRejected(status, msg, "ADAPTER_PATH_NOT_FOUND")
@@ -197,6 +232,20 @@ def incompatible(adapter: str, violations: list[FieldViolation]) -> TuneforgeErr
     )
 
 
+def _config_of(adapter: Adapter) -> dict:
+    """The adapter's ``adapter_config.json`` (validated at registration)."""
+    try:
+        return json.loads((Path(adapter.path) / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _local_dir(ref: str | None) -> str | None:
+    """``ref`` when it is a model directory on this machine (vLLM's --model, or the
+    adapter's base_model_name_or_path), so its checkpoint can be read."""
+    return ref if ref and Path(ref).is_dir() and (Path(ref) / "config.json").is_file() else None
+
+
 def same_model(a: str, b: str) -> bool:
     """Whether two model references name the same model: equal, or the same trailing
     ``org/name`` (a local path ``/models/Qwen/Qwen2.5-7B`` vs ``Qwen/Qwen2.5-7B``), or the same
@@ -209,14 +258,17 @@ def same_model(a: str, b: str) -> bool:
 
 
 class VllmController:
-    """Configured from ``TUNEFORGE_VLLM_MODE`` / ``TUNEFORGE_VLLM_URL`` by the caller.
+    """Configured from the ``vllm_*`` settings by the caller.
 
     ``restart_command``: an argv list (run directly) or a string (run by ``/bin/sh -c``),
     e.g. ``["systemctl", "restart", "tuneforge-vllm"]`` or ``"kubectl rollout restart
     deploy/vllm"``. It runs with ``TUNEFORGE_ACTIVE_ADAPTER`` / ``TUNEFORGE_ACTIVE_PATH`` /
     ``TUNEFORGE_ACTIVE_SERVED_NAME`` in its environment (empty when none is active), is
     killed (its whole process group) after ``restart_timeout`` seconds, and its combined
-    output (last 64 KiB) is kept in the activation history.
+    output (last 64 KiB) is kept in the activation history. After it returns, the registry
+    waits (again up to ``restart_timeout``) until vLLM at ``url`` answers and lists every
+    served name; only then is a restart applied. ``log_file``: vLLM's output, whose tail a
+    failed restart reports.
     """
 
     def __init__(
@@ -225,49 +277,53 @@ class VllmController:
         url: str = "",
         *,
         max_lora_rank: int = VLLM_DEFAULT_MAX_LORA_RANK,
-        supported_modules: frozenset[str] | set[str] | None = DEFAULT_LORA_MODULES,
+        max_loras: int = DEFAULT_MAX_LORAS,
+        supported_modules: frozenset[str] | set[str] | None = None,
         check_base_model: bool = True,
         restart_command: Sequence[str] | str | None = None,
         restart_timeout: float = 300.0,
         request_timeout: float = 10.0,
         api_key: str | None = None,
+        log_file: str | None = None,
+        poll_interval: float = 0.5,
     ) -> None:
         try:
             self.mode = VllmMode(mode)
         except ValueError:
             raise invalid_argument("vllm_mode", f"must be hot, restart or none, got {mode!r}") from None
+        bad = check_max_lora_rank(max_lora_rank)
+        if bad:
+            raise invalid_argument("vllm_max_lora_rank", bad[0].description)
+        if max_loras < 1:
+            raise invalid_argument("vllm_max_loras", f"must be at least 1, got {max_loras}")
         self.max_lora_rank = max_lora_rank
+        self.max_loras = max_loras
         self.supported_modules = frozenset(supported_modules) if supported_modules else None
         self.check_base_model = check_base_model
         self.restart_timeout = restart_timeout
         self.restart_command = restart_command
-        self.client = VllmClient(url, request_timeout, api_key) if self.mode is VllmMode.HOT else None
+        self.log_file = log_file
+        self.poll_interval = poll_interval
         if self.mode is VllmMode.RESTART and not restart_command:
             raise invalid_argument("vllm_restart_command", "is required in restart mode")
+        if self.mode is not VllmMode.NONE and not url:
+            raise invalid_argument(
+                "vllm_url", f"is required in {self.mode.value} mode (the registry checks that vLLM serves the adapter)"
+            )
+        self.client = VllmClient(url, request_timeout, api_key) if self.mode is not VllmMode.NONE else None
 
     # ------------------------------------------------------------- checks
-    def static_violations(self, adapter: Adapter) -> list[FieldViolation]:
-        """What vLLM would reject whatever it serves: rank and module coverage."""
-        found = []
+    def static_violations(self, adapter: Adapter, served: ServedModels | None = None) -> list[FieldViolation]:
+        """What vLLM would refuse whatever it serves: see vllm_rules.py."""
         if self.mode is VllmMode.NONE:
-            return found
+            return []
         # In restart mode the launcher starts vLLM with --max-lora-rank from the adapter.
         limit = VLLM_LARGEST_MAX_LORA_RANK if self.mode is VllmMode.RESTART else self.max_lora_rank
-        if adapter.rank > limit:
-            found.append(FieldViolation(
-                "rank",
-                f"adapter rank {adapter.rank} is above vLLM's max LoRA rank {limit}"
-                " (start vLLM with a larger --max-lora-rank)",
-            ))
-        modules = adapter.lora_modules or adapter.target_modules
-        if self.supported_modules is not None:
-            extra = sorted(set(modules) - self.supported_modules)
-            if extra:
-                found.append(FieldViolation(
-                    "target_modules",
-                    f"vLLM does not apply LoRA to {', '.join(extra)}"
-                    f" (it covers {', '.join(sorted(self.supported_modules))})",
-                ))
+        found = config_violations(adapter.extra.get("config") or _config_of(adapter), limit)
+        base_dir = _local_dir(served.base_root if served else None) or _local_dir(adapter.base_model)
+        supported = self.supported_modules or supported_modules(base_dir) or DEFAULT_LORA_MODULES
+        found += module_violations(adapter.lora_modules or adapter.target_modules, supported,
+                                   base_dir or adapter.base_model)
         return found
 
     def served_violations(self, adapter: Adapter, served: ServedModels) -> list[FieldViolation]:
@@ -284,92 +340,110 @@ class VllmController:
     async def precheck(self, adapter: Adapter) -> None:
         """Raise FAILED_PRECONDITION ``ADAPTER_INCOMPATIBLE`` if vLLM cannot serve it.
         The base-model check needs vLLM up; when it is down it runs at apply time."""
-        found = self.static_violations(adapter)
-        if self.mode is VllmMode.HOT and not found:
+        served = None
+        if self.client is not None:
             try:
-                found = self.served_violations(adapter, await self.client.models())
+                served = await self.client.models()
             except VllmUnreachable:
                 pass
             except VllmRejected as exc:
                 raise exc.to_error(adapter.name) from None
+        found = self.static_violations(adapter, served)
+        if served is not None and not found:
+            found = self.served_violations(adapter, served)
         if found:
             raise incompatible(adapter.name, found)
 
     # -------------------------------------------------------------- apply
-    async def apply_hot(self, adapter: Adapter | None) -> ApplyResult:
-        """Make vLLM serve exactly ``adapter`` (or no managed adapter): load its versioned
-        name if absent, confirm it through /v1/models, then unload other ``…@vN`` names.
-        Idempotent, so it is also the reconcile step. Raises VllmUnreachable/VllmRejected
-        or FAILED_PRECONDITION (base model mismatch)."""
+    async def apply_hot(self, adapter: Adapter | None, extras: Sequence[Adapter] = ()) -> ApplyResult:
+        """Make vLLM serve exactly ``adapter`` and ``extras`` among the managed ``…@vN``
+        names: load each absent one, confirm through /v1/models, then unload the other
+        managed names. Idempotent, so it is also the reconcile step. Raises
+        VllmUnreachable/VllmRejected or FAILED_PRECONDITION (base model mismatch)."""
         assert self.client is not None
         served = await self.client.models()
-        loaded = None
-        if adapter is not None:
-            found = self.served_violations(adapter, served)
+        wanted = {a.served_name: a for a in (adapter, *extras) if a is not None}
+        for a in wanted.values():
+            found = self.served_violations(a, served)
             if found:
-                raise incompatible(adapter.name, found)
-            target = adapter.served_name
-            if target not in served.loras:
-                try:
-                    await self.client.load(target, str(adapter.path))
-                except VllmRejected as exc:
-                    if not (exc.status == 400 and "already been loaded" in exc.message):
-                        raise
-                served = await self.client.models()
-                if target not in served.loras:
-                    raise VllmRejected(200, f"{target!r} is not listed by /v1/models after loading")
-                loaded = target
+                raise incompatible(a.name, found)
+        loaded = []
+        for target, a in wanted.items():
+            if target in served.loras:
+                continue
+            try:
+                await self.client.load(target, str(a.path))
+            except VllmRejected as exc:
+                if not (exc.status == 400 and "already been loaded" in exc.message):
+                    raise
+            loaded.append(target)
+        if loaded:
+            served = await self.client.models()
+            missing = [t for t in loaded if t not in served.loras]
+            if missing:
+                raise VllmRejected(200, f"{missing[0]!r} is not listed by /v1/models after loading")
         unloaded = []
         for name in served.loras:
-            if MANAGED_NAME_RE.match(name) and (adapter is None or name != adapter.served_name):
+            if MANAGED_NAME_RE.match(name) and name not in wanted:
                 if await self.client.unload(name):
                     unloaded.append(name)
         return ApplyResult(loaded, unloaded)
+
+    async def restart_and_wait(self, adapter: Adapter | None, extras: Sequence[Adapter] = ()) -> RestartResult:
+        """Run the restart command, then wait until vLLM answers and lists every served
+        name. Not ok when the command fails or vLLM does not come up serving them in time;
+        the output then ends with the tail of vLLM's log (``log_file``)."""
+        res = await self.run_restart(adapter)
+        if res.ok:
+            wanted = {a.served_name for a in (adapter, *extras) if a is not None}
+            why = await self.wait_serving(wanted)
+            if why is None:
+                return res
+            res = RestartResult(False, res.returncode, res.output, True, why)
+        elif not res.detail:
+            why = "restart command timed out" if res.timed_out else f"restart command exited {res.returncode}"
+            res = RestartResult(False, res.returncode, res.output, res.timed_out, why)
+        tail = self.log_tail()
+        return RestartResult(False, res.returncode, res.output + (f"\n--- vLLM log ---\n{tail}" if tail else ""),
+                             res.timed_out, res.detail)
+
+    async def wait_serving(self, wanted: set[str]) -> str | None:
+        """None once /v1/models lists every name in ``wanted`` and no other managed
+        ``…@vN`` name (so an old vLLM still answering during a rolling restart does not
+        count); else why not, after ``restart_timeout`` seconds."""
+        assert self.client is not None
+        deadline = time.monotonic() + self.restart_timeout
+        why = "vLLM did not answer"
+        while True:
+            try:
+                served = await self.client.models()
+                missing = sorted(wanted - set(served.loras))
+                stale = sorted(n for n in served.loras if MANAGED_NAME_RE.match(n) and n not in wanted)
+                if not missing and not stale:
+                    return None
+                why = (f"vLLM is up but does not serve {', '.join(missing)}" if missing
+                       else f"vLLM still serves {', '.join(stale)}")
+            except VllmUnreachable as exc:
+                why = f"vLLM did not answer: {exc}"
+            except VllmRejected as exc:
+                why = f"vLLM answered {exc.status}: {exc.message}"
+            if time.monotonic() >= deadline:
+                return f"{why} within {self.restart_timeout:g}s of the restart"
+            await asyncio.sleep(self.poll_interval)
+
+    def log_tail(self, chars: int = 4000) -> str:
+        if not self.log_file:
+            return ""
+        try:
+            with open(self.log_file, "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - chars))
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     async def run_restart(self, adapter: Adapter | None) -> RestartResult:
         env = dict(os.environ)
         env["TUNEFORGE_ACTIVE_ADAPTER"] = adapter.name if adapter else ""
         env["TUNEFORGE_ACTIVE_PATH"] = str(adapter.path) if adapter else ""
         env["TUNEFORGE_ACTIVE_SERVED_NAME"] = adapter.served_name if adapter else ""
-        cmd = self.restart_command
-        try:
-            if isinstance(cmd, str):
-                proc = await asyncio.create_subprocess_exec(
-                    "/bin/sh", "-c", cmd, stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True,
-                )
-            else:
-                proc = await asyncio.create_subprocess_exec(
-                    *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                    env=env, start_new_session=True,
-                )
-        except OSError as exc:
-            return RestartResult(False, None, f"could not start {cmd!r}: {exc}")
-        chunks: list[bytes] = []
-
-        async def drain() -> None:
-            size = 0
-            while chunk := await proc.stdout.read(65536):
-                chunks.append(chunk)
-                size += len(chunk)
-                while size > MAX_OUTPUT_CHARS and len(chunks) > 1:
-                    size -= len(chunks.pop(0))
-
-        reader = asyncio.create_task(drain())
-        try:
-            await asyncio.wait_for(proc.wait(), self.restart_timeout)
-        except asyncio.TimeoutError:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            await proc.wait()
-            reader.cancel()
-            out = b"".join(chunks).decode("utf-8", "replace")[-MAX_OUTPUT_CHARS:]
-            return RestartResult(False, None, out + f"\n[timed out after {self.restart_timeout:g}s]", True)
-        try:
-            await asyncio.wait_for(reader, 5.0)
-        except asyncio.TimeoutError:  # a grandchild holds the pipe open
-            reader.cancel()
-        out = b"".join(chunks).decode("utf-8", "replace")[-MAX_OUTPUT_CHARS:]
-        return RestartResult(proc.returncode == 0, proc.returncode, out)
+        return await run_command(self.restart_command, env, self.restart_timeout)

@@ -568,6 +568,26 @@ class RegistryService(ServiceBase):
         """tuneforge.registry.v1.RegistryService.WatchActivations: WatchActivationsRequest -> Activation"""
         return self._call('WatchActivations', request, timeout, {})
 
+    def serve_adapter(
+        self,
+        request: registry_pb2.ServeAdapterRequest | None = None,
+        *,
+        name: str | None = None,
+        timeout: float | None = None,
+    ) -> registry_pb2.ServeAdapterResponse:
+        """tuneforge.registry.v1.RegistryService.ServeAdapter: ServeAdapterRequest -> ServeAdapterResponse"""
+        return self._call('ServeAdapter', request, timeout, {'name': name})
+
+    def unserve_adapter(
+        self,
+        request: registry_pb2.UnserveAdapterRequest | None = None,
+        *,
+        name: str | None = None,
+        timeout: float | None = None,
+    ) -> registry_pb2.UnserveAdapterResponse:
+        """tuneforge.registry.v1.RegistryService.UnserveAdapter: UnserveAdapterRequest -> UnserveAdapterResponse"""
+        return self._call('UnserveAdapter', request, timeout, {'name': name})
+
     def export_adapter(
         self,
         request: registry_pb2.ExportAdapterRequest | None = None,
@@ -1288,6 +1308,26 @@ class AsyncRegistryService(AsyncServiceBase):
     ) -> AsyncIterator[registry_pb2.Activation]:
         """tuneforge.registry.v1.RegistryService.WatchActivations: WatchActivationsRequest -> Activation"""
         return self._call('WatchActivations', request, timeout, {})
+
+    def serve_adapter(
+        self,
+        request: registry_pb2.ServeAdapterRequest | None = None,
+        *,
+        name: str | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[registry_pb2.ServeAdapterResponse]:
+        """tuneforge.registry.v1.RegistryService.ServeAdapter: ServeAdapterRequest -> ServeAdapterResponse"""
+        return self._call('ServeAdapter', request, timeout, {'name': name})
+
+    def unserve_adapter(
+        self,
+        request: registry_pb2.UnserveAdapterRequest | None = None,
+        *,
+        name: str | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[registry_pb2.UnserveAdapterResponse]:
+        """tuneforge.registry.v1.RegistryService.UnserveAdapter: UnserveAdapterRequest -> UnserveAdapterResponse"""
+        return self._call('UnserveAdapter', request, timeout, {'name': name})
 
     def export_adapter(
         self,

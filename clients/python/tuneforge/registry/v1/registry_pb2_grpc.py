@@ -85,6 +85,16 @@ class RegistryServiceStub:
                 request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.WatchActivationsRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.Activation.FromString,
                 _registered_method=True)
+        self.ServeAdapter = channel.unary_unary(
+                '/tuneforge.registry.v1.RegistryService/ServeAdapter',
+                request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.ServeAdapterRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.ServeAdapterResponse.FromString,
+                _registered_method=True)
+        self.UnserveAdapter = channel.unary_unary(
+                '/tuneforge.registry.v1.RegistryService/UnserveAdapter',
+                request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.UnserveAdapterRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.UnserveAdapterResponse.FromString,
+                _registered_method=True)
         self.ExportAdapter = channel.unary_stream(
                 '/tuneforge.registry.v1.RegistryService/ExportAdapter',
                 request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.ExportAdapterRequest.SerializeToString,
@@ -189,6 +199,22 @@ class RegistryServiceServicer:
 
     def WatchActivations(self, request, context):
         """The current activation first, then every change.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ServeAdapter(self, request, context):
+        """Keep an adapter loaded under its served name beside the active one (several bots on
+        one vLLM), up to vllm_max_loras adapters in all. Idempotent. The set is persisted,
+        re-applied after a vLLM restart and passed by deploy/vllm/launch.py.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnserveAdapter(self, request, context):
+        """Stop serving an adapter beside the active one (NOT_FOUND when it is not served).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -305,6 +331,16 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.WatchActivations,
                     request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.WatchActivationsRequest.FromString,
                     response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.Activation.SerializeToString,
+            ),
+            'ServeAdapter': grpc.unary_unary_rpc_method_handler(
+                    servicer.ServeAdapter,
+                    request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.ServeAdapterRequest.FromString,
+                    response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.ServeAdapterResponse.SerializeToString,
+            ),
+            'UnserveAdapter': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnserveAdapter,
+                    request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.UnserveAdapterRequest.FromString,
+                    response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.UnserveAdapterResponse.SerializeToString,
             ),
             'ExportAdapter': grpc.unary_stream_rpc_method_handler(
                     servicer.ExportAdapter,
@@ -618,6 +654,60 @@ class RegistryService:
             '/tuneforge.registry.v1.RegistryService/WatchActivations',
             tuneforge_dot_registry_dot_v1_dot_registry__pb2.WatchActivationsRequest.SerializeToString,
             tuneforge_dot_registry_dot_v1_dot_registry__pb2.Activation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ServeAdapter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.registry.v1.RegistryService/ServeAdapter',
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.ServeAdapterRequest.SerializeToString,
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.ServeAdapterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnserveAdapter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.registry.v1.RegistryService/UnserveAdapter',
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.UnserveAdapterRequest.SerializeToString,
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.UnserveAdapterResponse.FromString,
             options,
             channel_credentials,
             insecure,
