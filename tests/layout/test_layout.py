@@ -133,3 +133,21 @@ def test_registry_and_dataset_serve_with_torch_unavailable(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "served without torch" in out.stdout
+
+
+def test_a_worker_under_another_interpreter_imports_every_part_through_worker_pythonpath(tmp_path):
+    from tuneforge.runtime.pythonpath import worker_pythonpath
+
+    code = "import tuneforge.runtime.server, tuneforge.services.registry.server, tuneforge.services.trainer.server, tuneforge.client; print('ok')"
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": worker_pythonpath()}
+    # -S: no site-packages .pth files (no editable finders): only PYTHONPATH finds tuneforge.
+    out = subprocess.run([sys.executable, "-S", "-c", "import sys; sys.path += " + repr(_site_dirs()) + "\n" + code],
+                         capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def _site_dirs() -> list[str]:
+    """site-packages without their .pth files: third-party packages only, no editable finders."""
+    import site
+
+    return [p for p in site.getsitepackages() if Path(p).is_dir()]
