@@ -220,7 +220,9 @@ srv.stop(stop_workers=True)
 def run_e2e(path: Path, local: bool) -> dict:
     """The CLI against a server in its own process; the server's wait4 gives the worker peak."""
     repo = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), str(repo / "clients/python")])}
+    from tuneforge.testing.paths import source_path
+
+    env = {**os.environ, "PYTHONPATH": source_path()}
     with tempfile.TemporaryDirectory(prefix="tg-e2e-") as root:
         ready = Path(root) / "target"
         server = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, f"{root}/var", str(path.parent.resolve()), str(ready)],

@@ -46,10 +46,12 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
 
 
 def env(threads: int) -> dict[str, str]:
+    from tuneforge.testing.paths import source_path
+
     e = dict(os.environ)
     e.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
              OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-             TOKENIZERS_PARALLELISM="false", PYTHONPATH=str(REPO))
+             TOKENIZERS_PARALLELISM="false", PYTHONPATH=source_path())
     return e
 
 

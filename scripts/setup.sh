@@ -14,7 +14,11 @@ PYTHON="${PYTHON:-python3}"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 PY="$VENV/bin/python"
 "$PY" -m pip install -q --upgrade pip
-"$PY" -m pip install -q "torch==2.13.0" -e ./clients/python -e ".[ml,audio,tts,web,dev,export]"
+# Every part of the layout, editable, in one pip command: the local parts satisfy each other's
+# `tuneforge-*==0.1.0` requirements (the client SDK + CLI, the runtime, the four services, the root).
+"$PY" -m pip install -q "torch==2.13.0" -e "./clients/python[cli]" -e "./runtime[audio]" \
+  -e ./services/registry -e "./services/dataset[voice]" -e ./services/trainer -e ./services/tts \
+  -e ".[web,dev,export]"
 scripts/setup_browser.sh
 scripts/setup_tts_env.sh "$PY" >/dev/null
 scripts/setup_export_env.sh "$PY"

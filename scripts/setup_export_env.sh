@@ -12,7 +12,7 @@
 #    gguf-py/) come from the same sdist, unpacked into llama.cpp-<v>/ (config export_llama_cpp_dir).
 # 3. llm-compressor needs transformers 5.x while the training stack pins 4.57 (qwen-tts), so AWQ
 #    runs in its own virtualenv venvs/llmcompressor-<v>/ (config export_awq_python).
-# Keep the versions in step with tuneforge/services/trainer/export.py.
+# Keep the versions in step with services/trainer/tuneforge/services/trainer/export.py.
 set -euo pipefail
 PY="${1:-python}"
 LLAMA_CPP_PYTHON=0.3.36

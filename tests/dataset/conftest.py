@@ -37,12 +37,14 @@ def _run_worker(
     """Run a worker as a real subprocess; return (exit code, JSON events, stderr)."""
     spec_path = tmp_path / f"spec-{module.rsplit('.', 1)[-1]}.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    from tuneforge.testing.paths import source_path
+
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "PYTHONPATH": source_path() + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
     proc = subprocess.run(
         [sys.executable, "-m", module, "--spec", str(spec_path)],

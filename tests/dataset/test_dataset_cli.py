@@ -13,7 +13,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def cli(server, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "clients/python")])}
+    from tuneforge.testing.paths import source_path
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": source_path()}
     proc = subprocess.run(
         [sys.executable, "-m", "tuneforge.cli.main", "dataset", *argv, "--target", server.target],
         capture_output=True, text=True, env=env, cwd=REPO, timeout=120, check=False,

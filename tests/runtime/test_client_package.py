@@ -30,6 +30,7 @@ def test_client_wheel_holds_the_sdk_and_every_generated_stub(tmp_path):
         assert f"tuneforge/{service}/v1/{service}_pb2.py" in names
         assert f"tuneforge/{service}/v1/{service}_pb2_grpc.py" in names
     assert "tuneforge/client/client.py" in names
+    assert "tuneforge/cli/main.py" in names  # the CLI ships with the SDK (clients/python)
     assert not any(n.startswith(("tuneforge/runtime", "tuneforge/services")) for n in names)
 
 

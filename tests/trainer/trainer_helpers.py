@@ -44,10 +44,12 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
 
 
 def worker_env() -> dict[str, str]:
+    from tuneforge.testing.paths import source_path
+
     env = dict(os.environ)
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
-               CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(REPO))
+               CUDA_VISIBLE_DEVICES="", PYTHONPATH=source_path())
     return env
 
 

@@ -77,8 +77,10 @@ def run_worker(module: str, spec: dict, tmp_path: Path, timeout: float = 120.0):
 
     spec_path = tmp_path / f"{module.rsplit('.', 1)[-1]}-spec.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    from tuneforge.testing.paths import source_path
+
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}  # fmt: skip
+           "OMP_NUM_THREADS": "1", "PYTHONPATH": source_path()}  # fmt: skip
     proc = subprocess.run(
         [sys.executable, "-m", module, "--spec", str(spec_path)],
         capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env,

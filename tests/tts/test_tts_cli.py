@@ -11,7 +11,9 @@ from tests.tts.conftest import REPO
 
 
 def tf(server, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "clients" / "python")])}
+    from tuneforge.testing.paths import source_path
+
+    env = {**os.environ, "PYTHONPATH": source_path()}
     return subprocess.run([sys.executable, "-m", "tuneforge.cli.main", "tts", *args, "--target", server.target],
                           capture_output=True, text=True, timeout=60, check=False, cwd=REPO, env=env)  # fmt: skip
 

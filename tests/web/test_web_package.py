@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 import httpx
+from tuneforge.testing.paths import source_path
 
 REPO = Path(__file__).resolve().parents[2]
 WEB = REPO / "tuneforge" / "web"
@@ -64,7 +65,7 @@ def free_port() -> int:
 
 
 def test_serve_all_with_a_web_port_serves_the_console(tmp_path):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "clients" / "python")])}
+    env = {**os.environ, "PYTHONPATH": source_path()}
     proc = subprocess.Popen(
         [sys.executable, "-m", "tuneforge.cli.main", "serve", "all", "--port", "0", "--web-port", str(free_port()), "--data-root", str(tmp_path / "var")],
         cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
@@ -86,7 +87,7 @@ def test_serve_all_with_a_web_port_serves_the_console(tmp_path):
 
 
 def test_tuneforge_web_serves_the_console_of_a_running_server(server):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "clients" / "python")])}
+    env = {**os.environ, "PYTHONPATH": source_path()}
     proc = subprocess.Popen([sys.executable, "-m", "tuneforge.cli.main", "web", "--target", server.target, "--port", str(free_port())],
                             cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
@@ -101,7 +102,7 @@ def test_tuneforge_web_serves_the_console_of_a_running_server(server):
 
 
 def test_tuneforge_web_refuses_a_public_bind_without_a_token():
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "clients" / "python")]), "TUNEFORGE_TOKEN": ""}
+    env = {**os.environ, "PYTHONPATH": source_path(), "TUNEFORGE_TOKEN": ""}
     out = subprocess.run([sys.executable, "-m", "tuneforge.cli.main", "web", "--host", "0.0.0.0", "--port", str(free_port())],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "refusing to serve the web console on 0.0.0.0" in out.stderr

@@ -255,6 +255,70 @@ class SkippedItem(_message.Message):
     detail: str
     def __init__(self, name: _Optional[str] = ..., line: _Optional[int] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
+class TranscribeJobParams(_message.Message):
+    __slots__ = ("whisper_model", "language", "min_duration_sec", "max_duration_sec", "vad", "sample_names", "overwrite", "device")
+    WHISPER_MODEL_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    MIN_DURATION_SEC_FIELD_NUMBER: _ClassVar[int]
+    MAX_DURATION_SEC_FIELD_NUMBER: _ClassVar[int]
+    VAD_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    OVERWRITE_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    whisper_model: str
+    language: str
+    min_duration_sec: float
+    max_duration_sec: float
+    vad: bool
+    sample_names: _containers.RepeatedScalarFieldContainer[str]
+    overwrite: bool
+    device: str
+    def __init__(self, whisper_model: _Optional[str] = ..., language: _Optional[str] = ..., min_duration_sec: _Optional[float] = ..., max_duration_sec: _Optional[float] = ..., vad: _Optional[bool] = ..., sample_names: _Optional[_Iterable[str]] = ..., overwrite: _Optional[bool] = ..., device: _Optional[str] = ...) -> None: ...
+
+class PrepareJobParams(_message.Message):
+    __slots__ = ("raw_jsonl", "output_dir", "base_model", "device")
+    RAW_JSONL_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DIR_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    raw_jsonl: str
+    output_dir: str
+    base_model: str
+    device: str
+    def __init__(self, raw_jsonl: _Optional[str] = ..., output_dir: _Optional[str] = ..., base_model: _Optional[str] = ..., device: _Optional[str] = ...) -> None: ...
+
+class TtsTrainingJobParams(_message.Message):
+    __slots__ = ("train_jsonl", "output_dir", "model_name", "device", "config")
+    TRAIN_JSONL_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DIR_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    train_jsonl: str
+    output_dir: str
+    model_name: str
+    device: str
+    config: TtsTrainingConfig
+    def __init__(self, train_jsonl: _Optional[str] = ..., output_dir: _Optional[str] = ..., model_name: _Optional[str] = ..., device: _Optional[str] = ..., config: _Optional[_Union[TtsTrainingConfig, _Mapping]] = ...) -> None: ...
+
+class SynthesizeJobParams(_message.Message):
+    __slots__ = ("checkpoint", "text", "speaker", "language", "output_wav", "max_new_tokens", "device")
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_WAV_FIELD_NUMBER: _ClassVar[int]
+    MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    checkpoint: str
+    text: str
+    speaker: str
+    language: str
+    output_wav: str
+    max_new_tokens: int
+    device: str
+    def __init__(self, checkpoint: _Optional[str] = ..., text: _Optional[str] = ..., speaker: _Optional[str] = ..., language: _Optional[str] = ..., output_wav: _Optional[str] = ..., max_new_tokens: _Optional[int] = ..., device: _Optional[str] = ...) -> None: ...
+
 class TranscribeJobResult(_message.Message):
     __slots__ = ("model", "transcribed", "skipped", "stopped")
     MODEL_FIELD_NUMBER: _ClassVar[int]

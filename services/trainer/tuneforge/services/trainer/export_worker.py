@@ -39,9 +39,8 @@ from tuneforge.runtime.errors import (
     invalid_argument,
     resource_exhausted,
 )
+from tuneforge.runtime.pythonpath import worker_pythonpath
 from tuneforge.services.trainer import export as ex
-
-REPO_ROOT = Path(__file__).resolve().parents[3]  # what the AWQ interpreter needs on PYTHONPATH
 
 
 class Stopped(Exception):
@@ -210,7 +209,7 @@ def run_relayed(python: str, module: str, spec: dict[str, Any], work: Path) -> d
                                   "run scripts/setup_export_env.sh (or set export_awq_python)")
     spec_path = work / "awq.spec.json"
     spec_path.write_text(json.dumps(spec))
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env = {**os.environ, "PYTHONPATH": worker_pythonpath()}  # every part of tuneforge (the layout)
     proc = subprocess.Popen([python, "-m", module, "--spec", str(spec_path)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env)
     done = threading.Event()

@@ -29,6 +29,14 @@ from tuneforge.services.tts.servicer import KINDS, RESULT_TYPES, TtsServicer
 
 SERVICE_NAME = tts_pb2.DESCRIPTOR.services_by_name["TtsService"].full_name
 
+# kind -> params message packed in the wire Job (JobKind.params_type): the spec's keys.
+PARAMS_TYPES = {
+    "transcribe": tts_pb2.TranscribeJobParams,
+    "tts_prepare": tts_pb2.PrepareJobParams,
+    "tts_train": tts_pb2.TtsTrainingJobParams,
+    "tts_synthesize": tts_pb2.SynthesizeJobParams,
+}
+
 async def setup(ctx: ServiceContext) -> None:
     python = ctx.config.tts_python or ctx.engine.worker_python
     devices = ctx.config.tts_gpu_devices or ctx.config.gpu_devices
@@ -49,6 +57,7 @@ async def setup(ctx: ServiceContext) -> None:
             gpu_devices=devices,
             env=env,
             on_success=servicer.on_success(kind),
+            params_type=PARAMS_TYPES[kind],
             result_type=RESULT_TYPES[kind],
             before_start=before_start if gpu else None,
             on_end=on_end if gpu else None,

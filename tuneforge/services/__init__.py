@@ -1,1 +1,0 @@
-"""The four tuneforge services."""
