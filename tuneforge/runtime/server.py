@@ -234,8 +234,8 @@ async def _sweep_uploads_forever(ctx: ServiceContext, interval: float = 600.0) -
 
     while True:
         try:
-            rows = ctx.store.query("SELECT params FROM jobs WHERE state IN ('QUEUED', 'RUNNING')")
-            keep = {m for row in rows for m in re.findall(r"up-[0-9a-f]{12}", row["params"])}
+            live = ctx.engine.job_store.live_params_text()
+            keep = {m for params in live for m in re.findall(r"up-[0-9a-f]{12}", params)}
             removed = await asyncio.to_thread(
                 sweep_uploads, ctx.root / "uploads", ctx.config.upload_retention_hours * 3600, keep
             )

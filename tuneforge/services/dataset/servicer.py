@@ -220,23 +220,19 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
     def _check_name(self, name: str) -> None:
         """Valid, not taken, and no queued/running job is about to create it."""
         self.catalog.check_free(name)
-        row = self.ctx.store.query_one(
-            "SELECT id FROM jobs WHERE service = 'dataset' AND state IN ('QUEUED', 'RUNNING')"
-            " AND json_extract(params, '$.dataset_name') = ?",
-            (name,),
-        )
-        if row:
+        job_id = self.ctx.engine.job_store.live_job_with_param(SERVICE, "dataset_name", name)
+        if job_id:
             err = already_exists("dataset", name)
-            err.message = f"dataset {name!r} is being created by job {row['id']}"
-            err.metadata["job_id"] = row["id"]
+            err.message = f"dataset {name!r} is being created by job {job_id}"
+            err.metadata["job_id"] = job_id
             raise err
 
     def _replayed(self, request_id: str) -> Any:
         """The job an earlier call with this request_id created (AIP-155), or None."""
         if not request_id:
             return None
-        row = self.ctx.store.query_one("SELECT id FROM jobs WHERE request_key = ?", (f"{SERVICE}:{request_id}",))
-        return job_pb(self.ctx.engine.get(row["id"]), self.ctx.engine.kinds) if row else None
+        job = self.ctx.engine.job_store.by_request_key(f"{SERVICE}:{request_id}")
+        return job_pb(self.ctx.engine.get(job.id), self.ctx.engine.kinds) if job else None
 
     def _telegram_config(self) -> pb.TelegramConfig:
         known = pb.TelegramConfig.DESCRIPTOR.fields_by_name

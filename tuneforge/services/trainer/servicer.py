@@ -81,8 +81,8 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
     def _replayed(self, request_id: str) -> Any:
         if not request_id:
             return None
-        row = self.ctx.store.query_one("SELECT id FROM jobs WHERE request_key = ?", (f"{SERVICE}:{request_id}",))
-        return job_pb(self.ctx.engine.get(row["id"]), self.ctx.engine.kinds) if row else None
+        job = self.ctx.engine.job_store.by_request_key(f"{SERVICE}:{request_id}")
+        return job_pb(self.ctx.engine.get(job.id), self.ctx.engine.kinds) if job else None
 
     # ------------------------------------------------------------------ config
     def _config_info(self) -> pb.TrainingConfigInfo:
@@ -149,13 +149,11 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
     def _check_adapter_free(self, name: str) -> None:
         if (adapter_dir(self.ctx.root, name) / "final").exists():
             raise already_exists("adapter", name)
-        row = self.ctx.store.query_one(
-            "SELECT id FROM jobs WHERE service = ? AND kind = ? AND state IN ('QUEUED', 'RUNNING')"
-            " AND json_extract(params, '$.adapter_name') = ?", (SERVICE, TRAIN, name))
-        if row:
+        job_id = self.ctx.engine.job_store.live_job_with_param(SERVICE, "adapter_name", name, kind=TRAIN)
+        if job_id:
             raise TuneforgeError(Code.ALREADY_EXISTS, "ADAPTER_ALREADY_EXISTS",
-                                 f"training job {row['id']} is already making adapter {name!r}",
-                                 metadata={"adapter": name, "job": row["id"]})
+                                 f"training job {job_id} is already making adapter {name!r}",
+                                 metadata={"adapter": name, "job": job_id})
 
     async def _dataset(self, name: str) -> dataset_pb2.Dataset:
         stub = dataset_pb2_grpc.DatasetServiceStub(self.channel("dataset", self.ctx.config.dataset_target))
@@ -202,10 +200,7 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
         base = request.base_model or adapter.base_model
         if base:
             base, _ = locate_model(base, self.ctx.config.models_dir)
-        row = self.ctx.store.query_one(
-            "SELECT id FROM jobs WHERE service = ? AND kind = ? AND state IN ('QUEUED', 'RUNNING')"
-            " AND json_extract(params, '$.output_dir') = ?", (SERVICE, MERGE, str(out)))
-        if row:
+        if self.ctx.engine.job_store.live_job_with_param(SERVICE, "output_dir", str(out), kind=MERGE):
             raise already_exists("output_dir", str(out))
         params = {**merge_spec(Path(adapter.path), out, base or None), "adapter_name": name}
         job = await self.ctx.engine.create(MERGE, params, request_id=request.request_id)
