@@ -44,3 +44,24 @@ def test_outcome_table(ending, state, reason, message):
     outcome = decide(ending)
     assert (outcome.state, outcome.reason) == (state, reason)
     assert message in outcome.message
+
+
+FAULT = ("DISK_FULL", "disk full writing /var/jobs/j/events.jsonl (0 B free of 64.0 MiB)")
+FAULT_CASES = [
+    ("a supervision fault wins over a clean exit", Ending(rc=0, fault=FAULT), "FAILED", "DISK_FULL", "events.jsonl"),
+    ("a supervision fault wins over a stop", Ending(rc=0, cancel_requested=True, fault=FAULT), "FAILED", "DISK_FULL", "0 B free"),
+    ("a bug in supervision", Ending(rc=None, fault=("SUPERVISION_FAILED", "KeyError: 'x'")), "FAILED", "SUPERVISION_FAILED", "KeyError"),
+    ("a worker failure on a full data root is DISK_FULL", Ending(rc=1, disk_full="disk full at /var (0 B free)"),
+     "FAILED", "DISK_FULL", "the worker ended: WORKER_EXITED"),
+    ("the worker's own DISK_FULL is kept as is", Ending(rc=1, error={"reason": "DISK_FULL", "message": "m"}, disk_full="x"),
+     "FAILED", "DISK_FULL", "m"),
+    ("a full disk does not fail a job that succeeded", Ending(rc=0, disk_full="x"), "SUCCEEDED", "", ""),
+    ("a full disk does not turn a stop into a failure", Ending(rc=0, cancel_requested=True, disk_full="x"), "CANCELLED", "", ""),
+]
+
+
+@pytest.mark.parametrize(("ending", "state", "reason", "message"), [c[1:] for c in FAULT_CASES], ids=[c[0] for c in FAULT_CASES])
+def test_outcome_table_with_faults(ending, state, reason, message):
+    outcome = decide(ending)
+    assert (outcome.state, outcome.reason) == (state, reason)
+    assert message in outcome.message

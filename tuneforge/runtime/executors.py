@@ -63,6 +63,10 @@ class LocalExecutor:
     async def alive(self, ref: str, marker: str | None) -> bool:
         return pid_alive(int(ref), marker)
 
+    def forget(self, job_id: str) -> None:
+        """Drop a child that nobody will poll any more (its supervision ended early)."""
+        self._children.pop(job_id, None)
+
     async def signal(self, ref: str, marker: str | None, sig: int, grace: float) -> None:
         pid = int(ref)
         if not pid_alive(pid, marker):

@@ -21,6 +21,7 @@ import grpc
 from tuneforge.runtime.errors import Code, TuneforgeError
 from tuneforge.runtime.grpc_errors import to_status
 from tuneforge.runtime.logging import get_logger
+from tuneforge.runtime.storage import disk_full_error, is_disk_full
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 log = get_logger("tuneforge.rpc")
@@ -100,6 +101,9 @@ def _to_error(exc: BaseException, method: str) -> TuneforgeError:
         return exc
     if isinstance(exc, NotImplementedError):
         return TuneforgeError(Code.UNIMPLEMENTED, "NOT_IMPLEMENTED", f"{method} is not implemented yet")
+    if is_disk_full(exc):
+        log.error("rpc_disk_full", method=method, error=f"{type(exc).__name__}: {exc}")
+        return disk_full_error(exc, "the data root")
     rid = request_id_var.get()
     log.error("rpc_internal_error", method=method, request_id=rid, error=f"{type(exc).__name__}: {exc}", exc_info=exc)
     return TuneforgeError(Code.INTERNAL, "INTERNAL", f"internal error; the server log has the details under request id {rid}",

@@ -23,6 +23,7 @@ from tuneforge.runtime.jobs.scheduler import Scheduler
 from tuneforge.runtime.jobs.store import JobStore
 from tuneforge.runtime.jobs.supervisor import Supervisor
 from tuneforge.runtime.logging import get_logger
+from tuneforge.runtime.storage import is_disk_full
 from tuneforge.runtime.store import Store
 
 log = get_logger("tuneforge.jobs")
@@ -111,6 +112,7 @@ class JobEngine:
         job = self.job_store.get(job_id)
         if job is None or (service and job.service != service):
             raise not_found("job", job_id)
+        self.supervisor.overlay(job)
         if job.state == QUEUED:
             job.queue_position = self.job_store.queue_position(job)
         return job
@@ -124,6 +126,7 @@ class JobEngine:
         services = [service] if isinstance(service, str) else list(service)
         jobs, total = self.job_store.page(services, offset, limit, kinds, states)
         for job in jobs:
+            self.supervisor.overlay(job)
             if job.state == QUEUED:
                 job.queue_position = self.job_store.queue_position(job)
         return jobs, total
@@ -176,8 +179,11 @@ class JobEngine:
                 await self.supervisor.reconcile()
                 for job in self.scheduler.next_jobs():
                     self.supervisor.launch(job)
-            except Exception:  # noqa: BLE001 - the loop must survive anything
-                log.exception("dispatch_failed")
+            except Exception as exc:  # noqa: BLE001 - the loop must survive anything
+                if is_disk_full(exc):
+                    log.warning("dispatch_waits_for_disk_space", error=str(exc))
+                else:
+                    log.exception("dispatch_failed")
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)

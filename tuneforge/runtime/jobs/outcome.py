@@ -1,11 +1,13 @@
 """How a job ended, decided from what the supervisor saw — a pure function, so every case
 sits in one table of tests (tests/runtime/test_job_outcome.py).
 
-Order of precedence: a requested stop wins over a signal or a clean exit (the job is
+Order of precedence: a fault in the engine's own supervision (a full disk, a bug) wins over
+everything — the worker was stopped because nobody could record its work; then a requested stop wins over a signal or a clean exit (the job is
 CANCELLED, keeping its checkpoint); a clean exit, or a re-attached worker that reported its
 result, SUCCEEDS; anything else FAILS with the worker's own ``error`` event if it sent one,
 else with what the exit says (lost, killed by a signal, exit code). A failure that left a
-checkpoint says so: the job can be resumed from it.
+checkpoint says so: the job can be resumed from it. A failure while the data root is (nearly)
+full is reported as ``DISK_FULL`` whatever the worker died of, since that is what to fix.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tuneforge.runtime.jobs.model import CANCELLED, FAILED, SUCCEEDED
+from tuneforge.runtime.storage import DISK_FULL
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class Ending:
     reattached: bool = False  # supervised after a service restart (or found dead at start)
     last_checkpoint: str = ""
     stop_timeout: float = 300.0
+    fault: tuple[str, str] | None = None  # (reason, message) of an error in supervision itself
+    disk_full: str = ""  # set when the data root is (nearly) full: where, and how much is free
 
 
 @dataclass(frozen=True)
@@ -42,12 +47,16 @@ class Outcome:
 
 
 def decide(e: Ending) -> Outcome:
+    if e.fault:
+        return Outcome(FAILED, *e.fault)
     stopped_by_us = e.rc is None or e.rc <= 0
     if e.cancel_requested and stopped_by_us:
         return _cancelled(e)
     if e.rc == 0 or (e.rc is None and e.saw_result):
         return Outcome(SUCCEEDED)
     reason, message = _failure(e)
+    if e.disk_full and reason != DISK_FULL:
+        reason, message = DISK_FULL, f"{e.disk_full}; the worker ended: {reason}: {message}"
     if e.last_checkpoint:
         message += f"; last checkpoint {e.last_checkpoint} (resumable)"
     return Outcome(FAILED, reason, message)

@@ -73,7 +73,13 @@ class Scheduler:
                     continue
             elif not kind.gpu and cpu_running >= self.max_parallel:
                 continue
-            if not self.store.claim_start(job.id):
+            try:
+                claimed = self.store.claim_start(job.id)
+            except BaseException:
+                if lock:
+                    lock.release()  # a failed claim (a full database) must not keep the GPU
+                raise
+            if not claimed:
                 if lock:
                     lock.release()
                 continue

@@ -198,13 +198,9 @@ class JobStore:
     def set_last_checkpoint(self, job_id: str, path: str) -> None:
         self.db.execute("UPDATE jobs SET last_checkpoint = ? WHERE id = ?", (path, job_id))
 
-    def next_seq(self, job_id: str) -> int:
-        """Take the next event sequence number (committed at once)."""
-        with self.db.transaction() as conn:
-            row = conn.execute("SELECT last_seq FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            seq = (row["last_seq"] if row else 0) + 1
-            conn.execute("UPDATE jobs SET last_seq = ? WHERE id = ?", (seq, job_id))
-        return seq
+    def set_last_seq(self, job_id: str, seq: int) -> None:
+        """Count events up to ``seq`` as stored (never lowers the count)."""
+        self.db.execute("UPDATE jobs SET last_seq = MAX(last_seq, ?) WHERE id = ?", (seq, job_id))
 
     def finish(self, job_id: str, state: str, reason: str, message: str) -> bool:
         """End a job that has not ended yet; False when it already had."""

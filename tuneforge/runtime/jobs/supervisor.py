@@ -5,6 +5,13 @@ job when it is gone (``outcome.decide``, then the kind's ``on_success``/``on_end
 The worker's stdout/stderr go to files that survive the service, so a restarted service
 re-attaches to a worker that still runs (reading on from where the event log left off) and
 settles one that died while nobody watched.
+
+Nothing short of a crash leaves a job RUNNING: any exception while supervising (a full disk
+under the event log or the database, a bug) stops the worker, ends the job FAILED with a
+stable reason (``DISK_FULL`` naming the path and the free space, else
+``SUPERVISION_FAILED``), releases the GPU lock and lets the queue go on. When even the end
+cannot be recorded (the database is full too), the outcome is kept in memory and recorded
+by the next reconcile pass once space is back.
 """
 
 from __future__ import annotations
@@ -20,15 +27,17 @@ from typing import Any
 from tuneforge.runtime.errors import TuneforgeError
 from tuneforge.runtime.executors import Started
 from tuneforge.runtime.jobs.events import EventLog
-from tuneforge.runtime.jobs.model import FAILED, RUNNING, SUCCEEDED, Job, JobKind
+from tuneforge.runtime.jobs.model import CANCELLED, FAILED, RUNNING, SUCCEEDED, Job, JobKind
 from tuneforge.runtime.jobs.outcome import Ending, decide
 from tuneforge.runtime.jobs.scheduler import Scheduler
 from tuneforge.runtime.jobs.store import JobStore
 from tuneforge.runtime.jobs.worker_output import Seen, Tail, parse_worker_line, with_percent
 from tuneforge.runtime.logging import get_logger
+from tuneforge.runtime.storage import DISK_FULL, disk_full_message, free_space, is_disk_full, nearly_full
 
 log = get_logger("tuneforge.jobs")
 POLL_SECONDS = 0.2
+FAULT_STOP_SECONDS = 10.0  # how long a worker gets to exit on SIGTERM after a supervision fault
 
 
 def _service_log(message: str, level: str = "info") -> dict[str, Any]:
@@ -48,6 +57,7 @@ class Supervisor:
         self.running: dict[str, asyncio.Task[None]] = {}
         self._killed: set[str] = set()  # jobs we killed after the stop timeout
         self._timers: set[asyncio.Task[None]] = set()
+        self._unrecorded: dict[str, tuple[str, str, str]] = {}  # job → (state, reason, message) not yet stored
 
     def _get(self, job_id: str) -> Job:
         job = self.store.get(job_id)
@@ -56,7 +66,16 @@ class Supervisor:
 
     # ------------------------------------------------------------------ start / re-attach
     def launch(self, job: Job) -> None:
-        self.running[job.id] = asyncio.create_task(self._run(job.id))
+        self.running[job.id] = asyncio.create_task(self._guarded(job.id, self._run(job.id)))
+
+    async def _guarded(self, job_id: str, work: Any) -> None:
+        """Run one job's supervision; any exception ends the job instead of orphaning it."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the job must end
+            await self._fail_on_fault(job_id, exc)
 
     async def reconcile(self) -> None:
         """Re-attach to RUNNING jobs of our kinds that this process does not supervise (left
@@ -64,16 +83,28 @@ class Supervisor:
         for job in self.store.in_state(RUNNING):
             if job.kind not in self.kinds or job.id in self.running:
                 continue
+            if job.id in self._unrecorded:
+                await self.finalize(job.id, *self._unrecorded[job.id])
+                continue
             if not await self._worker_alive(job):
-                await self._finish_orphan(job)
+                await self._guarded(job.id, self._finish_orphan(job))
                 continue
             self.scheduler.hold_for(job)
             self.events.append(job, "log", _service_log("service restarted; re-attached to the running worker"))
-            self.running[job.id] = asyncio.create_task(self._supervise(job, reattach=True))
+            self.running[job.id] = asyncio.create_task(self._guarded(job.id, self._supervise(job, reattach=True)))
             log.info("job_reattached", job_id=job.id, pid=job.pid, executor=job.executor)
+
+    def overlay(self, job: Job) -> Job:
+        """Show an end that could not be stored yet (the database is full) as the job's state."""
+        if job.id in self._unrecorded and not job.terminal:
+            job.state, job.error_reason, job.error_message = self._unrecorded[job.id]
+        return job
 
     async def _run(self, job_id: str) -> None:
         job = self._get(job_id)
+        if job.cancel_requested:  # stopped between the claim and here: never start it
+            await self.finalize(job.id, CANCELLED, "", "stopped on request before the worker started")
+            return
         kind = self.kinds[job.kind]
         executor = self.executors.get(kind.executor)
         try:
@@ -89,11 +120,15 @@ class Supervisor:
                 env.update(kind.env(job))
             started: Started = await executor.start(job.id, argv, env, job.job_dir, job.job_dir / "worker.out", job.job_dir / "worker.err")
         except Exception as exc:  # noqa: BLE001
+            if is_disk_full(exc):
+                raise
             await self.finalize(job.id, FAILED, "WORKER_START_FAILED", f"could not start the worker: {exc}")
             return
         local = executor.name == "local"
         self.store.set_worker(job.id, int(started.ref) if local else None, started.start_marker, executor.name, started.ref)
         job = self._get(job.id)
+        if job.cancel_requested:  # the stop came while the worker was starting: its SIGTERM had no pid
+            self._signal(job, signal.SIGTERM)
         self.events.append(job, "state", job.snapshot())
         where = f"pid {started.ref}" if local else f"{executor.name} {started.ref}"
         self.events.append(job, "log", _service_log(f"worker started ({where}): {' '.join(argv)}"))
@@ -160,12 +195,51 @@ class Supervisor:
         self._killed.discard(job_id)
         ending = Ending(rc=seen.rc, saw_result=seen.saw_result, error=seen.error, reattached=seen.reattached,
                         cancel_requested=job.cancel_requested, killed_after_timeout=killed,
-                        last_checkpoint=job.last_checkpoint, stop_timeout=self.stop_timeout)  # fmt: skip
+                        last_checkpoint=job.last_checkpoint, stop_timeout=self.stop_timeout,
+                        disk_full=self._disk_full_note(job))  # fmt: skip
         outcome = decide(ending)
         if outcome.state == SUCCEEDED and (failure := await self._on_success(job_id)):
             await self.finalize(job_id, FAILED, *failure)
             return
         await self.finalize(job_id, outcome.state, outcome.reason, outcome.message)
+
+    @staticmethod
+    def _disk_full_note(job: Job) -> str:
+        if not nearly_full(job.job_dir):
+            return ""
+        return f"disk full: the data root holding {job.job_dir} has {free_space(job.job_dir)}"
+
+    async def _fail_on_fault(self, job_id: str, exc: Exception) -> None:
+        """Supervision broke: stop the worker, end the job FAILED with why, free its GPU."""
+        if is_disk_full(exc):
+            reason, message = DISK_FULL, disk_full_message(exc, self.events.jobs_dir / job_id)
+        else:
+            reason, message = "SUPERVISION_FAILED", f"the service could not supervise the job: {type(exc).__name__}: {exc}"
+        log.error("job_supervision_failed", job_id=job_id, reason=reason, error=message, exc_info=exc)
+        job = None
+        with contextlib.suppress(Exception):
+            job = self._get(job_id)
+            self.events.append(job, "log", _service_log(f"{reason}: {message}; stopping the worker", "error"))
+        if job is not None:
+            await self._stop_now(job)
+        outcome = decide(Ending(fault=(reason, message)))
+        await self.finalize(job_id, outcome.state, outcome.reason, outcome.message)
+
+    async def _stop_now(self, job: Job) -> None:
+        """SIGTERM, then SIGKILL after :data:`FAULT_STOP_SECONDS`: nobody records its work."""
+        executor = self.executors.get(job.executor)
+        if executor is None or not (job.external_id or job.pid):
+            return
+        with contextlib.suppress(Exception):
+            await executor.signal(job.worker_ref, job.pid_start, signal.SIGTERM, FAULT_STOP_SECONDS)
+            deadline = time.monotonic() + FAULT_STOP_SECONDS
+            while time.monotonic() < deadline and await executor.alive(job.worker_ref, job.pid_start):
+                await asyncio.sleep(0.1)
+            if await executor.alive(job.worker_ref, job.pid_start):
+                await executor.signal(job.worker_ref, job.pid_start, signal.SIGKILL, 0)
+        forget = getattr(executor, "forget", None)
+        if forget:
+            forget(job.id)
 
     async def _on_success(self, job_id: str) -> tuple[str, str] | None:
         """Run the kind's ``on_success``; (reason, message) when it failed."""
@@ -182,15 +256,33 @@ class Supervisor:
         return None
 
     async def finalize(self, job_id: str, state: str, reason: str, message: str) -> None:
-        self.store.finish(job_id, state, reason, message)
+        """Record the end, tell watchers, free what the job held. Storage may be failing
+        here too: an end that cannot be stored is retried by :meth:`reconcile`, and a final
+        event that cannot be written still reaches live watchers."""
+        try:
+            self.store.finish(job_id, state, reason, message)
+        except Exception as exc:  # noqa: BLE001
+            if job_id not in self._unrecorded:  # once, not at every retry
+                log.error("job_end_not_recorded", job_id=job_id, state=state, reason=reason, error=str(exc))
+            self._unrecorded[job_id] = (state, reason, message)
+            self.scheduler.release(job_id)
+            self.running.pop(job_id, None)
+            self.wake()
+            return
+        self._unrecorded.pop(job_id, None)
         job = self._get(job_id)
-        self.events.append(job, "state", job.snapshot())
+        try:
+            self.events.append(job, "state", job.snapshot())
+        except Exception as exc:  # noqa: BLE001
+            log.error("job_end_event_not_stored", job_id=job_id, error=str(exc))
+            self.events.publish_only(job, "state", job.snapshot())
         log.info("job_ended", job_id=job_id, state=state, reason=reason)
         await self.ended(job)
 
     async def ended(self, job: Job) -> None:
         self.scheduler.release(job.id)
         self.running.pop(job.id, None)
+        self.events.release_later(job.id)
         kind = self.kinds.get(job.kind)
         if kind and kind.on_end:
             with contextlib.suppress(Exception):

@@ -28,7 +28,8 @@ from tuneforge.runtime.errors import (
 from tuneforge.runtime.job_rpcs import job_pb, timestamp, to_message
 from tuneforge.runtime.request_log import RequestLog
 from tuneforge.runtime.server import ServiceContext
-from tuneforge.runtime.transfer import find_upload, receive_upload, send_file
+from tuneforge.runtime.storage import is_disk_full
+from tuneforge.runtime.transfer import delete_upload, find_upload, receive_upload, send_file
 from tuneforge.services.dataset import dialogs, generate, importing, llm_rephrase
 from tuneforge.services.dataset.catalog import DatasetCatalog, DatasetInfo
 from tuneforge.services.dataset.generate_worker import PATH_OPTIONS
@@ -315,6 +316,10 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
             if request.validate_only:  # validation is the answer, not an error
                 return pb.ImportDatasetResponse(report=report_pb(exc.report))
             raise rejected_import(exc) from None
+        except Exception as exc:
+            if is_disk_full(exc) and request.upload_id:  # free the upload's space; the client sends it again
+                await asyncio.to_thread(delete_upload, self.uploads, request.upload_id)
+            raise
         response = pb.ImportDatasetResponse(report=report_pb(result.report), preview=[_json(r) for r in result.preview])
         if info is not None:
             response.dataset.CopyFrom(dataset_pb(info))
