@@ -142,7 +142,7 @@ class Supervisor:
         executor = self.executors[job.executor]
         while True:
             done, returncode = await executor.poll(job.id, job.worker_ref, job.pid_start, POLL_SECONDS)
-            self._drain(job, out, err, seen)
+            self._drain(job, out, err, seen, final=done)
             if done:
                 break
         await self._settle(job.id, Ending(rc=returncode, saw_result=seen.result, error=seen.error, reattached=reattach))
@@ -154,9 +154,17 @@ class Supervisor:
             for stream in ("out", "err")
         )
 
-    def _drain(self, job: Job, out: Tail, err: Tail, seen: Seen) -> None:
-        """Store what the worker wrote since the last call: events, its result, its error."""
-        for line, offset in out.read_lines():
+    def _drain(self, job: Job, out: Tail, err: Tail, seen: Seen, final: bool = False) -> None:
+        """Store what the worker wrote since the last call: events, its result, its error.
+        ``final`` (the worker is gone): read to the end, unended last lines included."""
+        while True:
+            before = (out.offset, err.offset)
+            self._drain_once(job, out, err, seen, final)
+            if not final or (out.offset, err.offset) == before:
+                return
+
+    def _drain_once(self, job: Job, out: Tail, err: Tail, seen: Seen, final: bool) -> None:
+        for line, offset in out.read_lines(final):
             kind_, data = parse_worker_line(line)
             if kind_ == "result":
                 seen.result = True
@@ -167,7 +175,7 @@ class Supervisor:
                 message = f"{data.get('reason', 'WORKER_ERROR')}: {data.get('message', '')}"
                 kind_, data = "log", {"level": "error", "message": message, "source": "worker"}
             self._ingest(job, kind_, data, ("out", offset))
-        for line, offset in err.read_lines():
+        for line, offset in err.read_lines(final):
             self._ingest(job, "log", {"level": "info", "message": line, "source": "stderr"}, ("err", offset))
 
     def _ingest(self, job: Job, type_: str, data: dict[str, Any], source: tuple[str, int]) -> None:
@@ -184,7 +192,7 @@ class Supervisor:
         """A job found RUNNING at start whose worker is gone: read what it left, then end it."""
         out, err = self._tails(job, resume=True)
         seen = Seen()
-        self._drain(job, out, err, seen)
+        self._drain(job, out, err, seen, final=True)
         self.events.append(job, "log", _service_log("service restarted and found the worker gone", "warning"))
         await self._settle(job.id, Ending(rc=None, saw_result=seen.result, error=seen.error, reattached=True))
 
