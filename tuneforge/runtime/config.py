@@ -107,6 +107,14 @@ class Config:
     kubernetes_python: str = field(
         default="python", metadata={"help": "interpreter inside the training Job's image"}
     )
+    kubernetes_secret: str = field(
+        default="tuneforge-auth",
+        metadata={"help": "Secret that training Jobs read secret variables from (never copied into the manifest)"},
+    )
+    kubernetes_secret_env: str = field(
+        default="TUNEFORGE_AUTH_TOKEN=token,TUNEFORGE_VLLM_API_KEY=vllm-api-key,HF_TOKEN=hf-token",
+        metadata={"help": "secret variables of training Jobs as VAR=key-in-kubernetes_secret, comma-separated"},
+    )
     # -- services talking to each other
     registry_target: str = field(
         default="", metadata={"help": "registry address for the trainer (default: this server)"}

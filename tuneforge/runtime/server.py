@@ -117,7 +117,7 @@ def _credentials(config: Config) -> grpc.ServerCredentials | None:
 def _executors(config: Config, root: Path) -> dict[str, Any]:
     if config.training_executor != "kubernetes":
         return {}
-    from tuneforge.runtime.executors import KubernetesExecutor
+    from tuneforge.runtime.executors import KubernetesExecutor, parse_secret_env
 
     missing = [name for name in ("kubernetes_image", "kubernetes_pvc") if not getattr(config, name)]
     if missing:
@@ -131,6 +131,7 @@ def _executors(config: Config, root: Path) -> dict[str, Any]:
             image=config.kubernetes_image, data_root=root, pvc=config.kubernetes_pvc,
             service_account=config.kubernetes_service_account, gpus=config.kubernetes_gpus,
             python=config.kubernetes_python, stop_timeout=config.stop_timeout_seconds,
+            secret=config.kubernetes_secret, secret_env=parse_secret_env(config.kubernetes_secret_env),
         )
     }
 

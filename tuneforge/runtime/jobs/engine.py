@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import sys
 import time
 import uuid
@@ -100,7 +101,9 @@ class JobEngine:
         tmp = job.spec_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(spec_doc, ensure_ascii=False, indent=2), encoding="utf-8")
         tmp.replace(job.spec_path)
-        self.job_store.insert(job, request_key)
+        if not self.job_store.insert(job, request_key):  # another process took this request_id first
+            shutil.rmtree(job_dir, ignore_errors=True)
+            return self.get(self.job_store.by_request_key(request_key).id)  # type: ignore[arg-type, union-attr]
         self.events.append(job, "state", job.snapshot())
         log.info("job_created", job_id=job_id, kind=kind, service=spec.service)
         self._wake.set()

@@ -25,6 +25,7 @@ from tuneforge.runtime.errors import (
     invalid_argument,
     invalid_fields,
 )
+from tuneforge.runtime.idempotency import single_flight
 from tuneforge.runtime.job_rpcs import job_pb, timestamp, to_message
 from tuneforge.runtime.request_log import RequestLog
 from tuneforge.runtime.server import ServiceContext
@@ -257,6 +258,7 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
             sha256=upload.sha256, create_time=timestamp(upload.create_time),
         ))
 
+    @single_flight
     async def ProcessTelegramExport(self, request, context):
         if replay := self._replayed(request.request_id):
             return replay
@@ -326,6 +328,7 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
             self.requests.record(request.request_id, response)
         return response
 
+    @single_flight
     async def GenerateDataset(self, request, context):
         if replay := self._replayed(request.request_id):
             return replay

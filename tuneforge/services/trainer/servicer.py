@@ -26,6 +26,7 @@ from tuneforge.runtime.errors import (
     already_exists,
     invalid_argument,
 )
+from tuneforge.runtime.idempotency import single_flight
 from tuneforge.runtime.job_rpcs import job_pb
 from tuneforge.runtime.names import validate_name
 from tuneforge.runtime.peers import peer_error
@@ -102,6 +103,7 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
         return self._config_info()
 
     # ------------------------------------------------------------------ training
+    @single_flight
     async def CreateTrainingJob(self, request, context):
         if replay := self._replayed(request.request_id):
             return replay
@@ -185,6 +187,7 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
             yield response
 
     # ------------------------------------------------------------------ merge
+    @single_flight
     async def MergeAdapter(self, request, context):
         if replay := self._replayed(request.request_id):
             return replay
