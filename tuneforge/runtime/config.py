@@ -168,6 +168,10 @@ class Config:
     export_calibration_samples: int = field(
         default=128, metadata={"help": "training rows AWQ calibrates on"}
     )
+    allowed_paths: str = field(
+        default="",
+        metadata={"help": "directories outside the data root that requests may name (comma-separated; empty: the data root only)"},
+    )
 
     @property
     def root(self) -> Path:

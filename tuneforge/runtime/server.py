@@ -60,6 +60,13 @@ class ServiceContext:
             host = "127.0.0.1"
         return f"{host}:{self.config.port}"
 
+    def path_roots(self, *, with_models: bool = False) -> list[Path]:
+        """Where paths a client names may point: the data root and ``allowed_paths`` (and
+        ``models_dir`` for models to read)."""
+        from tuneforge.runtime.paths import allowed_roots
+
+        return allowed_roots(self.root, self.config.allowed_paths, self.config.models_dir if with_models else "")
+
     def target_for(self, service: str, configured: str) -> str:
         if configured:
             return configured

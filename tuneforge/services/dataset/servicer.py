@@ -28,6 +28,7 @@ from tuneforge.runtime.errors import (
 from tuneforge.runtime.idempotency import single_flight
 from tuneforge.runtime.job_rpcs import job_pb, timestamp, to_message
 from tuneforge.runtime.request_log import RequestLog
+from tuneforge.runtime.paths import confine
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.runtime.storage import is_disk_full
 from tuneforge.runtime.transfer import delete_upload, find_upload, receive_upload, send_file
@@ -354,7 +355,12 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
             if not await asyncio.to_thread(zipfile.is_zipfile, upload.path):
                 raise invalid_argument("project_upload_id", "the upload is not a zip archive", reason="NOT_A_ZIP")
             spec["project_zip"] = str(upload.path)
-        elif not any(options[k] for k in (*PATH_OPTIONS, "repo_url")):
+        elif any(options[k] for k in PATH_OPTIONS):  # server paths: confined like every client path
+            roots = self.ctx.path_roots()
+            for key in PATH_OPTIONS:
+                if options[key]:
+                    options[key] = str(confine(options[key], key, roots))
+        elif not options["repo_url"]:
             raise invalid_argument(
                 "project_upload_id", "give a project zip, server paths (docs_dir, code_dir, ...) or repo_url",
                 reason="NO_SOURCES",

@@ -29,6 +29,7 @@ from tuneforge.runtime.errors import (
 from tuneforge.runtime.idempotency import single_flight
 from tuneforge.runtime.job_rpcs import job_pb
 from tuneforge.runtime.names import validate_name
+from tuneforge.runtime.paths import confine
 from tuneforge.runtime.peers import peer_error
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.services.trainer import config_pb, planning, preflight
@@ -135,7 +136,7 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
             raise invalid_argument("dataset", "required: the name of a dataset")
         cfg = resolve(request.preset or None, config_pb.overrides(request.config), base=self.defaults.overrides())
         dataset = await self._dataset(request.dataset)
-        base_model, config_json = locate_model(request.base_model, self.ctx.config.models_dir)
+        base_model, config_json = locate_model(request.base_model, self.ctx.config.models_dir, self.ctx.path_roots(with_models=True))
         validate_for_model(cfg, await model_info(base_model, config_json, self.ctx.engine.worker_python))
         return cfg, dataset, base_model
 
@@ -202,7 +203,7 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
                              field="adapter_name", resource="adapter", value=name) from None
         base = request.base_model or adapter.base_model
         if base:
-            base, _ = locate_model(base, self.ctx.config.models_dir)
+            base, _ = locate_model(base, self.ctx.config.models_dir, self.ctx.path_roots(with_models=True))
         if self.ctx.engine.job_store.live_job_with_param(SERVICE, "output_dir", str(out), kind=MERGE):
             raise already_exists("output_dir", str(out))
         params = {**merge_spec(Path(adapter.path), out, base or None), "adapter_name": name}
@@ -210,15 +211,8 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
         return job_pb(job, self.ctx.engine.kinds)
 
     def _merge_output(self, raw: str, name: str) -> Path:
-        if not raw:
-            out = self.ctx.root / "merged" / name
-        else:
-            if "\x00" in raw:
-                raise invalid_argument("output_dir", "must not contain NUL")
-            out = Path(raw).expanduser()
-            if not out.is_absolute():
-                out = self.ctx.root / out
-        out = out.resolve()
+        raw = raw or str(Path("merged") / name)
+        out = confine(raw, "output_dir", self.ctx.path_roots())
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise TuneforgeError(Code.ALREADY_EXISTS, "OUTPUT_EXISTS", f"{out} already exists and is not empty",
                                  [FieldViolation("output_dir", f"{out} exists and is not empty")])  # fmt: skip
