@@ -55,6 +55,9 @@ class Config:
     max_upload_bytes: int = field(
         default=20 * 1024**3, metadata={"help": "largest accepted upload in bytes"}
     )
+    max_record_bytes: int = field(
+        default=4 * 1024**2, metadata={"help": "longest line (one record) a dataset import reads; longer lines are invalid"}
+    )
     upload_retention_hours: float = field(
         default=24.0, metadata={"help": "delete uploads older than this (0 = keep forever)"}
     )

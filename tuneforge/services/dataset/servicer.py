@@ -314,6 +314,7 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
                 preview_size=min(request.preview_size or 5, 100), validation_split=_split(request),
                 validate_only=request.validate_only, max_record_chars=request.max_record_chars,
                 scrub=request.scrub,
+                max_record_bytes=self.ctx.config.max_record_bytes,
             )  # fmt: skip
         except importing.ImportFailed as exc:
             if request.validate_only:  # validation is the answer, not an error
