@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import importlib
 import ipaddress
+import re
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from tuneforge.runtime.metrics import Metrics
 from tuneforge.runtime.store import Store
 
 SERVICES = ("dataset", "trainer", "tts", "registry")
+MIN_TOKEN_CHARS = 16  # for a bind beyond loopback
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # one gRPC message either way (docs/grpcurl.md says so)
 log = get_logger("tuneforge.server")
 
 
@@ -102,11 +105,24 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind_policy(config: Config) -> None:
-    if not is_loopback(config.host) and not (config.auth_token or config.tls_cert):
+    if config.auth_token and not re.fullmatch(r"[A-Za-z0-9\-._~+/]+=*", config.auth_token):
+        raise failed_precondition(
+            "INVALID_TOKEN",
+            "auth_token must be an RFC 6750 bearer token: letters, digits and -._~+/ (then = padding)",
+        )
+    if is_loopback(config.host):
+        return
+    if not (config.auth_token or config.tls_cert):
         raise failed_precondition(
             "INSECURE_BIND",
             f"refusing to listen on {config.host}: beyond loopback set auth_token or TLS "
             "(tls_cert + tls_key), or listen on 127.0.0.1",
+        )
+    if config.auth_token and len(config.auth_token) < MIN_TOKEN_CHARS:
+        raise failed_precondition(
+            "WEAK_TOKEN",
+            f"refusing to listen on {config.host} with an auth_token of {len(config.auth_token)} characters: "
+            f"beyond loopback it needs at least {MIN_TOKEN_CHARS} (python -c 'import secrets; print(secrets.token_urlsafe(32))')",
         )
 
 
@@ -174,8 +190,8 @@ class TuneforgeServer:
         server = grpc.aio.server(
             interceptors=[ServerInterceptor(self.config.auth_token, self.metrics.observe_rpc)],
             options=[
-                ("grpc.max_receive_message_length", 8 * 1024 * 1024),
-                ("grpc.max_send_message_length", 8 * 1024 * 1024),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),
             ],
         )
