@@ -257,7 +257,7 @@ def test_bearer_credentials_follow_rfc_6750(server_factory, header, ok):
     with grpc.insecure_channel(srv.target) as channel:
         stub = dataset_pb2_grpc.DatasetServiceStub(channel)
         try:
-            stub.ListJobs(dataset_pb2.ListJobsRequest(), metadata=[("authorization", header)], timeout=10)
+            stub.ListDatasets(dataset_pb2.ListDatasetsRequest(), metadata=[("authorization", header)], timeout=10)
             assert ok, header
         except grpc.RpcError as err:
             assert not ok and err.code() == grpc.StatusCode.UNAUTHENTICATED, header
@@ -271,7 +271,7 @@ def test_a_call_without_credentials_is_told_the_scheme(server_factory):
 
     with grpc.insecure_channel(srv.target) as channel:
         with pytest.raises(grpc.RpcError) as err:
-            dataset_pb2_grpc.DatasetServiceStub(channel).ListJobs(dataset_pb2.ListJobsRequest(), timeout=10)
+            dataset_pb2_grpc.DatasetServiceStub(channel).ListDatasets(dataset_pb2.ListDatasetsRequest(), timeout=10)
     assert dict(err.value.trailing_metadata())["www-authenticate"] == 'Bearer realm="tuneforge"'
 
 
@@ -282,7 +282,7 @@ def test_a_token_a_client_cannot_send_as_a_bearer_token_is_refused():
     assert err.value.reason == "INVALID_TOKEN"
 
 
-@pytest.mark.parametrize("method", ["/tuneforge.dataset.v1.DatasetService/ListJobs", "/tuneforge.dataset.v1.DatasetService/UploadFile"])
+@pytest.mark.parametrize("method", ["/tuneforge.dataset.v1.DatasetService/ListDatasets", "/tuneforge.dataset.v1.DatasetService/UploadFile"])
 def test_a_corrupt_protobuf_request_is_invalid_argument(server_factory, method):
     srv = server_factory(services=("dataset",))
     garbage = b"\x0a\xff\xff\xff\xff\xff\xff"  # field 1, length far past the end
