@@ -23,6 +23,7 @@ from tuneforge.runtime.errors import (
     Code,
     FieldViolation,
     TuneforgeError,
+    Violations,
     already_exists,
     invalid_argument,
 )
@@ -33,7 +34,7 @@ from tuneforge.runtime.paths import confine
 from tuneforge.runtime.peers import peer_error
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.services.trainer import config_pb, planning, preflight
-from tuneforge.services.trainer.config import HELP, TrainingConfig
+from tuneforge.services.trainer.config import HELP, TrainingConfig, check
 from tuneforge.services.trainer.eval_rpcs import Evaluations
 from tuneforge.services.trainer.export_rpcs import ExportRpcs
 from tuneforge.services.trainer.jobs import (
@@ -42,9 +43,9 @@ from tuneforge.services.trainer.jobs import (
     resolve_resume,
     train_spec,
 )
-from tuneforge.services.trainer.model_check import validate_for_model
+from tuneforge.services.trainer.model_check import check_against_model, validate_for_model
 from tuneforge.services.trainer.models import locate_model, model_info
-from tuneforge.services.trainer.presets import DEFAULT_PRESET, PRESETS, resolve
+from tuneforge.services.trainer.presets import DEFAULT_PRESET, PRESETS, combine, resolve
 from tuneforge.services.trainer.stored_config import StoredConfig
 
 SERVICE = "trainer"
@@ -108,10 +109,9 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
     async def CreateTrainingJob(self, request, context):
         if replay := self._replayed(request.request_id):
             return replay
-        name = validate_name(request.adapter_name, "adapter_name")
-        cfg, dataset, base_model = await self._resolve(request)
-        resume = self._resume_checkpoint(request.resume_from)
+        name, cfg, resume, base_model = await self._checked_training_request(request)
         self._check_adapter_free(name)
+        dataset = await self._dataset(request.dataset)
         plan = await self._plan(cfg, dataset, base_model)
         preflight.check(plan, self.ctx.config.full_max_parameters)
         params = train_spec(
@@ -148,6 +148,31 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
 
         longest = await planning.longest_record(stats, dataset.name, base_model, cfg.max_seq_length)
         return await planning.make_plan(self.ctx.config, cfg, base_model, dataset.format, longest)
+
+    async def _checked_training_request(self, request: Any) -> tuple[str, TrainingConfig, str | None, str]:
+        """(adapter name, config, resume checkpoint, base model), or one INVALID_ARGUMENT with
+        every bad parameter: names, config values, and the config against the model."""
+        problems = Violations()
+        name = problems.run(validate_name, request.adapter_name, "adapter_name")
+        if not request.dataset:
+            problems.add("dataset", "required: the name of a dataset")
+        cfg = problems.run(combine, request.preset or None, config_pb.overrides(request.config), self.defaults.overrides())
+        if cfg is not None:
+            problems.extend(check(cfg), "INVALID_TRAINING_CONFIG")
+        resume = problems.run(self._resume_checkpoint, request.resume_from)
+        try:
+            base_model, config_json = locate_model(request.base_model, self.ctx.config.models_dir,
+                                                   self.ctx.path_roots(with_models=True))  # fmt: skip
+            if cfg is not None:
+                info = await model_info(base_model, config_json, self.ctx.engine.worker_python)
+                problems.extend(check_against_model(cfg, info), "INVALID_TRAINING_CONFIG")
+        except TuneforgeError as exc:
+            if not problems:
+                raise
+            if exc.code is Code.INVALID_ARGUMENT:
+                problems.absorb(exc)
+        problems.raise_if_any("invalid training request")
+        return name, cfg, resume, base_model  # type: ignore[return-value]
 
     def _check_adapter_free(self, name: str) -> None:
         if (adapter_dir(self.ctx.root, name) / "final").exists():
