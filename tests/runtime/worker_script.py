@@ -1,7 +1,8 @@
 """A real worker for the job-engine tests: counts steps, reports events, stops on SIGTERM.
 
 Spec: steps, sleep (seconds per step), exit_code (at the end), fail_at (step that raises),
-print_noise (plain stdout/stderr lines), print_env (a variable name: prints NAME=value).
+print_noise (plain stdout/stderr lines), print_env (a variable name: prints NAME=value),
+stop_delay (seconds the worker takes to save when stopped).
 """
 
 import os
@@ -22,6 +23,9 @@ def main(spec):
         print("plain stderr line", file=sys.stderr, flush=True)
     for step in range(1, steps + 1):
         if ev.stop_requested():
+            if spec.get("stop_delay"):
+                ev.log("saving before stopping")
+                time.sleep(float(spec["stop_delay"]))
             ev.checkpoint(step - 1, f"{spec['job_dir']}/checkpoint-{step - 1}")
             ev.log(f"stopped at step {step - 1}")
             return

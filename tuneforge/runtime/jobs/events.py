@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from tuneforge.runtime.jobs.model import Event, Job
+from tuneforge.runtime.jobs.model import TERMINAL, Event, Job
 from tuneforge.runtime.jobs.store import JobStore
 from tuneforge.runtime.storage import append_line
 
@@ -110,33 +110,45 @@ class EventLog:
         return 0
 
     def after(self, job_id: str, after_seq: int) -> list[Event]:
-        """Stored events with seq > after_seq (ring first, file when the ring lacks them)."""
+        """Stored events with seq > after_seq (ring first, file when the ring lacks them).
+        From the ring it costs the new events only, not the ring's length: one call per
+        watcher per wake-up, with a hundred watchers."""
         channel = self._channels.get(job_id)
-        if channel and channel.ring and channel.ring[0].seq <= after_seq + 1:
-            return [e for e in channel.ring if e.seq > after_seq]
+        ring = channel.ring if channel else None
+        if ring and ring[0].seq <= after_seq + 1:
+            newer: list[Event] = []
+            for event in reversed(ring):
+                if event.seq <= after_seq:
+                    break
+                newer.append(event)
+            newer.reverse()
+            return newer
         return [e for e in self.read_file(job_id) if e.seq > after_seq]
 
     async def follow(self, job_id: str, after_seq: int, get: Callable[[str], Job],
                      types: set[str] | None, follow: bool) -> AsyncIterator[Event]:  # fmt: skip
-        """Replay events after ``after_seq``, then follow live until the job ends."""
+        """Replay events after ``after_seq``, then follow live until the job ends: until its
+        final state event, or — for an ended job whose ring is gone — the end of its log."""
         last = after_seq
         while True:
-            job = get(job_id)
-            channel = self._channels.get(job_id) or (None if job.terminal else self._channel(job_id))
+            channel = self._channels.get(job_id)
+            if channel is None and not get(job_id).terminal:
+                channel = self._channel(job_id)
             waiter = channel.changed if channel else None
+            ended = False
             for event in self.after(job_id, last):
                 last = event.seq
+                ended = event.type == "state" and event.data.get("state") in TERMINAL
                 if types is None or event.type in types:
                     yield event
-            job = get(job_id)
-            # An ended job without a ring gets no more events: stop even if the log has a gap.
-            if not follow or (job.terminal and (job.last_seq <= last or job_id not in self._channels)):
+            if not follow or ended or waiter is None:
                 return
-            if waiter is None:
-                await asyncio.sleep(0.2)
-                continue
-            with contextlib.suppress(asyncio.TimeoutError):
+            try:
                 await asyncio.wait_for(waiter.wait(), timeout=1.0)
+            except asyncio.TimeoutError:
+                job = get(job_id)  # a safety net: an end this log will never show
+                if job.terminal and job.last_seq <= last:
+                    return
 
     def read_file(self, job_id: str) -> list[Event]:
         path = self.jobs_dir / job_id / "events.jsonl"

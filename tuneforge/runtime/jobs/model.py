@@ -103,6 +103,7 @@ class Event:
     time: float
     type: str  # state, progress, metrics, checkpoint, log, result
     data: dict[str, Any]
+    wire: Any = field(default=None, repr=False, compare=False)  # its JobEvent, made once for every watcher
 
     def to_json(self) -> str:
         return json.dumps(

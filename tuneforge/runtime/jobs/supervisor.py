@@ -159,7 +159,8 @@ class Supervisor:
         ``final`` (the worker is gone): read to the end, unended last lines included."""
         while True:
             before = (out.offset, err.offset)
-            self._drain_once(job, out, err, seen, final)
+            with self.store.db.transaction():  # one commit per batch of lines, not per event
+                self._drain_once(job, out, err, seen, final)
             if not final or (out.offset, err.offset) == before:
                 return
 
