@@ -219,9 +219,10 @@ def parse_set_args(items: list[str]) -> dict[str, str]:
 
 
 # Upper bounds: far beyond any real run, low enough that a typo (epochs 1e9) is refused at
-# creation instead of producing a job that cannot finish or overflows a library.
+# creation instead of producing a job that cannot finish or overflows a library. A batch
+# below its bound that cannot fit in memory is the pre-flight's to refuse (INSUFFICIENT_MEMORY).
 LIMITS: dict[str, float] = {
-    "lora_rank": 8192, "lora_alpha": 1_000_000, "batch_size": 65_536, "gradient_accumulation_steps": 100_000,
+    "lora_rank": 8192, "lora_alpha": 1_000_000, "batch_size": 4_194_304, "gradient_accumulation_steps": 100_000,
     "epochs": 10_000, "max_seq_length": 1_048_576, "weight_decay": 10.0, "save_steps": 100_000_000,
     "eval_steps": 100_000_000, "early_stopping_patience": 100_000, "seed": 2**32 - 1,
 }  # fmt: skip
