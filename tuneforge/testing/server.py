@@ -14,11 +14,12 @@ from tuneforge.runtime.server import SERVICES, TuneforgeServer
 
 
 def test_allowed_paths(data_root: Path | str) -> str:
-    """What a test server lets requests name besides its data root: the directory around it
-    (a test's ``tmp_path``) and the caches of the tiny test models."""
+    """What a test server lets requests name besides its data root: the test run's temporary
+    tree around it (``<basetemp>/<test>/var``: the test's and the session's temp dirs) and the
+    caches of the tiny test models."""
     from tuneforge.testing import tiny_lm, tiny_whisper
 
-    dirs = [Path(data_root).resolve().parent, tiny_lm.default_cache_root(), tiny_whisper.default_cache_root()]
+    dirs = [Path(data_root).resolve().parent.parent, tiny_lm.default_cache_root(), tiny_whisper.default_cache_root()]
     return ",".join(str(d) for d in dirs)
 
 
