@@ -153,7 +153,7 @@ def test_server_refuses_non_loopback_bind_without_token_or_tls():
     with pytest.raises(TuneforgeError) as err:
         check_bind_policy(config)
     assert err.value.reason == "INSECURE_BIND"
-    check_bind_policy(load_config(overrides={"host": "0.0.0.0", "auth_token": "t"}, environ={})[0])
+    check_bind_policy(load_config(overrides={"host": "0.0.0.0", "auth_token": "t" * 16}, environ={})[0])
     check_bind_policy(load_config(overrides={"host": "127.0.0.1"}, environ={})[0])
     check_bind_policy(load_config(overrides={"host": "::1"}, environ={})[0])
 
@@ -223,3 +223,74 @@ def test_old_uploads_are_swept_except_those_a_pending_job_reads(tmp_path):
     removed = sweep_uploads(uploads, 24 * 3600, keep={"up-000000000002"})
     assert removed == ["up-000000000001"]
     assert sorted(p.name for p in uploads.iterdir()) == ["up-000000000002", "up-000000000003"]
+
+
+def test_server_refuses_a_short_token_for_a_non_loopback_bind():
+    with pytest.raises(TuneforgeError) as err:
+        check_bind_policy(load_config(overrides={"host": "0.0.0.0", "auth_token": "s3cret"}, environ={})[0])
+    assert err.value.reason == "WEAK_TOKEN" and "16" in err.value.message
+    check_bind_policy(load_config(overrides={"host": "127.0.0.1", "auth_token": "s3cret"}, environ={})[0])
+
+
+def test_the_grpcurl_doc_states_the_real_message_cap():
+    from pathlib import Path
+
+    from tuneforge.runtime.server import MAX_MESSAGE_BYTES
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "grpcurl.md").read_text()
+    assert f"{MAX_MESSAGE_BYTES // 2**20} MiB" in text
+    assert "4 MiB message cap" not in text
+
+
+TOKEN = "a-long-enough-token_0123456789"
+
+
+@pytest.mark.parametrize(("header", "ok"), [
+    (f"Bearer {TOKEN}", True), (f"bearer {TOKEN}", True), (f"BEARER    {TOKEN}", True),
+    (f"Bearer {TOKEN} extra", False), (f"Basic {TOKEN}", False),
+    (f"Bearer{TOKEN}", False), ("Bearer", False), (f"Bearer {TOKEN[:-1]}", False),
+])  # fmt: skip
+def test_bearer_credentials_follow_rfc_6750(server_factory, header, ok):
+    srv = server_factory(auth_token=TOKEN, services=("dataset",))
+    from tuneforge.dataset.v1 import dataset_pb2, dataset_pb2_grpc
+
+    with grpc.insecure_channel(srv.target) as channel:
+        stub = dataset_pb2_grpc.DatasetServiceStub(channel)
+        try:
+            stub.ListDatasets(dataset_pb2.ListDatasetsRequest(), metadata=[("authorization", header)], timeout=10)
+            assert ok, header
+        except grpc.RpcError as err:
+            assert not ok and err.code() == grpc.StatusCode.UNAUTHENTICATED, header
+            trailers = dict(err.trailing_metadata())
+            assert trailers["www-authenticate"] == 'Bearer realm="tuneforge", error="invalid_token"'
+
+
+def test_a_call_without_credentials_is_told_the_scheme(server_factory):
+    srv = server_factory(auth_token=TOKEN, services=("dataset",))
+    from tuneforge.dataset.v1 import dataset_pb2, dataset_pb2_grpc
+
+    with grpc.insecure_channel(srv.target) as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            dataset_pb2_grpc.DatasetServiceStub(channel).ListDatasets(dataset_pb2.ListDatasetsRequest(), timeout=10)
+    assert dict(err.value.trailing_metadata())["www-authenticate"] == 'Bearer realm="tuneforge"'
+
+
+def test_a_token_a_client_cannot_send_as_a_bearer_token_is_refused():
+    config, _ = load_config(overrides={"auth_token": "has space and !"}, environ={})
+    with pytest.raises(TuneforgeError) as err:
+        check_bind_policy(config)
+    assert err.value.reason == "INVALID_TOKEN"
+
+
+@pytest.mark.parametrize("method", ["/tuneforge.dataset.v1.DatasetService/ListDatasets", "/tuneforge.dataset.v1.DatasetService/UploadFile"])
+def test_a_corrupt_protobuf_request_is_invalid_argument(server_factory, method):
+    srv = server_factory(services=("dataset",))
+    garbage = b"\x0a\xff\xff\xff\xff\xff\xff"  # field 1, length far past the end
+    with grpc.insecure_channel(srv.target) as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            if method.endswith("UploadFile"):
+                channel.stream_unary(method)(iter([garbage]), timeout=10)
+            else:
+                channel.unary_unary(method)(garbage, timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    assert "protobuf" in err.value.details()

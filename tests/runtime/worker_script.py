@@ -1,9 +1,11 @@
 """A real worker for the job-engine tests: counts steps, reports events, stops on SIGTERM.
 
 Spec: steps, sleep (seconds per step), exit_code (at the end), fail_at (step that raises),
-print_noise (plain stdout/stderr lines).
+print_noise (plain stdout/stderr lines), print_env (a variable name: prints NAME=value),
+stop_delay (seconds the worker takes to save when stopped).
 """
 
+import os
 import sys
 import time
 
@@ -14,11 +16,16 @@ from tuneforge.runtime.errors import failed_precondition
 def main(spec):
     steps, pause = int(spec.get("steps", 5)), float(spec.get("sleep", 0.05))
     ev.progress(phase="starting", step=0, total=steps)
+    if spec.get("print_env"):
+        print(f"{spec['print_env']}={os.environ.get(spec['print_env'], '')}", flush=True)
     if spec.get("print_noise"):
         print("plain stdout line", flush=True)
         print("plain stderr line", file=sys.stderr, flush=True)
     for step in range(1, steps + 1):
         if ev.stop_requested():
+            if spec.get("stop_delay"):
+                ev.log("saving before stopping")
+                time.sleep(float(spec["stop_delay"]))
             ev.checkpoint(step - 1, f"{spec['job_dir']}/checkpoint-{step - 1}")
             ev.log(f"stopped at step {step - 1}")
             return

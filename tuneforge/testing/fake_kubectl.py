@@ -6,12 +6,18 @@ It implements the part of kubectl's command-line contract the Kubernetes executo
 single container command runs as a local process (its image is ignored); exit codes, SIGTERM
 on delete with a grace period, and foreground deletion behave as on a cluster. State lives
 in ``$FAKE_KUBECTL_STATE``. Every invocation is appended to ``calls.jsonl`` there.
+
+Secrets live in ``$FAKE_KUBECTL_STATE/secrets/<name>.json`` (``{key: value}``); a container's
+``valueFrom.secretKeyRef`` is resolved from there as a kubelet would (an ``optional`` key that
+is missing leaves the variable unset). ``$FAKE_KUBECTL_FAIL_RATE`` (0..1) makes that share of
+API calls fail the way a flaky API server does ("Unable to connect to the server", exit 1).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -59,7 +65,7 @@ def _run(name: str) -> int:
     jdir = _job_dir(name)
     manifest = json.loads((jdir / "manifest.json").read_text())
     container = manifest["spec"]["template"]["spec"]["containers"][0]
-    env = {**os.environ, **{e["name"]: e["value"] for e in container.get("env", [])}}
+    env = {**os.environ, **_container_env(container.get("env", []))}
     child = subprocess.Popen(container["command"], cwd=container.get("workingDir") or None, env=env, start_new_session=True)
     (jdir / "pod.pid").write_text(str(child.pid))
 
@@ -78,6 +84,30 @@ def _run(name: str) -> int:
             path.unlink()
         jdir.rmdir()
     return 0
+
+
+def _container_env(entries: list[dict]) -> dict[str, str]:
+    env = {}
+    for entry in entries:
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+            continue
+        ref = entry["valueFrom"]["secretKeyRef"]
+        path = _state() / "secrets" / f"{ref['name']}.json"
+        values = json.loads(path.read_text()) if path.exists() else {}
+        if ref["key"] in values:
+            env[entry["name"]] = values[ref["key"]]
+        elif not ref.get("optional"):
+            raise SystemExit(f"CreateContainerConfigError: secret {ref['name']!r} has no key {ref['key']!r}")
+    return env
+
+
+def _flaky() -> bool:
+    rate = float(os.environ.get("FAKE_KUBECTL_FAIL_RATE") or 0)
+    if rate and random.random() < rate:
+        print("Unable to connect to the server: net/http: TLS handshake timeout", file=sys.stderr)
+        return True
+    return False
 
 
 def _get_job(name: str) -> int:
@@ -148,6 +178,8 @@ def main(argv: list[str]) -> int:
         return _run(args[1])
     if args[:1] == ["-n"]:
         args = args[2:]
+    if _flaky():
+        return 1
     if args[:3] == ["apply", "-f", "-"]:
         return _apply(json.load(sys.stdin))
     if args[:2] == ["get", "job"] and "-o" in args:

@@ -13,9 +13,21 @@ from tuneforge.runtime.config import Config, load_config
 from tuneforge.runtime.server import SERVICES, TuneforgeServer
 
 
+def test_allowed_paths(data_root: Path | str) -> str:
+    """What a test server lets requests name besides its data root: the test run's temporary
+    tree around it (``<basetemp>/<test>/var``: the test's and the session's temp dirs) and the
+    caches of the tiny test models."""
+    from tuneforge.testing import tiny_lm, tiny_whisper
+
+    dirs = [Path(data_root).resolve().parent.parent, tiny_lm.default_cache_root(), tiny_whisper.default_cache_root()]
+    return ",".join(str(d) for d in dirs)
+
+
 class ServerThread:
+    """``allowed_paths`` defaults to :func:`test_allowed_paths`; pass it to choose."""
+
     def __init__(self, data_root: Path | str, services: tuple[str, ...] = SERVICES, **overrides: Any) -> None:
-        overrides = {"port": 0, **overrides, "data_root": str(data_root)}
+        overrides = {"port": 0, "allowed_paths": test_allowed_paths(data_root), **overrides, "data_root": str(data_root)}
         self.config: Config = load_config(overrides=overrides, environ={})[0]
         self.services = services
         self.loop = asyncio.new_event_loop()

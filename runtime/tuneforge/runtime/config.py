@@ -55,6 +55,9 @@ class Config:
     max_upload_bytes: int = field(
         default=20 * 1024**3, metadata={"help": "largest accepted upload in bytes"}
     )
+    max_record_bytes: int = field(
+        default=4 * 1024**2, metadata={"help": "longest line (one record) a dataset import reads; longer lines are invalid"}
+    )
     upload_retention_hours: float = field(
         default=24.0, metadata={"help": "delete uploads older than this (0 = keep forever)"}
     )
@@ -106,6 +109,14 @@ class Config:
     kubernetes_gpus: int = field(default=1, metadata={"help": "nvidia.com/gpu per training Job"})
     kubernetes_python: str = field(
         default="python", metadata={"help": "interpreter inside the training Job's image"}
+    )
+    kubernetes_secret: str = field(
+        default="tuneforge-auth",
+        metadata={"help": "Secret that training Jobs read secret variables from (never copied into the manifest)"},
+    )
+    kubernetes_secret_env: str = field(
+        default="TUNEFORGE_AUTH_TOKEN=token,TUNEFORGE_VLLM_API_KEY=vllm-api-key,HF_TOKEN=hf-token",
+        metadata={"help": "secret variables of training Jobs as VAR=key-in-kubernetes_secret, comma-separated"},
     )
     # -- services talking to each other
     registry_target: str = field(
@@ -166,6 +177,10 @@ class Config:
     )
     export_calibration_samples: int = field(
         default=128, metadata={"help": "training rows AWQ calibrates on"}
+    )
+    allowed_paths: str = field(
+        default="",
+        metadata={"help": "directories outside the data root that requests may name (comma-separated; empty: the data root only)"},
     )
 
     @property

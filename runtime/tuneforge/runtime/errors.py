@@ -107,3 +107,43 @@ def resource_exhausted(reason: str, message: str, **metadata: str) -> TuneforgeE
 
 def unavailable(reason: str, message: str, **metadata: str) -> TuneforgeError:
     return TuneforgeError(Code.UNAVAILABLE, reason, message, metadata=dict(metadata))
+
+
+class Violations:
+    """The bad parameters of one request, gathered so they all come back in one
+    INVALID_ARGUMENT instead of one per round trip."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldViolation] = []
+        self.reasons: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def add(self, field_name: str, description: str, reason: str = "INVALID_ARGUMENT") -> None:
+        self.items.append(FieldViolation(field_name, description))
+        self.reasons.add(reason)
+
+    def extend(self, violations: list[FieldViolation], reason: str = "INVALID_ARGUMENT") -> None:
+        if violations:
+            self.items += violations
+            self.reasons.add(reason)
+
+    def absorb(self, exc: TuneforgeError) -> None:
+        """Keep an INVALID_ARGUMENT with field violations; re-raise anything else."""
+        if exc.code is not Code.INVALID_ARGUMENT or not exc.violations:
+            raise exc
+        self.extend(exc.violations, exc.reason)
+
+    def run(self, fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+        """``fn(...)``, or None with its violations kept when it raises INVALID_ARGUMENT."""
+        try:
+            return fn(*args, **kwargs)
+        except TuneforgeError as exc:
+            self.absorb(exc)
+            return None
+
+    def raise_if_any(self, message: str = "invalid request") -> None:
+        if self.items:
+            reason = next(iter(self.reasons)) if len(self.reasons) == 1 else "INVALID_ARGUMENT"
+            raise invalid_fields(self.items, reason=reason, message=message)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuneforge.runtime.errors import unavailable
+from tuneforge.runtime.errors import TuneforgeError, invalid_argument, unavailable
 
 
 @dataclass
@@ -63,6 +63,10 @@ class LocalExecutor:
     async def alive(self, ref: str, marker: str | None) -> bool:
         return pid_alive(int(ref), marker)
 
+    def forget(self, job_id: str) -> None:
+        """Drop a child that nobody will poll any more (its supervision ended early)."""
+        self._children.pop(job_id, None)
+
     async def signal(self, ref: str, marker: str | None, sig: int, grace: float) -> None:
         pid = int(ref)
         if not pid_alive(pid, marker):
@@ -75,7 +79,13 @@ class LocalExecutor:
 
 
 class KubernetesExecutor:
-    """Runs a worker as a ``batch/v1`` Job: same image, the data root PVC at the same path."""
+    """Runs a worker as a ``batch/v1`` Job: same image, the data root PVC at the same path.
+
+    The Kubernetes API can fail for a moment (a restarting API server, a timeout): such
+    errors are retried with backoff and never end a job. Only a Job the API says is gone
+    (NotFound) on two polls in a row counts as lost. Secret variables never appear in the
+    manifest: they come from the deployment's Secret by reference (``secretKeyRef``).
+    """
 
     name = "kubernetes"
 
@@ -91,6 +101,10 @@ class KubernetesExecutor:
         gpus: int = 1,
         python: str = "python",
         stop_timeout: float = 300.0,
+        secret: str = "tuneforge-auth",
+        secret_env: dict[str, str] | None = None,
+        retries: int = 5,
+        backoff: float = 0.5,
     ) -> None:
         self.kubectl = shlex.split(kubectl)
         self.namespace = namespace
@@ -101,21 +115,36 @@ class KubernetesExecutor:
         self.gpus = gpus
         self.python = python
         self.stop_timeout = stop_timeout
+        self.secret = secret
+        self.secret_env = dict(DEFAULT_SECRET_ENV if secret_env is None else secret_env)
+        self.retries = max(1, retries)
+        self.backoff = backoff
+        self._missing: dict[str, int] = {}  # Job → NotFound answers in a row
+        self._poll_backoff: dict[str, float] = {}  # Job → extra wait after transient errors
 
     def job_name(self, job_id: str) -> str:
         return re.sub(r"[^a-z0-9-]", "-", f"tuneforge-{job_id}".lower())[:63]
 
+    def _env(self, env: dict[str, str]) -> list[dict[str, Any]]:
+        """The container's env: plain variables by value, secret ones only by reference."""
+        out: list[dict[str, Any]] = []
+        for name in sorted(env):
+            if name in self.secret_env:
+                ref = {"name": self.secret, "key": self.secret_env[name], "optional": True}
+                out.append({"name": name, "valueFrom": {"secretKeyRef": ref}})
+            elif name.startswith(_PASSED_PREFIXES) and name != "CUDA_VISIBLE_DEVICES" and not looks_secret(name):
+                out.append({"name": name, "value": env[name]})
+        return out
+
     def manifest(self, job_id: str, argv: list[str], env: dict[str, str], out: Path, err: Path) -> dict[str, Any]:
         argv = [self.python if a == sys.executable else a for a in argv]
         script = f'exec "$@" >>{shlex.quote(str(out))} 2>>{shlex.quote(str(err))}'
-        passed = {k: v for k, v in env.items() if k.startswith(("TUNEFORGE_", "HF_", "TRANSFORMERS_", "CUDA_", "PYTHON", "OMP_"))}
-        passed.pop("CUDA_VISIBLE_DEVICES", None)  # the scheduler picks the GPU inside the pod
         container: dict[str, Any] = {
             "name": "worker",
             "image": self.image,
             "command": ["sh", "-c", script, "worker", *argv],
             "workingDir": str(out.parent),
-            "env": [{"name": k, "value": v} for k, v in sorted(passed.items())],
+            "env": self._env(env),  # CUDA_VISIBLE_DEVICES stays out: the scheduler picks the GPU
             "volumeMounts": [{"name": "data", "mountPath": str(self.data_root)}],
         }
         if self.gpus:
@@ -151,7 +180,8 @@ class KubernetesExecutor:
             },
         }
 
-    async def _kubectl(self, *args: str, stdin: bytes | None = None, check: bool = True) -> tuple[int, str]:
+    async def _kubectl(self, *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
+        """One kubectl call: (exit code, stdout, stderr)."""
         cmd = [*self.kubectl, *(["-n", self.namespace] if self.namespace else []), *args]
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -161,30 +191,64 @@ class KubernetesExecutor:
         except OSError as exc:
             raise unavailable("KUBECTL_UNAVAILABLE", f"cannot run {self.kubectl[0]!r}: {exc}") from None
         out, errout = await proc.communicate(stdin)
-        if check and proc.returncode != 0:
-            raise unavailable("KUBERNETES_ERROR", f"kubectl {' '.join(args[:2])} failed: {errout.decode(errors='replace').strip()[-500:]}")
-        return proc.returncode or 0, out.decode(errors="replace")
+        return proc.returncode or 0, out.decode(errors="replace"), errout.decode(errors="replace").strip()
+
+    async def _retrying(self, *args: str, stdin: bytes | None = None, ok: Any = None) -> tuple[int, str, str]:
+        """kubectl with retries (exponential backoff) while the error looks transient;
+        ``ok(stderr)`` says which failures are answers (NotFound, AlreadyExists), not errors."""
+        delay = self.backoff
+        for attempt in range(self.retries):
+            rc, out, err = await self._kubectl(*args, stdin=stdin)
+            if rc == 0 or (ok and ok(err)):
+                return rc, out, err
+            if attempt + 1 < self.retries:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        raise unavailable("KUBERNETES_ERROR", f"kubectl {' '.join(args[:2])} failed {self.retries} times: {err[-500:]}")
 
     async def start(self, job_id: str, argv: list[str], env: dict[str, str], cwd: Path, out: Path, err: Path) -> Started:
         out.touch()
         err.touch()
         doc = json.dumps(self.manifest(job_id, argv, env, out, err)).encode()
-        await self._kubectl("apply", "-f", "-", stdin=doc)
+        # A retried apply whose first try went through answers AlreadyExists: that is success.
+        await self._retrying("apply", "-f", "-", stdin=doc, ok=lambda e: "AlreadyExists" in e)
         return Started(self.job_name(job_id), None)
 
     async def _status(self, ref: str) -> tuple[bool, int | None]:
-        rc, out = await self._kubectl("get", "job", ref, "-o", "json", check=False)
-        if rc != 0:
-            return True, None  # the Job is gone
-        status = json.loads(out).get("status", {})
+        """(done, exit code) from one look at the Job; transient errors read as "running"."""
+        rc, out, err = await self._kubectl("get", "job", ref, "-o", "json")
+        if rc != 0 and is_not_found(err):
+            self._missing[ref] = self._missing.get(ref, 0) + 1
+            if self._missing[ref] >= 2:
+                self._forget(ref)
+                return True, None  # really gone
+            return False, None
+        self._missing.pop(ref, None)
+        try:
+            status = json.loads(out).get("status", {}) if rc == 0 else None
+        except (ValueError, AttributeError):
+            status = None
+        if status is None:  # the API did not answer properly: look again later, slower
+            self._poll_backoff[ref] = min(max(self._poll_backoff.get(ref, 0.0) * 2, 1.0), 30.0)
+            return False, None
+        self._poll_backoff.pop(ref, None)
         if status.get("succeeded"):
+            self._forget(ref)
             return True, 0
         if status.get("failed"):
+            self._forget(ref)
             return True, await self._exit_code(ref)
         return False, None
 
+    def _forget(self, ref: str) -> None:
+        self._missing.pop(ref, None)
+        self._poll_backoff.pop(ref, None)
+
     async def _exit_code(self, ref: str) -> int:
-        rc, out = await self._kubectl("get", "pods", "-l", f"job-name={ref}", "-o", "json", check=False)
+        try:
+            _rc, out, _err = await self._retrying("get", "pods", "-l", f"job-name={ref}", "-o", "json")
+        except TuneforgeError:
+            return 1
         with contextlib.suppress(ValueError, KeyError, IndexError, TypeError):
             for pod in json.loads(out)["items"]:
                 for status in pod["status"].get("containerStatuses", []):
@@ -196,16 +260,50 @@ class KubernetesExecutor:
         return 1
 
     async def poll(self, job_id: str, ref: str, marker: str | None, interval: float) -> tuple[bool, int | None]:
-        await asyncio.sleep(max(interval, 1.0))
+        await asyncio.sleep(max(interval, 1.0) + self._poll_backoff.get(ref, 0.0))
         return await self._status(ref)
 
     async def alive(self, ref: str, marker: str | None) -> bool:
-        done, _ = await self._status(ref)
-        return not done
+        """For re-attaching after a restart: gone only if NotFound twice; in doubt, alive."""
+        for _ in range(2):
+            done, code = await self._status(ref)
+            if done:
+                return False
+            if ref not in self._missing:
+                return True
+            await asyncio.sleep(self.backoff)
+        return True
 
     async def signal(self, ref: str, marker: str | None, sig: int, grace: float) -> None:
         period = "0" if sig == signal.SIGKILL else str(int(grace))
-        await self._kubectl("delete", "job", ref, f"--grace-period={period}", "--cascade=foreground", "--wait=false", "--ignore-not-found", check=False)
+        with contextlib.suppress(TuneforgeError):
+            await self._retrying("delete", "job", ref, f"--grace-period={period}", "--cascade=foreground",
+                                 "--wait=false", "--ignore-not-found", ok=is_not_found)  # fmt: skip
+
+
+_PASSED_PREFIXES = ("TUNEFORGE_", "HF_", "TRANSFORMERS_", "CUDA_", "PYTHON", "OMP_")
+DEFAULT_SECRET_ENV = {"TUNEFORGE_AUTH_TOKEN": "token", "TUNEFORGE_VLLM_API_KEY": "vllm-api-key", "HF_TOKEN": "hf-token"}
+_SECRET_WORDS = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|CREDENTIAL|PRIVATE")
+
+
+def looks_secret(name: str) -> bool:
+    """A variable never passed by value even if nobody listed it as secret."""
+    return bool(_SECRET_WORDS.search(name.upper()))
+
+
+def parse_secret_env(raw: str) -> dict[str, str]:
+    """"VAR=key,VAR2=key2" (config ``kubernetes_secret_env``) → {VAR: key}."""
+    out = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        var, _, key = item.partition("=")
+        if not var.strip() or not key.strip():
+            raise invalid_argument("kubernetes_secret_env", f"{item!r} is not VAR=key")
+        out[var.strip()] = key.strip()
+    return out
+
+
+def is_not_found(stderr: str) -> bool:
+    return "(NotFound)" in stderr or " not found" in stderr
 
 
 def process_start(pid: int) -> str | None:

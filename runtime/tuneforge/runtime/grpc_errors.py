@@ -63,4 +63,8 @@ def to_status(error: TuneforgeError) -> grpc.Status:
     status = status_pb2.Status(
         code=getattr(code_pb2, grpc_code.name), message=message[:MAX_MESSAGE], details=details
     )
-    return rpc_status.to_status(status)
+    out = rpc_status.to_status(status)
+    challenge = error.metadata.get("www-authenticate") if error.code is Code.UNAUTHENTICATED else None
+    if challenge:  # RFC 6750 §3: an unauthenticated answer names the scheme it wants
+        out = out._replace(trailing_metadata=(*out.trailing_metadata, ("www-authenticate", challenge)))
+    return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import hmac
 import inspect
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -18,9 +19,10 @@ from typing import Any
 
 import grpc
 
-from tuneforge.runtime.errors import Code, TuneforgeError
+from tuneforge.runtime.errors import Code, TuneforgeError, invalid_argument
 from tuneforge.runtime.grpc_errors import to_status
 from tuneforge.runtime.logging import get_logger
+from tuneforge.runtime.storage import disk_full_error, is_disk_full
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 log = get_logger("tuneforge.rpc")
@@ -44,14 +46,18 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         kind = _kind(handler)
         behavior = getattr(handler, kind)
         if needs_auth and not _token_ok(metadata.get("authorization", ""), self.auth_token):
-            behavior = _deny(handler)
+            behavior = _deny(handler, given="authorization" in metadata)
         wrapped = _wrap(behavior, kind, method, rid, self.observer)
         return _replace(handler, kind, wrapped)
 
 
+# RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token; the scheme is case-insensitive (RFC 7235).
+_BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*)")
+
+
 def _token_ok(header: str, token: str) -> bool:
-    scheme, _, value = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip(), token)
+    match = _BEARER.fullmatch(header.strip(" "))
+    return match is not None and hmac.compare_digest(match.group(1).encode(), token.encode())
 
 
 def _kind(handler: Any) -> str:
@@ -73,15 +79,59 @@ def _replace(handler: Any, kind: str, behavior: Any) -> Any:
     }[kind]
     return factory(
         behavior,
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=_tolerant(handler.request_deserializer),
         response_serializer=handler.response_serializer,
     )
 
 
-def _deny(handler: Any) -> Any:
-    """A handler that refuses the call; wrapped like any other so it is logged and counted."""
+class _Malformed:
+    """What a request that is not a valid protobuf message deserializes to: the handler
+    answers INVALID_ARGUMENT for it (gRPC itself would answer INTERNAL)."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def error(self) -> TuneforgeError:
+        return invalid_argument("request", f"not a valid protobuf message: {self.why}", reason="MALFORMED_REQUEST")
+
+
+def _tolerant(deserialize: Any) -> Any:
+    if deserialize is None:
+        return None
+
+    def run(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as exc:  # noqa: BLE001 - DecodeError and whatever a parser raises
+            return _Malformed(str(exc) or type(exc).__name__)
+
+    return run
+
+
+def _checked(request: Any) -> Any:
+    """The request, or for client streams an iterator that raises at a malformed message."""
+    if isinstance(request, _Malformed):
+        raise request.error()
+    if not hasattr(request, "__aiter__"):
+        return request
+
+    async def messages() -> Any:
+        async for message in request:
+            if isinstance(message, _Malformed):
+                raise message.error()
+            yield message
+
+    return messages()
+
+
+def _deny(handler: Any, given: bool) -> Any:
+    """A handler that refuses the call; wrapped like any other so it is logged and counted.
+    Its status carries the RFC 6750 challenge (``www-authenticate``) in the trailers."""
     kind = _kind(handler)
-    error = TuneforgeError(Code.UNAUTHENTICATED, "UNAUTHENTICATED", "missing or wrong bearer token in `authorization` metadata")
+    challenge = 'Bearer realm="tuneforge"' + (', error="invalid_token"' if given else "")
+    error = TuneforgeError(Code.UNAUTHENTICATED, "UNAUTHENTICATED",
+                           "missing or wrong bearer token in `authorization` metadata (`Bearer <token>`)",
+                           metadata={"www-authenticate": challenge})  # fmt: skip
 
     if kind in ("unary_stream", "stream_stream"):
         async def deny_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -100,6 +150,9 @@ def _to_error(exc: BaseException, method: str) -> TuneforgeError:
         return exc
     if isinstance(exc, NotImplementedError):
         return TuneforgeError(Code.UNIMPLEMENTED, "NOT_IMPLEMENTED", f"{method} is not implemented yet")
+    if is_disk_full(exc):
+        log.error("rpc_disk_full", method=method, error=f"{type(exc).__name__}: {exc}")
+        return disk_full_error(exc, "the data root")
     rid = request_id_var.get()
     log.error("rpc_internal_error", method=method, request_id=rid, error=f"{type(exc).__name__}: {exc}", exc_info=exc)
     return TuneforgeError(Code.INTERNAL, "INTERNAL", f"internal error; the server log has the details under request id {rid}",
@@ -130,7 +183,7 @@ def _wrap(behavior: Any, kind: str, method: str, rid: str, observer: Any) -> Any
             token = request_id_var.set(rid)
             start, code = time.perf_counter(), "OK"
             try:
-                result = behavior(request, context)
+                result = behavior(_checked(request), context)
                 if inspect.isasyncgen(result):
                     async for item in result:
                         yield item
@@ -158,7 +211,7 @@ def _wrap(behavior: Any, kind: str, method: str, rid: str, observer: Any) -> Any
         token = request_id_var.set(rid)
         start, code = time.perf_counter(), "OK"
         try:
-            result = behavior(request, context)
+            result = behavior(_checked(request), context)
             if inspect.isawaitable(result):
                 result = await result
             code = _code_of(context)

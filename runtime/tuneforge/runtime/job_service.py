@@ -74,7 +74,9 @@ class JobServicer(pb_grpc.JobServiceServicer):
         self._job(request.id)
         types = None if request.include_logs else _NOT_LOG
         async for event in self.engine.follow(request.id, request.after_seq, types=types):
-            yield event_pb(event, self.engine, request.id)
+            if event.wire is None:  # one conversion per event, however many watch it
+                event.wire = event_pb(event, self.engine, request.id)
+            yield event.wire
 
     async def StreamJobLogs(self, request, context):
         self._job(request.id)

@@ -36,20 +36,17 @@ class Metrics:
         if self._engine is None:
             return
         self.jobs.clear()
-        rows = self._engine.store.query("SELECT service, kind, state, COUNT(*) AS n FROM jobs GROUP BY service, kind, state")
         queued = 0
-        for row in rows:
-            self.jobs.labels(row["service"], row["kind"], row["state"]).set(row["n"])
-            if row["state"] == "QUEUED":
-                queued += row["n"]
+        for service, kind, state, n in self._engine.job_store.counts_by_state():
+            self.jobs.labels(service, kind, state).set(n)
+            if state == "QUEUED":
+                queued += n
         self.queue.set(queued)
         self.tokens.clear()
-        import json
-
-        for row in self._engine.store.query("SELECT id, metrics FROM jobs WHERE state = 'RUNNING'"):
-            value = json.loads(row["metrics"]).get("tokens_per_second")
+        for job_id, metrics in self._engine.job_store.running_metrics():
+            value = metrics.get("tokens_per_second")
             if isinstance(value, (int, float)):
-                self.tokens.labels(row["id"]).set(value)
+                self.tokens.labels(job_id).set(value)
         self._collect_gpu()
 
     def _collect_gpu(self) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import importlib
 import ipaddress
+import re
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from tuneforge.runtime.metrics import Metrics
 from tuneforge.runtime.store import Store
 
 SERVICES = ("dataset", "trainer", "tts", "registry")
+MIN_TOKEN_CHARS = 16  # for a bind beyond loopback
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # one gRPC message either way (docs/grpcurl.md says so)
 log = get_logger("tuneforge.server")
 
 
@@ -59,6 +62,13 @@ class ServiceContext:
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
         return f"{host}:{self.config.port}"
+
+    def path_roots(self, *, with_models: bool = False) -> list[Path]:
+        """Where paths a client names may point: the data root and ``allowed_paths`` (and
+        ``models_dir`` for models to read)."""
+        from tuneforge.runtime.paths import allowed_roots
+
+        return allowed_roots(self.root, self.config.allowed_paths, self.config.models_dir if with_models else "")
 
     def target_for(self, service: str, configured: str) -> str:
         if configured:
@@ -95,11 +105,24 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind_policy(config: Config) -> None:
-    if not is_loopback(config.host) and not (config.auth_token or config.tls_cert):
+    if config.auth_token and not re.fullmatch(r"[A-Za-z0-9\-._~+/]+=*", config.auth_token):
+        raise failed_precondition(
+            "INVALID_TOKEN",
+            "auth_token must be an RFC 6750 bearer token: letters, digits and -._~+/ (then = padding)",
+        )
+    if is_loopback(config.host):
+        return
+    if not (config.auth_token or config.tls_cert):
         raise failed_precondition(
             "INSECURE_BIND",
             f"refusing to listen on {config.host}: beyond loopback set auth_token or TLS "
             "(tls_cert + tls_key), or listen on 127.0.0.1",
+        )
+    if config.auth_token and len(config.auth_token) < MIN_TOKEN_CHARS:
+        raise failed_precondition(
+            "WEAK_TOKEN",
+            f"refusing to listen on {config.host} with an auth_token of {len(config.auth_token)} characters: "
+            f"beyond loopback it needs at least {MIN_TOKEN_CHARS} (python -c 'import secrets; print(secrets.token_urlsafe(32))')",
         )
 
 
@@ -117,7 +140,7 @@ def _credentials(config: Config) -> grpc.ServerCredentials | None:
 def _executors(config: Config, root: Path) -> dict[str, Any]:
     if config.training_executor != "kubernetes":
         return {}
-    from tuneforge.runtime.executors import KubernetesExecutor
+    from tuneforge.runtime.executors import KubernetesExecutor, parse_secret_env
 
     missing = [name for name in ("kubernetes_image", "kubernetes_pvc") if not getattr(config, name)]
     if missing:
@@ -131,6 +154,7 @@ def _executors(config: Config, root: Path) -> dict[str, Any]:
             image=config.kubernetes_image, data_root=root, pvc=config.kubernetes_pvc,
             service_account=config.kubernetes_service_account, gpus=config.kubernetes_gpus,
             python=config.kubernetes_python, stop_timeout=config.stop_timeout_seconds,
+            secret=config.kubernetes_secret, secret_env=parse_secret_env(config.kubernetes_secret_env),
         )
     }
 
@@ -166,8 +190,8 @@ class TuneforgeServer:
         server = grpc.aio.server(
             interceptors=[ServerInterceptor(self.config.auth_token, self.metrics.observe_rpc)],
             options=[
-                ("grpc.max_receive_message_length", 8 * 1024 * 1024),
-                ("grpc.max_send_message_length", 8 * 1024 * 1024),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),
             ],
         )
@@ -234,8 +258,8 @@ async def _sweep_uploads_forever(ctx: ServiceContext, interval: float = 600.0) -
 
     while True:
         try:
-            rows = ctx.store.query("SELECT params FROM jobs WHERE state IN ('QUEUED', 'RUNNING')")
-            keep = {m for row in rows for m in re.findall(r"up-[0-9a-f]{12}", row["params"])}
+            live = ctx.engine.job_store.live_params_text()
+            keep = {m for params in live for m in re.findall(r"up-[0-9a-f]{12}", params)}
             removed = await asyncio.to_thread(
                 sweep_uploads, ctx.root / "uploads", ctx.config.upload_retention_hours * 3600, keep
             )

@@ -95,10 +95,14 @@ async def receive_upload(
             raise invalid_argument("metadata.sha256", f"checksum mismatch: received content has sha256 {sha}", reason="CHECKSUM_MISMATCH")
         final_dir = uploads_dir / upload_id
         final_dir.mkdir()
-        path = final_dir / filename
-        tmp.replace(path)
-        now = time.time()
-        (final_dir / "upload.json").write_text(json.dumps({"id": upload_id, "filename": filename, "size_bytes": size, "sha256": sha, "create_time": now}))
+        try:
+            path = final_dir / filename
+            tmp.replace(path)
+            now = time.time()
+            (final_dir / "upload.json").write_text(json.dumps({"id": upload_id, "filename": filename, "size_bytes": size, "sha256": sha, "create_time": now}))
+        except BaseException:
+            shutil.rmtree(final_dir, ignore_errors=True)  # no half-made upload (a full disk)
+            raise
         return StoredUpload(upload_id, filename, path, size, sha, now), meta_msg
     finally:
         if tmp.exists():

@@ -117,11 +117,14 @@ def run_main(main: Any, argv: list[str] | None = None) -> None:
     """Standard worker entry: install the stop handler, read the spec, run ``main(spec)``.
 
     A :class:`tuneforge.runtime.errors.TuneforgeError` or any other exception becomes an
-    ``error`` event and exit status 1, so the job fails with a readable reason.
+    ``error`` event and exit status 1, so the job fails with a readable reason; a full disk
+    is reported as ``DISK_FULL`` with the path and the free space.
     """
     from tuneforge.runtime.errors import TuneforgeError
+    from tuneforge.runtime.storage import DISK_FULL, disk_full_message, is_disk_full
 
     install_stop_handler()
+    spec: dict[str, Any] = {}
     try:
         spec = read_spec(argv)
         main(spec)
@@ -132,6 +135,10 @@ def run_main(main: Any, argv: list[str] | None = None) -> None:
         sys.exit(0)
     except Exception as exc:  # noqa: BLE001 - report every failure to the service
         import traceback
+
+        if is_disk_full(exc):
+            error(DISK_FULL, disk_full_message(exc, spec.get("job_dir", ".")))
+            sys.exit(1)
 
         for line in traceback.format_exc().splitlines():
             log(line, level="error")

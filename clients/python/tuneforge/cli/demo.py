@@ -81,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
         from tuneforge.testing.server import ServerThread
 
         configure_logging("warning")
-        server = ServerThread(root).start()
+        local_model = Path(args.base_model).expanduser() if args.base_model else None
+        allowed = str(local_model.resolve()) if local_model and local_model.is_dir() else ""
+        server = ServerThread(root, allowed_paths=allowed).start()
         args.target = server.target
         print(f"tuneforge demo: services started on {server.target}, data root {root}")
     try:

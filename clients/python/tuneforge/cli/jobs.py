@@ -56,9 +56,15 @@ def list_jobs(args: argparse.Namespace, service: str = "") -> int:
         for j in jobs:
             loss = f"{j.metrics.loss:.4g}" if j.metrics.HasField("loss") else "-"
             progress = f"{j.progress.step}/{j.progress.total}" if j.progress.total else "-"
-            rows.append([j.id, j.service, j.kind, state_name(j), _target(j), progress, loss, j.error_reason or ""])
+            rows.append([j.id, j.service, j.kind, _state_cell(j), _target(j), progress, loss, j.error_reason or ""])
         print(table(rows, ["ID", "SERVICE", "KIND", "STATE", "TARGET", "STEP", "LOSS", "REASON"]))
     return 0
+
+
+def _state_cell(job: Any) -> str:
+    """The state, with the place in the queue for a queued job ("QUEUED #2": one ahead)."""
+    state = state_name(job)
+    return f"{state} #{job.queue_position}" if job.state == common_pb2.Job.STATE_QUEUED and job.queue_position else state
 
 
 def show_job(args: argparse.Namespace, describe: Callable[[Any], str] | None = None) -> int:

@@ -159,9 +159,35 @@ def _decode(raw: bytes, line: int) -> str:
         ) from None
 
 
-def _read_jsonl(fh: io.BufferedReader) -> Iterator[Item]:
+MAX_RECORD_BYTES = 4 * 1024 * 1024  # default cap on one line/record (config max_record_bytes)
+_SKIP_CHUNK = 1024 * 1024
+
+
+def _lines(fh: io.BufferedReader, limit: int) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, bytes) per line, never holding more than ``limit`` bytes of one line:
+    a longer line comes as None and is skipped in bounded reads to its end."""
+    n = 0
+    while raw := fh.readline(limit + 1):
+        n += 1
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = fh.readline(_SKIP_CHUNK)
+            yield n, None
+            continue
+        yield n, raw
+
+
+def _too_long(limit: int) -> formats.RecordProblem:
+    return formats.RecordProblem("RECORD_TOO_LARGE", f"the line is longer than {limit} bytes (max_record_bytes)")
+
+
+def _read_jsonl(fh: io.BufferedReader, limit: int = MAX_RECORD_BYTES) -> Iterator[Item]:
     index = 0
-    for n, raw in enumerate(fh, start=1):
+    for n, raw in _lines(fh, limit):
+        if raw is None:
+            index += 1
+            yield index, n, 0, None, _too_long(limit)
+            continue
         if n == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[3:]
         text = _decode(raw, n).strip()
@@ -339,10 +365,14 @@ def _read_parquet(path: Path) -> Iterator[Item]:
             yield n, n, 0, row, None
 
 
-def _read_text(fh: io.BufferedReader) -> Iterator[Item]:
+def _read_text(fh: io.BufferedReader, limit: int = MAX_RECORD_BYTES) -> Iterator[Item]:
     block: list[str] = []
     start = index = 0
-    for n, raw in enumerate(fh, start=1):
+    for n, raw in _lines(fh, limit):
+        if raw is None:
+            index += 1
+            yield index, n, 0, None, _too_long(limit)
+            continue
         if n == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[3:]
         line = _decode(raw, n)
@@ -413,7 +443,8 @@ def _is_document(path: Path) -> bool:
 # --- the import ----------------------------------------------------------------------------
 
 
-def _items(path: Path, fh: io.BufferedReader, kind: str, notes: list[ImportWarning]) -> Iterator[Item]:
+def _items(path: Path, fh: io.BufferedReader, kind: str, notes: list[ImportWarning],
+           limit: int = MAX_RECORD_BYTES) -> Iterator[Item]:  # fmt: skip
     if kind == "parquet":
         return _read_parquet(path)
     if kind == "csv":
@@ -421,8 +452,8 @@ def _items(path: Path, fh: io.BufferedReader, kind: str, notes: list[ImportWarni
     if kind == "json":
         return _read_json_document(fh, notes)
     if kind == "jsonl":
-        return _read_jsonl(fh)
-    return _read_text(fh)
+        return _read_jsonl(fh, limit)
+    return _read_text(fh, limit)
 
 
 def read_records(path: Path | str, fmt: str = "auto") -> Iterator[Item]:
@@ -509,6 +540,7 @@ def import_file(
     max_record_chars: int = 0,
     progress: Callable[[int], None] | None = None,
     scrubber: Any = None,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> ImportResult:
     """Validate ``path`` and write the normalised JSONL to ``out_path`` (None: validate only).
 
@@ -534,7 +566,7 @@ def import_file(
             record_fmt = None if fmt in ("auto", "csv", "parquet") else fmt
             run = _Run(record_fmt or ("text" if kind == "text" else None), out, preview_size, max_record_chars, scrubber)
             run.report.file_kind = kind
-            for item in _items(path, fh, kind, notes):
+            for item in _items(path, fh, kind, notes, max_record_bytes):
                 run.take(*item)
                 if progress and run.report.records_read % 10000 == 0:
                     progress(run.report.records_read)
@@ -569,6 +601,7 @@ def import_into_catalog(
     validate_only: bool = False,
     max_record_chars: int = 0,
     scrub: bool = False,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> tuple[Any, ImportResult]:
     """ImportDataset in one call: validate ``path``, then create dataset ``name`` from it.
 
@@ -592,7 +625,7 @@ def import_into_catalog(
         result = import_file(
             path, work, format=format, skip_invalid=skip_invalid,
             preview_size=preview_size or 5, max_record_chars=max_record_chars,
-            scrubber=Scrubber() if scrub else None,
+            scrubber=Scrubber() if scrub else None, max_record_bytes=max_record_bytes,
         )  # fmt: skip
         if validate_only:
             return None, result

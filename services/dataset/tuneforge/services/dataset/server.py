@@ -31,8 +31,7 @@ log = get_logger("tuneforge.dataset")
 
 async def setup(ctx: ServiceContext) -> None:
     catalog = DatasetCatalog(ctx.store, ctx.root)
-    running = ctx.store.query("SELECT 1 FROM jobs WHERE service = 'dataset' AND state = 'RUNNING' LIMIT 1")
-    if not running:
+    if not ctx.engine.job_store.has_running("dataset"):
         swept = catalog.sweep_leftovers()
         if swept:
             log.info("dataset_leftovers_swept", count=swept)

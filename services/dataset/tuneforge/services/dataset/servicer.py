@@ -25,10 +25,13 @@ from tuneforge.runtime.errors import (
     invalid_argument,
     invalid_fields,
 )
+from tuneforge.runtime.idempotency import single_flight
 from tuneforge.runtime.job_rpcs import job_pb, timestamp, to_message
 from tuneforge.runtime.request_log import RequestLog
+from tuneforge.runtime.paths import confine
 from tuneforge.runtime.server import ServiceContext
-from tuneforge.runtime.transfer import find_upload, receive_upload, send_file
+from tuneforge.runtime.storage import is_disk_full
+from tuneforge.runtime.transfer import delete_upload, find_upload, receive_upload, send_file
 from tuneforge.services.dataset import dialogs, generate, importing, llm_rephrase
 from tuneforge.services.dataset.catalog import DatasetCatalog, DatasetInfo
 from tuneforge.services.dataset.generate_worker import PATH_OPTIONS
@@ -220,23 +223,19 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
     def _check_name(self, name: str) -> None:
         """Valid, not taken, and no queued/running job is about to create it."""
         self.catalog.check_free(name)
-        row = self.ctx.store.query_one(
-            "SELECT id FROM jobs WHERE service = 'dataset' AND state IN ('QUEUED', 'RUNNING')"
-            " AND json_extract(params, '$.dataset_name') = ?",
-            (name,),
-        )
-        if row:
+        job_id = self.ctx.engine.job_store.live_job_with_param(SERVICE, "dataset_name", name)
+        if job_id:
             err = already_exists("dataset", name)
-            err.message = f"dataset {name!r} is being created by job {row['id']}"
-            err.metadata["job_id"] = row["id"]
+            err.message = f"dataset {name!r} is being created by job {job_id}"
+            err.metadata["job_id"] = job_id
             raise err
 
     def _replayed(self, request_id: str) -> Any:
         """The job an earlier call with this request_id created (AIP-155), or None."""
         if not request_id:
             return None
-        row = self.ctx.store.query_one("SELECT id FROM jobs WHERE request_key = ?", (f"{SERVICE}:{request_id}",))
-        return job_pb(self.ctx.engine.get(row["id"]), self.ctx.engine.kinds) if row else None
+        job = self.ctx.engine.job_store.by_request_key(f"{SERVICE}:{request_id}")
+        return job_pb(self.ctx.engine.get(job.id), self.ctx.engine.kinds) if job else None
 
     def _telegram_config(self) -> pb.TelegramConfig:
         known = pb.TelegramConfig.DESCRIPTOR.fields_by_name
@@ -260,6 +259,7 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
             sha256=upload.sha256, create_time=timestamp(upload.create_time),
         ))
 
+    @single_flight
     async def ProcessTelegramExport(self, request, context):
         if replay := self._replayed(request.request_id):
             return replay
@@ -314,17 +314,23 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
                 preview_size=min(request.preview_size or 5, 100), validation_split=_split(request),
                 validate_only=request.validate_only, max_record_chars=request.max_record_chars,
                 scrub=request.scrub,
+                max_record_bytes=self.ctx.config.max_record_bytes,
             )  # fmt: skip
         except importing.ImportFailed as exc:
             if request.validate_only:  # validation is the answer, not an error
                 return pb.ImportDatasetResponse(report=report_pb(exc.report))
             raise rejected_import(exc) from None
+        except Exception as exc:
+            if is_disk_full(exc) and request.upload_id:  # free the upload's space; the client sends it again
+                await asyncio.to_thread(delete_upload, self.uploads, request.upload_id)
+            raise
         response = pb.ImportDatasetResponse(report=report_pb(result.report), preview=[_json(r) for r in result.preview])
         if info is not None:
             response.dataset.CopyFrom(dataset_pb(info))
             self.requests.record(request.request_id, response)
         return response
 
+    @single_flight
     async def GenerateDataset(self, request, context):
         if replay := self._replayed(request.request_id):
             return replay
@@ -350,7 +356,12 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
             if not await asyncio.to_thread(zipfile.is_zipfile, upload.path):
                 raise invalid_argument("project_upload_id", "the upload is not a zip archive", reason="NOT_A_ZIP")
             spec["project_zip"] = str(upload.path)
-        elif not any(options[k] for k in (*PATH_OPTIONS, "repo_url")):
+        elif any(options[k] for k in PATH_OPTIONS):  # server paths: confined like every client path
+            roots = self.ctx.path_roots()
+            for key in PATH_OPTIONS:
+                if options[key]:
+                    options[key] = str(confine(options[key], key, roots))
+        elif not options["repo_url"]:
             raise invalid_argument(
                 "project_upload_id", "give a project zip, server paths (docs_dir, code_dir, ...) or repo_url",
                 reason="NO_SOURCES",

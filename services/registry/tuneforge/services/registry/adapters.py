@@ -35,7 +35,7 @@ from tuneforge.runtime.errors import (
 from tuneforge.runtime.names import validate_name
 from tuneforge.runtime.store import Store
 from tuneforge.services.registry import marker
-from tuneforge.services.registry.peft_files import AdapterFiles, inspect_adapter_dir
+from tuneforge.services.registry.peft_files import ADAPTER_FILES, AdapterFiles, inspect_adapter_dir
 
 MIGRATIONS = [
     (
@@ -176,8 +176,8 @@ class AdapterCatalog:
         )
 
     def import_directory(self, name: str, path: Path | str, replace: bool = False) -> Adapter:
-        """Copy an existing PEFT adapter directory in (its top-level files; links are
-        followed and copied as files, sub-directories such as checkpoints are skipped)."""
+        """Copy an existing PEFT adapter directory in (the top-level files a PEFT adapter
+        uses; links and sub-directories such as checkpoints are skipped)."""
         return self.register(name, path, source="directory", replace=replace)
 
     def install_staged(
@@ -336,8 +336,9 @@ def _check_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def _copy_adapter_files(src: Path, dst: Path) -> None:
+    """Copy the files a PEFT adapter uses (:data:`ADAPTER_FILES`), never through a link."""
     dst.mkdir(parents=True)
     for entry in sorted(src.iterdir()):
-        if entry.name.startswith(".") or not entry.is_file():  # is_file() follows links
+        if entry.name not in ADAPTER_FILES or entry.is_symlink() or not entry.is_file():
             continue
-        shutil.copyfile(entry, dst / entry.name)
+        shutil.copyfile(entry, dst / entry.name, follow_symlinks=False)

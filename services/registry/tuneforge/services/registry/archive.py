@@ -21,7 +21,9 @@ header, and sha256 sums matching the manifest when there is one. Only then the s
 extracts into ``adapters/.tmp-*`` and the catalog renames it into place. macOS litter
 (``__MACOSX/``, ``._*``, ``.DS_Store``) is ignored, as are files below the adapter's own
 directory level (with several ``adapter_config.json``, the shallowest one wins, so a training
-output directory with ``checkpoint-*/`` copies imports its final adapter). Every refusal is INVALID_ARGUMENT with a reason:
+output directory with ``checkpoint-*/`` copies imports its final adapter), and files a PEFT
+adapter does not use (only :data:`ADAPTER_FILES` are kept). The decompressed stream may not
+exceed what the members declare by more than a small margin. Every refusal is INVALID_ARGUMENT with a reason:
 ``ARCHIVE_FORMAT``, ``ARCHIVE_CORRUPT``, ``ARCHIVE_UNSAFE``, ``ARCHIVE_INVALID``,
 ``CHECKSUM_MISMATCH`` — except a limit (size, decompressed size, member count), which is
 RESOURCE_EXHAUSTED ``ARCHIVE_TOO_LARGE`` (DESIGN.md: limits → RESOURCE_EXHAUSTED).
@@ -55,6 +57,7 @@ from tuneforge.runtime.errors import (
 from tuneforge.runtime.names import validate_name
 from tuneforge.services.registry.adapters import Adapter, AdapterCatalog
 from tuneforge.services.registry.peft_files import (
+    ADAPTER_FILES,
     CONFIG_FILE,
     MAX_CONFIG_BYTES,
     WEIGHTS_FILE,
@@ -67,6 +70,7 @@ FORMAT = "tuneforge-adapter/1"
 MANIFEST = "manifest.json"
 ADAPTER_PREFIX = "adapter"
 MAX_IMPORT_HEADER_BYTES = 16 * 1024 * 1024  # LoRA headers are tens of KiB
+STREAM_MARGIN = 4 * 1024 * 1024  # tar blocks, pax headers and read-ahead beyond declared sizes
 _BLOCK = tarfile.BLOCKSIZE
 
 
@@ -229,10 +233,16 @@ class _TooBig(Exception):
 
 
 class _CountingReader(io.RawIOBase):
-    """Counts decompressed bytes as tarfile reads them; stops at the limit (gzip bombs)."""
+    """Counts decompressed bytes as tarfile reads them and stops at the limit (gzip bombs),
+    and at what the members seen so far declare plus :data:`STREAM_MARGIN` — so headers that
+    tarfile reads whole (pax records, long names) cannot unpack to more than was declared."""
 
     def __init__(self, inner: BinaryIO, limit: int) -> None:
         self.inner, self.limit, self.count = inner, limit, 0
+        self.declared = STREAM_MARGIN
+
+    def declare(self, member_size: int) -> None:
+        self.declared += _BLOCK + member_size + (-member_size % _BLOCK)
 
     def readable(self) -> bool:
         return True
@@ -242,6 +252,8 @@ class _CountingReader(io.RawIOBase):
         self.count += len(data)
         if self.count > self.limit:
             raise _TooBig(f"archive decompresses to more than {self.limit} bytes")
+        if self.count > self.declared:
+            raise _TooBig(f"archive unpacks to more than its members declare (over {self.declared} bytes)")
         b[: len(data)] = data
         return len(data)
 
@@ -257,8 +269,9 @@ def _open_stream(archive: Path, limits: ImportLimits):
     else:
         raw.close()
         raise invalid_argument("archive", "is not a tar or tar.gz archive", reason="ARCHIVE_FORMAT")
-    reader = io.BufferedReader(_CountingReader(inner, limits.max_total_bytes), 1024 * 1024)
-    return raw, tarfile.open(fileobj=reader, mode="r|")
+    counter = _CountingReader(inner, limits.max_total_bytes)
+    reader = io.BufferedReader(counter, 1024 * 1024)
+    return raw, tarfile.open(fileobj=reader, mode="r|"), counter
 
 
 @contextlib.contextmanager
@@ -275,11 +288,12 @@ def _archive_errors() -> Iterator[None]:
 
 def _members(archive: Path, limits: ImportLimits) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo, PurePosixPath | None]]:
     """Yield (tar, member, safe path or None for litter), enforcing every safety rule."""
-    raw, tar = _open_stream(archive, limits)
+    raw, tar, counter = _open_stream(archive, limits)
     count, declared, seen = 0, 0, set()
     try:
         with _archive_errors(), tar:
             for member in tar:
+                counter.declare(member.size)
                 count += 1
                 if count > limits.max_members:
                     raise _too_large(f"archive has more than {limits.max_members} members")
@@ -391,8 +405,8 @@ def _extract(archive: Path, scan: _Scan, dest: Path, limits: ImportLimits) -> No
     assert scan.root is not None
     with _archive_errors():
         for tar, member, path in _members(archive, limits):
-            if path is None or not member.isreg() or path.parent != scan.root:
-                continue
+            if path is None or not member.isreg() or path.parent != scan.root or path.name not in ADAPTER_FILES:
+                continue  # litter, nested copies, and files a PEFT adapter does not use
             f = tar.extractfile(member)
             digest = hashlib.sha256()
             with open(dest / path.name, "xb") as out:

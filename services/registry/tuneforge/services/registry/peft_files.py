@@ -21,6 +21,13 @@ from tuneforge.runtime.errors import FieldViolation, invalid_fields
 
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
+# What an adapter directory keeps when it is copied or imported (PEFT's own files, the
+# tokenizer a LoRA with added tokens brings, the model card); anything else is dropped.
+ADAPTER_FILES = frozenset({
+    CONFIG_FILE, WEIGHTS_FILE, "README.md", "tokenizer.json", "tokenizer_config.json",
+    "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt", "tokenizer.model",
+    "chat_template.jinja",
+})  # fmt: skip
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # the limit the safetensors library itself applies
 MAX_CONFIG_BYTES = 1024 * 1024
 

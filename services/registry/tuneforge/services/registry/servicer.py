@@ -20,6 +20,7 @@ from tuneforge.registry.v1 import registry_pb2_grpc as pb_grpc
 from tuneforge.runtime import paging
 from tuneforge.runtime.errors import invalid_argument, not_found
 from tuneforge.runtime.names import validate_name
+from tuneforge.runtime.paths import NOT_ALLOWED, confine, links_out
 from tuneforge.runtime.request_log import RequestLog
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.runtime.transfer import delete_upload, receive_upload, send_file
@@ -146,18 +147,19 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
         return self.requests.record(request.request_id, self._registered(adapter))
 
     def _server_path(self, raw: str) -> Path:
-        """A path on the server: absolute, or relative to the data root (what the trainer sends)."""
+        """A directory on the server under the data root or ``allowed_paths`` (absolute, or
+        relative to the data root: what the trainer sends), holding no link that leads out."""
         if not raw:
             raise invalid_argument("path", "is required: the adapter directory on the server")
-        if "\x00" in raw:
-            raise invalid_argument("path", "must not contain NUL")
-        path = Path(raw).expanduser()
-        if not path.is_absolute():
-            path = self.ctx.root / path
+        roots = self.ctx.path_roots()
+        path = confine(raw, "path", roots)
         if not path.exists():
             raise invalid_argument("path", f"{raw!r} does not exist on the server", reason="PATH_NOT_FOUND")
         if not path.is_dir():
             raise invalid_argument("path", f"{raw!r} is not a directory", reason="NOT_A_DIRECTORY")
+        if outside := links_out(path, roots):
+            raise invalid_argument("path", f"{raw!r} holds links that lead outside the allowed directories: "
+                                   f"{', '.join(outside[:5])}", reason=NOT_ALLOWED)  # fmt: skip
         return path
 
     async def GetAdapter(self, request, context):

@@ -218,12 +218,24 @@ def parse_set_args(items: list[str]) -> dict[str, str]:
     return out
 
 
+# Upper bounds: far beyond any real run, low enough that a typo (epochs 1e9) is refused at
+# creation instead of producing a job that cannot finish or overflows a library. A batch
+# below its bound that cannot fit in memory is the pre-flight's to refuse (INSUFFICIENT_MEMORY).
+LIMITS: dict[str, float] = {
+    "lora_rank": 8192, "lora_alpha": 1_000_000, "batch_size": 4_194_304, "gradient_accumulation_steps": 100_000,
+    "epochs": 10_000, "max_seq_length": 1_048_576, "weight_decay": 10.0, "save_steps": 100_000_000,
+    "eval_steps": 100_000_000, "early_stopping_patience": 100_000, "seed": 2**32 - 1,
+}  # fmt: skip
+
+
 def check(cfg: TrainingConfig) -> list[FieldViolation]:
-    """Static checks of a config; returns the violations (empty = fine)."""
+    """Static checks of a config; returns every violation (empty = fine)."""
     v: list[FieldViolation] = []
 
     def bad(name: str, why: str) -> None:
         v.append(FieldViolation(f"config.{name}", why))
+
+    v += _over_limits(cfg)
 
     if cfg.lora_rank <= 0:
         bad("lora_rank", f"must be > 0, got {cfg.lora_rank}")
@@ -272,7 +284,7 @@ def check(cfg: TrainingConfig) -> list[FieldViolation]:
         if getattr(cfg, name) not in choices:
             bad(name, f"must be one of {', '.join(choices)}, got {getattr(cfg, name)!r}")
     v += _check_method(cfg)
-    return v
+    return _one_per_field(v)
 
 
 def _check_method(cfg: TrainingConfig) -> list[FieldViolation]:
@@ -299,6 +311,21 @@ def _check_method(cfg: TrainingConfig) -> list[FieldViolation]:
             v.append(FieldViolation("config.quantization", "a 4-bit model cannot be fully "
                                     "fine-tuned; use method=lora with quantization=nf4"))
     return v
+
+
+def _over_limits(cfg: TrainingConfig) -> list[FieldViolation]:
+    out = []
+    for name, limit in LIMITS.items():
+        value = getattr(cfg, name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > limit:
+            shown = int(limit) if float(limit).is_integer() else limit
+            out.append(FieldViolation(f"config.{name}", f"must be <= {shown}, got {value}"))
+    return out
+
+
+def _one_per_field(violations: list[FieldViolation]) -> list[FieldViolation]:
+    seen: set[str] = set()
+    return [x for x in violations if not (x.field in seen or seen.add(x.field))]  # type: ignore[func-returns-value]
 
 
 def validate(cfg: TrainingConfig) -> TrainingConfig:

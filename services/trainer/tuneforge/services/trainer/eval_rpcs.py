@@ -9,7 +9,6 @@ eval_worker.py and chat_worker.py.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -119,10 +118,7 @@ class Evaluations:
         except grpc.aio.AioRpcError as exc:
             outcome = {"recorded": False, "record_message": describe(exc)}
             log.warning("evaluation_not_recorded", job_id=job.id, error=outcome["record_message"])
-        with self.ctx.store.transaction() as conn:
-            row = conn.execute("SELECT result FROM jobs WHERE id = ?", (job.id,)).fetchone()
-            conn.execute("UPDATE jobs SET result = ? WHERE id = ?",
-                         (json.dumps({**json.loads(row["result"]), **outcome}), job.id))
+        self.ctx.engine.job_store.update_result(job.id, lambda result: result.update(outcome))
 
     # ------------------------------------------------------------------ chat
     async def _chat_spec(self, request: pb.ChatRequest, deadline: float) -> dict[str, Any]:

@@ -62,7 +62,4 @@ class ModelRegistrar(Registrar):
         return True
 
     def pending(self) -> list[str]:
-        rows = self.ctx.store.query(
-            "SELECT id FROM jobs WHERE service = ? AND kind = ?"
-            " AND json_extract(result, '$.registration.state') = 'PENDING' ORDER BY create_time", (SERVICE, EXPORT))
-        return [r["id"] for r in rows]
+        return self.ctx.engine.job_store.ids_with_result_value(SERVICE, EXPORT, "registration.state", "PENDING")

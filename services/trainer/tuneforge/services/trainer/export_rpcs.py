@@ -21,6 +21,7 @@ from tuneforge.runtime.errors import Code, FieldViolation, TuneforgeError, alrea
 from tuneforge.runtime.job_rpcs import job_pb
 from tuneforge.runtime.names import validate_name
 from tuneforge.runtime.peers import peer_error
+from tuneforge.runtime.paths import confine
 from tuneforge.services.trainer import export as ex
 
 EXPORT = "export"
@@ -33,13 +34,13 @@ def models_dir(root: Path) -> Path:
     return Path(root) / "models"
 
 
-def output_dir(root: Path, raw: str, adapter: str, fmt: str, quant: str) -> Path:
-    """Where an export goes: ``raw`` (relative = under ``models/``) or a fresh default."""
+def output_dir(root: Path, raw: str, adapter: str, fmt: str, quant: str, roots: list[Path] | None = None) -> Path:
+    """Where an export goes: ``raw`` (relative = under ``models/``; confined to ``roots``, the
+    data root and ``allowed_paths``) or a fresh default."""
     if "\x00" in raw:
         raise invalid_argument("output_dir", "must not contain NUL")
     if raw:
-        out = Path(raw).expanduser()
-        out = out if out.is_absolute() else models_dir(root) / out
+        out = confine(raw, "output_dir", roots or [Path(root).resolve()], base=models_dir(root))
     else:
         out = models_dir(root) / adapter / f"{fmt}-{quant}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = out.resolve()
@@ -64,7 +65,7 @@ class ExportRpcs:
         adapter = await self._registered_adapter(name)
         base, config_json = locate_model(request.base_model or adapter.base_model, self.ctx.config.models_dir)
         arch = ex.check_architecture(config_json, fmt)
-        out = output_dir(self.ctx.root, request.output_dir, name, fmt, quant)
+        out = output_dir(self.ctx.root, request.output_dir, name, fmt, quant, self.ctx.path_roots())
         self._check_no_export_into(out)
         calibration = await self._calibration_file(fmt, request.calibration_dataset or adapter.dataset)
         cfg = self.ctx.config
@@ -112,8 +113,5 @@ class ExportRpcs:
                                  [FieldViolation("calibration_dataset", f"no dataset named {dataset!r}")]) from None
 
     def _check_no_export_into(self, out: Path) -> None:
-        row = self.ctx.store.query_one(
-            "SELECT id FROM jobs WHERE service = 'trainer' AND kind = ? AND state IN ('QUEUED', 'RUNNING')"
-            " AND json_extract(params, '$.output_dir') = ?", (EXPORT, str(out)))
-        if row:
+        if self.ctx.engine.job_store.live_job_with_param("trainer", "output_dir", str(out), kind=EXPORT):
             raise already_exists("output_dir", str(out))

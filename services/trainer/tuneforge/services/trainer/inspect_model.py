@@ -50,6 +50,7 @@ def inspect_model(model: str) -> dict[str, Any]:
         "linear_module_paths": paths,
         "max_position_embeddings": getattr(text_config, "max_position_embeddings", None),
         "vocab_size": getattr(text_config, "vocab_size", None),
+        "hidden_size": getattr(text_config, "hidden_size", None),
         "chat_template": has_template,
     }
 

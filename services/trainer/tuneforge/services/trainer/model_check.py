@@ -40,6 +40,11 @@ def check_against_model(cfg: TrainingConfig, model_info: dict[str, Any]) -> list
                 f"{', '.join(missing)}; its linear modules are: {', '.join(linear)} "
                 f"(or use 'all-linear')".replace("model  has", "model has"),
             ))
+    hidden = model_info.get("hidden_size")
+    if isinstance(hidden, int) and hidden > 0 and cfg.lora_rank > hidden and getattr(cfg, "method", "lora") != "full":
+        violations.append(FieldViolation(
+            "config.lora_rank", f"{cfg.lora_rank} is above the model's hidden size of {hidden}",
+        ))
     context = model_info.get("max_position_embeddings")
     if isinstance(context, int) and context > 0 and cfg.max_seq_length > context:
         violations.append(FieldViolation(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneforge.runtime.errors import Code, FieldViolation, TuneforgeError, invalid_argument
+from tuneforge.runtime.paths import confine
 from tuneforge.services.trainer.model_check import describe_model_async
 
 INSPECT_TIMEOUT_SECONDS = 300.0
@@ -29,22 +30,31 @@ def model_not_available(raw: str, why: str) -> TuneforgeError:
                           [FieldViolation("base_model", why)])
 
 
-def locate_model(raw: str, models_dir: str = "") -> tuple[str, Path | None]:
-    """(what from_pretrained gets, its config.json) for a local path or a cached hub id."""
+def locate_model(raw: str, models_dir: str = "", roots: list[Path] | None = None) -> tuple[str, Path | None]:
+    """(what from_pretrained gets, its config.json) for a local model directory or a cached
+    hub id. With ``roots`` (the data root, models_dir, allowed_paths) a directory must lie
+    under one of them; anything else reads as "not available" with one message, whether or
+    not it exists, so the API cannot probe the server's disk."""
     text = raw.strip()
     if not text or "\x00" in text:
         raise invalid_argument("base_model", "required: a hub id or a local model directory")
-    candidates = [Path(text).expanduser()]
-    if models_dir and not candidates[0].is_absolute():
-        candidates.insert(0, Path(models_dir).expanduser() / text)
+    if Path(text).is_absolute():
+        candidates = [Path(text)]
+    else:
+        candidates = [p for p in (models_dir and Path(models_dir).expanduser() / text, roots and roots[0] / text) if p]
     for path in candidates:
+        if roots is not None:
+            try:
+                path = confine(str(path), "base_model", roots)
+            except TuneforgeError:
+                continue
         if path.is_dir():
             if not (path / "config.json").is_file():
                 raise model_not_available(raw, f"{path} has no config.json")
             return str(path.resolve()), path / "config.json"
     is_hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", text) is not None and not text.startswith(".")
     if not is_hub_id:
-        raise model_not_available(raw, f"no directory {text}")
+        raise model_not_available(raw, f"no model directory {text!r} under the data root, models_dir or allowed_paths")
     try:
         from huggingface_hub import try_to_load_from_cache
 

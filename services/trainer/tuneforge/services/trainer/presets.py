@@ -64,9 +64,15 @@ def resolve(preset: str | None, overrides: dict[str, Any] | None = None,
     Raises INVALID_ARGUMENT (reason UNKNOWN_PRESET or INVALID_TRAINING_CONFIG) with field
     violations named ``config.<key>``.
     """
+    return validate(combine(preset, overrides, base))
+
+
+def combine(preset: str | None, overrides: dict[str, Any] | None = None,
+            base: dict[str, Any] | None = None) -> TrainingConfig:
+    """:func:`resolve` without the range checks (for callers that gather every violation)."""
     chosen = get_preset(preset)
     cfg = apply_overrides(TrainingConfig(), base or {})
     cfg = apply_overrides(cfg, chosen.values)
     if overrides:
         cfg = apply_overrides(cfg, overrides)
-    return validate(cfg)
+    return cfg

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import time
 from collections.abc import Callable
@@ -56,11 +55,7 @@ class Registrar:
         self.wake = asyncio.Event()
 
     def _set(self, job_id: str, registration: dict[str, Any]) -> None:
-        with self.ctx.store.transaction() as conn:  # read-modify-write of the stored result
-            row = conn.execute("SELECT result FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            result = json.loads(row["result"]) if row else {}
-            result["registration"] = registration
-            conn.execute("UPDATE jobs SET result = ? WHERE id = ?", (json.dumps(result), job_id))
+        self.ctx.engine.job_store.update_result(job_id, lambda result: result.update(registration=registration))
 
     async def on_success(self, job: Job) -> None:
         if job.params.get("register") is False:
@@ -106,10 +101,7 @@ class Registrar:
         return True
 
     def pending(self) -> list[str]:
-        rows = self.ctx.store.query(
-            "SELECT id FROM jobs WHERE service = ? AND kind = ?"
-            " AND json_extract(result, '$.registration.state') = 'PENDING' ORDER BY create_time", (SERVICE, TRAIN))
-        return [r["id"] for r in rows]
+        return self.ctx.engine.job_store.ids_with_result_value(SERVICE, TRAIN, "registration.state", "PENDING")
 
     async def run(self) -> None:
         """Retry pending registrations: backoff from RETRY_MIN to RETRY_MAX seconds."""

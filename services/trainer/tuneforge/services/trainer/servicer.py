@@ -23,15 +23,18 @@ from tuneforge.runtime.errors import (
     Code,
     FieldViolation,
     TuneforgeError,
+    Violations,
     already_exists,
     invalid_argument,
 )
+from tuneforge.runtime.idempotency import single_flight
 from tuneforge.runtime.job_rpcs import job_pb
 from tuneforge.runtime.names import validate_name
+from tuneforge.runtime.paths import confine
 from tuneforge.runtime.peers import peer_error
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.services.trainer import config_pb, planning, preflight
-from tuneforge.services.trainer.config import HELP, TrainingConfig
+from tuneforge.services.trainer.config import HELP, TrainingConfig, check
 from tuneforge.services.trainer.eval_rpcs import Evaluations
 from tuneforge.services.trainer.export_rpcs import ExportRpcs
 from tuneforge.services.trainer.jobs import (
@@ -40,9 +43,9 @@ from tuneforge.services.trainer.jobs import (
     resolve_resume,
     train_spec,
 )
-from tuneforge.services.trainer.model_check import validate_for_model
+from tuneforge.services.trainer.model_check import check_against_model, validate_for_model
 from tuneforge.services.trainer.models import locate_model, model_info
-from tuneforge.services.trainer.presets import DEFAULT_PRESET, PRESETS, resolve
+from tuneforge.services.trainer.presets import DEFAULT_PRESET, PRESETS, combine, resolve
 from tuneforge.services.trainer.stored_config import StoredConfig
 
 SERVICE = "trainer"
@@ -81,8 +84,8 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
     def _replayed(self, request_id: str) -> Any:
         if not request_id:
             return None
-        row = self.ctx.store.query_one("SELECT id FROM jobs WHERE request_key = ?", (f"{SERVICE}:{request_id}",))
-        return job_pb(self.ctx.engine.get(row["id"]), self.ctx.engine.kinds) if row else None
+        job = self.ctx.engine.job_store.by_request_key(f"{SERVICE}:{request_id}")
+        return job_pb(self.ctx.engine.get(job.id), self.ctx.engine.kinds) if job else None
 
     # ------------------------------------------------------------------ config
     def _config_info(self) -> pb.TrainingConfigInfo:
@@ -102,13 +105,13 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
         return self._config_info()
 
     # ------------------------------------------------------------------ training
+    @single_flight
     async def CreateTrainingJob(self, request, context):
         if replay := self._replayed(request.request_id):
             return replay
-        name = validate_name(request.adapter_name, "adapter_name")
-        cfg, dataset, base_model = await self._resolve(request)
-        resume = self._resume_checkpoint(request.resume_from)
+        name, cfg, resume, base_model = await self._checked_training_request(request)
         self._check_adapter_free(name)
+        dataset = await self._dataset(request.dataset)
         plan = await self._plan(cfg, dataset, base_model)
         preflight.check(plan, self.ctx.config.full_max_parameters)
         params = train_spec(
@@ -133,7 +136,7 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
             raise invalid_argument("dataset", "required: the name of a dataset")
         cfg = resolve(request.preset or None, config_pb.overrides(request.config), base=self.defaults.overrides())
         dataset = await self._dataset(request.dataset)
-        base_model, config_json = locate_model(request.base_model, self.ctx.config.models_dir)
+        base_model, config_json = locate_model(request.base_model, self.ctx.config.models_dir, self.ctx.path_roots(with_models=True))
         validate_for_model(cfg, await model_info(base_model, config_json, self.ctx.engine.worker_python))
         return cfg, dataset, base_model
 
@@ -146,16 +149,39 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
         longest = await planning.longest_record(stats, dataset.name, base_model, cfg.max_seq_length)
         return await planning.make_plan(self.ctx.config, cfg, base_model, dataset.format, longest)
 
+    async def _checked_training_request(self, request: Any) -> tuple[str, TrainingConfig, str | None, str]:
+        """(adapter name, config, resume checkpoint, base model), or one INVALID_ARGUMENT with
+        every bad parameter: names, config values, and the config against the model."""
+        problems = Violations()
+        name = problems.run(validate_name, request.adapter_name, "adapter_name")
+        if not request.dataset:
+            problems.add("dataset", "required: the name of a dataset")
+        cfg = problems.run(combine, request.preset or None, config_pb.overrides(request.config), self.defaults.overrides())
+        if cfg is not None:
+            problems.extend(check(cfg), "INVALID_TRAINING_CONFIG")
+        resume = problems.run(self._resume_checkpoint, request.resume_from)
+        try:
+            base_model, config_json = locate_model(request.base_model, self.ctx.config.models_dir,
+                                                   self.ctx.path_roots(with_models=True))  # fmt: skip
+            if cfg is not None:
+                info = await model_info(base_model, config_json, self.ctx.engine.worker_python)
+                problems.extend(check_against_model(cfg, info), "INVALID_TRAINING_CONFIG")
+        except TuneforgeError as exc:
+            if not problems:
+                raise
+            if exc.code is Code.INVALID_ARGUMENT:
+                problems.absorb(exc)
+        problems.raise_if_any("invalid training request")
+        return name, cfg, resume, base_model  # type: ignore[return-value]
+
     def _check_adapter_free(self, name: str) -> None:
         if (adapter_dir(self.ctx.root, name) / "final").exists():
             raise already_exists("adapter", name)
-        row = self.ctx.store.query_one(
-            "SELECT id FROM jobs WHERE service = ? AND kind = ? AND state IN ('QUEUED', 'RUNNING')"
-            " AND json_extract(params, '$.adapter_name') = ?", (SERVICE, TRAIN, name))
-        if row:
+        job_id = self.ctx.engine.job_store.live_job_with_param(SERVICE, "adapter_name", name, kind=TRAIN)
+        if job_id:
             raise TuneforgeError(Code.ALREADY_EXISTS, "ADAPTER_ALREADY_EXISTS",
-                                 f"training job {row['id']} is already making adapter {name!r}",
-                                 metadata={"adapter": name, "job": row["id"]})
+                                 f"training job {job_id} is already making adapter {name!r}",
+                                 metadata={"adapter": name, "job": job_id})
 
     async def _dataset(self, name: str) -> dataset_pb2.Dataset:
         stub = dataset_pb2_grpc.DatasetServiceStub(self.channel("dataset", self.ctx.config.dataset_target))
@@ -187,6 +213,7 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
             yield response
 
     # ------------------------------------------------------------------ merge
+    @single_flight
     async def MergeAdapter(self, request, context):
         if replay := self._replayed(request.request_id):
             return replay
@@ -201,26 +228,16 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
                              field="adapter_name", resource="adapter", value=name) from None
         base = request.base_model or adapter.base_model
         if base:
-            base, _ = locate_model(base, self.ctx.config.models_dir)
-        row = self.ctx.store.query_one(
-            "SELECT id FROM jobs WHERE service = ? AND kind = ? AND state IN ('QUEUED', 'RUNNING')"
-            " AND json_extract(params, '$.output_dir') = ?", (SERVICE, MERGE, str(out)))
-        if row:
+            base, _ = locate_model(base, self.ctx.config.models_dir, self.ctx.path_roots(with_models=True))
+        if self.ctx.engine.job_store.live_job_with_param(SERVICE, "output_dir", str(out), kind=MERGE):
             raise already_exists("output_dir", str(out))
         params = {**merge_spec(Path(adapter.path), out, base or None), "adapter_name": name}
         job = await self.ctx.engine.create(MERGE, params, request_id=request.request_id)
         return job_pb(job, self.ctx.engine.kinds)
 
     def _merge_output(self, raw: str, name: str) -> Path:
-        if not raw:
-            out = self.ctx.root / "merged" / name
-        else:
-            if "\x00" in raw:
-                raise invalid_argument("output_dir", "must not contain NUL")
-            out = Path(raw).expanduser()
-            if not out.is_absolute():
-                out = self.ctx.root / out
-        out = out.resolve()
+        raw = raw or str(Path("merged") / name)
+        out = confine(raw, "output_dir", self.ctx.path_roots())
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise TuneforgeError(Code.ALREADY_EXISTS, "OUTPUT_EXISTS", f"{out} already exists and is not empty",
                                  [FieldViolation("output_dir", f"{out} exists and is not empty")])  # fmt: skip

@@ -29,6 +29,7 @@ from tuneforge.runtime.errors import (
     invalid_fields,
     not_found,
 )
+from tuneforge.runtime.idempotency import single_flight
 from tuneforge.runtime.job_rpcs import job_pb, timestamp
 from tuneforge.runtime.jobs import SUCCEEDED, Job
 from tuneforge.runtime.request_log import RequestLog
@@ -211,6 +212,7 @@ class TtsServicer(pb_grpc.TtsServiceServicer):
         except TuneforgeError as exc:
             raise prefixed(exc, "config.") from None
 
+    @single_flight
     async def StartTraining(self, request, context):
         try:
             config = self.config.get().merged(config_overrides(request.config))

@@ -1,0 +1,125 @@
+"""Training as Kubernetes Jobs through a kubectl that fails at random (the fake one-node
+cluster in tuneforge.testing.fake_kubectl): transient API errors never end a healthy job,
+a Job that is really gone is lost only after two NotFound answers, and no secret is ever
+written into a Job manifest."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from tuneforge.client import Client, job_result
+from tuneforge.common.v1 import common_pb2
+from tuneforge.tts.v1 import tts_pb2
+from tuneforge.runtime.executors import KubernetesExecutor
+from tuneforge.runtime.jobs import JobKind
+
+WORKER = Path(__file__).parent.parent / "runtime" / "worker_script.py"
+KUBECTL = f"{sys.executable} -m tuneforge.testing.fake_kubectl"
+State = common_pb2.Job
+ENDED = {State.STATE_SUCCEEDED, State.STATE_FAILED, State.STATE_CANCELLED}
+
+
+def k8s_server(server_factory, tmp_path, monkeypatch, fail_rate):
+    state = tmp_path / "cluster"
+    monkeypatch.setenv("FAKE_KUBECTL_STATE", str(state))
+    monkeypatch.setenv("FAKE_KUBECTL_FAIL_RATE", str(fail_rate))
+    srv = server_factory(
+        services=("trainer",), training_executor="kubernetes", kubectl=KUBECTL,
+        kubernetes_image="registry.local/tuneforge:1.0", kubernetes_pvc="tuneforge-data",
+        kubernetes_python=sys.executable, stop_timeout_seconds=20,
+    )  # fmt: skip
+    srv.engine.register_kind(JobKind(
+        name="k8s-train", service="trainer", gpu=True, executor="kubernetes",
+        command=lambda job: [sys.executable, str(WORKER), "--spec", str(job.spec_path)],
+        result_type=tts_pb2.TtsTrainingJobResult,  # the worker reports {"steps": N}
+    ))  # fmt: skip
+    srv.engine.executors["kubernetes"].backoff = 0.05  # quick retries, same logic
+    return srv, state
+
+
+def wait_ended(client, job_id, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = client.jobs.get_job(id=job_id)
+        if job.state in ENDED:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"{job_id} did not end")
+
+
+def test_a_flaky_kubernetes_api_does_not_fail_a_healthy_job(server_factory, tmp_path, monkeypatch):
+    srv, state = k8s_server(server_factory, tmp_path, monkeypatch, fail_rate=0.4)
+    job = srv.call(srv.engine.create("k8s-train", {"steps": 15, "sleep": 0.2}))
+    with Client(srv.target) as c:
+        final = wait_ended(c, job.id)
+    assert final.state == State.STATE_SUCCEEDED, final.error_message
+    assert job_result(final).steps == 15, "the job's result was lost"
+
+
+def test_a_job_deleted_from_the_cluster_is_lost_after_two_not_found_answers(server_factory, tmp_path, monkeypatch):
+    srv, state = k8s_server(server_factory, tmp_path, monkeypatch, fail_rate=0.0)
+    job = srv.call(srv.engine.create("k8s-train", {"steps": 400, "sleep": 0.05}))
+    with Client(srv.target) as c:
+        deadline = time.time() + 60
+        while c.jobs.get_job(id=job.id).progress.step < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        name = KubernetesExecutor.job_name(None, job.id)  # type: ignore[arg-type]
+        asyncio.run(_delete_behind_its_back(state, name))
+        final = wait_ended(c, job.id)
+    assert (final.state, final.error_reason) == (State.STATE_FAILED, "WORKER_LOST")
+
+
+async def _delete_behind_its_back(state: Path, name: str) -> None:
+    proc = await asyncio.create_subprocess_exec(*KUBECTL.split(), "delete", "job", name, "--grace-period=0",
+                                                env={"FAKE_KUBECTL_STATE": str(state), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    await proc.wait()
+    await asyncio.sleep(0.5)
+    shutil.rmtree(state / "jobs" / name, ignore_errors=True)
+
+
+def test_one_not_found_answer_does_not_lose_a_job(tmp_path):
+    executor = KubernetesExecutor(kubectl="unused", image="i", data_root=tmp_path, pvc="p")
+    answers = iter([(1, "", 'Error from server (NotFound): jobs.batch "j" not found'),
+                    (0, json.dumps({"status": {"active": 1}}), "")])  # fmt: skip
+
+    async def kubectl(*args, stdin=None):
+        return next(answers)
+
+    executor._kubectl = kubectl  # type: ignore[method-assign]
+    assert asyncio.run(executor._status("j")) == (False, None)
+    assert asyncio.run(executor._status("j")) == (False, None)
+
+
+def test_secrets_go_into_the_job_manifest_only_by_reference(tmp_path):
+    executor = KubernetesExecutor(kubectl="unused", image="i", data_root=tmp_path, pvc="p", secret="tuneforge-auth")
+    env = {"TUNEFORGE_AUTH_TOKEN": "s3cret-auth-token-value", "TUNEFORGE_VLLM_API_KEY": "s3cret-vllm-key",
+           "HF_TOKEN": "hf_s3cretvalue", "TUNEFORGE_REGISTRY_PASSWORD": "s3cret-unlisted",
+           "TUNEFORGE_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    manifest = executor.manifest("job-1", ["python", "w.py"], env, tmp_path / "o", tmp_path / "e")
+    text = json.dumps(manifest)
+    assert "s3cret" not in text
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert refs["TUNEFORGE_AUTH_TOKEN"] == {"name": "tuneforge-auth", "key": "token", "optional": True}
+    assert set(refs) == {"TUNEFORGE_AUTH_TOKEN", "TUNEFORGE_VLLM_API_KEY", "HF_TOKEN"}
+    assert {"name": "TUNEFORGE_LOG_LEVEL", "value": "info"} in container["env"]
+
+
+def test_a_job_pod_gets_its_secrets_from_the_secret(server_factory, tmp_path, monkeypatch):
+    srv, state = k8s_server(server_factory, tmp_path, monkeypatch, fail_rate=0.0)
+    (state / "secrets").mkdir(parents=True)
+    (state / "secrets" / "tuneforge-auth.json").write_text(json.dumps({"hf-token": "hf_from_the_secret"}))
+    monkeypatch.setenv("HF_TOKEN", "hf_from_the_service_env")
+    job = srv.call(srv.engine.create("k8s-train", {"steps": 1, "print_env": "HF_TOKEN"}))
+    with Client(srv.target) as c:
+        final = wait_ended(c, job.id)
+        logs = [line.message for line in c.jobs.stream_job_logs(id=job.id)]
+    assert final.state == State.STATE_SUCCEEDED
+    assert "HF_TOKEN=hf_from_the_secret" in logs
+    manifest = (state / "jobs").iterdir().__next__() / "manifest.json"
+    assert "hf_from_the_service_env" not in manifest.read_text()
