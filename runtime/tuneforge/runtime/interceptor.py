@@ -8,6 +8,7 @@ paths, SQL or other clients' data).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hmac
 import inspect
@@ -204,7 +205,10 @@ def _wrap(behavior: Any, kind: str, method: str, rid: str, observer: Any) -> Any
                 await context.abort_with_status(to_status(error))
             finally:
                 done(start, code)
-                request_id_var.reset(token)
+                # A stream the client broke off is closed by the garbage collector in another
+                # context, where this token cannot be reset (and need not be: that context ends).
+                with contextlib.suppress(ValueError):
+                    request_id_var.reset(token)
         return stream_behavior
 
     async def unary_behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
