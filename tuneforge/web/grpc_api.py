@@ -30,6 +30,9 @@ _INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescript
 SCOPES = {"llm": ("trainer", "dataset"), "tts": ("tts",)}
 _ANY = "google.protobuf.Any"
 
+# Restart mode waits until vLLM serves the adapter (a cold start: minutes), like the CLI.
+ACTIVATION_DEADLINE = 1800.0
+
 
 class ConfigError(ValueError):
     """A config value that does not fit its field (shown at ``config.<field>``)."""
@@ -274,13 +277,13 @@ class Backend:
         return _activation(await self.client.registry.get_active_adapter())
 
     async def activate_adapter(self, name: str) -> dict[str, Any]:
-        return _activation(await self.client.registry.activate_adapter(name=name))
+        return _activation(await self.client.registry.activate_adapter(name=name, timeout=ACTIVATION_DEADLINE))
 
     async def deactivate_adapter(self) -> dict[str, Any]:
-        return _activation(await self.client.registry.deactivate_adapter())
+        return _activation(await self.client.registry.deactivate_adapter(timeout=ACTIVATION_DEADLINE))
 
     async def rollback_adapter(self) -> dict[str, Any]:
-        return _activation(await self.client.registry.rollback_activation())
+        return _activation(await self.client.registry.rollback_activation(timeout=ACTIVATION_DEADLINE))
 
     async def delete_adapter(self, name: str, force: bool = False) -> None:
         await self.client.registry.delete_adapter(name=name, force=force)
