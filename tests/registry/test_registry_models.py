@@ -62,6 +62,18 @@ def test_register_model_outside_the_models_directory_is_refused(server, client, 
     assert info.value.reason == "MODEL_PATH_OUTSIDE_DATA_ROOT"
 
 
+def test_full_fine_tune_is_taken_from_the_adapters_directory_and_an_export_from_there_is_not(server, client):
+    final = server.config.root / "adapters" / "whole" / "final"
+    final.mkdir(parents=True)
+    (final / "model.safetensors").write_bytes(b"weights")
+    write_checksums(final)
+    model = register(client, final, format=pb.EXPORT_FORMAT_FULL, quant="auto", primary_file="")
+    assert (model.id, model.format, model.path) == ("chats-full-auto-v1", pb.EXPORT_FORMAT_FULL, str(final.resolve()))
+    with pytest.raises(InvalidArgument) as info:
+        register(client, final, primary_file="")
+    assert info.value.reason == "MODEL_PATH_OUTSIDE_DATA_ROOT"
+
+
 def test_register_model_whose_files_do_not_match_sha256sums_is_refused(server, client):
     path = export_dir(server.config.root, "a")
     (path / "a.gguf").write_bytes(b"something else")

@@ -11,6 +11,7 @@ from trainer_helpers import FAST_TYPED as FAST
 from trainer_helpers import make_dataset, write_jsonl
 from tuneforge.client import InvalidArgument, ResourceExhausted, job_params, job_result
 from tuneforge.common.v1 import common_pb2
+from tuneforge.registry.v1 import registry_pb2
 from tuneforge.trainer.v1 import trainer_pb2
 
 Job = common_pb2.Job
@@ -59,7 +60,7 @@ def test_dpo_trains_stops_resumes_and_registers(client, server, tiny_lm_dir, tmp
     assert client.registry.get_adapter(name="tone").job_id == resumed.id
 
 
-def test_full_fine_tuning_makes_a_model_directory_the_registry_does_not_take_as_an_adapter(
+def test_full_fine_tuning_registers_its_model_directory_as_a_model_not_an_adapter(
         client, server, tiny_lm_dir, tmp_path):
     make_dataset(client, tmp_path, "chats", 8)
     done = client.wait_job(_create(client, tiny_lm_dir, "whole", "chats", method="full").id)
@@ -67,8 +68,12 @@ def test_full_fine_tuning_makes_a_model_directory_the_registry_does_not_take_as_
     result = job_result(done)
     assert result.artifact == "model" and result.variant == "full"
     assert (Path(result.adapter_dir) / "model.safetensors").is_file()
-    assert result.registration.state == Registration.STATE_SKIPPED
-    assert "model directory" in result.registration.message
+    assert result.registration.state == Registration.STATE_REGISTERED, result.registration.message
+    model = client.registry.get_model(id=result.registration.name)
+    assert (model.format, model.adapter_name, model.job_id) == (registry_pb2.EXPORT_FORMAT_FULL, "whole", done.id)
+    assert Path(model.path) == Path(result.adapter_dir).resolve() and result.registration.version == model.version
+    assert "model.safetensors" in {f.name for f in model.files}
+    assert not client.registry.list_adapters().adapters
     assert job_params(done).full_max_parameters == server.config.full_max_parameters
 
 

@@ -18,11 +18,13 @@ class ExportFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXPORT_FORMAT_GGUF_LORA: _ClassVar[ExportFormat]
     EXPORT_FORMAT_AWQ: _ClassVar[ExportFormat]
     EXPORT_FORMAT_MERGED: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_FULL: _ClassVar[ExportFormat]
 EXPORT_FORMAT_UNSPECIFIED: ExportFormat
 EXPORT_FORMAT_GGUF: ExportFormat
 EXPORT_FORMAT_GGUF_LORA: ExportFormat
 EXPORT_FORMAT_AWQ: ExportFormat
 EXPORT_FORMAT_MERGED: ExportFormat
+EXPORT_FORMAT_FULL: ExportFormat
 
 class Adapter(_message.Message):
     __slots__ = ("name", "base_model", "dataset", "create_time", "size_bytes", "rank", "alpha", "target_modules", "metrics", "path", "version", "job_id", "active", "source", "lora_alpha", "lora_modules", "served_name", "update_time", "evaluation", "served")

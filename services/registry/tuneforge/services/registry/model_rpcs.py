@@ -17,7 +17,7 @@ from tuneforge.runtime.transfer import send_file
 from tuneforge.services.registry.models import Model, ModelCatalog
 
 _FORMATS = {"gguf": pb.EXPORT_FORMAT_GGUF, "gguf-lora": pb.EXPORT_FORMAT_GGUF_LORA,
-            "awq": pb.EXPORT_FORMAT_AWQ, "merged": pb.EXPORT_FORMAT_MERGED}
+            "awq": pb.EXPORT_FORMAT_AWQ, "merged": pb.EXPORT_FORMAT_MERGED, "full": pb.EXPORT_FORMAT_FULL}
 _FORMAT_NAMES = {v: k for k, v in _FORMATS.items()}
 _CONTENT_TYPES = {".gguf": "application/octet-stream", ".json": "application/json",
                   ".safetensors": "application/octet-stream"}

@@ -1,4 +1,5 @@
-"""The model catalog: exported models (GGUF, GGUF LoRA, AWQ, merged) as versions beside their adapter.
+"""The model catalog: exported models (GGUF, GGUF LoRA, AWQ, merged) and full fine-tunes
+as versions beside their adapter.
 
 The trainer's export job writes a directory under ``<data root>/models/`` ending with
 ``SHA256SUMS`` and registers it here. Registration verifies every listed file (size and
@@ -90,7 +91,7 @@ class ModelCatalog:
         validate_name(adapter_name, "adapter_name")
         if not fmt or not quant:
             raise invalid_argument("format" if not fmt else "quant", "required")
-        directory = self._confined(path)
+        directory = self._confined(path, fmt)
         files = verify_directory(directory)
         if primary_file and primary_file not in {f.name for f in files}:
             raise invalid_argument("primary_file", f"{primary_file} is not listed in {CHECKSUMS}")
@@ -137,11 +138,13 @@ class ModelCatalog:
                                  metadata={"model": model_id, "file": name})
         return path, listed[name]
 
-    def _confined(self, path: str) -> Path:
-        directory = Path(path or "").expanduser()
-        resolved = directory.resolve()
-        if not path or self.models_dir.resolve() not in resolved.parents:
-            raise invalid_argument("path", f"an export directory under {self.models_dir}; got {path!r}",
+    def _confined(self, path: str, fmt: str = "") -> Path:
+        """The resolved directory, which must lie under ``models/`` of the data root (a full
+        fine-tune's model stays where its training job wrote it: under ``adapters/``)."""
+        base = self.root / "adapters" if fmt == "full" else self.models_dir
+        resolved = Path(path or "").expanduser().resolve()
+        if not path or base.resolve() not in resolved.parents:
+            raise invalid_argument("path", f"an export directory under {base}; got {path!r}",
                                    reason="MODEL_PATH_OUTSIDE_DATA_ROOT")
         if not (resolved / CHECKSUMS).is_file():
             raise invalid_argument("path", f"{resolved} holds no {CHECKSUMS}", reason="MODEL_NOT_FOUND")

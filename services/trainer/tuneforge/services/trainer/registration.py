@@ -5,7 +5,8 @@ A finished `train` job registers its adapter over gRPC (unless the request said
 exist — and the outcome is kept in the job's result as ``registration``: ``REGISTERED``
 (with the version), ``FAILED`` (the registry refused: its message), or ``PENDING`` when the
 registry could not be reached; pending registrations are retried in the background with
-backoff (also after a restart) until they go through.
+backoff (also after a restart) until they go through. A method=full job made a whole model,
+not an adapter: it is entered in the registry's model catalog (format ``full``) instead.
 """
 
 from __future__ import annotations
@@ -61,28 +62,31 @@ class Registrar:
         if job.params.get("register") is False:
             self._set(job.id, {"state": "SKIPPED", "message": "register = false"})
             return
-        if job.result.get("artifact") == "model":  # method=full: a whole model, not an adapter
-            self._set(job.id, {"state": "SKIPPED", "message": (
-                f"method=full produced a model directory ({job.result.get('adapter_dir')}); the "
-                f"registry holds adapters only: serve the directory with vLLM --model")})
-            return
         if not await self.attempt(job.id):
             self.wake.set()
 
     async def attempt(self, job_id: str) -> bool:
-        """One try; True when the outcome is final (REGISTERED or FAILED)."""
+        """One try; True when the outcome is final (REGISTERED or FAILED). An adapter goes to
+        RegisterAdapter; a whole model (method=full) to the model catalog (RegisterModel, format
+        full, the job id as request id so a retry never registers twice)."""
         job = self.ctx.engine.get(job_id)
         previous = job.result.get("registration") or {}
-        request = registry_pb2.RegisterAdapterRequest(
-            name=job.params["adapter_name"], path=job.result.get("adapter_dir") or "",
-            base_model=job.params.get("base_model") or "", dataset=job.params.get("dataset_name") or "",
-            metrics=final_metrics(job.result), job_id=job.id, replace=True,
-        )  # fmt: skip
         target = self.ctx.target_for("registry", self.ctx.config.registry_target)
         stub = registry_pb2_grpc.RegistryServiceStub(self.channel())
         attempts = int(previous.get("attempts") or 0) + 1
+        meta = {"metadata": self.ctx.call_metadata(), "timeout": REGISTER_TIMEOUT_SECONDS}
         try:
-            adapter = await stub.RegisterAdapter(request, metadata=self.ctx.call_metadata(), timeout=REGISTER_TIMEOUT_SECONDS)
+            if job.result.get("artifact") == "model":
+                model = await stub.RegisterModel(registry_pb2.RegisterModelRequest(
+                    request_id=job.id, adapter_name=job.params["adapter_name"], format=registry_pb2.EXPORT_FORMAT_FULL,
+                    quant="auto", path=job.result.get("adapter_dir") or "", base_model=job.params.get("base_model") or "",
+                    job_id=job.id), **meta)  # fmt: skip
+                adapter = registry_pb2.Adapter(name=model.id, version=model.version, path=model.path)
+            else:
+                adapter = await stub.RegisterAdapter(registry_pb2.RegisterAdapterRequest(
+                    name=job.params["adapter_name"], path=job.result.get("adapter_dir") or "",
+                    base_model=job.params.get("base_model") or "", dataset=job.params.get("dataset_name") or "",
+                    metrics=final_metrics(job.result), job_id=job.id, replace=True), **meta)  # fmt: skip
         except grpc.aio.AioRpcError as exc:
             message = describe(exc)
             if exc.code() in RETRYABLE:

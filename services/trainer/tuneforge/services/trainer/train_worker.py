@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneforge.runtime import worker_events as ev
+from tuneforge.runtime.checksums import write_checksums
 from tuneforge.runtime.errors import already_exists, failed_precondition, invalid_argument
 from tuneforge.services.trainer import chat_data, peft_setup, preference_data, tracking, trainers
 from tuneforge.services.trainer.config import TrainingConfig, from_dict, save_config
@@ -240,13 +241,17 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def save_final(trainer, output_dir: Path, summary: dict) -> Path:
-    """Adapter + tokenizer + config + result into ``final/`` atomically (temp dir, rename)."""
+    """Adapter + tokenizer + config + result into ``final/`` atomically (temp dir, rename).
+    A whole model (method=full) also gets ``SHA256SUMS``: the registry's model catalog
+    verifies the directory against it."""
     final = output_dir / "final"
     tmp = Path(tempfile.mkdtemp(prefix=".final-", dir=output_dir))
     try:
         trainer.model.save_pretrained(tmp, safe_serialization=True)
         trainer.processing_class.save_pretrained(tmp)
         _write_json(tmp / RESULT_FILE, summary)
+        if summary.get("artifact") == "model":
+            write_checksums(tmp)
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
