@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -54,6 +55,8 @@ def test_cli_import_list_activate_export_rm(server, tmp_path):
     table = _cli(server, "list").stdout
     assert "* " in table and "support-bot" in table and "KB" in table
     assert "rank / alpha" in _cli(server, "show", "support-bot").stdout
+    assert "VARIANT" in table and " lora " in table
+    assert re.search(r"^variant +lora$", _cli(server, "show", "support-bot").stdout, re.M)
 
     out = tmp_path / "exported.tar.gz"
     assert _json(server, "export", "support-bot", "-o", str(out))["size_bytes"] == out.stat().st_size

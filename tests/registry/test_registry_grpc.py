@@ -158,6 +158,28 @@ def test_bad_names_are_invalid_argument_on_name_and_server_keeps_serving(hot, tm
     assert adapters_listing(srv.config.root) == []
 
 
+def test_registered_adapter_records_its_variant_from_adapter_config(hot, tmp_path):
+    _, c, _ = hot
+    for name, extra in [("plain", {}), ("dora", {"use_dora": True}), ("rs", {"use_rslora": True})]:
+        _register(c, tmp_path, name, extra_config=extra)
+    assert c.registry.get_adapter(name="dora").variant == pb.Adapter.VARIANT_DORA
+    listed = {a.name: a.variant for a in c.registry.list_adapters().adapters}
+    assert listed == {"plain": pb.Adapter.VARIANT_LORA, "dora": pb.Adapter.VARIANT_DORA,
+                      "rs": pb.Adapter.VARIANT_RSLORA}
+
+
+def test_activating_a_dora_adapter_is_refused_with_a_hint_to_merge_it_instead(hot, tmp_path):
+    _, c, fake = hot
+    _register(c, tmp_path, "dora", extra_config={"use_dora": True})
+    with pytest.raises(FailedPrecondition) as e:
+        c.registry.activate_adapter(name="dora")
+    assert e.value.reason == "ADAPTER_INCOMPATIBLE"
+    [violation] = e.value.field_violations
+    assert violation.field == "adapter_config.json.use_dora"
+    assert "tuneforge train merge" in violation.description and "--format merged" in violation.description
+    assert fake.calls("/v1/load_lora_adapter") == []
+
+
 def test_register_path_must_be_an_existing_directory(hot, tmp_path):
     srv, c, _ = hot
     (tmp_path / "file.txt").write_text("x")

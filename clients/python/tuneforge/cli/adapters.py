@@ -76,12 +76,19 @@ def activation_line(a: pb.Activation) -> str:
     return line
 
 
+def variant_name(a: pb.Adapter) -> str:
+    """lora, dora, rslora; "-" for an adapter registered before variants were recorded."""
+    if not a.variant:
+        return "-"
+    return pb.Adapter.Variant.Name(a.variant).removeprefix("VARIANT_").lower()
+
+
 def adapter_text(a: pb.Adapter) -> str:
     rows = [
         ("name", a.name + ("  * active" if a.active else "") + ("  + served" if a.served else "")),
         ("version", a.version), ("served as", a.served_name or "-"),
         ("base model", a.base_model or "-"), ("dataset", a.dataset or "-"), ("job", a.job_id or "-"),
-        ("rank / alpha", f"{a.rank} / {a.alpha}"), ("target modules", ", ".join(a.target_modules) or "-"),
+        ("variant", variant_name(a)), ("rank / alpha", f"{a.rank} / {a.alpha}"), ("target modules", ", ".join(a.target_modules) or "-"),
         ("size", human_size(a.size_bytes)), ("created", _time(a.create_time)), ("path", a.path),
     ]
     rows += [(f"metric {k}", f"{v:.6g}") for k, v in sorted(a.metrics.items())]
@@ -115,11 +122,11 @@ def _list(args: argparse.Namespace) -> int:
         print("no adapters")
         return 0
     rows = [
-        ["*" if a.active else ("+" if a.served else ""), a.name, f"v{a.version}", a.base_model or "-", a.dataset or "-", a.rank,
-         human_size(a.size_bytes), _time(a.create_time), _metrics(a.metrics), _evaluation(a, short=True)]
+        ["*" if a.active else ("+" if a.served else ""), a.name, f"v{a.version}", a.base_model or "-", a.dataset or "-",
+         variant_name(a), a.rank, human_size(a.size_bytes), _time(a.create_time), _metrics(a.metrics), _evaluation(a, short=True)]
         for a in adapters
     ]
-    print(table(rows, ["", "NAME", "VER", "BASE MODEL", "DATASET", "RANK", "SIZE", "CREATED", "METRICS", "STYLE (vs base)"]))
+    print(table(rows, ["", "NAME", "VER", "BASE MODEL", "DATASET", "VARIANT", "RANK", "SIZE", "CREATED", "METRICS", "STYLE (vs base)"]))
     return 0
 
 

@@ -27,7 +27,17 @@ EXPORT_FORMAT_MERGED: ExportFormat
 EXPORT_FORMAT_FULL: ExportFormat
 
 class Adapter(_message.Message):
-    __slots__ = ("name", "base_model", "dataset", "create_time", "size_bytes", "rank", "alpha", "target_modules", "metrics", "path", "version", "job_id", "active", "source", "lora_alpha", "lora_modules", "served_name", "update_time", "evaluation", "served")
+    __slots__ = ("name", "base_model", "dataset", "create_time", "size_bytes", "rank", "alpha", "target_modules", "metrics", "path", "version", "job_id", "active", "source", "lora_alpha", "lora_modules", "served_name", "update_time", "evaluation", "served", "variant")
+    class Variant(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        VARIANT_UNSPECIFIED: _ClassVar[Adapter.Variant]
+        VARIANT_LORA: _ClassVar[Adapter.Variant]
+        VARIANT_DORA: _ClassVar[Adapter.Variant]
+        VARIANT_RSLORA: _ClassVar[Adapter.Variant]
+    VARIANT_UNSPECIFIED: Adapter.Variant
+    VARIANT_LORA: Adapter.Variant
+    VARIANT_DORA: Adapter.Variant
+    VARIANT_RSLORA: Adapter.Variant
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +65,7 @@ class Adapter(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     EVALUATION_FIELD_NUMBER: _ClassVar[int]
     SERVED_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
     name: str
     base_model: str
     dataset: str
@@ -75,7 +86,8 @@ class Adapter(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     evaluation: EvaluationSummary
     served: bool
-    def __init__(self, name: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., rank: _Optional[int] = ..., alpha: _Optional[int] = ..., target_modules: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., job_id: _Optional[str] = ..., active: _Optional[bool] = ..., source: _Optional[str] = ..., lora_alpha: _Optional[float] = ..., lora_modules: _Optional[_Iterable[str]] = ..., served_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluation: _Optional[_Union[EvaluationSummary, _Mapping]] = ..., served: _Optional[bool] = ...) -> None: ...
+    variant: Adapter.Variant
+    def __init__(self, name: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., rank: _Optional[int] = ..., alpha: _Optional[int] = ..., target_modules: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., job_id: _Optional[str] = ..., active: _Optional[bool] = ..., source: _Optional[str] = ..., lora_alpha: _Optional[float] = ..., lora_modules: _Optional[_Iterable[str]] = ..., served_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluation: _Optional[_Union[EvaluationSummary, _Mapping]] = ..., served: _Optional[bool] = ..., variant: _Optional[_Union[Adapter.Variant, str]] = ...) -> None: ...
 
 class EvaluationSummary(_message.Message):
     __slots__ = ("version", "closer_to_owner", "base_style_score", "adapter_style_score", "base_eval_loss", "adapter_eval_loss", "samples")

@@ -63,6 +63,10 @@ MIGRATIONS = [
         );
         """,
     ),
+    (
+        "registry_0002_adapter_variant",
+        "ALTER TABLE registry_adapters ADD COLUMN variant TEXT NOT NULL DEFAULT '';",
+    ),
 ]
 
 SOURCES = ("trainer", "directory", "archive")
@@ -89,6 +93,7 @@ class Adapter:
     size_bytes: int
     create_time: str
     update_time: str
+    variant: str = ""  # lora | dora | rslora ("" = registered before variants were recorded)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -244,11 +249,12 @@ class AdapterCatalog:
             conn.execute(
                 "INSERT OR REPLACE INTO registry_adapters(name, version, base_model, dataset, job_id,"
                 " source, rank, lora_alpha, target_modules, lora_modules, metrics, size_bytes,"
-                " create_time, update_time) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " create_time, update_time, variant) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     name, version, files.base_model, dataset, job_id, source, files.rank,
                     files.lora_alpha, json.dumps(files.target_modules), json.dumps(files.lora_modules),
                     json.dumps(metrics), files.size_bytes, row["create_time"] if row else now, now,
+                    files.variant,
                 ),
             )
         return self.get(name)
@@ -312,7 +318,7 @@ class AdapterCatalog:
             source=row["source"], rank=row["rank"], lora_alpha=row["lora_alpha"],
             target_modules=json.loads(row["target_modules"]), lora_modules=json.loads(row["lora_modules"]),
             metrics=json.loads(row["metrics"]), size_bytes=row["size_bytes"],
-            create_time=row["create_time"], update_time=row["update_time"],
+            create_time=row["create_time"], update_time=row["update_time"], variant=row["variant"],
         )
 
     def _sweep_leftovers(self) -> None:

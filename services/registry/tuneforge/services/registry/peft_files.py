@@ -58,6 +58,14 @@ class AdapterFiles:
     size_bytes: int
     config: dict[str, Any] = field(repr=False, default_factory=dict)
 
+    @property
+    def variant(self) -> str:
+        """``dora``, ``rslora`` or ``lora``, as the trainer names them (DoRA wins: it decides
+        whether vLLM can serve the adapter)."""
+        if self.config.get("use_dora"):
+            return "dora"
+        return "rslora" if self.config.get("use_rslora") else "lora"
+
 
 def parse_safetensors_header(head: bytes, file_size: int) -> dict[str, Any]:
     """Validate a header given the first ``8 + n`` bytes of a file of ``file_size`` bytes."""

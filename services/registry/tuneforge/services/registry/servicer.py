@@ -75,6 +75,7 @@ def adapter_pb(a: Adapter, active: str | None, served: frozenset[str] | set[str]
         target_modules=a.target_modules, metrics=a.metrics, path=str(a.path), version=a.version,
         job_id=a.job_id, active=a.name == active, source=a.source, lora_alpha=a.lora_alpha,
         lora_modules=a.lora_modules, served_name=a.served_name, update_time=_ts(a.update_time),
+        variant=pb.Adapter.Variant.Value(f"VARIANT_{a.variant.upper()}") if a.variant else None,
     )
 
 

@@ -72,7 +72,8 @@ def config_violations(config: dict[str, Any], max_lora_rank: int) -> list[FieldV
     if config.get("lora_alpha") is None:
         bad("lora_alpha", "is missing; vLLM requires it (PEFT would default it, vLLM does not)")
     if config.get("use_dora"):
-        bad("use_dora", "DoRA adapters are not supported by vLLM")
+        bad("use_dora", "DoRA adapters are not supported by vLLM; merge it into its base instead"
+                        " (tuneforge train merge, or tuneforge train export --format merged) and serve that model")
     extra = [m for m in (config.get("modules_to_save") or []) if m not in ALLOWED_MODULES_TO_SAVE]
     if extra:
         bad("modules_to_save", f"vLLM serves only classifier/score as modules_to_save, not {extra}")
