@@ -3,6 +3,7 @@ resumes and registers; full fine-tuning makes a model; the pre-flight plan and i
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,32 @@ def test_full_fine_tuning_registers_its_model_directory_as_a_model_not_an_adapte
     assert "model.safetensors" in {f.name for f in model.files}
     assert not client.registry.list_adapters().adapters
     assert job_params(done).full_max_parameters == server.config.full_max_parameters
+
+
+def test_full_fine_tune_registration_waits_for_a_down_registry_then_enters_the_model_catalog(
+        server_factory, tiny_lm_dir, tmp_path, monkeypatch):
+    from test_trainer_cli import closed_port
+    from tuneforge.client import Client
+
+    from tuneforge.services.trainer import registration
+    from tuneforge.testing.server import ServerThread
+
+    monkeypatch.setattr(registration, "RETRY_MIN_SECONDS", 0.5)
+    monkeypatch.setattr(registration, "RETRY_MAX_SECONDS", 1.0)
+    port = closed_port()
+    srv = server_factory(registry_target=f"127.0.0.1:{port}")
+    with Client(srv.target, timeout=30) as client:
+        make_dataset(client, tmp_path, "chats", 8)
+        done = client.wait_job(_create(client, tiny_lm_dir, "whole", "chats", method="full").id)
+        assert job_result(done).registration.state == Registration.STATE_PENDING
+        with ServerThread(srv.config.root, services=("registry",), port=port) as registry:
+            deadline = time.monotonic() + 30
+            while (reg := job_result(client.jobs.get_job(id=done.id)).registration).state == Registration.STATE_PENDING:
+                assert time.monotonic() < deadline, reg
+                time.sleep(0.5)
+            assert reg.state == Registration.STATE_REGISTERED, reg.message
+            with Client(registry.target) as rc:
+                assert rc.registry.get_model(id=reg.name).job_id == done.id
 
 
 def test_plan_estimates_memory_at_the_longest_record_without_starting_a_job(
