@@ -174,11 +174,10 @@ def test_a_record_over_the_size_limit_stops_the_read_where_it_starts(tmp_path, m
     from tuneforge.services.dataset import jsonscan
 
     monkeypatch.setattr(jsonscan, "CHUNK", 64)
-    monkeypatch.setattr(jsonscan, "MAX_RECORD_BYTES", 1000)
     src = tmp_path / "big.json"
     src.write_text('[\n {"prompt": "a", "completion": "b"},\n {"prompt": "' + "x" * 5000 + '", "completion": "c"}\n]\n')
     with pytest.raises(ImportFailed) as exc:
-        import_file(src, None)
+        import_file(src, None, max_record_bytes=1000)  # the cap is the import's max_record_bytes
     error = exc.value.report.errors[0]
     assert (error.index, error.line) == (2, 3) and "larger than 1000 bytes" in error.message
 

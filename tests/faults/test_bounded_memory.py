@@ -47,3 +47,19 @@ def test_a_text_file_without_a_newline_is_refused_line_by_line(tmp_path):
     with pytest.raises(ImportFailed) as err:
         import_file(path, None, max_record_bytes=1024 * 1024)
     assert "RECORD_TOO_LARGE" in str(err.value) and "line 1" in str(err.value)
+
+
+def test_a_record_of_a_json_array_larger_than_the_cap_stops_the_read_where_it_starts(tmp_path):
+    """A JSON document is scanned record by record; one record over the cap is not held whole
+    (a 24 MB one-line array used to be read into memory, and scanned in quadratic time)."""
+    path = tmp_path / "one-line.json"
+    with open(path, "w") as fh:
+        fh.write("[" + GOOD + ", " + '{"instruction": "')
+        for _ in range(24):
+            fh.write("y" * (1024 * 1024))
+        fh.write('", "output": "a"}]')
+    result = import_file(path, None, skip_invalid=True, max_record_bytes=1024 * 1024)
+    assert result.report.records_valid == 1
+    error = result.report.errors[-1]
+    assert error.code == "RECORD_TOO_LARGE" and "1048576" in error.message
+    assert (error.index, error.line) == (2, 1)

@@ -200,17 +200,22 @@ def _read_jsonl(fh: io.BufferedReader, limit: int = MAX_RECORD_BYTES) -> Iterato
             yield index, n, exc.colno, None, formats.RecordProblem("INVALID_JSON", exc.msg)
 
 
-def _read_json_document(fh: io.BufferedReader, notes: list[ImportWarning]) -> Iterator[Item]:
+def _read_json_document(fh: io.BufferedReader, notes: list[ImportWarning],
+                        limit: int = MAX_RECORD_BYTES) -> Iterator[Item]:
     """A JSON array, or an object holding records under a wrapper key (``{"data": [...]}``)."""
     shape = jsonscan.Shape()
     index = 0
     try:
-        for el in jsonscan.elements(fh, shape):
+        for el in jsonscan.elements(fh, shape, max_record_bytes=limit):
             index = el.index
             if el.error:
                 yield el.index, el.line, el.column, None, formats.RecordProblem("INVALID_JSON", el.error)
             else:
                 yield el.index, el.line, el.column, el.value, None
+    except jsonscan.RecordTooLarge as exc:
+        problem = formats.RecordProblem("RECORD_TOO_LARGE", f"{exc.message}; reading stopped here")
+        yield index + 1, exc.line, exc.column, None, problem
+        return
     except jsonscan.BrokenDocument as exc:
         problem = formats.RecordProblem("INVALID_JSON", f"the JSON document is broken: {exc.message}; reading stopped here")
         yield index + 1, exc.line, exc.column, None, problem
@@ -450,7 +455,7 @@ def _items(path: Path, fh: io.BufferedReader, kind: str, notes: list[ImportWarni
     if kind == "csv":
         return _read_csv(fh, tsv=path.suffix.lower() == ".tsv")
     if kind == "json":
-        return _read_json_document(fh, notes)
+        return _read_json_document(fh, notes, limit)
     if kind == "jsonl":
         return _read_jsonl(fh, limit)
     return _read_text(fh, limit)

@@ -54,6 +54,10 @@ class BrokenDocument(Exception):
         self.line, self.column, self.message = line, column, message
 
 
+class RecordTooLarge(BrokenDocument):
+    """One record is larger than the cap: reading stops there, so memory stays bounded."""
+
+
 @dataclass
 class Shape:
     """What the document turned out to be, known once :func:`elements` has finished."""
@@ -84,21 +88,23 @@ class _Cursor:
         self.pos -= k
 
 
-def elements(stream: BinaryIO, shape: Shape | None = None) -> Iterator[Element]:
+def elements(stream: BinaryIO, shape: Shape | None = None,
+             max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[Element]:
     """Yield the records of a JSON array or wrapper object read from ``stream`` (bytes).
 
     Raises :class:`BrokenDocument` where the structure breaks. For an object without a
     wrapper key nothing is yielded and ``shape.top_keys`` lists its keys (the caller decides
-    what such a file is: a registry, a single record, ...).
+    what such a file is: a registry, a single record, ...). A record larger than
+    ``max_record_bytes`` raises :class:`RecordTooLarge` where it starts.
     """
-    return _Scanner(stream, shape if shape is not None else Shape()).run()
+    return _Scanner(stream, shape if shape is not None else Shape(), max_record_bytes).run()
 
 
 class _Scanner:
     """Brackets, strings and separators of one document, in a sliding byte buffer."""
 
-    def __init__(self, stream: BinaryIO, shape: Shape) -> None:
-        self.stream, self.shape = stream, shape
+    def __init__(self, stream: BinaryIO, shape: Shape, max_record_bytes: int = MAX_RECORD_BYTES) -> None:
+        self.stream, self.shape, self.max_record = stream, shape, max_record_bytes
         self.buf = stream.read(CHUNK)
         if self.buf.startswith(b"\xef\xbb\xbf"):
             self.buf = self.buf[3:]
@@ -134,8 +140,9 @@ class _Scanner:
         if self.root_done and buf[self.pos : resume].strip():
             raise self.broken(_BLANK.match(buf, self.pos).end(), "extra data after the end of the document")  # type: ignore[union-attr]
         keep = resume if self.elem_start < 0 else min(self.elem_start, resume)
-        if len(buf) - keep > MAX_RECORD_BYTES:
-            raise self.broken(_BLANK.match(buf, keep).end(), f"a record larger than {MAX_RECORD_BYTES} bytes starts here")  # type: ignore[union-attr]
+        if len(buf) - keep > self.max_record:
+            line, col = self.cur.at(buf, _BLANK.match(buf, keep).end())  # type: ignore[union-attr]
+            raise RecordTooLarge(line, col, f"a record larger than {self.max_record} bytes (max_record_bytes) starts here")
         self.cur.at(buf, keep)
         more = self.stream.read(CHUNK)
         self.eof = not more
