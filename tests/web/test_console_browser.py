@@ -135,8 +135,9 @@ def test_llm_path_from_a_telegram_export_to_an_active_adapter(page, console, tin
     page.fill("#f-lora_rank", "4")
     page.click("#start-training")
     page.wait_for_url("**/#/llm/jobs/job-*")
-    try:  # a picture of a job in flight, when the machine is slow enough to catch one
-        page.wait_for_selector('#progress-card [role=progressbar]:not([aria-valuenow="0"]):not([aria-valuenow="100"])', timeout=SLOW)
+    try:  # a picture of a job in flight, when the machine is slow enough to catch one (a job
+        # that is already done never matches: wait briefly, not the whole training budget)
+        page.wait_for_selector('#progress-card [role=progressbar]:not([aria-valuenow="0"]):not([aria-valuenow="100"])', timeout=30_000)
         page.wait_for_selector("#loss-chart:not([data-points='0'])", timeout=30_000)
         shot(page, "llm-job-running")
     except playwright_api.TimeoutError:
