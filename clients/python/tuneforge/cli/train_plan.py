@@ -1,11 +1,15 @@
 """`tuneforge train plan` and `tuneforge train open-tensorboard`.
 
     tuneforge train plan --dataset D --base-model M [--preset P] [--set key=value ...]
+                         [--warmup | --no-warmup] [--warmup-steps N]
     tuneforge train open-tensorboard JOB [--port 6006]
 
 ``plan`` prints the pre-flight estimate the trainer would check before queueing the job (peak
 memory by part, the device and what it has free, what to change when it does not fit) and
-exits 1 when the job would not fit. ``open-tensorboard`` prints the command that shows a job's
+exits 1 when the job would not fit. On a GPU it also times a short warm-up (a few real steps
+in a job of kind warmup, queued like training) and prints the job's estimated wall time;
+``--warmup`` runs one on a CPU server too, ``--no-warmup`` skips it. The warm-up loads the
+model, so the command waits up to 10 minutes by default (``--timeout``). ``open-tensorboard`` prints the command that shows a job's
 TensorBoard event files (or MLflow store): it runs on the server's machine, where the files are.
 """
 
@@ -21,9 +25,28 @@ from tuneforge.trainer.v1 import trainer_pb2
 from tuneforge.cli.common import connect, emit, parse_sets
 from tuneforge.services.trainer import tracking
 
+PLAN_DEADLINE = 600.0  # a warm-up loads the model and may queue behind GPU work
+
 
 def _gib(n: int) -> str:
     return f"{n / 2**30:.2f} GiB"
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return (f"{hours} h {rest // 60} min" if hours else
+            f"{rest // 60} min {rest % 60} s" if rest >= 60 else f"{rest} s")
+
+
+def time_text(t: Any) -> str:
+    if not t.measured:
+        return f"time: {t.note or 'not measured'}"
+    tokens = f", {t.tokens_per_second:,.0f} tokens/s" if t.tokens_per_second else ""
+    return (f"time: about {_duration(t.estimated_seconds)} = start-up {_duration(t.load_seconds)} + "
+            f"{t.total_steps:,} steps x {t.seconds_per_step:.3g} s (timed over {t.timed_steps} "
+            f"warm-up steps on {t.device}{tokens}; peak {_gib(t.measured_peak_bytes)} seen; "
+            f"{t.note}; job {t.job_id})")
 
 
 def plan_text(plan: Any) -> str:
@@ -41,13 +64,17 @@ def plan_text(plan: Any) -> str:
         f"{_gib(plan.available_bytes)} available -> {'fits' if plan.fits else 'DOES NOT FIT'}",
     ]
     lines += [f"  change: {tip}" for tip in plan.advice]
+    lines.append(time_text(plan.time))
     return "\n".join(lines)
 
 
 def _plan(args: argparse.Namespace) -> int:
     config, _ = parse_sets(trainer_pb2.TrainingConfig, args.set)
-    plan = connect(args).trainer.plan_training(dataset=args.dataset, base_model=args.base_model,
-                                                   preset=args.preset, config=config)
+    warmup = trainer_pb2.PlanTrainingRequest.Warmup
+    mode = {True: warmup.WARMUP_RUN, False: warmup.WARMUP_SKIP, None: warmup.WARMUP_UNSPECIFIED}
+    plan = connect(args).trainer.plan_training(
+        dataset=args.dataset, base_model=args.base_model, preset=args.preset, config=config,
+        warmup=mode[args.warmup], warmup_steps=args.warmup_steps)
     emit(args, plan, plan_text(plan))
     return 0 if plan.fits else 1
 
@@ -74,7 +101,11 @@ def add_commands(cmds: argparse._SubParsersAction, common: argparse.ArgumentPars
     p.add_argument("--base-model", required=True, help="hub id (in the local HF cache) or model directory")
     p.add_argument("--preset", default="", choices=["", "quick", "standard", "thorough"])
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
-    p.set_defaults(func=_plan)
+    p.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=None,
+                   help="time a short warm-up for the wall-time estimate (default: on a GPU only)")
+    p.add_argument("--warmup-steps", type=int, default=0,
+                   help="optimizer steps the warm-up runs, the first untimed (default 5, at most 50)")
+    p.set_defaults(func=_plan, default_timeout=PLAN_DEADLINE)
     p = cmds.add_parser("open-tensorboard", parents=[common],
                         help="print the command that shows a job's TensorBoard (or MLflow) data")
     p.add_argument("job_id")

@@ -230,10 +230,12 @@ class TrainerService(ServiceBase):
         base_model: str | None = None,
         preset: str | None = None,
         config: trainer_pb2.TrainingConfig | Mapping[str, Any] | None = None,
+        warmup: trainer_pb2.PlanTrainingRequest.Warmup.ValueType | str | None = None,
+        warmup_steps: int | None = None,
         timeout: float | None = None,
     ) -> trainer_pb2.TrainingPlan:
         """tuneforge.trainer.v1.TrainerService.PlanTraining: PlanTrainingRequest -> TrainingPlan"""
-        return self._call('PlanTraining', request, timeout, {'dataset': dataset, 'base_model': base_model, 'preset': preset, 'config': config})
+        return self._call('PlanTraining', request, timeout, {'dataset': dataset, 'base_model': base_model, 'preset': preset, 'config': config, 'warmup': warmup, 'warmup_steps': warmup_steps})
 
     def merge_adapter(
         self,
@@ -971,10 +973,12 @@ class AsyncTrainerService(AsyncServiceBase):
         base_model: str | None = None,
         preset: str | None = None,
         config: trainer_pb2.TrainingConfig | Mapping[str, Any] | None = None,
+        warmup: trainer_pb2.PlanTrainingRequest.Warmup.ValueType | str | None = None,
+        warmup_steps: int | None = None,
         timeout: float | None = None,
     ) -> Awaitable[trainer_pb2.TrainingPlan]:
         """tuneforge.trainer.v1.TrainerService.PlanTraining: PlanTrainingRequest -> TrainingPlan"""
-        return self._call('PlanTraining', request, timeout, {'dataset': dataset, 'base_model': base_model, 'preset': preset, 'config': config})
+        return self._call('PlanTraining', request, timeout, {'dataset': dataset, 'base_model': base_model, 'preset': preset, 'config': config, 'warmup': warmup, 'warmup_steps': warmup_steps})
 
     def merge_adapter(
         self,

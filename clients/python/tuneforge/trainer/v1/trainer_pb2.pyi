@@ -333,16 +333,28 @@ class TrainingJobResult(_message.Message):
     def __init__(self, base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., adapter_name: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., global_step: _Optional[int] = ..., max_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., train_loss: _Optional[float] = ..., last_loss: _Optional[float] = ..., eval_loss: _Optional[float] = ..., best_eval_loss: _Optional[float] = ..., num_tokens: _Optional[float] = ..., train_runtime: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., train_records: _Optional[int] = ..., dropped_records: _Optional[int] = ..., early_stopped: _Optional[bool] = ..., wall_seconds: _Optional[float] = ..., stopped: _Optional[bool] = ..., adapter_dir: _Optional[str] = ..., output_dir: _Optional[str] = ..., checkpoint: _Optional[str] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., variant: _Optional[str] = ..., artifact: _Optional[str] = ..., end_of_turn_coverage: _Optional[float] = ...) -> None: ...
 
 class PlanTrainingRequest(_message.Message):
-    __slots__ = ("dataset", "base_model", "preset", "config")
+    __slots__ = ("dataset", "base_model", "preset", "config", "warmup", "warmup_steps")
+    class Warmup(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        WARMUP_UNSPECIFIED: _ClassVar[PlanTrainingRequest.Warmup]
+        WARMUP_SKIP: _ClassVar[PlanTrainingRequest.Warmup]
+        WARMUP_RUN: _ClassVar[PlanTrainingRequest.Warmup]
+    WARMUP_UNSPECIFIED: PlanTrainingRequest.Warmup
+    WARMUP_SKIP: PlanTrainingRequest.Warmup
+    WARMUP_RUN: PlanTrainingRequest.Warmup
     DATASET_FIELD_NUMBER: _ClassVar[int]
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     PRESET_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
+    WARMUP_FIELD_NUMBER: _ClassVar[int]
+    WARMUP_STEPS_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     base_model: str
     preset: str
     config: TrainingConfig
-    def __init__(self, dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., preset: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ...) -> None: ...
+    warmup: PlanTrainingRequest.Warmup
+    warmup_steps: int
+    def __init__(self, dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., preset: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., warmup: _Optional[_Union[PlanTrainingRequest.Warmup, str]] = ..., warmup_steps: _Optional[int] = ...) -> None: ...
 
 class MemoryEstimate(_message.Message):
     __slots__ = ("weights_bytes", "trainable_state_bytes", "activations_bytes", "logits_bytes", "runtime_bytes", "total_bytes")
@@ -361,7 +373,7 @@ class MemoryEstimate(_message.Message):
     def __init__(self, weights_bytes: _Optional[int] = ..., trainable_state_bytes: _Optional[int] = ..., activations_bytes: _Optional[int] = ..., logits_bytes: _Optional[int] = ..., runtime_bytes: _Optional[int] = ..., total_bytes: _Optional[int] = ...) -> None: ...
 
 class TrainingPlan(_message.Message):
-    __slots__ = ("parameters", "trainable_parameters", "seq_len", "seq_len_source", "memory", "device_kind", "device_name", "device_total_bytes", "available_bytes", "fits", "advice", "config")
+    __slots__ = ("parameters", "trainable_parameters", "seq_len", "seq_len_source", "memory", "device_kind", "device_name", "device_total_bytes", "available_bytes", "fits", "advice", "config", "time")
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     TRAINABLE_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     SEQ_LEN_FIELD_NUMBER: _ClassVar[int]
@@ -374,6 +386,7 @@ class TrainingPlan(_message.Message):
     FITS_FIELD_NUMBER: _ClassVar[int]
     ADVICE_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
     parameters: int
     trainable_parameters: int
     seq_len: int
@@ -386,7 +399,58 @@ class TrainingPlan(_message.Message):
     fits: bool
     advice: _containers.RepeatedScalarFieldContainer[str]
     config: TrainingConfig
-    def __init__(self, parameters: _Optional[int] = ..., trainable_parameters: _Optional[int] = ..., seq_len: _Optional[int] = ..., seq_len_source: _Optional[str] = ..., memory: _Optional[_Union[MemoryEstimate, _Mapping]] = ..., device_kind: _Optional[str] = ..., device_name: _Optional[str] = ..., device_total_bytes: _Optional[int] = ..., available_bytes: _Optional[int] = ..., fits: _Optional[bool] = ..., advice: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ...) -> None: ...
+    time: TimeEstimate
+    def __init__(self, parameters: _Optional[int] = ..., trainable_parameters: _Optional[int] = ..., seq_len: _Optional[int] = ..., seq_len_source: _Optional[str] = ..., memory: _Optional[_Union[MemoryEstimate, _Mapping]] = ..., device_kind: _Optional[str] = ..., device_name: _Optional[str] = ..., device_total_bytes: _Optional[int] = ..., available_bytes: _Optional[int] = ..., fits: _Optional[bool] = ..., advice: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., time: _Optional[_Union[TimeEstimate, _Mapping]] = ...) -> None: ...
+
+class TimeEstimate(_message.Message):
+    __slots__ = ("measured", "note", "total_steps", "warmup_steps", "timed_steps", "seconds_per_step", "load_seconds", "estimated_seconds", "tokens_per_second", "measured_peak_bytes", "device", "job_id")
+    MEASURED_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
+    WARMUP_STEPS_FIELD_NUMBER: _ClassVar[int]
+    TIMED_STEPS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_PER_STEP_FIELD_NUMBER: _ClassVar[int]
+    LOAD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    MEASURED_PEAK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    measured: bool
+    note: str
+    total_steps: int
+    warmup_steps: int
+    timed_steps: int
+    seconds_per_step: float
+    load_seconds: float
+    estimated_seconds: float
+    tokens_per_second: float
+    measured_peak_bytes: int
+    device: str
+    job_id: str
+    def __init__(self, measured: _Optional[bool] = ..., note: _Optional[str] = ..., total_steps: _Optional[int] = ..., warmup_steps: _Optional[int] = ..., timed_steps: _Optional[int] = ..., seconds_per_step: _Optional[float] = ..., load_seconds: _Optional[float] = ..., estimated_seconds: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., measured_peak_bytes: _Optional[int] = ..., device: _Optional[str] = ..., job_id: _Optional[str] = ...) -> None: ...
+
+class WarmupJobParams(_message.Message):
+    __slots__ = ("base_model", "train_file", "validation_file", "config", "dataset_name", "warmup_steps")
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_FILE_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_FILE_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    WARMUP_STEPS_FIELD_NUMBER: _ClassVar[int]
+    base_model: str
+    train_file: str
+    validation_file: str
+    config: TrainingConfig
+    dataset_name: str
+    warmup_steps: int
+    def __init__(self, base_model: _Optional[str] = ..., train_file: _Optional[str] = ..., validation_file: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., dataset_name: _Optional[str] = ..., warmup_steps: _Optional[int] = ...) -> None: ...
+
+class WarmupJobResult(_message.Message):
+    __slots__ = ("time",)
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    time: TimeEstimate
+    def __init__(self, time: _Optional[_Union[TimeEstimate, _Mapping]] = ...) -> None: ...
 
 class MergeJobParams(_message.Message):
     __slots__ = ("adapter_name", "adapter_dir", "output_dir", "base_model", "dtype")

@@ -110,7 +110,10 @@ class TrainerServiceServicer:
     def PlanTraining(self, request, context):
         """The pre-flight estimate of a job (peak memory, the device, whether it fits and what to
         change) without starting it. CreateTrainingJob runs the same check and refuses a job
-        that does not fit (RESOURCE_EXHAUSTED, reason INSUFFICIENT_MEMORY).
+        that does not fit (RESOURCE_EXHAUSTED, reason INSUFFICIENT_MEMORY). With a warm-up (by
+        default on a GPU; on request on a CPU) it also times a few real training steps in a short
+        job (kind warmup, under the GPU lock) and estimates the job's wall time; the call's
+        deadline bounds that job (it is cancelled, and the plan says so).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

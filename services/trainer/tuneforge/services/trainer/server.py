@@ -9,9 +9,11 @@ Job kinds:
 | `export`| export_worker (docs/export.md)      | no       | local                       | ExportJobResult   |
 | `evaluate` | eval_worker                      | yes      | local                       | EvaluationJobResult |
 | `chat`  | chat_worker                         | yes      | local                       | ChatJobResult     |
+| `warmup`| warmup_worker (PlanTraining)        | yes      | config `training_executor`  | WarmupJobResult   |
 
-With ``vllm_share_gpu`` the `train` kind puts vLLM to sleep before its worker starts and wakes
-it (re-loading the adapters it served) when the job ends, however it ends.
+With ``vllm_share_gpu`` the `train`, `warmup` and `evaluate` kinds put vLLM to sleep before
+their worker starts and wake it (re-loading the adapters it served) when the job ends, however
+it ends.
 
 ``train_num_processes`` > 1 or ``accelerate_config`` run the training worker under
 ``accelerate launch`` (launcher.py). A finished `train` job registers its adapter with the
@@ -41,6 +43,7 @@ from tuneforge.services.trainer.eval_jobs import CHAT, EVALUATE
 from tuneforge.services.trainer.registration import Registrar
 from tuneforge.services.trainer.servicer import MERGE, SERVICE, TRAIN, TrainerServicer
 from tuneforge.services.trainer.stored_config import StoredConfig
+from tuneforge.services.trainer.warmup_jobs import WARMUP, WARMUP_MODULE
 
 SERVICE_NAME = trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"].full_name
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
@@ -93,6 +96,12 @@ async def setup(ctx: ServiceContext) -> None:
         name=CHAT, service=SERVICE, gpu=True, gpu_devices=cfg.gpu_devices, env=env,
         command=lambda job: worker_command(CHAT_MODULE, job.spec_path, python),
         params_type=trainer_pb2.ChatJobParams, result_type=trainer_pb2.ChatJobResult,
+    ))  # fmt: skip
+    ctx.engine.register_kind(JobKind(
+        name=WARMUP, service=SERVICE, gpu=True, gpu_devices=cfg.gpu_devices, env=env,
+        command=lambda job: worker_command(WARMUP_MODULE, job.spec_path, python),
+        executor=cfg.training_executor, before_start=before_start, on_end=on_end,
+        params_type=trainer_pb2.WarmupJobParams, result_type=trainer_pb2.WarmupJobResult,
     ))  # fmt: skip
     trainer_pb2_grpc.add_TrainerServiceServicer_to_server(servicer, ctx.server)
     ctx.background.append(asyncio.create_task(registrar.run()))

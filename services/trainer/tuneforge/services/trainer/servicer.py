@@ -33,7 +33,7 @@ from tuneforge.runtime.names import validate_name
 from tuneforge.runtime.paths import confine
 from tuneforge.runtime.peers import peer_error
 from tuneforge.runtime.server import ServiceContext
-from tuneforge.services.trainer import config_pb, planning, preflight
+from tuneforge.services.trainer import config_pb, planning, preflight, warmup_jobs
 from tuneforge.services.trainer.config import HELP, TrainingConfig, check
 from tuneforge.services.trainer.eval_rpcs import Evaluations
 from tuneforge.services.trainer.export_rpcs import ExportRpcs
@@ -127,8 +127,18 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
         return job_pb(job, self.ctx.engine.kinds)
 
     async def PlanTraining(self, request, context):
+        steps = warmup_jobs.check_steps(request.warmup_steps)
         cfg, dataset, base_model = await self._resolve(request)
-        return planning.plan_pb(await self._plan(cfg, dataset, base_model), cfg)
+        plan = await self._plan(cfg, dataset, base_model)
+        message = planning.plan_pb(plan, cfg)
+        if why_not := warmup_jobs.skipped_because(request.warmup, plan, self.ctx.config.full_max_parameters):
+            message.time.note = why_not
+            return message
+        params = warmup_jobs.spec(base_model=base_model, cfg=cfg, train_file=dataset.path,
+                                  validation_file=dataset.validation_path,
+                                  dataset_name=dataset.name, steps=steps)
+        message.time.CopyFrom(await warmup_jobs.measure(self.ctx.engine, params, context.time_remaining()))
+        return message
 
     async def _resolve(self, request) -> tuple[TrainingConfig, dataset_pb2.Dataset, str]:
         """The resolved config, the dataset and the located base model of a create/plan."""

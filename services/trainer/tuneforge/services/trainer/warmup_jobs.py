@@ -1,0 +1,114 @@
+"""The wall-time half of ``PlanTraining``: a short warm-up job, timed, within the call's deadline.
+
+Whether it runs: ``WARMUP_RUN`` always, ``WARMUP_SKIP`` never, unset only on a GPU (on a CPU the
+memory estimate is instant and the warm-up costs a model load for a figure few need). Never when
+the job would be refused (it does not fit, or is a full fine-tune above the limit): the warm-up
+would fail the same way.
+
+The warm-up is a job of kind ``warmup`` (warmup_worker.py): it takes the GPU lock like training
+(so it queues behind a running job rather than competing with it and timing the contention),
+runs where training runs (``training_executor``), and with ``vllm_share_gpu`` puts vLLM to
+sleep too. The call waits for it until shortly before its own deadline; a warm-up still queued
+or running then is cancelled and the plan says so, as it does when the warm-up failed, rather
+than failing the whole plan: the memory estimate stands on its own. A caller that hangs up
+cancels the warm-up too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from tuneforge.trainer.v1 import trainer_pb2 as pb
+
+from tuneforge.runtime.errors import TuneforgeError, invalid_argument
+from tuneforge.runtime.job_rpcs import to_message
+from tuneforge.runtime.jobs import Job, JobEngine
+from tuneforge.services.trainer import preflight
+from tuneforge.services.trainer.config import TrainingConfig
+
+WARMUP = "warmup"
+DEFAULT_STEPS, MAX_STEPS = 5, 50
+WARMUP_MODULE = "tuneforge.services.trainer.warmup_worker"
+NO_DEADLINE_WAIT_SECONDS = 900.0  # a call without a deadline still gets an answer
+_Warmup = pb.PlanTrainingRequest.Warmup
+
+
+def check_steps(steps: int) -> int:
+    if steps < 0 or steps > MAX_STEPS:
+        raise invalid_argument("warmup_steps", f"between 0 (= {DEFAULT_STEPS}) and {MAX_STEPS}, got {steps}")
+    return steps
+
+
+def skipped_because(mode: int, plan: preflight.Plan, full_max_parameters: int) -> str:
+    """Why no warm-up runs for this plan; empty when one should."""
+    if mode == _Warmup.WARMUP_SKIP:
+        return "not measured: the warm-up was skipped"
+    try:
+        preflight.check(plan, full_max_parameters)
+    except TuneforgeError as exc:
+        return f"not measured: the job would be refused ({exc.reason}), so a warm-up would fail too"
+    if mode == _Warmup.WARMUP_UNSPECIFIED and plan.device.kind != "cuda":
+        return ("not measured: no GPU here; a warm-up on this CPU runs on request "
+                "(tuneforge train plan --warmup, or warmup = WARMUP_RUN)")
+    return ""
+
+
+def spec(*, base_model: str, cfg: TrainingConfig, train_file: str, validation_file: str,
+         dataset_name: str, steps: int) -> dict[str, Any]:
+    return {"base_model": base_model, "train_file": train_file,
+            "validation_file": validation_file or None, "config": cfg.to_dict(),
+            "dataset_name": dataset_name, "warmup_steps": steps or None}
+
+
+async def measure(engine: JobEngine, params: dict[str, Any], time_remaining: float | None
+                  ) -> pb.TimeEstimate:
+    """Run the warm-up job and return its estimate, or why there is none."""
+    wait = NO_DEADLINE_WAIT_SECONDS if time_remaining is None else time_remaining
+    stop_at = time.monotonic() + wait - min(2.0, wait * 0.1)  # answer before the caller gives up
+    job = await engine.create(WARMUP, params)
+    finished = False
+    try:
+        finished = await _wait_until_ended(engine, job.id, stop_at)
+    finally:
+        if not finished:
+            with contextlib.suppress(TuneforgeError):
+                if not engine.get(job.id).terminal:
+                    await engine.cancel(job.id)
+    return outcome(engine.get(job.id), finished)
+
+
+async def _wait_until_ended(engine: JobEngine, job_id: str, stop_at: float) -> bool:
+    events = engine.follow(job_id, 0, types={"state"})
+    try:
+        while True:
+            remaining = stop_at - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(events.__anext__(), timeout=remaining)
+            except StopAsyncIteration:
+                return True
+            except asyncio.TimeoutError:
+                return False
+    finally:
+        await events.aclose()
+
+
+def outcome(job: Job, finished: bool) -> pb.TimeEstimate:
+    if finished and job.state == "SUCCEEDED" and (job.result.get("time") or {}).get("measured"):
+        estimate = to_message(job.result["time"], pb.TimeEstimate)
+        estimate.job_id = job.id
+        return estimate
+    if not finished:
+        where = "queued behind other GPU work" if job.state == "QUEUED" else "still running"
+        note = (f"not measured: the warm-up (job {job.id}) was {where} when the call's deadline "
+                f"neared, and was cancelled; plan again with a longer deadline (--timeout)")
+    elif job.state == "SUCCEEDED":
+        note = f"not measured: the warm-up (job {job.id}) ran no step"
+    else:
+        why = f"{job.error_reason}: {job.error_message}" if job.error_reason else job.state.lower()
+        note = f"not measured: the warm-up (job {job.id}) ended {job.state}: {why}"
+    return pb.TimeEstimate(measured=False, note=note, job_id=job.id)

@@ -1,0 +1,135 @@
+"""The wall-time estimate of ``PlanTraining``: a short warm-up job times real steps.
+
+On these CPUs the warm-up runs only on request (WARMUP_RUN), which is what lets the tests run
+the same code a GPU server runs by default. The estimate is checked for what can be checked
+exactly: the job's step count against a real training job's, the arithmetic, the job's
+bookkeeping (kind warmup, scratch removed, cancelled at the deadline). How close the seconds
+come to a real run is measured in bench/plan_walltime.py, not asserted here.
+"""
+
+from __future__ import annotations
+
+import pytest
+from test_trainer_cli import cli
+from trainer_helpers import FAST_TYPED as FAST
+from trainer_helpers import make_dataset
+from tuneforge.client import InvalidArgument, job_result
+from tuneforge.common.v1 import common_pb2
+from tuneforge.trainer.v1 import trainer_pb2
+
+from tuneforge.services.trainer.warmup_worker import timing, total_steps
+
+Job = common_pb2.Job
+RUN, SKIP = "WARMUP_RUN", "WARMUP_SKIP"
+SLOW = 180  # model inspection plus a worker that loads torch and the model, on a busy CPU
+# 2 epochs of 18 records (20 less the held-out 2) in batches of 4 with accumulation 2:
+# 5 batches per epoch -> 3 optimizer steps per epoch (the last one short) -> 6 steps
+CONFIG = {**FAST, "batch_size": 4, "gradient_accumulation_steps": 2, "epochs": 2,
+          "validation_split": 0.1}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("MKL_NUM_THREADS", "1")
+
+
+def _plan(client, tiny, **kw):
+    return client.trainer.plan_training(dataset="chats", base_model=str(tiny),
+                                        config={**CONFIG, **kw.pop("config", {})},
+                                        timeout=kw.pop("timeout", SLOW), **kw)
+
+
+def _warmup_jobs(client):
+    return [j for j in client.jobs.list_jobs(service="trainer").jobs if j.kind == "warmup"]
+
+
+def test_total_steps_round_up_per_epoch_as_the_trainer_does():
+    assert total_steps(5, 2, 2) == 6
+    assert total_steps(4, 2, 1.5) == 3
+    assert total_steps(1, 8, 3) == 3
+
+
+def test_timing_leaves_out_the_first_step():
+    ends = [(10.0, 100.0), (10.5, 300.0), (11.5, 700.0)]
+    assert timing(ends, began=0.0) == {"seconds_per_step": 0.75, "timed_steps": 2,
+                                       "tokens_per_second": 400.0}
+
+
+def test_plan_on_a_cpu_does_not_warm_up_unless_asked_and_says_how(client, tiny_lm_dir, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("on a GPU the warm-up runs by default")
+    make_dataset(client, tmp_path, "chats", 20)
+    plan = _plan(client, tiny_lm_dir)
+    assert not plan.time.measured and "--warmup" in plan.time.note
+    assert "skipped" in _plan(client, tiny_lm_dir, warmup=SKIP).time.note
+    assert not _warmup_jobs(client)
+
+
+def test_warmup_times_real_steps_and_counts_the_jobs_steps_as_training_does(
+        client, tiny_lm_dir, tmp_path):
+    make_dataset(client, tmp_path, "chats", 20)
+    t = _plan(client, tiny_lm_dir, warmup=RUN, warmup_steps=3).time
+    assert t.measured, t.note
+    assert (t.warmup_steps, t.timed_steps, t.device) == (3, 2, "cpu")
+    assert t.seconds_per_step > 0 and t.load_seconds > 0 and t.measured_peak_bytes > 0
+    assert t.estimated_seconds == pytest.approx(t.load_seconds + t.total_steps * t.seconds_per_step)
+    warmup = client.jobs.get_job(id=t.job_id)
+    assert warmup.kind == "warmup" and warmup.state == Job.STATE_SUCCEEDED
+    job = client.trainer.create_training_job(dataset="chats", base_model=str(tiny_lm_dir),
+                                             adapter_name="timed", register=False,
+                                             config=CONFIG, timeout=SLOW)
+    done = client.wait_job(job.id)
+    assert done.state == Job.STATE_SUCCEEDED, done.error_message
+    assert t.total_steps == job_result(done).max_steps == 6
+
+
+def test_warmup_leaves_nothing_behind_but_its_job_record(client, server, tiny_lm_dir, tmp_path):
+    make_dataset(client, tmp_path, "chats", 20)
+    t = _plan(client, tiny_lm_dir, warmup=RUN, warmup_steps=2).time
+    assert t.measured, t.note
+    job_dir = server.config.root / "jobs" / t.job_id
+    assert not (job_dir / "scratch").exists()
+    assert not (server.config.root / "adapters").exists() or not any((server.config.root / "adapters").iterdir())
+
+
+def test_warmup_still_running_at_the_deadline_is_cancelled_and_the_plan_says_so(
+        client, tiny_lm_dir, tmp_path):
+    make_dataset(client, tmp_path, "chats", 20)
+    _plan(client, tiny_lm_dir, warmup=SKIP)  # the model inspection is cached from here on
+    plan = _plan(client, tiny_lm_dir, warmup=RUN, warmup_steps=50, timeout=5)
+    assert plan.fits and not plan.time.measured
+    assert "deadline" in plan.time.note and plan.time.job_id in plan.time.note
+    assert client.wait_job(plan.time.job_id).state == Job.STATE_CANCELLED
+
+
+def test_warmup_that_fails_reports_why_in_the_plan(client, tiny_lm_dir, tmp_path):
+    make_dataset(client, tmp_path, "chats", 20)
+    plan = _plan(client, tiny_lm_dir, warmup=RUN, config={"max_seq_length": 16})
+    assert not plan.time.measured and "FAILED" in plan.time.note
+    assert "EMPTY_ASSISTANT_MASK" in plan.time.note and "raise max_seq_length" in plan.time.note
+
+
+def test_warmup_is_not_run_for_a_job_that_would_be_refused(client, tiny_lm_dir, tmp_path):
+    make_dataset(client, tmp_path, "chats", 20)
+    plan = _plan(client, tiny_lm_dir, warmup=RUN, config={"batch_size": 2_000_000})
+    assert not plan.fits and "INSUFFICIENT_MEMORY" in plan.time.note
+    assert not _warmup_jobs(client)
+
+
+def test_warmup_steps_out_of_range_are_refused_naming_the_field(client, tiny_lm_dir, tmp_path):
+    with pytest.raises(InvalidArgument) as info:
+        _plan(client, tiny_lm_dir, warmup=RUN, warmup_steps=51)
+    assert info.value.field_violations[0].field == "warmup_steps"
+
+
+def test_cli_plan_with_warmup_prints_the_estimated_wall_time(server, client, tiny_lm_dir, tmp_path):
+    make_dataset(client, tmp_path, "chats", 20)
+    sets = [a for k, v in {"max_seq_length": 64, "epochs": 2}.items() for a in ("--set", f"{k}={v}")]
+    run = cli(server.target, "plan", "--dataset", "chats", "--base-model", str(tiny_lm_dir),
+              "--warmup", "--warmup-steps", "2", *sets)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "time: about" in run.stdout and "steps x" in run.stdout and "on cpu" in run.stdout
+    assert trainer_pb2.TimeEstimate.DESCRIPTOR.fields_by_name["estimated_seconds"]
