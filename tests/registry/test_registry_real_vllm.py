@@ -1,7 +1,9 @@
 """Activation against the REAL vLLM (CPU build 0.32.0), hot mode, through our gRPC API and
 CLI: the served adapter's greedy tokens equal PeftModel's, deactivate/rollback, a vLLM
-restarted by hand, several adapters at once, our pre-checks, and the fake vLLM answering
-the same requests with the same status and shape.
+restarted by hand, several adapters at once, our pre-checks, sleep and wake around GPU work
+with the served adapters re-applied (``VLLM_SERVER_DEV_MODE=1``: the CPU build serves the
+sleep routes, without freeing memory), and the fake vLLM answering the same requests with the
+same status and shape.
 
 One vLLM start per module (~30 s on 2 free cores, more on a busy machine); skipped only when
 the vLLM virtualenv is absent (scripts/setup_vllm_env.sh builds it; CI does).
@@ -54,7 +56,7 @@ def adapters(base, tmp_path_factory):
 def vllm(base, tmp_path_factory):
     server = real_vllm.RealVllm(log_dir=tmp_path_factory.mktemp("vllm"))
     try:
-        server.start(base, ["--max-loras", "2"])
+        server.start(base, ["--max-loras", "2"], env={"VLLM_SERVER_DEV_MODE": "1"})
         yield server
     finally:
         server.stop()
@@ -167,3 +169,37 @@ def test_fake_vllm_answers_like_the_real_one(vllm, base, adapters, tmp_path):
         fake_models = fake.models()[1]["data"][0]
         assert {k: real_models[k] for k in ("id", "root", "parent", "object")} == \
             {k: fake_models[k] for k in ("id", "root", "parent", "object")}
+
+
+def test_real_vllm_sleeps_and_wakes_with_its_adapters_served_again(registry, vllm, base, adapters):
+    import asyncio
+
+    from tuneforge.runtime.vllm_sleep import VllmSleeper
+
+    cli(registry, "import", str(adapters["alice"]), "--name", "alice")
+    cli(registry, "activate", "alice")
+    sleeper = VllmSleeper(vllm.base_url)
+    asyncio.run(sleeper.sleep())
+    assert asyncio.run(sleeper.is_sleeping()) and set(sleeper.served) == {"alice@v1"}
+    asyncio.run(sleeper.wake())
+    assert not asyncio.run(sleeper.is_sleeping())
+    assert served(vllm.base_url) == {"alice@v1"}
+    prompt = tokenize(base)
+    assert greedy_ids(vllm.base_url, "alice@v1", prompt) == peft_ids(base, adapters["alice"], prompt)
+
+
+def test_fake_vllm_sleep_routes_answer_like_the_real_ones(vllm, base):
+    from tuneforge.testing.fake_vllm import FakeVllm
+
+    requests = [("GET", "/is_sleeping"), ("POST", "/sleep?level=1"), ("POST", "/sleep?level=1"),
+                ("GET", "/is_sleeping"), ("POST", "/sleep?level=3"), ("POST", "/sleep?level=x"),
+                ("POST", "/sleep?level=2"), ("POST", "/wake_up"), ("POST", "/wake_up"),
+                ("GET", "/is_sleeping")]
+    with FakeVllm(str(base), root=str(base), sleep_mode=True) as fake:
+        for method, path in requests:
+            payload = None if method == "GET" else {}
+            real = real_vllm.request_json(method, vllm.base_url + path, payload)
+            ours = real_vllm.request_json(method, fake.url + path, payload)
+            assert _shape(*ours) == _shape(*real), (method, path, real)
+            if real[0] == 200:
+                assert ours[1] == real[1], (method, path)

@@ -1,6 +1,7 @@
 """One GPU shared with vLLM: vLLM sleeps before a GPU job and wakes after it, however it ends,
 and the adapters it served are loaded again. Against the vLLM stand-in's sleep routes, which
-answer as vllm 0.32's do (the real CPU build has no sleep mode)."""
+answer as vllm 0.32's do (compared with the real CPU build, in dev mode, in
+tests/registry/test_registry_real_vllm.py, which also sleeps and wakes the real server)."""
 
 from __future__ import annotations
 

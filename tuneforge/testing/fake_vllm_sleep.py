@@ -1,14 +1,21 @@
 """vLLM's sleep-mode routes for the vLLM stand-in (tuneforge.testing.fake_vllm).
 
 As vllm 0.32 answers them (``entrypoints/serve/dev/sleep/api_router.py``), when the server
-runs with ``VLLM_SERVER_DEV_MODE=1`` and the engine with ``--enable-sleep-mode``:
+runs with ``VLLM_SERVER_DEV_MODE=1`` (on a GPU with ``--enable-sleep-mode`` to free memory;
+the CPU build serves the same routes and states, its worker logging "sleep mode is not
+supported on CPU, ignore it"), checked against the real CPU build in
+tests/registry/test_registry_real_vllm.py:
 
 - ``POST /sleep?level=L`` (L in 0..2, default 1; ``mode`` ignored) → 200
-  ``{"status": "sleeping", "level": L}``; a level outside 0..2 → 400 BadRequestError;
+  ``{"status": "sleeping", "level": L}``, also when already asleep; a level outside 0..2 →
+  400 with a pydantic message (``param`` ``query.level``);
 - ``POST /wake_up`` (optional repeated ``tags``: ``weights``, ``kv_cache``) → 200
   ``{"status": "awake" | "sleeping", "tags": [...] | null}`` — ``sleeping`` while some tag is
   still asleep;
 - ``GET /is_sleeping`` → 200 ``{"is_sleeping": bool}``.
+
+While asleep the real server holds new generation requests until it wakes (a client with a
+timeout sees no answer); the stand-in serves no generation at all.
 
 Without dev mode the routes do not exist: 404 ``{"detail": "Not Found"}`` (``enabled=False``,
 the stand-in's default, like the real server's default). ``history`` records the transitions.
@@ -20,6 +27,12 @@ from urllib.parse import parse_qs
 
 ROUTES = ("/sleep", "/wake_up", "/is_sleeping")
 TAGS = ("weights", "kv_cache")
+
+
+def _bad_level(kind: str, msg: str, raw: str, **ctx: int) -> tuple[int, dict]:
+    detail = {"type": kind, "loc": "query.level", "msg": msg, "input": raw, **({"ctx": ctx} if ctx else {})}
+    return 400, {"error": {"message": f"1 validation error:\n  {detail}", "type": "Bad Request",
+                           "param": "query.level", "code": 400}}
 
 
 class SleepMode:
@@ -41,10 +54,13 @@ class SleepMode:
             return 200, {"is_sleeping": self.sleeping}
         if method == "POST" and path == "/sleep":
             raw = (params.get("level") or ["1"])[-1]
-            if not raw.lstrip("-").isdigit() or not 0 <= int(raw) <= 2:
-                return 400, {"error": {"message": f"level: Input should be between 0 and 2, "
-                                                  f"got {raw!r}", "type": "BadRequestError",
-                                       "param": "level", "code": 400}}
+            if not raw.lstrip("-").isdigit():
+                return _bad_level("int_parsing", "Input should be a valid integer, unable to "
+                                  "parse string as an integer", raw)
+            if int(raw) > 2:
+                return _bad_level("less_than_equal", "Input should be less than or equal to 2", raw, le=2)
+            if int(raw) < 0:
+                return _bad_level("greater_than_equal", "Input should be greater than or equal to 0", raw, ge=0)
             self.level, self.asleep = int(raw), set(TAGS)
             self.history.append(f"sleep:{raw}")
             return 200, {"status": "sleeping", "level": int(raw)}

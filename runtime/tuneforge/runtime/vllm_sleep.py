@@ -13,10 +13,13 @@ vLLM's sleep mode, as its server answers it (vllm 0.32, ``entrypoints/serve/dev/
   200 ``{"status": "awake", "tags": null}``;
 * ``GET /is_sleeping`` → 200 ``{"is_sleeping": bool}``.
 
-The routes exist only when vLLM runs with ``VLLM_SERVER_DEV_MODE=1`` and the engine with
-``--enable-sleep-mode`` (CUDA, ROCm and XPU only: the CPU build has no sleep mode); without
-them ``/sleep`` is a 404, reported here as a clear VLLM_SLEEP_UNSUPPORTED error that says what
-to start vLLM with. Runtime-loaded LoRA adapters are not promised to survive a sleep (level 2
+The routes exist only when vLLM runs with ``VLLM_SERVER_DEV_MODE=1``; without it ``/sleep``
+is a 404, reported here as a clear VLLM_SLEEP_UNSUPPORTED error that says what to start vLLM
+with. Freeing GPU memory also needs ``--enable-sleep-mode`` (CUDA, ROCm and XPU; the CPU build
+refuses the flag, yet in dev mode serves the routes and states all the same, its worker
+ignoring the memory part — which is how tests/registry/test_registry_real_vllm.py checks this
+module against the real server). While asleep, vLLM holds new generation requests until it
+wakes. Runtime-loaded LoRA adapters are not promised to survive a sleep (level 2
 drops everything; at level 1 only allocations tagged as weights are kept), so :meth:`sleep`
 first notes the adapters vLLM serves (``GET /v1/models``: the cards with a ``parent``) and
 :meth:`wake` loads each again (unload, then ``POST /v1/load_lora_adapter`` with the same name
@@ -36,7 +39,7 @@ from tuneforge.runtime.logging import get_logger
 
 log = get_logger("tuneforge.vllm_sleep")
 START_HINT = ("start vLLM with VLLM_SERVER_DEV_MODE=1 in its environment and --enable-sleep-mode "
-              "(a CUDA/ROCm/XPU build; vLLM's CPU build has no sleep mode), or set "
+              "(a CUDA/ROCm/XPU build: without it a sleeping vLLM keeps its GPU memory), or set "
               "vllm_share_gpu = false")
 
 
