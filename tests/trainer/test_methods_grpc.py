@@ -61,6 +61,29 @@ def test_dpo_trains_stops_resumes_and_registers(client, server, tiny_lm_dir, tmp
     assert client.registry.get_adapter(name="tone").job_id == resumed.id
 
 
+def test_orpo_with_dora_registers_its_variant_and_activation_refuses_it_before_vllm(
+        server_factory, tiny_lm_dir, tmp_path):
+    from tuneforge.client import Client, FailedPrecondition
+
+    from tuneforge.testing.fake_vllm import FakeVllm
+
+    with FakeVllm(str(tiny_lm_dir)) as vllm:
+        srv = server_factory(vllm_mode="hot", vllm_url=vllm.url)
+        with Client(srv.target, timeout=30) as client:
+            _preference_dataset(client, tmp_path, "pairs", 12)
+            done = client.wait_job(_create(client, tiny_lm_dir, "tone", "pairs", method="orpo",
+                                           use_dora=True).id)
+            assert done.state == Job.STATE_SUCCEEDED, done.error_message
+            result = job_result(done)
+            assert (result.method, result.variant) == (trainer_pb2.TrainingConfig.METHOD_ORPO, "dora")
+            assert result.registration.state == Registration.STATE_REGISTERED, result.registration.message
+            assert client.registry.get_adapter(name="tone").variant == registry_pb2.Adapter.VARIANT_DORA
+            with pytest.raises(FailedPrecondition) as info:
+                client.registry.activate_adapter(name="tone")
+        assert info.value.reason == "ADAPTER_INCOMPATIBLE" and "merge" in info.value.message + str(info.value.field_violations)
+        assert vllm.calls("/v1/load_lora_adapter") == []
+
+
 def test_full_fine_tuning_registers_its_model_directory_as_a_model_not_an_adapter(
         client, server, tiny_lm_dir, tmp_path):
     make_dataset(client, tmp_path, "chats", 8)
