@@ -203,3 +203,45 @@ def test_fake_vllm_sleep_routes_answer_like_the_real_ones(vllm, base):
             assert _shape(*ours) == _shape(*real), (method, path, real)
             if real[0] == 200:
                 assert ours[1] == real[1], (method, path)
+
+
+def test_training_on_a_shared_gpu_sleeps_the_real_vllm_and_wakes_it_with_its_adapter(
+        server_factory, vllm, base, adapters, tmp_path):
+    import json
+
+    from tuneforge.client import Client
+    from tuneforge.common.v1 import common_pb2
+
+    srv = server_factory(vllm_mode="hot", vllm_url=vllm.base_url, vllm_max_loras=2, vllm_share_gpu=True)
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text("".join(json.dumps({"messages": [
+        {"role": "user", "content": f"count {i}"},
+        {"role": "assistant", "content": f"{i} {i + 1} {i + 2}"}]}) + "\n" for i in range(8)))
+    try:
+        cli(srv, "import", str(adapters["alice"]), "--name", "alice")
+        cli(srv, "activate", "alice")
+        with Client(srv.target, timeout=60) as c:
+            up = c.upload_file("dataset", chats)
+            c.dataset.import_dataset(upload_id=up.id, dataset_name="chats")
+            job = c.trainer.create_training_job(
+                dataset="chats", base_model=str(base), adapter_name="meanwhile", register=False,
+                config={"max_seq_length": 64, "epochs": 500, "batch_size": 4,
+                        "target_modules": ["q_proj"], "save_steps": 100000}, timeout=300)
+            asleep_while_training = None
+            for event in c.watch_job(job.id):
+                if event.WhichOneof("kind") == "progress" and event.progress.phase == "training":
+                    asleep_while_training = real_vllm.get_json(vllm.base_url + "/is_sleeping")[1]
+                    c.jobs.cancel_job(id=job.id)  # a stopped job must wake vLLM too
+                    break
+            done = c.wait_job(job.id)
+        assert done.state == common_pb2.Job.STATE_CANCELLED, done.error_message
+        assert asleep_while_training == {"is_sleeping": True}
+        # the job's end wakes vLLM, then loads what it served before (a moment apart)
+        until(lambda: served(vllm.base_url) == {"alice@v1"}, 60, "awake with alice@v1 again")
+        assert real_vllm.get_json(vllm.base_url + "/is_sleeping")[1] == {"is_sleeping": False}
+        prompt = tokenize(base)
+        assert greedy_ids(vllm.base_url, "alice@v1", prompt) == peft_ids(base, adapters["alice"], prompt)
+    finally:
+        cli(srv, "deactivate", check=False)
+        for name in served(vllm.base_url):
+            real_vllm.request_json("POST", vllm.base_url + "/v1/unload_lora_adapter", {"lora_name": name})
