@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tuneforge.runtime.errors import TuneforgeError
-from tuneforge.services.trainer import chat_data
+from tuneforge.services.trainer import chat_data, preference_data
 
 CHAT = [
     {"role": "system", "content": "Будь краток."},
@@ -95,6 +95,26 @@ def test_load_records_accepts_sharegpt_and_reports_bad_lines(tmp_path):
     path.write_text(json.dumps({"messages": [{"role": "user", "content": "x"}]}) + "\n{oops\n")
     with pytest.raises(TuneforgeError, match="line 2"):
         chat_data.load_records(path)
+
+
+@pytest.mark.parametrize("load", [chat_data.load_records, preference_data.load_pairs])
+def test_a_training_file_of_blank_lines_is_an_empty_dataset(tmp_path, load):
+    path = tmp_path / "d.jsonl"
+    path.write_text("\n  \n")
+    with pytest.raises(TuneforgeError) as info:
+        load(path, "validation")
+    assert info.value.reason == "EMPTY_DATASET" and "validation file" in info.value.message
+
+
+@pytest.mark.parametrize("load", [chat_data.load_records, preference_data.load_pairs])
+def test_bad_json_in_a_training_file_names_the_record_and_its_line(tmp_path, load):
+    path = tmp_path / "d.jsonl"
+    path.write_text("\n{oops\n")
+    with pytest.raises(TuneforgeError) as info:
+        load(path)
+    assert info.value.reason == "INVALID_TRAINING_RECORD"
+    assert info.value.message.startswith("train record 1 (line 2): not valid JSON (")
+    assert info.value.violations[0].field == "dataset"
 
 
 def test_validation_split_is_deterministic_and_keeps_training_data():

@@ -13,6 +13,7 @@ from trainer_helpers import of, read_until, start_worker, write_spec
 
 from tuneforge.runtime.errors import TuneforgeError
 from tuneforge.services.trainer import export as ex
+from tuneforge.services.trainer import export_worker
 from tuneforge.services.trainer.gguf_export import pre_tokenizer_from_json
 from tuneforge.testing.tiny_archs import cached_tiny_arch
 
@@ -91,6 +92,17 @@ def test_merged_export_is_a_loadable_model_directory(adapter, tmp_path):
     result = of(events, "result")[-1]["data"]
     assert result["quant"] == "auto" and result["primary_file"] == "model.safetensors"
     assert {"config.json", "tokenizer.json", "SHA256SUMS"} <= set(result["files"])
+
+
+def test_export_reports_a_bad_format_before_a_taken_output_directory(tmp_path):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("mine")
+    with pytest.raises(TuneforgeError) as info:
+        export_worker.plan({"adapter_dir": str(adapter), "format": "onnx", "output_dir": str(tmp_path / "out")})
+    assert info.value.violations[0].field == "format"
 
 
 # ----------------------------------------------------------------------------- pure rules

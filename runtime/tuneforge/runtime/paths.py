@@ -9,11 +9,13 @@ exists — so the API cannot be used to probe the server's file system.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
-from tuneforge.runtime.errors import invalid_argument
+from tuneforge.runtime.errors import TuneforgeError, invalid_argument
 
 NOT_ALLOWED = "PATH_NOT_ALLOWED"
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
 def allowed_roots(data_root: Path | str, allowed_paths: str = "", *extra: str) -> list[Path]:
@@ -41,6 +43,27 @@ def confine(raw: str, field: str, roots: list[Path], *, base: Path | None = None
     if not (_inside(lexical, roots) and _inside(resolved, roots)):
         raise not_allowed(field, raw)
     return resolved
+
+
+def is_hub_id(text: str) -> bool:
+    """Whether a model name reads as a Hugging Face hub id (``owner/name``), not a path."""
+    return _HUB_ID.fullmatch(text) is not None and not text.startswith(".")
+
+
+def confine_model(raw: str, field: str, roots: list[Path]) -> str:
+    """A base model a client names, for a service that hands it to a worker as is: a hub id
+    passes unchanged (the worker looks it up in the local cache, as the trainer does);
+    anything else is a path (``~`` expanded), confined like every other and returned resolved.
+    Empty stays empty, for the caller's own "required" check."""
+    text = raw.strip()
+    if not text or is_hub_id(text):
+        return text
+    try:
+        return str(confine(os.path.expanduser(text), field, roots))
+    except TuneforgeError as exc:
+        if exc.reason != NOT_ALLOWED:
+            raise
+        raise not_allowed(field, text) from None  # what the client sent, not the expanded path
 
 
 def not_allowed(field: str, raw: str):

@@ -45,7 +45,7 @@ import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from tuneforge.runtime.errors import TuneforgeError, invalid_argument
 
@@ -108,9 +108,12 @@ def record_messages(obj: Any, source: str = "train", index: int = 0) -> list[dic
     return normalized  # type: ignore[return-value]
 
 
-def load_records(path: Path, source: str = "train") -> list[list[dict[str, Any]]]:
-    """Read a JSONL of ``{"messages": [...]}`` (or ShareGPT ``conversations``) records."""
-    records = []
+def iter_jsonl(path: Path, source: str = "train") -> Iterator[tuple[int, Any]]:
+    """``(index, object)`` for every non-blank line of a training JSONL (``index`` counts every
+    line, so errors name the line). One reader for chat records and preference pairs, so both
+    report bad JSON (INVALID_TRAINING_RECORD naming the record) and a file with no records
+    (EMPTY_DATASET) alike."""
+    seen = False
     with open(path, encoding="utf-8-sig") as fh:
         for index, line in enumerate(fh):
             if not line.strip():
@@ -119,11 +122,16 @@ def load_records(path: Path, source: str = "train") -> list[list[dict[str, Any]]
                 obj = json.loads(line)
             except ValueError as exc:
                 raise _data_error(source, index, f"not valid JSON ({exc})") from None
-            records.append(record_messages(obj, source, index))
-    if not records:
+            seen = True
+            yield index, obj
+    if not seen:
         raise invalid_argument("dataset", f"{source} file {path} has no records",
                                reason="EMPTY_DATASET")
-    return records
+
+
+def load_records(path: Path, source: str = "train") -> list[list[dict[str, Any]]]:
+    """Read a JSONL of ``{"messages": [...]}`` (or ShareGPT ``conversations``) records."""
+    return [record_messages(obj, source, index) for index, obj in iter_jsonl(path, source)]
 
 
 def split_validation(records: list, fraction: float, seed: int) -> tuple[list, list]:

@@ -41,6 +41,7 @@ from tuneforge.runtime.errors import (
 )
 from tuneforge.runtime.pythonpath import worker_pythonpath
 from tuneforge.services.trainer import export as ex
+from tuneforge.services.trainer.merge_worker import check_spec
 
 
 class Stopped(Exception):
@@ -75,19 +76,8 @@ def _base_dir(base: str) -> Path:
 
 
 def plan(spec: dict[str, Any]) -> Plan:
-    adapter = Path(spec.get("adapter_dir") or "")
-    if not (adapter / "adapter_config.json").is_file():
-        raise invalid_argument("adapter_dir", f"{adapter} holds no adapter_config.json", reason="ADAPTER_NOT_FOUND")
-    fmt, quant = ex.check_format(spec.get("format", ""), spec.get("quant", ""))
-    if not spec.get("output_dir"):
-        raise invalid_argument("output_dir", "required")
-    out = Path(spec["output_dir"])
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise failed_precondition("OUTPUT_EXISTS", f"{out} already exists", output_dir=str(out))
-    adapter_cfg = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
-    base = spec.get("base_model") or adapter_cfg.get("base_model_name_or_path") or ""
-    if not base:
-        raise invalid_argument("base_model", "the adapter names no base model; give one", reason="BASE_MODEL_NOT_AVAILABLE")
+    adapter, (fmt, quant), out, base = check_spec(
+        spec, between=lambda: ex.check_format(spec.get("format", ""), spec.get("quant", "")))
     base_dir = _base_dir(base)
     arch = ex.check_architecture(base_dir / "config.json", fmt)
     if fmt == "awq" and not Path(spec.get("calibration_file") or "").is_file():

@@ -23,28 +23,43 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any, Callable
 
 from tuneforge.runtime import worker_events as ev
 from tuneforge.runtime.errors import failed_precondition, invalid_argument
 
 
-def main(spec: dict) -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+def check_spec(spec: dict, between: Callable[[], Any] = lambda: None) -> tuple[Path, Any, Path, str]:
+    """Check what a merge or an export spec names before any model loads: the adapter
+    (ADAPTER_NOT_FOUND), the output directory (required; OUTPUT_EXISTS unless new or empty)
+    and the base model (the spec's, else the adapter's ``base_model_name_or_path``).
+
+    ``between`` runs after the adapter check and before the output check (the export worker
+    checks its format there), so each worker reports its errors in the same order as ever.
+    Returns ``(adapter, between's value, output_dir, base_model)``.
+    """
     adapter = Path(spec.get("adapter_dir") or "")
     if not (adapter / "adapter_config.json").is_file():
         raise invalid_argument("adapter_dir", f"{adapter} holds no adapter_config.json",
                                reason="ADAPTER_NOT_FOUND")
+    extra = between()
     if not spec.get("output_dir"):
         raise invalid_argument("output_dir", "required")
     out = Path(spec["output_dir"])
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise failed_precondition("OUTPUT_EXISTS", f"{out} already exists", output_dir=str(out))
     adapter_cfg = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
-    base = spec.get("base_model") or adapter_cfg.get("base_model_name_or_path")
+    base = spec.get("base_model") or adapter_cfg.get("base_model_name_or_path") or ""
     if not base:
         raise invalid_argument("base_model", "the adapter names no base model; give one",
                                reason="BASE_MODEL_NOT_AVAILABLE")
+    return adapter, extra, out, base
+
+
+def main(spec: dict) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    adapter, _, out, base = check_spec(spec)
 
     ev.progress(phase="loading_model", message=f"loading {base} on CPU")
     out.parent.mkdir(parents=True, exist_ok=True)

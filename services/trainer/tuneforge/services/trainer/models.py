@@ -9,12 +9,11 @@ torch), cached per interpreter, model and config.json mtime, shared by servers i
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 from tuneforge.runtime.errors import Code, FieldViolation, TuneforgeError, invalid_argument
-from tuneforge.runtime.paths import confine
+from tuneforge.runtime.paths import confine, is_hub_id
 from tuneforge.services.trainer.model_check import describe_model_async
 
 INSPECT_TIMEOUT_SECONDS = 300.0
@@ -52,8 +51,7 @@ def locate_model(raw: str, models_dir: str = "", roots: list[Path] | None = None
             if not (path / "config.json").is_file():
                 raise model_not_available(raw, f"{path} has no config.json")
             return str(path.resolve()), path / "config.json"
-    is_hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", text) is not None and not text.startswith(".")
-    if not is_hub_id:
+    if not is_hub_id(text):
         raise model_not_available(raw, f"no model directory {text!r} under the data root, models_dir or allowed_paths")
     try:
         from huggingface_hub import try_to_load_from_cache

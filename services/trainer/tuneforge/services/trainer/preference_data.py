@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneforge.runtime.errors import TuneforgeError, invalid_argument
+from tuneforge.services.trainer.chat_data import iter_jsonl
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -89,23 +90,13 @@ def load_pairs(path: Path, source: str = "train") -> list[dict[str, Any]]:
     """Every record of a preference JSONL, checked; INVALID_TRAINING_RECORD names the first
     bad one, EMPTY_DATASET when there is none."""
     pairs = []
-    with open(path, encoding="utf-8-sig") as fh:
-        for index, line in enumerate(fh):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError as exc:
-                raise _error(source, index, f"not valid JSON ({exc})") from None
-            checked, why = check_pair(obj)
-            if checked is None:
-                if isinstance(obj, dict) and "messages" in obj:
-                    why = ("a chat record, not a preference pair: method=dpo/orpo needs "
-                           "prompt/chosen/rejected records (import a preference dataset, or "
-                           "train with method=lora)")
-                raise _error(source, index, why or "not a preference pair")
-            pairs.append(checked)
-    if not pairs:
-        raise invalid_argument("dataset", f"{source} file {path} has no records",
-                               reason="EMPTY_DATASET")
+    for index, obj in iter_jsonl(path, source):
+        checked, why = check_pair(obj)
+        if checked is None:
+            if isinstance(obj, dict) and "messages" in obj:
+                why = ("a chat record, not a preference pair: method=dpo/orpo needs "
+                       "prompt/chosen/rejected records (import a preference dataset, or "
+                       "train with method=lora)")
+            raise _error(source, index, why or "not a preference pair")
+        pairs.append(checked)
     return pairs

@@ -32,6 +32,7 @@ from tuneforge.runtime.errors import (
 from tuneforge.runtime.idempotency import single_flight
 from tuneforge.runtime.job_rpcs import job_pb, timestamp
 from tuneforge.runtime.jobs import SUCCEEDED, Job
+from tuneforge.runtime.paths import confine_model
 from tuneforge.runtime.request_log import RequestLog
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.runtime.transfer import (
@@ -197,8 +198,12 @@ class TtsServicer(pb_grpc.TtsServiceServicer):
         )  # fmt: skip
         return await self._start("transcribe", module, spec, request.request_id)
 
+    def _base_model(self, raw: str) -> str:
+        """A client-named base model: a hub id as it is, a path confined (docs/security.md)."""
+        return confine_model(raw, "base_model", self.ctx.path_roots(with_models=True))
+
     async def PrepareDataset(self, request, context):
-        base = request.base_model or self.config.get().base_model
+        base = self._base_model(request.base_model or self.config.get().base_model)
         module, spec = await asyncio.to_thread(specs.prepare_spec, self.samples, request.ref_sample, base)
         return await self._start("tts_prepare", module, spec, request.request_id)
 
@@ -208,6 +213,8 @@ class TtsServicer(pb_grpc.TtsServiceServicer):
     async def UpdateTtsTrainingConfig(self, request, context):
         overrides = config_overrides(request.config, list(request.update_mask.paths))
         try:
+            if isinstance(overrides.get("base_model"), str):
+                overrides["base_model"] = self._base_model(overrides["base_model"])
             return config_pb(await asyncio.to_thread(self.config.update, overrides))
         except TuneforgeError as exc:
             raise prefixed(exc, "config.") from None
@@ -216,6 +223,7 @@ class TtsServicer(pb_grpc.TtsServiceServicer):
     async def StartTraining(self, request, context):
         try:
             config = self.config.get().merged(config_overrides(request.config))
+            config = config.merged({"base_model": self._base_model(config.base_model)})
         except TuneforgeError as exc:
             raise prefixed(exc, "config.") from None
         module, spec = await asyncio.to_thread(specs.train_spec, self.ctx.root, request.model_name, config)
