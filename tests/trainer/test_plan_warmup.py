@@ -17,6 +17,7 @@ from tuneforge.client import InvalidArgument, job_result
 from tuneforge.common.v1 import common_pb2
 from tuneforge.trainer.v1 import trainer_pb2
 
+from tuneforge.services.trainer.warmup_jobs import for_processes
 from tuneforge.services.trainer.warmup_worker import timing, total_steps
 
 Job = common_pb2.Job
@@ -54,6 +55,14 @@ def test_timing_leaves_out_the_first_step():
     ends = [(10.0, 100.0), (10.5, 300.0), (11.5, 700.0)]
     assert timing(ends, began=0.0) == {"seconds_per_step": 0.75, "timed_steps": 2,
                                        "tokens_per_second": 400.0}
+
+
+def test_a_data_parallel_job_shares_the_timed_steps_among_its_processes():
+    one = trainer_pb2.TimeEstimate(measured=True, total_steps=101, seconds_per_step=0.5,
+                                   load_seconds=10, estimated_seconds=60.5, note="n")
+    four = for_processes(one, 4)
+    assert (four.total_steps, four.estimated_seconds) == (26, 23.0)
+    assert "4 data-parallel processes" in four.note
 
 
 def test_plan_on_a_cpu_does_not_warm_up_unless_asked_and_says_how(client, tiny_lm_dir, tmp_path):

@@ -137,7 +137,8 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
         params = warmup_jobs.spec(base_model=base_model, cfg=cfg, train_file=dataset.path,
                                   validation_file=dataset.validation_path,
                                   dataset_name=dataset.name, steps=steps)
-        message.time.CopyFrom(await warmup_jobs.measure(self.ctx.engine, params, context.time_remaining()))
+        message.time.CopyFrom(await warmup_jobs.measure(self.ctx.engine, params, context.time_remaining(),
+                                                        self.ctx.config.train_num_processes))
         return message
 
     async def _resolve(self, request) -> tuple[TrainingConfig, dataset_pb2.Dataset, str]:

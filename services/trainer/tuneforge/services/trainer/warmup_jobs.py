@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from typing import Any
 
@@ -63,9 +64,10 @@ def spec(*, base_model: str, cfg: TrainingConfig, train_file: str, validation_fi
             "dataset_name": dataset_name, "warmup_steps": steps or None}
 
 
-async def measure(engine: JobEngine, params: dict[str, Any], time_remaining: float | None
-                  ) -> pb.TimeEstimate:
-    """Run the warm-up job and return its estimate, or why there is none."""
+async def measure(engine: JobEngine, params: dict[str, Any], time_remaining: float | None,
+                  processes: int = 1) -> pb.TimeEstimate:
+    """Run the warm-up job and return its estimate, or why there is none. ``processes``: the
+    training job's data-parallel processes (``train_num_processes``); the warm-up runs one."""
     wait = NO_DEADLINE_WAIT_SECONDS if time_remaining is None else time_remaining
     stop_at = time.monotonic() + wait - min(2.0, wait * 0.1)  # answer before the caller gives up
     job = await engine.create(WARMUP, params)
@@ -77,7 +79,20 @@ async def measure(engine: JobEngine, params: dict[str, Any], time_remaining: flo
             with contextlib.suppress(TuneforgeError):
                 if not engine.get(job.id).terminal:
                     await engine.cancel(job.id)
-    return outcome(engine.get(job.id), finished)
+    return for_processes(outcome(engine.get(job.id), finished), processes)
+
+
+def for_processes(estimate: pb.TimeEstimate, processes: int) -> pb.TimeEstimate:
+    """A one-process warm-up scaled to a data-parallel job: each of its processes trains a
+    share of the batches, so there are about ``processes`` times fewer steps, each about as
+    long (gradient synchronisation aside)."""
+    if processes <= 1 or not estimate.measured:
+        return estimate
+    estimate.total_steps = math.ceil(estimate.total_steps / processes)
+    estimate.estimated_seconds = estimate.load_seconds + estimate.total_steps * estimate.seconds_per_step
+    estimate.note += (f"; timed in one process, the job's {processes} data-parallel processes "
+                      f"share its steps (gradient synchronisation not included)")
+    return estimate
 
 
 async def _wait_until_ended(engine: JobEngine, job_id: str, stop_at: float) -> bool:
