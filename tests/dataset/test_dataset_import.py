@@ -6,11 +6,8 @@ from pathlib import Path
 import pytest
 
 from tuneforge.runtime.errors import TuneforgeError
-from tuneforge.services.dataset.importing import (
-    ImportFailed,
-    import_file,
-    import_into_catalog,
-)
+from tuneforge.services.dataset.import_report import ImportFailed
+from tuneforge.services.dataset.importing import import_file, import_into_catalog
 
 
 def rows(path: Path) -> list[dict]:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tuneforge.runtime.errors import TuneforgeError
-from tuneforge.services.dataset.importing import ImportFailed, import_file
+from tuneforge.services.dataset.import_report import ImportFailed
+from tuneforge.services.dataset.importing import import_file
 
 
 def rows(path: Path) -> list[dict]:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tuneforge.services.dataset.importing import ImportFailed, import_file
+from tuneforge.services.dataset.import_report import ImportFailed
+from tuneforge.services.dataset.importing import import_file
 from tuneforge.services.dataset.stats import compute_stats
 
 USER = {"role": "user", "content": "Capital of France?"}

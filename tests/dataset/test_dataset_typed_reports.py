@@ -6,13 +6,13 @@ import pytest
 from tuneforge.dataset.v1 import dataset_pb2
 
 from tuneforge.runtime.job_rpcs import to_message
-from tuneforge.services.dataset import dialogs, generate, importing
+from tuneforge.services.dataset import dialogs, generate, import_report
 
 
 @pytest.mark.parametrize(("report", "cls"), [
     (dialogs.TelegramReport(), dataset_pb2.TelegramReport),
     (generate.GenerateReport(), dataset_pb2.GenerateReport),
-    (importing.ImportReport(), dataset_pb2.ValidationReport),
+    (import_report.ImportReport(), dataset_pb2.ValidationReport),
 ], ids=["telegram", "generate", "import"])  # fmt: skip
 def test_every_report_key_is_a_field_of_its_typed_message(report, cls):
     missing = set(report.to_dict()) - set(cls.DESCRIPTOR.fields_by_name)

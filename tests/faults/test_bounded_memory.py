@@ -8,7 +8,8 @@ import json
 import pytest
 
 from tuneforge.client import Client, InvalidArgument
-from tuneforge.services.dataset.importing import ImportFailed, import_file
+from tuneforge.services.dataset.import_report import ImportFailed
+from tuneforge.services.dataset.importing import import_file
 
 GOOD = json.dumps({"instruction": "q", "output": "a"})
 

@@ -33,6 +33,7 @@ from tuneforge.runtime.server import ServiceContext
 from tuneforge.runtime.storage import is_disk_full
 from tuneforge.runtime.transfer import delete_upload, find_upload, receive_upload, send_file
 from tuneforge.services.dataset import dialogs, generate, importing, llm_rephrase
+from tuneforge.services.dataset.import_report import ImportFailed, ImportReport
 from tuneforge.services.dataset.catalog import DatasetCatalog, DatasetInfo
 from tuneforge.services.dataset.generate_worker import PATH_OPTIONS
 from tuneforge.services.dataset.stats import DEFAULT_VALIDATION_SPLIT
@@ -92,7 +93,7 @@ def scrub_pb(counts: dict[str, int]) -> pb.ScrubCounts:
     return pb.ScrubCounts(**counts)
 
 
-def report_pb(report: importing.ImportReport) -> pb.ValidationReport:
+def report_pb(report: ImportReport) -> pb.ValidationReport:
     msg = pb.ValidationReport(
         detected_format=report.detected_format, records_read=report.records_read,
         records_valid=report.records_valid, records_invalid=report.records_invalid,
@@ -158,7 +159,7 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_VIOLATION_CHARS else text[: MAX_VIOLATION_CHARS - 1] + "…"
 
 
-def rejected_import(exc: importing.ImportFailed) -> TuneforgeError:
+def rejected_import(exc: ImportFailed) -> TuneforgeError:
     """The import's rejection with its first errors as ``line N`` violations (status-sized)."""
     report = exc.report
     shown = report.errors[:MAX_STATUS_VIOLATIONS]
@@ -316,7 +317,7 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
                 scrub=request.scrub,
                 max_record_bytes=self.ctx.config.max_record_bytes,
             )  # fmt: skip
-        except importing.ImportFailed as exc:
+        except ImportFailed as exc:
             if request.validate_only:  # validation is the answer, not an error
                 return pb.ImportDatasetResponse(report=report_pb(exc.report))
             raise rejected_import(exc) from None
