@@ -69,16 +69,22 @@ def _too_long(limit: int) -> formats.RecordProblem:
     return formats.RecordProblem("RECORD_TOO_LARGE", f"the line is longer than {limit} bytes (max_record_bytes)")
 
 
+def _text_lines(fh: io.BufferedReader, limit: int) -> Iterator[tuple[int, str | None]]:
+    """(line number, decoded line without a leading BOM), None for a line over ``limit``."""
+    for n, raw in _lines(fh, limit):
+        if raw is not None and n == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[3:]
+        yield n, None if raw is None else _decode(raw, n)
+
+
 def read_jsonl(fh: io.BufferedReader, limit: int = MAX_RECORD_BYTES) -> Iterator[Item]:
     index = 0
-    for n, raw in _lines(fh, limit):
-        if raw is None:
+    for n, line in _text_lines(fh, limit):
+        if line is None:
             index += 1
             yield index, n, 0, None, _too_long(limit)
             continue
-        if n == 1 and raw.startswith(codecs.BOM_UTF8):
-            raw = raw[3:]
-        text = _decode(raw, n).strip()
+        text = line.strip()
         if not text:
             continue
         index += 1
@@ -112,14 +118,11 @@ def read_parquet(path: Path) -> Iterator[Item]:
 def read_text(fh: io.BufferedReader, limit: int = MAX_RECORD_BYTES) -> Iterator[Item]:
     block: list[str] = []
     start = index = 0
-    for n, raw in _lines(fh, limit):
-        if raw is None:
+    for n, line in _text_lines(fh, limit):
+        if line is None:
             index += 1
             yield index, n, 0, None, _too_long(limit)
             continue
-        if n == 1 and raw.startswith(codecs.BOM_UTF8):
-            raw = raw[3:]
-        line = _decode(raw, n)
         if line.strip():
             start = start or n
             block.append(line)
