@@ -11,7 +11,8 @@ import pytest
 
 from tuneforge.runtime.errors import Code, TuneforgeError
 from tuneforge.services.registry import marker
-from tuneforge.services.registry.activation import ActivationManager, VllmState
+from tuneforge.services.registry.activation import ActivationManager
+from tuneforge.services.registry.activation_records import VllmState
 from tuneforge.services.registry.vllm import VllmController
 
 

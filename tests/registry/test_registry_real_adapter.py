@@ -7,7 +7,8 @@ import os
 import pytest
 
 from tuneforge.services.registry import marker
-from tuneforge.services.registry.activation import ActivationManager, VllmState
+from tuneforge.services.registry.activation import ActivationManager
+from tuneforge.services.registry.activation_records import VllmState
 from tuneforge.services.registry.archive import export_adapter, import_archive
 from tuneforge.services.registry.vllm import VllmController
 from tuneforge.testing.fake_vllm import FakeVllm

@@ -24,7 +24,7 @@ from tuneforge.runtime.paths import NOT_ALLOWED, confine, links_out
 from tuneforge.runtime.request_log import RequestLog
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.runtime.transfer import delete_upload, receive_upload, send_file
-from tuneforge.services.registry.activation import (
+from tuneforge.services.registry.activation_records import (
     ActivationStatus,
     HistoryEntry,
     VllmState,
