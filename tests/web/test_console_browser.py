@@ -133,6 +133,10 @@ def test_llm_path_from_a_telegram_export_to_an_active_adapter(page, console, tin
     shot(page, "llm-training-validation")
 
     page.fill("#f-lora_rank", "4")
+    page.click("#plan-training")  # the pre-flight check: fits, peak memory by part, the time
+    page.wait_for_selector("#plan h3.fits")
+    assert "Peak memory about" in page.inner_text("#plan") and "null" not in page.inner_text("#plan")
+    shot(page, "llm-training-plan")
     page.click("#start-training")
     page.wait_for_url("**/#/llm/jobs/job-*")
     try:  # a picture of a job in flight, when the machine is slow enough to catch one (a job

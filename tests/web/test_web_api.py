@@ -183,6 +183,21 @@ def test_a_job_stops_with_a_checkpoint_and_resumes_from_it(browser_like, tiny_lm
     assert browser_like.post("/admin/finetune/train/stop", json={"job_id": job["id"]}).status_code == 200
 
 
+@pytest.mark.slow
+def test_the_pre_flight_plan_says_whether_a_job_fits_and_times_a_warm_up_on_request(browser_like, tiny_lm_dir):
+    sse_events(browser_like, f"/admin/finetune/jobs/{process_export(browser_like)}/events")
+    body = {"dataset": "chats", "base_model": str(tiny_lm_dir), "preset": "quick",
+            "config": {"max_seq_length": 128, "batch_size": 2, "gradient_checkpointing": False}}
+    answer = browser_like.post("/admin/finetune/train/plan", json={**body, "warmup": True})
+    assert answer.status_code == 200, answer.text
+    plan = answer.json()["plan"]
+    assert plan["fits"] and plan["memory"]["total_bytes"] > 0 and plan["advice"] == []
+    assert plan["time"]["measured"] and plan["time"]["total_steps"] > 0, plan["time"]
+    too_big = browser_like.post("/admin/finetune/train/plan", json={**body, "config": {"batch_size": 2000000}})
+    assert too_big.status_code == 200 and not too_big.json()["plan"]["fits"]
+    assert any("--set batch_size=1" in tip for tip in too_big.json()["plan"]["advice"])
+
+
 def test_the_sse_bridge_sends_keep_alives_while_a_job_is_quiet():
     import asyncio
 

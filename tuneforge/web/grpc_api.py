@@ -42,6 +42,9 @@ class ConfigError(ValueError):
         self.field, self.description = field, description
 
 
+PLAN_SECONDS = 600.0
+
+
 def to_dict(message: Any) -> dict[str, Any]:
     """A message as JSON-able dict: proto field names, defaults included, int64 as int."""
     data = json_format.MessageToDict(message, preserving_proto_field_name=True,
@@ -235,6 +238,16 @@ class Backend:
             dataset=dataset, base_model=base_model, preset=preset, config=overrides,
             adapter_name=adapter_name, resume_from=resume_from, request_id=request_id)
         return to_dict(job)
+
+    async def plan_training(self, *, dataset: str, base_model: str, preset: str, config: dict[str, Any],
+                            warmup: bool = False) -> dict[str, Any]:
+        """The pre-flight estimate; ``warmup`` times a short warm-up on a CPU server too (a GPU
+        server runs one anyway). It may queue behind GPU work: bounded at ten minutes."""
+        overrides, _ = config_message(trainer_pb2.TrainingConfig, config)
+        mode = trainer_pb2.PlanTrainingRequest.WARMUP_RUN if warmup else trainer_pb2.PlanTrainingRequest.WARMUP_UNSPECIFIED
+        plan = await self.client.trainer.plan_training(dataset=dataset, base_model=base_model, preset=preset,
+                                                       config=overrides, warmup=mode, timeout=PLAN_SECONDS)
+        return to_dict(plan)
 
     async def job_metrics(self, job_id: str) -> list[dict[str, Any]]:
         response = await self.client.jobs.list_job_metrics(id=job_id)

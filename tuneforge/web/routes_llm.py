@@ -118,6 +118,17 @@ async def start_training(request: Request) -> Response:
     return ok({"job": job}, 202)
 
 
+async def plan_training(request: Request) -> Response:
+    """Will the job fit, and how long will it take (the trainer's pre-flight check)."""
+    body = await json_body(request)
+    config = body.get("config") or {}
+    if not isinstance(config, dict):
+        raise bad_request("config", "must be an object of key -> value")
+    return ok({"plan": await backend(request).plan_training(
+        dataset=str(body.get("dataset") or ""), base_model=str(body.get("base_model") or ""),
+        preset=str(body.get("preset") or ""), config=config, warmup=body.get("warmup") is True)})
+
+
 async def stop_training(request: Request) -> Response:
     body = await json_body(request)
     return ok({"job": await backend(request).cancel_job(required(body, "job_id"))})
@@ -260,6 +271,7 @@ ROUTES = [
     Route(f"{P}/config", update_config, methods=["PUT"]),
     Route(f"{P}/presets", presets),
     Route(f"{P}/train/start", start_training, methods=["POST"]),
+    Route(f"{P}/train/plan", plan_training, methods=["POST"]),
     Route(f"{P}/train/stop", stop_training, methods=["POST"]),
     Route(f"{P}/train/resume", resume_training, methods=["POST"]),
     Route(f"{P}/train/status", training_status),

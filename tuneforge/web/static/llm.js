@@ -197,8 +197,38 @@ const LLM = (() => {
       h("details", {class: "options", open: true}, h("summary", {}, "Parameters"), params),
       h("div", {class: "form-actions"},
         h("button", {class: "btn primary", type: "submit", id: "start-training"}, "Start training"),
+        h("button", {class: "btn", type: "button", id: "plan-training", onclick: checkPlan}, "Check fit"),
         h("button", {class: "btn", type: "button", id: "save-defaults", onclick: saveDefaults}, "Save parameters as defaults"),
-        h("span", {class: "hint"}, "Jobs queue while another training holds the GPU.")));
+        h("span", {class: "hint"}, "Jobs queue while another training holds the GPU.")),
+      h("label", {class: "inline hint"}, h("input", {type: "checkbox", id: "plan-warmup"}),
+        " Check fit also times a short warm-up on a CPU server (a GPU server always does)"),
+      h("div", {id: "plan", class: "plan", hidden: true}));
+
+    // The trainer's pre-flight check: peak memory, whether it fits, what to change, the time.
+    function planView(p) {
+      const m = p.memory, t = p.time || {};
+      const parts = [["weights", m.weights_bytes], ["trainable state", m.trainable_state_bytes], ["activations", m.activations_bytes],
+        ["logits", m.logits_bytes], ["runtime", m.runtime_bytes]].map(([n, b]) => `${n} ${UI.bytes(b)}`).join(" + ");
+      return [
+        h("h3", {class: p.fits ? "fits" : "does-not-fit"}, p.fits ? "Fits" : "Does not fit"),
+        h("p", {}, `Peak memory about ${UI.bytes(m.total_bytes)} (${parts}) of ${UI.bytes(p.available_bytes)} available on ${p.device_name} (${p.device_kind}); `
+          + `sequence length ${p.seq_len} (${p.seq_len_source}).`),
+        p.advice.length ? h("ul", {class: "advice"}, p.advice.map((a) => h("li", {}, a))) : null,
+        h("p", {class: "time"}, t.measured
+          ? `About ${UI.seconds(t.estimated_seconds)}: start-up ${UI.seconds(t.load_seconds)} + ${t.total_steps} steps × ${UI.num(t.seconds_per_step, 3)} s (timed on ${t.device}; ${t.note}).`
+          : `Time: ${t.note || "not measured"}`)].filter(Boolean);
+    }
+    async function checkPlan() {
+      UI.clearErrors(form);
+      const v = UI.values(form), box = root.querySelector("#plan");
+      box.hidden = false;
+      box.replaceChildren(h("p", {class: "hint"}, "checking…"));
+      try {
+        const r = await api("POST", `${API}/train/plan`, {dataset: v.dataset, base_model: v.base_model, preset, config: changedConfig(),
+          warmup: root.querySelector("#plan-warmup").checked});
+        box.replaceChildren(...planView(r.plan));
+      } catch (e) { box.hidden = true; UI.showErrors(form, e); }
+    }
 
     function changedConfig() {
       const v = UI.values(form), base = valuesFor(preset), out = {};
