@@ -1,13 +1,14 @@
 """How close `train plan --warmup`'s wall-time estimate comes to the job it estimates.
 
-    python bench/plan_walltime.py [--records 160] [--epochs 1] [--threads 2] [--hidden 512]
+    python bench/plan_walltime.py [--records 160] [--epochs 1] [--hidden 512] [--batch 4]
+                                  [--accumulation 1] [--threads 2]
 
 Against a real server (all four services, a temporary data root): a random-weight Qwen2 of
 ``--hidden`` width (512: 25M parameters) with the test tokenizer, and synthetic long-tailed chats
-imported through the dataset service. ``PlanTraining`` with a warm-up (5 steps, the first
+imported through the dataset service. ``PlanTraining`` with a warm-up (8 batches, the first
 untimed) gives the estimate; then the same job is trained and its wall time (the job's start to
 end, as `jobs show` reports it) and the trainer's own ``train_runtime`` are compared with the
-estimate and its training part (total steps x seconds per step). The warm-up leaves out
+estimate and its training part (batches x seconds per batch + steps x seconds per update). The warm-up leaves out
 evaluation and checkpoint saves, so the job here evaluates nothing and saves only at the end.
 Prints one table; ratios near 1.0 are good. On a GPU the same run needs no flags (the
 warm-up runs by default there; the script asks for it either way).
@@ -55,6 +56,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--hidden", type=int, default=512)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--accumulation", type=int, default=1)
     args = ap.parse_args()
     os.environ.update({k: v for k, v in env(args.threads).items() if k != "PYTHONPATH"})
 
@@ -64,8 +67,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="tf-plan-bench-"))
     model = build_model(tmp / "model", args.hidden, args.threads)
     data = write_jsonl(tmp / "chats.jsonl", chat_records(args.records, 8, 120, long_tailed=True))
-    config = {"lora_rank": 16, "lora_alpha": 32, "target_modules": ["all-linear"], "batch_size": 4,
-              "gradient_accumulation_steps": 1, "epochs": args.epochs, "max_seq_length": 512,
+    config = {"lora_rank": 16, "lora_alpha": 32, "target_modules": ["all-linear"], "batch_size": args.batch,
+              "gradient_accumulation_steps": args.accumulation, "epochs": args.epochs, "max_seq_length": 512,
               "validation_split": 0.0, "save_steps": 100000, "gradient_checkpointing": False}
     srv = ServerThread(tmp / "root", allowed_paths=str(tmp)).start()
     try:
@@ -86,9 +89,10 @@ def main() -> None:
     finally:
         srv.stop(stop_workers=True)
     actual, train = seconds(done), result.train_runtime
-    est_train = est.total_steps * est.seconds_per_step
-    print(f"model: {plan.parameters:,} parameters, {args.records} chats, {est.total_steps} steps "
-          f"(the job ran {result.max_steps}); device {est.device}; plan call {plan_call:.1f} s")
+    est_train = est.total_batches * est.seconds_per_batch + est.total_steps * est.optimizer_seconds
+    print(f"model: {plan.parameters:,} parameters, {args.records} chats, batch {args.batch} x "
+          f"{args.accumulation}: {est.total_batches} batches in {est.total_steps} steps (the job ran "
+          f"{result.max_steps}); {est.timed_batches} batches timed on {est.device}; plan call {plan_call:.1f} s")
     print("| | estimate | measured | estimate / measured |")
     print("|---|---|---|---|")
     print(f"| job wall time (start-up + steps) | {est.estimated_seconds:.1f} s | {actual:.1f} s | "

@@ -125,7 +125,7 @@ RESULTS = [
                   {"side": "adapter", "text": "b", "tokens": 2, "stopped": True, "finish_reason": "stop"}]},
      lambda r: [x.side for x in r.replies] == [trainer_pb2.CHAT_SIDE_BASE, trainer_pb2.CHAT_SIDE_ADAPTER]),
     (trainer_pb2.WarmupJobResult,
-     {"stopped": False, "time": {"measured": True, "note": "n", "total_steps": 36, "warmup_steps": 5, "timed_steps": 4,
+     {"stopped": False, "time": {"measured": True, "note": "n", "total_steps": 36, "warmup_batches": 8, "timed_batches": 7,
                                  "seconds_per_step": 0.845, "load_seconds": 9.0, "estimated_seconds": 39.4,
                                  "tokens_per_second": 2100.5, "measured_peak_bytes": 635310080, "device": "cpu"}},
      lambda r: r.time.measured and r.time.total_steps == 36 and r.time.measured_peak_bytes == 635310080),

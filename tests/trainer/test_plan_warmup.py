@@ -1,4 +1,4 @@
-"""The wall-time estimate of ``PlanTraining``: a short warm-up job times real steps.
+"""The wall-time estimate of ``PlanTraining``: a short warm-up job times real batches.
 
 On these CPUs the warm-up runs only on request (WARMUP_RUN), which is what lets the tests run
 the same code a GPU server runs by default. The estimate is checked for what can be checked
@@ -51,17 +51,25 @@ def test_total_steps_round_up_per_epoch_as_the_trainer_does():
     assert total_steps(1, 8, 3) == 3
 
 
-def test_timing_leaves_out_the_first_step():
-    ends = [(10.0, 100.0), (10.5, 300.0), (11.5, 700.0)]
-    assert timing(ends, began=0.0) == {"seconds_per_step": 0.75, "timed_steps": 2,
-                                       "tokens_per_second": 400.0}
+def test_timing_leaves_out_the_first_batch_and_takes_updates_out_of_the_batches_they_follow():
+    # batches end at 10, 10.5, 11.5, 12; updates of 0.5 s (the first, allocating the
+    # optimizer's state, left out) and 0.25 s follow batches 1 and 3
+    t = timing([10.0, 10.5, 11.5, 12.0], [(1, 0.5), (3, 0.25)], began=0.0)
+    assert t == {"seconds_per_batch": pytest.approx((0.0 + 1.0 + 0.25) / 3), "timed_batches": 3,
+                 "optimizer_seconds": 0.25}
+
+
+def test_timing_of_a_warmup_without_updates_counts_none():
+    assert timing([1.0, 2.0, 3.0], [], began=0.0) == {"seconds_per_batch": 1.0, "timed_batches": 2,
+                                                       "optimizer_seconds": 0.0}
 
 
 def test_a_data_parallel_job_shares_the_timed_steps_among_its_processes():
-    one = trainer_pb2.TimeEstimate(measured=True, total_steps=101, seconds_per_step=0.5,
-                                   load_seconds=10, estimated_seconds=60.5, note="n")
+    one = trainer_pb2.TimeEstimate(measured=True, total_steps=101, total_batches=202, seconds_per_batch=0.25,
+                                   optimizer_seconds=0.1, load_seconds=10, note="n")
     four = for_processes(one, 4)
-    assert (four.total_steps, four.estimated_seconds) == (26, 23.0)
+    assert (four.total_steps, four.total_batches) == (26, 51)
+    assert four.estimated_seconds == pytest.approx(10 + 51 * 0.25 + 26 * 0.1)
     assert "4 data-parallel processes" in four.note
 
 
@@ -77,14 +85,17 @@ def test_plan_on_a_cpu_does_not_warm_up_unless_asked_and_says_how(client, tiny_l
     assert not _warmup_jobs(client)
 
 
-def test_warmup_times_real_steps_and_counts_the_jobs_steps_as_training_does(
+def test_warmup_times_real_batches_and_counts_the_jobs_steps_as_training_does(
         client, tiny_lm_dir, tmp_path):
     make_dataset(client, tmp_path, "chats", 20)
-    t = _plan(client, tiny_lm_dir, warmup=RUN, warmup_steps=3).time
+    t = _plan(client, tiny_lm_dir, warmup=RUN, warmup_batches=5).time
     assert t.measured, t.note
-    assert (t.warmup_steps, t.timed_steps, t.device) == (3, 2, "cpu")
-    assert t.seconds_per_step > 0 and t.load_seconds > 0 and t.measured_peak_bytes > 0
-    assert t.estimated_seconds == pytest.approx(t.load_seconds + t.total_steps * t.seconds_per_step)
+    assert (t.warmup_batches, t.timed_batches, t.device, t.total_batches) == (5, 4, "cpu", 10)
+    assert t.seconds_per_batch > 0 and t.optimizer_seconds > 0 and t.load_seconds > 0
+    assert t.seconds_per_step == pytest.approx(2 * t.seconds_per_batch + t.optimizer_seconds)
+    assert t.estimated_seconds == pytest.approx(
+        t.load_seconds + t.total_batches * t.seconds_per_batch + t.total_steps * t.optimizer_seconds)
+    assert t.measured_peak_bytes > 0 and t.tokens_per_second > 0
     warmup = client.jobs.get_job(id=t.job_id)
     assert warmup.kind == "warmup" and warmup.state == Job.STATE_SUCCEEDED
     job = client.trainer.create_training_job(dataset="chats", base_model=str(tiny_lm_dir),
@@ -97,7 +108,7 @@ def test_warmup_times_real_steps_and_counts_the_jobs_steps_as_training_does(
 
 def test_warmup_leaves_nothing_behind_but_its_job_record(client, server, tiny_lm_dir, tmp_path):
     make_dataset(client, tmp_path, "chats", 20)
-    t = _plan(client, tiny_lm_dir, warmup=RUN, warmup_steps=2).time
+    t = _plan(client, tiny_lm_dir, warmup=RUN, warmup_batches=2).time
     assert t.measured, t.note
     job_dir = server.config.root / "jobs" / t.job_id
     assert not (job_dir / "scratch").exists()
@@ -108,7 +119,7 @@ def test_warmup_still_running_at_the_deadline_is_cancelled_and_the_plan_says_so(
         client, tiny_lm_dir, tmp_path):
     make_dataset(client, tmp_path, "chats", 20)
     _plan(client, tiny_lm_dir, warmup=SKIP)  # the model inspection is cached from here on
-    plan = _plan(client, tiny_lm_dir, warmup=RUN, warmup_steps=50, timeout=5)
+    plan = _plan(client, tiny_lm_dir, warmup=RUN, warmup_batches=256, timeout=5)
     assert plan.fits and not plan.time.measured
     assert "deadline" in plan.time.note and plan.time.job_id in plan.time.note
     assert client.wait_job(plan.time.job_id).state == Job.STATE_CANCELLED
@@ -128,17 +139,27 @@ def test_warmup_is_not_run_for_a_job_that_would_be_refused(client, tiny_lm_dir, 
     assert not _warmup_jobs(client)
 
 
-def test_warmup_steps_out_of_range_are_refused_naming_the_field(client, tiny_lm_dir, tmp_path):
+def test_warmup_batches_out_of_range_are_refused_naming_the_field(client, tiny_lm_dir, tmp_path):
     with pytest.raises(InvalidArgument) as info:
-        _plan(client, tiny_lm_dir, warmup=RUN, warmup_steps=51)
-    assert info.value.field_violations[0].field == "warmup_steps"
+        _plan(client, tiny_lm_dir, warmup=RUN, warmup_batches=257)
+    assert info.value.field_violations[0].field == "warmup_batches"
+
+
+def test_a_warmup_shorter_than_one_accumulated_step_says_updates_are_not_included(
+        client, tiny_lm_dir, tmp_path):
+    make_dataset(client, tmp_path, "chats", 20)
+    t = _plan(client, tiny_lm_dir, warmup=RUN, warmup_batches=3,
+              config={"batch_size": 1, "gradient_accumulation_steps": 8}).time
+    assert t.measured and t.optimizer_seconds == 0 and t.timed_batches == 2
+    assert "no optimizer update fell inside the warm-up" in t.note
+    assert t.total_steps == 6 and t.total_batches == 36  # 18 records a batch each, 2 epochs
 
 
 def test_cli_plan_with_warmup_prints_the_estimated_wall_time(server, client, tiny_lm_dir, tmp_path):
     make_dataset(client, tmp_path, "chats", 20)
     sets = [a for k, v in {"max_seq_length": 64, "epochs": 2}.items() for a in ("--set", f"{k}={v}")]
     run = cli(server.target, "plan", "--dataset", "chats", "--base-model", str(tiny_lm_dir),
-              "--warmup", "--warmup-steps", "2", *sets)
+              "--warmup", "--warmup-batches", "2", *sets)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "time: about" in run.stdout and "steps x" in run.stdout and "on cpu" in run.stdout
+    assert "time: about" in run.stdout and "batches x" in run.stdout and "on cpu" in run.stdout
     assert trainer_pb2.TimeEstimate.DESCRIPTOR.fields_by_name["estimated_seconds"]

@@ -1,12 +1,12 @@
 """`tuneforge train plan` and `tuneforge train open-tensorboard`.
 
     tuneforge train plan --dataset D --base-model M [--preset P] [--set key=value ...]
-                         [--warmup | --no-warmup] [--warmup-steps N]
+                         [--warmup | --no-warmup] [--warmup-batches N]
     tuneforge train open-tensorboard JOB [--port 6006]
 
 ``plan`` prints the pre-flight estimate the trainer would check before queueing the job (peak
 memory by part, the device and what it has free, what to change when it does not fit) and
-exits 1 when the job would not fit. On a GPU it also times a short warm-up (a few real steps
+exits 1 when the job would not fit. On a GPU it also times a short warm-up (a few real batches
 in a job of kind warmup, queued like training) and prints the job's estimated wall time;
 ``--warmup`` runs one on a CPU server too, ``--no-warmup`` skips it. The warm-up loads the
 model, so the command waits up to 10 minutes by default (``--timeout``). ``open-tensorboard`` prints the command that shows a job's
@@ -42,11 +42,12 @@ def _duration(seconds: float) -> str:
 def time_text(t: Any) -> str:
     if not t.measured:
         return f"time: {t.note or 'not measured'}"
-    tokens = f", {t.tokens_per_second:,.0f} tokens/s" if t.tokens_per_second else ""
+    tokens = f", about {t.tokens_per_second:,.0f} tokens/s" if t.tokens_per_second else ""
     return (f"time: about {_duration(t.estimated_seconds)} = start-up {_duration(t.load_seconds)} + "
-            f"{t.total_steps:,} steps x {t.seconds_per_step:.3g} s (timed over {t.timed_steps} "
-            f"warm-up steps on {t.device}{tokens}; peak {_gib(t.measured_peak_bytes)} seen; "
-            f"{t.note}; job {t.job_id})")
+            f"{t.total_steps:,} steps x {t.seconds_per_step:.3g} s ({t.total_batches:,} batches x "
+            f"{t.seconds_per_batch:.3g} s + {t.optimizer_seconds:.3g} s per update; timed over "
+            f"{t.timed_batches} warm-up batches on {t.device}{tokens}; peak "
+            f"{_gib(t.measured_peak_bytes)} seen; {t.note}; job {t.job_id})")
 
 
 def plan_text(plan: Any) -> str:
@@ -74,7 +75,7 @@ def _plan(args: argparse.Namespace) -> int:
     mode = {True: warmup.WARMUP_RUN, False: warmup.WARMUP_SKIP, None: warmup.WARMUP_UNSPECIFIED}
     plan = connect(args).trainer.plan_training(
         dataset=args.dataset, base_model=args.base_model, preset=args.preset, config=config,
-        warmup=mode[args.warmup], warmup_steps=args.warmup_steps)
+        warmup=mode[args.warmup], warmup_batches=args.warmup_batches)
     emit(args, plan, plan_text(plan))
     return 0 if plan.fits else 1
 
@@ -103,8 +104,8 @@ def add_commands(cmds: argparse._SubParsersAction, common: argparse.ArgumentPars
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     p.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=None,
                    help="time a short warm-up for the wall-time estimate (default: on a GPU only)")
-    p.add_argument("--warmup-steps", type=int, default=0,
-                   help="optimizer steps the warm-up runs, the first untimed (default 5, at most 50)")
+    p.add_argument("--warmup-batches", type=int, default=0,
+                   help="batches the warm-up runs, the first untimed (default 8, at most 256)")
     p.set_defaults(func=_plan, default_timeout=PLAN_DEADLINE)
     p = cmds.add_parser("open-tensorboard", parents=[common],
                         help="print the command that shows a job's TensorBoard (or MLflow) data")

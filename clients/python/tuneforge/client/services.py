@@ -231,11 +231,11 @@ class TrainerService(ServiceBase):
         preset: str | None = None,
         config: trainer_pb2.TrainingConfig | Mapping[str, Any] | None = None,
         warmup: trainer_pb2.PlanTrainingRequest.Warmup.ValueType | str | None = None,
-        warmup_steps: int | None = None,
+        warmup_batches: int | None = None,
         timeout: float | None = None,
     ) -> trainer_pb2.TrainingPlan:
         """tuneforge.trainer.v1.TrainerService.PlanTraining: PlanTrainingRequest -> TrainingPlan"""
-        return self._call('PlanTraining', request, timeout, {'dataset': dataset, 'base_model': base_model, 'preset': preset, 'config': config, 'warmup': warmup, 'warmup_steps': warmup_steps})
+        return self._call('PlanTraining', request, timeout, {'dataset': dataset, 'base_model': base_model, 'preset': preset, 'config': config, 'warmup': warmup, 'warmup_batches': warmup_batches})
 
     def merge_adapter(
         self,
@@ -974,11 +974,11 @@ class AsyncTrainerService(AsyncServiceBase):
         preset: str | None = None,
         config: trainer_pb2.TrainingConfig | Mapping[str, Any] | None = None,
         warmup: trainer_pb2.PlanTrainingRequest.Warmup.ValueType | str | None = None,
-        warmup_steps: int | None = None,
+        warmup_batches: int | None = None,
         timeout: float | None = None,
     ) -> Awaitable[trainer_pb2.TrainingPlan]:
         """tuneforge.trainer.v1.TrainerService.PlanTraining: PlanTrainingRequest -> TrainingPlan"""
-        return self._call('PlanTraining', request, timeout, {'dataset': dataset, 'base_model': base_model, 'preset': preset, 'config': config, 'warmup': warmup, 'warmup_steps': warmup_steps})
+        return self._call('PlanTraining', request, timeout, {'dataset': dataset, 'base_model': base_model, 'preset': preset, 'config': config, 'warmup': warmup, 'warmup_batches': warmup_batches})
 
     def merge_adapter(
         self,

@@ -333,7 +333,7 @@ class TrainingJobResult(_message.Message):
     def __init__(self, base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., adapter_name: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., global_step: _Optional[int] = ..., max_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., train_loss: _Optional[float] = ..., last_loss: _Optional[float] = ..., eval_loss: _Optional[float] = ..., best_eval_loss: _Optional[float] = ..., num_tokens: _Optional[float] = ..., train_runtime: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., train_records: _Optional[int] = ..., dropped_records: _Optional[int] = ..., early_stopped: _Optional[bool] = ..., wall_seconds: _Optional[float] = ..., stopped: _Optional[bool] = ..., adapter_dir: _Optional[str] = ..., output_dir: _Optional[str] = ..., checkpoint: _Optional[str] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., variant: _Optional[str] = ..., artifact: _Optional[str] = ..., end_of_turn_coverage: _Optional[float] = ...) -> None: ...
 
 class PlanTrainingRequest(_message.Message):
-    __slots__ = ("dataset", "base_model", "preset", "config", "warmup", "warmup_steps")
+    __slots__ = ("dataset", "base_model", "preset", "config", "warmup", "warmup_batches")
     class Warmup(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         WARMUP_UNSPECIFIED: _ClassVar[PlanTrainingRequest.Warmup]
@@ -347,14 +347,14 @@ class PlanTrainingRequest(_message.Message):
     PRESET_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     WARMUP_FIELD_NUMBER: _ClassVar[int]
-    WARMUP_STEPS_FIELD_NUMBER: _ClassVar[int]
+    WARMUP_BATCHES_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     base_model: str
     preset: str
     config: TrainingConfig
     warmup: PlanTrainingRequest.Warmup
-    warmup_steps: int
-    def __init__(self, dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., preset: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., warmup: _Optional[_Union[PlanTrainingRequest.Warmup, str]] = ..., warmup_steps: _Optional[int] = ...) -> None: ...
+    warmup_batches: int
+    def __init__(self, dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., preset: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., warmup: _Optional[_Union[PlanTrainingRequest.Warmup, str]] = ..., warmup_batches: _Optional[int] = ...) -> None: ...
 
 class MemoryEstimate(_message.Message):
     __slots__ = ("weights_bytes", "trainable_state_bytes", "activations_bytes", "logits_bytes", "runtime_bytes", "total_bytes")
@@ -403,12 +403,12 @@ class TrainingPlan(_message.Message):
     def __init__(self, parameters: _Optional[int] = ..., trainable_parameters: _Optional[int] = ..., seq_len: _Optional[int] = ..., seq_len_source: _Optional[str] = ..., memory: _Optional[_Union[MemoryEstimate, _Mapping]] = ..., device_kind: _Optional[str] = ..., device_name: _Optional[str] = ..., device_total_bytes: _Optional[int] = ..., available_bytes: _Optional[int] = ..., fits: _Optional[bool] = ..., advice: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., time: _Optional[_Union[TimeEstimate, _Mapping]] = ...) -> None: ...
 
 class TimeEstimate(_message.Message):
-    __slots__ = ("measured", "note", "total_steps", "warmup_steps", "timed_steps", "seconds_per_step", "load_seconds", "estimated_seconds", "tokens_per_second", "measured_peak_bytes", "device", "job_id")
+    __slots__ = ("measured", "note", "total_steps", "warmup_batches", "timed_batches", "seconds_per_step", "load_seconds", "estimated_seconds", "tokens_per_second", "measured_peak_bytes", "device", "job_id", "seconds_per_batch", "optimizer_seconds", "total_batches")
     MEASURED_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
     TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
-    WARMUP_STEPS_FIELD_NUMBER: _ClassVar[int]
-    TIMED_STEPS_FIELD_NUMBER: _ClassVar[int]
+    WARMUP_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    TIMED_BATCHES_FIELD_NUMBER: _ClassVar[int]
     SECONDS_PER_STEP_FIELD_NUMBER: _ClassVar[int]
     LOAD_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -416,11 +416,14 @@ class TimeEstimate(_message.Message):
     MEASURED_PEAK_BYTES_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_PER_BATCH_FIELD_NUMBER: _ClassVar[int]
+    OPTIMIZER_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BATCHES_FIELD_NUMBER: _ClassVar[int]
     measured: bool
     note: str
     total_steps: int
-    warmup_steps: int
-    timed_steps: int
+    warmup_batches: int
+    timed_batches: int
     seconds_per_step: float
     load_seconds: float
     estimated_seconds: float
@@ -428,23 +431,26 @@ class TimeEstimate(_message.Message):
     measured_peak_bytes: int
     device: str
     job_id: str
-    def __init__(self, measured: _Optional[bool] = ..., note: _Optional[str] = ..., total_steps: _Optional[int] = ..., warmup_steps: _Optional[int] = ..., timed_steps: _Optional[int] = ..., seconds_per_step: _Optional[float] = ..., load_seconds: _Optional[float] = ..., estimated_seconds: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., measured_peak_bytes: _Optional[int] = ..., device: _Optional[str] = ..., job_id: _Optional[str] = ...) -> None: ...
+    seconds_per_batch: float
+    optimizer_seconds: float
+    total_batches: int
+    def __init__(self, measured: _Optional[bool] = ..., note: _Optional[str] = ..., total_steps: _Optional[int] = ..., warmup_batches: _Optional[int] = ..., timed_batches: _Optional[int] = ..., seconds_per_step: _Optional[float] = ..., load_seconds: _Optional[float] = ..., estimated_seconds: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., measured_peak_bytes: _Optional[int] = ..., device: _Optional[str] = ..., job_id: _Optional[str] = ..., seconds_per_batch: _Optional[float] = ..., optimizer_seconds: _Optional[float] = ..., total_batches: _Optional[int] = ...) -> None: ...
 
 class WarmupJobParams(_message.Message):
-    __slots__ = ("base_model", "train_file", "validation_file", "config", "dataset_name", "warmup_steps")
+    __slots__ = ("base_model", "train_file", "validation_file", "config", "dataset_name", "warmup_batches")
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     TRAIN_FILE_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_FILE_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
-    WARMUP_STEPS_FIELD_NUMBER: _ClassVar[int]
+    WARMUP_BATCHES_FIELD_NUMBER: _ClassVar[int]
     base_model: str
     train_file: str
     validation_file: str
     config: TrainingConfig
     dataset_name: str
-    warmup_steps: int
-    def __init__(self, base_model: _Optional[str] = ..., train_file: _Optional[str] = ..., validation_file: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., dataset_name: _Optional[str] = ..., warmup_steps: _Optional[int] = ...) -> None: ...
+    warmup_batches: int
+    def __init__(self, base_model: _Optional[str] = ..., train_file: _Optional[str] = ..., validation_file: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., dataset_name: _Optional[str] = ..., warmup_batches: _Optional[int] = ...) -> None: ...
 
 class WarmupJobResult(_message.Message):
     __slots__ = ("time",)

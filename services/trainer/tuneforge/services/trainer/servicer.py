@@ -127,7 +127,7 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
         return job_pb(job, self.ctx.engine.kinds)
 
     async def PlanTraining(self, request, context):
-        steps = warmup_jobs.check_steps(request.warmup_steps)
+        batches = warmup_jobs.check_batches(request.warmup_batches)
         cfg, dataset, base_model = await self._resolve(request)
         plan = await self._plan(cfg, dataset, base_model)
         message = planning.plan_pb(plan, cfg)
@@ -136,7 +136,7 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
             return message
         params = warmup_jobs.spec(base_model=base_model, cfg=cfg, train_file=dataset.path,
                                   validation_file=dataset.validation_path,
-                                  dataset_name=dataset.name, steps=steps)
+                                  dataset_name=dataset.name, batches=batches)
         message.time.CopyFrom(await warmup_jobs.measure(self.ctx.engine, params, context.time_remaining(),
                                                         self.ctx.config.train_num_processes))
         return message

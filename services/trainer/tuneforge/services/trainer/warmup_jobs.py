@@ -31,16 +31,17 @@ from tuneforge.services.trainer import preflight
 from tuneforge.services.trainer.config import TrainingConfig
 
 WARMUP = "warmup"
-DEFAULT_STEPS, MAX_STEPS = 5, 50
+DEFAULT_BATCHES, MAX_BATCHES = 8, 256
 WARMUP_MODULE = "tuneforge.services.trainer.warmup_worker"
 NO_DEADLINE_WAIT_SECONDS = 900.0  # a call without a deadline still gets an answer
 _Warmup = pb.PlanTrainingRequest.Warmup
 
 
-def check_steps(steps: int) -> int:
-    if steps < 0 or steps > MAX_STEPS:
-        raise invalid_argument("warmup_steps", f"between 0 (= {DEFAULT_STEPS}) and {MAX_STEPS}, got {steps}")
-    return steps
+def check_batches(batches: int) -> int:
+    if batches < 0 or batches > MAX_BATCHES:
+        raise invalid_argument("warmup_batches",
+                               f"between 0 (= {DEFAULT_BATCHES}) and {MAX_BATCHES}, got {batches}")
+    return batches
 
 
 def skipped_because(mode: int, plan: preflight.Plan, full_max_parameters: int) -> str:
@@ -58,10 +59,10 @@ def skipped_because(mode: int, plan: preflight.Plan, full_max_parameters: int) -
 
 
 def spec(*, base_model: str, cfg: TrainingConfig, train_file: str, validation_file: str,
-         dataset_name: str, steps: int) -> dict[str, Any]:
+         dataset_name: str, batches: int) -> dict[str, Any]:
     return {"base_model": base_model, "train_file": train_file,
             "validation_file": validation_file or None, "config": cfg.to_dict(),
-            "dataset_name": dataset_name, "warmup_steps": steps or None}
+            "dataset_name": dataset_name, "warmup_batches": batches or None}
 
 
 async def measure(engine: JobEngine, params: dict[str, Any], time_remaining: float | None,
@@ -84,14 +85,16 @@ async def measure(engine: JobEngine, params: dict[str, Any], time_remaining: flo
 
 def for_processes(estimate: pb.TimeEstimate, processes: int) -> pb.TimeEstimate:
     """A one-process warm-up scaled to a data-parallel job: each of its processes trains a
-    share of the batches, so there are about ``processes`` times fewer steps, each about as
-    long (gradient synchronisation aside)."""
+    share of the batches, so there are about ``processes`` times fewer batches and steps per
+    process, each about as long (gradient synchronisation aside)."""
     if processes <= 1 or not estimate.measured:
         return estimate
     estimate.total_steps = math.ceil(estimate.total_steps / processes)
-    estimate.estimated_seconds = estimate.load_seconds + estimate.total_steps * estimate.seconds_per_step
+    estimate.total_batches = math.ceil(estimate.total_batches / processes)
+    estimate.estimated_seconds = (estimate.load_seconds + estimate.total_batches * estimate.seconds_per_batch
+                                  + estimate.total_steps * estimate.optimizer_seconds)
     estimate.note += (f"; timed in one process, the job's {processes} data-parallel processes "
-                      f"share its steps (gradient synchronisation not included)")
+                      f"share its batches (gradient synchronisation not included)")
     return estimate
 
 

@@ -1,21 +1,26 @@
-"""The warm-up worker: time a few real steps of a training job, for its wall-time estimate.
+"""The warm-up worker: time a few real batches of a training job, for its wall-time estimate.
 
     python -m tuneforge.services.trainer.warmup_worker --spec SPEC.json
 
 Spec: a training job's inputs (``base_model``, ``train_file``, ``validation_file``, ``config``,
-``dataset_name``; see train_worker) plus ``warmup_steps`` and the engine's ``job_dir``.
+``dataset_name``; see train_worker) plus ``warmup_batches`` and the engine's ``job_dir``.
 
 It runs the training worker's own code (model load, LoRA, tokenizing with the chat template,
-TRL's trainer for the method) on the device the job would get, for ``warmup_steps`` optimizer
-steps into ``<job_dir>/scratch`` (removed at the end: nothing is saved or tracked). The first
-step is not timed: it pays for lazy initialisation (optimizer state, kernels, the allocator).
+TRL's trainer for the method, the job's batch size and gradient accumulation) on the device the
+job would get, into ``<job_dir>/scratch`` (removed at the end: nothing is saved or tracked),
+and stops after ``warmup_batches`` batches — micro-steps, not optimizer steps: the presets
+accumulate 32–128 batches per optimizer step, and a warm-up of whole steps would take minutes
+on a large model. The first batch is not timed (it pays for lazy initialisation). Each
+optimizer update that falls inside the warm-up is timed on its own (``on_pre_optimizer_step``
+→ ``on_optimizer_step``) and taken out of the batch it follows.
 
-Result (``WarmupJobResult``): ``time`` with ``total_steps`` (the whole job's optimizer steps,
-counted as the Trainer counts them: ceil(epochs × ceil(batches per epoch / accumulation))),
-``seconds_per_step``, ``load_seconds`` (process start to the first step), ``estimated_seconds``
-= load + total × per step, trained tokens/s, and the peak memory seen (GPU memory allocated,
-or the process's peak RSS on a CPU). Evaluation passes and checkpoint saves are not timed.
-Stop (SIGTERM): ends after the current step, exit 0 with ``stopped: true``.
+Result (``WarmupJobResult``): ``time`` with the whole job's ``total_batches`` (epochs × batches
+per epoch) and ``total_steps`` (as the Trainer counts them: ceil(epochs × ceil(batches per epoch
+/ accumulation))), ``seconds_per_batch``, ``optimizer_seconds``, ``load_seconds`` (process start
+to the first batch), ``estimated_seconds`` = load + batches × per batch + steps × per update, and
+the peak memory seen (GPU memory allocated, or the process's peak RSS on a CPU). Evaluation
+passes and checkpoint saves are not timed. Stop (SIGTERM): ends after the current batch, exit
+0 with ``stopped: true``.
 """
 
 from __future__ import annotations
@@ -35,16 +40,16 @@ from tuneforge.runtime import worker_events as ev  # noqa: E402
 from tuneforge.runtime.errors import invalid_argument  # noqa: E402
 from tuneforge.services.trainer import peft_setup, train_worker  # noqa: E402
 from tuneforge.services.trainer.config import from_dict  # noqa: E402
-from tuneforge.services.trainer.warmup_jobs import DEFAULT_STEPS, MAX_STEPS  # noqa: E402
+from tuneforge.services.trainer.warmup_jobs import DEFAULT_BATCHES, MAX_BATCHES  # noqa: E402
 
 NOTE = "evaluation passes and checkpoint saves are not included"
 
 
-def steps_of(spec: dict) -> int:
-    steps = int(spec.get("warmup_steps") or DEFAULT_STEPS)
-    if not 1 <= steps <= MAX_STEPS:
-        raise invalid_argument("warmup_steps", f"between 1 and {MAX_STEPS}, got {steps}")
-    return steps
+def batches_of(spec: dict) -> int:
+    batches = int(spec.get("warmup_batches") or DEFAULT_BATCHES)
+    if not 1 <= batches <= MAX_BATCHES:
+        raise invalid_argument("warmup_batches", f"between 1 and {MAX_BATCHES}, got {batches}")
+    return batches
 
 
 def total_steps(batches_per_epoch: int, accumulation: int, epochs: float) -> int:
@@ -53,22 +58,23 @@ def total_steps(batches_per_epoch: int, accumulation: int, epochs: float) -> int
     return math.ceil(epochs * per_epoch)
 
 
-def timing(step_ends: list[tuple[float, float]], began: float) -> dict[str, float]:
-    """Seconds per step and tokens/s from (end time, trained tokens so far) per step; the
-    first step is left out when there are others."""
-    if not step_ends:
-        return {"seconds_per_step": 0.0, "tokens_per_second": 0.0, "timed_steps": 0}
-    if len(step_ends) == 1:
-        (end, tokens), = step_ends
-        seconds = end - began
-        return {"seconds_per_step": seconds, "timed_steps": 1,
-                "tokens_per_second": tokens / seconds if tokens and seconds > 0 else 0.0}
-    (first, first_tokens), (last, last_tokens) = step_ends[0], step_ends[-1]
-    timed = len(step_ends) - 1
-    seconds = last - first
-    tokens = last_tokens - first_tokens
-    return {"seconds_per_step": seconds / timed, "timed_steps": timed,
-            "tokens_per_second": tokens / seconds if tokens > 0 and seconds > 0 else 0.0}
+def timing(batch_ends: list[float], updates: list[tuple[int, float]], began: float) -> dict[str, float]:
+    """Seconds per batch and per optimizer update.
+
+    ``batch_ends``: when each batch ended (an update, when one follows the batch, ends inside
+    it); ``updates``: (index of the batch it followed, seconds) per optimizer update. The first
+    batch is left out when there are others, and so is the first update (the optimizer's state
+    is allocated then) when there are others."""
+    if not batch_ends:
+        return {"seconds_per_batch": 0.0, "optimizer_seconds": 0.0, "timed_batches": 0}
+    spent = dict(updates)
+    starts = [began, *batch_ends[:-1]]
+    pure = [end - start - spent.get(i, 0.0) for i, (start, end) in enumerate(zip(starts, batch_ends))]
+    timed = pure[1:] if len(pure) > 1 else pure
+    update_times = [t for _, t in updates]
+    update_times = update_times[1:] if len(update_times) > 1 else update_times
+    return {"seconds_per_batch": sum(timed) / len(timed), "timed_batches": len(timed),
+            "optimizer_seconds": sum(update_times) / len(update_times) if update_times else 0.0}
 
 
 def peak_bytes(cuda: bool) -> int:
@@ -79,35 +85,45 @@ def peak_bytes(cuda: bool) -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux: KiB
 
 
-def _callback():
+def _callback(batches: int):
     from transformers import TrainerCallback
 
-    class StepClock(TrainerCallback):
-        """End time and trained-token count of every step; a stop request ends the run."""
+    class BatchClock(TrainerCallback):
+        """When each batch and each optimizer update ends; stops after ``batches`` batches
+        or on a stop request."""
 
         def __init__(self) -> None:
             self.began = 0.0
-            self.ends: list[tuple[float, float]] = []
-            self.tokens = 0.0
+            self.ends: list[float] = []
+            self.updates: list[tuple[int, float]] = []
+            self._update_began = 0.0
             self.stopped = False
 
         def on_train_begin(self, args, state, control, **kw: Any):
             self.began = time.perf_counter()
 
-        def on_step_end(self, args, state, control, **kw: Any):
-            self.ends.append((time.perf_counter(), self.tokens))
-            ev.progress(phase="warmup", step=state.global_step, total=state.max_steps,
-                        percent=round(100.0 * state.global_step / max(state.max_steps, 1), 2))
+        def on_pre_optimizer_step(self, args, state, control, **kw: Any):
+            self._update_began = time.perf_counter()
+
+        def on_optimizer_step(self, args, state, control, **kw: Any):
+            self.updates.append((len(self.ends), time.perf_counter() - self._update_began))
+
+        def _batch_done(self, control):
+            self.ends.append(time.perf_counter())
+            ev.progress(phase="warmup", step=len(self.ends), total=batches,
+                        percent=round(100.0 * len(self.ends) / batches, 2))
             if ev.stop_requested():
-                self.stopped = control.should_training_stop = True
+                self.stopped = True
+            control.should_training_stop = self.stopped or len(self.ends) >= batches
             return control
 
-        def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kw: Any):
-            if isinstance((logs or {}).get("num_tokens"), (int, float)) and self.ends:
-                self.tokens = float(logs["num_tokens"])  # logged after the step it counts
-                self.ends[-1] = (self.ends[-1][0], self.tokens)
+        def on_substep_end(self, args, state, control, **kw: Any):
+            return self._batch_done(control)
 
-    return StepClock()
+        def on_step_end(self, args, state, control, **kw: Any):
+            return self._batch_done(control)
+
+    return BatchClock()
 
 
 def main(spec: dict) -> None:
@@ -116,21 +132,28 @@ def main(spec: dict) -> None:
     for key in ("base_model", "train_file", "job_dir"):
         if not spec.get(key):
             raise invalid_argument(key, "required in the worker spec")
-    steps = steps_of(spec)
+    batches = batches_of(spec)
     cfg = from_dict(spec.get("config") or {})
     peft_setup.check_installed(cfg)
     scratch = Path(spec["job_dir"]) / "scratch"
-    run = {**spec, "output_dir": str(scratch), "max_steps": steps, "job_id": None,
+    run = {**spec, "output_dir": str(scratch), "job_id": None,
            "config": {**cfg.to_dict(), "report_to": "none", "save_steps": 100_000_000}}
     try:
-        result = _measure(run, from_dict(run["config"]))
+        result = _measure(run, from_dict(run["config"]), batches)
         result["time"]["job_id"] = spec.get("job_id") or ""
         ev.result(result)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _measure(run: dict, cfg) -> dict[str, Any]:
+def _job_tokens(train_ds, epochs: float) -> int:
+    """Real tokens the whole job trains, when the dataset is tokenized up front (SFT)."""
+    if "input_ids" not in (train_ds.column_names or []):
+        return 0
+    return int(sum(len(ids) for ids in train_ds["input_ids"]) * epochs)
+
+
+def _measure(run: dict, cfg, batches: int) -> dict[str, Any]:
     ev.progress(phase="loading_model", message=f"loading {run['base_model']}")
     import datasets
     import torch
@@ -141,26 +164,35 @@ def _measure(run: dict, cfg) -> dict[str, Any]:
     model, tokenizer = train_worker.load_model(run, cfg, precision, cuda)
     ev.progress(phase="tokenizing", message="tokenizing the dataset with the chat template")
     train_ds, _, _ = train_worker.tokenize(run, cfg, tokenizer)
-    clock = _callback()
+    clock = _callback(batches)
     trainer = train_worker.build_trainer(run, cfg, model, tokenizer, train_ds, None, precision,
                                          cuda, clock)
     accumulation = trainer.args.gradient_accumulation_steps
-    total = total_steps(len(trainer.get_train_dataloader()), accumulation, cfg.epochs)
+    per_epoch = len(trainer.get_train_dataloader())
+    steps, total_batches = total_steps(per_epoch, accumulation, cfg.epochs), math.ceil(per_epoch * cfg.epochs)
+    trainer.args.max_steps = math.ceil(batches / accumulation) + 1  # the clock stops it first
     load_seconds = time.time() - STARTED
     if not ev.stop_requested():
         trainer.train()
-    measured = timing(clock.ends, clock.began)
+    t = timing(clock.ends, clock.updates, clock.began)
+    step_seconds = total_batches * t["seconds_per_batch"] + steps * t["optimizer_seconds"]
     device = f"cuda {torch.cuda.get_device_name()}" if cuda else "cpu"
-    timed = measured["timed_steps"]
-    ev.log(f"warm-up on {device}: {len(clock.ends)} steps, "
-                      f"{measured['seconds_per_step']:.3f} s/step over {timed}; the job runs "
-                      f"{total} steps")
+    notes = [NOTE] if t["timed_batches"] else ["stopped before a batch ran"]
+    if t["timed_batches"] and not clock.updates:
+        notes.append(f"no optimizer update fell inside the warm-up (gradient_accumulation_steps "
+                     f"{accumulation} > {len(clock.ends)} batches), so updates are not included")
+    tokens = _job_tokens(trainer.train_dataset, cfg.epochs)
+    ev.log(f"warm-up on {device}: {len(clock.ends)} batches, {t['seconds_per_batch']:.3f} s per "
+           f"batch over {t['timed_batches']}, {len(clock.updates)} optimizer updates; the job runs "
+           f"{total_batches} batches in {steps} steps")
     return {"stopped": clock.stopped or ev.stop_requested(), "time": {
-        "measured": timed > 0, "note": NOTE if timed else "stopped before a step ran",
-        "total_steps": total, "warmup_steps": len(clock.ends), "timed_steps": timed,
-        "seconds_per_step": measured["seconds_per_step"], "load_seconds": load_seconds,
-        "estimated_seconds": load_seconds + total * measured["seconds_per_step"],
-        "tokens_per_second": measured["tokens_per_second"],
+        "measured": t["timed_batches"] > 0, "note": "; ".join(notes),
+        "total_steps": steps, "total_batches": total_batches, "warmup_batches": len(clock.ends),
+        "timed_batches": t["timed_batches"], "seconds_per_batch": t["seconds_per_batch"],
+        "optimizer_seconds": t["optimizer_seconds"],
+        "seconds_per_step": accumulation * t["seconds_per_batch"] + t["optimizer_seconds"],
+        "load_seconds": load_seconds, "estimated_seconds": load_seconds + step_seconds,
+        "tokens_per_second": tokens / step_seconds if tokens and step_seconds > 0 else 0.0,
         "measured_peak_bytes": peak_bytes(cuda), "device": device}}
 
 
