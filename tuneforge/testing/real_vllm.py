@@ -178,6 +178,7 @@ class RealVllm:
         self.port = 0
         self.model_dir: Path | None = None
         self.extra_args: list[str] = []
+        self.env: dict[str, str] = {}
         self.log_path = self.log_dir / "vllm.log"
 
     @property
@@ -194,7 +195,7 @@ class RealVllm:
         base URL. Later ``extra_args`` override the defaults (argparse keeps the last)."""
         if self.proc is not None:
             raise RuntimeError("already running; stop() it first")
-        self.model_dir, self.extra_args = Path(model_dir), list(extra_args)
+        self.model_dir, self.extra_args, self.env = Path(model_dir), list(extra_args), dict(env or {})
         self.port = port or self.port or free_port()
         full_env = {**os.environ, **BASE_ENV, **(env or {})}
         with open(self.log_path, "ab") as log:
@@ -208,11 +209,11 @@ class RealVllm:
         return self.base_url
 
     def restart(self) -> str:
-        """Stop and start again on the same port (runtime-loaded adapters are lost, as in
-        a real restart)."""
+        """Stop and start again on the same port and environment (runtime-loaded adapters are
+        lost, as in a real restart)."""
         assert self.model_dir is not None
         self.stop()
-        return self.start(self.model_dir, self.extra_args, port=self.port)
+        return self.start(self.model_dir, self.extra_args, self.env, port=self.port)
 
     def stop(self, grace: float = 20.0) -> None:
         proc, self.proc = self.proc, None
