@@ -5,7 +5,7 @@
 
 Against a real server (all four services, a temporary data root): a random-weight Qwen2 of
 ``--hidden`` width (512: 25M parameters) with the test tokenizer, and synthetic long-tailed chats
-imported through the dataset service. ``PlanTraining`` with a warm-up (8 batches, the first
+imported through the dataset service. ``PlanTraining`` with a warm-up (16 batches, the first
 untimed) gives the estimate; then the same job is trained and its wall time (the job's start to
 end, as `jobs show` reports it) and the trainer's own ``train_runtime`` are compared with the
 estimate and its training part (batches x seconds per batch + steps x seconds per update). The warm-up leaves out
@@ -99,10 +99,6 @@ def main() -> None:
           f"{est.estimated_seconds / actual:.3f} |")
     print(f"| training steps only | {est_train:.1f} s | {train:.1f} s (train_runtime) | "
           f"{est_train / train:.3f} |")
-    if est.tokens_per_second and result.num_tokens:
-        by_tokens = result.num_tokens / est.tokens_per_second
-        print(f"| steps, from tokens/s x the job's tokens | {by_tokens:.1f} s | {train:.1f} s | "
-              f"{by_tokens / train:.3f} |")
     print(f"| start-up before the first step | {est.load_seconds:.1f} s | {actual - train:.1f} s "
           f"(wall - train_runtime, includes the final save) | {est.load_seconds / max(actual - train, 1e-9):.3f} |")
 

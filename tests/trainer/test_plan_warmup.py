@@ -18,7 +18,7 @@ from tuneforge.common.v1 import common_pb2
 from tuneforge.trainer.v1 import trainer_pb2
 
 from tuneforge.services.trainer.warmup_jobs import for_processes
-from tuneforge.services.trainer.warmup_worker import timing, total_steps
+from tuneforge.services.trainer.warmup_worker import batch_cost, expected_padded_tokens, timing, total_steps
 
 Job = common_pb2.Job
 RUN, SKIP = "WARMUP_RUN", "WARMUP_SKIP"
@@ -54,14 +54,32 @@ def test_total_steps_round_up_per_epoch_as_the_trainer_does():
 def test_timing_leaves_out_the_first_batch_and_takes_updates_out_of_the_batches_they_follow():
     # batches end at 10, 10.5, 11.5, 12; updates of 0.5 s (the first, allocating the
     # optimizer's state, left out) and 0.25 s follow batches 1 and 3
-    t = timing([10.0, 10.5, 11.5, 12.0], [(1, 0.5), (3, 0.25)], began=0.0)
+    t = timing([10.0, 10.5, 11.5, 12.0], [(1, 0.5), (3, 0.25)], began=0.0, tokens=[9, 100, 400, 100])
     assert t == {"seconds_per_batch": pytest.approx((0.0 + 1.0 + 0.25) / 3), "timed_batches": 3,
-                 "optimizer_seconds": 0.25}
+                 "optimizer_seconds": 0.25, "samples": [(100, 0.0), (400, 1.0), (100, 0.25)]}
 
 
 def test_timing_of_a_warmup_without_updates_counts_none():
-    assert timing([1.0, 2.0, 3.0], [], began=0.0) == {"seconds_per_batch": 1.0, "timed_batches": 2,
-                                                       "optimizer_seconds": 0.0}
+    t = timing([1.0, 2.0, 3.0], [], began=0.0)
+    assert (t["seconds_per_batch"], t["timed_batches"], t["optimizer_seconds"], t["samples"]) == (1.0, 2, 0.0, [])
+
+
+def test_a_batch_costs_a_fixed_part_and_a_part_per_padded_token():
+    samples = [(100, 0.3), (200, 0.5), (400, 0.9), (800, 1.7)]  # 0.1 s + 2 ms a token
+    fixed, per_token = batch_cost(samples)
+    assert fixed == pytest.approx(0.1) and per_token == pytest.approx(0.002)
+
+
+def test_batches_of_one_size_or_a_negative_fit_cost_per_token_only():
+    assert batch_cost([(100, 0.2)] * 5) == (0.0, pytest.approx(0.002))
+    assert batch_cost([(100, 0.5), (200, 0.2), (300, 0.2), (400, 0.1)])[0] == 0.0
+
+
+def test_a_batch_pads_to_its_longest_record_so_long_tails_cost_more_than_their_sum():
+    assert expected_padded_tokens([10] * 8, batch=4, epochs=2, seed=0) == 160
+    assert expected_padded_tokens([100], batch=4, epochs=1.5, seed=0) == 150  # a short last batch
+    lengths = [10] * 7 + [100]  # one long record pads its whole batch
+    assert expected_padded_tokens(lengths, batch=4, epochs=1, seed=0) == 4 * 10 + 4 * 100
 
 
 def test_a_data_parallel_job_shares_the_timed_steps_among_its_processes():
@@ -95,7 +113,7 @@ def test_warmup_times_real_batches_and_counts_the_jobs_steps_as_training_does(
     assert t.seconds_per_step == pytest.approx(2 * t.seconds_per_batch + t.optimizer_seconds)
     assert t.estimated_seconds == pytest.approx(
         t.load_seconds + t.total_batches * t.seconds_per_batch + t.total_steps * t.optimizer_seconds)
-    assert t.measured_peak_bytes > 0 and t.tokens_per_second > 0
+    assert t.measured_peak_bytes > 0 and t.tokens_per_second > 0 and "padded tokens" in t.note
     warmup = client.jobs.get_job(id=t.job_id)
     assert warmup.kind == "warmup" and warmup.state == Job.STATE_SUCCEEDED
     job = client.trainer.create_training_job(dataset="chats", base_model=str(tiny_lm_dir),

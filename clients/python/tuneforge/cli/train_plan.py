@@ -105,7 +105,7 @@ def add_commands(cmds: argparse._SubParsersAction, common: argparse.ArgumentPars
     p.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=None,
                    help="time a short warm-up for the wall-time estimate (default: on a GPU only)")
     p.add_argument("--warmup-batches", type=int, default=0,
-                   help="batches the warm-up runs, the first untimed (default 8, at most 256)")
+                   help="batches the warm-up runs, the first untimed (default 16, at most 256)")
     p.set_defaults(func=_plan, default_timeout=PLAN_DEADLINE)
     p = cmds.add_parser("open-tensorboard", parents=[common],
                         help="print the command that shows a job's TensorBoard (or MLflow) data")

@@ -31,7 +31,7 @@ from tuneforge.services.trainer import preflight
 from tuneforge.services.trainer.config import TrainingConfig
 
 WARMUP = "warmup"
-DEFAULT_BATCHES, MAX_BATCHES = 8, 256
+DEFAULT_BATCHES, MAX_BATCHES = 16, 256
 WARMUP_MODULE = "tuneforge.services.trainer.warmup_worker"
 NO_DEADLINE_WAIT_SECONDS = 900.0  # a call without a deadline still gets an answer
 _Warmup = pb.PlanTrainingRequest.Warmup
