@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -33,7 +34,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tuneforge.runtime.errors import invalid_argument
+
 _stop = threading.Event()
+
+
+def offline_hub() -> None:
+    """Never reach the Hugging Face hub from a worker: the service sets these in a worker's
+    environment; a worker started by hand gets them here."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def require(spec: dict[str, Any], *keys: str) -> None:
+    """INVALID_ARGUMENT naming the first of ``keys`` the worker spec lacks (or leaves empty)."""
+    for key in keys:
+        if not spec.get(key):
+            raise invalid_argument(key, "required in the worker spec")
 _write_lock = threading.Lock()
 
 

@@ -18,7 +18,6 @@ rows: a sample of the adapter's own training data), ``num_samples``, ``max_seq_l
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 
@@ -104,6 +103,5 @@ def main(spec: dict) -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    ev.offline_hub()
     ev.run_main(main)

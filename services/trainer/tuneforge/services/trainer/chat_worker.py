@@ -23,7 +23,6 @@ A stop request (the caller went away) ends the reply where it is.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from tuneforge.runtime import worker_events as ev
@@ -50,8 +49,7 @@ def check_messages(messages: Any) -> list[dict[str, str]]:
 
 
 def main(spec: dict[str, Any]) -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    ev.offline_hub()
     messages = check_messages(spec.get("messages"))
     sides = list(spec.get("sides") or (["adapter"] if spec.get("adapter_dir") else ["base"]))
     if any(s not in SIDES for s in sides) or ("adapter" in sides and not spec.get("adapter_dir")):

@@ -30,7 +30,6 @@ chat_data (exit 1).
 from __future__ import annotations
 
 import math
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -121,11 +120,8 @@ def _generate_samples(model, tokenizer, turns: list, spec: dict) -> list[dict]:
 
 
 def main(spec: dict[str, Any]) -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    for key in ("base_model", "adapter_dir"):
-        if not spec.get(key):
-            raise invalid_argument(key, "required in the worker spec")
+    ev.offline_hub()
+    ev.require(spec, "base_model", "adapter_dir")
     n = int(spec.get("samples") or DEFAULT_SAMPLES)
     if n < 1:
         raise invalid_argument("samples", "must be at least 1")

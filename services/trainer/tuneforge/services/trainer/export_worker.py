@@ -271,8 +271,7 @@ def run(p: Plan) -> dict[str, Any]:
 
 
 def main(spec: dict[str, Any]) -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    ev.offline_hub()
     ev.progress(phase="checking", message="checking the adapter, the base model and the disk")
     p = plan(spec)
     try:

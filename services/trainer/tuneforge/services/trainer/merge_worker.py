@@ -57,8 +57,7 @@ def check_spec(spec: dict, between: Callable[[], Any] = lambda: None) -> tuple[P
 
 
 def main(spec: dict) -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    ev.offline_hub()
     adapter, _, out, base = check_spec(spec)
 
     ev.progress(phase="loading_model", message=f"loading {base} on CPU")

@@ -261,11 +261,8 @@ def save_final(trainer, output_dir: Path, summary: dict) -> Path:
 
 # ---- main ----------------------------------------------------------------------------------
 def main(spec: dict) -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    for key in ("base_model", "train_file", "output_dir"):
-        if not spec.get(key):
-            raise invalid_argument(key, "required in the worker spec")
+    ev.offline_hub()
+    ev.require(spec, "base_model", "train_file", "output_dir")
     cfg = from_dict(spec.get("config") or {})
     peft_setup.check_installed(cfg)
     output_dir = Path(spec["output_dir"])

@@ -34,7 +34,6 @@ import time
 STARTED = time.time()  # before the heavy imports: they are part of what a job waits for
 
 import math  # noqa: E402
-import os  # noqa: E402
 import random  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
@@ -171,11 +170,8 @@ def _callback(batches: int):
 
 
 def main(spec: dict) -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    for key in ("base_model", "train_file", "job_dir"):
-        if not spec.get(key):
-            raise invalid_argument(key, "required in the worker spec")
+    ev.offline_hub()
+    ev.require(spec, "base_model", "train_file", "job_dir")
     batches = batches_of(spec)
     cfg = from_dict(spec.get("config") or {})
     peft_setup.check_installed(cfg)
