@@ -37,6 +37,11 @@ NO_DEADLINE_WAIT_SECONDS = 900.0  # a call without a deadline still gets an answ
 _Warmup = pb.PlanTrainingRequest.Warmup
 
 
+def wall_seconds(load: float, batches: int, per_batch: float, steps: int, per_update: float) -> float:
+    """The estimate: start-up, then every batch's forward and backward pass and every update."""
+    return load + batches * per_batch + steps * per_update
+
+
 def check_batches(batches: int) -> int:
     if batches < 0 or batches > MAX_BATCHES:
         raise invalid_argument("warmup_batches",
@@ -91,8 +96,9 @@ def for_processes(estimate: pb.TimeEstimate, processes: int) -> pb.TimeEstimate:
         return estimate
     estimate.total_steps = math.ceil(estimate.total_steps / processes)
     estimate.total_batches = math.ceil(estimate.total_batches / processes)
-    estimate.estimated_seconds = (estimate.load_seconds + estimate.total_batches * estimate.seconds_per_batch
-                                  + estimate.total_steps * estimate.optimizer_seconds)
+    estimate.estimated_seconds = wall_seconds(estimate.load_seconds, estimate.total_batches,
+                                              estimate.seconds_per_batch, estimate.total_steps,
+                                              estimate.optimizer_seconds)
     estimate.note += (f"; timed in one process, the job's {processes} data-parallel processes "
                       f"share its batches (gradient synchronisation not included)")
     return estimate
@@ -125,7 +131,7 @@ def outcome(job: Job, finished: bool) -> pb.TimeEstimate:
         note = (f"not measured: the warm-up (job {job.id}) was {where} when the call's deadline "
                 f"neared, and was cancelled; plan again with a longer deadline (--timeout)")
     elif job.state == "SUCCEEDED":
-        note = f"not measured: the warm-up (job {job.id}) ran no step"
+        note = f"not measured: the warm-up (job {job.id}) ran no batch"
     else:
         why = f"{job.error_reason}: {job.error_message}" if job.error_reason else job.state.lower()
         note = f"not measured: the warm-up (job {job.id}) ended {job.state}: {why}"

@@ -44,7 +44,11 @@ from tuneforge.runtime import worker_events as ev  # noqa: E402
 from tuneforge.runtime.errors import invalid_argument  # noqa: E402
 from tuneforge.services.trainer import peft_setup, train_worker  # noqa: E402
 from tuneforge.services.trainer.config import from_dict  # noqa: E402
-from tuneforge.services.trainer.warmup_jobs import DEFAULT_BATCHES, MAX_BATCHES  # noqa: E402
+from tuneforge.services.trainer.warmup_jobs import (  # noqa: E402
+    DEFAULT_BATCHES,
+    MAX_BATCHES,
+    wall_seconds,
+)
 
 NOTE = "evaluation passes and checkpoint saves are not included"
 
@@ -179,9 +183,7 @@ def main(spec: dict) -> None:
     run = {**spec, "output_dir": str(scratch), "job_id": None,
            "config": {**cfg.to_dict(), "report_to": "none", "save_steps": 100_000_000}}
     try:
-        result = _measure(run, from_dict(run["config"]), batches)
-        result["time"]["job_id"] = spec.get("job_id") or ""
-        ev.result(result)
+        ev.result(_measure(run, from_dict(run["config"]), batches))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -247,7 +249,6 @@ def _measure(run: dict, cfg, batches: int) -> dict[str, Any]:
     t = timing(clock.ends, clock.updates, clock.began, clock.tokens)
     lengths = _lengths(trainer.train_dataset)
     per_batch, scaled = _batch_seconds(t, lengths, trainer, cfg, total_batches)
-    step_seconds = total_batches * per_batch + steps * t["optimizer_seconds"]
     device = f"cuda {torch.cuda.get_device_name()}" if cuda else "cpu"
     notes = [NOTE] if t["timed_batches"] else ["stopped before a batch ran"]
     notes += [scaled] if scaled and t["timed_batches"] else []
@@ -255,6 +256,7 @@ def _measure(run: dict, cfg, batches: int) -> dict[str, Any]:
         notes.append(f"no optimizer update fell inside the warm-up (gradient_accumulation_steps "
                      f"{accumulation} > {len(clock.ends)} batches), so updates are not included")
     tokens = round(sum(lengths) * cfg.epochs)
+    step_seconds = wall_seconds(0.0, total_batches, per_batch, steps, t["optimizer_seconds"])
     ev.log(f"warm-up on {device}: {len(clock.ends)} batches, {t['seconds_per_batch']:.3f} s per "
            f"batch over {t['timed_batches']} ({per_batch:.3f} s for the job's average batch), "
            f"{len(clock.updates)} optimizer updates; the job runs {total_batches} batches in "
