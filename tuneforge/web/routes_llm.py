@@ -105,14 +105,18 @@ async def presets(request: Request) -> Response:
     return ok({"presets": info["presets"], "default_preset": info["default_preset"]})
 
 
-async def start_training(request: Request) -> Response:
-    body = await json_body(request)
+def _config(body: dict[str, Any]) -> dict[str, Any]:
     config = body.get("config") or {}
     if not isinstance(config, dict):
         raise bad_request("config", "must be an object of key -> value")
+    return config
+
+
+async def start_training(request: Request) -> Response:
+    body = await json_body(request)
     job = await backend(request).start_training(
         dataset=str(body.get("dataset") or ""), base_model=str(body.get("base_model") or ""),
-        preset=str(body.get("preset") or ""), config=config,
+        preset=str(body.get("preset") or ""), config=_config(body),
         adapter_name=str(body.get("adapter_name") or ""), resume_from=str(body.get("resume_from") or ""),
         request_id=str(body.get("request_id") or ""))
     return ok({"job": job}, 202)
@@ -121,12 +125,9 @@ async def start_training(request: Request) -> Response:
 async def plan_training(request: Request) -> Response:
     """Will the job fit, and how long will it take (the trainer's pre-flight check)."""
     body = await json_body(request)
-    config = body.get("config") or {}
-    if not isinstance(config, dict):
-        raise bad_request("config", "must be an object of key -> value")
     return ok({"plan": await backend(request).plan_training(
         dataset=str(body.get("dataset") or ""), base_model=str(body.get("base_model") or ""),
-        preset=str(body.get("preset") or ""), config=config, warmup=body.get("warmup") is True)})
+        preset=str(body.get("preset") or ""), config=_config(body), warmup=body.get("warmup") is True)})
 
 
 async def stop_training(request: Request) -> Response:

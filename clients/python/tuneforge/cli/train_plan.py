@@ -9,8 +9,9 @@ memory by part, the device and what it has free, what to change when it does not
 exits 1 when the job would not fit. On a GPU it also times a short warm-up (a few real batches
 in a job of kind warmup, queued like training) and prints the job's estimated wall time;
 ``--warmup`` runs one on a CPU server too, ``--no-warmup`` skips it. The warm-up loads the
-model, so the command waits up to 10 minutes by default (``--timeout``). ``open-tensorboard`` prints the command that shows a job's
-TensorBoard event files (or MLflow store): it runs on the server's machine, where the files are.
+model, so the command waits up to 10 minutes by default (``--timeout``). ``open-tensorboard``
+prints the command that shows a job's TensorBoard event files (or MLflow store): it runs on the
+server's machine, where the files are.
 """
 
 from __future__ import annotations
