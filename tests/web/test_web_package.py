@@ -106,3 +106,21 @@ def test_tuneforge_web_refuses_a_public_bind_without_a_token():
     out = subprocess.run([sys.executable, "-m", "tuneforge.cli.main", "web", "--host", "0.0.0.0", "--port", str(free_port())],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "refusing to serve the web console on 0.0.0.0" in out.stderr
+
+
+def test_tuneforge_web_refuses_a_short_token_beyond_loopback():
+    """The gRPC server's rule (16 characters beyond loopback), applied to the console."""
+    env = {**os.environ, "PYTHONPATH": source_path(), "TUNEFORGE_TOKEN": "x"}
+    out = subprocess.run([sys.executable, "-m", "tuneforge.cli.main", "web", "--host", "0.0.0.0", "--port", str(free_port())],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "auth_token of 1 characters" in out.stderr and "at least 16" in out.stderr
+
+
+def test_serve_all_refuses_a_console_beyond_loopback_with_tls_but_no_token(tmp_path):
+    """The console calls the services with the server's own credentials: TLS alone would open it to anyone."""
+    env = {**os.environ, "PYTHONPATH": source_path(), "TUNEFORGE_AUTH_TOKEN": "",
+           "TUNEFORGE_TLS_CERT": str(tmp_path / "server.pem"), "TUNEFORGE_TLS_KEY": str(tmp_path / "server.key")}
+    out = subprocess.run([sys.executable, "-m", "tuneforge.cli.main", "serve", "all", "--host", "0.0.0.0", "--port", "0",
+                          "--web-port", str(free_port()), "--data-root", str(tmp_path / "var")],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "refusing to serve the web console on 0.0.0.0" in out.stderr and "needs a token" in out.stderr

@@ -105,7 +105,7 @@ def test_the_console_refuses_to_listen_beyond_loopback_without_a_token():
 
     with pytest.raises(InsecureBind):
         check_bind_policy(WebSettings(target="localhost:50051", host="0.0.0.0"))
-    check_bind_policy(WebSettings(target="localhost:50051", host="0.0.0.0", token="t"))
+    check_bind_policy(WebSettings(target="localhost:50051", host="0.0.0.0", token="a-token-of-24-characters"))
     check_bind_policy(WebSettings(target="localhost:50051", host="127.0.0.1"))
 
 

@@ -4,13 +4,18 @@ Two ways in:
 
 * ``Authorization: Bearer TOKEN`` (the gRPC servers' token) on each request, for scripts and
   other admin panels. A browser never adds that header by itself, so these requests need no
-  CSRF token.
+  CSRF token. Only on a console with a token: without one, a bearer header is refused (401
+  ``BEARER_NOT_ENABLED``), so no request can skip the CSRF check by carrying one.
 * A session cookie from ``POST /auth/login`` with the same token (``HttpOnly``,
   ``SameSite=Strict``, ``Secure`` under TLS). Every state-changing request on a session must
   carry its CSRF token in ``X-CSRF-Token`` (the page reads it from ``GET /auth/session``,
   which a foreign site cannot read) and, when the browser sends ``Origin``, come from this
   very host. With no token configured (loopback only), the first page visit opens a session
   by itself; the CSRF rule still holds, so a foreign page cannot drive a local console.
+
+A wrong token, at the login or as a bearer header, counts against the client's address in
+the :class:`~tuneforge.web.throttle.LoginThrottle` (429 past its limit). The Host allow-list
+that stops DNS rebinding sits in front of this (``guards.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, RedirectResponse
+
+from tuneforge.web.throttle import LoginThrottle, client_address
 
 COOKIE = "tuneforge_session"
 CSRF_HEADER = "x-csrf-token"
@@ -95,12 +102,21 @@ def _error(status: int, reason: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "reason": reason, "message": message}}, status)
 
 
+def too_many_failures(retry_after: float) -> JSONResponse:
+    """429 for an address past its failed-login limit (the token it sent is not checked)."""
+    seconds = max(int(retry_after + 0.999), 1)
+    body = {"error": {"code": "RESOURCE_EXHAUSTED", "reason": "TOO_MANY_FAILED_LOGINS",
+                      "message": f"too many wrong tokens from this address: try again in {seconds} s"}}
+    return JSONResponse(body, 429, headers={"retry-after": str(seconds)})
+
+
 class AuthMiddleware:
     """Lets a request through with ``scope["state"]["session"]`` set, or answers 401/403."""
 
-    def __init__(self, app: Any, sessions: Sessions) -> None:
+    def __init__(self, app: Any, sessions: Sessions, throttle: LoginThrottle) -> None:
         self.app = app
         self.sessions = sessions
+        self.throttle = throttle
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -119,10 +135,7 @@ class AuthMiddleware:
     def _check(self, conn: HTTPConnection, state: dict[str, Any]) -> Any:
         bearer = _bearer(conn)
         if bearer is not None:
-            if self.sessions.auth_required and not self.sessions.token_matches(bearer):
-                return _error(401, "INVALID_TOKEN", "the bearer token is not valid")
-            state["auth"] = "bearer"
-            return None
+            return self._check_bearer(bearer, conn, state)
         session = self.sessions.get(conn.cookies.get(COOKIE))
         if session is None:
             if self.sessions.auth_required:
@@ -141,4 +154,18 @@ class AuthMiddleware:
             return _error(403, "CSRF_FAILED", f"missing or wrong {CSRF_HEADER} header")
         if not _same_origin(conn):
             return _error(403, "CSRF_FAILED", "cross-origin request refused")
+        return None
+
+    def _check_bearer(self, bearer: str, conn: HTTPConnection, state: dict[str, Any]) -> Any:
+        if not self.sessions.auth_required:
+            return _error(401, "BEARER_NOT_ENABLED", "this console has no token, so it takes no bearer tokens: "
+                                                     "send no Authorization header and use a session (GET /auth/session)")
+        client = client_address(conn.scope)
+        if wait := self.throttle.retry_after(client):
+            return too_many_failures(wait)
+        if not self.sessions.token_matches(bearer):
+            self.throttle.failed(client, "bearer")
+            return _error(401, "INVALID_TOKEN", "the bearer token is not valid")
+        self.throttle.succeeded(client)
+        state["auth"] = "bearer"
         return None

@@ -2,7 +2,13 @@
 with ``tuneforge serve all --web-port PORT`` (same process and event loop, still a gRPC
 client of them).
 
-Like the gRPC server, the console listens on loopback unless a token or TLS is configured.
+Beyond loopback the console needs a token, TLS or not: the console is a client of the
+services with their token (or the server's own client certificate), so whoever reaches it
+without logging in would act with the server's rights; TLS encrypts but does not say who the
+browser's user is. ``tuneforge web`` also applies the gRPC server's own rule
+(``tuneforge.runtime.server.check_bind_policy``: an RFC 6750 token of 16 characters or more
+beyond loopback); ``serve all --web-port`` applies it to the shared config before either
+listens. This package imports no server code, so the CLI calls that rule.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import uvicorn
 
 from tuneforge.web.app import create_app
 from tuneforge.web.grpc_api import Backend
+from tuneforge.web.guards import parse_names
 
 
 class InsecureBind(ValueError):
@@ -41,6 +48,9 @@ class WebSettings:
     grpc_cert: str = ""
     grpc_key: str = ""
     log_level: str = "warning"
+    # Names the console answers to besides loopback and IP addresses (comma-separated,
+    # ``name`` or ``name:port``): the DNS-rebinding guard (guards.py; web_allowed_hosts).
+    allowed_hosts: str = ""
 
 
 def is_loopback(host: str) -> bool:
@@ -53,10 +63,11 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind_policy(settings: WebSettings) -> None:
-    if not is_loopback(settings.host) and not (settings.token or settings.tls_cert):
+    """Beyond loopback, a token (see the module doc for why TLS alone is not enough)."""
+    if not is_loopback(settings.host) and not settings.token:
         raise InsecureBind(
-            f"refusing to serve the web console on {settings.host}: beyond loopback set a token "
-            "(auth_token) or TLS (tls_cert + tls_key), or listen on 127.0.0.1")
+            f"refusing to serve the web console on {settings.host}: beyond loopback it needs a token "
+            "(auth_token, --token; TLS alone does not say who the browser's user is), or listen on 127.0.0.1")
 
 
 class _Embedded(uvicorn.Server):
@@ -71,7 +82,8 @@ def build(settings: WebSettings, embedded: bool = False) -> tuple[uvicorn.Server
     check_bind_policy(settings)
     backend = Backend(settings.target, token=settings.token, tls=settings.grpc_tls, ca=settings.grpc_ca or None,
                       cert=settings.grpc_cert or None, key=settings.grpc_key or None)
-    app = create_app(backend, token=settings.token, secure=bool(settings.tls_cert))
+    app = create_app(backend, token=settings.token, secure=bool(settings.tls_cert),
+                     allowed_hosts=[settings.host, *parse_names(settings.allowed_hosts)])
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
         ssl_certfile=settings.tls_cert or None, ssl_keyfile=settings.tls_key or None,

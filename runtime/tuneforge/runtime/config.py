@@ -52,6 +52,10 @@ class Config:
     web_port: int = field(
         default=0, metadata={"help": "web console port beside the services (0 = off)"}
     )
+    web_allowed_hosts: str = field(
+        default="", metadata={"help": "host names the web console answers to besides loopback and IP addresses, "
+                                      "comma-separated (name or name:port): the DNS-rebinding guard"}
+    )
     max_upload_bytes: int = field(
         default=20 * 1024**3, metadata={"help": "largest accepted upload in bytes"}
     )

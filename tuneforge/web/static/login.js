@@ -1,4 +1,5 @@
-// The login form: POST the token, get the session cookie, go to the console.
+// The login form: POST the token, get the session cookie, go to the console. Without
+// JavaScript the form posts itself (method="post": the token in the body, never the URL).
 document.getElementById("login-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const field = document.querySelector('[data-field="token"]');

@@ -49,6 +49,9 @@ def _serve(args: argparse.Namespace) -> int:
             raise
         print(WEB_EXTRA_MISSING, file=sys.stderr)
         return 2
+    except ValueError as exc:  # the console's bind rule (InsecureBind), checked before any port opens
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(serve_forever(config, services, ready, companions))
     except (TuneforgeError, OSError) as exc:
@@ -61,7 +64,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _web_companion(config: Any) -> Any:
     """The web console beside the services (``--web-port``): a gRPC client of this server."""
-    from tuneforge.web.server import WebSettings, running
+    from tuneforge.web.server import WebSettings, check_bind_policy, running
+
+    check_bind_policy(WebSettings(target="", host=config.host, token=config.auth_token, tls_cert=config.tls_cert))
 
     async def companion(port: int) -> Any:
         host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
@@ -70,6 +75,7 @@ def _web_companion(config: Any) -> Any:
             tls_cert=config.tls_cert, tls_key=config.tls_key, grpc_tls=bool(config.tls_cert),
             grpc_ca=config.tls_ca or config.tls_cert,
             grpc_cert=config.tls_cert if config.tls_client_ca else "", grpc_key=config.tls_key if config.tls_client_ca else "",
+            allowed_hosts=config.web_allowed_hosts,
         )
         return _announced(running(settings))
 
