@@ -56,6 +56,15 @@ def test_a_right_token_clears_the_failures_of_its_address(guarded):
     assert wrong_logins(guarded.url, LIMIT) == [401] * LIMIT
 
 
+def test_another_sites_page_can_neither_log_in_nor_lock_the_user_out(guarded):
+    foreign = {"origin": "http://evil.example"}
+    for _ in range(LIMIT + 1):
+        response = httpx.post(f"{guarded.url}/auth/login", data={"token": "guess"}, headers=foreign)
+        assert (response.status_code, response.json()["error"]["reason"]) == (403, "CSRF_FAILED")
+    assert httpx.post(f"{guarded.url}/auth/login", json={"token": TOKEN}, headers=foreign).status_code == 403
+    assert httpx.post(f"{guarded.url}/auth/login", json={"token": TOKEN}).status_code == 200
+
+
 async def test_after_the_window_the_right_token_logs_in_again():
     from tuneforge.web.app import create_app
     from tuneforge.web.grpc_api import Backend

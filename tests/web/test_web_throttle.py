@@ -38,3 +38,11 @@ def test_at_most_max_clients_addresses_are_remembered():
     for i in range(1000):
         throttle.failed(f"10.0.{i // 256}.{i % 256}", "login")
     assert len(throttle._failed) == 100
+
+
+def test_an_ipv6_host_is_counted_by_its_64_network():
+    throttle = LoginThrottle(failures=2, window_seconds=60, clock=Clock())
+    throttle.failed("2001:db8:1:2::10", "login")
+    throttle.failed("2001:db8:1:2:ffff::99", "login")
+    assert throttle.retry_after("2001:db8:1:2::abcd") > 0
+    assert throttle.retry_after("2001:db8:1:3::10") == 0

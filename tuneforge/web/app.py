@@ -25,7 +25,7 @@ from tuneforge.web import routes_llm, routes_tts
 from tuneforge.web.grpc_api import Backend, ConfigError
 from tuneforge.web.http import ApiError, json_body, on_api_error, on_client_error, on_config_error
 from tuneforge.web.guards import HostAllowList, HostCheckMiddleware, PageHeadersMiddleware
-from tuneforge.web.security import COOKIE, AuthMiddleware, Sessions, too_many_failures
+from tuneforge.web.security import COOKIE, AuthMiddleware, Sessions, same_origin, too_many_failures
 from tuneforge.web.throttle import LoginThrottle, client_address
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -60,8 +60,12 @@ async def login(request: Request) -> Response:
 
     A form posted by a browser without JavaScript (``Accept: text/html``) gets pages instead:
     303 to the console, or a page saying why not. Wrong tokens count against the client's
-    address; past the limit every try is 429 and its token is not checked.
+    address; past the limit every try is 429 and its token is not checked. A login another
+    site's page posts is refused before it counts: such a page could otherwise lock the
+    user's own address out.
     """
+    if not same_origin(request):
+        raise ApiError(403, "CSRF_FAILED", "cross-origin login refused")
     sessions: Sessions = request.app.state.sessions
     throttle: LoginThrottle = request.app.state.throttle
     is_form = request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")

@@ -90,7 +90,8 @@ def _bearer(conn: HTTPConnection) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def _same_origin(conn: HTTPConnection) -> bool:
+def same_origin(conn: HTTPConnection) -> bool:
+    """No ``Origin`` (not a browser's cross-site request), or this very host."""
     origin = conn.headers.get("origin")
     if not origin or origin == "null":
         return origin is None
@@ -152,7 +153,7 @@ class AuthMiddleware:
         presented = conn.headers.get(CSRF_HEADER, "")
         if not presented or not hmac.compare_digest(presented.encode(), session.csrf.encode()):
             return _error(403, "CSRF_FAILED", f"missing or wrong {CSRF_HEADER} header")
-        if not _same_origin(conn):
+        if not same_origin(conn):
             return _error(403, "CSRF_FAILED", "cross-origin request refused")
         return None
 
