@@ -41,3 +41,9 @@ def test_chat_streams_pieces_then_the_reply(browser_like, client, tmp_path, tiny
 def test_chat_with_an_unknown_adapter_is_404(browser_like):
     response = browser_like.post("/admin/finetune/adapters/nope/chat", json=ASK)
     assert response.status_code == 404 and response.json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_a_max_new_tokens_that_is_not_a_number_is_refused_at_its_field(browser_like):
+    response = browser_like.post("/admin/finetune/adapters/any/chat", json={**ASK, "max_new_tokens": "lots"})
+    assert response.status_code == 400
+    assert response.json()["error"]["field_violations"] == [{"field": "max_new_tokens", "description": "expected an integer, got 'lots'"}]

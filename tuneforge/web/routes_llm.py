@@ -241,8 +241,10 @@ async def chat(request: Request) -> Response:
     messages = body.get("messages")
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
         raise bad_request("messages", "a list of {role, content}")
-    updates = backend(request).chat(request.path_params["name"], messages, bool(body.get("compare")),
-                                    int(body.get("max_new_tokens") or 0))
+    max_new_tokens = body.get("max_new_tokens") or 0
+    if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool):
+        raise bad_request("max_new_tokens", f"expected an integer, got {max_new_tokens!r}"[:200])
+    updates = backend(request).chat(request.path_params["name"], messages, bool(body.get("compare")), max_new_tokens)
     first = await updates.__anext__()
 
     async def frames():
