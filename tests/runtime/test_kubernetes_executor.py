@@ -120,7 +120,8 @@ def test_a_credential_url_goes_by_secret_key_ref_when_mapped_and_is_withheld_by_
     for manifest in (by_ref, dropped):
         validate(manifest)
         assert "s3cret" not in json.dumps(manifest)
-    ref = {"name": "HF_ENDPOINT", "valueFrom": {"secretKeyRef": {"name": "tuneforge-auth", "key": "hf-endpoint", "optional": True}}}
+    secret_key = {"name": "tuneforge-auth", "key": "hf-endpoint", "optional": True}
+    ref = {"name": "HF_ENDPOINT", "valueFrom": {"secretKeyRef": secret_key}}
     assert ref in by_ref["spec"]["template"]["spec"]["containers"][0]["env"]
     assert [e["name"] for e in dropped["spec"]["template"]["spec"]["containers"][0]["env"]] == ["HF_HOME"]
     withheld = [entry for entry in logs if entry["event"] == "worker_env_withheld"]

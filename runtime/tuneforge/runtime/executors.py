@@ -143,7 +143,7 @@ class KubernetesExecutor:
         """The container's env: the worker's variables the image lacks, by value; those in
         ``secret_env`` by reference; other credential-like ones withheld (logged by name)."""
         out: list[dict[str, Any]] = []
-        withheld = []
+        withheld: list[str] = []
         for name in sorted(env):
             if not is_worker_setting(name):
                 continue
