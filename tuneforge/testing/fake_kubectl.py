@@ -8,7 +8,9 @@ Job's single container command runs as a local process (its image is ignored); e
 SIGTERM on delete with a grace period, and foreground deletion behave as on a cluster. State
 lives in ``$FAKE_KUBECTL_STATE``. Every invocation is appended to ``calls.jsonl`` there.
 
-Secrets live in ``$FAKE_KUBECTL_STATE/secrets/<name>.json`` (``{key: value}``); a container's
+A pod's environment is the image's (``PATH``, ``HOME``, the locale, the Python path) and what
+the manifest sets, never the environment of whoever ran kubectl. Secrets live in
+``$FAKE_KUBECTL_STATE/secrets/<name>.json`` (``{key: value}``); a container's
 ``valueFrom.secretKeyRef`` is resolved from there as a kubelet would (an ``optional`` key that
 is missing leaves the variable unset). ``$FAKE_KUBECTL_FAIL_RATE`` (0..1) makes that share of
 API calls fail the way a flaky API server does ("Unable to connect to the server", exit 1).
@@ -17,7 +19,7 @@ Two windows make the API unusable for a while (:func:`outage`, :func:`hang`): du
 outage every call fails at once as kubectl 1.32 does against an API server that refuses
 connections (its texts, exit 1); during a hang a call waits forever, as kubectl does on an exec
 credential plugin that never returns — its ``--request-timeout`` does not bound that (checked
-with kubectl 1.32) — in a child process of its own group, as the plugin would be. Calls made
+with kubectl 1.32) — in a child process in kubectl's process group, as the plugin would be. Calls made
 after a window behave normally; a call hung in it stays hung until it is killed.
 """
 
@@ -44,6 +46,7 @@ APPLY_REFUSED = (
     "if you choose to ignore these errors, turn validation off with --validate=false"
 )
 _GLOBAL_FLAGS_WITH_VALUE = ("-n", "--namespace")
+_IMAGE_ENV = {"PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV"}
 
 
 def outage(state: Path, seconds: float) -> None:
@@ -116,7 +119,7 @@ def _run(name: str) -> int:
     jdir = _job_dir(name)
     manifest = json.loads((jdir / "manifest.json").read_text())
     container = manifest["spec"]["template"]["spec"]["containers"][0]
-    env = {**os.environ, **_container_env(container.get("env", []))}
+    env = {**_image_env(), **_container_env(container.get("env", []))}
     child = subprocess.Popen(container["command"], cwd=container.get("workingDir") or None, env=env, start_new_session=True)
     (jdir / "pod.pid").write_text(str(child.pid))
 
@@ -135,6 +138,11 @@ def _run(name: str) -> int:
             path.unlink()
         jdir.rmdir()
     return 0
+
+
+def _image_env() -> dict[str, str]:
+    """What the image itself sets (its ENV lines): a pod gets none of the service's environment."""
+    return {name: value for name, value in os.environ.items() if name in _IMAGE_ENV}
 
 
 def _container_env(entries: list[dict]) -> dict[str, str]:
