@@ -1,16 +1,26 @@
 """A stand-in for ``kubectl`` against a one-node "cluster" that runs Jobs as local processes.
 
 It implements the part of kubectl's command-line contract the Kubernetes executor uses:
-``[-n NS] apply -f -`` (a batch/v1 Job as JSON on stdin), ``get job NAME -o json``,
-``get pods -l job-name=NAME -o json`` and ``delete job NAME --grace-period=N``. Each Job's
-single container command runs as a local process (its image is ignored); exit codes, SIGTERM
-on delete with a grace period, and foreground deletion behave as on a cluster. State lives
-in ``$FAKE_KUBECTL_STATE``. Every invocation is appended to ``calls.jsonl`` there.
+``[-n NS] apply -f -`` (a batch/v1 Job as JSON on stdin; applying the same Job again answers
+"unchanged"), ``get job NAME -o json``, ``get pods -l job-name=NAME -o json`` and
+``delete job NAME --grace-period=N``, with the global ``--request-timeout`` anywhere. Each
+Job's single container command runs as a local process (its image is ignored); exit codes,
+SIGTERM on delete with a grace period, and foreground deletion behave as on a cluster. State
+lives in ``$FAKE_KUBECTL_STATE``. Every invocation is appended to ``calls.jsonl`` there.
 
-Secrets live in ``$FAKE_KUBECTL_STATE/secrets/<name>.json`` (``{key: value}``); a container's
+A pod's environment is the image's (``PATH``, ``HOME``, the locale, the Python path) and what
+the manifest sets, never the environment of whoever ran kubectl. Secrets live in
+``$FAKE_KUBECTL_STATE/secrets/<name>.json`` (``{key: value}``); a container's
 ``valueFrom.secretKeyRef`` is resolved from there as a kubelet would (an ``optional`` key that
 is missing leaves the variable unset). ``$FAKE_KUBECTL_FAIL_RATE`` (0..1) makes that share of
 API calls fail the way a flaky API server does ("Unable to connect to the server", exit 1).
+
+Two windows make the API unusable for a while (:func:`outage`, :func:`hang`): during an
+outage every call fails at once as kubectl 1.32 does against an API server that refuses
+connections (its texts, exit 1); during a hang a call waits forever, as kubectl does on an exec
+credential plugin that never returns — its ``--request-timeout`` does not bound that (checked
+with kubectl 1.32) — in a child process in kubectl's process group, as the plugin would be. Calls made
+after a window behave normally; a call hung in it stays hung until it is killed.
 """
 
 from __future__ import annotations
@@ -21,7 +31,48 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+API_SERVER = "127.0.0.1:6443"
+_DISCOVERY_REFUSED = (
+    'E1207 02:21:40.878527   10149 memcache.go:265] "Unhandled Error" err="couldn\'t get current server API group '
+    f'list: Get \\"https://{API_SERVER}/api?timeout=32s\\": dial tcp {API_SERVER}: connect: connection refused"'
+)
+REFUSED = f"The connection to the server {API_SERVER} was refused - did you specify the right host or port?"
+APPLY_REFUSED = (
+    f'error: error validating "STDIN": error validating data: failed to download openapi: Get '
+    f'"https://{API_SERVER}/openapi/v2?timeout=32s": dial tcp {API_SERVER}: connect: connection refused; '
+    "if you choose to ignore these errors, turn validation off with --validate=false"
+)
+_GLOBAL_FLAGS_WITH_VALUE = ("-n", "--namespace")
+_IMAGE_ENV = {"PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV"}
+
+
+def outage(state: Path, seconds: float) -> None:
+    """From now on for ``seconds``, the API server refuses connections."""
+    _window(state, "outage_until", seconds)
+
+
+def hang(state: Path, seconds: float) -> None:
+    """From now on for ``seconds``, a kubectl call never returns (until it is killed)."""
+    _window(state, "hang_until", seconds)
+
+
+def hung_plugins(state: Path) -> list[int]:
+    """Pids of the credential plugins that calls hung on."""
+    path = state / "plugins.pids"
+    return [int(line) for line in path.read_text().split()] if path.exists() else []
+
+
+def _window(state: Path, name: str, seconds: float) -> None:
+    state.mkdir(parents=True, exist_ok=True)
+    (state / name).write_text(str(time.time() + seconds))
+
+
+def _in_window(name: str) -> bool:
+    path = _state() / name
+    return path.exists() and time.time() < float(path.read_text() or 0)
 
 
 def _state() -> Path:
@@ -46,7 +97,10 @@ def _apply(manifest: dict) -> int:
     name = manifest["metadata"]["name"]
     jdir = _job_dir(name)
     if jdir.exists():
-        print(f'Error from server (AlreadyExists): jobs.batch "{name}" already exists', file=sys.stderr)
+        if json.loads((jdir / "manifest.json").read_text()) == manifest:
+            print(f"job.batch/{name} unchanged")
+            return 0
+        print(f'The Job "{name}" is invalid: spec.template: Invalid value: "": field is immutable', file=sys.stderr)
         return 1
     jdir.mkdir(parents=True)
     (jdir / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -65,7 +119,7 @@ def _run(name: str) -> int:
     jdir = _job_dir(name)
     manifest = json.loads((jdir / "manifest.json").read_text())
     container = manifest["spec"]["template"]["spec"]["containers"][0]
-    env = {**os.environ, **_container_env(container.get("env", []))}
+    env = {**_image_env(), **_container_env(container.get("env", []))}
     child = subprocess.Popen(container["command"], cwd=container.get("workingDir") or None, env=env, start_new_session=True)
     (jdir / "pod.pid").write_text(str(child.pid))
 
@@ -84,6 +138,11 @@ def _run(name: str) -> int:
             path.unlink()
         jdir.rmdir()
     return 0
+
+
+def _image_env() -> dict[str, str]:
+    """What the image itself sets (its ENV lines): a pod gets none of the service's environment."""
+    return {name: value for name, value in os.environ.items() if name in _IMAGE_ENV}
 
 
 def _container_env(entries: list[dict]) -> dict[str, str]:
@@ -170,14 +229,41 @@ def _delete_job(name: str, grace: int) -> int:
     return 0
 
 
+def _unavailable(args: list[str]) -> int | None:
+    """The exit code of a call the API's state keeps from answering, or None."""
+    if _in_window("hang_until"):
+        plugin = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+        with open(_state() / "plugins.pids", "a") as fh:
+            fh.write(f"{plugin.pid}\n")
+        plugin.wait()
+        return 1
+    if _in_window("outage_until"):
+        if args[:1] != ["apply"]:
+            print("\n".join([_DISCOVERY_REFUSED] * 5), file=sys.stderr)
+        print(APPLY_REFUSED if args[:1] == ["apply"] else REFUSED, file=sys.stderr)
+        return 1
+    return None
+
+
+def _without_global_flags(argv: list[str]) -> list[str]:
+    args: list[str] = []
+    rest = iter(argv)
+    for arg in rest:
+        if arg in _GLOBAL_FLAGS_WITH_VALUE:
+            next(rest, None)
+        elif not arg.startswith(("--request-timeout=", "--namespace=")):
+            args.append(arg)
+    return args
+
+
 def main(argv: list[str]) -> int:
     with open(_state() / "calls.jsonl", "a") as fh:
         fh.write(json.dumps(argv) + "\n")
-    args = list(argv)
-    if args[:1] == ["_run"]:
-        return _run(args[1])
-    if args[:1] == ["-n"]:
-        args = args[2:]
+    if argv[:1] == ["_run"]:
+        return _run(argv[1])
+    args = _without_global_flags(argv)
+    if (code := _unavailable(args)) is not None:
+        return code
     if _flaky():
         return 1
     if args[:3] == ["apply", "-f", "-"]:

@@ -119,8 +119,17 @@ class Config:
         metadata={"help": "Secret that training Jobs read secret variables from (never copied into the manifest)"},
     )
     kubernetes_secret_env: str = field(
-        default="TUNEFORGE_AUTH_TOKEN=token,TUNEFORGE_VLLM_API_KEY=vllm-api-key,HF_TOKEN=hf-token",
-        metadata={"help": "secret variables of training Jobs as VAR=key-in-kubernetes_secret, comma-separated"},
+        default="HF_TOKEN=hf-token",
+        metadata={"help": "credential variables training Jobs get by secretKeyRef, as VAR=key-in-kubernetes_secret, "
+                          "comma-separated (other credential-like ones are withheld)"},
+    )
+    kubectl_timeout_seconds: float = field(
+        default=30.0,
+        metadata={"help": "deadline of one kubectl call: killed after it, a failed try (kubectl's --request-timeout is half)"},
+    )
+    kubernetes_start_budget_seconds: float = field(
+        default=120.0,
+        metadata={"help": "how long starting or stopping a training Job retries kubectl through API errors (backoff 0.5 s doubling to 10 s)"},
     )
     # -- services talking to each other
     registry_target: str = field(

@@ -7,6 +7,9 @@ same path in the service and in the Job's pod, so the engine works the same eith
 The Kubernetes executor drives ``kubectl`` (configurable path, in-cluster service account or
 kubeconfig): ``apply`` a ``batch/v1`` Job, poll its status and pod exit code, and stop it by
 deleting the Job with a grace period (the pod gets SIGTERM, the worker saves a checkpoint).
+Every kubectl call has a deadline and idempotent ones are retried within a budget
+(:mod:`tuneforge.runtime.kubectl`); what of the worker's environment goes into the manifest,
+and how, is :mod:`tuneforge.runtime.worker_env`'s rule.
 """
 
 from __future__ import annotations
@@ -23,7 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuneforge.runtime.errors import TuneforgeError, invalid_argument, unavailable
+from tuneforge.runtime.errors import TuneforgeError, invalid_argument
+from tuneforge.runtime.kubectl import is_not_found, request_timeout_flag, retrying, run_kubectl
+from tuneforge.runtime.logging import get_logger
+from tuneforge.runtime.worker_env import credential_like, is_worker_setting
+
+log = get_logger("tuneforge.executors")
 
 
 @dataclass
@@ -81,10 +89,12 @@ class LocalExecutor:
 class KubernetesExecutor:
     """Runs a worker as a ``batch/v1`` Job: same image, the data root PVC at the same path.
 
-    The Kubernetes API can fail for a moment (a restarting API server, a timeout): such
-    errors are retried with backoff and never end a job. Only a Job the API says is gone
-    (NotFound) on two polls in a row counts as lost. Secret variables never appear in the
-    manifest: they come from the deployment's Secret by reference (``secretKeyRef``).
+    The Kubernetes API can fail for a while (a restarting API server, a timeout): starting
+    and stopping retry for ``start_budget`` seconds, polls look again later, and such errors
+    never end a running job. Only a Job the API says is gone (NotFound) on two polls in a row
+    counts as lost. A stop that could not reach the API is sent again by the next poll that
+    finds the Job still running. Credentials never appear in the manifest: they come from the
+    deployment's Secret by reference (``secretKeyRef``), or not at all.
     """
 
     name = "kubernetes"
@@ -103,7 +113,8 @@ class KubernetesExecutor:
         stop_timeout: float = 300.0,
         secret: str = "tuneforge-auth",
         secret_env: dict[str, str] | None = None,
-        retries: int = 5,
+        kubectl_timeout: float = 30.0,
+        start_budget: float = 120.0,
         backoff: float = 0.5,
     ) -> None:
         self.kubectl = shlex.split(kubectl)
@@ -117,23 +128,37 @@ class KubernetesExecutor:
         self.stop_timeout = stop_timeout
         self.secret = secret
         self.secret_env = dict(DEFAULT_SECRET_ENV if secret_env is None else secret_env)
-        self.retries = max(1, retries)
+        self.kubectl_timeout = kubectl_timeout
+        self.start_budget = start_budget
         self.backoff = backoff
         self._missing: dict[str, int] = {}  # Job → NotFound answers in a row
         self._poll_backoff: dict[str, float] = {}  # Job → extra wait after transient errors
+        self._stop_pending: dict[str, str] = {}  # Job → grace period of a stop not yet delivered
+        self._deleting: set[str] = set()  # Jobs with a delete in flight
 
     def job_name(self, job_id: str) -> str:
         return re.sub(r"[^a-z0-9-]", "-", f"tuneforge-{job_id}".lower())[:63]
 
-    def _env(self, env: dict[str, str]) -> list[dict[str, Any]]:
-        """The container's env: plain variables by value, secret ones only by reference."""
+    def _env(self, job_id: str, env: dict[str, str]) -> list[dict[str, Any]]:
+        """The container's env: the worker's variables the image lacks, by value; those in
+        ``secret_env`` by reference; other credential-like ones withheld (logged by name)."""
         out: list[dict[str, Any]] = []
+        withheld: list[str] = []
         for name in sorted(env):
+            if not is_worker_setting(name):
+                continue
             if name in self.secret_env:
                 ref = {"name": self.secret, "key": self.secret_env[name], "optional": True}
                 out.append({"name": name, "valueFrom": {"secretKeyRef": ref}})
-            elif name.startswith(_PASSED_PREFIXES) and name != "CUDA_VISIBLE_DEVICES" and not looks_secret(name):
+            elif not name.startswith(_PASSED_PREFIXES) or name == "CUDA_VISIBLE_DEVICES":
+                continue
+            elif credential_like(name, env[name]):
+                withheld.append(name)
+            else:
                 out.append({"name": name, "value": env[name]})
+        if withheld:
+            log.warning("worker_env_withheld", job_id=job_id, names=withheld,
+                        why="credential-like: map them in kubernetes_secret_env to pass them by secretKeyRef")  # fmt: skip
         return out
 
     def manifest(self, job_id: str, argv: list[str], env: dict[str, str], out: Path, err: Path) -> dict[str, Any]:
@@ -144,7 +169,7 @@ class KubernetesExecutor:
             "image": self.image,
             "command": ["sh", "-c", script, "worker", *argv],
             "workingDir": str(out.parent),
-            "env": self._env(env),  # CUDA_VISIBLE_DEVICES stays out: the scheduler picks the GPU
+            "env": self._env(job_id, env),  # CUDA_VISIBLE_DEVICES stays out: the scheduler picks the GPU
             "volumeMounts": [{"name": "data", "mountPath": str(self.data_root)}],
         }
         if self.gpus:
@@ -181,38 +206,37 @@ class KubernetesExecutor:
         }
 
     async def _kubectl(self, *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
-        """One kubectl call: (exit code, stdout, stderr)."""
-        cmd = [*self.kubectl, *(["-n", self.namespace] if self.namespace else []), *args]
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *cmd, stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            )
-        except OSError as exc:
-            raise unavailable("KUBECTL_UNAVAILABLE", f"cannot run {self.kubectl[0]!r}: {exc}") from None
-        out, errout = await proc.communicate(stdin)
-        return proc.returncode or 0, out.decode(errors="replace"), errout.decode(errors="replace").strip()
+        """One kubectl call with its deadline: (exit code, stdout, stderr)."""
+        namespace = ["-n", self.namespace] if self.namespace else []
+        cmd = [*self.kubectl, *namespace, *args, request_timeout_flag(self.kubectl_timeout)]
+        return await run_kubectl(cmd, stdin, self.kubectl_timeout)
 
     async def _retrying(self, *args: str, stdin: bytes | None = None, ok: Any = None) -> tuple[int, str, str]:
-        """kubectl with retries (exponential backoff) while the error looks transient;
-        ``ok(stderr)`` says which failures are answers (NotFound, AlreadyExists), not errors."""
-        delay = self.backoff
-        for attempt in range(self.retries):
-            rc, out, err = await self._kubectl(*args, stdin=stdin)
-            if rc == 0 or (ok and ok(err)):
-                return rc, out, err
-            if attempt + 1 < self.retries:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-        raise unavailable("KUBERNETES_ERROR", f"kubectl {' '.join(args[:2])} failed {self.retries} times: {err[-500:]}")
+        """An idempotent kubectl call, retried within ``start_budget``; ``ok(stderr)`` says
+        which failures are answers (NotFound), not errors."""
+        return await retrying(lambda: self._kubectl(*args, stdin=stdin), what=" ".join(args[:2]),
+                              budget=self.start_budget, backoff=self.backoff, ok=ok)  # fmt: skip
 
     async def start(self, job_id: str, argv: list[str], env: dict[str, str], cwd: Path, out: Path, err: Path) -> Started:
         out.touch()
         err.touch()
+        name = self.job_name(job_id)
         doc = json.dumps(self.manifest(job_id, argv, env, out, err)).encode()
-        # A retried apply whose first try went through answers AlreadyExists: that is success.
-        await self._retrying("apply", "-f", "-", stdin=doc, ok=lambda e: "AlreadyExists" in e)
-        return Started(self.job_name(job_id), None)
+        # The name is fixed, so a retried apply whose earlier try went through (its answer
+        # lost to a timeout) answers "unchanged": applying is idempotent.
+        try:
+            await self._retrying("apply", "-f", "-", stdin=doc)
+        except TuneforgeError:
+            await self._remove_after_failed_start(name)
+            raise
+        return Started(name, None)
+
+    async def _remove_after_failed_start(self, name: str) -> None:
+        """A try that timed out may have created the Job: delete it, or say it may be left."""
+        rc, _out, err = await self._kubectl("delete", "job", name, "--grace-period=0", "--wait=false", "--ignore-not-found")
+        if rc != 0:
+            log.warning("kubernetes_job_may_remain", job=name, error=err[-300:],
+                        hint=f"if it exists, delete it: kubectl delete job {name}")  # fmt: skip
 
     async def _status(self, ref: str) -> tuple[bool, int | None]:
         """(done, exit code) from one look at the Job; transient errors read as "running"."""
@@ -232,6 +256,8 @@ class KubernetesExecutor:
             self._poll_backoff[ref] = min(max(self._poll_backoff.get(ref, 0.0) * 2, 1.0), 30.0)
             return False, None
         self._poll_backoff.pop(ref, None)
+        if ref in self._stop_pending and not (status.get("succeeded") or status.get("failed")):
+            await self._delete(ref, self._stop_pending[ref], retry=False)  # the stop did not get through yet
         if status.get("succeeded"):
             self._forget(ref)
             return True, 0
@@ -243,6 +269,7 @@ class KubernetesExecutor:
     def _forget(self, ref: str) -> None:
         self._missing.pop(ref, None)
         self._poll_backoff.pop(ref, None)
+        self._stop_pending.pop(ref, None)
 
     async def _exit_code(self, ref: str) -> int:
         try:
@@ -275,20 +302,38 @@ class KubernetesExecutor:
         return True
 
     async def signal(self, ref: str, marker: str | None, sig: int, grace: float) -> None:
+        """Stop the Job: delete it with a grace period (0 for SIGKILL), retried within the
+        budget; a stop that still did not get through is sent again by later polls."""
+        if ref in ("", "0"):  # the Job is not started yet: nothing to stop
+            return
         period = "0" if sig == signal.SIGKILL else str(int(grace))
-        with contextlib.suppress(TuneforgeError):
-            await self._retrying("delete", "job", ref, f"--grace-period={period}", "--cascade=foreground",
-                                 "--wait=false", "--ignore-not-found", ok=is_not_found)  # fmt: skip
+        self._stop_pending[ref] = period
+        await self._delete(ref, period, retry=True)
+
+    async def _delete(self, ref: str, period: str, *, retry: bool) -> None:
+        if ref in self._deleting:
+            return
+        self._deleting.add(ref)
+        args = ("delete", "job", ref, f"--grace-period={period}", "--cascade=foreground", "--wait=false", "--ignore-not-found")
+        try:
+            if retry:
+                with contextlib.suppress(TuneforgeError):
+                    await self._retrying(*args, ok=is_not_found)
+                    self._delivered(ref, period)
+            else:
+                rc, _out, err = await self._kubectl(*args)
+                if rc == 0 or is_not_found(err):
+                    self._delivered(ref, period)
+        finally:
+            self._deleting.discard(ref)
+
+    def _delivered(self, ref: str, period: str) -> None:
+        if self._stop_pending.get(ref) == period:  # a SIGKILL asked for meanwhile is still due
+            self._stop_pending.pop(ref)
 
 
 _PASSED_PREFIXES = ("TUNEFORGE_", "HF_", "TRANSFORMERS_", "CUDA_", "PYTHON", "OMP_")
-DEFAULT_SECRET_ENV = {"TUNEFORGE_AUTH_TOKEN": "token", "TUNEFORGE_VLLM_API_KEY": "vllm-api-key", "HF_TOKEN": "hf-token"}
-_SECRET_WORDS = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|CREDENTIAL|PRIVATE")
-
-
-def looks_secret(name: str) -> bool:
-    """A variable never passed by value even if nobody listed it as secret."""
-    return bool(_SECRET_WORDS.search(name.upper()))
+DEFAULT_SECRET_ENV = {"HF_TOKEN": "hf-token"}
 
 
 def parse_secret_env(raw: str) -> dict[str, str]:
@@ -300,10 +345,6 @@ def parse_secret_env(raw: str) -> dict[str, str]:
             raise invalid_argument("kubernetes_secret_env", f"{item!r} is not VAR=key")
         out[var.strip()] = key.strip()
     return out
-
-
-def is_not_found(stderr: str) -> bool:
-    return "(NotFound)" in stderr or " not found" in stderr
 
 
 def process_start(pid: int) -> str | None:

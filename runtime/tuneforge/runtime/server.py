@@ -155,6 +155,7 @@ def _executors(config: Config, root: Path) -> dict[str, Any]:
             service_account=config.kubernetes_service_account, gpus=config.kubernetes_gpus,
             python=config.kubernetes_python, stop_timeout=config.stop_timeout_seconds,
             secret=config.kubernetes_secret, secret_env=parse_secret_env(config.kubernetes_secret_env),
+            kubectl_timeout=config.kubectl_timeout_seconds, start_budget=config.kubernetes_start_budget_seconds,
         )
     }
 

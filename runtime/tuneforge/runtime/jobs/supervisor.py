@@ -34,6 +34,7 @@ from tuneforge.runtime.jobs.store import JobStore
 from tuneforge.runtime.jobs.worker_output import Seen, Tail, parse_worker_line, with_percent
 from tuneforge.runtime.logging import get_logger
 from tuneforge.runtime.storage import DISK_FULL, disk_full_message, free_space, is_disk_full, nearly_full
+from tuneforge.runtime.worker_env import worker_env
 
 log = get_logger("tuneforge.jobs")
 POLL_SECONDS = 0.2
@@ -113,7 +114,7 @@ class Supervisor:
             if kind.before_start:
                 await kind.before_start(job)
             argv = kind.command(job)
-            env = {**os.environ, "PYTHONUNBUFFERED": "1", "TUNEFORGE_JOB_ID": job.id}
+            env = worker_env(os.environ, {"PYTHONUNBUFFERED": "1", "TUNEFORGE_JOB_ID": job.id})
             if kind.gpu_devices:
                 env["CUDA_VISIBLE_DEVICES"] = kind.gpu_devices
             if kind.env:
