@@ -38,8 +38,9 @@ def read_json_document(fh: io.BufferedReader, notes: list[ImportWarning],
         yield index + 1, exc.line, exc.column, None, problem
         return
     except jsonscan.BrokenDocument as exc:
-        problem = formats.RecordProblem("INVALID_JSON", f"the JSON document is broken: {exc.message}; reading stopped here")
-        yield index + 1, exc.line, exc.column, None, problem
+        line, column, message = _strict_position(fh, exc)
+        problem = formats.RecordProblem("INVALID_JSON", f"the JSON document is broken: {message}; reading stopped here")
+        yield index + 1, line, column, None, problem
         return
     except UnicodeDecodeError:
         raise encoding_error("the file is not valid UTF-8") from None
@@ -47,6 +48,31 @@ def read_json_document(fh: io.BufferedReader, notes: list[ImportWarning],
         notes.append(ImportWarning("WRAPPED_RECORDS", index, f"a JSON object: its records are the {shape.wrapper_key!r} array"))
     elif shape.root == "object":
         yield from _lone_object(fh, shape)
+
+
+MAX_STRICT_REPARSE_BYTES = 64 * 1024 * 1024
+
+
+def _strict_position(fh: io.BufferedReader, exc: jsonscan.BrokenDocument) -> tuple[int, int, str]:
+    """Where a strict parser (``json.loads``) finds the error. The scanner only tracks
+    strings and brackets, so a value missing its opening quote pairs the quotes wrongly and
+    is noticed far later (the line's last quote, "unterminated string"); ``json.loads`` stops
+    at the bad value itself. Documents over :data:`MAX_STRICT_REPARSE_BYTES` keep the
+    scanner's position."""
+    try:
+        fh.seek(0)
+        raw = fh.read(MAX_STRICT_REPARSE_BYTES + 1)
+    except (OSError, ValueError):
+        return exc.line, exc.column, exc.message
+    if len(raw) > MAX_STRICT_REPARSE_BYTES:
+        return exc.line, exc.column, exc.message
+    try:
+        json.loads(raw.decode("utf-8-sig"))
+    except json.JSONDecodeError as strict:
+        return strict.lineno, strict.colno, strict.msg
+    except (UnicodeDecodeError, RecursionError):
+        pass
+    return exc.line, exc.column, exc.message
 
 
 REGISTRY_KEYS = frozenset({"file_name", "hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name"})
