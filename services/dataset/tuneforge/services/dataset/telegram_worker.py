@@ -102,7 +102,8 @@ def main(spec: dict[str, Any]) -> None:
     work = catalog.work_file()
     try:
         with telegram.ExportSource(spec["input"]) as source:
-            ev.log(f"reading {source.size} bytes of result.json from {spec['input']}")
+            inside = f" ({source.member_name} inside the zip)" if source.member_name else ""
+            ev.log(f"reading {source.size} bytes of result.json{inside} from {spec['input']}")
             report = dialogs.process_export(
                 source, work, opts, transcriber=transcriber, progress=progress,
                 should_stop=ev.stop_requested, known_ids=known,
