@@ -198,3 +198,14 @@ def test_an_image_listed_and_referenced_by_a_part_is_counted_once(tmp_path):
         {"role": "assistant", "content": "a cat"}]}])
     warnings = {w.code: w.count for w in import_file(path, None).report.warnings}
     assert warnings["IMAGES_DROPPED"] == 1
+
+
+def test_a_role_that_is_a_list_is_unknown_role_not_a_crash(tmp_path):
+    error = failed(write_jsonl(tmp_path, [{"messages": [{"role": ["user"], "content": "q"}, CHAT[1]]}])).report.errors[0]
+    assert error.code == "UNKNOWN_ROLE"
+
+
+def test_kinds_are_said_with_their_article(tmp_path):
+    path = write_jsonl(tmp_path, [{"messages": [CHAT[0], {"role": "assistant", "content": {"t": 1}}]}, [1, 2]])
+    messages = [e.message for e in failed(path).report.errors]
+    assert messages == ["messages[1]: content is an object, not a string", "record is an array, not an object"]

@@ -136,3 +136,10 @@ def test_address_book_names_of_two_letters_are_scrubbed_before_any_chat(tmp_path
     report, rows = run(path, tmp_path, scrub_names=True)
     assert contents(rows)[0][0] == "<NAME> и <NAME> придут"
     assert report.scrubbed["names"] == 2
+
+
+def test_odd_field_types_in_a_hand_edited_export_do_not_crash(tmp_path):
+    path = write(tmp_path, [chat([msg(1, "Peer", ["user2"], 1, "hi", media_type=["photo"], reply_to_message_id=[1]),
+                                  msg(2, *ME, 2, "yo")])])
+    _, rows = run(path, tmp_path)
+    assert contents(rows) == [["hi", "yo"]]

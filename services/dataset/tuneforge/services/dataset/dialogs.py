@@ -307,7 +307,7 @@ class _Export:
         if self.skip_chat:
             self.dropped[f"chat_{chat.type if chat else 'unknown'}"] += 1
             return
-        from_id = ev.get("from_id")
+        from_id = _scalar(ev.get("from_id"))
         author = str(ev.get("from") or from_id or "unknown")
         topic = self.topic(ev)
         is_owner = False
@@ -346,13 +346,14 @@ class _Export:
         message replying into a topic (its root or any message in it) belongs to it; any other
         message is in General (None). Outside forums, always None."""
         mid = ev.get("id")
-        if ev.get("type") == "service" and ev.get("action") == "topic_created":
+        mid = mid if isinstance(mid, (int, str)) else None
+        if ev.get("type") == "service" and ev.get("action") == "topic_created" and mid is not None:
             self.topics[mid] = mid
             return mid
         if not self.topics:
             return None
         reply = ev.get("reply_to_message_id")
-        topic = self.topics.get(reply) if reply is not None else None
+        topic = self.topics.get(reply) if isinstance(reply, (int, str)) else None
         if mid is not None and topic is not None:
             self.topics[mid] = topic
         return topic
@@ -540,7 +541,7 @@ def _message_text(
     if "forwarded_from" in msg and not opts.include_forwarded:
         dropped["forwarded"] += 1
         return None
-    media = msg.get("media_type")
+    media = _scalar(msg.get("media_type"))
     text = tg.flatten_text(msg.get("text")).strip()
     if media == "sticker":
         emoji = str(msg.get("sticker_emoji") or "").strip()
@@ -574,6 +575,11 @@ def _message_text(
     if (media or msg.get("photo") or msg.get("file")) and media not in VOICE_TYPES:
         report.media_text_only += 1  # a photo/file with a caption: the caption is kept
     return text
+
+
+def _scalar(value: Any) -> Any:
+    """A field that should be a string or number, as one (a hand-edited export may hold a list)."""
+    return value if value is None or isinstance(value, (str, int, float)) else json.dumps(value)
 
 
 def _timestamp(msg: dict) -> float | None:

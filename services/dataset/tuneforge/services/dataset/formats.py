@@ -119,7 +119,7 @@ def normalise(
     """
     if not isinstance(record, dict):
         raise RecordProblem(
-            "NOT_AN_OBJECT", f"record is a {_kind(record)}, not an object"
+            "NOT_AN_OBJECT", f"record is {_kind(record)}, not an object"
         )
     try:
         fn = _NORMALISERS.get(fmt) or preference_formats.NORMALISERS[fmt]
@@ -192,10 +192,10 @@ def _count_notes(record: dict, out: dict[str, Any], notes: Counter[str], image_p
 
 
 def _kind(value: Any) -> str:
-    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
-        type(value),
-        "number" if isinstance(value, (int, float)) else type(value).__name__,
-    )
+    """A JSON value's kind with its article ("an array", "a string"), as messages say it."""
+    kind = {list: "an array", dict: "an object", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else f"a {type(value).__name__}")
+    return kind
 
 
 IMAGE_PART_TYPES = frozenset({"image_url", "image", "input_image", "video_url", "audio_url"})
@@ -230,7 +230,7 @@ def _content(value: Any, where: str, allow_missing: bool = False, images: list[i
             elif kind in UNSUPPORTED_PARTS:
                 raise RecordProblem("UNSUPPORTED_CONTENT_PART", f"{where}: content[{k}]: {UNSUPPORTED_PARTS[kind]}")
             else:
-                what = f"a {kind!r} part" if isinstance(kind, str) else f"a {_kind(part)}"
+                what = f"a {kind!r} part" if isinstance(kind, str) else _kind(part)
                 raise RecordProblem(
                     "INVALID_CONTENT", f"{where}: content[{k}] is {what}; only text, image and "
                     "tool_call content parts are read")
@@ -238,7 +238,7 @@ def _content(value: Any, where: str, allow_missing: bool = False, images: list[i
         allow_missing = allow_missing or bool(calls)
     if not isinstance(value, str):
         raise RecordProblem(
-            "INVALID_CONTENT", f"{where}: content is a {_kind(value)}, not a string"
+            "INVALID_CONTENT", f"{where}: content is {_kind(value)}, not a string"
         )
     if not value.strip() and not allow_missing:
         raise RecordProblem("EMPTY_CONTENT", f"{where}: content is empty")
@@ -259,7 +259,7 @@ def _field(record: dict, key: str, required: bool = True) -> str:
         value = str(value)
     if not isinstance(value, str):
         raise RecordProblem(
-            "INVALID_CONTENT", f"field {key!r} is a {_kind(value)}, not a string"
+            "INVALID_CONTENT", f"field {key!r} is {_kind(value)}, not a string"
         )
     if required and not value.strip():
         raise RecordProblem("EMPTY_CONTENT", f"field {key!r} is empty")
@@ -292,14 +292,14 @@ def _messages(record: dict) -> dict[str, Any]:
 def _message(msg: Any, where: str, i: int, images: list[int]) -> dict[str, Any]:
     """One OpenAI-style message (or LLaMA-Factory v1's, with content parts and loss_weight)."""
     if not isinstance(msg, dict):
-        raise RecordProblem("INVALID_MESSAGE", f"{where} is a {_kind(msg)}, not an object")
+        raise RecordProblem("INVALID_MESSAGE", f"{where} is {_kind(msg)}, not an object")
     unknown = sorted(set(msg) - MESSAGE_KEYS - {"loss_weight"})
     if unknown:
         raise RecordProblem("UNKNOWN_KEYS", f"{where}: unknown keys {', '.join(unknown)}")
     role = msg.get("role")
     if role is None:
         raise RecordProblem("MISSING_ROLE", f"{where}: the message has no 'role'")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise RecordProblem("UNKNOWN_ROLE", f"{where}: unknown role {role!r}")
     has_calls = bool(msg.get("tool_calls") or msg.get("function_call"))
     if "content" not in msg and not has_calls:
@@ -353,7 +353,7 @@ def _sharegpt(record: dict) -> dict[str, Any]:
         where = f"conversations[{i}]"
         if not isinstance(turn, dict):
             raise RecordProblem(
-                "INVALID_MESSAGE", f"{where} is a {_kind(turn)}, not an object"
+                "INVALID_MESSAGE", f"{where} is {_kind(turn)}, not an object"
             )
         speaker = turn.get("from")
         if speaker is None:
@@ -411,7 +411,7 @@ def _alpaca(record: dict) -> dict[str, Any]:
     history = record.get("history")
     if history:  # earlier turns, [[user, assistant], ...] (LLaMA-Factory's alpaca layout)
         if not isinstance(history, list):
-            raise RecordProblem("INVALID_CONTENT", f"field 'history' is a {_kind(history)}, not an array")
+            raise RecordProblem("INVALID_CONTENT", f"field 'history' is {_kind(history)}, not an array")
         turns = []
         for i, pair in enumerate(history):
             if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) and t.strip() for t in pair)):
