@@ -143,3 +143,11 @@ def test_odd_field_types_in_a_hand_edited_export_do_not_crash(tmp_path):
                                   msg(2, *ME, 2, "yo")])])
     _, rows = run(path, tmp_path)
     assert contents(rows) == [["hi", "yo"]]
+
+
+def test_a_language_for_an_english_only_whisper_model_is_refused_before_loading_it():
+    from tuneforge.services.dataset.telegram_worker import make_transcriber
+
+    with pytest.raises(TuneforgeError) as exc:
+        make_transcriber("small.en", "ru", None)
+    assert exc.value.reason == "WHISPER_LANGUAGE_UNSUPPORTED" and "English-only" in exc.value.message
