@@ -142,9 +142,35 @@ def test_a_value_missing_its_opening_quote_in_a_json_array_is_where_json_loads_s
     path.write_text(text, encoding="utf-8")
     with pytest.raises(json.JSONDecodeError) as strict:
         json.loads(text)
-    error = failed(path).report.errors[0]
+    report = failed(path).report
+    error = report.errors[0]
     assert (error.code, error.line, error.column) == ("INVALID_JSON", strict.value.lineno, strict.value.colno)
     assert "unterminated" not in error.message
+    assert (report.records_read, report.records_valid) == (3, 2)  # the record after it is read
+
+
+def test_a_pretty_printed_array_reads_on_past_a_missing_quote_after_an_earlier_error(tmp_path):
+    records = [json.dumps({"prompt": f"p{i}", "completion": f"c{i}"}, indent=2) for i in range(8)]
+    records[2] = records[2].replace('"c2"', '"c2" "missing comma"')  # the scanner reports it and goes on
+    records[4] = records[4].replace('"c4"', 'c4"')  # breaks every later quote
+    text = "[\n" + ",\n".join("  " + r.replace("\n", "\n  ") for r in records) + "\n]\n"
+    path = tmp_path / "pretty.json"
+    path.write_text(text, encoding="utf-8")
+    report = failed(path).report
+    assert (report.records_read, report.records_valid, report.records_invalid) == (8, 6, 2)
+    broken = report.errors[1]
+    line_text = text.splitlines()[broken.line - 1]
+    assert broken.index == 5 and line_text[broken.column - 1:].startswith("c4")
+
+
+def test_a_wrapped_array_reads_on_past_a_missing_quote(tmp_path):
+    good = json.dumps({"messages": CHAT})
+    text = '{"data": [\n' + ",\n".join([good, BROKEN_QUOTE, good, good]) + "\n]}\n"
+    path = tmp_path / "wrapped.json"
+    path.write_text(text, encoding="utf-8")
+    report = failed(path).report
+    assert (report.records_read, report.records_valid) == (4, 3)
+    assert (report.errors[0].line, report.errors[0].column) == (3, BROKEN_QUOTE.index("hi") + 1)
 
 
 def test_an_faq_csv_with_questions_answers_header_is_read(tmp_path):
@@ -209,3 +235,10 @@ def test_kinds_are_said_with_their_article(tmp_path):
     path = write_jsonl(tmp_path, [{"messages": [CHAT[0], {"role": "assistant", "content": {"t": 1}}]}, [1, 2]])
     messages = [e.message for e in failed(path).report.errors]
     assert messages == ["messages[1]: content is an object, not a string", "record is an array, not an object"]
+
+
+def test_a_lone_json_object_broken_inside_is_invalid_json_at_its_position(tmp_path):
+    path = tmp_path / "one.json"
+    path.write_text('{"settings": [\n{"a": 1\n x}\n]}', encoding="utf-8")
+    error = failed(path).report.errors[0]
+    assert (error.code, error.line, error.column) == ("INVALID_JSON", 3, 2)
