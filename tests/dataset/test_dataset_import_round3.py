@@ -242,3 +242,21 @@ def test_a_lone_json_object_broken_inside_is_invalid_json_at_its_position(tmp_pa
     path.write_text('{"settings": [\n{"a": 1\n x}\n]}', encoding="utf-8")
     error = failed(path).report.errors[0]
     assert (error.code, error.line, error.column) == ("INVALID_JSON", 3, 2)
+
+
+def test_generate_faq_reads_a_questions_answers_header(tmp_path):
+    from tuneforge.services.dataset.generate import faq_pairs
+
+    path = tmp_path / "faq.csv"
+    path.write_text("Questions,Answers\nHow do I pay?,By card.\n", encoding="utf-8")
+    assert faq_pairs(path) == [("How do I pay?", "By card.")]
+
+
+def test_generate_faq_with_title_content_header_names_the_columns(tmp_path):
+    from tuneforge.services.dataset.generate import faq_pairs
+
+    path = tmp_path / "faq.csv"
+    path.write_text("title,content\nHow do I pay?,By card.\n", encoding="utf-8")
+    with pytest.raises(TuneforgeError) as exc:
+        faq_pairs(path)
+    assert exc.value.reason == "FAQ_COLUMNS_UNKNOWN" and "content, title" in exc.value.message
