@@ -199,7 +199,7 @@ def process_export(
     run = _Export(out_path, opts, source, transcriber, known_ids)
     report = run.report
     if opts.scrub_names and run.scrubber is not None:
-        run.scrubber.add_names(known_names(source, opts))
+        run.scrubber.add_names(known_names(source, opts, should_stop))
     on_bytes = (
         (lambda done, total: progress(done, total, report.messages_read))
         if progress
@@ -222,22 +222,25 @@ def process_export(
     return run.finish()
 
 
-def known_names(source: tg.ExportSource, opts: TelegramOptions) -> set[str]:
+def known_names(source: tg.ExportSource, opts: TelegramOptions,
+                should_stop: Callable[[], bool] | None = None) -> set[str]:
     """Every contact's name in the export, read before any chat is scrubbed (a name first
     seen in a later chat is still replaced in the earlier ones): the address book of a full
     export, the names of personal chats and every author but the owner. One extra pass over
     the file, made only for ``scrub_names``."""
     owner = _Owner(opts)
     names: set[str] = set()
-    chat_type = ""
+    seen = 0
     with source.open_json() as stream:
         for ev in tg.read_export(stream):
             if isinstance(ev, dict):
                 if ev.get("type", "message") == "message" and not owner(ev) and ev.get("from"):
                     names.add(str(ev["from"]))
+                seen += 1
+                if should_stop and seen % 1000 == 0 and should_stop():
+                    break
             elif isinstance(ev, tg.ChatStart):
-                chat_type = ev.type
-                if chat_type == tg.PERSONAL and ev.name:
+                if ev.type == tg.PERSONAL and ev.name:
                     names.add(ev.name)
             elif isinstance(ev, tg.Contacts):
                 names.update(n for n in ev.names if n)
