@@ -260,3 +260,7 @@ def test_generate_faq_with_title_content_header_names_the_columns(tmp_path):
     with pytest.raises(TuneforgeError) as exc:
         faq_pairs(path)
     assert exc.value.reason == "FAQ_COLUMNS_UNKNOWN" and "content, title" in exc.value.message
+
+
+def test_a_blank_format_is_auto_not_an_unknown_empty_format(data, tmp_path):
+    assert import_file(data / "alpaca.jsonl", None, format=" ").report.detected_format == "alpaca"

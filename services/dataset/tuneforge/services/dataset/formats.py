@@ -318,10 +318,11 @@ def _message(msg: Any, where: str, i: int, images: list[int]) -> dict[str, Any]:
         decoded = [_function_call(c, where, i, [])["tool_calls"] for c in part_calls]
         calls = [dict(c, id=f"call_{i}_{k}") for k, c in enumerate(c for group in decoded for c in group)]
         item["tool_calls"] = [*(item.get("tool_calls") or ()), *calls]
-    weight = msg.get("weight", msg.get("loss_weight"))
-    if weight is not None or "weight" in msg:
+    key = "weight" if "weight" in msg else "loss_weight" if "loss_weight" in msg else None
+    if key is not None:  # loss_weight: LLaMA-Factory v1's name for it
+        weight = msg[key]
         if weight not in (0, 1) or isinstance(weight, bool):
-            raise RecordProblem("INVALID_WEIGHT", f"{where}: weight must be 0 or 1")
+            raise RecordProblem("INVALID_WEIGHT", f"{where}: {key} must be 0 or 1")
         item["weight"] = int(weight)
     return item
 

@@ -215,7 +215,7 @@ def import_file(
     every record is bad. On any error ``out_path`` does not exist afterwards.
     """
     path = Path(path)
-    fmt = (format or "auto").strip().lower()
+    fmt = (format or "").strip().lower() or "auto"  # blank is auto, never "unknown format ''"
     _check_args(path, fmt)
     out = open(out_path, "w", encoding="utf-8") if out_path else None  # noqa: SIM115
     ok = False
