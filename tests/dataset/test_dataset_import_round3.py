@@ -67,9 +67,14 @@ def test_trl_prompt_completion_label_and_llama_factory_kto_tag_are_kto(tmp_path)
 
 
 def test_a_kto_label_that_is_not_true_or_false_is_refused_not_dropped(tmp_path):
-    path = write_jsonl(tmp_path, [{"messages": CHAT, "label": "thumbs up"}])
-    report = failed(path).report
-    assert report.errors[0].code == "INVALID_LABEL"
+    path = write_jsonl(tmp_path, [{"messages": CHAT, "label": True}, {"messages": CHAT, "label": "thumbs up"}])
+    error = failed(path).report.errors[0]
+    assert (error.code, error.line) == ("INVALID_LABEL", 2)
+
+
+def test_a_class_label_next_to_a_chat_is_metadata_not_kto(tmp_path):
+    path = write_jsonl(tmp_path, [{"messages": CHAT, "label": "greeting"}])
+    assert import_file(path, None).report.detected_format == "messages"
 
 
 def test_the_trainer_refuses_a_kto_dataset_for_sft_with_the_reason():

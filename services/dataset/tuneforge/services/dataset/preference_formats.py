@@ -47,11 +47,13 @@ def _problem(code: str, message: str) -> Exception:
 
 def detect(record: Any) -> str | None:
     """A preference format if the record has ``chosen`` and ``rejected``, ``kto`` if it has a
-    conversation (or completion) with a ``label``/``kto_tag`` beside it; else None. A
-    labelled conversation is never taken for a plain chat: its label would be lost."""
+    conversation (or completion) with a true/false ``label`` (or a ``kto_tag``) beside it;
+    else None. A labelled conversation is never taken for a plain chat: its label would be
+    lost. (A label that is not true/false is metadata, as an intent class is.)"""
     if not isinstance(record, dict):
         return None
-    if any(k in record for k in KTO_LABEL_KEYS) and any(k in record for k in KTO_TEXT_KEYS):
+    labelled = "kto_tag" in record or isinstance(record.get("label"), bool)
+    if labelled and any(k in record for k in KTO_TEXT_KEYS):
         return "kto"
     if "chosen" not in record or "rejected" not in record:
         return None
