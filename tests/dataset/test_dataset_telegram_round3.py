@@ -151,3 +151,18 @@ def test_a_language_for_an_english_only_whisper_model_is_refused_before_loading_
     with pytest.raises(TuneforgeError) as exc:
         make_transcriber("small.en", "ru", None)
     assert exc.value.reason == "WHISPER_LANGUAGE_UNSUPPORTED" and "English-only" in exc.value.message
+
+
+def test_forum_topics_stay_apart_when_a_long_forum_is_written_window_by_window(tmp_path, monkeypatch):
+    monkeypatch.setattr(dialogs, "MAX_PENDING", 6)
+    messages = [topic_created(1, 0, "A"), topic_created(2, 0, "B")]
+    for i in range(10):  # A and B alternate, each an exchange of question and answer
+        root = 1 if i % 2 == 0 else 2
+        messages += [msg(10 + 2 * i, *ANNA, 10 + 2 * i, f"q{root}-{i}", reply_to_message_id=root),
+                     msg(11 + 2 * i, *ME, 11 + 2 * i, f"a{root}-{i}", reply_to_message_id=root)]
+    forum = chat(messages, "Forum", "private_supergroup", 5)
+    report, rows = run(write(tmp_path, [forum]), tmp_path, include_groups=True, max_dialog_length=40)
+    for row in rows:
+        topics = {c.split("-")[0][-1] for c in contents([row])[0]}
+        assert len(topics) == 1, row
+    assert report.messages_kept == 20
