@@ -6,6 +6,9 @@ each counted by reason), split into sessions at a silence longer than ``session_
 consecutive messages of one side merged into one turn, leading owner turns dropped (a
 dialog starts with the user), and cut into chunks of at most ``max_dialog_length`` turns,
 each ending on an assistant turn. Chunks shorter than ``min_dialog_messages`` are dropped.
+A forum (a supergroup with topics) is split by topic first: a message belongs to the topic
+whose ``topic_created`` service message its ``reply_to_message_id`` chain leads to, and a
+message outside any topic to General, so interleaved topics never merge into one dialog.
 
 Output lines are ``{"messages": [{"role", "content"}, ...]}`` (TRL / OpenAI chat format) or
 ``{"conversations": [{"from": "human"|"gpt"|"system", "value"}]}`` (ShareGPT) on request.
@@ -14,6 +17,7 @@ Only the current session of the current chat is held in memory.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -138,6 +142,7 @@ class _Kept:
     author: str
     text: str
     id: Any
+    topic: Any = None  # the forum topic (its topic_created message id); None: General / no forum
 
 
 class _Owner:
@@ -193,6 +198,8 @@ def process_export(
     opts.validate()
     run = _Export(out_path, opts, source, transcriber, known_ids)
     report = run.report
+    if opts.scrub_names and run.scrubber is not None:
+        run.scrubber.add_names(known_names(source, opts, should_stop))
     on_bytes = (
         (lambda done, total: progress(done, total, report.messages_read))
         if progress
@@ -213,6 +220,35 @@ def process_export(
         report.bytes_read = source.size
     run.end_chat()
     return run.finish()
+
+
+def known_names(source: tg.ExportSource, opts: TelegramOptions,
+                should_stop: Callable[[], bool] | None = None) -> set[str]:
+    """Every contact's name in the export, read before any chat is scrubbed (a name first
+    seen in a later chat is still replaced in the earlier ones): the address book of a full
+    export, the names of personal chats and every author but the owner. One extra pass over
+    the file, made only for ``scrub_names``."""
+    owner = _Owner(opts)
+    names: set[str] = set()
+    seen = 0
+    with source.open_json() as stream:
+        for ev in tg.read_export(stream):
+            if isinstance(ev, dict):
+                if ev.get("type", "message") == "message" and not owner(ev) and ev.get("from"):
+                    names.add(str(ev["from"]))
+                seen += 1
+                if should_stop and seen % 1000 == 0 and should_stop():
+                    break
+            elif isinstance(ev, tg.ChatStart):
+                if ev.type == tg.PERSONAL and ev.name:
+                    names.add(ev.name)
+            elif isinstance(ev, tg.Contacts):
+                names.update(n for n in ev.names if n)
+            elif isinstance(ev, tg.Owner):
+                owner.adopt(ev)
+    if owner.name:
+        names = {n for n in names if n.strip().casefold() != owner.name}
+    return names
 
 
 def record_ids(record: dict[str, Any]) -> list[str]:
@@ -244,6 +280,9 @@ class _Export:
         self.authors: Counter[str] = Counter()
         self.contacts: Counter[str] = Counter()
         self.excluded = {" ".join(c.split()).casefold() for c in opts.exclude_contacts}
+        self.excluded_matched: set[str] = set()
+        self.peers: dict[str, str] = {}  # personal chats: name -> "user<id>", for not-found errors
+        self.topics: dict[Any, Any] = {}  # forum: message id -> its topic (topic_created id)
         self.owner = _Owner(opts)
         self.scrubber = Scrubber() if opts.scrub or opts.scrub_names else None
         self.writer = _DialogWriter(out_path, opts, self.report, self.dropped, self.dialogs_dropped)
@@ -252,11 +291,13 @@ class _Export:
         self.pending: list[_Kept] = []
 
     def start_chat(self, chat: tg.ChatStart) -> None:
-        self.chat, self.pending = chat, []
+        self.chat, self.pending, self.topics = chat, [], {}
         self.report.chats_read += 1
         reason = _chat_skip_reason(chat.type, self.opts)
-        if reason is None and chat.type == tg.PERSONAL and " ".join(chat.name.split()).casefold() in self.excluded:
-            reason = "excluded_contact"
+        if chat.type == tg.PERSONAL:
+            self.peers[chat.name] = f"user{chat.id}"
+            if self.is_excluded(chat.name, chat.id) and reason is None:
+                reason = "excluded_contact"
         self.skip_chat = reason is not None
         if reason:
             self.chats_skipped[reason] += 1
@@ -269,8 +310,9 @@ class _Export:
         if self.skip_chat:
             self.dropped[f"chat_{chat.type if chat else 'unknown'}"] += 1
             return
-        from_id = ev.get("from_id")
+        from_id = _scalar(ev.get("from_id"))
         author = str(ev.get("from") or from_id or "unknown")
+        topic = self.topic(ev)
         is_owner = False
         if ev.get("type", "message") == "message":
             self.authors[(author, from_id)] += 1  # formatted only for an error
@@ -278,17 +320,46 @@ class _Export:
             self.owner.matched += is_owner
             if not is_owner:
                 self.contacts[author] += 1
+        excluded = not is_owner and self.is_excluded(author, from_id)
         if self.known and f"{chat.id if chat else None}:{ev.get('id')}" in self.known:
             self.report.messages_already_in_dataset += 1
             return
-        if not is_owner and self.excluded and " ".join(author.split()).casefold() in self.excluded:
+        if excluded:
             self.dropped["excluded_contact"] += 1
             return
         text = _message_text(ev, self.opts, self.source, self.transcriber, self.dropped, self.report)
         if text is not None:
-            self.pending.append(_Kept(_timestamp(ev), is_owner, author, text, ev.get("id")))
+            self.pending.append(_Kept(_timestamp(ev), is_owner, author, text, ev.get("id"), topic))
             if len(self.pending) >= MAX_PENDING:
                 self.write_sessions(final=False)
+
+    def is_excluded(self, name: str, ident: Any) -> bool:
+        """Whether ``--exclude-contact`` names this person (by name, or id with or without
+        ``user``); each entry that matched is remembered, so one that never did is an error."""
+        if not self.excluded:
+            return False
+        bare = str(ident or "").removeprefix("user")
+        keys = {" ".join(str(name).split()).casefold(), bare, f"user{bare}"} - {"", "user"}
+        hits = keys & self.excluded
+        self.excluded_matched |= hits
+        return bool(hits)
+
+    def topic(self, ev: dict) -> Any:
+        """The forum topic of a message: a ``topic_created`` service message opens one; a
+        message replying into a topic (its root or any message in it) belongs to it; any other
+        message is in General (None). Outside forums, always None."""
+        mid = ev.get("id")
+        mid = mid if isinstance(mid, (int, str)) else None
+        if ev.get("type") == "service" and ev.get("action") == "topic_created" and mid is not None:
+            self.topics[mid] = mid
+            return mid
+        if not self.topics:
+            return None
+        reply = ev.get("reply_to_message_id")
+        topic = self.topics.get(reply) if isinstance(reply, (int, str)) else None
+        if mid is not None and topic is not None:
+            self.topics[mid] = topic
+        return topic
 
     def end_chat(self) -> None:
         if not self.skip_chat and self.pending and self.chat is not None:
@@ -296,16 +367,35 @@ class _Export:
         self.pending, self.skip_chat = [], False
 
     def write_sessions(self, final: bool) -> None:
-        """Sort the buffered messages by date (stable: file order breaks ties), cut sessions
-        at a gap in either direction, write them. Not ``final`` (a chat longer than
-        ``MAX_PENDING`` messages): the last session stays buffered, as it may go on — memory
-        stays bounded, and order is restored within each window of that many messages."""
+        """Sort the buffered messages by date (stable: file order breaks ties), split them by
+        forum topic, cut each topic's messages into sessions at a gap in either direction,
+        write them. Not ``final`` (a chat longer than ``MAX_PENDING`` messages): each topic's
+        last session stays buffered, as it may go on — memory stays bounded, and order is
+        restored within each window of that many messages."""
         pending, chat = self.pending, self.chat
         assert chat is not None
         last: float | None = None
         for k in pending:  # a message without a date sorts with the one before it
             k.ts = last = k.ts if k.ts is not None else last
         pending.sort(key=lambda k: k.ts if k.ts is not None else float("-inf"))
+        by_topic: dict[Any, list[_Kept]] = {}
+        for k in pending:
+            by_topic.setdefault(k.topic, []).append(k)
+        largest = max(by_topic, key=lambda t: len(by_topic[t])) if by_topic else None
+        if self.opts.scrub_names and self.scrubber is not None:
+            peers = {chat.name} if chat.type == tg.PERSONAL else set()  # a group's title is no name
+            self.scrubber.add_names({k.author for k in pending if not k.is_owner} | peers)
+        self.writer.chat_id = chat.id
+        left: list[_Kept] = []
+        for topic, group in by_topic.items():
+            sessions, rest = self._sessions(group, final, cut=topic == largest)
+            left += rest
+            for session in sessions:
+                self.writer.write_session(self.turns(session, chat.type in tg.GROUP_TYPES))
+        self.pending = left
+
+    def _sessions(self, pending: list[_Kept], final: bool, cut: bool) -> tuple[list[list[_Kept]], list[_Kept]]:
+        """(sessions to write, messages to keep buffered) of one topic's sorted messages."""
         sessions: list[list[_Kept]] = [[]]
         last = None
         for k in pending:
@@ -314,20 +404,16 @@ class _Export:
             last = k.ts if k.ts is not None else last
             sessions[-1].append(k)
         if final:
-            self.pending = []
-        elif len(sessions) > 1:
-            self.pending = sessions.pop()
-        else:  # one endless session: write its first half (ending on an owner's reply) to stay bounded
-            one = sessions[0]
-            cut = next((i for i in range(len(one) // 2, len(one)) if one[i - 1].is_owner and not one[i].is_owner),
-                       len(one) // 2)  # fmt: skip
-            sessions, self.pending = [one[:cut]], one[cut:]
-        if self.opts.scrub_names and self.scrubber is not None:
-            peers = {chat.name} if chat.type == tg.PERSONAL else set()  # a group's title is no name
-            self.scrubber.add_names({k.author for k in pending if not k.is_owner} | peers)
-        self.writer.chat_id = chat.id
-        for session in sessions:
-            self.writer.write_session(self.turns(session, chat.type in tg.GROUP_TYPES))
+            return sessions, []
+        if len(sessions) > 1:
+            return sessions[:-1], sessions[-1]
+        if not cut:
+            return [], sessions[0]
+        # one endless session: write its first half (ending on an owner's reply) to stay bounded
+        one = sessions[0]
+        at = next((i for i in range(len(one) // 2, len(one)) if one[i - 1].is_owner and not one[i].is_owner),
+                  len(one) // 2)  # fmt: skip
+        return [one[:at]], one[at:]
 
     def turns(self, session: list[_Kept], group: bool) -> list[_Turn]:
         """Consecutive messages of one side merged into one turn (group members named)."""
@@ -358,14 +444,13 @@ class _Export:
             report.scrubbed = dict(self.scrubber.counts)
         if report.chats_used == 0 and report.chats_read:
             self.out_path.unlink(missing_ok=True)
-            hint = "pass --include-groups (include_groups) to use group chats"
-            if set(self.chats_skipped) == {"channel"}:
-                hint = "pass --include-channels (include_channels) to use channels"
+            field, hint = _skipped_hint(self.chats_skipped)
             raise invalid_argument(
-                "include_groups",
+                field,
                 f"no personal chats in this export (skipped: {counts_text(self.chats_skipped)}); {hint}",
                 reason="TELEGRAM_NO_PERSONAL_CHATS",
             )
+        self.check_excluded()
         if not owner.given or not owner.matched:
             self.out_path.unlink(missing_ok=True)
             top = ", ".join(f"{name} ({fid or '?'}): {n}" for (name, fid), n in self.authors.most_common(20)) or "no messages"
@@ -376,6 +461,57 @@ class _Export:
                 reason="TELEGRAM_OWNER_NOT_FOUND",
             )
         return report
+
+
+    def check_excluded(self) -> None:
+        """An ``--exclude-contact`` that matched nobody is an error (a typo would otherwise
+        train on the very person meant to be left out), with the close candidates."""
+        missing = sorted(self.excluded - self.excluded_matched)
+        if not missing:
+            return
+        self.out_path.unlink(missing_ok=True)
+        known = {" ".join(n.split()): str(fid or "") for (n, fid) in self.authors if not self.owner({"from": n, "from_id": fid})}
+        known.update((n, i) for n, i in self.peers.items() if n not in known)
+        by_key = {n.casefold(): n for n in known} | {i.casefold(): n for n, i in known.items() if i}
+        parts = []
+        for entry in missing:
+            close = difflib.get_close_matches(entry, list(by_key), n=5, cutoff=0.6)
+            names = list(dict.fromkeys(by_key[c] for c in close))
+            shown = ", ".join(f"{n} ({known[n]})" if known[n] else n for n in names) or "none close"
+            parts.append(f"{entry!r} (close: {shown})")
+        raise invalid_argument(
+            "exclude_contacts", f"no contact matches {'; '.join(parts)}; give a contact's name or id "
+            "as the report's contacts list shows it", reason="TELEGRAM_CONTACT_NOT_FOUND",
+        )
+
+
+SKIP_HINTS = {
+    "group": ("include_groups", "pass --include-groups (include_groups) to use group chats"),
+    "channel": ("include_channels", "pass --include-channels (include_channels) to use channels"),
+    "bot": ("include_bots", "pass --include-bots (include_bots) to use chats with bots"),
+    "saved_messages": ("include_saved_messages",
+                       "pass --include-saved-messages (include_saved_messages) to use Saved Messages"),
+    "excluded_contact": ("exclude_contacts", "every personal chat is with an excluded contact"),
+}
+
+
+def _skipped_hint(skipped: Counter[str]) -> tuple[str, str]:
+    """(field, what to do) for an export whose every chat was skipped: one hint per reason,
+    and an unknown chat ``type`` said as such (no --include option would take it)."""
+    hints, field = [], ""
+    for reason in sorted(skipped, key=lambda r: -skipped[r]):
+        if reason in SKIP_HINTS:
+            field = field or SKIP_HINTS[reason][0]
+            hints.append(SKIP_HINTS[reason][1])
+        else:
+            kind = reason.removeprefix("type_")
+            field = field or "input"
+            hints.append(f"chat type {kind!r} is not one Telegram Desktop writes (known: "
+                         f"{', '.join(sorted(KNOWN_CHAT_TYPES))}) and no option includes it")
+    return field or "include_groups", "; ".join(hints)
+
+
+KNOWN_CHAT_TYPES = frozenset({tg.PERSONAL, tg.BOT, tg.SAVED, *tg.GROUP_TYPES, *tg.CHANNEL_TYPES})
 
 
 def _chat_skip_reason(chat_type: str, opts: TelegramOptions) -> str | None:
@@ -408,7 +544,7 @@ def _message_text(
     if "forwarded_from" in msg and not opts.include_forwarded:
         dropped["forwarded"] += 1
         return None
-    media = msg.get("media_type")
+    media = _scalar(msg.get("media_type"))
     text = tg.flatten_text(msg.get("text")).strip()
     if media == "sticker":
         emoji = str(msg.get("sticker_emoji") or "").strip()
@@ -442,6 +578,11 @@ def _message_text(
     if (media or msg.get("photo") or msg.get("file")) and media not in VOICE_TYPES:
         report.media_text_only += 1  # a photo/file with a caption: the caption is kept
     return text
+
+
+def _scalar(value: Any) -> Any:
+    """A field that should be a string or number, as one (a hand-edited export may hold a list)."""
+    return value if value is None or isinstance(value, (str, int, float)) else json.dumps(value)
 
 
 def _timestamp(msg: dict) -> float | None:

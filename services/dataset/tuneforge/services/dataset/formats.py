@@ -29,8 +29,8 @@ FORMATS = (
     "question_answer", "text_label", "text", *preference_formats.FORMATS,
 )  # fmt: skip
 # question_answer: the pair shapes public datasets and FAQ tables use, first match wins.
-QA_USER_KEYS = ("question", "query", "prompt", "instruction", "input")
-QA_ASSISTANT_KEYS = ("answer", "response", "completion", "output", "target")
+QA_USER_KEYS = ("question", "query", "prompt", "instruction", "input", "questions")
+QA_ASSISTANT_KEYS = ("answer", "response", "completion", "output", "target", "answers")
 ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
 MESSAGE_KEYS = frozenset(
     {"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call"}
@@ -96,6 +96,18 @@ def detect(record: Any) -> str | None:
     return None
 
 
+def formats_that_fit(record: Any) -> list[str]:
+    """The formats a record passes when forced (what an unknown-format error may suggest)."""
+    fits = []
+    for fmt in FORMATS:
+        try:
+            normalise(record, fmt)
+        except RecordProblem:
+            continue
+        fits.append(fmt)
+    return fits
+
+
 def normalise(
     record: Any, fmt: str, max_chars: int = 0, notes: Counter[str] | None = None
 ) -> dict[str, Any]:
@@ -107,7 +119,7 @@ def normalise(
     """
     if not isinstance(record, dict):
         raise RecordProblem(
-            "NOT_AN_OBJECT", f"record is a {_kind(record)}, not an object"
+            "NOT_AN_OBJECT", f"record is {_kind(record)}, not an object"
         )
     try:
         fn = _NORMALISERS.get(fmt) or preference_formats.NORMALISERS[fmt]
@@ -120,15 +132,13 @@ def normalise(
     if record.get("tools") and "messages" in out:
         out["tools"] = _tools(record["tools"])
     if notes is not None:
-        _count_notes(record, out, notes)
-        if image_parts:
-            notes["IMAGES_DROPPED"] += image_parts
+        _count_notes(record, out, notes, image_parts)
     if max_chars:
         size = (
             len(out["text"])
             if "text" in out
             else preference_formats.size(out)
-            if preference_formats.is_preference(out)
+            if "prompt" in out  # a preference pair or a KTO example
             else sum(len(m["content"]) for m in out["messages"])
         )
         if size > max_chars:
@@ -162,13 +172,16 @@ def _tools(value: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _count_notes(record: dict, out: dict[str, Any], notes: Counter[str]) -> None:
-    for key in IMAGE_KEYS:
-        value = record.get(key)
-        if value:
-            notes["IMAGES_DROPPED"] += len(value) if isinstance(value, list) else 1
+def _count_notes(record: dict, out: dict[str, Any], notes: Counter[str], image_parts: int) -> None:
+    """Count what a record carries that is not trained on. An image is counted once: image
+    content parts and ``<image>`` placeholders refer to the images of the record's ``images``
+    list, so a record drops as many images as it lists (or, without a list, has parts)."""
+    listed = sum(len(v) if isinstance(v, list) else 1 for v in (record.get(k) for k in IMAGE_KEYS) if v)
     texts = [m["content"] for m in out.get("messages", ())] or [out.get("text", "")]
     placeholders = sum(t.count("<image>") for t in texts)
+    images = max(listed, image_parts)
+    if images:
+        notes["IMAGES_DROPPED"] += images
     if placeholders:
         notes["IMAGE_PLACEHOLDERS"] += placeholders
     calls = sum(len(m.get("tool_calls") or ()) for m in out.get("messages", ()))
@@ -179,34 +192,53 @@ def _count_notes(record: dict, out: dict[str, Any], notes: Counter[str]) -> None
 
 
 def _kind(value: Any) -> str:
-    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
-        type(value),
-        "number" if isinstance(value, (int, float)) else type(value).__name__,
-    )
+    """A JSON value's kind with its article ("an array", "a string"), as messages say it."""
+    kind = {list: "an array", dict: "an object", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else f"a {type(value).__name__}")
+    return kind
 
 
-IMAGE_PART_TYPES = frozenset({"image_url", "image", "input_image"})
+IMAGE_PART_TYPES = frozenset({"image_url", "image", "input_image", "video_url", "audio_url"})
+# Content parts that are neither text nor an image: said by name, never dropped in silence.
+UNSUPPORTED_PARTS = {
+    "reasoning": "a 'reasoning' part (LLaMA-Factory v1 thinking) is not trained on; put it in "
+                 "the text as <think>…</think> or leave it out",
+}
 
 
-def _content(value: Any, where: str, allow_missing: bool = False, images: list[int] | None = None) -> str:
+def _content(value: Any, where: str, allow_missing: bool = False, images: list[int] | None = None,
+             calls: list[dict[str, Any]] | None = None) -> str:
+    """A message's text. Content parts are OpenAI's (``{"type": "text", "text": …}``) or
+    LLaMA-Factory v1's (``{"type": "text", "value": …}``); a v1 ``tool_call`` part becomes a
+    tool call (``calls``) and an image part is counted (``images``)."""
     if value is None:
         if allow_missing:
             return ""
         raise RecordProblem("MISSING_CONTENT", f"{where}: content is missing")
-    if isinstance(value, list):  # OpenAI content parts: [{"type": "text", "text": ...}]
-        parts = [p for p in value if isinstance(p, dict)]
-        texts = [p.get("text") for p in parts if p.get("type") == "text"]
-        n_images = sum(p.get("type") in IMAGE_PART_TYPES for p in parts)
-        if len(texts) + n_images != len(value) or not all(isinstance(t, str) for t in texts):
-            raise RecordProblem(
-                "INVALID_CONTENT", f"{where}: only text (and image) content parts are supported"
-            )
-        if images is not None:
-            images[0] += n_images
-        value = "".join(texts)  # type: ignore[arg-type]
+    if isinstance(value, list):
+        texts: list[str] = []
+        for k, part in enumerate(value):
+            kind = part.get("type") if isinstance(part, dict) else None
+            text = part.get("text", part.get("value")) if isinstance(part, dict) else None
+            if kind == "text" and isinstance(text, str):
+                texts.append(text)
+            elif kind in IMAGE_PART_TYPES:
+                if images is not None:
+                    images[0] += 1
+            elif kind == "tool_call" and calls is not None:
+                calls.append(part.get("value"))
+            elif kind in UNSUPPORTED_PARTS:
+                raise RecordProblem("UNSUPPORTED_CONTENT_PART", f"{where}: content[{k}]: {UNSUPPORTED_PARTS[kind]}")
+            else:
+                what = f"a {kind!r} part" if isinstance(kind, str) else _kind(part)
+                raise RecordProblem(
+                    "INVALID_CONTENT", f"{where}: content[{k}] is {what}; only text, image and "
+                    "tool_call content parts are read")
+        value = "".join(texts)
+        allow_missing = allow_missing or bool(calls)
     if not isinstance(value, str):
         raise RecordProblem(
-            "INVALID_CONTENT", f"{where}: content is a {_kind(value)}, not a string"
+            "INVALID_CONTENT", f"{where}: content is {_kind(value)}, not a string"
         )
     if not value.strip() and not allow_missing:
         raise RecordProblem("EMPTY_CONTENT", f"{where}: content is empty")
@@ -227,7 +259,7 @@ def _field(record: dict, key: str, required: bool = True) -> str:
         value = str(value)
     if not isinstance(value, str):
         raise RecordProblem(
-            "INVALID_CONTENT", f"field {key!r} is a {_kind(value)}, not a string"
+            "INVALID_CONTENT", f"field {key!r} is {_kind(value)}, not a string"
         )
     if required and not value.strip():
         raise RecordProblem("EMPTY_CONTENT", f"field {key!r} is empty")
@@ -250,37 +282,62 @@ def _messages(record: dict) -> dict[str, Any]:
     out = []
     images = [0]
     for i, msg in enumerate(msgs):
-        where = f"messages[{i}]"
-        if not isinstance(msg, dict):
-            raise RecordProblem(
-                "INVALID_MESSAGE", f"{where} is a {_kind(msg)}, not an object"
-            )
-        unknown = sorted(set(msg) - MESSAGE_KEYS)
-        if unknown:
-            raise RecordProblem(
-                "UNKNOWN_KEYS", f"{where}: unknown keys {', '.join(unknown)}"
-            )
-        role = msg.get("role")
-        if role not in ROLES:
-            raise RecordProblem("UNKNOWN_ROLE", f"{where}: unknown role {role!r}")
-        has_calls = bool(msg.get("tool_calls") or msg.get("function_call"))
-        if "content" not in msg and not has_calls:
-            raise RecordProblem("MISSING_CONTENT", f"{where}: content is missing")
-        item: dict[str, Any] = {
-            "role": role,
-            "content": _content(msg.get("content"), where, has_calls or role == "tool", images),
-        }
-        for key in ("name", "tool_calls", "tool_call_id", "function_call"):
-            if msg.get(key) is not None:
-                item[key] = msg[key]
-        if "weight" in msg:
-            if msg["weight"] not in (0, 1) or isinstance(msg["weight"], bool):
-                raise RecordProblem("INVALID_WEIGHT", f"{where}: weight must be 0 or 1")
-            item["weight"] = int(msg["weight"])
-        out.append(item)
+        out.append(_message(msg, f"messages[{i}]", i, images))
+    _check_tool_results(out, "messages")
     if not any(m["role"] == "assistant" for m in out):
         raise RecordProblem("NO_ASSISTANT_MESSAGE", "no assistant message")
     return {"messages": out, "_image_parts": images[0]}
+
+
+def _message(msg: Any, where: str, i: int, images: list[int]) -> dict[str, Any]:
+    """One OpenAI-style message (or LLaMA-Factory v1's, with content parts and loss_weight)."""
+    if not isinstance(msg, dict):
+        raise RecordProblem("INVALID_MESSAGE", f"{where} is {_kind(msg)}, not an object")
+    unknown = sorted(set(msg) - MESSAGE_KEYS - {"loss_weight"})
+    if unknown:
+        raise RecordProblem("UNKNOWN_KEYS", f"{where}: unknown keys {', '.join(unknown)}")
+    role = msg.get("role")
+    if role is None:
+        raise RecordProblem("MISSING_ROLE", f"{where}: the message has no 'role'")
+    if not isinstance(role, str) or role not in ROLES:
+        raise RecordProblem("UNKNOWN_ROLE", f"{where}: unknown role {role!r}")
+    has_calls = bool(msg.get("tool_calls") or msg.get("function_call"))
+    if "content" not in msg and not has_calls:
+        raise RecordProblem("MISSING_CONTENT", f"{where}: content is missing")
+    part_calls: list[Any] = []
+    item: dict[str, Any] = {
+        "role": role,
+        "content": _content(msg.get("content"), where, has_calls or role == "tool", images, part_calls),
+    }
+    for key in ("name", "tool_calls", "tool_call_id", "function_call"):
+        if msg.get(key) is not None:
+            item[key] = msg[key]
+    if part_calls:
+        if role != "assistant":
+            raise RecordProblem("INVALID_TOOL_CALL", f"{where}: a tool_call part in a {role} message")
+        decoded = [_function_call(c, where, i, [])["tool_calls"] for c in part_calls]
+        calls = [dict(c, id=f"call_{i}_{k}") for k, c in enumerate(c for group in decoded for c in group)]
+        item["tool_calls"] = [*(item.get("tool_calls") or ()), *calls]
+    key = "weight" if "weight" in msg else "loss_weight" if "loss_weight" in msg else None
+    if key is not None:  # loss_weight: LLaMA-Factory v1's name for it
+        weight = msg[key]
+        if weight not in (0, 1) or isinstance(weight, bool):
+            raise RecordProblem("INVALID_WEIGHT", f"{where}: {key} must be 0 or 1")
+        item["weight"] = int(weight)
+    return item
+
+
+def _check_tool_results(msgs: list[dict[str, Any]], key: str) -> None:
+    """A tool result must answer a call made before it (OpenAI: ``tool_call_id`` names it);
+    an orphan result teaches the model an answer to nothing."""
+    called = False
+    for i, m in enumerate(msgs):
+        if m["role"] == "assistant" and (m.get("tool_calls") or m.get("function_call")):
+            called = True
+        elif m["role"] in ("tool", "function") and not called:
+            raise RecordProblem(
+                "ORPHAN_TOOL_RESULT", f"{key}[{i}]: a tool result with no tool call before it "
+                "(an assistant message with tool_calls, or a function_call turn)")
 
 
 def _sharegpt(record: dict) -> dict[str, Any]:
@@ -297,9 +354,11 @@ def _sharegpt(record: dict) -> dict[str, Any]:
         where = f"conversations[{i}]"
         if not isinstance(turn, dict):
             raise RecordProblem(
-                "INVALID_MESSAGE", f"{where} is a {_kind(turn)}, not an object"
+                "INVALID_MESSAGE", f"{where} is {_kind(turn)}, not an object"
             )
         speaker = turn.get("from")
+        if speaker is None:
+            raise RecordProblem("MISSING_ROLE", f"{where}: the turn has no 'from'")
         role = (
             SHAREGPT_ROLES.get(str(speaker).lower())
             if isinstance(speaker, str)
@@ -312,6 +371,9 @@ def _sharegpt(record: dict) -> dict[str, Any]:
         if speaker.lower() == "function_call":
             msgs.append(_function_call(turn["value"], where, i, calls))
         elif role == "tool":
+            if not any(m.get("tool_calls") for m in msgs):
+                raise RecordProblem(
+                    "ORPHAN_TOOL_RESULT", f"{where}: a tool result ({speaker!r}) with no function_call turn before it")
             call_id = calls.pop(0) if calls else ""
             msg = {"role": "tool", "content": _content(turn["value"], where, allow_missing=True)}
             msgs.append({**msg, "tool_call_id": call_id} if call_id else msg)
@@ -350,7 +412,7 @@ def _alpaca(record: dict) -> dict[str, Any]:
     history = record.get("history")
     if history:  # earlier turns, [[user, assistant], ...] (LLaMA-Factory's alpaca layout)
         if not isinstance(history, list):
-            raise RecordProblem("INVALID_CONTENT", f"field 'history' is a {_kind(history)}, not an array")
+            raise RecordProblem("INVALID_CONTENT", f"field 'history' is {_kind(history)}, not an array")
         turns = []
         for i, pair in enumerate(history):
             if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) and t.strip() for t in pair)):

@@ -161,8 +161,8 @@ def scenario_dialogs(text: str) -> list[list[dict[str, str]]]:
     return [[t for t in d if t["content"].strip()] for d in dialogs]
 
 
-_Q_KEYS = ("question", "q", "вопрос", "prompt", "instruction")
-_A_KEYS = ("answer", "a", "ответ", "response", "output", "completion")
+_Q_KEYS = ("question", "q", "вопрос", "prompt", "instruction", "questions", "вопросы")
+_A_KEYS = ("answer", "a", "ответ", "response", "output", "completion", "answers", "ответы")
 
 
 def _qa_from_row(row: dict[str, Any]) -> tuple[str, str] | None:
@@ -178,14 +178,18 @@ def faq_pairs(path: Path, skipped: list[int] | None = None) -> list[tuple[str, s
     """Q/A pairs of a CSV, JSON array or JSONL FAQ file, read like ``ImportDataset`` reads.
 
     Raises INVALID_ARGUMENT ``FAQ_INVALID_ROW`` naming the line of a row that cannot be read
-    (more fields than the header, broken JSON); rows without a question or an answer are
-    skipped and their lines appended to ``skipped``.
+    (more fields than the header, broken JSON), ``FAQ_COLUMNS_UNKNOWN`` naming the columns
+    when no row has a question and an answer column (``title,content``); rows without a
+    question or an answer are skipped and their lines appended to ``skipped``.
     """
     from tuneforge.services.dataset.importing import read_records
 
     fmt = "csv" if path.suffix.lower() in (".csv", ".tsv") else "auto"
     out = []
+    columns: set[str] = set()
     for _index, line, column, record, problem in read_records(path, fmt):
+        if isinstance(record, dict):
+            columns.update(str(k).strip().lower() for k in record)
         if problem is not None:
             col = f", column {column}" if column else ""
             raise invalid_argument("faq_file", f"{path.name} line {line}{col}: {problem.code}: {problem.message}",
@@ -195,6 +199,11 @@ def faq_pairs(path: Path, skipped: list[int] | None = None) -> list[tuple[str, s
             out.append(qa)
         elif skipped is not None:
             skipped.append(line)
+    if not out and columns and not (columns & set(_Q_KEYS) and columns & set(_A_KEYS)):
+        raise invalid_argument(
+            "faq_file", f"{path.name} has the columns {', '.join(sorted(columns)[:10])}: a FAQ needs a "
+            f"question column ({', '.join(_Q_KEYS[:4])}, ...) and an answer column "
+            f"({', '.join(_A_KEYS[:4])}, ...); rename them in the header", reason="FAQ_COLUMNS_UNKNOWN")
     return out
 
 

@@ -119,6 +119,27 @@ def _check_args(path: Path, fmt: str) -> None:
         )
 
 
+def _format_unknown(index: int, line: int, record: dict, file_kind: str) -> Exception:
+    """DATASET_FORMAT_UNKNOWN with the fix that would work: a ``--format`` only where one
+    reads the record; for a CSV, the header is what to change."""
+    keys = ", ".join(sorted(record)[:10]) or "none"
+    fits = formats.formats_that_fit(record)
+    if fits:
+        hint = f"pass --format {fits[0]} (format={fits[0]}) to read it as {' or '.join(fits)}"
+    elif file_kind == "csv":
+        hint = (f"the CSV header (line 1) names the columns {keys}: name a question column "
+                f"({', '.join(formats.QA_USER_KEYS[:3])}, ...) and an answer column "
+                f"({', '.join(formats.QA_ASSISTANT_KEYS[:3])}, ...), or a 'text' column")
+    else:
+        hint = ("no format reads these keys: a record needs 'messages', 'conversations', "
+                "instruction + output, prompt + completion, question + answer or 'text' (docs/datasets.md)")
+    what = "the first row" if file_kind == "csv" else f"record {index}"
+    return invalid_argument(
+        "format", f"{what} (line {line}) matches no known format (keys: {keys}); {hint}",
+        reason="DATASET_FORMAT_UNKNOWN",
+    )
+
+
 class _Run:
     """The state of one import: counters, the chosen format, the output file."""
 
@@ -139,12 +160,7 @@ class _Run:
         if problem is None and self.fmt is None:
             self.fmt = formats.detect(record)
             if self.fmt is None and isinstance(record, dict):
-                raise invalid_argument(
-                    "format",
-                    f"record {index} at line {line} matches no known format (keys: "
-                    f"{', '.join(sorted(record)[:10])}); pass format explicitly",
-                    reason="DATASET_FORMAT_UNKNOWN",
-                )
+                raise _format_unknown(index, line, record, self.report.file_kind)
         try:
             if problem is not None:
                 raise problem
@@ -199,7 +215,7 @@ def import_file(
     every record is bad. On any error ``out_path`` does not exist afterwards.
     """
     path = Path(path)
-    fmt = (format or "auto").strip().lower()
+    fmt = (format or "").strip().lower() or "auto"  # blank is auto, never "unknown format ''"
     _check_args(path, fmt)
     out = open(out_path, "w", encoding="utf-8") if out_path else None  # noqa: SIM115
     ok = False

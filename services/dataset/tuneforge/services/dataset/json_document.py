@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tuneforge.runtime.errors import TuneforgeError, invalid_argument
-from tuneforge.services.dataset import formats, jsonscan
+from tuneforge.services.dataset import formats, json_resync, jsonscan
 from tuneforge.services.dataset.import_report import ImportWarning
 from tuneforge.services.dataset.readers import MAX_RECORD_BYTES, Item, encoding_error
 
@@ -26,9 +26,11 @@ def read_json_document(fh: io.BufferedReader, notes: list[ImportWarning],
     """A JSON array, or an object holding records under a wrapper key (``{"data": [...]}``)."""
     shape = jsonscan.Shape()
     index = 0
+    last: tuple[int, int, int] | None = None  # (index, line, column) of the last record read
     try:
         for el in jsonscan.elements(fh, shape, max_record_bytes=limit):
             index = el.index
+            last = (el.index, el.line, el.column)
             if el.error:
                 yield el.index, el.line, el.column, None, formats.RecordProblem("INVALID_JSON", el.error)
             else:
@@ -38,8 +40,7 @@ def read_json_document(fh: io.BufferedReader, notes: list[ImportWarning],
         yield index + 1, exc.line, exc.column, None, problem
         return
     except jsonscan.BrokenDocument as exc:
-        problem = formats.RecordProblem("INVALID_JSON", f"the JSON document is broken: {exc.message}; reading stopped here")
-        yield index + 1, exc.line, exc.column, None, problem
+        yield from _after_break(fh, exc, last)
         return
     except UnicodeDecodeError:
         raise encoding_error("the file is not valid UTF-8") from None
@@ -47,6 +48,40 @@ def read_json_document(fh: io.BufferedReader, notes: list[ImportWarning],
         notes.append(ImportWarning("WRAPPED_RECORDS", index, f"a JSON object: its records are the {shape.wrapper_key!r} array"))
     elif shape.root == "object":
         yield from _lone_object(fh, shape)
+
+
+MAX_STRICT_REPARSE_BYTES = 64 * 1024 * 1024
+
+
+def _after_break(fh: io.BufferedReader, exc: jsonscan.BrokenDocument,
+                 last: tuple[int, int, int] | None) -> Iterator[Item]:
+    """The record that broke the document's structure, where a strict parser finds the error,
+    and the records after it that can be read (:mod:`json_resync`). A document over
+    :data:`MAX_STRICT_REPARSE_BYTES` stops at the scanner's position instead."""
+    index = last[0] if last else 0
+    stopped = (index + 1, exc.line, exc.column, None, formats.RecordProblem(
+        "INVALID_JSON", f"the JSON document is broken: {exc.message}; reading stopped here"))
+    try:
+        fh.seek(0)
+        raw = fh.read(MAX_STRICT_REPARSE_BYTES + 1)
+        text = raw.decode("utf-8-sig") if len(raw) <= MAX_STRICT_REPARSE_BYTES else None
+    except (OSError, ValueError):
+        text = None
+    if text is None:
+        yield stopped
+        return
+    broken = False
+    indent = last[2] - 1 if last else None
+    for item in json_resync.read_on(text, last, indent, _broken_here):
+        broken = broken or item[4] is not None
+        index = item[0]
+        yield item
+    if not broken:  # the strict decoder read on where the scanner could not: keep its word
+        yield (index + 1, *stopped[1:])
+
+
+def _broken_here(message: str) -> formats.RecordProblem:
+    return formats.RecordProblem("INVALID_JSON", f"the JSON document is broken here: {message}")
 
 
 REGISTRY_KEYS = frozenset({"file_name", "hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name"})
@@ -60,7 +95,13 @@ def _lone_object(fh: io.BufferedReader, shape: jsonscan.Shape) -> Iterator[Item]
     raw = fh.read(MAX_LONE_OBJECT_BYTES + 1)
     if len(raw) > MAX_LONE_OBJECT_BYTES:
         raise _shape_error(f"a JSON object (keys: {keys}) with no array of records under {_wrappers()}")
-    value = json.loads(raw.decode("utf-8-sig"))
+    try:
+        value = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise encoding_error("the file is not valid UTF-8") from None
+    except json.JSONDecodeError as exc:  # a lone object broken inside: one bad record
+        yield 1, exc.lineno, exc.colno, None, formats.RecordProblem("INVALID_JSON", exc.msg)
+        return
     if _is_registry(value):
         listed = ", ".join(f"{k} ({v.get('file_name') or v.get('hf_hub_url') or '?'})" for k, v in list(value.items())[:10])
         raise invalid_argument(

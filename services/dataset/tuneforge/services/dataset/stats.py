@@ -167,8 +167,8 @@ def compute_stats(
                     continue
                 record = json.loads(line)
                 stats.record_count += 1
-                if preference_formats.is_preference(record):
-                    stats.preference_pairs += 1
+                if preference_formats.is_preference(record) or preference_formats.is_kto(record):
+                    stats.preference_pairs += preference_formats.is_preference(record)
                     record = preference_formats.longest_conversation(record)
                 msgs = record.get("messages") or record.get("conversations") or []
                 stats.message_count += len(msgs)

@@ -62,7 +62,14 @@ class Owner:
     name: str
 
 
-Event = ChatStart | ChatEnd | Owner | dict
+@dataclass
+class Contacts:
+    """``contacts.list`` of a full-account export: the names in the owner's address book."""
+
+    names: list[str]
+
+
+Event = ChatStart | ChatEnd | Owner | Contacts | dict
 """What :func:`read_export` yields; a plain ``dict`` is one message."""
 
 
@@ -111,6 +118,7 @@ class ExportSource:
             )
         self._zip: zipfile.ZipFile | None = None
         self._base = ""  # folder of result.json inside the zip
+        self.member_name = ""  # where result.json was found inside the zip
         with open(self.path, "rb") as fh:
             magic = fh.read(4)
         is_zip = zipfile.is_zipfile(self.path)
@@ -123,6 +131,7 @@ class ExportSource:
                 raise broken_archive(str(exc)) from None
             member = _find_result_json(self._zip)
             self._member = member
+            self.member_name = member.filename
             self._base = posixpath.dirname(member.filename)
             self.size = member.file_size
         else:
@@ -213,14 +222,24 @@ def _find_result_json(zf: zipfile.ZipFile) -> zipfile.ZipInfo:
             "the zip holds no result.json (export as JSON from Telegram Desktop)",
             reason="TELEGRAM_RESULT_JSON_MISSING",
         )
-    return min(candidates, key=lambda i: (i.filename.count("/"), i.filename))
+    # One result.json, wherever it sits (Telegram Desktop/ChatExport_.../), is the export;
+    # of several, picking one would be a guess: say which were found.
+    if len(candidates) > 1:
+        found = sorted(i.filename for i in candidates)
+        listed = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        raise invalid_argument(
+            "input", f"the zip holds {len(found)} result.json files ({listed}); zip (or upload) "
+            "the one export folder you mean", reason="TELEGRAM_RESULT_JSON_AMBIGUOUS",
+        )
+    return candidates[0]
 
 
 CHAT_LISTS = ("chats", "left_chats")
 
 
 def read_export(stream: BinaryIO) -> Iterator[Event]:
-    """Yield :class:`Owner`, then per chat :class:`ChatStart`, its messages, :class:`ChatEnd`.
+    """Yield :class:`Owner` and :class:`Contacts`, then per chat :class:`ChatStart`, its
+    messages, :class:`ChatEnd`.
 
     Works on both layouts. Only one message is held in memory at a time: the walk over the
     export's top levels is done here, each message is decoded whole by the C decoder
@@ -241,6 +260,10 @@ def read_export(stream: BinaryIO) -> Iterator[Event]:
                 info = text.value()
                 if isinstance(info, dict):
                     yield _owner(info)
+            elif key == "contacts" and text.peek() == "{":
+                contacts = text.value()
+                if isinstance(contacts, dict) and isinstance(contacts.get("list"), list):
+                    yield Contacts([_person_name(c) for c in contacts["list"] if isinstance(c, dict)])
             elif key in CHAT_LISTS and text.peek() == "{":
                 yield from _chat_list(text, found)
             elif key in _META_KEYS and text.peek() not in "{[":
@@ -321,12 +344,13 @@ def _finish(chat: ChatStart) -> ChatStart:
     return chat
 
 
+def _person_name(info: dict[str, Any]) -> str:
+    return " ".join(str(info.get(k) or "").strip() for k in ("first_name", "last_name")).strip()
+
+
 def _owner(info: dict[str, Any]) -> Owner:  # personal_information
     uid = info.get("user_id")
-    name = " ".join(
-        str(info.get(k) or "").strip() for k in ("first_name", "last_name")
-    ).strip()
-    return Owner(user_id=f"user{uid}" if uid is not None else "", name=name)
+    return Owner(user_id=f"user{uid}" if uid is not None else "", name=_person_name(info))
 
 
 def flatten_text(text: Any) -> str:
@@ -354,11 +378,19 @@ def flatten_text(text: Any) -> str:
 
 
 def _markdown(entity: dict, value: str) -> str:
+    """An entity as Markdown. Whitespace around a link's or code span's text (Telegram often
+    takes the newlines after a link into it) goes outside the markup: ``[text\n\n](url)``
+    is no link to a Markdown reader."""
     kind = entity.get("type")
-    if kind == "text_link" and isinstance(entity.get("href"), str) and entity["href"]:
-        return f"[{value}]({entity['href']})"
-    if kind == "code":
-        return f"`{value}`"
+    if kind in ("text_link", "code"):
+        inner = value.strip()
+        if not inner:
+            return value
+        lead, trail = value[: len(value) - len(value.lstrip())], value[len(value.rstrip()):]
+        if kind == "text_link" and isinstance(entity.get("href"), str) and entity["href"]:
+            return f"{lead}[{inner}]({entity['href']}){trail}"
+        if kind == "code":
+            return f"{lead}`{inner}`{trail}"
     if kind == "pre":
         lang = entity.get("language") if isinstance(entity.get("language"), str) else ""
         return f"\n```{lang}\n{value.strip(chr(10))}\n```\n"

@@ -35,10 +35,20 @@ from tuneforge.services.dataset.stats import DEFAULT_VALIDATION_SPLIT
 def make_transcriber(
     model: str, language: str, models_dir: str | None
 ) -> dialogs.Transcriber:
-    """A faster-whisper transcriber; the model is resolved now (fail early), loaded lazily."""
+    """A faster-whisper transcriber; the model is resolved now (fail early), loaded lazily.
+
+    A language other than English for an English-only model (``*.en``) is refused here:
+    the model would transcribe Russian speech as English gibberish, not fail."""
     from tuneforge.audio import whisper
 
-    model_dir = whisper.resolve_model(model or "small", models_dir or None)
+    model = model or "small"
+    lang = (language or "").strip().lower()
+    if lang and lang not in ("en", "english") and Path(model.rstrip("/\\")).name.lower().endswith(".en"):
+        raise invalid_argument(
+            "whisper_language", f"Whisper model {model} is English-only and cannot transcribe {language!r}; "
+            f"use a multilingual model ({model.rsplit('.', 1)[0] or 'small'}) or leave the language out",
+            reason="WHISPER_LANGUAGE_UNSUPPORTED")
+    model_dir = whisper.resolve_model(model, models_dir or None)
     loaded: list[Any] = []
 
     def transcribe(path: Path) -> str:
@@ -102,7 +112,8 @@ def main(spec: dict[str, Any]) -> None:
     work = catalog.work_file()
     try:
         with telegram.ExportSource(spec["input"]) as source:
-            ev.log(f"reading {source.size} bytes of result.json from {spec['input']}")
+            inside = f" ({source.member_name} inside the zip)" if source.member_name else ""
+            ev.log(f"reading {source.size} bytes of result.json{inside} from {spec['input']}")
             report = dialogs.process_export(
                 source, work, opts, transcriber=transcriber, progress=progress,
                 should_stop=ev.stop_requested, known_ids=known,

@@ -183,6 +183,12 @@ def device_for(gpu_devices: str, share_with_vllm: bool = False) -> Device:
 
 def check_data_kind(method: str, dataset_format: str) -> None:
     """Preference methods need preference pairs, SFT needs chats: said before queueing."""
+    if dataset_format == "kto":  # labelled single answers: as chats, the bad ones would be learnt
+        raise invalid_argument(
+            "dataset", f"this dataset holds KTO examples (single answers labelled true/false); "
+            f"method={method} cannot use their labels and would train on the rejected answers: "
+            f"import paired data (chosen/rejected) for dpo/orpo, or chats for lora",
+            reason="DATASET_METHOD_MISMATCH")
     preference = (dataset_format or "").startswith("preference")
     if method in ("dpo", "orpo") and not preference:
         raise invalid_argument(
