@@ -19,10 +19,12 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from tuneforge.runtime.errors import Code, TuneforgeError, invalid_argument
 from tuneforge.runtime.grpc_errors import to_status
 from tuneforge.runtime.logging import get_logger
+from tuneforge.runtime.request_checks import check_request
 from tuneforge.runtime.storage import disk_full_error, is_disk_full
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
@@ -110,16 +112,20 @@ def _tolerant(deserialize: Any) -> Any:
 
 
 def _checked(request: Any) -> Any:
-    """The request, or for client streams an iterator that raises at a malformed message."""
+    """The request, or for client streams an iterator that raises at a malformed message;
+    each message checked against its descriptor (:mod:`tuneforge.runtime.request_checks`)."""
     if isinstance(request, _Malformed):
         raise request.error()
     if not hasattr(request, "__aiter__"):
+        if isinstance(request, Message):
+            check_request(request)
         return request
 
     async def messages() -> Any:
         async for message in request:
             if isinstance(message, _Malformed):
                 raise message.error()
+            check_request(message)
             yield message
 
     return messages()
