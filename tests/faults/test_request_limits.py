@@ -60,10 +60,9 @@ def test_a_stored_config_has_a_size_limit(client):
     assert len(client.dataset.get_telegram_config().exclude_contacts) == 0
 
 
-def test_a_7_mib_logged_value_makes_a_bounded_log_line(capfd):
-    from tuneforge.runtime.logging import configure_logging, get_logger
+def test_a_7_mib_logged_value_makes_a_bounded_log_line(capfd, json_logs):
+    from tuneforge.runtime.logging import get_logger
 
-    configure_logging("info")
     capfd.readouterr()
     get_logger("test").error("rpc_internal_error", error="ValueError: " + "x" * BIG)
     lines = capfd.readouterr().err.splitlines()

@@ -189,7 +189,7 @@ class TuneforgeServer:
             executors=_executors(self.config, root),
         )
         server = grpc.aio.server(
-            interceptors=[ServerInterceptor(self.config.auth_token, self.metrics.observe_rpc)],
+            interceptors=[ServerInterceptor(self.config.auth_token, self.metrics.observe_rpc, data_root=root)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
