@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from tuneforge.client import AlreadyExists, Client
+from tuneforge.common.v1 import common_pb2
+from tuneforge.dataset.v1 import dataset_pb2
 from tuneforge.runtime.transfer import sweep_partial_uploads
 
 SIZE = 5 * 1024 * 1024
@@ -51,6 +58,49 @@ def test_a_partial_upload_left_by_a_killed_server_is_removed_at_start(server_fac
     assert not partial.exists()
     with Client(srv.target, timeout=30) as c:  # and uploads still work
         assert c.upload_file("dataset", Path(__file__), request_id="after").size_bytes > 0
+
+
+SERVE = """
+import sys, threading
+from tuneforge.testing.server import ServerThread
+srv = ServerThread(sys.argv[1], services=("dataset",)).start()
+print("PORT", srv.port, flush=True)
+threading.Event().wait()
+"""
+
+
+def test_a_partial_upload_of_a_server_killed_mid_upload_is_gone_after_the_next_start(server_factory, tmp_path):
+    root = tmp_path / "var"
+    child = subprocess.Popen([sys.executable, "-c", SERVE, str(root)], stdout=subprocess.PIPE, text=True)
+    hold = threading.Event()
+    try:
+        port = next(int(line.split()[1]) for line in child.stdout if line.startswith("PORT "))
+
+        def requests():
+            yield dataset_pb2.UploadFileRequest(metadata=common_pb2.UploadMetadata(filename="half.jsonl"))
+            yield dataset_pb2.UploadFileRequest(chunk=b'{"text": "first half"}\n' * 1000)
+            hold.wait(60)  # the rest never comes: the server dies first
+
+        c = Client(f"127.0.0.1:{port}", timeout=60)
+        threading.Thread(target=lambda: _ignore_errors(c.dataset.upload_file, requests()), daemon=True).start()
+        deadline = time.monotonic() + 30
+        while not list((root / "uploads").glob(".tmp-up-*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list((root / "uploads").glob(".tmp-up-*")), "the upload never started writing"
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        hold.set()
+        child.kill()
+    server_factory(root)
+    assert list((root / "uploads").glob(".tmp-up-*")) == []
+
+
+def _ignore_errors(call, *args):
+    try:
+        call(*args)
+    except Exception:  # noqa: BLE001, S110 - the server is killed under this call
+        pass
 
 
 def test_a_partial_still_being_written_is_kept_by_the_start_up_sweep(tmp_path):
