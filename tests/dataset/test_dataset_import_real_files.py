@@ -171,7 +171,7 @@ def test_csv_row_with_more_fields_than_the_header_is_refused_with_its_line(tmp_p
     assert (error.code, error.line, error.index) == ("TOO_MANY_FIELDS", 4, 2)
 
 
-def test_a_record_over_the_size_limit_stops_the_read_where_it_starts(tmp_path, monkeypatch):
+def test_a_record_over_the_size_limit_is_reported_where_it_starts(tmp_path, monkeypatch):
     from tuneforge.services.dataset import jsonscan
 
     monkeypatch.setattr(jsonscan, "CHUNK", 64)

@@ -68,3 +68,20 @@ def filler(small_root):
     f = Filler(small_root)
     yield f
     f.free()
+
+
+@pytest.fixture
+def json_logs():
+    """The server's production logging (structlog JSON on stderr, as ``tuneforge serve``
+    configures it), written to file descriptor 2 (where ``capfd`` reads), for one test; the
+    previous configuration is restored after it."""
+    import structlog
+
+    from tuneforge.runtime.logging import configure_logging
+
+    saved = structlog.get_config()
+    configure_logging("info")
+    with open(2, "w", closefd=False, encoding="utf-8") as fd2:
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=fd2))
+        yield
+        structlog.configure(**saved)

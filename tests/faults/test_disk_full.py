@@ -93,3 +93,17 @@ def test_an_import_that_fills_the_disk_is_resource_exhausted_and_frees_its_uploa
         assert c.dataset.list_datasets().total_size == 0
     assert not (small_root / "uploads" / upload.id).exists(), "the failed import kept its upload"
     assert not list((small_root / "datasets").glob("*full*"))
+
+
+def test_a_disk_full_rpc_reports_the_data_roots_filesystem_not_the_working_directorys(server_factory, small_root, filler, tmp_path):
+    srv = start(server_factory, small_root)
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"instruction": "q", "output": "a"}\n' * 20000)
+    filler.fill(leave=64 * 1024)
+    with Client(srv.target, timeout=30) as c:
+        with pytest.raises(ResourceExhausted) as err:
+            c.upload_file("dataset", data)  # the write fails with ENOSPC naming no file
+    filler.free()
+    assert err.value.reason == "DISK_FULL"
+    assert err.value.metadata["free"].endswith("free of 24.0 MiB"), err.value.metadata  # the data root's tmpfs
+    assert "free of 24.0 MiB" in err.value.message

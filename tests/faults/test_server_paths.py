@@ -10,15 +10,25 @@ import json
 import os
 import sys
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
+import grpc
 import pytest
 
-from tuneforge.client import Client, FailedPrecondition, InvalidArgument, ResourceExhausted
+from tuneforge.client import Client, FailedPrecondition, InvalidArgument, ResourceExhausted, TuneforgeClientError
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "registry"))
 from registry_helpers import make_adapter  # noqa: E402
+
+
+def echo_as_p(text: str, raw: str) -> str:
+    """``text`` with the client's path (as sent, or cut to its name: statuses show no
+    absolute server path) replaced by P."""
+    for shown in (raw, Path(raw).name):
+        text = text.replace(repr(shown), "P").replace(shown, "P")
+    return text
 
 
 @pytest.fixture
@@ -44,7 +54,7 @@ def test_register_adapter_refuses_paths_outside_without_telling_whether_they_exi
     for raw in ("/etc", "/no/such/dir-7f3a", "../../../../etc"):
         with pytest.raises(InvalidArgument) as err:
             c.registry.register_adapter(name="x", path=raw)
-        answers.append((err.value.reason, err.value.field_violations[0].description.replace(repr(raw), "P")))
+        answers.append((err.value.reason, echo_as_p(err.value.field_violations[0].description, raw)))
     assert answers[0][0] == "PATH_NOT_ALLOWED"
     assert len(set(answers)) == 1, answers
 
@@ -88,7 +98,7 @@ def test_base_model_errors_do_not_tell_whether_a_path_exists(strict, tmp_path):
     for raw in ("/etc", "/no/such/model-7f3a", str(tmp_path)):
         with pytest.raises(FailedPrecondition) as err:
             c.trainer.create_training_job(dataset="d", base_model=raw, adapter_name="a")
-        answers.append((err.value.reason, err.value.field_violations[0].description.replace(repr(raw), "P").replace(raw, "P")))
+        answers.append((err.value.reason, echo_as_p(err.value.field_violations[0].description, raw)))
     assert answers[0][0] == "MODEL_NOT_AVAILABLE"
     assert len(set(answers)) == 1, answers
 
@@ -142,3 +152,59 @@ def test_the_security_doc_lists_every_request_field_that_reaches_a_server_path()
                     if f"`{field.name}`" not in table:
                         missing.append(f"{name}.{field.name}")
     assert not missing, f"docs/security.md does not list {missing}"
+
+
+def refused_merge_into_a_taken_dir(srv):
+    taken = srv.config.root / "merged" / "taken"
+    taken.mkdir(parents=True)
+    (taken / "model.safetensors").write_bytes(b"x")
+    with Client(srv.target, timeout=60) as c:
+        with pytest.raises(TuneforgeClientError) as err:
+            c.trainer.merge_adapter(adapter_name="taken", output_dir="merged/taken")
+    e = err.value
+    return " | ".join([e.message, *(v.description for v in e.field_violations), *e.metadata.values()])
+
+
+def test_a_refusal_names_paths_under_the_data_root_relative_to_it(server_factory):
+    srv = server_factory()
+    text = refused_merge_into_a_taken_dir(srv)
+    root = srv.config.root.absolute()
+    assert str(root) not in text and str(root.resolve()) not in text, text
+    assert "merged/taken" in text, text  # what the client named, relative to the data root
+
+
+def test_a_status_writes_the_data_root_as_a_placeholder_and_other_absolute_paths_as_names(tmp_path):
+    from tuneforge.client.errors import from_rpc_error
+    from tuneforge.runtime.errors import Code, FieldViolation, TuneforgeError
+    from tuneforge.runtime.grpc_errors import to_status
+
+    root = tmp_path / "var"
+    error = TuneforgeError(Code.FAILED_PRECONDITION, "X", f"cannot write {root}/merged/a: see /opt/secret/models/b.",
+                           [FieldViolation("output_dir", f"{root}/merged/a exists")], {"path": f"{root}/merged/a"})
+    status = to_status(error, root)
+
+    class Call(grpc.RpcError):  # what a client sees: the status and its trailers
+        def code(self):
+            return status.code
+
+        def details(self):
+            return status.details
+
+        def trailing_metadata(self):
+            return status.trailing_metadata
+
+    seen = from_rpc_error(Call())
+    assert seen.message == "cannot write <data root>/merged/a: see b."
+    assert seen.field_violations[0].description == "<data root>/merged/a exists"
+    assert seen.metadata == {"path": "<data root>/merged/a"}
+
+
+def test_the_server_log_keeps_the_full_path_a_refusal_hides(server_factory, capfd, json_logs):
+    srv = server_factory()
+    refused_merge_into_a_taken_dir(srv)
+    full = str(srv.config.root.resolve() / "merged" / "taken")
+    logged, deadline = "", time.monotonic() + 30
+    while full not in logged and time.monotonic() < deadline:  # the server thread logs once the call ends
+        logged += capfd.readouterr().err
+        time.sleep(0.05)
+    assert any(full in line and "MergeAdapter" in line for line in logged.splitlines()), logged[-2000:]

@@ -60,7 +60,7 @@ class Config:
         default=20 * 1024**3, metadata={"help": "largest accepted upload in bytes"}
     )
     max_record_bytes: int = field(
-        default=4 * 1024**2, metadata={"help": "longest line (one record) a dataset import reads; longer lines are invalid"}
+        default=4 * 1024**2, metadata={"help": "largest record (a line, a JSON array element, a CSV row) a dataset import reads; larger ones are invalid and skipped"}
     )
     upload_retention_hours: float = field(
         default=24.0, metadata={"help": "delete uploads older than this (0 = keep forever)"}

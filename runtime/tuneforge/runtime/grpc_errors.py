@@ -1,6 +1,15 @@
-"""The one table from domain error codes to gRPC status codes, and the rich status builder."""
+"""The one table from domain error codes to gRPC status codes, and the rich status builder.
+
+A status never tells a client where the server keeps its files: in its message, its field
+violations and its ErrorInfo metadata, the data root's absolute path becomes ``<data root>``
+(``<data root>/merged/x``) and any other absolute path its last component
+(:func:`redact_paths`). The server's own log keeps the full text.
+"""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path, PurePosixPath
 
 import grpc
 from google.protobuf import any_pb2
@@ -30,21 +39,51 @@ MAX_DESCRIPTION = 300
 MAX_MESSAGE = 2000
 
 
-def to_status(error: TuneforgeError) -> grpc.Status:
+# An absolute path: "/" at the start of a word (not inside a URL, a MIME type or a relative
+# path), up to a space, a quote or a bracket.
+_ABSOLUTE = re.compile(r"(?<![\w.:/~%@-])/[^\s'\"`,;()\[\]{}<>]*")
+_GRPC_METHOD = re.compile(r"/[A-Za-z_]\w*(\.[A-Za-z_]\w*)+/[A-Za-z_]\w*")  # /pkg.v1.Service/Method
+DATA_ROOT = "<data root>"
+
+
+def redact_paths(text: str, data_root: Path | str | None = None) -> str:
+    """``text`` with the data root's absolute path written ``<data root>`` and any other
+    absolute path cut to its last component (gRPC method names are kept)."""
+    roots: list[str] = []
+    if data_root is not None:
+        root = Path(data_root).absolute()
+        roots = sorted({str(root), str(root.resolve())}, key=len, reverse=True)
+
+    def rewrite(match: re.Match[str]) -> str:
+        path = match.group(0)
+        bare = path.rstrip(".:")  # sentence punctuation after a path stays
+        if len(bare) <= 1 or _GRPC_METHOD.fullmatch(bare):
+            return path
+        for root in roots:
+            if bare == root or bare.startswith(root + "/"):
+                return DATA_ROOT + path[len(root):]
+        return (PurePosixPath(bare).name or bare) + path[len(bare):]
+
+    return _ABSOLUTE.sub(rewrite, text)
+
+
+def to_status(error: TuneforgeError, data_root: Path | str | None = None) -> grpc.Status:
     """A grpc.Status carrying ErrorInfo and, when present, BadRequest field violations.
 
     The details travel in a trailer that gRPC caps at 16 KiB, so at most 20 violations of
-    at most 300 characters go out; the message says how many there were in all.
+    at most 300 characters go out; the message says how many there were in all. Absolute
+    paths are rewritten (:func:`redact_paths`) everywhere a client reads.
     """
     grpc_code = GRPC_CODES[error.code]
     details = []
     info = error_details_pb2.ErrorInfo(
-        reason=error.reason, domain=DOMAIN, metadata={k: str(v) for k, v in error.metadata.items()}
+        reason=error.reason, domain=DOMAIN,
+        metadata={k: redact_paths(str(v), data_root) for k, v in error.metadata.items()},
     )
     packed = any_pb2.Any()
     packed.Pack(info)
     details.append(packed)
-    message = error.message
+    message = redact_paths(error.message, data_root)
     if error.violations:
         shown = error.violations[:MAX_VIOLATIONS]
         if len(error.violations) > len(shown):
@@ -52,7 +91,7 @@ def to_status(error: TuneforgeError) -> grpc.Status:
         bad = error_details_pb2.BadRequest(
             field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field[:MAX_DESCRIPTION], description=v.description[:MAX_DESCRIPTION]
+                    field=v.field[:MAX_DESCRIPTION], description=redact_paths(v.description, data_root)[:MAX_DESCRIPTION]
                 )
                 for v in shown
             ]

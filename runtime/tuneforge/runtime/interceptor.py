@@ -16,13 +16,16 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from tuneforge.runtime.errors import Code, TuneforgeError, invalid_argument
 from tuneforge.runtime.grpc_errors import to_status
 from tuneforge.runtime.logging import get_logger
+from tuneforge.runtime.request_checks import check_request
 from tuneforge.runtime.storage import disk_full_error, is_disk_full
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
@@ -32,9 +35,14 @@ _OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, auth_token: str = "", observer: Callable[[str, str, float], None] | None = None) -> None:
+    """``data_root``: where the server keeps its files; a full disk is reported for its
+    filesystem, and statuses name paths under it relative to it (``<data root>/…``)."""
+
+    def __init__(self, auth_token: str = "", observer: Callable[[str, str, float], None] | None = None,
+                 data_root: Path | None = None) -> None:
         self.auth_token = auth_token
         self.observer = observer
+        self.data_root = data_root
 
     async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
@@ -48,7 +56,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         behavior = getattr(handler, kind)
         if needs_auth and not _token_ok(metadata.get("authorization", ""), self.auth_token):
             behavior = _deny(handler, given="authorization" in metadata)
-        wrapped = _wrap(behavior, kind, method, rid, self.observer)
+        wrapped = _wrap(behavior, kind, method, rid, self.observer, self.data_root)
         return _replace(handler, kind, wrapped)
 
 
@@ -110,16 +118,20 @@ def _tolerant(deserialize: Any) -> Any:
 
 
 def _checked(request: Any) -> Any:
-    """The request, or for client streams an iterator that raises at a malformed message."""
+    """The request, or for client streams an iterator that raises at a malformed message;
+    each message checked against its descriptor (:mod:`tuneforge.runtime.request_checks`)."""
     if isinstance(request, _Malformed):
         raise request.error()
     if not hasattr(request, "__aiter__"):
+        if isinstance(request, Message):
+            check_request(request)
         return request
 
     async def messages() -> Any:
         async for message in request:
             if isinstance(message, _Malformed):
                 raise message.error()
+            check_request(message)
             yield message
 
     return messages()
@@ -145,7 +157,7 @@ def _deny(handler: Any, given: bool) -> Any:
     return deny
 
 
-def _to_error(exc: BaseException, method: str) -> TuneforgeError:
+def _to_error(exc: BaseException, method: str, data_root: Path | None) -> TuneforgeError:
     """The domain error a failed call answers with; anything unexpected is logged."""
     if isinstance(exc, TuneforgeError):
         return exc
@@ -153,7 +165,7 @@ def _to_error(exc: BaseException, method: str) -> TuneforgeError:
         return TuneforgeError(Code.UNIMPLEMENTED, "NOT_IMPLEMENTED", f"{method} is not implemented yet")
     if is_disk_full(exc):
         log.error("rpc_disk_full", method=method, error=f"{type(exc).__name__}: {exc}")
-        return disk_full_error(exc, "the data root")
+        return disk_full_error(exc, data_root or "the data root")
     rid = request_id_var.get()
     log.error("rpc_internal_error", method=method, request_id=rid, error=f"{type(exc).__name__}: {exc}", exc_info=exc)
     return TuneforgeError(Code.INTERNAL, "INTERNAL", f"internal error; the server log has the details under request id {rid}",
@@ -170,12 +182,20 @@ def _code_of(context: Any, default: str = "OK") -> str:
     return getattr(code, "name", str(code))
 
 
-def _wrap(behavior: Any, kind: str, method: str, rid: str, observer: Any) -> Any:
+def _wrap(behavior: Any, kind: str, method: str, rid: str, observer: Any, data_root: Path | None) -> Any:
     streaming_response = kind in ("unary_stream", "stream_stream")
+    failure: list[TuneforgeError] = []  # the error the call answered with (logged in full)
+
+    def fail(exc: BaseException) -> grpc.Status:
+        error = _to_error(exc, method, data_root)
+        failure.append(error)
+        return to_status(error, data_root)
 
     def done(start: float, code: str) -> None:
         duration = time.perf_counter() - start
-        log.info("rpc", method=method, code=code, duration_ms=round(duration * 1000, 2), request_id=rid)
+        error = failure[-1] if failure else None
+        extra = {"reason": error.reason, "error": str(error)} if error else {}
+        log.info("rpc", method=method, code=code, duration_ms=round(duration * 1000, 2), request_id=rid, **extra)
         if observer:
             observer(method, code, duration)
 
@@ -200,9 +220,9 @@ def _wrap(behavior: Any, kind: str, method: str, rid: str, observer: Any) -> Any
                 if isinstance(exc, GeneratorExit) or type(exc).__name__ == "CancelledError":
                     code = "CANCELLED"
                     raise
-                error = _to_error(exc, method)
-                code = error.code.value
-                await context.abort_with_status(to_status(error))
+                status = fail(exc)
+                code = failure[-1].code.value
+                await context.abort_with_status(status)
             finally:
                 done(start, code)
                 # A stream the client broke off is closed by the garbage collector in another
@@ -227,9 +247,9 @@ def _wrap(behavior: Any, kind: str, method: str, rid: str, observer: Any) -> Any
             if type(exc).__name__ == "CancelledError":
                 code = "CANCELLED"
                 raise
-            error = _to_error(exc, method)
-            code = error.code.value
-            await context.abort_with_status(to_status(error))
+            status = fail(exc)
+            code = failure[-1].code.value
+            await context.abort_with_status(status)
         finally:
             done(start, code)
             request_id_var.reset(token)

@@ -1,13 +1,42 @@
-"""structlog JSON logs: one line per RPC and per job transition, on stderr."""
+"""structlog JSON logs: one line per RPC and per job transition, on stderr.
+
+A logged value is capped (:func:`cap_values`): an error that quotes a 7 MiB request field,
+or a traceback through it, writes a few KiB with a "…(N bytes more)" marker, never a line
+that log shippers drop or that fills the disk.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from typing import Any
 
 import structlog
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+MAX_VALUE_CHARS = 4096  # one logged value (a message, an error, a path list)
+MAX_TRACEBACK_CHARS = 8192  # a formatted exception: its last lines are the ones that matter
+
+
+def _cap(text: str, limit: int, keep_tail: bool = False) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:-limit] if keep_tail else text[limit:]
+    more = f"…({len(cut.encode('utf-8', 'replace'))} bytes more)"
+    return more + text[-limit:] if keep_tail else text[:limit] + more
+
+
+def cap_values(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Cut every string value (and any list or dict, rendered) to a bounded length."""
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = _cap(value, MAX_TRACEBACK_CHARS, keep_tail=True) if key == "exception" else _cap(value, MAX_VALUE_CHARS)
+        elif isinstance(value, (list, tuple, dict, set)):
+            text = json.dumps(value, default=str, ensure_ascii=False) if not isinstance(value, set) else str(sorted(map(str, value)))
+            if len(text) > MAX_VALUE_CHARS:
+                event_dict[key] = _cap(text, MAX_VALUE_CHARS)
+    return event_dict
 
 
 def configure_logging(level: str = "info") -> None:
@@ -19,6 +48,7 @@ def configure_logging(level: str = "info") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            cap_values,
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

@@ -28,6 +28,7 @@ from tuneforge.jobs.v1 import jobs_pb2_grpc
 from tuneforge.runtime.config import Config
 from tuneforge.runtime.errors import TuneforgeError, failed_precondition
 from tuneforge.runtime.interceptor import ServerInterceptor
+from tuneforge.runtime.transfer import sweep_partial_uploads
 from tuneforge.runtime.job_service import SERVICE_NAME as JOB_SERVICE_NAME
 from tuneforge.runtime.job_service import JobServicer
 from tuneforge.runtime.jobs import JobEngine
@@ -189,7 +190,7 @@ class TuneforgeServer:
             executors=_executors(self.config, root),
         )
         server = grpc.aio.server(
-            interceptors=[ServerInterceptor(self.config.auth_token, self.metrics.observe_rpc)],
+            interceptors=[ServerInterceptor(self.config.auth_token, self.metrics.observe_rpc, data_root=root)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -217,6 +218,8 @@ class TuneforgeServer:
         reflection.enable_server_reflection(
             [*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
+        if partials := sweep_partial_uploads(root / "uploads"):  # uploads cut off by a dead process
+            log.info("partial_uploads_removed", count=partials)
         await server.start()
         await engine.start()
         self.metrics.bind_engine(engine)

@@ -23,6 +23,7 @@ from typing import Any
 
 from tuneforge.runtime.errors import already_exists, invalid_argument, not_found
 from tuneforge.runtime.names import confined, validate_name
+from tuneforge.runtime.request_checks import stored_json
 from tuneforge.runtime.store import Store
 from tuneforge.services.dataset import stats as stats_mod
 
@@ -171,7 +172,7 @@ class DatasetCatalog:
         self.store.execute(
             "INSERT INTO dataset_settings(key, value) VALUES (?, ?)"
             " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(value, ensure_ascii=False)),
+            (key, stored_json(value)),
         )
         return value
 

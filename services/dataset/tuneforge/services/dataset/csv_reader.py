@@ -4,6 +4,12 @@ FAQ tables come from spreadsheets: Excel writes ``;`` in many locales, headers a
 in Russian or abbreviated (``Q``/``A``), and a ``messages`` column may hold JSON. So the
 delimiter is guessed from the header line, headers are mapped to the keys the formats use
 (:data:`HEADER_ALIASES`), and cells holding JSON arrays or objects are parsed.
+
+A row is bounded by ``max_record_bytes`` (counted in characters) as a JSON line is: the
+``csv`` module would hold a whole row however long (200 MB of short cells took 436 MB), so
+it reads lines through :class:`_RowLines`, which stops a row at the cap; that row is
+reported (``RECORD_TOO_LARGE``, with its line) and skipped to its end without being kept,
+and the rows after it are read as usual.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 
 from tuneforge.runtime.errors import invalid_argument
 from tuneforge.services.dataset import formats
-from tuneforge.services.dataset.readers import Item, encoding_error
+from tuneforge.services.dataset.readers import MAX_RECORD_BYTES, Item, encoding_error
 
 
 # Column headers of FAQ tables as people write them, mapped to the keys the formats use.
@@ -53,21 +59,85 @@ def _header(name: str) -> str:
     return HEADER_ALIASES.get(key, key)
 
 
-def read_csv(fh: io.BufferedReader, tsv: bool = False) -> Iterator[Item]:
+class _RowTooLarge(Exception):
+    pass
+
+
+class _RowLines:
+    """The physical lines of a table for ``csv.reader``, at most ``limit`` characters of one
+    row: past it, :class:`_RowTooLarge`. Quotes are counted so that :meth:`skip_row` knows
+    where a row that was cut off ends (at a line end outside quotes)."""
+
+    def __init__(self, text: io.TextIOWrapper, limit: int) -> None:
+        self.text, self.limit = text, limit
+        self.line = 0  # physical lines begun
+        self.row_chars, self.quoted, self.line_ended = 0, False, True
+
+    def __iter__(self) -> _RowLines:
+        return self
+
+    def __next__(self) -> str:
+        piece = self._read(self.limit + 1)
+        if not piece:
+            raise StopIteration
+        self.row_chars += len(piece)
+        if self.row_chars > self.limit:
+            raise _RowTooLarge
+        return piece
+
+    def _read(self, size: int) -> str:
+        piece = self.text.readline(size)
+        if piece:
+            self.line += self.line_ended
+            self.line_ended = piece.endswith(("\n", "\r"))
+            self.quoted ^= piece.count('"') % 2 == 1
+        return piece
+
+    def next_row(self) -> None:
+        self.row_chars, self.quoted = 0, False
+
+    def skip_row(self) -> None:
+        """Read on to the end of the row that was cut off, keeping nothing."""
+        while not self.line_ended or self.quoted:
+            if not self._read(1 << 20):
+                return
+
+
+def read_csv(fh: io.BufferedReader, tsv: bool = False, limit: int = MAX_RECORD_BYTES) -> Iterator[Item]:
     """Standard CSV (RFC 4180 quoting: ``""`` inside a quoted field is one quote), the
     delimiter guessed from the header. A row with more fields than the header is refused
-    with the line it starts on (an unquoted delimiter inside a value would cut it)."""
+    with the line it starts on (an unquoted delimiter inside a value would cut it); a row
+    longer than ``limit`` characters is refused (``RECORD_TOO_LARGE``) and skipped."""
     delimiter = _csv_delimiter(fh, tsv)
     text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
+    lines = _RowLines(text, limit)
+    csv.field_size_limit(max(csv.field_size_limit(), limit))  # a cell may be as long as a row may
     try:
-        reader = csv.reader(text, delimiter=delimiter, doublequote=True, quotechar='"')
-        header = next(reader, None)
+        reader = csv.reader(lines, delimiter=delimiter, doublequote=True, quotechar='"')
+        try:
+            header = next(reader, None)
+        except _RowTooLarge:
+            raise invalid_argument("file", f"the header row is longer than {limit} characters (max_record_bytes)",
+                                   reason="DATASET_INVALID_CSV") from None  # fmt: skip
         if header is None:
             return
         names = [_header(h) for h in header]
-        index, start = 0, reader.line_num + 1
-        for row in reader:
-            line, start = start, reader.line_num + 1
+        index, start = 0, lines.line + 1
+        while True:
+            lines.next_row()
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except _RowTooLarge:
+                lines.skip_row()
+                index += 1
+                problem = formats.RecordProblem("RECORD_TOO_LARGE", f"the row is longer than {limit} characters (max_record_bytes)")
+                yield index, start, 0, None, problem
+                start = lines.line + 1
+                reader = csv.reader(lines, delimiter=delimiter, doublequote=True, quotechar='"')  # the old one holds the cut row
+                continue
+            line, start = start, lines.line + 1
             if not any(cell.strip() for cell in row):
                 continue
             index += 1

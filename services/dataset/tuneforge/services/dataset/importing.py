@@ -92,7 +92,7 @@ def _items(path: Path, fh: io.BufferedReader, kind: str, notes: list[ImportWarni
     if kind == "parquet":
         return read_parquet(path)
     if kind == "csv":
-        return read_csv(fh, tsv=path.suffix.lower() == ".tsv")
+        return read_csv(fh, tsv=path.suffix.lower() == ".tsv", limit=limit)
     if kind == "json":
         return read_json_document(fh, notes, limit)
     if kind == "jsonl":

@@ -31,7 +31,10 @@ def read_json_document(fh: io.BufferedReader, notes: list[ImportWarning],
         for el in jsonscan.elements(fh, shape, max_record_bytes=limit):
             index = el.index
             last = (el.index, el.line, el.column)
-            if el.error:
+            if el.too_large:
+                problem = formats.RecordProblem("RECORD_TOO_LARGE", f"a record larger than {limit} bytes (max_record_bytes); skipped")
+                yield el.index, el.line, el.column, None, problem
+            elif el.error:
                 yield el.index, el.line, el.column, None, formats.RecordProblem("INVALID_JSON", el.error)
             else:
                 yield el.index, el.line, el.column, el.value, None

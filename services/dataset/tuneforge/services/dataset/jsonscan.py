@@ -9,7 +9,10 @@ parsed on its own with :func:`json.loads`, which is why
   column 19``), and the records after it are still read and counted;
 * every record carries its index *and* the line it starts on (record 285 at line 1425);
 * a broken structure (an unterminated string, a stray bracket, a file that ends too early)
-  is reported where it happens, and reading stops there.
+  is reported where it happens, and reading stops there;
+* a record larger than ``max_record_bytes`` is never held: the scanner follows its brackets
+  and strings to its end without keeping its bytes, reports it where it starts
+  (``too_large``), and goes on with the next record, as the JSON lines reader does.
 
 What the ``json`` module numbers in characters is numbered in characters here too (columns
 count code points, not bytes), so Cyrillic text gets the same columns an editor shows.
@@ -30,7 +33,7 @@ WRAPPER_KEYS = frozenset(
 CHUNK = 1 << 20
 MAX_RECORD_BYTES = 256 * 1024 * 1024  # one record larger than this stops the read
 _STRUCT = re.compile(rb'[\[\]{},:"]')
-_STRING = re.compile(rb'"(?:[^"\\\n]|\\.)*')
+_STRING_STOP = re.compile(rb'["\\\n]')  # what can end the plain run of a string: quote, escape, newline
 _BLANK = re.compile(rb"[ \t\r\n]*")
 _CONT = bytes(range(0x80, 0xC0))  # UTF-8 continuation bytes: not characters of their own
 
@@ -44,6 +47,7 @@ class Element:
     column: int
     value: Any = None
     error: str = ""  # set when the element is not valid JSON (line/column are the error's)
+    too_large: bool = False  # larger than max_record_bytes: skipped, never read into memory
 
 
 class BrokenDocument(Exception):
@@ -55,7 +59,8 @@ class BrokenDocument(Exception):
 
 
 class RecordTooLarge(BrokenDocument):
-    """One record is larger than the cap: reading stops there, so memory stays bounded."""
+    """A value outside the records (a wrapper object's other keys) is larger than the cap:
+    reading stops there, so memory stays bounded. (A record that large is skipped.)"""
 
 
 @dataclass
@@ -95,7 +100,8 @@ def elements(stream: BinaryIO, shape: Shape | None = None,
     Raises :class:`BrokenDocument` where the structure breaks. For an object without a
     wrapper key nothing is yielded and ``shape.top_keys`` lists its keys (the caller decides
     what such a file is: a registry, a single record, ...). A record larger than
-    ``max_record_bytes`` raises :class:`RecordTooLarge` where it starts.
+    ``max_record_bytes`` comes as a ``too_large`` element where it starts; a value that large
+    outside the records raises :class:`RecordTooLarge`.
     """
     return _Scanner(stream, shape if shape is not None else Shape(), max_record_bytes).run()
 
@@ -117,6 +123,8 @@ class _Scanner:
         self.last_key, self.after_colon, self.root_done = "", False, False
         self.top_keys: list[str] = []
         self.pos = 0
+        self.skip_at: tuple[int, int] | None = None  # line/column of the oversize record being skipped
+        self.in_string = False  # inside a string of that record, its start already dropped
 
     def broken(self, at: int, message: str) -> BrokenDocument:
         line, col = self.cur.at(self.buf, at)
@@ -124,9 +132,15 @@ class _Scanner:
 
     def run(self) -> Iterator[Element]:
         while True:
+            if self.in_string:
+                self.skip_string()
+                continue
             m = _STRUCT.search(self.buf, self.pos)
-            partial = m is not None and m.group() == b'"' and _STRING.match(self.buf, m.start()).end() >= len(self.buf) - 1
+            partial = m is not None and m.group() == b'"' and _string_end(self.buf, m.start()) >= len(self.buf) - 1
             if (m is None or partial) and not self.eof:
+                if partial and self.skip_at is not None:  # a long string of a skipped record
+                    self.in_string, self.pos = True, m.start() + 1  # type: ignore[union-attr]
+                    continue
                 self.refill(len(self.buf) if m is None else m.start())
                 continue
             if m is None:
@@ -141,8 +155,10 @@ class _Scanner:
             raise self.broken(_BLANK.match(buf, self.pos).end(), "extra data after the end of the document")  # type: ignore[union-attr]
         keep = resume if self.elem_start < 0 else min(self.elem_start, resume)
         if len(buf) - keep > self.max_record:
-            line, col = self.cur.at(buf, _BLANK.match(buf, keep).end())  # type: ignore[union-attr]
-            raise RecordTooLarge(line, col, f"a record larger than {self.max_record} bytes (max_record_bytes) starts here")
+            start = self.cur.at(buf, _BLANK.match(buf, keep).end())  # type: ignore[union-attr]
+            if self.elem_start < 0:
+                raise RecordTooLarge(*start, f"a value larger than {self.max_record} bytes (max_record_bytes) starts here")
+            self.skip_at, self.elem_start, keep = start, -1, resume  # follow the record to its end, keep nothing
         self.cur.at(buf, keep)
         more = self.stream.read(CHUNK)
         self.eof = not more
@@ -168,16 +184,33 @@ class _Scanner:
             if len(self.stack) == 1:
                 self.after_colon = False
             if at_records:
-                self.index += 1
-                yield _element(self.buf, self.elem_start, p, self.index, self.cur, comma=True)
+                yield self.emit(p, comma=True)
                 self.elem_start = self.pos
         elif ch in b"[{":
             self.open(ch)
         else:
             yield from self.close(p, ch, at_records)
 
+    def emit(self, p: int, comma: bool) -> Element:
+        """The record that ends at ``p`` (a ',' or the closing ']')."""
+        self.index += 1
+        if self.skip_at is not None:
+            (line, col), self.skip_at = self.skip_at, None
+            return Element(self.index, line, col, too_large=True)
+        return _element(self.buf, self.elem_start, p, self.index, self.cur, comma=comma)
+
+    def skip_string(self) -> None:
+        """Go on through a string of a skipped record, dropping what has been read."""
+        end = _string_stop(self.buf, self.pos)
+        if end < len(self.buf) and self.buf[end] == 0x22:
+            self.in_string, self.pos = False, end + 1
+        elif (end < len(self.buf) and self.buf[end] == 0x0A) or self.eof:
+            raise self.broken(end, "unterminated string")
+        else:
+            self.refill(end)  # an escape cut by the chunk's end is kept for the next one
+
     def string(self, p: int) -> None:
-        end = _STRING.match(self.buf, p).end()  # type: ignore[union-attr]
+        end = _string_end(self.buf, p)
         if end >= len(self.buf) or self.buf[end] != 0x22:
             raise self.broken(p, "unterminated string")
         if len(self.stack) == 1 and self.stack[0] == 0x7B and not self.after_colon:
@@ -207,9 +240,8 @@ class _Scanner:
         if not self.stack or self.stack[-1] != want:
             raise self.broken(p, f"unexpected {chr(ch)!r}")
         if at_records and ch == 0x5D:
-            if self.buf[self.elem_start : p].strip() or self.index:
-                self.index += 1
-                yield _element(self.buf, self.elem_start, p, self.index, self.cur, comma=False)
+            if self.skip_at is not None or self.buf[self.elem_start : p].strip() or self.index:
+                yield self.emit(p, comma=False)
             self.elem_start = -1
             self.record_depth = -1  # done: no second record array
         self.stack.pop()
@@ -227,6 +259,28 @@ class _Scanner:
         if not self.root_done:
             raise self.broken(len(buf), "no JSON array or object found")
         self.shape.top_keys = tuple(self.top_keys)
+
+
+def _string_end(buf: bytes, p: int) -> int:
+    """Where the string opened by the quote at ``p`` stops: its closing quote, a newline (an
+    unterminated string), an escape cut by the buffer's end, or ``len(buf)``.
+
+    A loop over the quotes, escapes and newlines, not one regular expression: ``re`` keeps a
+    backtracking frame per character of a repeated group, about 120 bytes a byte, so one
+    5 MB string cost 600 MB while a scan of it was still under way.
+    """
+    return _string_stop(buf, p + 1)
+
+
+def _string_stop(buf: bytes, i: int) -> int:
+    """:func:`_string_end` for a string whose content starts at ``i``."""
+    n = len(buf)
+    while (m := _STRING_STOP.search(buf, i)) is not None:
+        k = m.start()
+        if buf[k] != 0x5C or k + 1 >= n or buf[k + 1] == 0x0A:  # a quote, a newline, or an escape cut short
+            return k
+        i = k + 2
+    return n
 
 
 def _element(buf: bytes, start: int, end: int, index: int, cur: _Cursor, comma: bool) -> Element:

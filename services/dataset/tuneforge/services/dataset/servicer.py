@@ -31,7 +31,14 @@ from tuneforge.runtime.request_log import RequestLog
 from tuneforge.runtime.paths import confine
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.runtime.storage import is_disk_full
-from tuneforge.runtime.transfer import delete_upload, find_upload, receive_upload, send_file
+from tuneforge.runtime.transfer import (
+    delete_upload,
+    find_upload,
+    open_upload,
+    remember_upload,
+    replayed_upload,
+    send_file,
+)
 from tuneforge.services.dataset import dialogs, generate, importing, llm_rephrase
 from tuneforge.services.dataset.import_report import ImportFailed, ImportReport
 from tuneforge.services.dataset.catalog import DatasetCatalog, DatasetInfo
@@ -252,13 +259,13 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
 
     # -- uploads and Telegram
     async def UploadFile(self, request_iterator, context):
-        upload, meta = await receive_upload(request_iterator, self.uploads, self.ctx.config.max_upload_bytes)
-        if replay := self.requests.replay(meta.request_id, pb.Upload):
+        incoming = await open_upload(request_iterator, self.ctx.config.max_upload_bytes)
+        if replay := await replayed_upload(incoming, self.requests, pb.Upload):
             return replay
-        return self.requests.record(meta.request_id, pb.Upload(
-            id=upload.id, filename=upload.filename, size_bytes=upload.size_bytes,
-            sha256=upload.sha256, create_time=timestamp(upload.create_time),
-        ))
+        upload = await incoming.store(self.uploads)
+        response = pb.Upload(id=upload.id, filename=upload.filename, size_bytes=upload.size_bytes,
+                             sha256=upload.sha256, create_time=timestamp(upload.create_time))  # fmt: skip
+        return remember_upload(self.requests, incoming, upload, response, self.uploads, pb.Upload)
 
     @single_flight
     async def ProcessTelegramExport(self, request, context):

@@ -37,7 +37,8 @@ from tuneforge.runtime.request_log import RequestLog
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.runtime.transfer import (
     delete_upload,
-    receive_upload,
+    open_upload,
+    replayed_upload,
     send_file,
 )
 from tuneforge.services.tts import specs
@@ -152,14 +153,15 @@ class TtsServicer(pb_grpc.TtsServiceServicer):
                                              size_bytes=meta.size_bytes, sha256=meta.sha256,
                                              request_id=meta.request_id)  # fmt: skip
 
-        upload, meta = await receive_upload(request_iterator, uploads, self.ctx.config.max_upload_bytes, unwrap=clean_meta)
+        incoming = await open_upload(request_iterator, self.ctx.config.max_upload_bytes, unwrap=clean_meta)
+        if replay := await replayed_upload(incoming, self.requests, pb.VoiceSample):
+            return replay
+        upload = await incoming.store(uploads)
         try:
-            if replay := self.requests.replay(meta.request_id, pb.VoiceSample):
-                return replay
             sample = await asyncio.to_thread(self.samples.add, upload.filename, upload.path, move=True)
         finally:
             await asyncio.to_thread(delete_upload, uploads, upload.id)
-        return self.requests.record(meta.request_id, sample_pb(sample))
+        return self.requests.record(incoming.request_id, sample_pb(sample), fingerprint=upload.sha256)
 
     async def DownloadVoiceSample(self, request, context):
         sample = self.samples.get(request.name)
