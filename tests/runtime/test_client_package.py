@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import tomllib
+import typing
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -227,3 +228,42 @@ def test_server_commands_in_a_client_only_venv_say_what_to_install(client_only, 
     assert "server parts, which are not installed" in run.stderr
     assert re.search(r"pip install '?tuneforge", run.stderr), run.stderr
 
+
+# -- the SDK is typed
+
+
+def test_the_client_wheel_ships_py_typed_for_the_sdk_cli_and_stubs(client_only):
+    names = set(zipfile.ZipFile(client_only["wheel"]).namelist())
+    for package in ("client", "cli", "common", "dataset", "jobs", "registry", "trainer", "tts"):
+        assert f"tuneforge/{package}/py.typed" in names
+    assert "tuneforge/trainer/v1/trainer_pb2.pyi" in names
+
+
+def test_upload_file_is_typed_as_the_services_upload_message():
+    from tuneforge.client import Client
+    from tuneforge.dataset.v1 import dataset_pb2
+    from tuneforge.tts.v1 import tts_pb2
+
+    returns = {}
+    for overload in typing.get_overloads(Client.upload_file):
+        hints = typing.get_type_hints(overload)
+        returns[typing.get_args(hints["service"])] = hints["return"]
+    assert returns[("dataset",)] is dataset_pb2.Upload
+    assert returns[("tts",)] is tts_pb2.VoiceSample
+
+
+def test_job_result_with_its_type_returns_that_message_and_refuses_another():
+    from tuneforge.client import job_params, job_result
+    from tuneforge.common.v1 import common_pb2
+    from tuneforge.dataset.v1 import dataset_pb2
+    from tuneforge.trainer.v1 import trainer_pb2
+
+    job = common_pb2.Job(id="j1", kind="training")
+    assert job_result(job, trainer_pb2.TrainingJobResult) is None  # no result yet
+    job.result.Pack(trainer_pb2.TrainingJobResult(adapter_dir="/a", global_step=7))
+    job.params.Pack(trainer_pb2.TrainingJobParams(adapter_name="bob"))
+    result = job_result(job, trainer_pb2.TrainingJobResult)
+    assert isinstance(result, trainer_pb2.TrainingJobResult) and result.global_step == 7
+    assert job_params(job, trainer_pb2.TrainingJobParams).adapter_name == "bob"
+    with pytest.raises(TypeError, match="TrainingJobResult, not a tuneforge.dataset.v1.TelegramJobResult"):
+        job_result(job, dataset_pb2.TelegramJobResult)
