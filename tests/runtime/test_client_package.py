@@ -7,6 +7,7 @@ import importlib.metadata
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -27,14 +28,8 @@ def test_client_distribution_declares_only_grpc_dependencies():
     assert not any(name.replace("_", "-") in deps for name in HEAVY), deps
 
 
-def test_client_wheel_holds_the_sdk_and_every_generated_stub(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO / "clients" / "python")],
-        capture_output=True, text=True, timeout=180,
-    )
-    assert out.returncode == 0, out.stderr
-    wheel = next(tmp_path.glob("tuneforge_client-*.whl"))
-    names = set(zipfile.ZipFile(wheel).namelist())
+def test_client_wheel_holds_the_sdk_and_every_generated_stub(client_only):
+    names = set(zipfile.ZipFile(client_only["wheel"]).namelist())
     for service in ("common", "dataset", "trainer", "tts", "registry"):
         assert f"tuneforge/{service}/v1/{service}_pb2.py" in names
         assert f"tuneforge/{service}/v1/{service}_pb2_grpc.py" in names
@@ -76,8 +71,12 @@ def test_the_service_process_never_imports_the_ml_stack(tmp_path):
 
 
 def _build_wheel(out: Path) -> Path:
+    """The client wheel, built from a clean copy of clients/python: setuptools reuses a
+    source tree's build/ folder, whose stale files would land in the wheel."""
+    source = out / "src"
+    shutil.copytree(REPO / "clients" / "python", source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     run = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO / "clients" / "python")],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
         capture_output=True, text=True, timeout=180,
     )
     assert run.returncode == 0, run.stderr
