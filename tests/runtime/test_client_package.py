@@ -228,6 +228,13 @@ def test_server_commands_in_a_client_only_venv_say_what_to_install(client_only, 
     assert re.search(r"pip install '?tuneforge", run.stderr), run.stderr
 
 
+
+def test_token_preview_in_a_client_only_venv_says_it_needs_the_trainer(client_only):
+    code = "from tuneforge.cli import token_view\ntoken_view.token_views([{'messages': []}], 'some/model', 64)\n"
+    run = _run_in(client_only, client_only["python"], "-c", code)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert "pip install tuneforge-trainer" in run.stderr
+
 # -- the SDK is typed
 
 
