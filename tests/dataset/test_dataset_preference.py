@@ -105,7 +105,7 @@ def test_stats_count_pairs_and_size_them_by_the_longer_reply(tmp_path):
 
 
 def test_evaluation_samples_where_the_adapter_differs_become_owner_chosen_pairs():
-    from tuneforge.services.dataset.preference_formats import pairs_from_evaluation
+    from tuneforge.client.preferences import pairs_from_evaluation
 
     samples = [
         {"messages": [USER], "reference": "Paris.", "adapter": "Berlin."},

@@ -63,7 +63,9 @@ def evaluate(args: argparse.Namespace) -> int:
         print(f"evaluation {job.id} ended {job.State.Name(job.state)}: {job.error_reason} {job.error_message}",
               file=sys.stderr)
         return 1
-    result = job_result(job)
+    result = job_result(job, tpb.EvaluationJobResult)
+    if result is None:
+        raise SystemExit(f"error: evaluation {job.id} succeeded without a result")
     if result.recorded:
         report = client.registry.get_evaluation(adapter_name=args.name, adapter_version=result.report.adapter_version)
     else:  # the registry did not keep it; the job's own copy is the same report

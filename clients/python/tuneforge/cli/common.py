@@ -77,6 +77,17 @@ def parse_sets(message_cls: type, items: list[str], option: str = "--set") -> tu
         raise SystemExit(f"error: {option} {exc}") from None
 
 
+def server_parts_missing(command: str, exc: ModuleNotFoundError, install: str = "tuneforge") -> int:
+    """``tuneforge serve``/``config``/``demo``/``web`` where only the client is installed: say
+    what to install, exit 2, no traceback. A missing module outside tuneforge is a broken
+    install, not a missing part: re-raised."""
+    if not (exc.name or "").startswith("tuneforge."):
+        raise exc
+    print(f"error: `tuneforge {command}` needs the server parts, which are not installed here "
+          f"(no {exc.name}; this is the client alone): pip install {install}", file=sys.stderr)
+    return 2
+
+
 def fail(error: TuneforgeClientError) -> int:
     text = str(error)
     print(f"error: {text}", file=sys.stderr)

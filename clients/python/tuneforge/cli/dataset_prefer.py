@@ -2,7 +2,7 @@
 
 An evaluation report's samples hold, per held-out dialog, the owner's real reply and the
 adapter's; where they differ, the owner's becomes ``chosen`` and the adapter's ``rejected``
-(services/dataset/preference_formats.pairs_from_evaluation). The pairs are uploaded and
+(``tuneforge.client.preferences.pairs_from_evaluation``). The pairs are uploaded and
 imported as preference dataset NAME, with the same per-record checks as any import, ready for
 ``tuneforge train start --set method=dpo``.
 
@@ -19,8 +19,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from tuneforge.client.preferences import pairs_from_evaluation
+
 from tuneforge.cli.common import connect, emit, to_dict
-from tuneforge.services.dataset.preference_formats import pairs_from_evaluation
 
 
 def _samples(client: Any, source: str) -> list[dict[str, Any]]:

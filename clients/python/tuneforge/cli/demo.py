@@ -9,6 +9,7 @@ free loopback port over ``--data-root`` unless ``--target`` names a running one.
 from __future__ import annotations
 
 import argparse
+import importlib
 import subprocess
 import sys
 import time
@@ -72,14 +73,18 @@ def _unique(client: Client, name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tuneforge.cli.common import connect
+    from tuneforge.cli.common import connect, server_parts_missing
 
     server = None
     root = Path(args.data_root).resolve()
+    try:
+        importlib.import_module("tuneforge.demo")  # the bundled export ships with the server parts
+        if args.target is None:
+            from tuneforge.runtime.logging import configure_logging
+            from tuneforge.testing.server import ServerThread
+    except ModuleNotFoundError as exc:
+        return server_parts_missing("demo", exc)
     if args.target is None:
-        from tuneforge.runtime.logging import configure_logging
-        from tuneforge.testing.server import ServerThread
-
         configure_logging("warning")
         local_model = Path(args.base_model).expanduser() if args.base_model else None
         allowed = str(local_model.resolve()) if local_model and local_model.is_dir() else ""

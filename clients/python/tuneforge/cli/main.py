@@ -16,16 +16,19 @@ import json
 import sys
 from typing import Any
 
-from tuneforge.cli.common import client_options, deadline
+from tuneforge.cli.common import client_options, deadline, server_parts_missing
 
 COMMAND_GROUPS = ("jobs", "dataset", "train", "adapters", "models", "tts", "demo", "web")
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from tuneforge.runtime.config import load_config
-    from tuneforge.runtime.errors import TuneforgeError
-    from tuneforge.runtime.logging import configure_logging
-    from tuneforge.runtime.server import SERVICES, serve_forever
+    try:
+        from tuneforge.runtime.config import load_config
+        from tuneforge.runtime.errors import TuneforgeError
+        from tuneforge.runtime.logging import configure_logging
+        from tuneforge.runtime.server import SERVICES, serve_forever
+    except ModuleNotFoundError as exc:
+        return server_parts_missing("serve", exc)
 
     overrides = {"port": args.port, "data_root": args.data_root, "host": args.host, "metrics_port": args.metrics_port,
                  "web_port": args.web_port}
@@ -46,7 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
         from tuneforge.cli.web import WEB_EXTRA_MISSING
 
         if exc.name not in ("starlette", "uvicorn", "multipart", "python_multipart"):
-            raise
+            return server_parts_missing("serve --web-port", exc, "'tuneforge[web]'")
         print(WEB_EXTRA_MISSING, file=sys.stderr)
         return 2
     except ValueError as exc:  # the console's bind rule (InsecureBind), checked before any port opens
@@ -54,6 +57,8 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     try:
         asyncio.run(serve_forever(config, services, ready, companions))
+    except ModuleNotFoundError as exc:  # the runtime without the service asked for
+        return server_parts_missing("serve", exc, f"tuneforge-{args.service}" if args.service != "all" else "tuneforge")
     except (TuneforgeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -90,8 +95,11 @@ async def _announced(console: Any) -> Any:
 
 
 def _config_show(args: argparse.Namespace) -> int:
-    from tuneforge.runtime.config import describe, load_config
-    from tuneforge.runtime.errors import TuneforgeError
+    try:
+        from tuneforge.runtime.config import describe, load_config
+        from tuneforge.runtime.errors import TuneforgeError
+    except ModuleNotFoundError as exc:
+        return server_parts_missing("config show", exc, "tuneforge-runtime")
 
     try:
         config, origin = load_config(args.config, {"data_root": args.data_root})

@@ -5,8 +5,9 @@ Each record is tokenized and masked by the training job's own code
 end-of-turn check) here in the CLI, with the base model's tokenizer — a local directory or a
 hub id already in the Hugging Face cache (nothing is downloaded). Trained tokens (the labels)
 are marked: in a terminal, green on alternating shades so token boundaries show, the rest
-dimmed; otherwise each trained token in ``[brackets]``. Needs ``transformers`` (the server
-install has it; the bare client package does not).
+dimmed; otherwise each trained token in ``[brackets]``. Needs the trainer's package
+(``tuneforge-trainer``, with ``transformers``) beside the client: imported only here, when
+``--tokens`` asks, so the client alone installs and runs every other command.
 """
 
 from __future__ import annotations
@@ -44,10 +45,12 @@ def token_views(records: list[dict], base_model: str, max_seq_length: int) -> li
     """Per record: its samples as (text, trained) pieces, or the training job's error."""
     try:
         from transformers import AutoTokenizer
+
+        from tuneforge.runtime.errors import TuneforgeError
+        from tuneforge.services.trainer import chat_data
     except ImportError:
-        raise SystemExit("--tokens needs transformers (install tuneforge with its server extras)") from None
-    from tuneforge.runtime.errors import TuneforgeError
-    from tuneforge.services.trainer import chat_data
+        raise SystemExit("--tokens tokenizes with the trainer's own code and transformers, which "
+                         "are not installed here: pip install tuneforge-trainer (or tuneforge)") from None
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(base_model)

@@ -20,11 +20,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tuneforge.client import job_params
+from tuneforge.client import job_params, tracking
 from tuneforge.trainer.v1 import trainer_pb2
 
 from tuneforge.cli.common import connect, emit, parse_sets
-from tuneforge.services.trainer import tracking
 
 PLAN_DEADLINE = 600.0  # a warm-up loads the model and may queue behind GPU work
 

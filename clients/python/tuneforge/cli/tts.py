@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 from tuneforge.client import TuneforgeClientError, job_result
+from tuneforge.tts.v1 import tts_pb2
 
 from tuneforge.cli import jobs
 from tuneforge.cli.common import (
@@ -253,7 +254,7 @@ def _say(args: argparse.Namespace) -> int:
     if code != 0:
         return code
     out = client.download(client.tts.download_preview(job_id=job.id), args.output)
-    result = job_result(client.jobs.get_job(id=job.id))
+    result = job_result(client.jobs.get_job(id=job.id), tts_pb2.SynthesizeJobResult)
     seconds = result.duration_seconds if result is not None else 0.0
     emit(args, {"path": str(out), "job_id": job.id, "duration_seconds": seconds}, f"wrote {out} ({seconds:.2f} s)")
     return 0

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from tuneforge.cli.common import client_options
+from tuneforge.cli.common import client_options, server_parts_missing
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,13 +35,16 @@ def run(args: argparse.Namespace) -> int:
         from tuneforge.web.server import InsecureBind, WebSettings, check_bind_policy, serve
     except ModuleNotFoundError as exc:
         if exc.name not in ("starlette", "uvicorn", "multipart", "python_multipart"):
-            raise
+            return server_parts_missing("web", exc, "'tuneforge[web]'")
         print(WEB_EXTRA_MISSING, file=sys.stderr)
         return 2
-    from tuneforge.runtime.config import Config
-    from tuneforge.runtime.errors import TuneforgeError
-    from tuneforge.runtime.logging import configure_logging
-    from tuneforge.runtime.server import check_bind_policy as check_server_bind_policy
+    try:
+        from tuneforge.runtime.config import Config
+        from tuneforge.runtime.errors import TuneforgeError
+        from tuneforge.runtime.logging import configure_logging
+        from tuneforge.runtime.server import check_bind_policy as check_server_bind_policy
+    except ModuleNotFoundError as exc:
+        return server_parts_missing("web", exc, "'tuneforge[web]'")
 
     configure_logging("info")  # failed logins are logged (JSON on stderr, as the servers log)
     settings = WebSettings(

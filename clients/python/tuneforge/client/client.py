@@ -7,7 +7,7 @@
                                                  config={"owner_name": "Alice"})
         for event in tf.watch_job(job.id):
             print(event)
-        result = job_result(tf.wait_job(job.id))   # a dataset_pb2.TelegramJobResult
+        result = job_result(tf.wait_job(job.id), dataset_pb2.TelegramJobResult)
 
 Every RPC is a method on ``tf.dataset``, ``tf.trainer``, ``tf.tts``, ``tf.registry`` and
 ``tf.jobs`` (every job, whatever service made it) named in snake_case, taking the request's
@@ -25,9 +25,10 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar, overload
 
 import grpc
+from google.protobuf.message import Message
 
 from tuneforge.client import services
 from tuneforge.client.errors import TuneforgeClientError, Unavailable, from_rpc_error
@@ -35,7 +36,9 @@ from tuneforge.client.stubs import SERVICES as _SERVICES
 from tuneforge.client.stubs import message_class as _message_class
 from tuneforge.client.stubs import metadata
 from tuneforge.common.v1 import common_pb2
+from tuneforge.dataset.v1 import dataset_pb2
 from tuneforge.registry.v1 import registry_pb2
+from tuneforge.tts.v1 import tts_pb2
 
 DEFAULT_TARGET = "localhost:50051"
 CHUNK = 1024 * 1024
@@ -65,23 +68,39 @@ def _options(retries: int) -> list[tuple[str, Any]]:
     return [*_CHANNEL_OPTIONS, ("grpc.service_config", service_config(retries))]
 
 
-def job_result(job: common_pb2.Job) -> Any:
+M = TypeVar("M", bound=Message)
+
+
+@overload
+def job_result(job: common_pb2.Job) -> Message | None: ...
+@overload
+def job_result(job: common_pb2.Job, result_type: type[M]) -> M | None: ...
+def job_result(job: common_pb2.Job, result_type: type[Message] | None = None) -> Message | None:
     """The job's result as its typed message (e.g. trainer_pb2.TrainingJobResult), or None
-    while it has none."""
-    return _unpack(job.result)
+    while it has none. With ``result_type`` the value is typed as that message for a type
+    checker, and a job whose result is another message raises TypeError."""
+    return _unpack(job, job.result, result_type)
 
 
-def job_params(job: common_pb2.Job) -> Any:
-    """The job's params as its typed message (e.g. trainer_pb2.TrainingJobParams), or None."""
-    return _unpack(job.params)
+@overload
+def job_params(job: common_pb2.Job) -> Message | None: ...
+@overload
+def job_params(job: common_pb2.Job, params_type: type[M]) -> M | None: ...
+def job_params(job: common_pb2.Job, params_type: type[Message] | None = None) -> Message | None:
+    """The job's params as its typed message (e.g. trainer_pb2.TrainingJobParams), or None;
+    ``params_type`` as for :func:`job_result`."""
+    return _unpack(job, job.params, params_type)
 
 
-def _unpack(value: Any) -> Any:
+def _unpack(job: common_pb2.Job, value: Any, expected: type[Message] | None) -> Message | None:
     if not value.type_url:
         return None
+    if expected is not None and not value.Is(expected.DESCRIPTOR):
+        raise TypeError(f"job {job.id} ({job.kind}) holds a {value.TypeName()}, "
+                        f"not a {expected.DESCRIPTOR.full_name}")
     from google.protobuf import descriptor_pool
 
-    cls = _message_class(descriptor_pool.Default().FindMessageTypeByName(value.TypeName()))
+    cls = expected or _message_class(descriptor_pool.Default().FindMessageTypeByName(value.TypeName()))
     msg = cls()
     value.Unpack(msg)
     return msg
@@ -164,9 +183,19 @@ class Client:
         self.close()
 
     # -- conveniences
+    @overload
+    def upload_file(self, service: Literal["dataset"], path: str | Path, filename: str | None = None, *,
+                    chunk_size: int = CHUNK, request_id: str = "") -> dataset_pb2.Upload: ...
+    @overload
+    def upload_file(self, service: Literal["tts"], path: str | Path, filename: str | None = None, *,
+                    chunk_size: int = CHUNK, request_id: str = "") -> tts_pb2.VoiceSample: ...
+    @overload
+    def upload_file(self, service: str, path: str | Path, filename: str | None = None, *,
+                    chunk_size: int = CHUNK, request_id: str = "") -> dataset_pb2.Upload | tts_pb2.VoiceSample: ...
     def upload_file(self, service: str, path: str | Path, filename: str | None = None, *, chunk_size: int = CHUNK,
-                    request_id: str = "") -> Any:
-        """Upload a file to the dataset (UploadFile) or tts (UploadVoiceSample) service."""
+                    request_id: str = "") -> dataset_pb2.Upload | tts_pb2.VoiceSample:
+        """Upload a file to the dataset service (UploadFile: a ``dataset_pb2.Upload``) or the
+        tts service (UploadVoiceSample: a ``tts_pb2.VoiceSample``)."""
         rpc, request_name = _UPLOAD_RPCS[service]
         pb = _SERVICES[service][0]
         request_cls = getattr(pb, request_name)

@@ -217,27 +217,3 @@ def longest_conversation(record: dict[str, Any]) -> dict[str, Any]:
                key=lambda msgs: sum(len(m["content"]) for m in msgs))
     return {"messages": [*record["prompt"], *side], "source": record.get("source")}
 
-
-def pairs_from_evaluation(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The correction loop: preference pairs from an evaluation report's samples.
-
-    Each sample holds the conversation so far (``messages``), the owner's real reply
-    (``reference``) and the adapter's (``adapter``); where they differ, the owner's is
-    ``chosen`` and the adapter's ``rejected`` — DPO then pulls the adapter's tone towards the
-    owner's. Samples whose replies match (after trimming) or whose prompt does not end on a
-    user turn are left out, so every pair passes the import's checks.
-    """
-    pairs = []
-    for sample in samples:
-        prompt = [m for m in sample.get("messages") or [] if isinstance(m, dict)]
-        owner = str(sample.get("reference") or "").strip()
-        adapter = str(sample.get("adapter") or "").strip()
-        if not owner or not adapter or owner == adapter:
-            continue
-        try:
-            pairs.append(_finish([_message(m, "messages") for m in prompt],
-                                 [{"role": "assistant", "content": owner}],
-                                 [{"role": "assistant", "content": adapter}]))
-        except Exception:  # noqa: BLE001 - a RecordProblem: not a usable pair, skipped
-            continue
-    return pairs
