@@ -104,19 +104,20 @@ def test_the_issues_400000_messages_are_refused_before_any_job(chat_server, tiny
 
 def test_a_chat_whose_deadline_passes_while_preparing_the_prompt_ends_within_seconds(chat_server, slow_template_model):
     srv, c = chat_server
-    timeout = 20.0
+    timeout = 40.0  # the tiny model loads in 3-20 s: the deadline passes while the template renders
     deadline = time.time() + timeout
     with pytest.raises(TuneforgeClientError) as err:
         list(c.trainer.chat(base_model=str(slow_template_model), messages=[ASK], timeout=timeout))
     assert err.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
     job = _until_ended(c)
     late = job.end_time.ToMicroseconds() / 1e6 - deadline
-    print(f"chat job ended {late:.1f} s after its deadline ({Job.State.Name(job.state)}, {job.error_reason})")
+    print(f"chat job ended {late:.1f} s after its deadline ({Job.State.Name(job.state)} {job.error_reason},"
+          f" in phase {job.progress.phase})")
     assert late < SECONDS_AFTER, late
     assert _gpu_lock_free(srv.config.root)
 
 
-def test_a_caller_that_hangs_up_while_the_prompt_is_prepared_cancels_the_job_within_seconds(chat_server, slow_template_model):
+def test_a_caller_that_hangs_up_while_the_model_loads_cancels_the_job_within_seconds(chat_server, slow_template_model):
     srv, c = chat_server
     with grpc.insecure_channel(srv.target) as channel:
         call = trainer_pb2_grpc.TrainerServiceStub(channel).Chat(
@@ -125,8 +126,8 @@ def test_a_caller_that_hangs_up_while_the_prompt_is_prepared_cancels_the_job_wit
         first = next(call)
         assert first.WhichOneof("kind") == "job"
         end = time.time() + 120
-        while c.jobs.get_job(id=first.job.id).progress.phase != "preparing_prompt":
-            assert time.time() < end, "the worker never reached the prompt"
+        while c.jobs.get_job(id=first.job.id).progress.phase != "loading_model":
+            assert time.time() < end, "the worker never started"
             time.sleep(0.2)
         hung_up = time.time()
         call.cancel()

@@ -52,8 +52,9 @@ class Halted(BaseException):
 def halting(deadline: float | None, should_stop: Callable[[], bool] | None = None,
             on_stop: Callable[[], None] | None = None) -> Iterator[None]:
     """Inside: SIGTERM/SIGINT (``on_stop`` is told) and the ``deadline`` raise :class:`Halted`,
-    and raise it again every quarter second until it lands (a signal handler may run inside a
-    ``__del__`` or a callback, where an exception is swallowed). The main thread only (signal
+    again every quarter second until it lands (a handler may run inside a ``__del__`` or a
+    callback, where an exception is swallowed), and whatever exception leaves after a halt is
+    the halt (an import or a class body may have wrapped it). The main thread only (signal
     handlers); the previous handlers are back on the way out."""
     why: list[str] = []
 
@@ -78,6 +79,10 @@ def halting(deadline: float | None, should_stop: Callable[[], bool] | None = Non
                 raise Halted("deadline")
             signal.setitimer(signal.ITIMER_REAL, left)
         yield
+    except BaseException as exc:
+        if why and not isinstance(exc, Halted):  # the code it interrupted wrapped it (an import, a __set_name__)
+            raise Halted(why[0]) from exc
+        raise
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         for sig, handler in previous.items():
