@@ -92,6 +92,15 @@ def test_more_characters_than_chat_max_chars_is_invalid_argument_on_messages(cha
     assert _chat_jobs(c) == []
 
 
+def test_a_conversation_past_the_models_context_is_invalid_argument_on_messages(chat_server, tiny_lm_dir):
+    _, c = chat_server
+    messages = [{"role": "user", "content": "hello there " * 1700}]  # ~7,000 tokens; the tiny model reads 2,048
+    with pytest.raises(InvalidArgument) as err:
+        list(c.trainer.chat(base_model=str(tiny_lm_dir), messages=messages, timeout=120))
+    assert err.value.reason == "CHAT_TOO_LONG" and err.value.field_violations[0].field == "messages"
+    assert "at most 2048" in err.value.field_violations[0].description
+
+
 def test_the_issues_400000_messages_are_refused_before_any_job(chat_server, tiny_lm_dir):
     srv, c = chat_server
     request = trainer_pb2.ChatRequest(base_model=str(tiny_lm_dir), messages=[

@@ -21,7 +21,7 @@ come. ``result``: ``{"replies": [{"side", "text", "tokens", "stopped", "finish_r
 A stop request (the caller went away) ends the reply where it is, and so does the deadline, in
 every phase: loading the model and preparing the prompt run inside ``generation.halting``, so
 neither holds the GPU lock past them (finish_reason ``cancelled`` / ``deadline``, empty text when
-no token came yet).
+no token came yet). A prompt longer than the model's context is CHAT_TOO_LONG on ``messages``.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from typing import Any
 
 from tuneforge.runtime import worker_events as ev
 from tuneforge.runtime.errors import invalid_argument
-from tuneforge.services.trainer import generation
+from tuneforge.services.trainer import chat_data, generation
 
 SIDES = ("base", "adapter")
+CHAT_TOO_LONG = "CHAT_TOO_LONG"
 
 
 def check_messages(messages: Any, max_messages: int = 0, max_chars: int = 0) -> list[dict[str, str]]:
@@ -44,7 +45,7 @@ def check_messages(messages: Any, max_messages: int = 0, max_chars: int = 0) -> 
         raise invalid_argument("messages", "give at least one message")
     if max_messages and len(messages) > max_messages:
         raise invalid_argument("messages", f"at most {max_messages} messages (chat_max_messages); got {len(messages)}",
-                               reason="CHAT_TOO_LONG")
+                               reason=CHAT_TOO_LONG)
     out, chars = [], 0
     for i, msg in enumerate(messages):
         role, content = (msg.get("role"), msg.get("content")) if isinstance(msg, dict) else (None, None)
@@ -54,7 +55,7 @@ def check_messages(messages: Any, max_messages: int = 0, max_chars: int = 0) -> 
         chars += len(content)
         if max_chars and chars > max_chars:
             raise invalid_argument("messages", f"at most {max_chars} characters in all (chat_max_chars); "
-                                   f"message {i} goes past it", reason="CHAT_TOO_LONG")
+                                   f"message {i} goes past it", reason=CHAT_TOO_LONG)
         out.append({"role": role, "content": content})
     if out[-1]["role"] != "user":
         raise invalid_argument("messages", "the last message must be the user's")
@@ -84,6 +85,7 @@ def _answer(spec: dict[str, Any], messages: list[dict[str, str]], sides: list[st
     max_new = int(spec.get("max_new_tokens") or 256)
     ev.progress(phase="loading_model", message=f"loading {spec['base_model']}")
     model, tokenizer = generation.load(spec["base_model"], spec.get("adapter_dir"))
+    max_new = _fit_context(model, tokenizer, messages, max_new)
     for side in sides:
         count = 0
 
@@ -92,7 +94,6 @@ def _answer(spec: dict[str, Any], messages: list[dict[str, str]], sides: list[st
             count += 1
             ev.progress(phase="generating", side=side, piece=piece, step=count, total=max_new)
 
-        ev.progress(phase="preparing_prompt", side=side, message=f"{len(messages)} messages")
         out = generation.generate(
             model, tokenizer, messages, max_new_tokens=max_new, seed=int(spec.get("seed") or 0),
             temperature=float(spec.get("temperature") or 0.0), top_p=float(spec.get("top_p") or 1.0),
@@ -102,6 +103,21 @@ def _answer(spec: dict[str, Any], messages: list[dict[str, str]], sides: list[st
                         "stopped": out.stopped, "finish_reason": out.finish_reason})
         if out.finish_reason in ("deadline", "cancelled"):
             break
+
+
+def _fit_context(model: Any, tokenizer: Any, messages: list[dict[str, str]], max_new: int) -> int:
+    """``max_new`` cut so that prompt + reply stay within what the model reads; CHAT_TOO_LONG
+    on ``messages`` when the prompt alone does not fit (past it a reply is noise, and the
+    first pass over it is the worker's largest allocation)."""
+    ev.progress(phase="preparing_prompt", message=f"{len(messages)} messages")
+    limit = generation.context_length(model)
+    if not limit:
+        return max_new
+    tokens = len(chat_data.render_prompt(tokenizer, messages))
+    if tokens >= limit:
+        raise invalid_argument("messages", f"the conversation is {tokens} tokens; the model reads at most {limit}",
+                               reason=CHAT_TOO_LONG)
+    return min(max_new, limit - tokens)
 
 
 if __name__ == "__main__":

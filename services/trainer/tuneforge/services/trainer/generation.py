@@ -120,6 +120,14 @@ def load(base_model: str, adapter_dir: str | None = None) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def context_length(model: Any) -> int | None:
+    """The most positions the model reads (its config's ``max_position_embeddings``), or None."""
+    config = getattr(model, "config", None)
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    value = getattr(text, "max_position_embeddings", None)
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
 def stop_ids(model: Any, tokenizer: Any) -> list[int]:
     """The end-of-turn token and every eos id the model's generation config names."""
     ids = set(chat_data.end_of_turn_ids(tokenizer))
