@@ -191,6 +191,13 @@ class Config:
     export_calibration_samples: int = field(
         default=128, metadata={"help": "training rows AWQ calibrates on"}
     )
+    # -- chat (TrainerService.Chat, the console's chat)
+    chat_max_messages: int = field(
+        default=512, metadata={"help": "most messages one chat request may carry (INVALID_ARGUMENT beyond)"}
+    )
+    chat_max_chars: int = field(
+        default=262_144, metadata={"help": "most characters one chat request may carry, all messages together"}
+    )
     allowed_paths: str = field(
         default="",
         metadata={"help": "directories outside the data root that requests may name (comma-separated; empty: the data root only)"},
@@ -289,6 +296,9 @@ def load_config(
             raise invalid_argument(name, f"must be one of {sorted(allowed)}")
     if config.vllm_sleep_level not in (1, 2):
         raise invalid_argument("vllm_sleep_level", "must be 1 (offload weights) or 2 (drop them)")
+    for name in ("chat_max_messages", "chat_max_chars"):
+        if getattr(config, name) < 1:
+            raise invalid_argument(name, "must be at least 1")
     return config, origin
 
 

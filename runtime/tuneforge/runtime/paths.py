@@ -4,6 +4,12 @@
 Every request field that reaches a server path goes through :func:`confine` (the list is in
 docs/security.md). A refusal says only that the path is not allowed — never whether it
 exists — so the API cannot be used to probe the server's file system.
+
+Jobs that *write* where a client says (merge, export) go through :func:`confine_output`: inside
+the data root only under their own directory (``merged/``, ``models/``), never onto one of
+the service's own files (:data:`RESERVED`, the layout of docs/data-root.md — named here once,
+and the store and the registry take their file names from here), never onto a path that
+exists and holds something.
 """
 
 from __future__ import annotations
@@ -12,10 +18,24 @@ import os
 import re
 from pathlib import Path
 
-from tuneforge.runtime.errors import TuneforgeError, invalid_argument
+from tuneforge.runtime.errors import Code, FieldViolation, TuneforgeError, invalid_argument
 
 NOT_ALLOWED = "PATH_NOT_ALLOWED"
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+
+# The data root's own names (docs/data-root.md).
+STATE_DB = "state.db"
+SERVER_LOCK = "server.lock"
+ADAPTERS_DIR = "adapters"
+ACTIVE_MARKER = ".active"  # adapters/.active: the active adapter, read by vLLM's launcher
+SERVING_MARKER = ".serving"  # adapters/.serving: the adapters served beside it
+MERGED_DIR = "merged"  # MergeAdapter's outputs
+MODELS_DIR = "models"  # CreateExportJob's outputs (the registry catalogues them)
+RESERVED = (
+    "tuneforge.toml", STATE_DB, f"{STATE_DB}-wal", f"{STATE_DB}-shm", f"{STATE_DB}-journal", SERVER_LOCK,
+    "locks", "uploads", "datasets", ADAPTERS_DIR, f"{ADAPTERS_DIR}/{ACTIVE_MARKER}",
+    f"{ADAPTERS_DIR}/{SERVING_MARKER}", "tts", "jobs", "tmp",
+)  # fmt: skip
 
 
 def allowed_roots(data_root: Path | str, allowed_paths: str = "", *extra: str) -> list[Path]:
@@ -43,6 +63,32 @@ def confine(raw: str, field: str, roots: list[Path], *, base: Path | None = None
     if not (_inside(lexical, roots) and _inside(resolved, roots)):
         raise not_allowed(field, raw)
     return resolved
+
+
+def confine_output(raw: str, field: str, data_root: Path, own_dir: str, roots: list[Path], *,
+                   base: Path | None = None) -> Path:
+    """Where a job writes what a client asked for: ``raw`` (relative to ``base``, default the
+    data root) confined like any path, and inside the data root only strictly under
+    ``own_dir``; never on or in a :data:`RESERVED` name, never an ancestor of the data root,
+    never a file or a non-empty directory (ALREADY_EXISTS ``OUTPUT_EXISTS``). Refusals show
+    what the client sent, not the server's absolute path."""
+    out = confine(raw, field, roots, base=base)
+    root = Path(data_root).resolve()
+    if out == root or out in root.parents:
+        raise invalid_argument(field, f"{raw!r} is the data root or a directory holding it", reason=NOT_ALLOWED)
+    if root in out.parents:
+        relative = out.relative_to(root).as_posix()
+        if any(relative == name or relative.startswith(f"{name}/") for name in RESERVED):
+            raise invalid_argument(field, f"{raw!r} names one of the service's own files or directories "
+                                   f"({relative.split('/')[0]})", reason=NOT_ALLOWED)
+        own = (root / own_dir).resolve()
+        if own not in out.parents:
+            raise invalid_argument(field, f"{raw!r}: inside the data root an output goes under {own_dir}/ "
+                                   "(elsewhere: a directory listed in allowed_paths)", reason=NOT_ALLOWED)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise TuneforgeError(Code.ALREADY_EXISTS, "OUTPUT_EXISTS", f"{raw!r} already exists and is not empty",
+                             [FieldViolation(field, f"{raw!r} exists and is not empty")])
+    return out
 
 
 def is_hub_id(text: str) -> bool:

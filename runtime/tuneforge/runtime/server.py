@@ -34,6 +34,7 @@ from tuneforge.runtime.job_service import JobServicer
 from tuneforge.runtime.jobs import JobEngine
 from tuneforge.runtime.logging import get_logger
 from tuneforge.runtime.metrics import Metrics
+from tuneforge.runtime.paths import STATE_DB
 from tuneforge.runtime.store import Store
 
 SERVICES = ("dataset", "trainer", "tts", "registry")
@@ -181,7 +182,7 @@ class TuneforgeServer:
         check_bind_policy(self.config)
         root = self.config.root
         root.mkdir(parents=True, exist_ok=True)
-        store = Store(root / "state.db")
+        store = Store(root / STATE_DB)
         engine = JobEngine(
             store, root,
             max_parallel_jobs=self.config.max_parallel_jobs,

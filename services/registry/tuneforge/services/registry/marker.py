@@ -18,8 +18,8 @@ import os
 import tempfile
 from pathlib import Path
 
-MARKER_NAME = ".active"
-SERVING_NAME = ".serving"
+from tuneforge.runtime.paths import ACTIVE_MARKER as MARKER_NAME, SERVING_MARKER as SERVING_NAME
+
 FILE_MODE = 0o644
 
 

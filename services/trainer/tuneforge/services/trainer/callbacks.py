@@ -12,6 +12,7 @@ from typing import Any, Callable
 from transformers import TrainerCallback
 
 from tuneforge.runtime import worker_events as ev
+from tuneforge.services.trainer.jobs import is_complete_checkpoint
 
 _METRIC_KEYS = {
     "loss": "loss", "eval_loss": "eval_loss", "learning_rate": "learning_rate",
@@ -30,7 +31,8 @@ class EventsCallback(TrainerCallback):
 
     tokens/s counts the real (non-pad) tokens TRL reports as ``num_tokens`` over the wall time
     since training began in this process; the ETA extrapolates the seconds per step so far.
-    ``on_checkpoint(path)`` runs after each checkpoint is complete (e.g. to add the config).
+    ``on_checkpoint(path)`` runs after each checkpoint is complete (e.g. to add the config); an
+    incomplete one (jobs.is_complete_checkpoint) is never reported.
     """
 
     def __init__(self, on_checkpoint: Callable[[Path], None] | None = None) -> None:
@@ -93,7 +95,7 @@ class EventsCallback(TrainerCallback):
     # ---- checkpoints --------------------------------------------------------------------
     def on_save(self, args, state, control, **kw: Any):
         path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if state.is_world_process_zero and path.is_dir():
+        if state.is_world_process_zero and is_complete_checkpoint(path):
             if self.on_checkpoint is not None:
                 self.on_checkpoint(path)
             self.last_checkpoint = path

@@ -159,6 +159,10 @@ async def _follow(engine: JobEngine, job_id: str, deadline: float) -> AsyncItera
         await events.aclose()
     job = engine.get(job_id)
     if job.state != "SUCCEEDED":
+        from tuneforge.services.trainer.chat_worker import CHAT_TOO_LONG
+
+        if job.error_reason == CHAT_TOO_LONG:  # found by the worker: the prompt is past the model's context
+            raise invalid_argument("messages", job.error_message.removeprefix("invalid messages: "), reason=CHAT_TOO_LONG)
         raise TuneforgeError(Code.ABORTED if job.state == "CANCELLED" else Code.INTERNAL,
                              job.error_reason or f"CHAT_JOB_{job.state}",
                              job.error_message or f"chat job {job.id} ended {job.state}")

@@ -122,6 +122,12 @@ class Evaluations:
 
     # ------------------------------------------------------------------ chat
     async def _chat_spec(self, request: pb.ChatRequest, deadline: float) -> dict[str, Any]:
+        from tuneforge.services.trainer.chat_worker import check_messages
+
+        cfg = self.ctx.config
+        over = request.messages[: cfg.chat_max_messages + 1]  # never copies more than one too many
+        messages = check_messages([{"role": m.role, "content": m.content} for m in over],
+                                  cfg.chat_max_messages, cfg.chat_max_chars)
         adapter_dir = None
         base = request.base_model
         if request.adapter_name:
@@ -134,7 +140,7 @@ class Evaluations:
         sides = ["base", "adapter"] if request.compare else ["adapter"] if adapter_dir else ["base"]
         return eval_jobs.spec_chat(
             base_model=self.locate_model(base), adapter_dir=adapter_dir, sides=sides,
-            messages=[{"role": m.role, "content": m.content} for m in request.messages],
+            messages=messages,
             deadline=deadline, max_new_tokens=request.max_new_tokens,
             temperature=request.temperature, top_p=request.top_p, seed=request.seed)
 

@@ -1,11 +1,13 @@
 """CreateExportJob of TrainerService: check everything cheap before a job exists.
 
-A mixin of the trainer's servicer. Before queuing, it checks the format and quant, asks the
-registry for the adapter (NOT_FOUND), locates the base model offline (MODEL_NOT_AVAILABLE),
-reads its architecture (UNSUPPORTED_ARCHITECTURE, named), resolves the output directory
-(OUTPUT_EXISTS; ALREADY_EXISTS when another export writes there), finds the calibration data
-for AWQ (the adapter's own dataset, through the dataset service) and checks the free disk
-(DISK_FULL). The worker checks again (the disk may fill meanwhile).
+A mixin of the trainer's servicer. Before queuing, it checks the format and quant and the
+output directory (paths.confine_output: under ``models/`` or ``allowed_paths``, never the
+service's own files; OUTPUT_EXISTS when it holds something), asks the registry for the adapter
+(NOT_FOUND), locates the base model offline (MODEL_NOT_AVAILABLE), reads its architecture
+(UNSUPPORTED_ARCHITECTURE, named), refuses an output another export writes to
+(ALREADY_EXISTS), finds the calibration data for AWQ (the adapter's own dataset, through the
+dataset service) and checks the free disk (DISK_FULL). The worker
+checks again (the disk may fill meanwhile).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from tuneforge.runtime.errors import Code, FieldViolation, TuneforgeError, alrea
 from tuneforge.runtime.job_rpcs import job_pb
 from tuneforge.runtime.names import validate_name
 from tuneforge.runtime.peers import peer_error
-from tuneforge.runtime.paths import confine
+from tuneforge.runtime.paths import MODELS_DIR, confine_output
 from tuneforge.services.trainer import export as ex
 
 EXPORT = "export"
@@ -31,23 +33,14 @@ _FORMATS = {registry_pb2.EXPORT_FORMAT_GGUF: "gguf", registry_pb2.EXPORT_FORMAT_
 
 
 def models_dir(root: Path) -> Path:
-    return Path(root) / "models"
+    return Path(root) / MODELS_DIR
 
 
 def output_dir(root: Path, raw: str, adapter: str, fmt: str, quant: str, roots: list[Path] | None = None) -> Path:
-    """Where an export goes: ``raw`` (relative = under ``models/``; confined to ``roots``, the
-    data root and ``allowed_paths``) or a fresh default."""
-    if "\x00" in raw:
-        raise invalid_argument("output_dir", "must not contain NUL")
-    if raw:
-        out = confine(raw, "output_dir", roots or [Path(root).resolve()], base=models_dir(root))
-    else:
-        out = models_dir(root) / adapter / f"{fmt}-{quant}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out = out.resolve()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise TuneforgeError(Code.ALREADY_EXISTS, "OUTPUT_EXISTS", f"{out} already exists and is not empty",
-                             [FieldViolation("output_dir", f"{out} exists and is not empty")])
-    return out
+    """Where an export goes: ``raw`` (relative = under ``models/``; in the data root only under
+    ``models/``, else under ``allowed_paths``) or a fresh default under ``models/<adapter>/``."""
+    raw = raw or f"{adapter}/{fmt}-{quant}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return confine_output(raw, "output_dir", root, MODELS_DIR, roots or [Path(root).resolve()], base=models_dir(root))
 
 
 class ExportRpcs:
@@ -62,10 +55,10 @@ class ExportRpcs:
         if request.format not in _FORMATS:
             raise invalid_argument("format", f"one of {', '.join(ex.FORMATS)}")
         fmt, quant = ex.check_format(_FORMATS[request.format], request.quant)
+        out = output_dir(self.ctx.root, request.output_dir, name, fmt, quant, self.ctx.path_roots())
         adapter = await self._registered_adapter(name)
         base, config_json = locate_model(request.base_model or adapter.base_model, self.ctx.config.models_dir)
         arch = ex.check_architecture(config_json, fmt)
-        out = output_dir(self.ctx.root, request.output_dir, name, fmt, quant, self.ctx.path_roots())
         self._check_no_export_into(out)
         calibration = await self._calibration_file(fmt, request.calibration_dataset or adapter.dataset)
         cfg = self.ctx.config

@@ -9,12 +9,20 @@ Prompts are rendered by :func:`chat_data.render_prompt`, exactly as training ren
 token or the model's eos (``stopped``), at ``max_new_tokens``, at the deadline, or on a stop
 request. Greedy unless ``temperature`` > 0; seeded either way, so the same request gives the
 same reply.
+
+Between tokens a stopping criterion checks the stop request and the deadline. Loading the
+model, rendering a long conversation's template and the first forward pass over its prompt
+have no such place: a worker runs them inside :func:`halting`, where a stop (SIGTERM) or the
+deadline (SIGALRM) raises :class:`Halted` at the next Python line, and :func:`generate` turns a
+halt into the reply so far.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +37,56 @@ class Generated:
     tokens: int
     stopped: bool  # ended with the end-of-turn token by itself
     finish_reason: str  # stop | length | deadline | cancelled
+
+
+class Halted(BaseException):
+    """A stop request (``cancelled``) or the deadline (``deadline``), raised where the worker
+    is; a BaseException so that no ``except Exception`` on the way swallows it."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+@contextlib.contextmanager
+def halting(deadline: float | None, should_stop: Callable[[], bool] | None = None,
+            on_stop: Callable[[], None] | None = None) -> Iterator[None]:
+    """Inside: SIGTERM/SIGINT (``on_stop`` is told) and the ``deadline`` raise :class:`Halted`,
+    again every quarter second until it lands (a handler may run inside a ``__del__`` or a
+    callback, where an exception is swallowed), and whatever exception leaves after a halt is
+    the halt (an import or a class body may have wrapped it). The main thread only (signal
+    handlers); the previous handlers are back on the way out."""
+    why: list[str] = []
+
+    def halt(reason: str) -> None:
+        why.append(reason)
+        signal.setitimer(signal.ITIMER_REAL, 0.25, 0.25)
+        raise Halted(why[0])
+
+    def stop(signum: int, frame: Any) -> None:  # noqa: ARG001
+        if on_stop:
+            on_stop()
+        halt("cancelled")
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, lambda signum, frame: halt("deadline"))
+    try:
+        if should_stop and should_stop():
+            raise Halted("cancelled")
+        if deadline:
+            left = float(deadline) - time.time()
+            if left <= 0:
+                raise Halted("deadline")
+            signal.setitimer(signal.ITIMER_REAL, left)
+        yield
+    except BaseException as exc:
+        if why and not isinstance(exc, Halted):  # the code it interrupted wrapped it (an import, a __set_name__)
+            raise Halted(why[0]) from exc
+        raise
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def load(base_model: str, adapter_dir: str | None = None) -> tuple[Any, Any]:
@@ -60,6 +118,14 @@ def load(base_model: str, adapter_dir: str | None = None) -> tuple[Any, Any]:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def context_length(model: Any) -> int | None:
+    """The most positions the model reads (its config's ``max_position_embeddings``), or None."""
+    config = getattr(model, "config", None)
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    value = getattr(text, "max_position_embeddings", None)
+    return int(value) if isinstance(value, int) and value > 0 else None
 
 
 def stop_ids(model: Any, tokenizer: Any) -> list[int]:
@@ -122,9 +188,8 @@ def generate(model: Any, tokenizer: Any, messages: list[dict], *, max_new_tokens
              use_adapter: bool = True, on_piece: Callable[[str], None] | None = None,
              deadline: float | None = None,
              should_stop: Callable[[], bool] | None = None) -> Generated:
-    """One reply to ``messages`` (which end with a user turn); pieces go to ``on_piece``."""
-    import contextlib
-
+    """One reply to ``messages`` (which end with a user turn); pieces go to ``on_piece``. A
+    :class:`Halted` while generating ends the reply where it is."""
     import torch
     from transformers import StoppingCriteriaList, set_seed
 
@@ -138,11 +203,14 @@ def generate(model: Any, tokenizer: Any, messages: list[dict], *, max_new_tokens
                                  "top_k": None}
     off = model.disable_adapter() if (not use_adapter and hasattr(model, "disable_adapter")) \
         else contextlib.nullcontext()
-    with off, torch.no_grad():
-        out = model.generate(prompt, attention_mask=torch.ones_like(prompt),
-                             max_new_tokens=max_new_tokens, eos_token_id=stops,
-                             pad_token_id=tokenizer.pad_token_id, streamer=streamer,
-                             stopping_criteria=StoppingCriteriaList([halt]), **sampling)
+    try:
+        with off, torch.no_grad():
+            out = model.generate(prompt, attention_mask=torch.ones_like(prompt),
+                                 max_new_tokens=max_new_tokens, eos_token_id=stops,
+                                 pad_token_id=tokenizer.pad_token_id, streamer=streamer,
+                                 stopping_criteria=StoppingCriteriaList([halt]), **sampling)
+    except Halted as why:
+        return Generated(text=streamer.sent, tokens=len(streamer.ids), stopped=False, finish_reason=why.why)
     new = out[0, prompt.shape[1]:].tolist()
     finish = "stop" if streamer.stopped else halt.why or "length"
     return Generated(text=streamer.sent, tokens=len(new), stopped=streamer.stopped,
@@ -153,8 +221,6 @@ def assistant_loss(model: Any, tokenizer: Any, records: list, max_seq_length: in
                    use_adapter: bool = True) -> float:
     """Mean cross-entropy per trained (assistant) token over ``records``, labels masked by the
     training job's own code (chat_data.encode_records)."""
-    import contextlib
-
     import torch
 
     enc = chat_data.encode_records(tokenizer, records, max_seq_length, "validation")

@@ -4,12 +4,16 @@ The servicer resolves the dataset (through the dataset service) and the config (
 then calls :func:`train_spec` for the worker spec that ``JobEngine.create`` stores; the engine
 adds ``job_id``, ``job_dir`` and ``data_root``. Resume targets are checkpoints under the data
 root's ``adapters/`` tree, named by path, by a job (its last checkpoint) or ``JOB/checkpoint-N``
-(see :func:`resolve_resume`).
+(see :func:`resolve_resume`), and only complete ones (:func:`is_complete_checkpoint`): a save
+cut short by a full disk or a kill leaves a ``checkpoint-N/`` that is never reported, resumed
+from or kept (:func:`remove_incomplete_checkpoints`).
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,6 +22,8 @@ from tuneforge.runtime.names import confined, validate_name
 from tuneforge.services.trainer.config import TrainingConfig
 
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
+_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "model.safetensors.index.json",
+            "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 def adapter_dir(data_root: Path, adapter_name: str) -> Path:
@@ -58,16 +64,40 @@ def merge_spec(adapter_path: Path, output_dir: Path, base_model: str | None = No
             "base_model": base_model or None, "dtype": dtype}
 
 
-def list_checkpoints(output_dir: Path) -> list[Path]:
-    """Complete checkpoints of one adapter directory, by step."""
+def is_complete_checkpoint(path: Path) -> bool:
+    """Whether a checkpoint holds what a resume reads: the weights and a ``trainer_state.json``
+    that parses. Trainer writes the state after the weights, optimizer and RNG, so a save cut
+    short lacks it, or holds it half-written."""
+    try:
+        state = json.loads((Path(path) / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and "global_step" in state and any((Path(path) / w).is_file() for w in _WEIGHTS)
+
+
+def _checkpoint_dirs(output_dir: Path) -> list[tuple[int, Path]]:
     root = Path(output_dir) / "checkpoints"
     found = []
     if root.is_dir():
         for p in root.iterdir():
             m = _CKPT.match(p.name)
-            if m and (p / "trainer_state.json").is_file():
+            if m and p.is_dir():
                 found.append((int(m.group(1)), p))
-    return [p for _, p in sorted(found)]
+    return sorted(found)
+
+
+def list_checkpoints(output_dir: Path) -> list[Path]:
+    """Complete checkpoints of one adapter directory, by step."""
+    return [p for _, p in _checkpoint_dirs(output_dir) if is_complete_checkpoint(p)]
+
+
+def remove_incomplete_checkpoints(output_dir: Path) -> list[Path]:
+    """Delete the ``checkpoints/checkpoint-N`` of one adapter directory that a save left
+    incomplete (a full disk, a kill mid-save); the ones removed."""
+    gone = [p for _, p in _checkpoint_dirs(output_dir) if not is_complete_checkpoint(p)]
+    for path in gone:
+        shutil.rmtree(path, ignore_errors=True)
+    return gone
 
 
 def resolve_resume(data_root: Path, value: str,
@@ -97,7 +127,7 @@ def resolve_resume(data_root: Path, value: str,
     if adapters.resolve() not in resolved.parents:
         raise invalid_argument("resume_from", f"{value} is not under the adapters directory",
                                reason="RESUME_CHECKPOINT_INVALID")
-    if not (resolved / "trainer_state.json").is_file():
+    if not is_complete_checkpoint(resolved):
         raise invalid_argument("resume_from", f"{value} is not a complete training checkpoint",
                                reason="RESUME_CHECKPOINT_INVALID")
     return resolved

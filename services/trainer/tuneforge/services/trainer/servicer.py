@@ -21,7 +21,6 @@ from tuneforge.trainer.v1 import trainer_pb2_grpc as pb_grpc
 
 from tuneforge.runtime.errors import (
     Code,
-    FieldViolation,
     TuneforgeError,
     Violations,
     already_exists,
@@ -30,7 +29,7 @@ from tuneforge.runtime.errors import (
 from tuneforge.runtime.idempotency import single_flight
 from tuneforge.runtime.job_rpcs import job_pb
 from tuneforge.runtime.names import validate_name
-from tuneforge.runtime.paths import confine
+from tuneforge.runtime.paths import MERGED_DIR, confine_output
 from tuneforge.runtime.peers import peer_error
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.services.trainer import config_pb, planning, preflight, warmup_jobs
@@ -247,9 +246,6 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
         return job_pb(job, self.ctx.engine.kinds)
 
     def _merge_output(self, raw: str, name: str) -> Path:
-        raw = raw or str(Path("merged") / name)
-        out = confine(raw, "output_dir", self.ctx.path_roots())
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise TuneforgeError(Code.ALREADY_EXISTS, "OUTPUT_EXISTS", f"{out} already exists and is not empty",
-                                 [FieldViolation("output_dir", f"{out} exists and is not empty")])  # fmt: skip
-        return out
+        """Relative to the data root (default ``merged/<adapter>``), under ``merged/`` there."""
+        raw = raw or f"{MERGED_DIR}/{name}"
+        return confine_output(raw, "output_dir", self.ctx.root, MERGED_DIR, self.ctx.path_roots())

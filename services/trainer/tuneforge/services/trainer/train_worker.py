@@ -26,7 +26,9 @@ directory) → ``result`` (with ``method``, ``variant`` and ``artifact`` = adapt
 Events: progress phases ``loading_model``, ``tokenizing``, ``training``, ``saving``; metrics
 (loss, eval_loss, learning_rate, grad_norm, tokens_per_second, ...); a checkpoint event after
 every complete checkpoint (``output_dir/checkpoints/checkpoint-<step>``, holding adapter,
-optimizer, scheduler, RNG and trainer_state + ``training_config.json``).
+optimizer, scheduler, RNG and trainer_state + ``training_config.json``). A save cut short (a
+full disk, a kill) leaves a partial ``checkpoint-<step>``: never reported, removed when the
+run fails and when the next one starts.
 
 Stop (SIGTERM): at the end of the current optimizer step a checkpoint is saved and reported,
 ``result`` says ``stopped: true``, exit 0. A stop before training began exits 0 with no
@@ -50,6 +52,7 @@ from tuneforge.runtime.checksums import write_checksums
 from tuneforge.runtime.errors import already_exists, failed_precondition, invalid_argument
 from tuneforge.services.trainer import chat_data, peft_setup, preference_data, tracking, trainers
 from tuneforge.services.trainer.config import TrainingConfig, from_dict, save_config
+from tuneforge.services.trainer.jobs import is_complete_checkpoint, remove_incomplete_checkpoints
 
 PREFERENCE_METHODS = ("dpo", "orpo")
 
@@ -193,9 +196,9 @@ def _check_resume(path: str | None) -> str | None:
     if not path:
         return None
     ckpt = Path(path)
-    if not (ckpt / "trainer_state.json").is_file():
+    if not is_complete_checkpoint(ckpt):
         raise invalid_argument("resume_from_checkpoint",
-                               f"{path} is not a training checkpoint (no trainer_state.json)",
+                               f"{path} is not a complete training checkpoint (weights and trainer_state.json)",
                                reason="RESUME_CHECKPOINT_INVALID")
     return str(ckpt)
 
@@ -304,7 +307,12 @@ def main(spec: dict) -> None:
     if resume:
         _say(f"resuming from {resume}")
     started = time.time()
-    out = trainer.train(resume_from_checkpoint=resume)
+    _drop_incomplete_checkpoints(output_dir)  # a kill mid-save in an earlier run
+    try:
+        out = trainer.train(resume_from_checkpoint=resume)
+    except BaseException:
+        _drop_incomplete_checkpoints(output_dir)  # a save cut short (a full disk) is never kept
+        raise
     state = trainer.state
     metrics = dict(out.metrics)
     num_tokens = events.last_metrics.get("num_tokens")
@@ -353,6 +361,12 @@ def main(spec: dict) -> None:
     ev.progress(phase="saving", step=state.global_step, total=state.max_steps, percent=100.0,
                 message=f"{summary['artifact']} saved to {final}")
     ev.result(summary)
+
+
+def _drop_incomplete_checkpoints(output_dir: Path) -> None:
+    if _is_main():
+        for path in remove_incomplete_checkpoints(output_dir):
+            _say(f"removed {path.name}: its save was cut short", level="warning")
 
 
 def _parameter_counts(model) -> tuple[int, int]:
