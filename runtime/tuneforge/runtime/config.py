@@ -139,6 +139,10 @@ class Config:
         default=300.0,
         metadata={"help": "timeout of the restart command, and then of the wait until vLLM serves the adapter"},
     )
+    vllm_timeout_seconds: float = field(
+        default=10.0,
+        metadata={"help": "deadline of every call to vLLM, and of a hot-mode activation as a whole"},
+    )
     vllm_max_lora_rank: int = field(
         default=16, metadata={"help": "the --max-lora-rank vLLM runs with (1, 8, 16, 32, 64, 128, 256, 320, 512)"}
     )

@@ -11,7 +11,9 @@ from tuneforge.services.registry.activation import ActivationManager
 from tuneforge.services.registry.adapters import AdapterCatalog
 from tuneforge.services.registry.archive import ImportLimits
 from tuneforge.services.registry.evaluations import EvaluationStore
-from tuneforge.services.registry.vllm import DEFAULT_MAX_LORAS, VLLM_DEFAULT_MAX_LORA_RANK, VllmController
+from tuneforge.services.registry.vllm import (
+    DEFAULT_MAX_LORAS, DEFAULT_TIMEOUT_SECONDS, VLLM_DEFAULT_MAX_LORA_RANK, VllmController,
+)
 
 
 @dataclass
@@ -37,6 +39,7 @@ def open_registry(
     vllm_url: str = "",
     vllm_restart_command: str | list[str] = "",
     vllm_restart_timeout_seconds: float = 300.0,
+    vllm_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     vllm_max_lora_rank: int = VLLM_DEFAULT_MAX_LORA_RANK,
     vllm_api_key: str = "",
     vllm_max_loras: int = DEFAULT_MAX_LORAS,
@@ -50,7 +53,7 @@ def open_registry(
     command = vllm_restart_command or None
     controller = VllmController(
         vllm_mode, vllm_url, max_lora_rank=vllm_max_lora_rank, restart_command=command,
-        restart_timeout=vllm_restart_timeout_seconds, api_key=vllm_api_key or None,
+        restart_timeout=vllm_restart_timeout_seconds, request_timeout=vllm_timeout_seconds, api_key=vllm_api_key or None,
         max_loras=vllm_max_loras, log_file=vllm_log_file or None,
     )
     return RegistryDomain(catalog, controller, ActivationManager(catalog, controller), import_limits,

@@ -26,6 +26,7 @@ async def setup(ctx: ServiceContext) -> None:
         vllm_mode=cfg.vllm_mode, vllm_url=cfg.vllm_url,
         vllm_restart_command=cfg.vllm_restart_command,
         vllm_restart_timeout_seconds=cfg.vllm_restart_timeout_seconds,
+        vllm_timeout_seconds=cfg.vllm_timeout_seconds,
         vllm_max_lora_rank=cfg.vllm_max_lora_rank, vllm_api_key=cfg.vllm_api_key,
         vllm_max_loras=cfg.vllm_max_loras, vllm_log_file=cfg.vllm_log_file,
         import_limits=ImportLimits(
