@@ -126,8 +126,8 @@ class Config:
         default="", metadata={"help": "dataset service address (default: this server)"}
     )
     activation_requires_eval: bool = field(
-        default=False, metadata={"help": "activate only adapters whose evaluation report beats "
-                                 "the base model (ActivateAdapter require_eval's default)"}
+        default=False, metadata={"help": "activate, roll back to or serve only adapters whose evaluation "
+                                 "job's report beats the base model (binds every request)"}
     )
     # -- vLLM
     vllm_url: str = field(default="", metadata={"help": "base URL of the vLLM server"})

@@ -109,6 +109,12 @@ class ActivationManager(ActivationServing, ActivationReconcile):
     async def _transition(self, action: str, target: str | None, actor: str, reason: str) -> ActivationStatus:
         previous = self._active
         adapter = self.catalog.get(target) if target is not None else None
+        if adapter is not None and self.admit is not None:
+            try:
+                self.admit(adapter.name)
+            except TuneforgeError as exc:
+                self._record(action, previous, adapter, "REJECTED", str(exc), "", reason, actor)
+                raise
         mode = self.controller.mode
         if mode is VllmMode.HOT:
             outcome = await self._apply_hot(action, previous, adapter, reason, actor)

@@ -21,14 +21,17 @@ from tuneforge.services.registry.vllm import VllmMode, VllmRejected, VllmUnreach
 class ActivationServing(ActivationState):
     async def serve(self, name: str) -> list[str]:
         """Keep ``name`` loaded under its served name beside the active adapter (idempotent).
-        FAILED_PRECONDITION ``TOO_MANY_LORAS`` above ``vllm_max_loras``, or what vLLM's
-        rules or vLLM itself refuse; the set is unchanged then. Returns the served set."""
+        FAILED_PRECONDITION ``TOO_MANY_LORAS`` above ``vllm_max_loras``, what the operator's
+        policy (``admit``: the evaluation gate) or vLLM's rules or vLLM itself refuse; the set
+        is unchanged then. Returns the served set."""
         adapter = self.catalog.get(name)
         async with self._lock:
             names = self.served_names()
             if name in names:
                 return names
             self._check_lora_count(name, [*names, *([self._active] if self._active else [])])
+            if self.admit is not None:
+                self.admit(name)
             await self.controller.precheck(adapter)
             self.store.execute("INSERT INTO registry_served(name, serve_time) VALUES (?, ?)", (name, utc_now()))
             try:

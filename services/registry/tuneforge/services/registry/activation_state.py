@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 
 from tuneforge.runtime.errors import TuneforgeError, invalid_argument
@@ -37,8 +37,12 @@ class ActivationState:
         retry_initial: float = 1.0,
         retry_max: float = 60.0,
         reconcile_interval: float = 30.0,
+        admit: Callable[[str], None] | None = None,
     ) -> None:
+        """``admit(name)``: the operator's policy (the evaluation gate, eval_gate.py), raising
+        when ``name`` may not be put in front of users; checked by every change that does."""
         self.catalog = catalog
+        self.admit = admit
         self.controller = controller
         self.store = catalog.store
         self.store.migrate(MIGRATIONS)
