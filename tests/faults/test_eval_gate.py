@@ -98,3 +98,20 @@ def test_a_report_under_a_job_id_that_names_no_evaluation_job_is_refused(gated):
     with pytest.raises(FailedPrecondition) as err:
         c.registry.activate_adapter(name="a")
     assert err.value.reason == "EVALUATION_MISSING"
+
+
+def test_replacing_the_live_adapters_files_is_refused_while_the_gate_is_on(server_factory, tmp_path):
+    """A re-registered active adapter's new version goes live by itself (its served name
+    changes and vLLM follows): with the gate on that would skip it."""
+    root = tmp_path / "var"
+    srv = server_factory(root, activation_requires_eval=False)
+    with Client(srv.target, timeout=60) as c:
+        _register(c, tmp_path, "a")
+        c.registry.activate_adapter(name="a")
+    srv.stop()
+    srv = server_factory(root, activation_requires_eval=True)
+    with Client(srv.target, timeout=60) as c:
+        with pytest.raises(FailedPrecondition) as err:
+            c.registry.register_adapter(name="a", path=str(make_adapter(tmp_path / "retrained" / "a")), replace=True)
+        assert err.value.reason == "ADAPTER_LIVE"
+        assert c.registry.get_adapter(name="a").version == 1

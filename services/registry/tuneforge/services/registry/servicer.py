@@ -142,6 +142,8 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
             return replay
         validate_name(request.name, "name")
         path = self._server_path(request.path)
+        if request.replace:
+            self.activation.check_replace(request.name)
         adapter = await asyncio.to_thread(
             self.catalog.register, request.name, path, base_model=request.base_model or None,
             dataset=request.dataset, metrics=dict(request.metrics), job_id=request.job_id,
@@ -270,7 +272,7 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
             name = validate_name(meta.name, "metadata.name") if meta.name else None
             adapter = await asyncio.to_thread(
                 import_archive, self.catalog, upload.path, name, replace=meta.replace,
-                limits=self.domain.import_limits,
+                limits=self.domain.import_limits, before_replace=self.activation.check_replace,
             )
         finally:
             await asyncio.to_thread(delete_upload, uploads, upload.id)
