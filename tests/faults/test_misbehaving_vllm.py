@@ -195,3 +195,32 @@ def test_non_http_bytes_are_unavailable_with_the_reason(bad):
     print(f"\nnon-HTTP vLLM: UNAVAILABLE {err.reason} after {wall:.2f}s: {err}")
     assert err.reason == "VLLM_PROTOCOL_ERROR" and "not an HTTP answer" in str(err)
     assert _marker(srv) == "a" and c.registry.get_active_adapter().adapter_name == "a"
+
+
+@pytest.mark.parametrize(("behaviour", "reason"), [
+    ("silent", "VLLM_TIMEOUT"), ("drip", "VLLM_TIMEOUT"),
+    ("flood", "VLLM_RESPONSE_TOO_LARGE"), ("garbage", "VLLM_PROTOCOL_ERROR"),
+])
+def test_sleep_and_wake_around_a_gpu_job_are_bounded_like_the_registrys_calls(behaviour, reason):
+    """vLLM put to sleep for a training job (vllm_share_gpu) is the same vLLM: a sleep it never
+    answers, drips or floods fails the job's start within the deadline, never holds it."""
+    import asyncio
+
+    from tuneforge.runtime.errors import TuneforgeError
+    from tuneforge.runtime.vllm_sleep import VllmSleeper
+
+    fake = FakeVllm(BASE, root=f"/models/{BASE}").start()
+    stand_in = BadVllm(fake)
+    stand_in.behaviour = behaviour
+    try:
+        start = time.monotonic()
+        with pytest.raises(TuneforgeError) as err:
+            asyncio.run(VllmSleeper(stand_in.url, timeout=TIMEOUT).sleep())
+        took = time.monotonic() - start
+    finally:
+        stand_in.close()
+        fake.stop()
+    assert err.value.code.name == "UNAVAILABLE" and err.value.reason == reason, err.value
+    assert took < TIMEOUT + SLACK, took
+    if behaviour == "flood":
+        assert stand_in.flood_sent < FLOOD_BYTES // 4

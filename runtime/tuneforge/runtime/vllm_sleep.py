@@ -23,19 +23,20 @@ wakes. Runtime-loaded LoRA adapters are not promised to survive a sleep (level 2
 drops everything; at level 1 only allocations tagged as weights are kept), so :meth:`sleep`
 first notes the adapters vLLM serves (``GET /v1/models``: the cards with a ``parent``) and
 :meth:`wake` loads each again (unload, then ``POST /v1/load_lora_adapter`` with the same name
-and path), whatever set the registry had put there. Transport-only HTTP (stdlib), no torch.
+and path), whatever set the registry had put there. Every call is one bounded exchange
+(vllm_http.py): an overall deadline and an answer-size cap, so a vLLM that hangs or floods
+fails the sleep (and with it the job, before its worker starts) or is logged at the wake,
+never holding the job's start or end. Transport-only HTTP (stdlib), no torch.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import urllib.error
-import urllib.request
 from typing import Awaitable, Callable
 
 from tuneforge.runtime.errors import failed_precondition, unavailable
 from tuneforge.runtime.logging import get_logger
+from tuneforge.runtime.vllm_http import MAX_RESPONSE_BYTES, HttpFailure, exchange
 
 log = get_logger("tuneforge.vllm_sleep")
 START_HINT = ("start vLLM with VLLM_SERVER_DEV_MODE=1 in its environment and --enable-sleep-mode "
@@ -56,31 +57,24 @@ class VllmSleeper:
         self.api_key = api_key
         self.served: dict[str, str] = {}  # adapter name -> path, noted before sleeping
 
-    def _call(self, method: str, path: str, payload: dict | None = None) -> tuple[int, dict]:
-        data = json.dumps(payload).encode() if payload is not None else (
-            b"" if method == "POST" else None)
-        req = urllib.request.Request(self.url + path, method=method, data=data)
-        if payload is not None:
-            req.add_header("Content-Type", "application/json")
+    async def _call(self, method: str, path: str, payload: dict | None = None) -> tuple[int, dict]:
+        body = json.dumps(payload).encode() if payload is not None else (b"" if method == "POST" else None)
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
         if self.api_key:
-            req.add_header("Authorization", f"Bearer {self.api_key}")
+            headers["Authorization"] = f"Bearer {self.api_key}"
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                body = resp.read()
-                status = resp.status
-        except urllib.error.HTTPError as exc:
-            body, status = exc.read(), exc.code
-        except (urllib.error.URLError, OSError) as exc:
-            raise unavailable("VLLM_UNREACHABLE", f"vLLM at {self.url} is not reachable: "
-                              f"{getattr(exc, 'reason', exc)}") from None
+            status, raw = await exchange(self.url, method, path, body, headers,
+                                         timeout=self.timeout, max_bytes=MAX_RESPONSE_BYTES)
+        except HttpFailure as exc:
+            raise unavailable(exc.reason, f"vLLM at {self.url}: {exc}") from None
         try:
-            data = json.loads(body or b"{}")
+            data = json.loads(raw or b"{}")
         except ValueError:
-            data = {"raw": body[:200].decode("utf-8", "replace")}
+            data = {"raw": raw[:200].decode("utf-8", "replace")}
         return status, data if isinstance(data, dict) else {"value": data}
 
     async def _request(self, method: str, path: str, payload: dict | None = None) -> dict:
-        status, data = await asyncio.to_thread(self._call, method, path, payload)
+        status, data = await self._call(method, path, payload)
         if status == 404 and path.split("?")[0] in ("/sleep", "/wake_up", "/is_sleeping"):
             raise failed_precondition("VLLM_SLEEP_UNSUPPORTED",
                                       f"vLLM at {self.url} has no {path.split('?')[0]} route: "
@@ -111,8 +105,7 @@ class VllmSleeper:
             raise unavailable("VLLM_SLEEP_FAILED", f"vLLM did not wake fully: {data}")
         log.info("vllm_awake", url=self.url)
         for name, path in self.served.items():
-            status, _ = await asyncio.to_thread(self._call, "POST", "/v1/unload_lora_adapter",
-                                                {"lora_name": name})
+            status, _ = await self._call("POST", "/v1/unload_lora_adapter", {"lora_name": name})
             await self._request("POST", "/v1/load_lora_adapter",
                                 {"lora_name": name, "lora_path": path})
             log.info("vllm_adapter_reapplied", adapter=name, unloaded=status == 200)

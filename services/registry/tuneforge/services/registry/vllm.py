@@ -20,7 +20,7 @@ a route that does not exist answers FastAPI's ``{"detail": "Not Found"}``. All o
 checked against the real server (tests/registry/test_registry_real_vllm.py).
 
 Every call runs under one overall deadline and reads at most ``MAX_RESPONSE_BYTES`` (see
-vllm_http.py): a vLLM that hangs, drips, floods or answers garbage is reported as
+runtime/vllm_http.py): a vLLM that hangs, drips, floods or answers garbage is reported as
 unreachable with its reason, never waited on without end. ``VllmController.within_deadline``
 bounds a whole hot-mode conversation (check + load + confirm + unload) by the same timeout.
 
@@ -29,7 +29,7 @@ stale prefix cache after an in-place reload, and a new name makes the switch exp
 new version is loaded and seen in ``/v1/models`` before the old one is unloaded. Only names
 of that ``…@v<N>`` shape are ever unloaded, so LoRAs loaded by someone else stay.
 
-HTTP is asyncio streams (vllm_http.py): no new dependency.
+HTTP is asyncio streams (runtime/vllm_http.py): no new dependency.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from tuneforge.runtime.errors import (
 )
 from tuneforge.services.registry.adapters import Adapter
 from tuneforge.services.registry.restart_command import RestartResult, run_command
-from tuneforge.services.registry.vllm_http import HttpFailure, exchange, within
+from tuneforge.runtime.vllm_http import MAX_RESPONSE_BYTES, HttpFailure, exchange, within
 from tuneforge.services.registry.vllm_rules import (
     DEFAULT_LORA_MODULES,
     VLLM_MAX_LORA_RANKS,
@@ -68,7 +68,6 @@ ENGINE_REFUSAL_RE = re.compile(r"Call to add_lora method failed: (?:Worker faile
 TRANSIENT_500_RE = re.compile(r"timed out|timeout|temporarily|busy|try again", re.I)
 LOAD_RETRIES = 3
 DEFAULT_TIMEOUT_SECONDS = 10.0
-MAX_RESPONSE_BYTES = 8 * 1024 * 1024  # /v1/models with hundreds of LoRAs is well under 1 MB
 
 
 class VllmMode(str, enum.Enum):

@@ -1,6 +1,8 @@
 """One HTTP/1.1 exchange with vLLM, bounded in time and in size.
 
-A vLLM that misbehaves must not hold the registry: one that accepts and never answers, one
+Every service that talks to vLLM goes through here: the registry (activation, serving,
+reconcile) and the runtime's sleep/wake around a GPU job (vllm_sleep.py). A vLLM that
+misbehaves must not hold either: one that accepts and never answers, one
 that drips a byte every few seconds (a per-read socket timeout never fires), one that sends
 600 MB, or one that answers with bytes that are not HTTP. So every exchange here runs under
 one overall deadline (connect, send, status line, headers and body together), reads at most
@@ -31,6 +33,7 @@ from urllib.parse import urlsplit
 
 T = TypeVar("T")
 MAX_HEADER_BYTES = 64 * 1024
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024  # /v1/models with hundreds of LoRAs is well under 1 MB
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3})(?: [^\r\n]*)?\r?\n")
 
 
