@@ -19,7 +19,13 @@ Migration = tuple[str, str]
 
 
 class Store:
-    """One shared connection guarded by a lock; calls are short, so this is enough."""
+    """One shared connection guarded by a lock; calls are short, so this is enough.
+
+    ``single_server``: a file under one data root serves one server per service (the
+    server takes ``server_lock.ServerLock``); a store shared by replicas would say False.
+    """
+
+    single_server = True
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
