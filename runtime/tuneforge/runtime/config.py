@@ -34,6 +34,9 @@ class Config:
     data_root: str = field(
         default="./var", metadata={"help": "data root (state.db, datasets, adapters, jobs)"}
     )
+    database_busy_timeout_seconds: float = field(
+        default=30.0, metadata={"help": "how long state.db waits for a lock another process holds (a server refuses to start after it)"}
+    )
     auth_token: str = field(
         default="", metadata={"help": "bearer token required in `authorization` metadata"}
     )

@@ -191,7 +191,12 @@ class TuneforgeServer:
             raise
 
     async def _start(self, root: Path) -> int:
-        store = Store(root / "state.db")
+        store = Store(root / "state.db", busy_timeout=self.config.database_busy_timeout_seconds)
+        try:
+            store.check()
+        except BaseException:
+            store.close()
+            raise
         engine = JobEngine(
             store, root,
             max_parallel_jobs=self.config.max_parallel_jobs,
