@@ -177,8 +177,11 @@ class JobEngine:
         self._wake.set()
 
     async def _dispatch_loop(self) -> None:
+        """Start what may start, on every wake-up and at least once a second: a wake-up lost
+        while the store could not write costs a second, never the queue."""
         while not self._closing:
             try:
+                self.supervisor.sweep()
                 await self.supervisor.reconcile()
                 for job in self.scheduler.next_jobs():
                     self.supervisor.launch(job)
