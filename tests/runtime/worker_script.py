@@ -2,8 +2,7 @@
 
 Spec: steps, sleep (seconds per step), exit_code (at the end), fail_at (step that raises),
 print_noise (plain stdout/stderr lines), print_env (a variable name: prints NAME=value),
-stop_delay (seconds the worker takes to save when stopped), fill_at (step at which it writes a
-"checkpoint" until the disk is full, as a training worker saving one does).
+stop_delay (seconds the worker takes to save when stopped).
 """
 
 import os
@@ -30,8 +29,6 @@ def main(spec):
             ev.checkpoint(step - 1, f"{spec['job_dir']}/checkpoint-{step - 1}")
             ev.log(f"stopped at step {step - 1}")
             return
-        if spec.get("fill_at") == step:
-            fill_disk(f"{spec['job_dir']}/checkpoint-{step}")
         if spec.get("fail_at") == step:
             raise failed_precondition("TEST_FAILURE", f"failing on purpose at step {step}")
         time.sleep(pause)
@@ -43,15 +40,6 @@ def main(spec):
     ev.result({"steps": steps})
     if spec.get("exit_code"):
         sys.exit(int(spec["exit_code"]))
-
-
-def fill_disk(directory):
-    """Write 1 MiB blocks until the filesystem is full: the OSError (ENOSPC) ends the worker."""
-    os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, "weights.bin"), "wb") as fh:
-        while True:
-            fh.write(b"\0" * (1 << 20))
-            fh.flush()
 
 
 if __name__ == "__main__":
