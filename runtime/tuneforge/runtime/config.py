@@ -83,6 +83,9 @@ class Config:
     stop_timeout_seconds: float = field(
         default=300.0, metadata={"help": "graceful stop: time to save a checkpoint before kill"}
     )
+    stop_workers_on_exit: bool = field(
+        default=False, metadata={"help": "on SIGTERM, stop running workers gracefully (checkpoint, CANCELLED) before exiting: for containers, where workers die with the server"}
+    )
     train_num_processes: int = field(
         default=1, metadata={"help": "processes per training job (>1 uses accelerate launch)"}
     )

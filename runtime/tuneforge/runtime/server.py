@@ -319,4 +319,5 @@ async def serve_forever(config: Config, services: tuple[str, ...], ready: Callab
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-    await server.stop()
+    # In a container the workers die with this process: give them their graceful stop first.
+    await server.stop(stop_workers=config.stop_workers_on_exit)

@@ -212,7 +212,9 @@ class Supervisor:
         job = self._get(job_id)
         killed = job_id in self._killed
         self._killed.discard(job_id)
-        ending = Ending(rc=seen.rc, saw_result=seen.saw_result, error=seen.error, reattached=seen.reattached,
+        stored = job.result or {}  # the last result the worker reported, before a restart too
+        ending = Ending(rc=seen.rc, saw_result=seen.saw_result or bool(stored), error=seen.error,
+                        stopped=bool(stored.get("stopped")), reattached=seen.reattached,
                         cancel_requested=job.cancel_requested, killed_after_timeout=killed,
                         last_checkpoint=job.last_checkpoint, stop_timeout=self.stop_timeout,
                         disk_full=self._disk_full_note(job))  # fmt: skip
