@@ -241,3 +241,15 @@ def test_a_log_that_cannot_be_written_never_keeps_the_gpu_from_the_next_job(serv
         done = wait_ended(client, second.id)
         assert done.state == State.STATE_SUCCEEDED, "the GPU lock was never released"
         assert server.engine.get(first.id).state == "FAILED"
+
+
+def test_a_supervision_that_died_is_taken_up_again_and_the_queue_goes_on(server, client):
+    """The dispatcher's safety net: a job whose supervision task is gone (here: cancelled
+    under it) is re-attached to its worker, ends, and frees the GPU for the next job."""
+    add_kind(server, "gpu-test", gpu=True)
+    first = create(server, {"steps": 30, "sleep": 0.05}, "gpu-test")
+    second = create(server, {"steps": 2}, "gpu-test")
+    wait_for(lambda: client.jobs.get_job(id=first.id).progress.step >= 2, what="step 2")
+    server.loop.call_soon_threadsafe(server.engine.supervisor.running[first.id].cancel)
+    assert wait_ended(client, first.id).state == State.STATE_SUCCEEDED
+    assert wait_ended(client, second.id).state == State.STATE_SUCCEEDED

@@ -35,7 +35,8 @@ class Config:
         default="./var", metadata={"help": "data root (state.db, datasets, adapters, jobs)"}
     )
     database_busy_timeout_seconds: float = field(
-        default=30.0, metadata={"help": "how long state.db waits for a lock another process holds (a server refuses to start after it)"}
+        default=30.0,
+        metadata={"help": "how long state.db waits for a lock another process holds (a server refuses to start after it)"},
     )
     auth_token: str = field(
         default="", metadata={"help": "bearer token required in `authorization` metadata"}
@@ -84,7 +85,9 @@ class Config:
         default=300.0, metadata={"help": "graceful stop: time to save a checkpoint before kill"}
     )
     stop_workers_on_exit: bool = field(
-        default=False, metadata={"help": "on SIGTERM, stop running workers gracefully (checkpoint, CANCELLED) before exiting: for containers, where workers die with the server"}
+        default=False,
+        metadata={"help": "on SIGTERM, stop running workers gracefully (checkpoint, CANCELLED) before exiting: "
+                          "for containers, where workers die with the server"},
     )
     train_num_processes: int = field(
         default=1, metadata={"help": "processes per training job (>1 uses accelerate launch)"}

@@ -70,9 +70,9 @@ class Supervisor:
 
     async def _guarded(self, job_id: str, work: Any) -> None:
         """Run one job's supervision; any exception ends the job instead of orphaning it.
-        If even ending it fails, the end is kept for the next reconcile pass and what the job
-        held (the GPU lock, its place in ``running``) is let go now: the queue never waits
-        on a supervision that is gone."""
+        If even ending it fails, what the job held (the GPU lock, its place in ``running``)
+        is let go now, and the next reconcile pass takes up a job still RUNNING (re-attached
+        if its worker runs, else ended): the queue never waits on a supervision that is gone."""
         try:
             await work
         except asyncio.CancelledError:
@@ -80,12 +80,8 @@ class Supervisor:
         except Exception as exc:  # noqa: BLE001 - whatever broke, the job must end
             try:
                 await self._fail_on_fault(job_id, exc)
-            except Exception as again:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - a job still RUNNING is re-attached or ended by reconcile
                 self._let_go(job_id)
-                with contextlib.suppress(Exception):
-                    if not self._get(job_id).terminal:  # else the next reconcile pass ends it
-                        self._unrecorded.setdefault(job_id, (FAILED, "SUPERVISION_FAILED",
-                                                             f"the service could not end the job: {again}"))  # fmt: skip
 
     async def reconcile(self) -> None:
         """Re-attach to RUNNING jobs of our kinds that this process does not supervise (left
