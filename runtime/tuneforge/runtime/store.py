@@ -37,9 +37,12 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            str(self.path), check_same_thread=False, isolation_level=None, timeout=busy_timeout
-        )
+        try:
+            self._conn = sqlite3.connect(
+                str(self.path), check_same_thread=False, isolation_level=None, timeout=busy_timeout
+            )
+        except sqlite3.Error as exc:  # a directory where the file should be, no permission
+            raise unusable(self.path, exc, busy_timeout) from None
         self._conn.row_factory = sqlite3.Row
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
