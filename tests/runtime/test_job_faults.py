@@ -214,11 +214,12 @@ def test_a_log_that_cannot_be_written_never_keeps_the_gpu_from_the_next_job(serv
     """A full disk under the events and under the log at once: the first job still ends
     DISK_FULL with its worker stopped, and once space is back the next GPU job runs;
     repeated, as the race was intermittent."""
-    from tuneforge.runtime.jobs import store, supervisor
+    from tuneforge.runtime.jobs import engine, store, supervisor
 
     add_kind(server, "gpu-test", gpu=True)
     log = UnwritableLog(supervisor.log)
     monkeypatch.setattr(supervisor, "log", log)
+    monkeypatch.setattr(engine, "log", log)
     claim = store.JobStore.claim_start
 
     def claim_start(self, job_id):  # the database is on the full disk too

@@ -186,10 +186,11 @@ class JobEngine:
                 for job in self.scheduler.next_jobs():
                     self.supervisor.launch(job)
             except Exception as exc:  # noqa: BLE001 - the loop must survive anything
-                if is_disk_full(exc):
-                    log.warning("dispatch_waits_for_disk_space", error=str(exc))
-                else:
-                    log.exception("dispatch_failed")
+                with contextlib.suppress(Exception):  # a log line that cannot be written included
+                    if is_disk_full(exc):
+                        log.warning("dispatch_waits_for_disk_space", error=str(exc))
+                    else:
+                        log.exception("dispatch_failed")
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
