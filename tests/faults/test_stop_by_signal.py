@@ -7,21 +7,18 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from server_process import ServerProcess
+from tuneforge.client import Client, job_params
+from tuneforge.common.v1 import common_pb2
+from tuneforge.runtime.executors import pid_alive
+from tuneforge.testing.server import test_allowed_paths as allowed_paths
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trainer"))
-
-from server_process import ServerProcess  # noqa: E402
-from trainer_helpers import FAST_TYPED as FAST  # noqa: E402
-from trainer_helpers import make_dataset  # noqa: E402
-from tuneforge.client import Client, job_params  # noqa: E402
-from tuneforge.common.v1 import common_pb2  # noqa: E402
-from tuneforge.runtime.executors import pid_alive  # noqa: E402
-from tuneforge.testing.server import test_allowed_paths as allowed_paths  # noqa: E402
+from tests.trainer.trainer_helpers import FAST_TYPED as FAST
+from tests.trainer.trainer_helpers import make_dataset
 
 Job = common_pb2.Job
 pytestmark = pytest.mark.slow
