@@ -6,6 +6,7 @@ and the server go on."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -107,3 +108,48 @@ def test_a_disk_full_rpc_reports_the_data_roots_filesystem_not_the_working_direc
     assert err.value.reason == "DISK_FULL"
     assert err.value.metadata["free"].endswith("free of 24.0 MiB"), err.value.metadata  # the data root's tmpfs
     assert "free of 24.0 MiB" in err.value.message
+
+
+@pytest.fixture
+def log_on_small_root(small_root, monkeypatch):
+    """The server's logs go to a file on the small data root's filesystem (stderr redirected
+    there, as `tuneforge serve all 2>>$ROOT/server.log` or nohup would)."""
+    import structlog
+
+    from tuneforge.runtime.logging import configure_logging
+
+    small_root.mkdir(parents=True, exist_ok=True)
+    path = small_root.parent / "server.log"
+    saved, handlers = structlog.get_config(), list(logging.getLogger().handlers)
+    with open(path, "a", encoding="utf-8") as stream:
+        monkeypatch.setattr(sys, "stderr", stream)
+        configure_logging("error")
+        yield path
+        structlog.configure(**saved)
+        logging.getLogger().handlers[:] = handlers
+
+
+def pad_to_page(path, page=4096):
+    """Fill the log file's last page, so that its next line needs a new block."""
+    with open(path, "ab") as fh:
+        fh.write(b" " * ((-fh.tell()) % page))
+
+
+def test_a_full_disk_under_the_log_stream_never_keeps_the_next_job_queued(server_factory, small_root, filler, log_on_small_root):
+    """Repeats the scenario: the disk fills while a GPU job runs and a second one waits; the
+    first ends DISK_FULL, and once space is back the second runs (it once stayed QUEUED: a
+    log line that could not be written ended the first job's supervision with its GPU lock
+    held)."""
+    srv = start(server_factory, small_root)
+    with Client(srv.target, timeout=30) as c:
+        for _ in range(3):
+            first = srv.call(srv.engine.create("gpu-test", {"steps": 2000, "sleep": 0.02}))
+            second = srv.call(srv.engine.create("gpu-test", {"steps": 2}))
+            wait(c, first.id, {State.STATE_RUNNING})
+            pad_to_page(log_on_small_root)
+            filler.fill()
+            ended = wait(c, first.id, ENDED)
+            assert (ended.state, ended.error_reason) == (State.STATE_FAILED, "DISK_FULL"), ended
+            filler.free()
+            assert wait(c, second.id, ENDED).state == State.STATE_SUCCEEDED
+            assert wait(c, first.id, ENDED).state == State.STATE_FAILED

@@ -191,3 +191,66 @@ def test_worker_reports_a_full_disk_as_disk_full(tmp_path, monkeypatch):
     errors = [json.loads(line) for line in out.stdout.splitlines() if '"event": "error"' in line]
     assert out.returncode == 1 and errors[-1]["reason"] == "DISK_FULL"
     assert "/data/ckpt" in errors[-1]["message"]
+
+
+
+class UnwritableLog:
+    """A logger whose lines fail, while ``full`` is set, as stderr on a full disk does."""
+
+    def __init__(self, log):
+        self.log = log
+        self.full = threading.Event()
+
+    def __getattr__(self, name):
+        def write(*args, **kwargs):
+            if self.full.is_set():
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return getattr(self.log, name)(*args, **kwargs)
+
+        return write
+
+
+def test_a_log_that_cannot_be_written_never_keeps_the_gpu_from_the_next_job(server, client, monkeypatch):
+    """A full disk under the events and under the log at once: the first job still ends
+    DISK_FULL with its worker stopped, and once space is back the next GPU job runs;
+    repeated, as the race was intermittent."""
+    from tuneforge.runtime.jobs import engine, store, supervisor
+
+    add_kind(server, "gpu-test", gpu=True)
+    log = UnwritableLog(supervisor.log)
+    monkeypatch.setattr(supervisor, "log", log)
+    monkeypatch.setattr(engine, "log", log)
+    claim = store.JobStore.claim_start
+
+    def claim_start(self, job_id):  # the database is on the full disk too
+        if log.full.is_set():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return claim(self, job_id)
+
+    monkeypatch.setattr(store.JobStore, "claim_start", claim_start)
+    events = server.engine.events
+    for _ in range(3):
+        first = create(server, {"steps": 400, "sleep": 0.02}, "gpu-test")
+        second = create(server, {"steps": 2}, "gpu-test")
+        wait_for(lambda: server.engine.get(first.id).pid, what="the first worker")
+        log.full.set()
+        fail_appends(server, first.id, disk_full)
+        ended = wait_ended(client, first.id)
+        assert (ended.state, ended.error_reason) == (State.STATE_FAILED, "DISK_FULL"), ended
+        log.full.clear()  # space is back
+        del events.append  # the class's own again
+        done = wait_ended(client, second.id)
+        assert done.state == State.STATE_SUCCEEDED, "the GPU lock was never released"
+        assert server.engine.get(first.id).state == "FAILED"
+
+
+def test_a_supervision_that_died_is_taken_up_again_and_the_queue_goes_on(server, client):
+    """The dispatcher's safety net: a job whose supervision task is gone (here: cancelled
+    under it) is re-attached to its worker, ends, and frees the GPU for the next job."""
+    add_kind(server, "gpu-test", gpu=True)
+    first = create(server, {"steps": 30, "sleep": 0.05}, "gpu-test")
+    second = create(server, {"steps": 2}, "gpu-test")
+    wait_for(lambda: client.jobs.get_job(id=first.id).progress.step >= 2, what="step 2")
+    server.loop.call_soon_threadsafe(server.engine.supervisor.running[first.id].cancel)
+    assert wait_ended(client, first.id).state == State.STATE_SUCCEEDED
+    assert wait_ended(client, second.id).state == State.STATE_SUCCEEDED

@@ -59,7 +59,7 @@ def test_a_page_token_is_bound_to_its_filters(server, client):
 
 def test_a_job_of_a_service_hosted_elsewhere_is_not_found(server_factory, tmp_path):
     root = tmp_path / "shared"
-    dataset = server_factory(root)
+    dataset = server_factory(root, services=("dataset",))
     add_kind(dataset, "t-data", "dataset")
     job = dataset.call(dataset.engine.create("t-data", {"steps": 0}))
     with ServerThread(root, services=("registry",)) as registry, Client(registry.target) as c:

@@ -112,7 +112,8 @@ def test_full_fine_tune_registration_waits_for_a_down_registry_then_enters_the_m
     monkeypatch.setattr(registration, "RETRY_MIN_SECONDS", 0.5)
     monkeypatch.setattr(registration, "RETRY_MAX_SECONDS", 1.0)
     port = closed_port()
-    srv = server_factory(registry_target=f"127.0.0.1:{port}")
+    # the registry runs apart, on the same data root (one server per service on a data root)
+    srv = server_factory(registry_target=f"127.0.0.1:{port}", services=("dataset", "trainer", "tts"))
     with Client(srv.target, timeout=30) as client:
         make_dataset(client, tmp_path, "chats", 8)
         done = client.wait_job(_create(client, tiny_lm_dir, "whole", "chats", method="full").id)

@@ -68,7 +68,8 @@ def test_cli_train_follow_list_status_config_and_pending_registration(server_fac
     assert bad.returncode == 1 and "config.lora_rank" in bad.stderr
 
     # the registry comes up at the configured address: the background retry registers the adapter
-    with ServerThread(srv.config.root, services=("registry",), port=port) as registry:
+    # (a registry of its own data root: a second registry on srv's root would be refused)
+    with ServerThread(tmp_path / "registry", services=("registry",), port=port) as registry:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             reg = json.loads(cli(srv.target, "status", job_id, "--json").stdout)["result"]["registration"]

@@ -34,6 +34,10 @@ class Config:
     data_root: str = field(
         default="./var", metadata={"help": "data root (state.db, datasets, adapters, jobs)"}
     )
+    database_busy_timeout_seconds: float = field(
+        default=30.0,
+        metadata={"help": "how long state.db waits for a lock another process holds (a server refuses to start after it)"},
+    )
     auth_token: str = field(
         default="", metadata={"help": "bearer token required in `authorization` metadata"}
     )
@@ -83,6 +87,11 @@ class Config:
     )
     stop_timeout_seconds: float = field(
         default=300.0, metadata={"help": "graceful stop: time to save a checkpoint before kill"}
+    )
+    stop_workers_on_exit: bool = field(
+        default=False,
+        metadata={"help": "on SIGTERM, stop running workers gracefully (checkpoint, CANCELLED) before exiting: "
+                          "for containers, where workers die with the server"},
     )
     train_num_processes: int = field(
         default=1, metadata={"help": "processes per training job (>1 uses accelerate launch)"}

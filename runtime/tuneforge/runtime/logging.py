@@ -3,6 +3,10 @@
 A logged value is capped (:func:`cap_values`): an error that quotes a 7 MiB request field,
 or a traceback through it, writes a few KiB with a "…(N bytes more)" marker, never a line
 that log shippers drop or that fills the disk.
+
+Logging never raises into the code that logs: a line that cannot be written (stderr
+redirected to a file on a full disk, a closed pipe) is dropped. A log call that raised in
+the middle of ending a job once left its GPU lock held and the queue blocked.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -39,9 +43,35 @@ def cap_values(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[s
     return event_dict
 
 
-def configure_logging(level: str = "info") -> None:
+class DroppingWriter:
+    """A stream for the logs whose writes never raise: a line it cannot write is counted in
+    ``dropped`` and lost."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.dropped = 0
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except (OSError, ValueError):  # ENOSPC, EPIPE, a closed file
+            self.dropped += 1
+            return 0
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.dropped += 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
     numeric = _LEVELS.get(level, logging.INFO)
-    logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s")
+    out = DroppingWriter(stream or sys.stderr)
+    logging.basicConfig(stream=out, level=numeric, format="%(message)s")
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -52,7 +82,7 @@ def configure_logging(level: str = "info") -> None:
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
 

@@ -35,6 +35,7 @@ from tuneforge.runtime.jobs import JobEngine
 from tuneforge.runtime.logging import get_logger
 from tuneforge.runtime.metrics import Metrics
 from tuneforge.runtime.paths import STATE_DB
+from tuneforge.runtime.server_lock import ServerLock
 from tuneforge.runtime.store import Store
 
 SERVICES = ("dataset", "trainer", "tts", "registry")
@@ -177,12 +178,28 @@ class TuneforgeServer:
         self._server: grpc.aio.Server | None = None
         self.ctx: ServiceContext | None = None
         self._names: list[str] = []
+        self._lock: ServerLock | None = None
 
     async def start(self) -> int:
         check_bind_policy(self.config)
         root = self.config.root
         root.mkdir(parents=True, exist_ok=True)
-        store = Store(root / STATE_DB)
+        if Store.single_server:  # one server per service on this data root, for the process's life
+            self._lock = ServerLock(root, self.services)
+            self._lock.acquire()
+        try:
+            return await self._start(root)
+        except BaseException:
+            self._release_lock()
+            raise
+
+    async def _start(self, root: Path) -> int:
+        store = Store(root / STATE_DB, busy_timeout=self.config.database_busy_timeout_seconds)
+        try:
+            store.check()
+        except BaseException:
+            store.close()
+            raise
         engine = JobEngine(
             store, root,
             max_parallel_jobs=self.config.max_parallel_jobs,
@@ -207,6 +224,8 @@ class TuneforgeServer:
         if self.port == 0:
             raise failed_precondition("BIND_FAILED", f"could not listen on {address}")
         self.config.port = self.port
+        if self._lock:
+            self._lock.set_address(f"{self.config.host}:{self.port}")
         ctx = ServiceContext(server, self.config, store, engine, root, self.services, self.metrics, address=f"{self.config.host}:{self.port}")
         self.ctx = ctx
         for name in self.services:
@@ -248,7 +267,13 @@ class TuneforgeServer:
             await self.ctx.engine.close(stop_workers=stop_workers)
             self.ctx.store.close()
         self.metrics.shutdown()
+        self._release_lock()
         log.info("server_stopped")
+
+    def _release_lock(self) -> None:
+        if self._lock:
+            self._lock.release()
+            self._lock = None
 
     async def wait(self) -> None:
         assert self._server is not None
@@ -299,4 +324,5 @@ async def serve_forever(config: Config, services: tuple[str, ...], ready: Callab
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-    await server.stop()
+    # In a container the workers die with this process: give them their graceful stop first.
+    await server.stop(stop_workers=config.stop_workers_on_exit)

@@ -15,27 +15,60 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tuneforge.runtime.store_errors import corrupt, unusable
+
 Migration = tuple[str, str]
+BUSY_TIMEOUT_SECONDS = 30.0  # how long a statement waits for a lock another process holds
 
 
 class Store:
-    """One shared connection guarded by a lock; calls are short, so this is enough."""
+    """One shared connection guarded by a lock; calls are short, so this is enough.
 
-    def __init__(self, path: Path | str) -> None:
+    ``single_server``: a file under one data root serves one server per service (the
+    server takes ``server_lock.ServerLock``); a store shared by replicas would say False.
+    """
+
+    single_server = True
+
+    def __init__(self, path: Path | str, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
+        """Open (and create) the database; a corrupt, locked or unreadable file raises a
+        FAILED_PRECONDITION that says so (``store_errors``), never a raw sqlite3 error."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            str(self.path), check_same_thread=False, isolation_level=None, timeout=30.0
-        )
+        try:
+            self._conn = sqlite3.connect(
+                str(self.path), check_same_thread=False, isolation_level=None, timeout=busy_timeout
+            )
+        except sqlite3.Error as exc:  # a directory where the file should be, no permission
+            raise unusable(self.path, exc, busy_timeout) from None
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " name TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
-        )
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " name TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
+            )
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise unusable(self.path, exc, busy_timeout) from None
+
+    def check(self) -> None:
+        """What a server does before serving from the database: read every page's structure
+        (``quick_check``) and take the write lock once (another process holding it longer
+        than the busy timeout is named). Raises like the constructor."""
+        try:
+            with self._lock:
+                problems = [r[0] for r in self._conn.execute("PRAGMA quick_check(5)")]
+                if problems != ["ok"]:
+                    raise corrupt(self.path, "; ".join(problems))
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise unusable(self.path, exc, self.busy_timeout) from None
 
     def migrate(self, migrations: Iterable[Migration]) -> list[str]:
         """Apply the migrations not applied yet; return the names applied now."""
@@ -63,7 +96,8 @@ class Store:
             try:
                 yield self._conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # SQLite rolls back by itself on SQLITE_FULL: keep that error
+                    self._conn.execute("ROLLBACK")
                 raise
             else:
                 self._conn.execute("COMMIT")

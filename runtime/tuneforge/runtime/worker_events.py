@@ -15,10 +15,15 @@ file and reports on **stdout**, one JSON object per line, with an ``event`` key:
 
 Anything else a worker prints (stderr, non-JSON stdout) is kept as a log line.
 
-Exit status: 0 → SUCCEEDED, or CANCELLED when a stop was requested; non-zero → FAILED with
-the reason of the last ``error`` event (or the exit code / signal). A stop is SIGTERM: the
-worker notices :func:`stop_requested`, saves what it must (a checkpoint), reports it and
-exits 0; the service kills it if it takes longer than the configured stop timeout.
+Exit status: 0 with a ``result`` → SUCCEEDED, or CANCELLED when a stop was requested; 0
+without a result → FAILED (``NO_RESULT``); non-zero → FAILED with the reason of the last
+``error`` event (or the exit code / signal). A stop is SIGTERM: the worker notices
+:func:`stop_requested`, saves what it must (a checkpoint), reports it, reports a result with
+``"stopped": true`` and exits 0; the service kills it if it takes longer than the configured
+stop timeout. A SIGTERM that did not come through the API (``docker stop``, ``kubectl delete
+pod``, systemd signalling the service and the worker together) is told apart by that
+``stopped`` result: the job ends CANCELLED (``STOPPED_BY_SIGNAL``) with its checkpoint,
+resumable, never SUCCEEDED with half its work.
 """
 
 from __future__ import annotations

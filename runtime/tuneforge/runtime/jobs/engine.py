@@ -177,16 +177,20 @@ class JobEngine:
         self._wake.set()
 
     async def _dispatch_loop(self) -> None:
+        """Start what may start, on every wake-up and at least once a second: a wake-up lost
+        while the store could not write costs a second, never the queue."""
         while not self._closing:
             try:
+                self.supervisor.sweep()
                 await self.supervisor.reconcile()
                 for job in self.scheduler.next_jobs():
                     self.supervisor.launch(job)
             except Exception as exc:  # noqa: BLE001 - the loop must survive anything
-                if is_disk_full(exc):
-                    log.warning("dispatch_waits_for_disk_space", error=str(exc))
-                else:
-                    log.exception("dispatch_failed")
+                with contextlib.suppress(Exception):  # a log line that cannot be written included
+                    if is_disk_full(exc):
+                        log.warning("dispatch_waits_for_disk_space", error=str(exc))
+                    else:
+                        log.exception("dispatch_failed")
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)

@@ -3,8 +3,12 @@ sits in one table of tests (tests/runtime/test_job_outcome.py).
 
 Order of precedence: a fault in the engine's own supervision (a full disk, a bug) wins over
 everything — the worker was stopped because nobody could record its work; then a requested stop wins over a signal or a clean exit (the job is
-CANCELLED, keeping its checkpoint); a clean exit, or a re-attached worker that reported its
-result, SUCCEEDS; anything else FAILS with the worker's own ``error`` event if it sent one,
+CANCELLED, keeping its checkpoint); then a worker whose result says it ``stopped`` early is
+CANCELLED too, though no stop came through the API (a SIGTERM from outside: ``docker stop``,
+``kubectl delete pod`` or systemd signalling the service and its worker together), with its
+checkpoint and resumable — never SUCCEEDED without what it was to produce; a clean exit, or a
+re-attached worker, that reported its result SUCCEEDS; a clean exit without a result FAILS
+(``NO_RESULT``); anything else FAILS with the worker's own ``error`` event if it sent one,
 else with what the exit says (lost, killed by a signal, exit code). A failure that left a
 checkpoint says so: the job can be resumed from it. A failure while the data root is (nearly)
 full is reported as ``DISK_FULL`` whatever the worker died of, since that is what to fix.
@@ -26,6 +30,7 @@ class Ending:
 
     rc: int | None = None  # exit status; None when unknown (a worker this process did not start); < 0: signal
     saw_result: bool = False  # the worker reported a ``result`` event
+    stopped: bool = False  # ... and it says ``"stopped": true``: it stopped before finishing
     error: dict[str, Any] | None = None  # its last ``error`` event
     cancel_requested: bool = False
     killed_after_timeout: bool = False  # the engine sent SIGKILL after the stop timeout
@@ -52,7 +57,10 @@ def decide(e: Ending) -> Outcome:
     stopped_by_us = e.rc is None or e.rc <= 0
     if e.cancel_requested and stopped_by_us:
         return _cancelled(e)
-    if e.rc == 0 or (e.rc is None and e.saw_result):
+    exited_cleanly = e.rc == 0 or (e.rc is None and e.saw_result)
+    if exited_cleanly and e.stopped:
+        return _stopped_from_outside(e)
+    if exited_cleanly and e.saw_result:
         return Outcome(SUCCEEDED)
     reason, message = _failure(e)
     if e.disk_full and reason != DISK_FULL:
@@ -70,9 +78,18 @@ def _cancelled(e: Ending) -> Outcome:
     return Outcome(CANCELLED, "", f"stopped on request before the worker could save (it ended on signal {-e.rc})")
 
 
+def _stopped_from_outside(e: Ending) -> Outcome:
+    saved = f"last checkpoint {e.last_checkpoint} (resumable)" if e.last_checkpoint else "it saved no checkpoint"
+    return Outcome(CANCELLED, "STOPPED_BY_SIGNAL", "the worker was stopped by a signal that did not come through "
+                   "the API (the service stopped with it: docker stop, kubectl delete pod, systemctl stop) and "
+                   f"saved before exiting; {saved}")  # fmt: skip
+
+
 def _failure(e: Ending) -> tuple[str, str]:
     if e.error:
         return e.error.get("reason") or "WORKER_ERROR", e.error.get("message") or "the worker failed"
+    if e.rc == 0:
+        return "NO_RESULT", "the worker exited 0 without reporting its result"
     if e.rc is None:
         if e.reattached:
             return "WORKER_LOST", "the worker ended while the service was not watching it"

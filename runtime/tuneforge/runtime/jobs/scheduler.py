@@ -91,12 +91,17 @@ class Scheduler:
         return started
 
     def hold_for(self, job: Job) -> None:
-        """Take the job's GPU lock again for a worker re-attached after a restart."""
+        """Take the job's GPU lock again for a worker re-attached after a restart (only when
+        taken: a lock another job of this process holds stays that job's to release)."""
         kind = self.kinds[job.kind]
         if kind.gpu and job.executor == "local":
             lock = self.gpu_lock(kind.gpu_devices)
-            lock.try_acquire()
-            self._held[job.id] = lock
+            if lock.try_acquire():
+                self._held[job.id] = lock
+
+    def held_for_others(self, supervised: set[str]) -> list[str]:
+        """Jobs holding a GPU lock that are not among ``supervised`` (a lock nobody will free)."""
+        return [job_id for job_id in self._held if job_id not in supervised]
 
     def release(self, job_id: str) -> None:
         lock = self._held.pop(job_id, None)

@@ -70,13 +70,19 @@ class Supervisor:
         self.running[job.id] = asyncio.create_task(self._guarded(job.id, self._run(job.id)))
 
     async def _guarded(self, job_id: str, work: Any) -> None:
-        """Run one job's supervision; any exception ends the job instead of orphaning it."""
+        """Run one job's supervision; any exception ends the job instead of orphaning it.
+        If even ending it fails, what the job held (the GPU lock, its place in ``running``)
+        is let go now, and the next reconcile pass takes up a job still RUNNING (re-attached
+        if its worker runs, else ended): the queue never waits on a supervision that is gone."""
         try:
             await work
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - whatever broke, the job must end
-            await self._fail_on_fault(job_id, exc)
+            try:
+                await self._fail_on_fault(job_id, exc)
+            except Exception:  # noqa: BLE001 - a job still RUNNING is re-attached or ended by reconcile
+                self._let_go(job_id)
 
     async def reconcile(self) -> None:
         """Re-attach to RUNNING jobs of our kinds that this process does not supervise (left
@@ -203,7 +209,9 @@ class Supervisor:
         job = self._get(job_id)
         killed = job_id in self._killed
         self._killed.discard(job_id)
-        ending = Ending(rc=seen.rc, saw_result=seen.saw_result, error=seen.error, reattached=seen.reattached,
+        stored = job.result or {}  # the last result the worker reported, before a restart too
+        ending = Ending(rc=seen.rc, saw_result=seen.saw_result or bool(stored), error=seen.error,
+                        stopped=bool(stored.get("stopped")), reattached=seen.reattached,
                         cancel_requested=job.cancel_requested, killed_after_timeout=killed,
                         last_checkpoint=job.last_checkpoint, stop_timeout=self.stop_timeout,
                         disk_full=self._disk_full_note(job))  # fmt: skip
@@ -225,7 +233,6 @@ class Supervisor:
             reason, message = DISK_FULL, disk_full_message(exc, self.events.jobs_dir / job_id)
         else:
             reason, message = "SUPERVISION_FAILED", f"the service could not supervise the job: {type(exc).__name__}: {exc}"
-        log.error("job_supervision_failed", job_id=job_id, reason=reason, error=message, exc_info=exc)
         job = None
         with contextlib.suppress(Exception):
             job = self._get(job_id)
@@ -234,6 +241,7 @@ class Supervisor:
             await self._stop_now(job)
         outcome = decide(Ending(fault=(reason, message)))
         await self.finalize(job_id, outcome.state, outcome.reason, outcome.message)
+        log.error("job_supervision_failed", job_id=job_id, reason=reason, error=message, exc_info=exc)
 
     async def _stop_now(self, job: Job) -> None:
         """SIGTERM, then SIGKILL after :data:`FAULT_STOP_SECONDS`: nobody records its work."""
@@ -272,26 +280,48 @@ class Supervisor:
         try:
             self.store.finish(job_id, state, reason, message)
         except Exception as exc:  # noqa: BLE001
-            if job_id not in self._unrecorded:  # once, not at every retry
-                log.error("job_end_not_recorded", job_id=job_id, state=state, reason=reason, error=str(exc))
+            first = job_id not in self._unrecorded  # logged once, not at every retry
             self._unrecorded[job_id] = (state, reason, message)
-            self.scheduler.release(job_id)
-            self.running.pop(job_id, None)
-            self.wake()
+            self._let_go(job_id)
+            if first:
+                log.error("job_end_not_recorded", job_id=job_id, state=state, reason=reason, error=str(exc))
             return
         self._unrecorded.pop(job_id, None)
-        job = self._get(job_id)
         try:
-            self.events.append(job, "state", job.snapshot())
-        except Exception as exc:  # noqa: BLE001
-            log.error("job_end_event_not_stored", job_id=job_id, error=str(exc))
-            self.events.publish_only(job, "state", job.snapshot())
-        log.info("job_ended", job_id=job_id, state=state, reason=reason)
+            job = self._get(job_id)
+            try:
+                self.events.append(job, "state", job.snapshot())
+            except Exception as exc:  # noqa: BLE001
+                self.events.publish_only(job, "state", job.snapshot())
+                log.error("job_end_event_not_stored", job_id=job_id, error=str(exc))
+            log.info("job_ended", job_id=job_id, state=state, reason=reason)
+        except BaseException:
+            self._let_go(job_id)  # the end is stored: whatever failed after it, free the queue
+            raise
         await self.ended(job)
 
+    def _let_go(self, job_id: str) -> None:
+        """Free what a job held in this process (its GPU lock, its place in ``running``) and
+        wake the dispatcher. Called first on every way out, so nothing after it can keep
+        the queue blocked."""
+        self.scheduler.release(job_id)
+        self.running.pop(job_id, None)
+        self.wake()
+
+    def sweep(self) -> None:
+        """The dispatcher's safety net, each tick: a supervision task that died is forgotten
+        (reconcile takes its job up again) and a GPU lock held for a job nobody supervises
+        is released."""
+        for job_id, task in list(self.running.items()):
+            if task.done():
+                log.warning("job_supervision_lost", job_id=job_id)
+                self.running.pop(job_id, None)
+        for job_id in self.scheduler.held_for_others(set(self.running)):
+            log.warning("gpu_lock_released", job_id=job_id, why="no supervision holds it")
+            self.scheduler.release(job_id)
+
     async def ended(self, job: Job) -> None:
-        self.scheduler.release(job.id)
-        self.running.pop(job.id, None)
+        self._let_go(job.id)
         self.events.release_later(job.id)
         kind = self.kinds.get(job.kind)
         if kind and kind.on_end:
