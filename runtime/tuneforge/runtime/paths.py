@@ -25,15 +25,15 @@ _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 # The data root's own names (docs/data-root.md).
 STATE_DB = "state.db"
-SERVER_LOCK = "server.lock"
+LOCKS_DIR = "locks"  # locks/server-<service>.lock (one server per service), locks/gpu-*.lock
 ADAPTERS_DIR = "adapters"
 ACTIVE_MARKER = ".active"  # adapters/.active: the active adapter, read by vLLM's launcher
 SERVING_MARKER = ".serving"  # adapters/.serving: the adapters served beside it
 MERGED_DIR = "merged"  # MergeAdapter's outputs
 MODELS_DIR = "models"  # CreateExportJob's outputs (the registry catalogues them)
 RESERVED = (
-    "tuneforge.toml", STATE_DB, f"{STATE_DB}-wal", f"{STATE_DB}-shm", f"{STATE_DB}-journal", SERVER_LOCK,
-    "locks", "uploads", "datasets", ADAPTERS_DIR, f"{ADAPTERS_DIR}/{ACTIVE_MARKER}",
+    "tuneforge.toml", STATE_DB, f"{STATE_DB}-wal", f"{STATE_DB}-shm", f"{STATE_DB}-journal",
+    LOCKS_DIR, "uploads", "datasets", ADAPTERS_DIR, f"{ADAPTERS_DIR}/{ACTIVE_MARKER}",
     f"{ADAPTERS_DIR}/{SERVING_MARKER}", "tts", "jobs", "tmp",
 )  # fmt: skip
 

@@ -27,7 +27,6 @@ from typing import Any
 
 from tuneforge.runtime.errors import TuneforgeError, failed_precondition
 
-LOCKS_DIR = "locks"
 
 
 def lock_path(root: Path, service: str) -> Path:

@@ -159,7 +159,9 @@ def run_main(main: Any, argv: list[str] | None = None) -> None:
         import traceback
 
         if is_disk_full(exc):
-            error(DISK_FULL, disk_full_message(exc, spec.get("job_dir", ".")))
+            # the job's directory is on the data root; "." (the worker's cwd) only for a hand-run worker
+            where = spec.get("job_dir") or spec.get("data_root") or os.environ.get("TUNEFORGE_HOME") or "."
+            error(DISK_FULL, disk_full_message(exc, where))
             sys.exit(1)
 
         for line in traceback.format_exc().splitlines():
