@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneforge.runtime.errors import TuneforgeError, failed_precondition
+from tuneforge.runtime.paths import LOCKS_DIR
 
 
 
