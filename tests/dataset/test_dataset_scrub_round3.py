@@ -70,3 +70,15 @@ def test_a_real_card_next_to_an_isbn_is_still_replaced():
 def test_two_letter_contact_names_are_replaced_as_whole_words():
     scrubber = Scrubber(["Ян", "Al Gore"])
     assert scrubber.text("Ян и Al пришли; Янина и Alice нет") == "<NAME> и <NAME> пришли; Янина и Alice нет"
+
+
+def test_the_scrubber_keeps_each_removed_value_with_its_context_when_asked():
+    from tuneforge.services.dataset.scrub import Scrubber
+
+    probes: list = []
+    s = Scrubber(names=["Ян"], probes=probes)
+    assert s.text("Ян, my number is 8 (912) 345-67-89", prompt="number?") == "<NAME>, my number is <PHONE>"
+    assert probes == [{"kind": "phone", "value": "8 (912) 345-67-89", "prompt": "number?",
+                       "context": "Ян, my number is "},
+                      {"kind": "name", "value": "Ян", "prompt": "number?", "context": ""}]
+    assert Scrubber().probes is None  # nothing kept unless asked
