@@ -35,9 +35,11 @@ in the dataset's files nor returned by any RPC.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 KINDS = ("email", "card", "iban", "phone", "name")
@@ -55,6 +57,7 @@ _ISBN_PREFIX = re.compile(r"ISBN(?:-1[03])?:?\s*$", re.IGNORECASE)
 MESSAGE_LISTS = ("messages", "prompt", "chosen", "rejected", "completion")
 PROBE_CONTEXT_CHARS = 300  # text kept before a removed value (the audit's prompt)
 MAX_PROBES = 10_000  # per import; the audit samples a few dozen
+PROBES_FILE = "pii_probes.jsonl"  # in the dataset's directory; read by the trainer's audit_worker
 
 
 def luhn_ok(digits: str) -> bool:
@@ -165,14 +168,19 @@ class Scrubber:
             out["text"] = self.text(record["text"])
         for key in MESSAGE_LISTS:
             if isinstance(record.get(key), list):
-                out[key] = [self.message(m) if isinstance(m, dict) else m for m in record[key]]
+                out[key], before = [], ""
+                for m in record[key]:
+                    out[key].append(self.message(m, before) if isinstance(m, dict) else m)
+                    before = out[key][-1].get("content") if isinstance(out[key][-1], dict) else ""
+                    before = before if isinstance(before, str) else ""
         return out
 
-    def message(self, message: dict[str, Any]) -> dict[str, Any]:
-        """One message: its content and the arguments of its tool calls."""
+    def message(self, message: dict[str, Any], prompt: str = "") -> dict[str, Any]:
+        """One message: its content and the arguments of its tool calls (``prompt``: the
+        message before it, kept with probes)."""
         out = dict(message)
         if isinstance(message.get("content"), str):
-            out["content"] = self.text(message["content"])
+            out["content"] = self.text(message["content"], prompt)
         if isinstance(message.get("tool_calls"), list):
             out["tool_calls"] = [self._call(c) for c in message["tool_calls"]]
         if isinstance(message.get("function_call"), dict):
@@ -221,3 +229,15 @@ class Scrubber:
         if 13 <= len(digits) <= 19 and luhn_ok(digits) and not _isbn(match):
             return self._sub(match, "card")
         return match.group()
+
+
+def write_probes(directory: Path, probes: list[dict[str, str]]) -> Path:
+    """Keep what the scrubber removed, for the trainer's leak audit: ``pii_probes.jsonl`` in the
+    dataset's directory, readable by the server's user only (0600), appended to by a later
+    import into the same dataset. Never part of the dataset's files, never sent by an RPC."""
+    path = Path(directory) / PROBES_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(p, ensure_ascii=False) + "\n" for p in probes)
+    return path

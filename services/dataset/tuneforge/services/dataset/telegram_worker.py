@@ -24,7 +24,6 @@ with the reason, exit 1, nothing written.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,8 @@ from tuneforge.runtime.errors import invalid_argument
 from tuneforge.runtime.store import Store
 from tuneforge.services.dataset import dialogs, telegram
 from tuneforge.services.dataset.catalog import DatasetCatalog
+from tuneforge.services.dataset.scrub import write_probes
 from tuneforge.services.dataset.stats import DEFAULT_VALIDATION_SPLIT
-
-PROBES_FILE = "pii_probes.jsonl"
 
 
 def make_transcriber(
@@ -152,18 +150,6 @@ def main(spec: dict[str, Any]) -> None:
     ev.log(f"dataset {info.name}: {info.record_count} train + {info.validation_record_count} "
            f"validation dialogs")  # fmt: skip
     ev.result({"dataset": info.to_dict(), "report": report.to_dict()})
-
-
-def write_probes(directory: Path, probes: list[dict[str, str]]) -> Path:
-    """Keep what the scrubber removed, for the trainer's leak audit: ``pii_probes.jsonl`` in the
-    dataset's directory, readable by the server's user only (0600), appended to by a later
-    import into the same dataset. Never part of the dataset's files, never sent by an RPC."""
-    path = directory / PROBES_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(p, ensure_ascii=False) + "\n" for p in probes)
-    return path
 
 
 def _append(catalog: DatasetCatalog, name: str, work: Path, split: float, report: dialogs.TelegramReport) -> Any:
