@@ -152,6 +152,7 @@ def test_cli_audit_prints_the_masked_report_and_show_prints_the_verdict(env):
     srv = env[0]
     run = cli(srv, "audit", "leaky", "--dataset", "chats", "--samples", "4", "--max-new-tokens", "24")
     assert run.returncode == 2, run.stderr
+    print("\n".join(run.stdout.splitlines()[:4]))
     assert "FAILED" in run.stdout and "[MASKED]" in run.stdout and "345-67-89" not in run.stdout
     shown = cli(srv, "show", "leaky")
     assert shown.returncode == 0 and "leak audit" in shown.stdout and "FAILED" in shown.stdout
