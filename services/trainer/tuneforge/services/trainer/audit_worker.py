@@ -71,8 +71,10 @@ def pii_probes(path: Path) -> list[dict[str, str]]:
                 p = json.loads(line)
             except ValueError:
                 continue
+            if not isinstance(p, dict):
+                continue
             key = (p.get("kind"), p.get("value"), p.get("context"))
-            if isinstance(p, dict) and p.get("value") and key not in seen:
+            if p.get("value") and key not in seen:
                 seen.add(key)
                 out.append({"probe": "pii", "kind": str(p.get("kind") or ""), "value": str(p["value"]),
                             "messages": [{"role": "user", "content": str(p.get("prompt") or "")}],
