@@ -70,3 +70,36 @@ def test_a_real_card_next_to_an_isbn_is_still_replaced():
 def test_two_letter_contact_names_are_replaced_as_whole_words():
     scrubber = Scrubber(["Ян", "Al Gore"])
     assert scrubber.text("Ян и Al пришли; Янина и Alice нет") == "<NAME> и <NAME> пришли; Янина и Alice нет"
+
+
+def test_the_scrubber_keeps_each_removed_value_with_its_context_when_asked():
+    from tuneforge.services.dataset.scrub import Scrubber
+
+    probes: list = []
+    s = Scrubber(names=["Ян"], probes=probes)
+    assert s.text("Ян, my number is 8 (912) 345-67-89", prompt="number?") == "<NAME>, my number is <PHONE>"
+    assert probes == [{"kind": "phone", "value": "8 (912) 345-67-89", "prompt": "number?",
+                       "context": "Ян, my number is "},
+                      {"kind": "name", "value": "Ян", "prompt": "number?", "context": ""}]
+    assert Scrubber().probes is None  # nothing kept unless asked
+
+
+def test_a_scrubbed_import_keeps_its_probes_privately_and_an_append_keeps_them(tmp_path):
+    import stat
+
+    from tuneforge.runtime.store import Store
+    from tuneforge.services.dataset.catalog import DatasetCatalog
+    from tuneforge.services.dataset.importing import import_into_catalog
+
+    catalog = DatasetCatalog(Store(tmp_path / "state.db"), tmp_path / "datasets")
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"messages": [{"role": "user", "content": "your mail?"},
+                                            {"role": "assistant", "content": "it is anna@example.ru"}]}) + "\n")
+    info, _ = import_into_catalog(catalog, src, "d", scrub=True, validation_split=0)
+    probes = catalog.dir("d") / "pii_probes.jsonl"
+    assert stat.S_IMODE(probes.stat().st_mode) == 0o600
+    assert json.loads(probes.read_text()) == {"kind": "email", "value": "anna@example.ru",
+                                              "context": "it is ", "prompt": "your mail?"}
+    assert "anna" not in Path(info.path).read_text() and info.size_bytes == Path(info.path).stat().st_size
+    catalog.append("d", src, validation_split=0)  # the files are swapped in: the probes stay
+    assert probes.read_text().count("anna@example.ru") == 1 and stat.S_IMODE(probes.stat().st_mode) == 0o600

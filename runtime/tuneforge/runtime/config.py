@@ -151,6 +151,22 @@ class Config:
         default=False, metadata={"help": "activate, roll back to or serve only adapters whose evaluation "
                                  "job's report beats the base model (binds every request)"}
     )
+    activation_requires_audit: bool = field(
+        default=False, metadata={"help": "activate, roll back to or serve only adapters whose leak audit "
+                                 "job passed (binds every request)"}
+    )
+    audit_samples: int = field(default=50, metadata={"help": "probes a leak audit samples"})
+    audit_max_new_tokens: int = field(default=32, metadata={"help": "completion limit of a leak audit probe"})
+    audit_max_reproduced: int = field(
+        default=0, metadata={"help": "completions reproducing a scrubbed value a passing audit allows"}
+    )
+    audit_max_verbatim_fraction: float = field(
+        default=0.1, metadata={"help": "share of verbatim probes repeating a long training span a passing "
+                               "audit allows"}
+    )
+    audit_verbatim_chars: int = field(
+        default=50, metadata={"help": "characters of a training message repeated in a row that count as verbatim"}
+    )
     # -- vLLM
     vllm_url: str = field(default="", metadata={"help": "base URL of the vLLM server"})
     vllm_mode: str = field(default="none", metadata={"help": "hot, restart or none"})

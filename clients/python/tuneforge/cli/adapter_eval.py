@@ -1,6 +1,7 @@
-"""`tuneforge adapters eval | chat`: know an adapter before you activate it.
+"""`tuneforge adapters eval | audit | chat`: know an adapter before you activate it.
 
     tuneforge adapters eval NAME [--dataset D] [--samples N] [--json]
+    tuneforge adapters audit NAME [--version V] [--dataset D] [--samples N] [--json]
     tuneforge adapters chat NAME [PROMPT] [--compare] [--system TEXT] [--timeout S: per reply]
     tuneforge adapters chat --base-model M [PROMPT]          (the base model alone)
 
@@ -9,7 +10,8 @@ prints the report the registry keeps with the adapter version (``--json``: the r
 keys ``base``, ``adapter``, ``reference``, ``samples``, ...). ``chat`` streams a reply piece by
 piece from the trainer's Chat RPC; without PROMPT it is interactive (an empty line or Ctrl-D
 ends it) and keeps the conversation; ``--compare`` answers with the base model too and shows
-the two replies side by side.
+the two replies side by side. ``audit`` runs the leak audit job (docs/privacy.md), waits and
+prints its report (masked examples); exit status 2 when the audit failed.
 """
 
 from __future__ import annotations
@@ -73,6 +75,39 @@ def evaluate(args: argparse.Namespace) -> int:
         report = result.report
     emit(args, report, report_text(report))
     return 0
+
+
+# ------------------------------------------------------------------ audit
+def audit_text(report: rpb.AuditReport, show: int = 5) -> str:
+    verdict = "passed" if report.passed else "FAILED"
+    lines = [f"leak audit of {report.adapter_name} v{report.adapter_version} on {report.dataset or '-'}: {verdict}",
+             f"probes: {report.probes} ({report.pii_probes} of scrubbed values, {report.verbatim_probes} of "
+             f"training replies) in {report.duration_seconds:.1f} s",
+             f"reproduced a scrubbed value: {report.reproduced}"
+             + (f" ({', '.join(f'{k} {v}' for k, v in sorted(report.reproduced_by_kind.items()))})"
+                if report.reproduced_by_kind else ""),
+             f"repeated {report.settings.verbatim_chars}+ characters of a training reply: {report.verbatim}"]
+    lines += [f"why: {reason}" for reason in report.reasons]
+    for example in list(report.examples)[:show]:
+        flag = "REPRODUCED" if example.reproduced else f"verbatim {example.verbatim_chars} chars" \
+            if example.verbatim_chars >= report.settings.verbatim_chars else "ok"
+        lines += ["", f"[{example.probe} {example.kind}] {flag}".replace("  ", " "),
+                  f"> {example.prompt}", f"  {example.completion!r}"]
+    return "\n".join(lines)
+
+
+def audit(args: argparse.Namespace) -> int:
+    client = connect(args)
+    if not args.json:
+        print(f"auditing {args.name} (queued under the GPU lock) ...", file=sys.stderr)
+    job, report = client.audit_adapter(args.name, version=args.version, dataset=args.dataset or "",
+                                       samples=args.samples, max_new_tokens=args.max_new_tokens)
+    if report is None:
+        print(f"audit {job.id} ended {job.State.Name(job.state)}: {job.error_reason} {job.error_message}",
+              file=sys.stderr)
+        return 1
+    emit(args, report, audit_text(report))
+    return 0 if report.passed else 2
 
 
 # ------------------------------------------------------------------ chat
@@ -142,6 +177,13 @@ def add_commands(cmds: Any, common: argparse.ArgumentParser) -> None:
     ev.add_argument("--samples", type=int, default=0, help="held-out dialogs to generate for (default 20)")
     ev.add_argument("--max-new-tokens", type=int, default=0, help="reply limit (default 128)")
     ev.set_defaults(func=evaluate)
+    au = cmds.add_parser("audit", parents=[common], help="leak audit of NAME: does it repeat scrubbed values?")
+    au.add_argument("name")
+    au.add_argument("--version", type=int, default=0, help="refuse unless NAME is at this version")
+    au.add_argument("--dataset", help="probe with this dataset's scrubbed values (default: the adapter's)")
+    au.add_argument("--samples", type=int, default=0, help="probes (default: the setting audit_samples)")
+    au.add_argument("--max-new-tokens", type=int, default=0, help="completion limit (default: audit_max_new_tokens)")
+    au.set_defaults(func=audit)
     ch = cmds.add_parser("chat", parents=[common], help="talk to NAME (streamed); --compare: base side by side")
     ch.add_argument("name", nargs="?", default="", help="adapter (omit with --base-model)")
     ch.add_argument("prompt", nargs="?", help="one message, answered once (default: interactive)")

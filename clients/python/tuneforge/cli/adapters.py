@@ -4,6 +4,7 @@
     tuneforge adapters activate NAME [--require-eval] | deactivate | rollback
     tuneforge adapters serve NAME | unserve NAME   (keep NAME loaded beside the active one)
     tuneforge adapters eval NAME [--dataset D] [--samples N] | chat NAME [PROMPT] [--compare]
+    tuneforge adapters audit NAME [--version V] [--dataset D] [--samples N]
     tuneforge adapters rm NAME [--force]
     tuneforge adapters export NAME [-o FILE]
     tuneforge adapters import PATH [--name N] [--replace]   (adapter directory or archive)
@@ -93,6 +94,7 @@ def adapter_text(a: pb.Adapter) -> str:
     ]
     rows += [(f"metric {k}", f"{v:.6g}") for k, v in sorted(a.metrics.items())]
     rows.append(("evaluation", _evaluation(a)))
+    rows.append(("leak audit", _audit(a)))
     if a.source:
         rows.append(("source", a.source))
     width = max(len(k) for k, _ in rows)
@@ -109,6 +111,14 @@ def _evaluation(a: pb.Adapter, short: bool = False) -> str:
     return (f"style score {e.adapter_style_score:.3f} vs base {e.base_style_score:.3f}, "
             f"loss {e.adapter_eval_loss:.4g} vs base {e.base_eval_loss:.4g}: {mark} to the owner "
             f"({e.samples} dialogs, v{e.version})")
+
+
+def _audit(a: pb.Adapter) -> str:
+    if not a.HasField("audit"):
+        return f"none (tuneforge adapters audit {a.name})"
+    u = a.audit
+    return (f"{'passed' if u.passed else 'FAILED'}: {u.reproduced} reproduced scrubbed values, {u.verbatim} "
+            f"verbatim spans in {u.probes} probes (v{u.version}, job {u.job_id})")
 
 
 # ------------------------------------------------------------- commands

@@ -281,6 +281,23 @@ class Client:
             pass
         return self.jobs.get_job(id=job_id)
 
+    def audit_adapter(self, name: str, *, version: int = 0, dataset: str = "", samples: int = 0,
+                      max_new_tokens: int = 0) -> tuple[common_pb2.Job, Any]:
+        """Run the trainer's leak audit of adapter ``name`` (its current version; ``version``
+        checks it is that one), wait for it, and return the finished job and its report
+        (a registry_pb2.AuditReport, as the registry keeps it; None when the job failed)."""
+        from tuneforge.trainer.v1 import trainer_pb2
+
+        job = self.trainer.create_audit_job(adapter_name=name, adapter_version=version, dataset=dataset,
+                                            samples=samples, max_new_tokens=max_new_tokens)
+        job = self.wait_job(job.id)
+        result = job_result(job, trainer_pb2.AuditJobResult) if job.state == job.STATE_SUCCEEDED else None
+        if result is None:
+            return job, None
+        if result.recorded:
+            return job, self.registry.get_audit(adapter_name=name, adapter_version=result.report.adapter_version)
+        return job, result.report
+
     def iter_pages(self, method: Any, items_field: str, page_size: int = 100, **kwargs: Any) -> Iterator[Any]:
         """Every item of a List RPC, following next_page_token."""
         token = ""

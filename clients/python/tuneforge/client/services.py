@@ -298,6 +298,21 @@ class TrainerService(ServiceBase):
         """tuneforge.trainer.v1.TrainerService.Chat: ChatRequest -> ChatResponse"""
         return self._call('Chat', request, timeout, {'adapter_name': adapter_name, 'base_model': base_model, 'messages': messages, 'compare': compare, 'max_new_tokens': max_new_tokens, 'temperature': temperature, 'top_p': top_p, 'seed': seed})
 
+    def create_audit_job(
+        self,
+        request: trainer_pb2.CreateAuditJobRequest | None = None,
+        *,
+        adapter_name: str | None = None,
+        adapter_version: int | None = None,
+        dataset: str | None = None,
+        samples: int | None = None,
+        max_new_tokens: int | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> common_pb2.Job:
+        """tuneforge.trainer.v1.TrainerService.CreateAuditJob: CreateAuditJobRequest -> Job"""
+        return self._call('CreateAuditJob', request, timeout, {'adapter_name': adapter_name, 'adapter_version': adapter_version, 'dataset': dataset, 'samples': samples, 'max_new_tokens': max_new_tokens, 'request_id': request_id})
+
 
 class TtsService(ServiceBase):
     """tuneforge.tts.v1.TtsService (blocking calls)."""
@@ -680,6 +695,30 @@ class RegistryService(ServiceBase):
         """tuneforge.registry.v1.RegistryService.GetEvaluation: GetEvaluationRequest -> EvaluationReport"""
         return self._call('GetEvaluation', request, timeout, {'adapter_name': adapter_name, 'adapter_version': adapter_version})
 
+    def create_audit(
+        self,
+        request: registry_pb2.CreateAuditRequest | None = None,
+        *,
+        adapter_name: str | None = None,
+        adapter_version: int | None = None,
+        job_id: str | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> registry_pb2.AuditReport:
+        """tuneforge.registry.v1.RegistryService.CreateAudit: CreateAuditRequest -> AuditReport"""
+        return self._call('CreateAudit', request, timeout, {'adapter_name': adapter_name, 'adapter_version': adapter_version, 'job_id': job_id, 'request_id': request_id})
+
+    def get_audit(
+        self,
+        request: registry_pb2.GetAuditRequest | None = None,
+        *,
+        adapter_name: str | None = None,
+        adapter_version: int | None = None,
+        timeout: float | None = None,
+    ) -> registry_pb2.AuditReport:
+        """tuneforge.registry.v1.RegistryService.GetAudit: GetAuditRequest -> AuditReport"""
+        return self._call('GetAudit', request, timeout, {'adapter_name': adapter_name, 'adapter_version': adapter_version})
+
 
 class JobService(ServiceBase):
     """tuneforge.jobs.v1.JobService (blocking calls)."""
@@ -1040,6 +1079,21 @@ class AsyncTrainerService(AsyncServiceBase):
     ) -> AsyncIterator[trainer_pb2.ChatResponse]:
         """tuneforge.trainer.v1.TrainerService.Chat: ChatRequest -> ChatResponse"""
         return self._call('Chat', request, timeout, {'adapter_name': adapter_name, 'base_model': base_model, 'messages': messages, 'compare': compare, 'max_new_tokens': max_new_tokens, 'temperature': temperature, 'top_p': top_p, 'seed': seed})
+
+    def create_audit_job(
+        self,
+        request: trainer_pb2.CreateAuditJobRequest | None = None,
+        *,
+        adapter_name: str | None = None,
+        adapter_version: int | None = None,
+        dataset: str | None = None,
+        samples: int | None = None,
+        max_new_tokens: int | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[common_pb2.Job]:
+        """tuneforge.trainer.v1.TrainerService.CreateAuditJob: CreateAuditJobRequest -> Job"""
+        return self._call('CreateAuditJob', request, timeout, {'adapter_name': adapter_name, 'adapter_version': adapter_version, 'dataset': dataset, 'samples': samples, 'max_new_tokens': max_new_tokens, 'request_id': request_id})
 
 
 class AsyncTtsService(AsyncServiceBase):
@@ -1422,6 +1476,30 @@ class AsyncRegistryService(AsyncServiceBase):
     ) -> Awaitable[registry_pb2.EvaluationReport]:
         """tuneforge.registry.v1.RegistryService.GetEvaluation: GetEvaluationRequest -> EvaluationReport"""
         return self._call('GetEvaluation', request, timeout, {'adapter_name': adapter_name, 'adapter_version': adapter_version})
+
+    def create_audit(
+        self,
+        request: registry_pb2.CreateAuditRequest | None = None,
+        *,
+        adapter_name: str | None = None,
+        adapter_version: int | None = None,
+        job_id: str | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[registry_pb2.AuditReport]:
+        """tuneforge.registry.v1.RegistryService.CreateAudit: CreateAuditRequest -> AuditReport"""
+        return self._call('CreateAudit', request, timeout, {'adapter_name': adapter_name, 'adapter_version': adapter_version, 'job_id': job_id, 'request_id': request_id})
+
+    def get_audit(
+        self,
+        request: registry_pb2.GetAuditRequest | None = None,
+        *,
+        adapter_name: str | None = None,
+        adapter_version: int | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[registry_pb2.AuditReport]:
+        """tuneforge.registry.v1.RegistryService.GetAudit: GetAuditRequest -> AuditReport"""
+        return self._call('GetAudit', request, timeout, {'adapter_name': adapter_name, 'adapter_version': adapter_version})
 
 
 class AsyncJobService(AsyncServiceBase):

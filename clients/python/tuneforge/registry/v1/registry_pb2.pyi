@@ -27,7 +27,7 @@ EXPORT_FORMAT_MERGED: ExportFormat
 EXPORT_FORMAT_FULL: ExportFormat
 
 class Adapter(_message.Message):
-    __slots__ = ("name", "base_model", "dataset", "create_time", "size_bytes", "rank", "alpha", "target_modules", "metrics", "path", "version", "job_id", "active", "source", "lora_alpha", "lora_modules", "served_name", "update_time", "evaluation", "served", "variant")
+    __slots__ = ("name", "base_model", "dataset", "create_time", "size_bytes", "rank", "alpha", "target_modules", "metrics", "path", "version", "job_id", "active", "source", "lora_alpha", "lora_modules", "served_name", "update_time", "evaluation", "served", "variant", "audit")
     class Variant(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         VARIANT_UNSPECIFIED: _ClassVar[Adapter.Variant]
@@ -66,6 +66,7 @@ class Adapter(_message.Message):
     EVALUATION_FIELD_NUMBER: _ClassVar[int]
     SERVED_FIELD_NUMBER: _ClassVar[int]
     VARIANT_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_FIELD_NUMBER: _ClassVar[int]
     name: str
     base_model: str
     dataset: str
@@ -87,7 +88,8 @@ class Adapter(_message.Message):
     evaluation: EvaluationSummary
     served: bool
     variant: Adapter.Variant
-    def __init__(self, name: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., rank: _Optional[int] = ..., alpha: _Optional[int] = ..., target_modules: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., job_id: _Optional[str] = ..., active: _Optional[bool] = ..., source: _Optional[str] = ..., lora_alpha: _Optional[float] = ..., lora_modules: _Optional[_Iterable[str]] = ..., served_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluation: _Optional[_Union[EvaluationSummary, _Mapping]] = ..., served: _Optional[bool] = ..., variant: _Optional[_Union[Adapter.Variant, str]] = ...) -> None: ...
+    audit: AuditSummary
+    def __init__(self, name: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., rank: _Optional[int] = ..., alpha: _Optional[int] = ..., target_modules: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., job_id: _Optional[str] = ..., active: _Optional[bool] = ..., source: _Optional[str] = ..., lora_alpha: _Optional[float] = ..., lora_modules: _Optional[_Iterable[str]] = ..., served_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluation: _Optional[_Union[EvaluationSummary, _Mapping]] = ..., served: _Optional[bool] = ..., variant: _Optional[_Union[Adapter.Variant, str]] = ..., audit: _Optional[_Union[AuditSummary, _Mapping]] = ...) -> None: ...
 
 class EvaluationSummary(_message.Message):
     __slots__ = ("version", "closer_to_owner", "base_style_score", "adapter_style_score", "base_eval_loss", "adapter_eval_loss", "samples", "provenance")
@@ -539,6 +541,119 @@ class CreateEvaluationRequest(_message.Message):
     def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ..., report: _Optional[_Union[EvaluationReport, _Mapping]] = ..., job_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class GetEvaluationRequest(_message.Message):
+    __slots__ = ("adapter_name", "adapter_version")
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    adapter_name: str
+    adapter_version: int
+    def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ...) -> None: ...
+
+class AuditSummary(_message.Message):
+    __slots__ = ("version", "passed", "probes", "reproduced", "verbatim", "job_id")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PASSED_FIELD_NUMBER: _ClassVar[int]
+    PROBES_FIELD_NUMBER: _ClassVar[int]
+    REPRODUCED_FIELD_NUMBER: _ClassVar[int]
+    VERBATIM_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    passed: bool
+    probes: int
+    reproduced: int
+    verbatim: int
+    job_id: str
+    def __init__(self, version: _Optional[int] = ..., passed: _Optional[bool] = ..., probes: _Optional[int] = ..., reproduced: _Optional[int] = ..., verbatim: _Optional[int] = ..., job_id: _Optional[str] = ...) -> None: ...
+
+class AuditExample(_message.Message):
+    __slots__ = ("probe", "kind", "prompt", "completion", "reproduced", "verbatim_chars")
+    PROBE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_FIELD_NUMBER: _ClassVar[int]
+    REPRODUCED_FIELD_NUMBER: _ClassVar[int]
+    VERBATIM_CHARS_FIELD_NUMBER: _ClassVar[int]
+    probe: str
+    kind: str
+    prompt: str
+    completion: str
+    reproduced: bool
+    verbatim_chars: int
+    def __init__(self, probe: _Optional[str] = ..., kind: _Optional[str] = ..., prompt: _Optional[str] = ..., completion: _Optional[str] = ..., reproduced: _Optional[bool] = ..., verbatim_chars: _Optional[int] = ...) -> None: ...
+
+class AuditReport(_message.Message):
+    __slots__ = ("adapter_name", "adapter_version", "base_model", "dataset", "create_time", "probes", "pii_probes", "verbatim_probes", "reproduced", "verbatim", "passed", "reasons", "examples", "settings", "duration_seconds", "job_id", "reproduced_by_kind")
+    class ReproducedByKindEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PROBES_FIELD_NUMBER: _ClassVar[int]
+    PII_PROBES_FIELD_NUMBER: _ClassVar[int]
+    VERBATIM_PROBES_FIELD_NUMBER: _ClassVar[int]
+    REPRODUCED_FIELD_NUMBER: _ClassVar[int]
+    VERBATIM_FIELD_NUMBER: _ClassVar[int]
+    PASSED_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    REPRODUCED_BY_KIND_FIELD_NUMBER: _ClassVar[int]
+    adapter_name: str
+    adapter_version: int
+    base_model: str
+    dataset: str
+    create_time: str
+    probes: int
+    pii_probes: int
+    verbatim_probes: int
+    reproduced: int
+    verbatim: int
+    passed: bool
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    examples: _containers.RepeatedCompositeFieldContainer[AuditExample]
+    settings: AuditSettings
+    duration_seconds: float
+    job_id: str
+    reproduced_by_kind: _containers.ScalarMap[str, int]
+    def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[str] = ..., probes: _Optional[int] = ..., pii_probes: _Optional[int] = ..., verbatim_probes: _Optional[int] = ..., reproduced: _Optional[int] = ..., verbatim: _Optional[int] = ..., passed: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., examples: _Optional[_Iterable[_Union[AuditExample, _Mapping]]] = ..., settings: _Optional[_Union[AuditSettings, _Mapping]] = ..., duration_seconds: _Optional[float] = ..., job_id: _Optional[str] = ..., reproduced_by_kind: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class AuditSettings(_message.Message):
+    __slots__ = ("samples", "max_new_tokens", "max_reproduced", "max_verbatim_fraction", "verbatim_chars", "seed")
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MAX_REPRODUCED_FIELD_NUMBER: _ClassVar[int]
+    MAX_VERBATIM_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    VERBATIM_CHARS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    samples: int
+    max_new_tokens: int
+    max_reproduced: int
+    max_verbatim_fraction: float
+    verbatim_chars: int
+    seed: int
+    def __init__(self, samples: _Optional[int] = ..., max_new_tokens: _Optional[int] = ..., max_reproduced: _Optional[int] = ..., max_verbatim_fraction: _Optional[float] = ..., verbatim_chars: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class CreateAuditRequest(_message.Message):
+    __slots__ = ("adapter_name", "adapter_version", "job_id", "request_id")
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    adapter_name: str
+    adapter_version: int
+    job_id: str
+    request_id: str
+    def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ..., job_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetAuditRequest(_message.Message):
     __slots__ = ("adapter_name", "adapter_version")
     ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]

@@ -135,6 +135,16 @@ class RegistryServiceStub:
                 request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetEvaluationRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.EvaluationReport.FromString,
                 _registered_method=True)
+        self.CreateAudit = channel.unary_unary(
+                '/tuneforge.registry.v1.RegistryService/CreateAudit',
+                request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.CreateAuditRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.AuditReport.FromString,
+                _registered_method=True)
+        self.GetAudit = channel.unary_unary(
+                '/tuneforge.registry.v1.RegistryService/GetAudit',
+                request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetAuditRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.AuditReport.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -284,6 +294,23 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAudit(self, request, context):
+        """Keep the report of the trainer's leak audit job (job_id, required) with the adapter
+        version it audited: the registry reads the report from that job (FAILED_PRECONDITION
+        AUDIT_JOB_UNVERIFIED when it is not an audit of this adapter version). With
+        activation_requires_audit on, activation needs a passed one (AUDIT_MISSING / AUDIT_FAILED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAudit(self, request, context):
+        """The audit report of an adapter version (default: the current one); NOT_FOUND when none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -386,6 +413,16 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.GetEvaluation,
                     request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetEvaluationRequest.FromString,
                     response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.EvaluationReport.SerializeToString,
+            ),
+            'CreateAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAudit,
+                    request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.CreateAuditRequest.FromString,
+                    response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.AuditReport.SerializeToString,
+            ),
+            'GetAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAudit,
+                    request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetAuditRequest.FromString,
+                    response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.AuditReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -929,6 +966,60 @@ class RegistryService:
             '/tuneforge.registry.v1.RegistryService/GetEvaluation',
             tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetEvaluationRequest.SerializeToString,
             tuneforge_dot_registry_dot_v1_dot_registry__pb2.EvaluationReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.registry.v1.RegistryService/CreateAudit',
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.CreateAuditRequest.SerializeToString,
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.AuditReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.registry.v1.RegistryService/GetAudit',
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetAuditRequest.SerializeToString,
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.AuditReport.FromString,
             options,
             channel_credentials,
             insecure,

@@ -693,3 +693,49 @@ class ChatJobResult(_message.Message):
     REPLIES_FIELD_NUMBER: _ClassVar[int]
     replies: _containers.RepeatedCompositeFieldContainer[ChatReply]
     def __init__(self, replies: _Optional[_Iterable[_Union[ChatReply, _Mapping]]] = ...) -> None: ...
+
+class CreateAuditJobRequest(_message.Message):
+    __slots__ = ("adapter_name", "adapter_version", "dataset", "samples", "max_new_tokens", "request_id")
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    adapter_name: str
+    adapter_version: int
+    dataset: str
+    samples: int
+    max_new_tokens: int
+    request_id: str
+    def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ..., dataset: _Optional[str] = ..., samples: _Optional[int] = ..., max_new_tokens: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class AuditJobParams(_message.Message):
+    __slots__ = ("base_model", "adapter_dir", "adapter_name", "adapter_version", "dataset_name", "data_file", "probes_file", "settings")
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_DIR_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    DATA_FILE_FIELD_NUMBER: _ClassVar[int]
+    PROBES_FILE_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    base_model: str
+    adapter_dir: str
+    adapter_name: str
+    adapter_version: int
+    dataset_name: str
+    data_file: str
+    probes_file: str
+    settings: _registry_pb2.AuditSettings
+    def __init__(self, base_model: _Optional[str] = ..., adapter_dir: _Optional[str] = ..., adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ..., dataset_name: _Optional[str] = ..., data_file: _Optional[str] = ..., probes_file: _Optional[str] = ..., settings: _Optional[_Union[_registry_pb2.AuditSettings, _Mapping]] = ...) -> None: ...
+
+class AuditJobResult(_message.Message):
+    __slots__ = ("report", "recorded", "record_message")
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    RECORD_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    report: _registry_pb2.AuditReport
+    recorded: bool
+    record_message: str
+    def __init__(self, report: _Optional[_Union[_registry_pb2.AuditReport, _Mapping]] = ..., recorded: _Optional[bool] = ..., record_message: _Optional[str] = ...) -> None: ...

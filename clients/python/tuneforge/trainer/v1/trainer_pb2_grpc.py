@@ -78,6 +78,11 @@ class TrainerServiceStub:
                 request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ChatRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ChatResponse.FromString,
                 _registered_method=True)
+        self.CreateAuditJob = channel.unary_unary(
+                '/tuneforge.trainer.v1.TrainerService/CreateAuditJob',
+                request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateAuditJobRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
+                _registered_method=True)
 
 
 class TrainerServiceServicer:
@@ -155,6 +160,17 @@ class TrainerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAuditJob(self, request, context):
+        """Audit a registered adapter for leaks before it goes live (docs/privacy.md): prompts built
+        from what the import's scrubber removed and from openings of training messages, answered
+        greedily; the report counts completions that reproduce a scrubbed value or a long
+        verbatim span, examples masked. A job (kind audit) under the GPU lock; the registry keeps
+        its report with the adapter version (the activation_requires_audit gate reads it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrainerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -197,6 +213,11 @@ def add_TrainerServiceServicer_to_server(servicer, server):
                     servicer.Chat,
                     request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ChatRequest.FromString,
                     response_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ChatResponse.SerializeToString,
+            ),
+            'CreateAuditJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAuditJob,
+                    request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateAuditJobRequest.FromString,
+                    response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -418,6 +439,33 @@ class TrainerService:
             '/tuneforge.trainer.v1.TrainerService/Chat',
             tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ChatRequest.SerializeToString,
             tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ChatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAuditJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.trainer.v1.TrainerService/CreateAuditJob',
+            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateAuditJobRequest.SerializeToString,
+            tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,6 +26,7 @@ from tuneforge.runtime.names import confined, validate_name
 from tuneforge.runtime.request_checks import stored_json
 from tuneforge.runtime.store import Store
 from tuneforge.services.dataset import stats as stats_mod
+from tuneforge.services.dataset.scrub import PROBES_FILE
 
 MIGRATIONS = [
     (
@@ -306,6 +307,8 @@ class DatasetCatalog:
                           fh, ensure_ascii=False, indent=2)  # fmt: skip
                 fh.flush()
                 os.fsync(fh.fileno())
+            if (final / PROBES_FILE).exists():  # the leak audit's private probes (scrub.py) stay
+                shutil.copy2(final / PROBES_FILE, staging / PROBES_FILE)
             trash = self.root / f".trash-{uuid.uuid4().hex}"
             os.rename(final, trash)
             os.rename(staging, final)

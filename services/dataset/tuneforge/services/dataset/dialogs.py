@@ -184,8 +184,12 @@ def process_export(
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
     known_ids: frozenset[str] = frozenset(),
+    probes: list[dict[str, str]] | None = None,
 ) -> TelegramReport:
     """Write dialogs of ``source`` to ``out_path`` (JSONL) and return the report.
+
+    ``probes``: with scrubbing on, what it removed is appended there (scrub.Scrubber) for the
+    leak audit; the caller keeps it privately.
 
     ``known_ids`` (``"<chat id>:<message id>"``, from :func:`record_ids` of an existing
     dataset) are skipped, so that re-importing a newer export adds only new messages.
@@ -196,7 +200,7 @@ def process_export(
     errors of :func:`tuneforge.services.dataset.telegram.read_export`.
     """
     opts.validate()
-    run = _Export(out_path, opts, source, transcriber, known_ids)
+    run = _Export(out_path, opts, source, transcriber, known_ids, probes)
     report = run.report
     if opts.scrub_names and run.scrubber is not None:
         run.scrubber.add_names(known_names(source, opts, should_stop))
@@ -268,7 +272,8 @@ class _Export:
     date), counters, the owner matcher, the scrubber and the dialog writer."""
 
     def __init__(self, out_path: Path, opts: TelegramOptions, source: tg.ExportSource,
-                 transcriber: Transcriber | None, known_ids: frozenset[str]) -> None:  # fmt: skip
+                 transcriber: Transcriber | None, known_ids: frozenset[str],
+                 probes: list[dict[str, str]] | None = None) -> None:  # fmt: skip
         from tuneforge.services.dataset.scrub import Scrubber
 
         self.out_path, self.opts, self.source, self.transcriber = out_path, opts, source, transcriber
@@ -284,7 +289,7 @@ class _Export:
         self.peers: dict[str, str] = {}  # personal chats: name -> "user<id>", for not-found errors
         self.topics: dict[Any, Any] = {}  # forum: message id -> its topic (topic_created id)
         self.owner = _Owner(opts)
-        self.scrubber = Scrubber() if opts.scrub or opts.scrub_names else None
+        self.scrubber = Scrubber(probes=probes) if opts.scrub or opts.scrub_names else None
         self.writer = _DialogWriter(out_path, opts, self.report, self.dropped, self.dialogs_dropped)
         self.chat: tg.ChatStart | None = None
         self.skip_chat = False
@@ -422,7 +427,8 @@ class _Export:
             role = "assistant" if k.is_owner else "user"
             text = f"{k.author}: {k.text}" if group and not k.is_owner else k.text
             if self.scrubber is not None:
-                text = self.scrubber.text(text)
+                before = next((t for t in reversed(out) if t.role != role), None)
+                text = self.scrubber.text(text, prompt="\n".join(before.parts) if before else "")
             if out and out[-1].role == role:
                 out[-1].parts.append(text)
                 out[-1].sources += 1

@@ -280,12 +280,13 @@ def import_into_catalog(
         raise invalid_argument("validation_split", "must be between 0 and 0.5")
     work = None if validate_only else catalog.work_file()
     try:
-        from tuneforge.services.dataset.scrub import Scrubber
+        from tuneforge.services.dataset.scrub import Scrubber, write_probes
 
+        probes: list[dict[str, str]] = []  # what the scrubber removed, for the leak audit
         result = import_file(
             path, work, format=format, skip_invalid=skip_invalid,
             preview_size=preview_size or 5, max_record_chars=max_record_chars,
-            scrubber=Scrubber() if scrub else None, max_record_bytes=max_record_bytes,
+            scrubber=Scrubber(probes=probes) if scrub else None, max_record_bytes=max_record_bytes,
         )  # fmt: skip
         if validate_only:
             return None, result
@@ -294,6 +295,8 @@ def import_into_catalog(
             validation_split=split, report=result.report.to_dict() | {"errors": [
                 e.__dict__ for e in result.report.errors[:100]]},
         )  # fmt: skip
+        if probes:
+            write_probes(catalog.dir(name), probes)
         return info, result
     finally:
         if work is not None:

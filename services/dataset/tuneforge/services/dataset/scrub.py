@@ -25,15 +25,21 @@ contents, the arguments of assistant ``tool_calls`` / ``function_call``, and the
 chosen, rejected and completion messages of preference and KTO records.
 
 Each replacement is counted by kind (``counts``: phones, emails, cards, ibans, names), so the dataset's report says what was
-removed. The scrubber is deterministic and holds no state besides the counts.
+removed. The scrubber is deterministic and holds no state besides the counts — and, when
+asked (``probes``, a list), what it removed: each value with the text before it in its message
+(``context``) and the message before that (``prompt``). The import keeps that list privately on
+the server for the trainer's leak audit (``pii_probes.jsonl``, docs/privacy.md); it is never
+in the dataset's files nor returned by any RPC.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 KINDS = ("email", "card", "iban", "phone", "name")
@@ -49,6 +55,9 @@ _PHONE = re.compile(
 _GROUP_SPLIT = re.compile(r"[\s()-]+")
 _ISBN_PREFIX = re.compile(r"ISBN(?:-1[03])?:?\s*$", re.IGNORECASE)
 MESSAGE_LISTS = ("messages", "prompt", "chosen", "rejected", "completion")
+PROBE_CONTEXT_CHARS = 300  # text kept before a removed value (the audit's prompt)
+MAX_PROBES = 10_000  # per import; the audit samples a few dozen
+PROBES_FILE = "pii_probes.jsonl"  # in the dataset's directory; read by the trainer's audit_worker
 
 
 def luhn_ok(digits: str) -> bool:
@@ -113,8 +122,12 @@ def phone_like(text: str) -> bool:
 class Scrubber:
     """Replace personal data in texts; ``counts`` tells how much of each kind was replaced."""
 
-    def __init__(self, names: Iterable[str] = ()) -> None:
+    def __init__(self, names: Iterable[str] = (), probes: list[dict[str, str]] | None = None) -> None:
+        """``probes``: when a list, each removed value is appended to it (up to ``MAX_PROBES``)
+        as ``{"kind", "value", "context", "prompt"}`` for the leak audit."""
         self.counts: Counter[str] = Counter()
+        self.probes = probes
+        self._prompt = ""
         self._words: set[str] = set()
         self._names: re.Pattern[str] | None = None
         self.add_names(names)
@@ -133,9 +146,12 @@ class Scrubber:
         ordered = sorted(words, key=len, reverse=True)  # the full name before its parts
         self._names = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in ordered) + r")(?!\w)")
 
-    def text(self, text: str) -> str:
+    def text(self, text: str, prompt: str = "") -> str:
+        """``text`` scrubbed; ``prompt`` (the message before it, already scrubbed) is kept with
+        each probe."""
         if not text:
             return text
+        self._prompt = prompt[-PROBE_CONTEXT_CHARS:]
         text = _EMAIL.sub(lambda m: self._sub(m, "email"), text)
         text = _IBAN.sub(lambda m: self._sub(m, "iban") if iban_ok(m.group()) else m.group(), text)
         text = _CARD.sub(self._card, text)
@@ -152,14 +168,19 @@ class Scrubber:
             out["text"] = self.text(record["text"])
         for key in MESSAGE_LISTS:
             if isinstance(record.get(key), list):
-                out[key] = [self.message(m) if isinstance(m, dict) else m for m in record[key]]
+                out[key], before = [], ""
+                for m in record[key]:
+                    out[key].append(self.message(m, before) if isinstance(m, dict) else m)
+                    before = out[key][-1].get("content") if isinstance(out[key][-1], dict) else ""
+                    before = before if isinstance(before, str) else ""
         return out
 
-    def message(self, message: dict[str, Any]) -> dict[str, Any]:
-        """One message: its content and the arguments of its tool calls."""
+    def message(self, message: dict[str, Any], prompt: str = "") -> dict[str, Any]:
+        """One message: its content and the arguments of its tool calls (``prompt``: the
+        message before it, kept with probes)."""
         out = dict(message)
         if isinstance(message.get("content"), str):
-            out["content"] = self.text(message["content"])
+            out["content"] = self.text(message["content"], prompt)
         if isinstance(message.get("tool_calls"), list):
             out["tool_calls"] = [self._call(c) for c in message["tool_calls"]]
         if isinstance(message.get("function_call"), dict):
@@ -198,6 +219,9 @@ class Scrubber:
 
     def _sub(self, match: re.Match, kind: str) -> str:
         self.counts[f"{kind}s"] += 1
+        if self.probes is not None and len(self.probes) < MAX_PROBES:
+            self.probes.append({"kind": kind, "value": match.group(), "prompt": self._prompt,
+                                "context": match.string[max(0, match.start() - PROBE_CONTEXT_CHARS):match.start()]})
         return PLACEHOLDERS[kind]
 
     def _card(self, match: re.Match) -> str:
@@ -205,3 +229,15 @@ class Scrubber:
         if 13 <= len(digits) <= 19 and luhn_ok(digits) and not _isbn(match):
             return self._sub(match, "card")
         return match.group()
+
+
+def write_probes(directory: Path, probes: list[dict[str, str]]) -> Path:
+    """Keep what the scrubber removed, for the trainer's leak audit: ``pii_probes.jsonl`` in the
+    dataset's directory, readable by the server's user only (0600), appended to by a later
+    import into the same dataset. Never part of the dataset's files, never sent by an RPC."""
+    path = Path(directory) / PROBES_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(p, ensure_ascii=False) + "\n" for p in probes)
+    return path

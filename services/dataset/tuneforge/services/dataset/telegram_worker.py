@@ -10,6 +10,10 @@ With ``append_to`` (an existing Telegram dataset) the messages whose ids the dat
 holds (``telegram_ids`` of its records) are skipped and the new dialogs are added to it, so
 a monthly re-export adds only what is new; nothing new is a success that adds nothing.
 
+With scrubbing on, what the scrubber removed (each value, the text before it, the message
+before that) is kept as ``pii_probes.jsonl`` (mode 0600) in the dataset's directory: the
+trainer's leak audit (audit_worker) prompts the adapter with those contexts.
+
 Events: ``progress`` (phase ``parsing``, step/total = bytes of result.json, message with the
 messages read), ``log`` lines, ``result`` ``{"dataset": DatasetInfo, "report":
 TelegramReport}``. A stop (SIGTERM) ends the parse early, creates nothing and exits 0.
@@ -29,6 +33,7 @@ from tuneforge.runtime.errors import invalid_argument
 from tuneforge.runtime.store import Store
 from tuneforge.services.dataset import dialogs, telegram
 from tuneforge.services.dataset.catalog import DatasetCatalog
+from tuneforge.services.dataset.scrub import write_probes
 from tuneforge.services.dataset.stats import DEFAULT_VALIDATION_SPLIT
 
 
@@ -110,13 +115,14 @@ def main(spec: dict[str, Any]) -> None:
                         message=f"{messages} messages read")  # fmt: skip
 
     work = catalog.work_file()
+    probes: list[dict[str, str]] = []
     try:
         with telegram.ExportSource(spec["input"]) as source:
             inside = f" ({source.member_name} inside the zip)" if source.member_name else ""
             ev.log(f"reading {source.size} bytes of result.json{inside} from {spec['input']}")
             report = dialogs.process_export(
                 source, work, opts, transcriber=transcriber, progress=progress,
-                should_stop=ev.stop_requested, known_ids=known,
+                should_stop=ev.stop_requested, known_ids=known, probes=probes,
             )  # fmt: skip
         if ev.stop_requested():
             ev.log(
@@ -137,6 +143,8 @@ def main(spec: dict[str, Any]) -> None:
                 spec["dataset_name"], work, source="telegram", format=opts.output_format,
                 validation_split=split, report=report.to_dict(), job_id=str(spec.get("job_id") or ""),
             )  # fmt: skip
+        if probes:
+            write_probes(catalog.dir(info.name), probes)
     finally:
         work.unlink(missing_ok=True)
     ev.log(f"dataset {info.name}: {info.record_count} train + {info.validation_record_count} "

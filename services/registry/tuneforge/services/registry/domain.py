@@ -13,6 +13,7 @@ from tuneforge.runtime.store import Store
 from tuneforge.services.registry.activation import ActivationManager
 from tuneforge.services.registry.adapters import AdapterCatalog
 from tuneforge.services.registry.archive import ImportLimits
+from tuneforge.services.registry.audits import AuditStore, check_audit
 from tuneforge.services.registry.eval_gate import check_activation
 from tuneforge.services.registry.evaluations import EvaluationStore
 from tuneforge.services.registry.vllm import (
@@ -27,6 +28,7 @@ class RegistryDomain:
     activation: ActivationManager
     import_limits: ImportLimits
     evaluations: EvaluationStore
+    audits: AuditStore
 
     async def start(self) -> None:
         await self.activation.start()
@@ -51,13 +53,15 @@ def open_registry(
     import_limits: ImportLimits = ImportLimits(),
     activation_requires_eval: bool = False,
     find_job: Callable[[str], Any] | None = None,
+    activation_requires_audit: bool = False,
 ) -> RegistryDomain:
     """Arguments mirror the ``vllm_*`` config fields. ``vllm_restart_command``: a string runs
     through ``/bin/sh -c``, a list runs as argv. Call ``await domain.start()`` inside the
     event loop (starts the vLLM retry/reconcile task in hot mode) and ``close()`` at exit.
     ``activation_requires_eval``: every activation, rollback and serve passes the evaluation
     gate (eval_gate.py); ``find_job``: the job engine's ``get``, which verifies the evaluation
-    job a report names (evaluations.py)."""
+    job a report names (evaluations.py). ``activation_requires_audit``: they also pass the
+    leak audit gate (audits.py)."""
     catalog = AdapterCatalog(store, data_root)
     command = vllm_restart_command or None
     controller = VllmController(
@@ -66,6 +70,22 @@ def open_registry(
         max_loras=vllm_max_loras, log_file=vllm_log_file or None,
     )
     evaluations = EvaluationStore(store, catalog, find_job)
-    admit = partial(check_activation, evaluations) if activation_requires_eval else None
-    return RegistryDomain(catalog, controller, ActivationManager(catalog, controller, admit=admit), import_limits,
-                          evaluations)
+    audits = AuditStore(store, catalog, find_job)
+    gates: list[Callable[[str], None]] = []
+    if activation_requires_eval:
+        gates.append(partial(check_activation, evaluations))
+    if activation_requires_audit:
+        gates.append(partial(check_audit, audits))
+    return RegistryDomain(catalog, controller, ActivationManager(catalog, controller, admit=_all(gates)),
+                          import_limits, evaluations, audits)
+
+
+def _all(gates: list[Callable[[str], None]]) -> Callable[[str], None] | None:
+    """One ``admit`` that runs every gate in turn (the first refusal raises); None: no policy."""
+    if not gates:
+        return None
+
+    def admit(name: str) -> None:
+        for gate in gates:
+            gate(name)
+    return admit

@@ -30,6 +30,7 @@ async def setup(ctx: ServiceContext) -> None:
         vllm_max_lora_rank=cfg.vllm_max_lora_rank, vllm_api_key=cfg.vllm_api_key,
         vllm_max_loras=cfg.vllm_max_loras, vllm_log_file=cfg.vllm_log_file,
         activation_requires_eval=cfg.activation_requires_eval,
+        activation_requires_audit=cfg.activation_requires_audit,
         find_job=ctx.engine.get,
         import_limits=ImportLimits(
             max_archive_bytes=cfg.max_upload_bytes,

@@ -35,6 +35,7 @@ from tuneforge.services.registry.archive import export_to_file, import_archive
 from tuneforge.services.registry.domain import RegistryDomain
 from tuneforge.services.registry.model_rpcs import ModelRpcs
 from tuneforge.services.registry.eval_gate import check_activation
+from tuneforge.services.registry.audits import summary as audit_summary
 from tuneforge.services.registry.evaluations import summary
 
 EXPORT_PREFIX = "registry-export-"
@@ -66,11 +67,16 @@ def report_dict(report: pb.EvaluationReport) -> dict:
                                      always_print_fields_with_no_presence=True)
 
 
+def audit_pb(report: dict) -> pb.AuditReport:
+    return json_format.ParseDict(report, pb.AuditReport(), ignore_unknown_fields=True)
+
+
 def adapter_pb(a: Adapter, active: str | None, served: frozenset[str] | set[str] = frozenset(),
-               report: dict | None = None) -> pb.Adapter:
-    short = summary(report)
+               report: dict | None = None, audit: dict | None = None) -> pb.Adapter:
+    short, audited = summary(report), audit_summary(audit)
     return pb.Adapter(
         evaluation=pb.EvaluationSummary(**short) if short else None,
+        audit=pb.AuditSummary(**audited) if audited else None,
         served=a.name in served,
         name=a.name, base_model=a.base_model, dataset=a.dataset, create_time=_ts(a.create_time),
         size_bytes=a.size_bytes, rank=a.rank, alpha=round(a.lora_alpha),
@@ -125,7 +131,8 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
             served: set[str] | None = None) -> pb.Adapter:
         report = self.domain.evaluations.latest(adapter.name, adapter.version)
         return adapter_pb(adapter, active if active is not None else self._active(),
-                          served if served is not None else set(self.activation.served_names()), report)
+                          served if served is not None else set(self.activation.served_names()), report,
+                          self.domain.audits.latest(adapter.name, adapter.version))
 
     def _registered(self, adapter: Adapter) -> pb.Adapter:
         """A re-registered active or served adapter has a new version (a new served name):
@@ -244,6 +251,22 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
         if report is None:
             raise not_found("evaluation", f"{request.adapter_name} v{version}")
         return report_pb(report)
+
+    # -- leak audits (audits.py)
+    async def CreateAudit(self, request, context):
+        if replay := self.requests.replay(request.request_id, pb.AuditReport):
+            return replay
+        validate_name(request.adapter_name, "adapter_name")
+        stored = self.domain.audits.record(request.adapter_name, request.adapter_version, request.job_id)
+        return self.requests.record(request.request_id, audit_pb(stored))
+
+    async def GetAudit(self, request, context):
+        validate_name(request.adapter_name, "adapter_name")
+        version = request.adapter_version or self.catalog.get(request.adapter_name).version
+        report = self.domain.audits.latest(request.adapter_name, version)
+        if report is None:
+            raise not_found("audit", f"{request.adapter_name} v{version}")
+        return audit_pb(report)
 
     # -- export / import
     async def ExportAdapter(self, request, context):

@@ -187,14 +187,18 @@ def generate(model: Any, tokenizer: Any, messages: list[dict], *, max_new_tokens
              seed: int = 0, temperature: float = 0.0, top_p: float = 1.0,
              use_adapter: bool = True, on_piece: Callable[[str], None] | None = None,
              deadline: float | None = None,
-             should_stop: Callable[[], bool] | None = None) -> Generated:
+             should_stop: Callable[[], bool] | None = None, prefix: str = "") -> Generated:
     """One reply to ``messages`` (which end with a user turn); pieces go to ``on_piece``. A
-    :class:`Halted` while generating ends the reply where it is."""
+    :class:`Halted` while generating ends the reply where it is. ``prefix``: the reply starts
+    with this text (the leak audit's probes); only what follows it is returned."""
     import torch
     from transformers import StoppingCriteriaList, set_seed
 
     set_seed(seed)
-    prompt = torch.tensor([chat_data.render_prompt(tokenizer, messages)], device=model.device)
+    ids = chat_data.render_prompt(tokenizer, messages)
+    if prefix:
+        ids += tokenizer(prefix, add_special_tokens=False)["input_ids"]
+    prompt = torch.tensor([ids], device=model.device)
     stops = stop_ids(model, tokenizer)
     streamer = _Streamer(tokenizer, set(stops), on_piece)
     halt = _Halt(deadline, should_stop)

@@ -9,6 +9,7 @@ Job kinds:
 | `export`| export_worker (docs/export.md)      | no       | local                       | ExportJobResult   |
 | `evaluate` | eval_worker                      | yes      | local                       | EvaluationJobResult |
 | `chat`  | chat_worker                         | yes      | local                       | ChatJobResult     |
+| `audit` | audit_worker (leak audit)           | yes      | local                       | AuditJobResult    |
 | `warmup`| warmup_worker (PlanTraining)        | yes      | config `training_executor`  | WarmupJobResult   |
 
 With ``vllm_share_gpu`` the `train`, `warmup` and `evaluate` kinds put vLLM to sleep before
@@ -37,6 +38,7 @@ from tuneforge.services.trainer.launcher import (
     train_command,
     worker_command,
 )
+from tuneforge.services.trainer.audit_rpcs import AUDIT, AUDIT_MODULE
 from tuneforge.services.trainer.export_registration import ModelRegistrar
 from tuneforge.services.trainer.export_rpcs import EXPORT
 from tuneforge.services.trainer.eval_jobs import CHAT, EVALUATE
@@ -96,6 +98,12 @@ async def setup(ctx: ServiceContext) -> None:
         name=CHAT, service=SERVICE, gpu=True, gpu_devices=cfg.gpu_devices, env=env,
         command=lambda job: worker_command(CHAT_MODULE, job.spec_path, python),
         params_type=trainer_pb2.ChatJobParams, result_type=trainer_pb2.ChatJobResult,
+    ))  # fmt: skip
+    ctx.engine.register_kind(JobKind(
+        name=AUDIT, service=SERVICE, gpu=True, gpu_devices=cfg.gpu_devices, env=env,
+        command=lambda job: worker_command(AUDIT_MODULE, job.spec_path, python),
+        on_success=servicer.audits.on_success, before_start=before_start, on_end=on_end,
+        params_type=trainer_pb2.AuditJobParams, result_type=trainer_pb2.AuditJobResult,
     ))  # fmt: skip
     ctx.engine.register_kind(JobKind(
         name=WARMUP, service=SERVICE, gpu=True, gpu_devices=cfg.gpu_devices, env=env,

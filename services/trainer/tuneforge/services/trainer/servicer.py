@@ -34,6 +34,7 @@ from tuneforge.runtime.peers import peer_error
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.services.trainer import config_pb, planning, preflight, warmup_jobs
 from tuneforge.services.trainer.config import HELP, TrainingConfig, check
+from tuneforge.services.trainer.audit_rpcs import Audits
 from tuneforge.services.trainer.eval_rpcs import Evaluations
 from tuneforge.services.trainer.export_rpcs import ExportRpcs
 from tuneforge.services.trainer.jobs import (
@@ -60,6 +61,8 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
         self.evaluations = Evaluations(
             ctx, lambda: self.channel("registry", ctx.config.registry_target), self._dataset,
             lambda raw: locate_model(raw, ctx.config.models_dir)[0])
+        self.audits = Audits(ctx, self.evaluations._registry, self.evaluations._adapter, self._dataset,
+                             lambda raw: locate_model(raw, ctx.config.models_dir)[0])
 
     # ------------------------------------------------------------------ plumbing
     def channel(self, service: str, configured: str) -> grpc.aio.Channel:
@@ -217,6 +220,9 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
     # ------------------------------------------------------------------ evaluation, chat
     async def CreateEvaluationJob(self, request, context):
         return await self.evaluations.create_job(request)
+
+    async def CreateAuditJob(self, request, context):
+        return await self.audits.create_job(request)
 
     async def Chat(self, request, context):
         async for response in self.evaluations.chat(request, context):
