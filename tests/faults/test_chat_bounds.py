@@ -62,7 +62,7 @@ def _until_ended(c: Client, seconds: float = 120.0):
 
 
 def _gpu_lock_free(root: Path) -> bool:
-    for path in (root / "locks").glob("*.lock"):
+    for path in (root / "locks").glob("gpu-*.lock"):  # the server holds its own locks/server-*.lock
         with open(path, "a") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
