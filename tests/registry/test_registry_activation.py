@@ -194,29 +194,36 @@ async def test_hot_mode_leaves_foreign_loras_alone(catalog, src, fake_vllm):
     assert set(fake_vllm.loras) == {"someone-elses"}
 
 
-async def test_vllm_down_then_up_goes_pending_then_applied(catalog, src, fake_vllm):
-    _register(catalog, src, "a")
-    fake_vllm.stop()
+async def test_vllm_down_refuses_the_switch_and_the_previous_marker_goes_pending_then_applied(
+        catalog, src, fake_vllm):
+    """Issue 22 item 5: an activation vLLM cannot confirm is UNAVAILABLE and leaves .active
+    as it was; PENDING is the state of that previous marker, re-applied once vLLM is back.
+    (Before, the marker switched to the unconfirmed adapter and the call answered PENDING.)"""
+    _register(catalog, src, "a", "b")
     m = _manager(catalog, "hot", fake_vllm.url)
     await m.start()
     events = m.watch()
     assert (await anext(events)).kind == "SNAPSHOT"
     try:
-        st = await m.activate("a")
-        assert st.vllm_state is VllmState.PENDING and st.attempts >= 1 and st.next_retry_time
-        assert marker.read_active(catalog.adapters_dir) == "a"  # the decision is kept
-        assert m.history(0, 1)[0][0].outcome == "PENDING"
+        assert (await m.activate("a")).vllm_state is VllmState.APPLIED
+        fake_vllm.stop()
+        with pytest.raises(TuneforgeError) as e:
+            await m.activate("b")
+        assert e.value.code is Code.UNAVAILABLE and e.value.reason == "VLLM_UNREACHABLE"
+        assert "still names 'a'" in m.history(0, 1)[0][0].detail
+        assert marker.read_active(catalog.adapters_dir) == "a"  # never switched unconfirmed
+        st = m.status()
+        assert st.active == "a" and st.vllm_state is VllmState.PENDING and st.attempts >= 1 and st.next_retry_time
+        assert [(h.to_name, h.outcome) for h in m.history(0, 2)[0]] == [("b", "FAILED"), ("a", "APPLIED")]
         await asyncio.sleep(0.3)  # a few failed retries
         assert m.status().vllm_state is VllmState.PENDING
-        fake_vllm.start()  # same port
+        fake_vllm.start()  # same port, adapters forgotten
         await _until(lambda: m.status().vllm_state is VllmState.APPLIED)
         assert fake_vllm.loras == {"a@v1": str(catalog.get("a").path)}
-        entry = m.history(0, 1)[0][0]
-        assert entry.outcome == "APPLIED" and entry.applied_time
         kinds = []
         while not kinds or kinds[-1] != "APPLIED":
             kinds.append((await asyncio.wait_for(anext(events), 2)).kind)
-        assert kinds[0] == "ACTIVATED" and "PENDING" in kinds
+        assert kinds[0] == "ACTIVATED" and "PENDING" in kinds and "b" not in str(kinds)
     finally:
         await m.close()
 
@@ -283,7 +290,10 @@ async def test_local_path_base_model_matches_served_root(catalog, src, fake_vllm
     assert (await m.activate("p")).vllm_state is VllmState.APPLIED
 
 
-async def test_pending_adapter_refused_when_vllm_returns_is_reverted(catalog, src, fake_vllm):
+async def test_an_adapter_activated_while_vllm_is_down_is_never_switched_in(catalog, src, fake_vllm):
+    """Its base model cannot be checked while vLLM is down: it stays out, the previous one
+    stays active and is served again when vLLM returns (before item 5 of issue 22 it was
+    switched in as PENDING and reverted once vLLM refused it)."""
     _register(catalog, src, "good")
     catalog.import_directory("wrong", src("wrong", base="Other/Model"))
     m = _manager(catalog, "hot", fake_vllm.url)
@@ -291,14 +301,15 @@ async def test_pending_adapter_refused_when_vllm_returns_is_reverted(catalog, sr
     try:
         await m.activate("good")
         fake_vllm.stop()
-        st = await m.activate("wrong")  # base model unknown while vLLM is down
-        assert st.vllm_state is VllmState.PENDING
+        with pytest.raises(TuneforgeError) as e:
+            await m.activate("wrong")
+        assert e.value.code is Code.UNAVAILABLE
+        assert marker.read_active(catalog.adapters_dir) == "good" and m.status().active == "good"
         fake_vllm.start()
-        await _until(lambda: m.status().active == "good" and m.status().vllm_state is VllmState.APPLIED)
+        await _until(lambda: m.status().vllm_state is VllmState.APPLIED)
         assert marker.read_active(catalog.adapters_dir) == "good" and _managed(fake_vllm) == {"good@v1"}
-        outcomes = [(h.action, h.to_name, h.outcome) for h in m.history(0, 3)[0]]
-        assert outcomes == [("revert", "good", "APPLIED"), ("activate", "wrong", "REJECTED"),
-                            ("activate", "good", "APPLIED")]
+        outcomes = [(h.action, h.to_name, h.outcome) for h in m.history(0, 2)[0]]
+        assert outcomes == [("activate", "wrong", "FAILED"), ("activate", "good", "APPLIED")]
     finally:
         await m.close()
 
@@ -447,16 +458,21 @@ async def test_open_registry_wires_everything_from_config_values(store, data_roo
         await reg.close()
 
 
-async def test_pending_activation_survives_a_registry_restart(catalog, src, fake_vllm):
+async def test_pending_deactivation_survives_a_registry_restart(catalog, src, fake_vllm):
+    """Deactivating is the one change made while vLLM is away (an activation is refused then,
+    see above): the next registry process finishes it."""
     _register(catalog, src, "a")
-    fake_vllm.stop()
     first = _manager(catalog, "hot", fake_vllm.url)
-    assert (await first.activate("a")).vllm_state is VllmState.PENDING
+    assert (await first.activate("a")).vllm_state is VllmState.APPLIED
+    loras = dict(fake_vllm.loras)
+    fake_vllm.stop()
+    assert (await first.deactivate()).vllm_state is VllmState.PENDING
     fake_vllm.start()
+    fake_vllm.loras.update(loras)  # vLLM kept running; only the network was cut
     second = _manager(catalog, "hot", fake_vllm.url)  # the service restarted
     await second.start()
     try:
-        assert second.status().vllm_state is VllmState.APPLIED and "a@v1" in fake_vllm.loras
+        assert second.status().vllm_state is VllmState.APPLIED and _managed(fake_vllm) == set()
         assert second.history(0, 1)[0][0].outcome == "APPLIED"
     finally:
         await second.close()
@@ -474,13 +490,17 @@ async def test_a_transient_500_is_retried(catalog, src, fake_vllm):
     assert [r.status for r in fake_vllm.calls("/v1/load_lora_adapter")] == [500, 500, 200]
 
 
-async def test_a_500_that_stays_transient_leaves_the_activation_pending(catalog, src, fake_vllm):
+async def test_a_500_that_stays_transient_is_unavailable_and_keeps_the_marker(catalog, src, fake_vllm):
     _register(catalog, src, "a")
     fake_vllm.faults = [("/v1/load_lora_adapter", 500, TIMEOUT_500)] * 3
     m = _manager(catalog, "hot", fake_vllm.url)
     m.controller.client.retry_delay = 0.01
-    st = await m.activate("a")
-    assert st.vllm_state is VllmState.PENDING and "timed out" in st.detail and st.active == "a"
+    with pytest.raises(TuneforgeError) as e:
+        await m.activate("a")
+    assert e.value.code is Code.UNAVAILABLE and "timed out" in e.value.message
+    st = m.status()
+    assert st.active is None and st.vllm_state is VllmState.PENDING
+    assert marker.read_active(catalog.adapters_dir) is None
 
 
 async def test_restart_mode_waits_until_the_old_adapter_is_gone(catalog, src, fake_vllm):

@@ -19,6 +19,7 @@ from tuneforge.client import (
     InvalidArgument,
     NotFound,
     ResourceExhausted,
+    Unavailable,
 )
 from tuneforge.registry.v1 import registry_pb2 as pb
 from tuneforge.registry.v1 import registry_pb2_grpc
@@ -28,6 +29,7 @@ from tuneforge.testing.fake_vllm import FakeVllm
 
 APPLIED = pb.Activation.VLLM_STATE_APPLIED
 PENDING = pb.Activation.VLLM_STATE_PENDING
+FAILED = pb.Activation.VLLM_STATE_FAILED
 
 
 @pytest.fixture
@@ -257,21 +259,26 @@ def test_bad_archives_over_grpc_are_refused_and_write_nothing(server_factory, tm
         assert c.import_adapter_archive(ok, name="fine").rank == 8
 
 
-def test_vllm_down_is_pending_then_applied_when_it_comes_back(server_factory, tmp_path):
+def test_vllm_down_is_unavailable_and_keeps_the_marker_until_it_comes_back(server_factory, tmp_path):
+    """Issue 22 item 5: no switch to an adapter vLLM has not confirmed (this test used to pin
+    an OK/PENDING answer with .active already naming it); the activation works once vLLM is back."""
     fake = FakeVllm(BASE, root=f"/models/{BASE}").start()
     fake.stop()  # keeps its port: vLLM is down at that address
     try:
         srv = server_factory(vllm_mode="hot", vllm_url=fake.url)
         with Client(srv.target, timeout=30) as c:
             _register(c, tmp_path, "a")
-            act = c.registry.activate_adapter(name="a")
-            assert act.adapter_name == "a" and act.vllm_state == PENDING and act.vllm_message
+            with pytest.raises(Unavailable) as e:
+                c.registry.activate_adapter(name="a")
+            assert e.value.reason == "VLLM_UNREACHABLE" and "Connect call failed" in str(e.value)
             status = c.registry.get_active_adapter()
-            assert status.vllm_state == PENDING and "attempt" in status.vllm_message
-            assert marker.read_active(srv.config.root / "adapters") == "a"  # kept, never half applied
+            assert status.adapter_name == "" and status.vllm_state == PENDING and "attempt" in status.vllm_message
+            assert marker.read_active(srv.config.root / "adapters") is None  # never half applied
+            assert c.registry.list_activations().activations[0].vllm_state == FAILED
             fake.start()
             _until(lambda: c.registry.get_active_adapter().vllm_state == APPLIED)
+            assert c.registry.activate_adapter(name="a").vllm_state == APPLIED
             assert _served(fake) == {"a@v1"}
-            assert c.registry.list_activations().activations[0].vllm_state == APPLIED
+            assert marker.read_active(srv.config.root / "adapters") == "a"
     finally:
         fake.stop()

@@ -137,6 +137,8 @@ def test_gate_refuses_an_untrained_adapter_and_passes_the_trained_one(env):
     with pytest.raises(FailedPrecondition) as info:
         client.registry.activate_adapter(name="blank", require_eval=True)
     assert "EVALUATION_NOT_BETTER" in str(info.value)
+    report = client.registry.get_evaluation(adapter_name="bob")  # recorded by the job: trusted
+    assert report.provenance == report.PROVENANCE_EVALUATION_JOB and report.job_id
     assert client.registry.activate_adapter(name="bob", require_eval=True).adapter_name == "bob"
 
 

@@ -139,8 +139,8 @@ class Config:
         default="", metadata={"help": "dataset service address (default: this server)"}
     )
     activation_requires_eval: bool = field(
-        default=False, metadata={"help": "activate only adapters whose evaluation report beats "
-                                 "the base model (ActivateAdapter require_eval's default)"}
+        default=False, metadata={"help": "activate, roll back to or serve only adapters whose evaluation "
+                                 "job's report beats the base model (binds every request)"}
     )
     # -- vLLM
     vllm_url: str = field(default="", metadata={"help": "base URL of the vLLM server"})
@@ -151,6 +151,10 @@ class Config:
     vllm_restart_timeout_seconds: float = field(
         default=300.0,
         metadata={"help": "timeout of the restart command, and then of the wait until vLLM serves the adapter"},
+    )
+    vllm_timeout_seconds: float = field(
+        default=10.0,
+        metadata={"help": "deadline of every call to vLLM, and of a hot-mode activation as a whole"},
     )
     vllm_max_lora_rank: int = field(
         default=16, metadata={"help": "the --max-lora-rank vLLM runs with (1, 8, 16, 32, 64, 128, 256, 320, 512)"}

@@ -90,7 +90,7 @@ class Adapter(_message.Message):
     def __init__(self, name: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., rank: _Optional[int] = ..., alpha: _Optional[int] = ..., target_modules: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., job_id: _Optional[str] = ..., active: _Optional[bool] = ..., source: _Optional[str] = ..., lora_alpha: _Optional[float] = ..., lora_modules: _Optional[_Iterable[str]] = ..., served_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluation: _Optional[_Union[EvaluationSummary, _Mapping]] = ..., served: _Optional[bool] = ..., variant: _Optional[_Union[Adapter.Variant, str]] = ...) -> None: ...
 
 class EvaluationSummary(_message.Message):
-    __slots__ = ("version", "closer_to_owner", "base_style_score", "adapter_style_score", "base_eval_loss", "adapter_eval_loss", "samples")
+    __slots__ = ("version", "closer_to_owner", "base_style_score", "adapter_style_score", "base_eval_loss", "adapter_eval_loss", "samples", "provenance")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CLOSER_TO_OWNER_FIELD_NUMBER: _ClassVar[int]
     BASE_STYLE_SCORE_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +98,7 @@ class EvaluationSummary(_message.Message):
     BASE_EVAL_LOSS_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_EVAL_LOSS_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
     version: int
     closer_to_owner: bool
     base_style_score: float
@@ -105,7 +106,8 @@ class EvaluationSummary(_message.Message):
     base_eval_loss: float
     adapter_eval_loss: float
     samples: int
-    def __init__(self, version: _Optional[int] = ..., closer_to_owner: _Optional[bool] = ..., base_style_score: _Optional[float] = ..., adapter_style_score: _Optional[float] = ..., base_eval_loss: _Optional[float] = ..., adapter_eval_loss: _Optional[float] = ..., samples: _Optional[int] = ...) -> None: ...
+    provenance: EvaluationReport.Provenance
+    def __init__(self, version: _Optional[int] = ..., closer_to_owner: _Optional[bool] = ..., base_style_score: _Optional[float] = ..., adapter_style_score: _Optional[float] = ..., base_eval_loss: _Optional[float] = ..., adapter_eval_loss: _Optional[float] = ..., samples: _Optional[int] = ..., provenance: _Optional[_Union[EvaluationReport.Provenance, str]] = ...) -> None: ...
 
 class RegisterAdapterRequest(_message.Message):
     __slots__ = ("name", "path", "base_model", "dataset", "metrics", "job_id", "replace", "request_id")
@@ -483,7 +485,15 @@ class EvaluationSettings(_message.Message):
     def __init__(self, samples: _Optional[int] = ..., max_new_tokens: _Optional[int] = ..., seed: _Optional[int] = ..., greedy: _Optional[bool] = ...) -> None: ...
 
 class EvaluationReport(_message.Message):
-    __slots__ = ("adapter_name", "adapter_version", "base_model", "dataset", "create_time", "base", "adapter", "reference", "closer_to_owner", "lower_loss", "samples", "settings")
+    __slots__ = ("adapter_name", "adapter_version", "base_model", "dataset", "create_time", "base", "adapter", "reference", "closer_to_owner", "lower_loss", "samples", "settings", "provenance", "job_id")
+    class Provenance(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        PROVENANCE_UNSPECIFIED: _ClassVar[EvaluationReport.Provenance]
+        PROVENANCE_EVALUATION_JOB: _ClassVar[EvaluationReport.Provenance]
+        PROVENANCE_CLIENT: _ClassVar[EvaluationReport.Provenance]
+    PROVENANCE_UNSPECIFIED: EvaluationReport.Provenance
+    PROVENANCE_EVALUATION_JOB: EvaluationReport.Provenance
+    PROVENANCE_CLIENT: EvaluationReport.Provenance
     ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -496,6 +506,8 @@ class EvaluationReport(_message.Message):
     LOWER_LOSS_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
     adapter_name: str
     adapter_version: int
     base_model: str
@@ -508,7 +520,9 @@ class EvaluationReport(_message.Message):
     lower_loss: bool
     samples: _containers.RepeatedCompositeFieldContainer[EvaluationSample]
     settings: EvaluationSettings
-    def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., base: _Optional[_Union[SideMetrics, _Mapping]] = ..., adapter: _Optional[_Union[SideMetrics, _Mapping]] = ..., reference: _Optional[_Union[ReferenceMetrics, _Mapping]] = ..., closer_to_owner: _Optional[bool] = ..., lower_loss: _Optional[bool] = ..., samples: _Optional[_Iterable[_Union[EvaluationSample, _Mapping]]] = ..., settings: _Optional[_Union[EvaluationSettings, _Mapping]] = ...) -> None: ...
+    provenance: EvaluationReport.Provenance
+    job_id: str
+    def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., base: _Optional[_Union[SideMetrics, _Mapping]] = ..., adapter: _Optional[_Union[SideMetrics, _Mapping]] = ..., reference: _Optional[_Union[ReferenceMetrics, _Mapping]] = ..., closer_to_owner: _Optional[bool] = ..., lower_loss: _Optional[bool] = ..., samples: _Optional[_Iterable[_Union[EvaluationSample, _Mapping]]] = ..., settings: _Optional[_Union[EvaluationSettings, _Mapping]] = ..., provenance: _Optional[_Union[EvaluationReport.Provenance, str]] = ..., job_id: _Optional[str] = ...) -> None: ...
 
 class CreateEvaluationRequest(_message.Message):
     __slots__ = ("adapter_name", "adapter_version", "report", "job_id", "request_id")

@@ -179,7 +179,8 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RollbackActivation(self, request, context):
-        """Activate the adapter that was active before the current one.
+        """Activate the adapter that was active before the current one (the evaluation gate applies
+        when activation_requires_eval is on).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -207,7 +208,8 @@ class RegistryServiceServicer:
     def ServeAdapter(self, request, context):
         """Keep an adapter loaded under its served name beside the active one (several bots on
         one vLLM), up to vllm_max_loras adapters in all. Idempotent. The set is persisted,
-        re-applied after a vLLM restart and passed by deploy/vllm/launch.py.
+        re-applied after a vLLM restart and passed by deploy/vllm/launch.py. The evaluation gate
+        applies when activation_requires_eval is on.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -266,7 +268,10 @@ class RegistryServiceServicer:
     def CreateEvaluation(self, request, context):
         """Keep an evaluation report (the trainer's evaluation job sends it) with the adapter
         version it measured. FAILED_PRECONDITION EVALUATION_VERSION_MISMATCH when the adapter was
-        re-registered meanwhile.
+        re-registered meanwhile. With job_id, the registry reads the report from that evaluation
+        job (FAILED_PRECONDITION EVALUATION_JOB_UNVERIFIED when it is not one for this adapter
+        version) and the gate trusts it; without, it is stored as PROVENANCE_CLIENT and never
+        satisfies the gate.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,14 +1,18 @@
 """Activation: which adapter is in production, and getting vLLM to agree.
 
 One transition at a time (an ``asyncio.Lock``): check the adapter against what vLLM
-accepts, write ``adapters/.active`` atomically, then tell vLLM (see vllm.py). The outcome is
-never half applied:
+accepts, tell vLLM (see vllm.py) and write ``adapters/.active`` atomically — in hot mode
+only once vLLM confirmed, in restart mode before the restart (the launcher reads it). The
+outcome is never half applied:
 
-- vLLM refuses (rank, base model, bad files, restart command failed) → the marker is put
-  back to what it was and the call raises; history records ``REJECTED``/``FAILED``.
-- vLLM cannot be reached (hot mode) → the marker stays, the state is ``PENDING`` and a
-  background task retries with exponential backoff until vLLM serves it (``APPLIED``). If
-  vLLM then refuses, the marker reverts to the previous adapter (history ``REJECTED``).
+- vLLM refuses (rank, base model, bad files, restart command failed) → the marker is (or
+  stays) what it was and the call raises; history records ``REJECTED``/``FAILED``.
+- vLLM does not confirm within ``vllm_timeout_seconds`` (hot mode: down, hung, dripping,
+  flooding, not HTTP) → the marker stays what it was and the call raises UNAVAILABLE with
+  the reason (history ``FAILED``). ``PENDING`` is then the state of that previous marker:
+  a background task re-applies it with exponential backoff until vLLM serves it
+  (``APPLIED``). An adapter is never switched in unconfirmed. Deactivating is the one
+  change made while vLLM is away (marker none at once, ``PENDING`` until vLLM unloads).
 - vLLM restarted and lost its runtime-loaded adapters → the periodic reconcile sees the
   served name missing from ``/v1/models`` and loads it again.
 - restart mode: the restart command runs, then the registry waits until vLLM lists the
@@ -105,36 +109,27 @@ class ActivationManager(ActivationServing, ActivationReconcile):
     async def _transition(self, action: str, target: str | None, actor: str, reason: str) -> ActivationStatus:
         previous = self._active
         adapter = self.catalog.get(target) if target is not None else None
-        if adapter is not None:
+        if adapter is not None and self.admit is not None:
             try:
-                await self.controller.precheck(adapter)
+                self.admit(adapter.name)
             except TuneforgeError as exc:
                 self._record(action, previous, adapter, "REJECTED", str(exc), "", reason, actor)
                 raise
-        self._active = target
-        self.write_files()
         mode = self.controller.mode
+        if mode is VllmMode.HOT:
+            outcome = await self._apply_hot(action, previous, adapter, reason, actor)
+        else:
+            if adapter is not None:
+                await self._precheck(action, previous, adapter, reason, actor)
+            self._active = target
+            self.write_files()
+            outcome = "MARKER_ONLY" if mode is VllmMode.NONE else "APPLIED"
         output = ""
         if mode is VllmMode.NONE:
-            outcome = "MARKER_ONLY"
             self._set_state(VllmState.NOT_CONFIGURED, "")
         elif mode is VllmMode.RESTART:
             output = await self._restart_or_roll_back(action, previous, adapter, reason, actor)
-            outcome = "APPLIED"
             self._set_state(VllmState.APPLIED, "")
-        else:
-            try:
-                await self.controller.apply_hot(adapter, self._extras())
-                outcome = "APPLIED"
-                self._set_state(VllmState.APPLIED, "")
-            except VllmUnreachable as exc:
-                outcome = "PENDING"
-                self._set_pending(str(exc), reset=True)
-            except (VllmRejected, TuneforgeError) as exc:
-                self._revert(previous)
-                err = as_error(exc, target)
-                self._record(action, previous, adapter, "REJECTED", str(err), "", reason, actor)
-                raise err from None
         row = self._record(action, previous, adapter, outcome, self._detail, output, reason, actor)
         self._pending_row = row if outcome == "PENDING" else None
         self._last = (row, action, previous, utc_now())
@@ -143,6 +138,48 @@ class ActivationManager(ActivationServing, ActivationReconcile):
         if outcome == "PENDING":
             self._publish("PENDING", previous)
         return self.status()
+
+    async def _precheck(self, action, previous, adapter, reason, actor) -> None:
+        try:
+            await self.controller.precheck(adapter)
+        except TuneforgeError as exc:
+            self._record(action, previous, adapter, "REJECTED", str(exc), "", reason, actor)
+            raise
+
+    async def _apply_hot(self, action, previous, adapter, reason, actor) -> str:
+        """Hot mode: vLLM first, the marker once it confirmed, all within the vLLM timeout.
+
+        An adapter is switched in only once vLLM serves it; if vLLM does not confirm in time
+        (down, hung, dripping, not HTTP) the marker stays as it was, PENDING describes that
+        marker (the reconcile loop re-applies it) and the call raises UNAVAILABLE with the
+        reason. Taking the adapter off (``adapter`` None) is never refused for that: the
+        marker says none at once and vLLM unloads when it answers again (PENDING)."""
+        async def check_and_apply():
+            if adapter is not None:
+                await self.controller.precheck(adapter)
+            return await self.controller.apply_hot(adapter, self._extras())
+
+        target = adapter.name if adapter is not None else None
+        try:
+            await self.controller.within_deadline(check_and_apply(), f"confirm {target or 'no adapter'!r}")
+        except VllmUnreachable as exc:
+            if adapter is None:
+                self._active = None
+                self.write_files()
+                self._set_pending(str(exc), reset=True)
+                return "PENDING"
+            detail = f"{exc}; adapters/.active still names {previous or 'no adapter'!r}"
+            self._record(action, previous, adapter, "FAILED", detail, "", reason, actor)
+            self._set_pending(str(exc))  # the marker in force is unconfirmed now; retried
+            raise exc.to_error(f"vLLM did not confirm activating {target!r}", target) from None
+        except (VllmRejected, TuneforgeError) as exc:
+            err = as_error(exc, target)
+            self._record(action, previous, adapter, "REJECTED", str(err), "", reason, actor)
+            raise err from None
+        self._active = target
+        self.write_files()
+        self._set_state(VllmState.APPLIED, "")
+        return "APPLIED"
 
     async def _restart_or_roll_back(self, action, previous, adapter, reason, actor) -> str:
         """Restart vLLM and wait until it serves ``adapter``; if it does not, put the

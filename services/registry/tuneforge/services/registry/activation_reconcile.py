@@ -45,7 +45,8 @@ class ActivationReconcile(ActivationState):
         async with self._lock:
             adapter = self._adapter_or_none(self._active)
             try:
-                result = await self.controller.apply_hot(adapter, self._extras())
+                result = await self.controller.within_deadline(
+                    self.controller.apply_hot(adapter, self._extras()), "answer the reconcile")
             except VllmUnreachable as exc:
                 self._set_pending(str(exc))
                 return self.status()

@@ -3,7 +3,8 @@
 A personal bot and a support bot on one vLLM: ``serve``/``unserve`` change the set
 (persisted in ``registry_served``, written to ``adapters/.serving`` for the launcher) and
 tell vLLM in the same way an activation does (files first; hot mode loads/unloads, restart
-mode restarts and waits). A refused ``serve`` leaves the set as it was — in restart mode
+mode restarts and waits). A refused or unconfirmed ``serve`` (vLLM down or not answering
+within ``vllm_timeout_seconds``: UNAVAILABLE) leaves the set as it was — in restart mode
 vLLM is brought back with the previous set. ``vllm_max_loras`` bounds the distinct adapters
 on vLLM (active + served), checked here for activations too.
 """
@@ -20,14 +21,17 @@ from tuneforge.services.registry.vllm import VllmMode, VllmRejected, VllmUnreach
 class ActivationServing(ActivationState):
     async def serve(self, name: str) -> list[str]:
         """Keep ``name`` loaded under its served name beside the active adapter (idempotent).
-        FAILED_PRECONDITION ``TOO_MANY_LORAS`` above ``vllm_max_loras``, or what vLLM's
-        rules or vLLM itself refuse; the set is unchanged then. Returns the served set."""
+        FAILED_PRECONDITION ``TOO_MANY_LORAS`` above ``vllm_max_loras``, what the operator's
+        policy (``admit``: the evaluation gate) or vLLM's rules or vLLM itself refuse; the set
+        is unchanged then. Returns the served set."""
         adapter = self.catalog.get(name)
         async with self._lock:
             names = self.served_names()
             if name in names:
                 return names
             self._check_lora_count(name, [*names, *([self._active] if self._active else [])])
+            if self.admit is not None:
+                self.admit(name)
             await self.controller.precheck(adapter)
             self.store.execute("INSERT INTO registry_served(name, serve_time) VALUES (?, ?)", (name, utc_now()))
             try:
@@ -65,9 +69,12 @@ class ActivationServing(ActivationState):
         mode = self.controller.mode
         if mode is VllmMode.HOT:
             try:
-                await self.controller.apply_hot(self._adapter_or_none(self._active), self._extras())
+                await self.controller.within_deadline(
+                    self.controller.apply_hot(self._adapter_or_none(self._active), self._extras()), f"confirm {what}")
             except VllmUnreachable as exc:
-                self._set_pending(str(exc))  # the reconcile loop applies it when vLLM is back
+                self._set_pending(str(exc))  # the reconcile loop re-applies the set when vLLM is back
+                if what.startswith("serve "):  # never served unconfirmed: the caller restores the set
+                    raise exc.to_error(f"vLLM did not confirm {what}", what.split(" ", 1)[1]) from None
             except VllmRejected as exc:
                 raise exc.to_error(what.split(" ", 1)[1]) from None
         elif mode is VllmMode.RESTART:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 
-from tuneforge.runtime.errors import TuneforgeError, invalid_argument
+from tuneforge.runtime.errors import TuneforgeError, failed_precondition, invalid_argument
 from tuneforge.services.registry import marker
 from tuneforge.services.registry.activation_records import (
     MIGRATIONS, TAKEN, ActivationEvent, ActivationStatus, Broadcaster, HistoryEntry, VllmState,
@@ -37,8 +37,12 @@ class ActivationState:
         retry_initial: float = 1.0,
         retry_max: float = 60.0,
         reconcile_interval: float = 30.0,
+        admit: Callable[[str], None] | None = None,
     ) -> None:
+        """``admit(name)``: the operator's policy (the evaluation gate, eval_gate.py), raising
+        when ``name`` may not be put in front of users; checked by every change that does."""
         self.catalog = catalog
+        self.admit = admit
         self.controller = controller
         self.store = catalog.store
         self.store.migrate(MIGRATIONS)
@@ -75,6 +79,18 @@ class ActivationState:
         self._last: tuple[int | None, str, str | None, str | None] = (
             (last["id"], last["action"], last["from_name"], last["time"]) if last else (None, "", None, None)
         )
+
+    def check_replace(self, name: str) -> None:
+        """Refuse (FAILED_PRECONDITION ``ADAPTER_LIVE``) to replace the files of the active or a
+        served adapter while the operator's policy (``admit``) is on: the new version would
+        go live without passing it. Without a policy a live adapter's new version goes live."""
+        if self.admit is None or (name != self._active and name not in self.served_names()):
+            return
+        raise failed_precondition(
+            "ADAPTER_LIVE",
+            f"adapter {name!r} is {'active' if name == self._active else 'served'} and activation requires an "
+            f"evaluation: a new version would go live unevaluated; register it under another name and "
+            f"evaluate it, or take {name!r} off first", adapter=name)
 
     def wake(self) -> None:
         """Reconcile soon (e.g. after the active adapter was re-registered with new files)."""

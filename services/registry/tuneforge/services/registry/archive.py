@@ -41,7 +41,7 @@ import shutil
 import tarfile
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -167,7 +167,7 @@ def import_path(
 
 def import_archive(
     catalog: AdapterCatalog, archive: Path | str, name: str | None = None, *, replace: bool = False,
-    limits: ImportLimits = ImportLimits(),
+    limits: ImportLimits = ImportLimits(), before_replace: Callable[[str], None] | None = None,
 ) -> Adapter:
     """Validate ``archive`` completely, then install it as adapter ``name`` (default: the
     manifest's name). Raises INVALID_ARGUMENT (see module doc), RESOURCE_EXHAUSTED
@@ -189,6 +189,8 @@ def import_archive(
         validate_name(name)
         if not replace and catalog.exists(name):
             raise already_exists("adapter", name)
+    if replace and before_replace is not None:
+        before_replace(name)
     staging = catalog.staging_dir()
     try:
         _extract(archive, scan, staging / "final", limits)

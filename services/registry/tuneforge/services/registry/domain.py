@@ -3,15 +3,21 @@ servicer and the CLI need): the catalog, the vLLM controller and the activation 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from tuneforge.runtime.store import Store
 from tuneforge.services.registry.activation import ActivationManager
 from tuneforge.services.registry.adapters import AdapterCatalog
 from tuneforge.services.registry.archive import ImportLimits
+from tuneforge.services.registry.eval_gate import check_activation
 from tuneforge.services.registry.evaluations import EvaluationStore
-from tuneforge.services.registry.vllm import DEFAULT_MAX_LORAS, VLLM_DEFAULT_MAX_LORA_RANK, VllmController
+from tuneforge.services.registry.vllm import (
+    DEFAULT_MAX_LORAS, DEFAULT_TIMEOUT_SECONDS, VLLM_DEFAULT_MAX_LORA_RANK, VllmController,
+)
 
 
 @dataclass
@@ -37,21 +43,29 @@ def open_registry(
     vllm_url: str = "",
     vllm_restart_command: str | list[str] = "",
     vllm_restart_timeout_seconds: float = 300.0,
+    vllm_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     vllm_max_lora_rank: int = VLLM_DEFAULT_MAX_LORA_RANK,
     vllm_api_key: str = "",
     vllm_max_loras: int = DEFAULT_MAX_LORAS,
     vllm_log_file: str = "",
     import_limits: ImportLimits = ImportLimits(),
+    activation_requires_eval: bool = False,
+    find_job: Callable[[str], Any] | None = None,
 ) -> RegistryDomain:
     """Arguments mirror the ``vllm_*`` config fields. ``vllm_restart_command``: a string runs
     through ``/bin/sh -c``, a list runs as argv. Call ``await domain.start()`` inside the
-    event loop (starts the vLLM retry/reconcile task in hot mode) and ``close()`` at exit."""
+    event loop (starts the vLLM retry/reconcile task in hot mode) and ``close()`` at exit.
+    ``activation_requires_eval``: every activation, rollback and serve passes the evaluation
+    gate (eval_gate.py); ``find_job``: the job engine's ``get``, which verifies the evaluation
+    job a report names (evaluations.py)."""
     catalog = AdapterCatalog(store, data_root)
     command = vllm_restart_command or None
     controller = VllmController(
         vllm_mode, vllm_url, max_lora_rank=vllm_max_lora_rank, restart_command=command,
-        restart_timeout=vllm_restart_timeout_seconds, api_key=vllm_api_key or None,
+        restart_timeout=vllm_restart_timeout_seconds, request_timeout=vllm_timeout_seconds, api_key=vllm_api_key or None,
         max_loras=vllm_max_loras, log_file=vllm_log_file or None,
     )
-    return RegistryDomain(catalog, controller, ActivationManager(catalog, controller), import_limits,
-                          EvaluationStore(store, catalog))
+    evaluations = EvaluationStore(store, catalog, find_job)
+    admit = partial(check_activation, evaluations) if activation_requires_eval else None
+    return RegistryDomain(catalog, controller, ActivationManager(catalog, controller, admit=admit), import_limits,
+                          evaluations)

@@ -26,8 +26,11 @@ async def setup(ctx: ServiceContext) -> None:
         vllm_mode=cfg.vllm_mode, vllm_url=cfg.vllm_url,
         vllm_restart_command=cfg.vllm_restart_command,
         vllm_restart_timeout_seconds=cfg.vllm_restart_timeout_seconds,
+        vllm_timeout_seconds=cfg.vllm_timeout_seconds,
         vllm_max_lora_rank=cfg.vllm_max_lora_rank, vllm_api_key=cfg.vllm_api_key,
         vllm_max_loras=cfg.vllm_max_loras, vllm_log_file=cfg.vllm_log_file,
+        activation_requires_eval=cfg.activation_requires_eval,
+        find_job=ctx.engine.get,
         import_limits=ImportLimits(
             max_archive_bytes=cfg.max_upload_bytes,
             max_total_bytes=DECOMPRESSED_FACTOR * cfg.max_upload_bytes,

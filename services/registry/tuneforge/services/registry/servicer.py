@@ -18,6 +18,7 @@ from tuneforge.registry.v1 import registry_pb2 as pb
 from tuneforge.registry.v1 import registry_pb2_grpc as pb_grpc
 
 from tuneforge.runtime import paging
+from tuneforge.runtime.logging import get_logger
 from tuneforge.runtime.errors import invalid_argument, not_found
 from tuneforge.runtime.names import validate_name
 from tuneforge.runtime.paths import NOT_ALLOWED, confine, links_out
@@ -44,6 +45,7 @@ _VLLM_STATES = {
     VllmState.FAILED: pb.Activation.VLLM_STATE_FAILED,
 }
 _SERVED_VERSION = re.compile(r"@v(\d+)$")
+log = get_logger("tuneforge.registry")
 
 
 # ------------------------------------------------------------ conversions
@@ -140,6 +142,8 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
             return replay
         validate_name(request.name, "name")
         path = self._server_path(request.path)
+        if request.replace:
+            self.activation.check_replace(request.name)
         adapter = await asyncio.to_thread(
             self.catalog.register, request.name, path, base_model=request.base_model or None,
             dataset=request.dataset, metrics=dict(request.metrics), job_id=request.job_id,
@@ -184,8 +188,11 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
     # -- activation
     async def ActivateAdapter(self, request, context):
         validate_name(request.name, "name")
-        require = request.require_eval if request.HasField("require_eval") else self.ctx.config.activation_requires_eval
-        if require:
+        if self.ctx.config.activation_requires_eval:  # the manager's gate applies; a request cannot lift it
+            if request.HasField("require_eval") and not request.require_eval:
+                log.warning("eval_gate_override_refused", adapter=request.name, actor=_actor(context),
+                            detail="require_eval=false ignored: activation_requires_eval is on")
+        elif request.require_eval:
             check_activation(self.domain.evaluations, request.name)
         return status_pb(await self.activation.activate(request.name, actor=_actor(context)))
 
@@ -265,7 +272,7 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
             name = validate_name(meta.name, "metadata.name") if meta.name else None
             adapter = await asyncio.to_thread(
                 import_archive, self.catalog, upload.path, name, replace=meta.replace,
-                limits=self.domain.import_limits,
+                limits=self.domain.import_limits, before_replace=self.activation.check_replace,
             )
         finally:
             await asyncio.to_thread(delete_upload, uploads, upload.id)

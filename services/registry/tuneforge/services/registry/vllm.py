@@ -19,12 +19,17 @@ Errors come nested, ``{"error": {"message", "type", "param", "code"}}`` (vLLM 0.
 a route that does not exist answers FastAPI's ``{"detail": "Not Found"}``. All of this was
 checked against the real server (tests/registry/test_registry_real_vllm.py).
 
+Every call runs under one overall deadline and reads at most ``MAX_RESPONSE_BYTES`` (see
+vllm_http.py): a vLLM that hangs, drips, floods or answers garbage is reported as
+unreachable with its reason, never waited on without end. ``VllmController.within_deadline``
+bounds a whole hot-mode conversation (check + load + confirm + unload) by the same timeout.
+
 Each adapter version is served under its own name (``name@v3``): vLLM may answer from a
 stale prefix cache after an in-place reload, and a new name makes the switch explicit. The
 new version is loaded and seen in ``/v1/models`` before the old one is unloaded. Only names
 of that ``…@v<N>`` shape are ever unloaded, so LoRAs loaded by someone else stay.
 
-HTTP is stdlib ``urllib`` run in a thread: no new dependency.
+HTTP is asyncio streams (vllm_http.py): no new dependency.
 """
 
 from __future__ import annotations
@@ -35,15 +40,16 @@ import json
 import os
 import re
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from tuneforge.runtime.errors import Code, FieldViolation, TuneforgeError, failed_precondition, invalid_argument
+from tuneforge.runtime.errors import (
+    Code, FieldViolation, TuneforgeError, failed_precondition, invalid_argument, unavailable,
+)
 from tuneforge.services.registry.adapters import Adapter
 from tuneforge.services.registry.restart_command import RestartResult, run_command
+from tuneforge.services.registry.vllm_http import HttpFailure, exchange, within
 from tuneforge.services.registry.vllm_rules import (
     DEFAULT_LORA_MODULES,
     VLLM_MAX_LORA_RANKS,
@@ -61,6 +67,8 @@ ENGINE_REFUSAL_RE = re.compile(r"Call to add_lora method failed: (?:Worker faile
                                r" the stack trace above for the root cause|(?P<plain>.*))", re.S)
 TRANSIENT_500_RE = re.compile(r"timed out|timeout|temporarily|busy|try again", re.I)
 LOAD_RETRIES = 3
+DEFAULT_TIMEOUT_SECONDS = 10.0
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024  # /v1/models with hundreds of LoRAs is well under 1 MB
 
 
 class VllmMode(str, enum.Enum):
@@ -70,7 +78,15 @@ class VllmMode(str, enum.Enum):
 
 
 class VllmUnreachable(Exception):
-    """vLLM did not answer (connection refused, timeout, 502/503/504): retry later."""
+    """vLLM did not answer usably (refused, timed out, 502/503/504, not HTTP, too large): retry
+    later. ``reason`` is the stable reason an UNAVAILABLE error carries."""
+
+    def __init__(self, message: str, reason: str = "VLLM_UNREACHABLE") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def to_error(self, what: str, adapter: str | None = None) -> TuneforgeError:
+        return unavailable(self.reason, f"{what}: {self}", adapter=adapter or "")
 
 
 class VllmRejected(Exception):
@@ -102,12 +118,14 @@ class ApplyResult:
 class VllmClient:
     """The three vLLM endpoints the registry uses."""
 
-    def __init__(self, url: str, timeout: float = 10.0, api_key: str | None = None) -> None:
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS, api_key: str | None = None,
+                 max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
         if not url:
             raise invalid_argument("vllm_url", "is required in hot mode")
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.api_key = api_key
+        self.max_response_bytes = max_response_bytes
         self.retry_delay = 1.0  # first backoff after a transient 500 (doubles)
 
     async def models(self) -> ServedModels:
@@ -147,25 +165,20 @@ class VllmClient:
         return True
 
     async def _call(self, method: str, path: str, payload: dict | None = None) -> tuple[int, bytes]:
-        return await asyncio.to_thread(self._call_sync, method, path, payload)
-
-    def _call_sync(self, method: str, path: str, payload: dict | None) -> tuple[int, bytes]:
-        data = None if payload is None else json.dumps(payload).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
+        """One exchange within ``timeout``; 502/503/504 and every transport or protocol
+        failure are VllmUnreachable (with its reason), other statuses are returned."""
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
         if self.api_key:
-            req.add_header("Authorization", f"Bearer {self.api_key}")
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        body = None if payload is None else json.dumps(payload).encode()
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return resp.status, resp.read()
-        except urllib.error.HTTPError as exc:
-            body = exc.read()
-            if exc.code in (502, 503, 504):
-                raise VllmUnreachable(f"{method} {path}: HTTP {exc.code}") from None
-            return exc.code, body
-        except (urllib.error.URLError, OSError) as exc:  # refused, reset, timeout, DNS
-            raise VllmUnreachable(f"{method} {self.url}{path}: {exc}") from None
+            status, data = await exchange(self.url, method, path, body, headers, timeout=self.timeout,
+                                          max_bytes=self.max_response_bytes)
+        except HttpFailure as exc:
+            raise VllmUnreachable(str(exc), exc.reason) from None
+        if status in (502, 503, 504):
+            raise VllmUnreachable(f"{method} {path}: HTTP {status}")
+        return status, data
 
 
 def _error_message(body: bytes) -> tuple[str, str]:
@@ -282,7 +295,7 @@ class VllmController:
         check_base_model: bool = True,
         restart_command: Sequence[str] | str | None = None,
         restart_timeout: float = 300.0,
-        request_timeout: float = 10.0,
+        request_timeout: float = DEFAULT_TIMEOUT_SECONDS,
         api_key: str | None = None,
         log_file: str | None = None,
         poll_interval: float = 0.5,
@@ -304,6 +317,9 @@ class VllmController:
         self.restart_command = restart_command
         self.log_file = log_file
         self.poll_interval = poll_interval
+        self.request_timeout = request_timeout
+        if request_timeout <= 0:
+            raise invalid_argument("vllm_timeout_seconds", f"must be above 0, got {request_timeout:g}")
         if self.mode is VllmMode.RESTART and not restart_command:
             raise invalid_argument("vllm_restart_command", "is required in restart mode")
         if self.mode is not VllmMode.NONE and not url:
@@ -353,6 +369,15 @@ class VllmController:
             found = self.served_violations(adapter, served)
         if found:
             raise incompatible(adapter.name, found)
+
+    async def within_deadline(self, work: Awaitable, what: str):
+        """Await ``work`` (a hot-mode conversation of several calls) for at most
+        ``request_timeout`` seconds in all; past it, VllmUnreachable ``VLLM_TIMEOUT``."""
+        try:
+            return await within(work, self.request_timeout)
+        except asyncio.TimeoutError:
+            raise VllmUnreachable(f"vLLM did not {what} within {self.request_timeout:g}s",
+                                  "VLLM_TIMEOUT") from None
 
     # -------------------------------------------------------------- apply
     async def apply_hot(self, adapter: Adapter | None, extras: Sequence[Adapter] = ()) -> ApplyResult:
