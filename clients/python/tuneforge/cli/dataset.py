@@ -9,6 +9,7 @@
         [--repo URL [--branch B]] [--server-paths] [--scrub] [--llm-url URL [--llm-model M]]
     tuneforge dataset list | show NAME | stats NAME | preview NAME [-n N]
     tuneforge dataset download NAME -o FILE [--validation] | rm NAME
+    tuneforge dataset contacts NAME | forget NAME --contact ID|NAME [--retrain]
     tuneforge dataset jobs | job ID | logs ID [-f] | cancel ID
 
 Everything goes through the dataset service's gRPC API, so the commands work against a
@@ -94,7 +95,9 @@ def zip_folder(folder: Path, dest: Path, prefix: str = "", suffixes: tuple[str, 
 
 def _dataset_line(d: Any) -> str:
     val = f" + {d.validation_record_count} validation" if d.validation_record_count else ""
-    return f"dataset {d.name}: {d.record_count} records{val}, {human_size(d.size_bytes)} ({d.source}, {d.format or '-'})"
+    version = f" v{d.version}" if d.version else ""
+    return (f"dataset {d.name}{version}: {d.record_count} records{val}, {human_size(d.size_bytes)} "
+            f"({d.source}, {d.format or '-'})")
 
 
 def _time(ts: Any) -> str:
@@ -421,6 +424,43 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _contacts(args: argparse.Namespace) -> int:
+    client = connect(args)
+    items = list(client.iter_pages(client.dataset.list_dataset_contacts, "contacts", name=args.name))
+    if args.json:
+        emit(args, {"contacts": [to_dict(c) for c in items]})
+    elif not items:
+        print(f"no contacts in {args.name}")
+    else:
+        rows = [[c.id, c.name or "-", c.messages_as_user, c.messages_in_groups, c.records] for c in items]
+        print(table(rows, ["ID", "NAME", "AS USER", "IN GROUPS", "RECORDS"]))
+    return 0
+
+
+def _forget(args: argparse.Namespace) -> int:
+    """The dataset's next version without the contact, the adapters marked (tuneforge.client.forget)."""
+    client = connect(args)
+    outcome = client.forget_contact(args.name, args.contact, retrain=args.retrain)
+    f, r = outcome.forget, outcome.retract
+    lines = [f"{args.name}: removed {f.messages_removed} messages of {f.contact_id} "
+             f"({f.records_removed} records); now v{f.dataset.version} with {f.dataset.record_count} records "
+             f"(v{f.previous_version} and earlier are gone)"]
+    if r.marked:
+        lines.append("adapters trained on the old data, marked (activation needs --force):")
+        lines += [f"  {e.adapter_name} v{e.version} (dataset v{e.dataset_version})" + ("" if e.current else "  [replaced since]")
+                  for e in r.marked]
+    else:
+        lines.append("no adapter was trained on the old data")
+    if r.samples_redacted:
+        lines.append(f"{r.samples_redacted} evaluation samples holding their messages deleted")
+    lines += [f"retraining {old}: job {job.id} -> adapter {old}-ds{f.dataset.version}" for old, job in outcome.retrain_jobs]
+    if args.retrain and not outcome.retrain_jobs and r.marked:
+        lines.append("nothing to retrain: no marked adapter's current version came from a training job")
+    emit(args, {"forget": to_dict(f), "retract": to_dict(r),
+                "retrain_jobs": [{"adapter": a, "job_id": j.id} for a, j in outcome.retrain_jobs]}, "\n".join(lines))
+    return 0
+
+
 def _rm(args: argparse.Namespace) -> int:
     connect(args).dataset.delete_dataset(name=args.name)
     emit(args, {"deleted": args.name}, f"deleted {args.name}")
@@ -528,6 +568,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="file or directory")
     p.add_argument("--validation", action="store_true", help="the validation split instead")
     p.set_defaults(func=_download)
+    p = cmds.add_parser("contacts", parents=[common], help="the people whose messages a dataset holds")
+    p.add_argument("name")
+    p.set_defaults(func=_contacts)
+    p = cmds.add_parser("forget", parents=[common],
+                        help="remove a person's messages (a new version) and mark the adapters trained on them")
+    p.add_argument("name")
+    p.add_argument("--contact", required=True, metavar="ID|NAME", help="as `dataset contacts` lists it")
+    p.add_argument("--retrain", action="store_true",
+                   help="queue the marked adapters' training config on the new version (as ADAPTER-dsN)")
+    p.set_defaults(func=_forget)
     p = cmds.add_parser("rm", parents=[common], help="delete a dataset")
     p.add_argument("name")
     p.set_defaults(func=_rm)

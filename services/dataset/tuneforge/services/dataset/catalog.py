@@ -4,13 +4,20 @@ Each dataset is ``data.jsonl`` (train), ``validation.jsonl`` (when a split was a
 the data allowed one) and ``meta.json`` (the row plus the source report). A dataset is built
 in ``datasets/.tmp-<uuid>/`` and renamed into place in one step, so a crash or a bad input
 never leaves a half-written dataset; deletes rename to ``datasets/.trash-<uuid>`` first.
-Leftovers of either kind are removed by :meth:`DatasetCatalog.sweep_leftovers`. Workers (separate processes)
+Leftovers of either kind are removed by :meth:`DatasetCatalog.sweep_leftovers`.
+
+Versions: a dataset is version 1 when created; every change of its records (an append, a
+forgotten contact, :meth:`DatasetCatalog.rewrite`) makes the next version, with the SHA-256 of
+its ``data.jsonl``. The trainer records both on the adapter it registers (lineage); a forget
+tells the registry that the versions before it are retracted. Only the current version's files
+are kept. Workers (separate processes)
 open their own :class:`~tuneforge.runtime.store.Store` on the same ``state.db`` and create
 datasets through this class too. Timestamps are ISO-8601 UTC strings.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -48,6 +55,13 @@ MIGRATIONS = [
         "dataset_0002_settings",
         "CREATE TABLE dataset_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     ),
+    (
+        "dataset_0003_versions",
+        """
+        ALTER TABLE datasets ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE datasets ADD COLUMN sha256 TEXT NOT NULL DEFAULT '';
+        """,
+    ),
 ]
 SOURCES = ("telegram", "import", "generate")
 MAX_PREVIEW = 100
@@ -66,6 +80,8 @@ class DatasetInfo:
     validation_path: str  # "" when there is no validation split
     job_id: str = ""
     report: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
+    sha256: str = ""  # of data.jsonl at this version
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -232,7 +248,7 @@ class DatasetCatalog:
                 validation_record_count=val, size_bytes=size, create_time=now,
                 path=str(final / "data.jsonl"),
                 validation_path=str(final / "validation.jsonl") if val else "",
-                job_id=job_id, report=report or {},
+                job_id=job_id, report=report or {}, sha256=file_sha256(staging / "data.jsonl"),
             )  # fmt: skip
             meta = {
                 **info.to_dict(),
@@ -250,10 +266,10 @@ class DatasetCatalog:
             try:
                 self.store.execute(
                     "INSERT INTO datasets(name, source, format, record_count,"
-                    " validation_record_count, size_bytes, create_time, job_id, meta)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " validation_record_count, size_bytes, create_time, job_id, meta, sha256)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (name, source, format, train, val, size, now, job_id,
-                     json.dumps(info.report, ensure_ascii=False)),
+                     json.dumps(info.report, ensure_ascii=False), info.sha256),
                 )  # fmt: skip
             except sqlite3.IntegrityError:
                 shutil.rmtree(final, ignore_errors=True)
@@ -301,23 +317,68 @@ class DatasetCatalog:
                    "size_bytes": size, "report": report or old.report,
                    "validation_path": str(final / "validation.jsonl") if n_val else ""},
             )  # fmt: skip
-            with open(staging / "meta.json", "w", encoding="utf-8") as fh:
-                json.dump({**info.to_dict(), "validation_split": validation_split, "seed": seed},
-                          fh, ensure_ascii=False, indent=2)  # fmt: skip
-                fh.flush()
-                os.fsync(fh.fileno())
-            trash = self.root / f".trash-{uuid.uuid4().hex}"
-            os.rename(final, trash)
-            os.rename(staging, final)
-            shutil.rmtree(trash, ignore_errors=True)
-            self.store.execute(
-                "UPDATE datasets SET record_count = ?, validation_record_count = ?, size_bytes = ?,"
-                " meta = ? WHERE name = ?",
-                (n_train, n_val, size, json.dumps(info.report, ensure_ascii=False), name),
-            )
-            return info
+            return self._swap_in(info, staging, {"validation_split": validation_split, "seed": seed})
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def rewrite(
+        self, name: str, transform: Any, report: dict[str, Any] | None = None,
+    ) -> tuple[DatasetInfo, DatasetInfo]:
+        """Rewrite ``name``'s records as its next version: ``transform(records_iter)`` yields the
+        records to keep (called once for data.jsonl, once for validation.jsonl). The old files
+        are removed. Returns ``(old, new)``; INVALID_ARGUMENT ``DATASET_EMPTY`` when no training
+        record would be left (the dataset is unchanged then)."""
+        old = self.get(name)
+        final = self.root / name
+        staging = self.root / f".tmp-{uuid.uuid4().hex}"
+        staging.mkdir()
+        try:
+            counts = {}
+            for fname in ("data.jsonl", "validation.jsonl"):
+                counts[fname] = 0
+                if not (final / fname).exists():
+                    continue
+                with open(final / fname, encoding="utf-8") as src, open(staging / fname, "w", encoding="utf-8") as out:
+                    records = (json.loads(line) for line in src if line.strip())
+                    for record in transform(records):
+                        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                        counts[fname] += 1
+            if counts["data.jsonl"] == 0:
+                raise invalid_argument("dataset", "no training record would be left", reason="DATASET_EMPTY",
+                                       message=f"dataset {name!r} would hold no training record; delete it instead")
+            if not counts["validation.jsonl"]:
+                (staging / "validation.jsonl").unlink(missing_ok=True)
+            size = sum(p.stat().st_size for p in staging.glob("*.jsonl"))
+            n_val = counts["validation.jsonl"]
+            info = DatasetInfo(**{**old.to_dict(), "record_count": counts["data.jsonl"],
+                                  "validation_record_count": n_val, "size_bytes": size,
+                                  "report": old.report if report is None else report,
+                                  "validation_path": str(final / "validation.jsonl") if n_val else ""})
+            return old, self._swap_in(info, staging, {})
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _swap_in(self, info: DatasetInfo, staging: Path, extra_meta: dict[str, Any]) -> DatasetInfo:
+        """The next version: ``staging`` (its .jsonl files written) replaces the dataset's
+        directory by renames, the old files are removed, the row follows."""
+        final = self.root / info.name
+        info.version += 1
+        info.sha256 = file_sha256(staging / "data.jsonl")
+        with open(staging / "meta.json", "w", encoding="utf-8") as fh:
+            json.dump({**info.to_dict(), **extra_meta}, fh, ensure_ascii=False, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        trash = self.root / f".trash-{uuid.uuid4().hex}"
+        os.rename(final, trash)
+        os.rename(staging, final)
+        shutil.rmtree(trash, ignore_errors=True)
+        self.store.execute(
+            "UPDATE datasets SET record_count = ?, validation_record_count = ?, size_bytes = ?,"
+            " meta = ?, version = ?, sha256 = ? WHERE name = ?",
+            (info.record_count, info.validation_record_count, info.size_bytes,
+             json.dumps(info.report, ensure_ascii=False), info.version, info.sha256, info.name),
+        )
+        return info
 
     def delete(self, name: str) -> None:
         """Remove the row and the files; NOT_FOUND when there is no such dataset."""
@@ -340,4 +401,13 @@ class DatasetCatalog:
             path=str(directory / "data.jsonl"),
             validation_path=str(val) if row["validation_record_count"] else "",
             job_id=row["job_id"], report=json.loads(row["meta"] or "{}"),
+            version=row["version"], sha256=row["sha256"],
         )  # fmt: skip
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -131,6 +131,8 @@ class _Turn:
     parts: list[str]
     sources: int
     ids: list[Any] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)  # per message: its from_id; "" = the owner
+    names: dict[str, str] = field(default_factory=dict)  # from_id -> display name (not with scrub_names)
 
 
 @dataclass
@@ -143,6 +145,7 @@ class _Kept:
     text: str
     id: Any
     topic: Any = None  # the forum topic (its topic_created message id); None: General / no forum
+    from_id: str = ""  # the author's Telegram id ("user123"); the record's provenance
 
 
 class _Owner:
@@ -329,7 +332,8 @@ class _Export:
             return
         text = _message_text(ev, self.opts, self.source, self.transcriber, self.dropped, self.report)
         if text is not None:
-            self.pending.append(_Kept(_timestamp(ev), is_owner, author, text, ev.get("id"), topic))
+            self.pending.append(_Kept(_timestamp(ev), is_owner, author, text, ev.get("id"), topic,
+                                      str(from_id or author)))
             if len(self.pending) >= MAX_PENDING:
                 self.write_sessions(final=False)
 
@@ -338,9 +342,7 @@ class _Export:
         ``user``); each entry that matched is remembered, so one that never did is an error."""
         if not self.excluded:
             return False
-        bare = str(ident or "").removeprefix("user")
-        keys = {" ".join(str(name).split()).casefold(), bare, f"user{bare}"} - {"", "user"}
-        hits = keys & self.excluded
+        hits = contact_keys(name, ident) & self.excluded
         self.excluded_matched |= hits
         return bool(hits)
 
@@ -423,12 +425,16 @@ class _Export:
             text = f"{k.author}: {k.text}" if group and not k.is_owner else k.text
             if self.scrubber is not None:
                 text = self.scrubber.text(text)
+            author = "" if k.is_owner else k.from_id
             if out and out[-1].role == role:
                 out[-1].parts.append(text)
                 out[-1].sources += 1
                 out[-1].ids.append(k.id)
+                out[-1].authors.append(author)
             else:
-                out.append(_Turn(role, [text], 1, [k.id]))
+                out.append(_Turn(role, [text], 1, [k.id], [author]))
+            if author and not self.opts.scrub_names:
+                out[-1].names[author] = k.author
         return out
 
     def finish(self) -> TelegramReport:
@@ -472,17 +478,26 @@ class _Export:
         self.out_path.unlink(missing_ok=True)
         known = {" ".join(n.split()): str(fid or "") for (n, fid) in self.authors if not self.owner({"from": n, "from_id": fid})}
         known.update((n, i) for n, i in self.peers.items() if n not in known)
-        by_key = {n.casefold(): n for n in known} | {i.casefold(): n for n, i in known.items() if i}
-        parts = []
-        for entry in missing:
-            close = difflib.get_close_matches(entry, list(by_key), n=5, cutoff=0.6)
-            names = list(dict.fromkeys(by_key[c] for c in close))
-            shown = ", ".join(f"{n} ({known[n]})" if known[n] else n for n in names) or "none close"
-            parts.append(f"{entry!r} (close: {shown})")
+        parts = [f"{entry!r} (close: {close_contacts(entry, known)})" for entry in missing]
         raise invalid_argument(
             "exclude_contacts", f"no contact matches {'; '.join(parts)}; give a contact's name or id "
             "as the report's contacts list shows it", reason="TELEGRAM_CONTACT_NOT_FOUND",
         )
+
+
+def contact_keys(name: str, ident: Any) -> set[str]:
+    """The keys a contact is matched by (``--exclude-contact``, ``dataset forget``): the display
+    name with case and spacing ignored, and the id with and without ``user``."""
+    bare = str(ident or "").removeprefix("user")
+    return {" ".join(str(name).split()).casefold(), bare, f"user{bare}"} - {"", "user"}
+
+
+def close_contacts(entry: str, known: dict[str, str]) -> str:
+    """The contacts of ``known`` (name -> id) close to ``entry`` by name or id, for an error."""
+    by_key = {n.casefold(): n for n in known} | {i.casefold(): n for n, i in known.items() if i}
+    close = difflib.get_close_matches(entry.casefold(), list(by_key), n=5, cutoff=0.6)
+    names = list(dict.fromkeys(by_key[c] for c in close))
+    return ", ".join(f"{n} ({known[n]})" if known[n] and known[n] != n else n for n in names) or "none close"
 
 
 SKIP_HINTS = {
@@ -660,7 +675,11 @@ class _DialogWriter:
             }
         else:
             record = {"messages": msgs}
-        record["telegram_ids"] = {"chat": self.chat_id, "messages": [i for t in turns for i in t.ids]}
+        # Provenance (lineage, `dataset contacts`, `dataset forget`): the chat, each message's id
+        # and author ("" = the owner) and the authors' names (left out with scrub_names).
+        record["telegram_ids"] = {"chat": self.chat_id, "messages": [i for t in turns for i in t.ids],
+                                  "from": [a for t in turns for a in t.authors],
+                                  "names": {k: v for t in turns for k, v in t.names.items()}}
         self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         report.dialogs += 1
         for t in turns:

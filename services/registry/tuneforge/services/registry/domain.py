@@ -15,6 +15,7 @@ from tuneforge.services.registry.adapters import AdapterCatalog
 from tuneforge.services.registry.archive import ImportLimits
 from tuneforge.services.registry.eval_gate import check_activation
 from tuneforge.services.registry.evaluations import EvaluationStore
+from tuneforge.services.registry.lineage import Lineage, check_not_retracted
 from tuneforge.services.registry.vllm import (
     DEFAULT_MAX_LORAS, DEFAULT_TIMEOUT_SECONDS, VLLM_DEFAULT_MAX_LORA_RANK, VllmController,
 )
@@ -27,6 +28,7 @@ class RegistryDomain:
     activation: ActivationManager
     import_limits: ImportLimits
     evaluations: EvaluationStore
+    lineage: Lineage
 
     async def start(self) -> None:
         await self.activation.start()
@@ -67,5 +69,6 @@ def open_registry(
     )
     evaluations = EvaluationStore(store, catalog, find_job)
     admit = partial(check_activation, evaluations) if activation_requires_eval else None
-    return RegistryDomain(catalog, controller, ActivationManager(catalog, controller, admit=admit), import_limits,
-                          evaluations)
+    lineage = Lineage(store)
+    manager = ActivationManager(catalog, controller, admit=admit, retracted=partial(check_not_retracted, lineage))
+    return RegistryDomain(catalog, controller, manager, import_limits, evaluations, lineage)
