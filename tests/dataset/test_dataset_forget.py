@@ -151,7 +151,8 @@ def test_forget_removes_the_person_marks_the_adapter_and_activation_needs_force(
 
     lineage = client.registry.get_adapter_lineage(name="bot")
     mark = lineage.versions[0].data_retraction
-    assert (mark.dataset, mark.superseded_by_version) == ("chats", 2) and "user501" in mark.reason
+    assert (mark.dataset, mark.superseded_by_version) == ("chats", 2) and "removed in v2" in mark.reason
+    assert "user501" not in mark.reason and MALLORY[0] not in str(lineage)  # the registry keeps no trace of her
     assert "superseded by chats v2" in cli(server, "adapters", "lineage", "bot").stdout
 
 
@@ -166,3 +167,14 @@ def test_forget_through_the_sdk_marks_adapters_registered_later_on_the_old_versi
     fresh = client.registry.register_adapter(name="fresh", path=str(src), dataset="chats", dataset_version=2)
     assert not fresh.HasField("data_retraction")
     client.registry.activate_adapter(name="fresh")
+
+
+def test_a_dataset_without_message_authors_cannot_list_or_forget_contacts(client, data):
+    up = client.upload_file("dataset", data / "messages.jsonl")
+    client.dataset.import_dataset(upload_id=up.id, dataset_name="plain")
+    with pytest.raises(FailedPrecondition) as exc:
+        client.dataset.list_dataset_contacts(name="plain")
+    assert exc.value.reason == "DATASET_NO_PROVENANCE"
+    with pytest.raises(FailedPrecondition):
+        client.forget_contact("plain", "anyone")
+    assert client.dataset.get_dataset(name="plain").version == 1  # untouched

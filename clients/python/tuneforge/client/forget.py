@@ -33,10 +33,12 @@ class ForgetOutcome:
     retrain_jobs: list[tuple[str, Any]] = field(default_factory=list)
 
 
-def retract(client: Any, forget: dataset_pb2.ForgetContactResponse, terms: list[str]) -> registry_pb2.RetractDatasetDataResponse:
+def retract(client: Any, forget: dataset_pb2.ForgetContactResponse,
+            terms: list[str]) -> registry_pb2.RetractDatasetDataResponse:
+    """Step 2 (idempotent). The stored reason names no one: the registry keeps no trace of the person."""
     return client.registry.retract_dataset_data(
         dataset=forget.dataset.name, version=forget.dataset.version,
-        reason=f"contact {forget.contact_id} forgotten in v{forget.dataset.version}",
+        reason=f"a contact's messages were removed in v{forget.dataset.version}",
         redact_digests=list(forget.removed_digests), redact_terms=[t for t in terms if t])
 
 
