@@ -104,6 +104,14 @@ def test_dataset_version_and_checksum_are_recorded_on_the_adapter_and_shown_by_l
     assert "data_retraction" not in entry
 
 
+def test_each_record_keeps_its_export_chat_message_ids_and_authors(client, imported):
+    records = [json.loads(r) for r in client.dataset.preview_dataset(name="chats", count=100).records]
+    by_chat = {r["telegram_ids"]["chat"]: r["telegram_ids"] for r in records}
+    assert all(r["telegram_ids"]["export"] == imported.job_id for r in records) and imported.job_id
+    assert by_chat[501] == {"export": imported.job_id, "chat": 501, "messages": [100, 101, 102, 103],
+                            "from": ["user501", "", "user501", ""], "names": {"user501": MALLORY[0]}}
+
+
 def test_dataset_contacts_lists_each_person_with_their_messages_as_user_and_in_groups(server, imported):
     contacts = {c["id"]: c for c in json.loads(cli(server, "dataset", "contacts", "chats", "--json").stdout)["contacts"]}
     assert set(contacts) == {"user501", "user502", "user503"}  # never the owner

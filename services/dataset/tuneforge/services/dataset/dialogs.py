@@ -187,8 +187,12 @@ def process_export(
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
     known_ids: frozenset[str] = frozenset(),
+    export_id: str = "",
 ) -> TelegramReport:
     """Write dialogs of ``source`` to ``out_path`` (JSONL) and return the report.
+
+    ``export_id`` (the import job's id: its params name the upload, its result the report) is
+    kept in every record's ``telegram_ids.export``, so each record says which export it came from.
 
     ``known_ids`` (``"<chat id>:<message id>"``, from :func:`record_ids` of an existing
     dataset) are skipped, so that re-importing a newer export adds only new messages.
@@ -200,6 +204,7 @@ def process_export(
     """
     opts.validate()
     run = _Export(out_path, opts, source, transcriber, known_ids)
+    run.writer.export_id = export_id
     report = run.report
     if opts.scrub_names and run.scrubber is not None:
         run.scrubber.add_names(known_names(source, opts, should_stop))
@@ -637,6 +642,7 @@ class _DialogWriter:
         self._dropped = dialogs_dropped
         self.messages_kept = 0
         self.chat_id: Any = None
+        self.export_id = ""
         # Chunks hold whole user/assistant pairs so that each ends on the assistant.
         self._chunk = max(2, opts.max_dialog_length - opts.max_dialog_length % 2)
 
@@ -680,6 +686,8 @@ class _DialogWriter:
         record["telegram_ids"] = {"chat": self.chat_id, "messages": [i for t in turns for i in t.ids],
                                   "from": [a for t in turns for a in t.authors],
                                   "names": {k: v for t in turns for k, v in t.names.items()}}
+        if self.export_id:
+            record["telegram_ids"]["export"] = self.export_id
         self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         report.dialogs += 1
         for t in turns:

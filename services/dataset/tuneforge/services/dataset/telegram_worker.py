@@ -116,7 +116,7 @@ def main(spec: dict[str, Any]) -> None:
             ev.log(f"reading {source.size} bytes of result.json{inside} from {spec['input']}")
             report = dialogs.process_export(
                 source, work, opts, transcriber=transcriber, progress=progress,
-                should_stop=ev.stop_requested, known_ids=known,
+                should_stop=ev.stop_requested, known_ids=known, export_id=str(spec.get("job_id") or ""),
             )  # fmt: skip
         if ev.stop_requested():
             ev.log(
