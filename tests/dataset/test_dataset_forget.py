@@ -164,6 +164,21 @@ def test_forget_removes_the_person_marks_the_adapter_and_activation_needs_force(
     assert "superseded by chats v2" in cli(server, "adapters", "lineage", "bot").stdout
 
 
+def test_a_newer_export_appended_after_a_forget_does_not_bring_the_person_back(server, client, imported, tmp_path):
+    cli(server, "dataset", "forget", "chats", "--contact", "user501")
+    assert client.dataset.get_dataset(name="chats").version == 2
+    cli(server, "dataset", "telegram", str(write_export(tmp_path / "newer.json")), "--append-to", "chats",
+        "--owner", OWNER[0], "--include-groups", "--validation-split", "0")
+    appended = client.dataset.get_dataset(name="chats")
+    report = appended.telegram_report
+    assert appended.version == 3 and report.chats_skipped["forgotten_contact"] == 1  # her personal chat
+    assert report.messages_dropped["forgotten_contact"] == 1  # her group message
+    text = dataset_files_text(server.config.root)
+    for needle in [*MALLORY_TEXTS, "Mallory", "user501"]:
+        assert needle not in text, needle
+    assert "morning all, standup soon" in text  # the group dialog's other messages came back without her
+
+
 def test_forget_through_the_sdk_marks_adapters_registered_later_on_the_old_version(server, client, imported):
     outcome = client.forget_contact("chats", "user503")
     assert outcome.forget.dataset.version == 2 and outcome.forget.records_removed == 1

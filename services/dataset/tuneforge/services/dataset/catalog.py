@@ -62,6 +62,12 @@ MIGRATIONS = [
         ALTER TABLE datasets ADD COLUMN sha256 TEXT NOT NULL DEFAULT '';
         """,
     ),
+    (
+        # Contacts forgotten from a dataset, by digest only (dialogs.contact_digest): an
+        # append_to of a newer export leaves them out.
+        "dataset_0004_forgotten",
+        "CREATE TABLE dataset_forgotten (name TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (name, digest));",
+    ),
 ]
 SOURCES = ("telegram", "import", "generate")
 MAX_PREVIEW = 100
@@ -380,11 +386,20 @@ class DatasetCatalog:
         )
         return info
 
+    def remember_forgotten(self, name: str, digest: str) -> None:
+        self.store.execute("INSERT OR IGNORE INTO dataset_forgotten(name, digest) VALUES (?, ?)", (name, digest))
+
+    def forgotten(self, name: str) -> frozenset[str]:
+        """The digests of the contacts forgotten from ``name`` (see dialogs.contact_digest)."""
+        rows = self.store.query("SELECT digest FROM dataset_forgotten WHERE name = ?", (name,))
+        return frozenset(r["digest"] for r in rows)
+
     def delete(self, name: str) -> None:
         """Remove the row and the files; NOT_FOUND when there is no such dataset."""
         self.get(name)
         with self.store.transaction() as conn:
             conn.execute("DELETE FROM datasets WHERE name = ?", (name,))
+            conn.execute("DELETE FROM dataset_forgotten WHERE name = ?", (name,))
         directory = self.root / name
         if directory.exists():
             trash = self.root / f".trash-{uuid.uuid4().hex}"

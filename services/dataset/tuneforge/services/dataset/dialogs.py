@@ -18,6 +18,7 @@ Only the current session of the current chat is held in memory.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -188,11 +189,15 @@ def process_export(
     should_stop: Callable[[], bool] | None = None,
     known_ids: frozenset[str] = frozenset(),
     export_id: str = "",
+    forgotten: frozenset[str] = frozenset(),
 ) -> TelegramReport:
     """Write dialogs of ``source`` to ``out_path`` (JSONL) and return the report.
 
     ``export_id`` (the import job's id: its params name the upload, its result the report) is
     kept in every record's ``telegram_ids.export``, so each record says which export it came from.
+    ``forgotten`` (:func:`contact_digest` of contacts forgotten from the dataset appended to):
+    their personal chats and their group messages are left out (``forgotten_contact``), so a
+    newer export never brings a forgotten person back.
 
     ``known_ids`` (``"<chat id>:<message id>"``, from :func:`record_ids` of an existing
     dataset) are skipped, so that re-importing a newer export adds only new messages.
@@ -205,6 +210,7 @@ def process_export(
     opts.validate()
     run = _Export(out_path, opts, source, transcriber, known_ids)
     run.writer.export_id = export_id
+    run.forgotten = forgotten
     report = run.report
     if opts.scrub_names and run.scrubber is not None:
         run.scrubber.add_names(known_names(source, opts, should_stop))
@@ -297,6 +303,7 @@ class _Export:
         self.chat: tg.ChatStart | None = None
         self.skip_chat = False
         self.pending: list[_Kept] = []
+        self.forgotten: frozenset[str] = frozenset()
 
     def start_chat(self, chat: tg.ChatStart) -> None:
         self.chat, self.pending, self.topics = chat, [], {}
@@ -306,6 +313,8 @@ class _Export:
             self.peers[chat.name] = f"user{chat.id}"
             if self.is_excluded(chat.name, chat.id) and reason is None:
                 reason = "excluded_contact"
+            if self.forgotten and contact_digest(chat.id) in self.forgotten and reason is None:
+                reason = "forgotten_contact"
         self.skip_chat = reason is not None
         if reason:
             self.chats_skipped[reason] += 1
@@ -321,6 +330,9 @@ class _Export:
         from_id = _scalar(ev.get("from_id"))
         author = str(ev.get("from") or from_id or "unknown")
         topic = self.topic(ev)
+        if self.forgotten and from_id and contact_digest(from_id) in self.forgotten:
+            self.dropped["forgotten_contact"] += 1  # never counted, named or kept in the report
+            return
         is_owner = False
         if ev.get("type", "message") == "message":
             self.authors[(author, from_id)] += 1  # formatted only for an error
@@ -497,6 +509,12 @@ def contact_keys(name: str, ident: Any) -> set[str]:
     return {" ".join(str(name).split()).casefold(), bare, f"user{bare}"} - {"", "user"}
 
 
+def contact_digest(ident: Any) -> str:
+    """How a forgotten contact is remembered (``dataset forget``): the SHA-256 of the bare id,
+    never the id or the name itself."""
+    return hashlib.sha256(str(ident or "").removeprefix("user").encode()).hexdigest()
+
+
 def close_contacts(entry: str, known: dict[str, str]) -> str:
     """The contacts of ``known`` (name -> id) close to ``entry`` by name or id, for an error."""
     by_key = {n.casefold(): n for n in known} | {i.casefold(): n for n, i in known.items() if i}
@@ -512,6 +530,7 @@ SKIP_HINTS = {
     "saved_messages": ("include_saved_messages",
                        "pass --include-saved-messages (include_saved_messages) to use Saved Messages"),
     "excluded_contact": ("exclude_contacts", "every personal chat is with an excluded contact"),
+    "forgotten_contact": ("append_to", "every personal chat is with a contact forgotten from this dataset"),
 }
 
 

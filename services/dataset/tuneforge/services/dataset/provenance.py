@@ -14,7 +14,8 @@ authors' display names (``names``; left out when the import scrubbed names). Fro
   is returned so the registry can delete evaluation samples built from them without the text
   leaving this service. Contacts are matched like ``--exclude-contact`` at import: a display
   name (case and spacing ignored) or an id with or without ``user``; one that matches nobody
-  is an error listing the close ones (dialogs.close_contacts).
+  is an error listing the close ones (dialogs.close_contacts). The contact's digest (SHA-256 of
+  the id, never the id) is remembered, so an ``--append-to`` of a newer export leaves them out.
 
 Records without ``from`` (imported before provenance was kept, or not from Telegram) cannot be
 attributed: a dataset with none is FAILED_PRECONDITION ``DATASET_NO_PROVENANCE``.
@@ -32,7 +33,7 @@ from typing import Any
 
 from tuneforge.runtime.errors import failed_precondition, invalid_argument
 from tuneforge.services.dataset.catalog import DatasetCatalog, DatasetInfo
-from tuneforge.services.dataset.dialogs import close_contacts, contact_keys
+from tuneforge.services.dataset.dialogs import close_contacts, contact_digest, contact_keys
 
 
 @dataclass
@@ -139,6 +140,7 @@ def forget_contact(catalog: DatasetCatalog, name: str, contact: str) -> ForgetRe
                               if not (isinstance(c, dict) and contact_keys(str(c.get("name", "")), "")
                                       & contact_keys(row.name, row.id))]
     old, new = catalog.rewrite(name, keep, report=report)
+    catalog.remember_forgotten(name, contact_digest(row.id))
     return ForgetResult(old, new, row.id, removed["records"], removed["messages"], sorted(digests))
 
 

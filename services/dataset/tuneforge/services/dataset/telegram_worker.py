@@ -117,6 +117,7 @@ def main(spec: dict[str, Any]) -> None:
             report = dialogs.process_export(
                 source, work, opts, transcriber=transcriber, progress=progress,
                 should_stop=ev.stop_requested, known_ids=known, export_id=str(spec.get("job_id") or ""),
+                forgotten=catalog.forgotten(append_to) if append_to else frozenset(),
             )  # fmt: skip
         if ev.stop_requested():
             ev.log(
