@@ -46,3 +46,14 @@ def test_retracting_needs_a_new_version_of_two_or_more(client):
     with pytest.raises(InvalidArgument) as exc:
         client.registry.retract_dataset_data(dataset="chats", version=1)
     assert [v.field for v in exc.value.field_violations] == ["version"]
+
+
+def test_adapters_registered_before_lineage_was_kept_count_as_trained_on_an_unknown_version(catalog, store, src):
+    from tuneforge.services.registry.evaluations import EvaluationStore
+    from tuneforge.services.registry.lineage import Lineage
+
+    catalog.register("legacy", src("legacy"), dataset="chats")  # before the lineage tables exist
+    lineage = Lineage(store)
+    assert lineage.entry("legacy", 1).dataset_version == 0
+    marked, _ = lineage.retract("chats", 2, "removed", EvaluationStore(store, catalog), [], [])
+    assert [(e.name, e.version) for e in marked] == [("legacy", 1)]

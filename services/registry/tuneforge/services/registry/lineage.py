@@ -54,6 +54,10 @@ MIGRATIONS = [
             retract_time TEXT NOT NULL,
             PRIMARY KEY (dataset, version)
         );
+        -- adapters registered before lineage was kept: their dataset at an unknown version (0)
+        INSERT INTO registry_adapter_lineage(name, version, dataset, dataset_version, dataset_sha256, job_id,
+                                             register_time)
+            SELECT name, version, dataset, 0, '', job_id, update_time FROM registry_adapters;
         """,
     ),
 ]
@@ -82,6 +86,7 @@ class LineageEntry:
 
 class Lineage:
     def __init__(self, store: Store) -> None:
+        """Open after the adapter catalog (its table is read once, by the migration)."""
         self.store = store
         store.migrate(MIGRATIONS)
 
