@@ -201,3 +201,28 @@ def test_a_dataset_without_message_authors_cannot_list_or_forget_contacts(client
     with pytest.raises(FailedPrecondition):
         client.forget_contact("plain", "anyone")
     assert client.dataset.get_dataset(name="plain").version == 1  # untouched
+
+
+def test_a_rewrite_waits_for_another_change_of_the_same_dataset(catalog, tmp_path):
+    """An append (in a worker process) and a forget (in the service) never interleave: each
+    holds the dataset's lock from reading its files to swapping them in."""
+    import threading
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
+                                                    {"role": "assistant", "content": f"a{i}"}]}) + "\n"
+                           for i in range(4)))
+    catalog.create("d", src, source="import", validation_split=0)
+    done = threading.Event()
+
+    def forget_one():
+        catalog.rewrite("d", lambda records: (r for r in records if r["messages"][0]["content"] != "q0"))
+        done.set()
+
+    with catalog.exclusive("d"):  # another process's append, mid-way
+        worker = threading.Thread(target=forget_one)
+        worker.start()
+        assert not done.wait(0.5)  # blocked: it cannot read the files being replaced
+        assert catalog.get("d").version == 1
+    worker.join(30)
+    assert done.is_set() and catalog.get("d").version == 2 and catalog.get("d").record_count == 3

@@ -8,7 +8,9 @@ Leftovers of either kind are removed by :meth:`DatasetCatalog.sweep_leftovers`.
 
 Versions: a dataset is version 1 when created; every change of its records (an append, a
 forgotten contact, :meth:`DatasetCatalog.rewrite`) makes the next version, with the SHA-256 of
-its ``data.jsonl``. The trainer records both on the adapter it registers (lineage); a forget
+its ``data.jsonl``; one change at a time per dataset (an flock on
+``locks/dataset-<name>.lock``, held from reading the files to swapping them: an append in a
+worker process and a forget in the service never interleave). The trainer records both on the adapter it registers (lineage); a forget
 tells the registry that the versions before it are retracted. Only the current version's files
 are kept. Workers (separate processes)
 open their own :class:`~tuneforge.runtime.store.Store` on the same ``state.db`` and create
@@ -17,6 +19,8 @@ datasets through this class too. Timestamps are ISO-8601 UTC strings.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -298,6 +302,11 @@ class DatasetCatalog:
         The new files are staged beside the old, then swapped in by renames; the row's
         counts follow. ``report`` is stored as the dataset's latest report. Raises NOT_FOUND.
         """
+        with self.exclusive(name):
+            return self._append(name, records_jsonl, validation_split, seed, report)
+
+    def _append(self, name: str, records_jsonl: Path, validation_split: float, seed: int,
+                report: dict[str, Any] | None) -> DatasetInfo:
         old = self.get(name)
         staging = self.root / f".tmp-{uuid.uuid4().hex}"
         staging.mkdir()
@@ -334,6 +343,23 @@ class DatasetCatalog:
         records to keep (called once for data.jsonl, once for validation.jsonl). The old files
         are removed. Returns ``(old, new)``; INVALID_ARGUMENT ``DATASET_EMPTY`` when no training
         record would be left (the dataset is unchanged then)."""
+        with self.exclusive(name):
+            return self._rewrite(name, transform, report)
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str):
+        """Hold the dataset's change lock (across processes) for one read-modify-swap."""
+        locks = self.root.parent / "locks"
+        locks.mkdir(exist_ok=True)
+        with open(locks / f"dataset-{validate_name(name, 'name')}.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _rewrite(self, name: str, transform: Any,
+                 report: dict[str, Any] | None) -> tuple[DatasetInfo, DatasetInfo]:
         old = self.get(name)
         final = self.root / name
         staging = self.root / f".tmp-{uuid.uuid4().hex}"
