@@ -142,6 +142,7 @@ def test_forget_removes_the_person_marks_the_adapter_and_activation_needs_force(
     assert "how was the trip" in text and "lunch on friday?" in text  # the others' dialogs stay
     v2 = client.dataset.get_dataset(name="chats")
     assert v2.version == 2 and v2.record_count == 3 and v2.sha256 != imported.sha256
+    assert f"version 2  sha256 {v2.sha256}" in cli(server, "dataset", "show", "chats").stdout
     assert all(c.name != MALLORY[0] for c in v2.telegram_report.contacts)
     # ... nor in the samples of the stored evaluation report.
     report = client.registry.get_evaluation(adapter_name="bot")

@@ -95,9 +95,7 @@ def zip_folder(folder: Path, dest: Path, prefix: str = "", suffixes: tuple[str, 
 
 def _dataset_line(d: Any) -> str:
     val = f" + {d.validation_record_count} validation" if d.validation_record_count else ""
-    version = f" v{d.version}" if d.version else ""
-    return (f"dataset {d.name}{version}: {d.record_count} records{val}, {human_size(d.size_bytes)} "
-            f"({d.source}, {d.format or '-'})")
+    return f"dataset {d.name}: {d.record_count} records{val}, {human_size(d.size_bytes)} ({d.source}, {d.format or '-'})"
 
 
 def _time(ts: Any) -> str:
@@ -345,7 +343,9 @@ def _show(args: argparse.Namespace) -> int:
     d = connect(args).dataset.get_dataset(name=args.name)
     which = d.WhichOneof("report")
     report = json.dumps(to_dict(getattr(d, which)), ensure_ascii=False, indent=2) if which else "{}"
-    emit(args, d, f"{_dataset_line(d)}\ncreated {_time(d.create_time)}  job {d.job_id or '-'}\npath {d.path}\nreport {report}")
+    version = f"version {d.version}  sha256 {d.sha256 or '-'}\n" if d.version else ""
+    emit(args, d, f"{_dataset_line(d)}\n{version}created {_time(d.create_time)}  job {d.job_id or '-'}\npath {d.path}\n"
+                  f"report {report}")
     return 0
 
 
