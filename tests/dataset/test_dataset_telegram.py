@@ -45,7 +45,8 @@ def test_single_chat_layout_builds_dialogs_and_counts_every_skip(data, tmp_path)
     assert rows[0] == {"messages": [
         {"role": "user", "content": "Привет! Как дела?\nСмотри [статью](https://example.com) и это"},
         {"role": "assistant", "content": "Привет, всё хорошо\nhttps://t.me/x\nОтвет после голосового"},
-    ], "telegram_ids": {"chat": 111, "messages": [2, 3, 4, 5, 10]}}  # fmt: skip
+    ], "telegram_ids": {"chat": 111, "messages": [2, 3, 4, 5, 10], "from": ["user111", "user111", "", "", ""],
+                        "names": {"user111": "Anna Petrova"}}}  # fmt: skip
     assert rows[1]["messages"][-1] == {
         "role": "assistant",
         "content": "Да",
@@ -184,7 +185,8 @@ def test_leading_owner_messages_are_dropped_and_merged_turns(tmp_path):
                 {"role": "user", "content": "a\nb"},
                 {"role": "assistant", "content": "c\nd"},
             ],
-            "telegram_ids": {"chat": 1, "messages": [2, 3, 4, 5]},
+            "telegram_ids": {"chat": 1, "messages": [2, 3, 4, 5], "from": ["user2", "user2", "", ""],
+                             "names": {"user2": "Peer"}},
         }
     ]
     assert report.messages_dropped == {"leading_assistant_turn": 1}

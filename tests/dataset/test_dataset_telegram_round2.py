@@ -116,7 +116,8 @@ def test_each_dialog_keeps_the_ids_of_its_messages_and_known_ids_are_skipped(tmp
     later = [msg(3, *PEER, 90000, "q2"), msg(4, *ME, 90010, "a2")]
     path = write(tmp_path, [chat(first + later)])
     report, rows = run(path, tmp_path, known=frozenset({"2:1", "2:2"}))
-    assert contents(rows) == [["q2", "a2"]] and rows[0]["telegram_ids"] == {"chat": 2, "messages": [3, 4]}
+    assert contents(rows) == [["q2", "a2"]] and rows[0]["telegram_ids"] == {
+        "chat": 2, "messages": [3, 4], "from": ["user2", ""], "names": {"user2": "Peer"}}
     assert report.messages_already_in_dataset == 2
 
 

@@ -1,8 +1,11 @@
 """`tuneforge adapters ...`: the adapter registry from a shell.
 
-    tuneforge adapters list | show NAME | history | watch
-    tuneforge adapters activate NAME [--require-eval] | deactivate | rollback
-    tuneforge adapters serve NAME | unserve NAME   (keep NAME loaded beside the active one)
+    tuneforge adapters list | show NAME | lineage NAME | history | watch
+    tuneforge adapters activate NAME [--require-eval] [--force] | deactivate | rollback [--force]
+    tuneforge adapters serve NAME [--force] | unserve NAME   (keep NAME loaded beside the active one)
+
+``--force`` activates, rolls back to or serves an adapter trained on data since removed
+(``dataset forget``: lineage shows it; ``list`` marks it ``!``).
     tuneforge adapters eval NAME [--dataset D] [--samples N] | chat NAME [PROMPT] [--compare]
     tuneforge adapters audit NAME [--version V] [--dataset D] [--samples N]
     tuneforge adapters rm NAME [--force]
@@ -43,6 +46,7 @@ CHUNK = 1024 * 1024
 # with the previous adapter): minutes on a big model. The server bounds the wait
 # (vllm_restart_timeout_seconds); the CLI's default deadline must not cut it short.
 ACTIVATION_DEADLINE = 1800.0
+FORCE_HELP = "also an adapter trained on data since removed (dataset forget)"
 _STATE_NAMES = {
     pb.Activation.VLLM_STATE_UNSPECIFIED: "UNSPECIFIED",
     pb.Activation.VLLM_STATE_NOT_CONFIGURED: "MARKER_ONLY",
@@ -88,17 +92,41 @@ def adapter_text(a: pb.Adapter) -> str:
     rows = [
         ("name", a.name + ("  * active" if a.active else "") + ("  + served" if a.served else "")),
         ("version", a.version), ("served as", a.served_name or "-"),
-        ("base model", a.base_model or "-"), ("dataset", a.dataset or "-"), ("job", a.job_id or "-"),
+        ("base model", a.base_model or "-"), ("dataset", _dataset(a)), ("job", a.job_id or "-"),
         ("variant", variant_name(a)), ("rank / alpha", f"{a.rank} / {a.alpha}"), ("target modules", ", ".join(a.target_modules) or "-"),
         ("size", human_size(a.size_bytes)), ("created", _time(a.create_time)), ("path", a.path),
     ]
     rows += [(f"metric {k}", f"{v:.6g}") for k, v in sorted(a.metrics.items())]
     rows.append(("evaluation", _evaluation(a)))
     rows.append(("leak audit", _audit(a)))
+    if a.HasField("data_retraction"):
+        rows.append(("TRAINED ON FORGOTTEN DATA", retraction_text(a.data_retraction) + "; activation needs --force"))
     if a.source:
         rows.append(("source", a.source))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _dataset(a: pb.Adapter) -> str:
+    if not a.dataset:
+        return "-"
+    return f"{a.dataset} v{a.dataset_version}" if a.dataset_version else a.dataset
+
+
+def retraction_text(r: pb.DataRetraction) -> str:
+    return f"superseded by {r.dataset} v{r.superseded_by_version} ({r.reason}, {_time(r.retract_time)})"
+
+
+def _lineage(args: argparse.Namespace) -> int:
+    lineage = connect(args).registry.get_adapter_lineage(name=args.name)
+    rows = [[f"v{e.version}" + (" (current)" if e.current else ""), e.dataset or "-",
+             f"v{e.dataset_version}" if e.dataset_version else "?", e.dataset_sha256[:12] or "-", e.job_id or "-",
+             _time(e.register_time),
+             retraction_text(e.data_retraction) if e.HasField("data_retraction") else "-"] for e in lineage.versions]
+    text = table(rows, ["VERSION", "DATASET", "DATA VER", "SHA256", "JOB", "REGISTERED", "SUPERSEDED BY FORGET"]) \
+        if rows else f"no lineage recorded for {args.name}"
+    emit(args, lineage, text)
+    return 0
 
 
 def _evaluation(a: pb.Adapter, short: bool = False) -> str:
@@ -132,11 +160,14 @@ def _list(args: argparse.Namespace) -> int:
         print("no adapters")
         return 0
     rows = [
-        ["*" if a.active else ("+" if a.served else ""), a.name, f"v{a.version}", a.base_model or "-", a.dataset or "-",
+        ["*" if a.active else ("+" if a.served else ""), a.name + (" !" if a.HasField("data_retraction") else ""),
+         f"v{a.version}", a.base_model or "-", _dataset(a),
          variant_name(a), a.rank, human_size(a.size_bytes), _time(a.create_time), _metrics(a.metrics), _evaluation(a, short=True)]
         for a in adapters
     ]
     print(table(rows, ["", "NAME", "VER", "BASE MODEL", "DATASET", "VARIANT", "RANK", "SIZE", "CREATED", "METRICS", "STYLE (vs base)"]))
+    if any(a.HasField("data_retraction") for a in adapters):
+        print("! trained on data since removed (dataset forget): activation needs --force; see adapters lineage NAME")
     return 0
 
 
@@ -156,7 +187,7 @@ def _activation_command(rpc: str, **fields: Any):
 
 
 def _serve(args: argparse.Namespace) -> int:
-    resp = connect(args).registry.serve_adapter(name=args.name)
+    resp = connect(args).registry.serve_adapter(name=args.name, force=args.force)
     names = ", ".join(resp.served_adapter_names)
     emit(args, resp, f"serving {resp.adapter.name} as {resp.adapter.served_name} (served beside the active one: {names})")
     return 0
@@ -282,15 +313,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     activate.add_argument("name")
     activate.add_argument("--require-eval", action="store_true", default=None,
                           help="refuse unless NAME's evaluation says it is closer to the owner than its base")
-    activate.set_defaults(func=_activation_command("activate_adapter", name="name", require_eval="require_eval"),
-                          default_timeout=ACTIVATION_DEADLINE)
+    activate.add_argument("--force", action="store_true", help=FORCE_HELP)
+    activate.set_defaults(func=_activation_command("activate_adapter", name="name", require_eval="require_eval",
+                                                   force="force"), default_timeout=ACTIVATION_DEADLINE)
     cmds.add_parser("deactivate", parents=[common], help="serve no adapter").set_defaults(
         func=_activation_command("deactivate_adapter"), default_timeout=ACTIVATION_DEADLINE)
-    cmds.add_parser("rollback", parents=[common], help="go back to the previously active adapter").set_defaults(
-        func=_activation_command("rollback_activation"), default_timeout=ACTIVATION_DEADLINE)
+    rollback = cmds.add_parser("rollback", parents=[common], help="go back to the previously active adapter")
+    rollback.add_argument("--force", action="store_true", help=FORCE_HELP)
+    rollback.set_defaults(func=_activation_command("rollback_activation", force="force"),
+                          default_timeout=ACTIVATION_DEADLINE)
+    lineage = cmds.add_parser("lineage", parents=[common],
+                              help="every version of NAME with the dataset version it was trained on")
+    lineage.add_argument("name")
+    lineage.set_defaults(func=_lineage)
     serve = cmds.add_parser("serve", parents=[common],
                             help="keep NAME loaded in vLLM under its served name beside the active adapter")
     serve.add_argument("name")
+    serve.add_argument("--force", action="store_true", help=FORCE_HELP)
     serve.set_defaults(func=_serve, default_timeout=ACTIVATION_DEADLINE)
     unserve = cmds.add_parser("unserve", parents=[common], help="stop serving NAME beside the active adapter")
     unserve.add_argument("name")

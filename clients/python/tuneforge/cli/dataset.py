@@ -9,6 +9,7 @@
         [--repo URL [--branch B]] [--server-paths] [--scrub] [--llm-url URL [--llm-model M]]
     tuneforge dataset list | show NAME | stats NAME | preview NAME [-n N]
     tuneforge dataset download NAME -o FILE [--validation] | rm NAME
+    tuneforge dataset contacts NAME | forget NAME --contact ID|NAME [--retrain]
     tuneforge dataset jobs | job ID | logs ID [-f] | cancel ID
 
 Everything goes through the dataset service's gRPC API, so the commands work against a
@@ -342,7 +343,9 @@ def _show(args: argparse.Namespace) -> int:
     d = connect(args).dataset.get_dataset(name=args.name)
     which = d.WhichOneof("report")
     report = json.dumps(to_dict(getattr(d, which)), ensure_ascii=False, indent=2) if which else "{}"
-    emit(args, d, f"{_dataset_line(d)}\ncreated {_time(d.create_time)}  job {d.job_id or '-'}\npath {d.path}\nreport {report}")
+    version = f"version {d.version}  sha256 {d.sha256 or '-'}\n" if d.version else ""
+    emit(args, d, f"{_dataset_line(d)}\n{version}created {_time(d.create_time)}  job {d.job_id or '-'}\npath {d.path}\n"
+                  f"report {report}")
     return 0
 
 
@@ -418,6 +421,43 @@ def _download(args: argparse.Namespace) -> int:
     client.download(client.dataset.download_dataset(name=args.name, validation=args.validation), out)
     size = out.stat().st_size
     emit(args, {"name": args.name, "path": str(out), "size_bytes": size}, f"saved {args.name} to {out} ({human_size(size)})")
+    return 0
+
+
+def _contacts(args: argparse.Namespace) -> int:
+    client = connect(args)
+    items = list(client.iter_pages(client.dataset.list_dataset_contacts, "contacts", name=args.name))
+    if args.json:
+        emit(args, {"contacts": [to_dict(c) for c in items]})
+    elif not items:
+        print(f"no contacts in {args.name}")
+    else:
+        rows = [[c.id, c.name or "-", c.messages_as_user, c.messages_in_groups, c.records] for c in items]
+        print(table(rows, ["ID", "NAME", "AS USER", "IN GROUPS", "RECORDS"]))
+    return 0
+
+
+def _forget(args: argparse.Namespace) -> int:
+    """The dataset's next version without the contact, the adapters marked (tuneforge.client.forget)."""
+    client = connect(args)
+    outcome = client.forget_contact(args.name, args.contact, retrain=args.retrain)
+    f, r = outcome.forget, outcome.retract
+    lines = [f"{args.name}: removed {f.messages_removed} messages of {f.contact_id} "
+             f"({f.records_removed} records); now v{f.dataset.version} with {f.dataset.record_count} records "
+             f"(v{f.previous_version} and earlier are gone)"]
+    if r.marked:
+        lines.append("adapters trained on the old data, marked (activation needs --force):")
+        lines += [f"  {e.adapter_name} v{e.version} (dataset v{e.dataset_version})" + ("" if e.current else "  [replaced since]")
+                  for e in r.marked]
+    else:
+        lines.append("no adapter was trained on the old data")
+    if r.samples_redacted:
+        lines.append(f"{r.samples_redacted} evaluation samples holding their messages deleted")
+    lines += [f"retraining {old}: job {job.id} -> adapter {old}-ds{f.dataset.version}" for old, job in outcome.retrain_jobs]
+    if args.retrain and not outcome.retrain_jobs and r.marked:
+        lines.append("nothing to retrain: no marked adapter's current version came from a training job")
+    emit(args, {"forget": to_dict(f), "retract": to_dict(r),
+                "retrain_jobs": [{"adapter": a, "job_id": j.id} for a, j in outcome.retrain_jobs]}, "\n".join(lines))
     return 0
 
 
@@ -528,6 +568,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="file or directory")
     p.add_argument("--validation", action="store_true", help="the validation split instead")
     p.set_defaults(func=_download)
+    p = cmds.add_parser("contacts", parents=[common], help="the people whose messages a dataset holds")
+    p.add_argument("name")
+    p.set_defaults(func=_contacts)
+    p = cmds.add_parser("forget", parents=[common],
+                        help="remove a person's messages (a new version) and mark the adapters trained on them")
+    p.add_argument("name")
+    p.add_argument("--contact", required=True, metavar="ID|NAME", help="as `dataset contacts` lists it")
+    p.add_argument("--retrain", action="store_true",
+                   help="queue the marked adapters' training config on the new version (as ADAPTER-dsN)")
+    p.set_defaults(func=_forget)
     p = cmds.add_parser("rm", parents=[common], help="delete a dataset")
     p.add_argument("name")
     p.set_defaults(func=_rm)

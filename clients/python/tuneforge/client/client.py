@@ -298,6 +298,14 @@ class Client:
             return job, self.registry.get_audit(adapter_name=name, adapter_version=result.report.adapter_version)
         return job, result.report
 
+    def forget_contact(self, dataset: str, contact: str, retrain: bool = False) -> Any:
+        """Remove a contact's messages from ``dataset`` (a new version), mark the adapters trained
+        on the old versions, redact their evaluation samples; ``retrain`` queues training on the
+        new version. A :class:`tuneforge.client.forget.ForgetOutcome` (see that module)."""
+        from tuneforge.client.forget import forget_contact
+
+        return forget_contact(self, dataset, contact, retrain)
+
     def iter_pages(self, method: Any, items_field: str, page_size: int = 100, **kwargs: Any) -> Iterator[Any]:
         """Every item of a List RPC, following next_page_token."""
         token = ""

@@ -178,6 +178,29 @@ class DatasetService(ServiceBase):
         """tuneforge.dataset.v1.DatasetService.DownloadDataset: DownloadDatasetRequest -> DownloadDatasetResponse"""
         return self._call('DownloadDataset', request, timeout, {'name': name, 'validation': validation})
 
+    def list_dataset_contacts(
+        self,
+        request: dataset_pb2.ListDatasetContactsRequest | None = None,
+        *,
+        name: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        timeout: float | None = None,
+    ) -> dataset_pb2.ListDatasetContactsResponse:
+        """tuneforge.dataset.v1.DatasetService.ListDatasetContacts: ListDatasetContactsRequest -> ListDatasetContactsResponse"""
+        return self._call('ListDatasetContacts', request, timeout, {'name': name, 'page_size': page_size, 'page_token': page_token})
+
+    def forget_contact(
+        self,
+        request: dataset_pb2.ForgetContactRequest | None = None,
+        *,
+        name: str | None = None,
+        contact: str | None = None,
+        timeout: float | None = None,
+    ) -> dataset_pb2.ForgetContactResponse:
+        """tuneforge.dataset.v1.DatasetService.ForgetContact: ForgetContactRequest -> ForgetContactResponse"""
+        return self._call('ForgetContact', request, timeout, {'name': name, 'contact': contact})
+
 
 class TrainerService(ServiceBase):
     """tuneforge.trainer.v1.TrainerService (blocking calls)."""
@@ -490,10 +513,12 @@ class RegistryService(ServiceBase):
         job_id: str | None = None,
         replace: bool | None = None,
         request_id: str | None = None,
+        dataset_version: int | None = None,
+        dataset_sha256: str | None = None,
         timeout: float | None = None,
     ) -> registry_pb2.Adapter:
         """tuneforge.registry.v1.RegistryService.RegisterAdapter: RegisterAdapterRequest -> Adapter"""
-        return self._call('RegisterAdapter', request, timeout, {'name': name, 'path': path, 'base_model': base_model, 'dataset': dataset, 'metrics': metrics, 'job_id': job_id, 'replace': replace, 'request_id': request_id})
+        return self._call('RegisterAdapter', request, timeout, {'name': name, 'path': path, 'base_model': base_model, 'dataset': dataset, 'metrics': metrics, 'job_id': job_id, 'replace': replace, 'request_id': request_id, 'dataset_version': dataset_version, 'dataset_sha256': dataset_sha256})
 
     def get_adapter(
         self,
@@ -533,10 +558,11 @@ class RegistryService(ServiceBase):
         *,
         name: str | None = None,
         require_eval: bool | None = None,
+        force: bool | None = None,
         timeout: float | None = None,
     ) -> registry_pb2.Activation:
         """tuneforge.registry.v1.RegistryService.ActivateAdapter: ActivateAdapterRequest -> Activation"""
-        return self._call('ActivateAdapter', request, timeout, {'name': name, 'require_eval': require_eval})
+        return self._call('ActivateAdapter', request, timeout, {'name': name, 'require_eval': require_eval, 'force': force})
 
     def deactivate_adapter(
         self,
@@ -551,10 +577,11 @@ class RegistryService(ServiceBase):
         self,
         request: registry_pb2.RollbackActivationRequest | None = None,
         *,
+        force: bool | None = None,
         timeout: float | None = None,
     ) -> registry_pb2.Activation:
         """tuneforge.registry.v1.RegistryService.RollbackActivation: RollbackActivationRequest -> Activation"""
-        return self._call('RollbackActivation', request, timeout, {})
+        return self._call('RollbackActivation', request, timeout, {'force': force})
 
     def get_active_adapter(
         self,
@@ -590,10 +617,11 @@ class RegistryService(ServiceBase):
         request: registry_pb2.ServeAdapterRequest | None = None,
         *,
         name: str | None = None,
+        force: bool | None = None,
         timeout: float | None = None,
     ) -> registry_pb2.ServeAdapterResponse:
         """tuneforge.registry.v1.RegistryService.ServeAdapter: ServeAdapterRequest -> ServeAdapterResponse"""
-        return self._call('ServeAdapter', request, timeout, {'name': name})
+        return self._call('ServeAdapter', request, timeout, {'name': name, 'force': force})
 
     def unserve_adapter(
         self,
@@ -718,6 +746,30 @@ class RegistryService(ServiceBase):
     ) -> registry_pb2.AuditReport:
         """tuneforge.registry.v1.RegistryService.GetAudit: GetAuditRequest -> AuditReport"""
         return self._call('GetAudit', request, timeout, {'adapter_name': adapter_name, 'adapter_version': adapter_version})
+
+    def get_adapter_lineage(
+        self,
+        request: registry_pb2.GetAdapterLineageRequest | None = None,
+        *,
+        name: str | None = None,
+        timeout: float | None = None,
+    ) -> registry_pb2.AdapterLineage:
+        """tuneforge.registry.v1.RegistryService.GetAdapterLineage: GetAdapterLineageRequest -> AdapterLineage"""
+        return self._call('GetAdapterLineage', request, timeout, {'name': name})
+
+    def retract_dataset_data(
+        self,
+        request: registry_pb2.RetractDatasetDataRequest | None = None,
+        *,
+        dataset: str | None = None,
+        version: int | None = None,
+        reason: str | None = None,
+        redact_digests: Iterable[str] | None = None,
+        redact_terms: Iterable[str] | None = None,
+        timeout: float | None = None,
+    ) -> registry_pb2.RetractDatasetDataResponse:
+        """tuneforge.registry.v1.RegistryService.RetractDatasetData: RetractDatasetDataRequest -> RetractDatasetDataResponse"""
+        return self._call('RetractDatasetData', request, timeout, {'dataset': dataset, 'version': version, 'reason': reason, 'redact_digests': redact_digests, 'redact_terms': redact_terms})
 
 
 class JobService(ServiceBase):
@@ -959,6 +1011,29 @@ class AsyncDatasetService(AsyncServiceBase):
     ) -> AsyncIterator[dataset_pb2.DownloadDatasetResponse]:
         """tuneforge.dataset.v1.DatasetService.DownloadDataset: DownloadDatasetRequest -> DownloadDatasetResponse"""
         return self._call('DownloadDataset', request, timeout, {'name': name, 'validation': validation})
+
+    def list_dataset_contacts(
+        self,
+        request: dataset_pb2.ListDatasetContactsRequest | None = None,
+        *,
+        name: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[dataset_pb2.ListDatasetContactsResponse]:
+        """tuneforge.dataset.v1.DatasetService.ListDatasetContacts: ListDatasetContactsRequest -> ListDatasetContactsResponse"""
+        return self._call('ListDatasetContacts', request, timeout, {'name': name, 'page_size': page_size, 'page_token': page_token})
+
+    def forget_contact(
+        self,
+        request: dataset_pb2.ForgetContactRequest | None = None,
+        *,
+        name: str | None = None,
+        contact: str | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[dataset_pb2.ForgetContactResponse]:
+        """tuneforge.dataset.v1.DatasetService.ForgetContact: ForgetContactRequest -> ForgetContactResponse"""
+        return self._call('ForgetContact', request, timeout, {'name': name, 'contact': contact})
 
 
 class AsyncTrainerService(AsyncServiceBase):
@@ -1272,10 +1347,12 @@ class AsyncRegistryService(AsyncServiceBase):
         job_id: str | None = None,
         replace: bool | None = None,
         request_id: str | None = None,
+        dataset_version: int | None = None,
+        dataset_sha256: str | None = None,
         timeout: float | None = None,
     ) -> Awaitable[registry_pb2.Adapter]:
         """tuneforge.registry.v1.RegistryService.RegisterAdapter: RegisterAdapterRequest -> Adapter"""
-        return self._call('RegisterAdapter', request, timeout, {'name': name, 'path': path, 'base_model': base_model, 'dataset': dataset, 'metrics': metrics, 'job_id': job_id, 'replace': replace, 'request_id': request_id})
+        return self._call('RegisterAdapter', request, timeout, {'name': name, 'path': path, 'base_model': base_model, 'dataset': dataset, 'metrics': metrics, 'job_id': job_id, 'replace': replace, 'request_id': request_id, 'dataset_version': dataset_version, 'dataset_sha256': dataset_sha256})
 
     def get_adapter(
         self,
@@ -1315,10 +1392,11 @@ class AsyncRegistryService(AsyncServiceBase):
         *,
         name: str | None = None,
         require_eval: bool | None = None,
+        force: bool | None = None,
         timeout: float | None = None,
     ) -> Awaitable[registry_pb2.Activation]:
         """tuneforge.registry.v1.RegistryService.ActivateAdapter: ActivateAdapterRequest -> Activation"""
-        return self._call('ActivateAdapter', request, timeout, {'name': name, 'require_eval': require_eval})
+        return self._call('ActivateAdapter', request, timeout, {'name': name, 'require_eval': require_eval, 'force': force})
 
     def deactivate_adapter(
         self,
@@ -1333,10 +1411,11 @@ class AsyncRegistryService(AsyncServiceBase):
         self,
         request: registry_pb2.RollbackActivationRequest | None = None,
         *,
+        force: bool | None = None,
         timeout: float | None = None,
     ) -> Awaitable[registry_pb2.Activation]:
         """tuneforge.registry.v1.RegistryService.RollbackActivation: RollbackActivationRequest -> Activation"""
-        return self._call('RollbackActivation', request, timeout, {})
+        return self._call('RollbackActivation', request, timeout, {'force': force})
 
     def get_active_adapter(
         self,
@@ -1372,10 +1451,11 @@ class AsyncRegistryService(AsyncServiceBase):
         request: registry_pb2.ServeAdapterRequest | None = None,
         *,
         name: str | None = None,
+        force: bool | None = None,
         timeout: float | None = None,
     ) -> Awaitable[registry_pb2.ServeAdapterResponse]:
         """tuneforge.registry.v1.RegistryService.ServeAdapter: ServeAdapterRequest -> ServeAdapterResponse"""
-        return self._call('ServeAdapter', request, timeout, {'name': name})
+        return self._call('ServeAdapter', request, timeout, {'name': name, 'force': force})
 
     def unserve_adapter(
         self,
@@ -1500,6 +1580,30 @@ class AsyncRegistryService(AsyncServiceBase):
     ) -> Awaitable[registry_pb2.AuditReport]:
         """tuneforge.registry.v1.RegistryService.GetAudit: GetAuditRequest -> AuditReport"""
         return self._call('GetAudit', request, timeout, {'adapter_name': adapter_name, 'adapter_version': adapter_version})
+
+    def get_adapter_lineage(
+        self,
+        request: registry_pb2.GetAdapterLineageRequest | None = None,
+        *,
+        name: str | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[registry_pb2.AdapterLineage]:
+        """tuneforge.registry.v1.RegistryService.GetAdapterLineage: GetAdapterLineageRequest -> AdapterLineage"""
+        return self._call('GetAdapterLineage', request, timeout, {'name': name})
+
+    def retract_dataset_data(
+        self,
+        request: registry_pb2.RetractDatasetDataRequest | None = None,
+        *,
+        dataset: str | None = None,
+        version: int | None = None,
+        reason: str | None = None,
+        redact_digests: Iterable[str] | None = None,
+        redact_terms: Iterable[str] | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[registry_pb2.RetractDatasetDataResponse]:
+        """tuneforge.registry.v1.RegistryService.RetractDatasetData: RetractDatasetDataRequest -> RetractDatasetDataResponse"""
+        return self._call('RetractDatasetData', request, timeout, {'dataset': dataset, 'version': version, 'reason': reason, 'redact_digests': redact_digests, 'redact_terms': redact_terms})
 
 
 class AsyncJobService(AsyncServiceBase):

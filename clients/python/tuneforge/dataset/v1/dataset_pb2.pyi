@@ -250,7 +250,7 @@ class GenerateDatasetRequest(_message.Message):
     def __init__(self, dataset_name: _Optional[str] = ..., docs_dir: _Optional[str] = ..., faq_file: _Optional[str] = ..., faq_sqlite_file: _Optional[str] = ..., faq_sqlite_query: _Optional[str] = ..., code_dir: _Optional[str] = ..., scenarios_dir: _Optional[str] = ..., escalation_dir: _Optional[str] = ..., repo_url: _Optional[str] = ..., repo_branch: _Optional[str] = ..., system_prompt: _Optional[str] = ..., validation_split: _Optional[float] = ..., request_id: _Optional[str] = ..., project_upload_id: _Optional[str] = ..., scrub: _Optional[bool] = ..., llm_url: _Optional[str] = ..., llm_model: _Optional[str] = ..., questions_per_passage: _Optional[int] = ...) -> None: ...
 
 class Dataset(_message.Message):
-    __slots__ = ("name", "source", "format", "record_count", "validation_record_count", "size_bytes", "create_time", "path", "validation_path", "job_id", "telegram_report", "generate_report", "import_report")
+    __slots__ = ("name", "source", "format", "record_count", "validation_record_count", "size_bytes", "create_time", "path", "validation_path", "job_id", "telegram_report", "generate_report", "import_report", "version", "sha256")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -264,6 +264,8 @@ class Dataset(_message.Message):
     TELEGRAM_REPORT_FIELD_NUMBER: _ClassVar[int]
     GENERATE_REPORT_FIELD_NUMBER: _ClassVar[int]
     IMPORT_REPORT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
     name: str
     source: str
     format: str
@@ -277,7 +279,9 @@ class Dataset(_message.Message):
     telegram_report: TelegramReport
     generate_report: GenerateReport
     import_report: ValidationReport
-    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., format: _Optional[str] = ..., record_count: _Optional[int] = ..., validation_record_count: _Optional[int] = ..., size_bytes: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., path: _Optional[str] = ..., validation_path: _Optional[str] = ..., job_id: _Optional[str] = ..., telegram_report: _Optional[_Union[TelegramReport, _Mapping]] = ..., generate_report: _Optional[_Union[GenerateReport, _Mapping]] = ..., import_report: _Optional[_Union[ValidationReport, _Mapping]] = ...) -> None: ...
+    version: int
+    sha256: str
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., format: _Optional[str] = ..., record_count: _Optional[int] = ..., validation_record_count: _Optional[int] = ..., size_bytes: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., path: _Optional[str] = ..., validation_path: _Optional[str] = ..., job_id: _Optional[str] = ..., telegram_report: _Optional[_Union[TelegramReport, _Mapping]] = ..., generate_report: _Optional[_Union[GenerateReport, _Mapping]] = ..., import_report: _Optional[_Union[ValidationReport, _Mapping]] = ..., version: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class TelegramReport(_message.Message):
     __slots__ = ("chats_read", "chats_used", "chats_skipped", "messages_read", "messages_kept", "messages_dropped", "voice_transcribed", "dialogs", "dialogs_dropped", "user_turns", "assistant_turns", "owner", "bytes_read", "balance", "scrubbed", "contacts", "messages_already_in_dataset", "media_text_only")
@@ -589,3 +593,61 @@ class DownloadDatasetResponse(_message.Message):
     metadata: _common_pb2.DownloadMetadata
     chunk: bytes
     def __init__(self, metadata: _Optional[_Union[_common_pb2.DownloadMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class ListDatasetContactsRequest(_message.Message):
+    __slots__ = ("name", "page_size", "page_token")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    page_size: int
+    page_token: str
+    def __init__(self, name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class DatasetContact(_message.Message):
+    __slots__ = ("id", "name", "messages_as_user", "messages_in_groups", "records")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_AS_USER_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_IN_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    messages_as_user: int
+    messages_in_groups: int
+    records: int
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., messages_as_user: _Optional[int] = ..., messages_in_groups: _Optional[int] = ..., records: _Optional[int] = ...) -> None: ...
+
+class ListDatasetContactsResponse(_message.Message):
+    __slots__ = ("contacts", "next_page_token", "total_size")
+    CONTACTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    contacts: _containers.RepeatedCompositeFieldContainer[DatasetContact]
+    next_page_token: str
+    total_size: int
+    def __init__(self, contacts: _Optional[_Iterable[_Union[DatasetContact, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class ForgetContactRequest(_message.Message):
+    __slots__ = ("name", "contact")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    contact: str
+    def __init__(self, name: _Optional[str] = ..., contact: _Optional[str] = ...) -> None: ...
+
+class ForgetContactResponse(_message.Message):
+    __slots__ = ("dataset", "previous_version", "contact_id", "records_removed", "messages_removed", "removed_digests")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    dataset: Dataset
+    previous_version: int
+    contact_id: str
+    records_removed: int
+    messages_removed: int
+    removed_digests: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, dataset: _Optional[_Union[Dataset, _Mapping]] = ..., previous_version: _Optional[int] = ..., contact_id: _Optional[str] = ..., records_removed: _Optional[int] = ..., messages_removed: _Optional[int] = ..., removed_digests: _Optional[_Iterable[str]] = ...) -> None: ...

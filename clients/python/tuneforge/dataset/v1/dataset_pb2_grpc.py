@@ -98,6 +98,16 @@ class DatasetServiceStub:
                 request_serializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.DownloadDatasetRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.DownloadDatasetResponse.FromString,
                 _registered_method=True)
+        self.ListDatasetContacts = channel.unary_unary(
+                '/tuneforge.dataset.v1.DatasetService/ListDatasetContacts',
+                request_serializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ListDatasetContactsRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ListDatasetContactsResponse.FromString,
+                _registered_method=True)
+        self.ForgetContact = channel.unary_unary(
+                '/tuneforge.dataset.v1.DatasetService/ForgetContact',
+                request_serializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ForgetContactRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ForgetContactResponse.FromString,
+                _registered_method=True)
 
 
 class DatasetServiceServicer:
@@ -184,6 +194,24 @@ class DatasetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDatasetContacts(self, request, context):
+        """The people whose messages a dataset holds, from its records' provenance (Telegram
+        datasets: telegram_ids.from), most messages first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForgetContact(self, request, context):
+        """Remove every record holding a message of one contact (their personal chats and the group
+        dialogs they wrote in) as a new dataset version; the old version's files are gone. The
+        response says what to retract in the registry (RetractDatasetData); `tuneforge dataset
+        forget` does both. Unknown contact: INVALID_ARGUMENT CONTACT_NOT_FOUND with close ones.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DatasetServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -246,6 +274,16 @@ def add_DatasetServiceServicer_to_server(servicer, server):
                     servicer.DownloadDataset,
                     request_deserializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.DownloadDatasetRequest.FromString,
                     response_serializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.DownloadDatasetResponse.SerializeToString,
+            ),
+            'ListDatasetContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDatasetContacts,
+                    request_deserializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ListDatasetContactsRequest.FromString,
+                    response_serializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ListDatasetContactsResponse.SerializeToString,
+            ),
+            'ForgetContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetContact,
+                    request_deserializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ForgetContactRequest.FromString,
+                    response_serializer=tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ForgetContactResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -575,6 +613,60 @@ class DatasetService:
             '/tuneforge.dataset.v1.DatasetService/DownloadDataset',
             tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.DownloadDatasetRequest.SerializeToString,
             tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.DownloadDatasetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDatasetContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.dataset.v1.DatasetService/ListDatasetContacts',
+            tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ListDatasetContactsRequest.SerializeToString,
+            tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ListDatasetContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.dataset.v1.DatasetService/ForgetContact',
+            tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ForgetContactRequest.SerializeToString,
+            tuneforge_dot_dataset_dot_v1_dot_dataset__pb2.ForgetContactResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,7 +27,7 @@ EXPORT_FORMAT_MERGED: ExportFormat
 EXPORT_FORMAT_FULL: ExportFormat
 
 class Adapter(_message.Message):
-    __slots__ = ("name", "base_model", "dataset", "create_time", "size_bytes", "rank", "alpha", "target_modules", "metrics", "path", "version", "job_id", "active", "source", "lora_alpha", "lora_modules", "served_name", "update_time", "evaluation", "served", "variant", "audit")
+    __slots__ = ("name", "base_model", "dataset", "create_time", "size_bytes", "rank", "alpha", "target_modules", "metrics", "path", "version", "job_id", "active", "source", "lora_alpha", "lora_modules", "served_name", "update_time", "evaluation", "served", "variant", "audit", "dataset_version", "dataset_sha256", "data_retraction")
     class Variant(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         VARIANT_UNSPECIFIED: _ClassVar[Adapter.Variant]
@@ -67,6 +67,9 @@ class Adapter(_message.Message):
     SERVED_FIELD_NUMBER: _ClassVar[int]
     VARIANT_FIELD_NUMBER: _ClassVar[int]
     AUDIT_FIELD_NUMBER: _ClassVar[int]
+    DATASET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DATASET_SHA256_FIELD_NUMBER: _ClassVar[int]
+    DATA_RETRACTION_FIELD_NUMBER: _ClassVar[int]
     name: str
     base_model: str
     dataset: str
@@ -89,7 +92,10 @@ class Adapter(_message.Message):
     served: bool
     variant: Adapter.Variant
     audit: AuditSummary
-    def __init__(self, name: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., rank: _Optional[int] = ..., alpha: _Optional[int] = ..., target_modules: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., job_id: _Optional[str] = ..., active: _Optional[bool] = ..., source: _Optional[str] = ..., lora_alpha: _Optional[float] = ..., lora_modules: _Optional[_Iterable[str]] = ..., served_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluation: _Optional[_Union[EvaluationSummary, _Mapping]] = ..., served: _Optional[bool] = ..., variant: _Optional[_Union[Adapter.Variant, str]] = ..., audit: _Optional[_Union[AuditSummary, _Mapping]] = ...) -> None: ...
+    dataset_version: int
+    dataset_sha256: str
+    data_retraction: DataRetraction
+    def __init__(self, name: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., rank: _Optional[int] = ..., alpha: _Optional[int] = ..., target_modules: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., job_id: _Optional[str] = ..., active: _Optional[bool] = ..., source: _Optional[str] = ..., lora_alpha: _Optional[float] = ..., lora_modules: _Optional[_Iterable[str]] = ..., served_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluation: _Optional[_Union[EvaluationSummary, _Mapping]] = ..., served: _Optional[bool] = ..., variant: _Optional[_Union[Adapter.Variant, str]] = ..., audit: _Optional[_Union[AuditSummary, _Mapping]] = ..., dataset_version: _Optional[int] = ..., dataset_sha256: _Optional[str] = ..., data_retraction: _Optional[_Union[DataRetraction, _Mapping]] = ...) -> None: ...
 
 class EvaluationSummary(_message.Message):
     __slots__ = ("version", "closer_to_owner", "base_style_score", "adapter_style_score", "base_eval_loss", "adapter_eval_loss", "samples", "provenance")
@@ -112,7 +118,7 @@ class EvaluationSummary(_message.Message):
     def __init__(self, version: _Optional[int] = ..., closer_to_owner: _Optional[bool] = ..., base_style_score: _Optional[float] = ..., adapter_style_score: _Optional[float] = ..., base_eval_loss: _Optional[float] = ..., adapter_eval_loss: _Optional[float] = ..., samples: _Optional[int] = ..., provenance: _Optional[_Union[EvaluationReport.Provenance, str]] = ...) -> None: ...
 
 class RegisterAdapterRequest(_message.Message):
-    __slots__ = ("name", "path", "base_model", "dataset", "metrics", "job_id", "replace", "request_id")
+    __slots__ = ("name", "path", "base_model", "dataset", "metrics", "job_id", "replace", "request_id", "dataset_version", "dataset_sha256")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +134,8 @@ class RegisterAdapterRequest(_message.Message):
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     REPLACE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DATASET_SHA256_FIELD_NUMBER: _ClassVar[int]
     name: str
     path: str
     base_model: str
@@ -136,7 +144,9 @@ class RegisterAdapterRequest(_message.Message):
     job_id: str
     replace: bool
     request_id: str
-    def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., job_id: _Optional[str] = ..., replace: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+    dataset_version: int
+    dataset_sha256: str
+    def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., job_id: _Optional[str] = ..., replace: _Optional[bool] = ..., request_id: _Optional[str] = ..., dataset_version: _Optional[int] = ..., dataset_sha256: _Optional[str] = ...) -> None: ...
 
 class GetAdapterRequest(_message.Message):
     __slots__ = ("name",)
@@ -211,20 +221,24 @@ class Activation(_message.Message):
     def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ..., served_name: _Optional[str] = ..., activate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., vllm_state: _Optional[_Union[Activation.VllmState, str]] = ..., vllm_message: _Optional[str] = ..., vllm_mode: _Optional[str] = ..., previous_adapter_name: _Optional[str] = ..., action: _Optional[str] = ..., id: _Optional[int] = ...) -> None: ...
 
 class ActivateAdapterRequest(_message.Message):
-    __slots__ = ("name", "require_eval")
+    __slots__ = ("name", "require_eval", "force")
     NAME_FIELD_NUMBER: _ClassVar[int]
     REQUIRE_EVAL_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
     name: str
     require_eval: bool
-    def __init__(self, name: _Optional[str] = ..., require_eval: _Optional[bool] = ...) -> None: ...
+    force: bool
+    def __init__(self, name: _Optional[str] = ..., require_eval: _Optional[bool] = ..., force: _Optional[bool] = ...) -> None: ...
 
 class DeactivateAdapterRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class RollbackActivationRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("force",)
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    force: bool
+    def __init__(self, force: _Optional[bool] = ...) -> None: ...
 
 class GetActiveAdapterRequest(_message.Message):
     __slots__ = ()
@@ -251,10 +265,12 @@ class WatchActivationsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServeAdapterRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "force")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    force: bool
+    def __init__(self, name: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
 
 class ServeAdapterResponse(_message.Message):
     __slots__ = ("adapter", "served_adapter_names")
@@ -660,3 +676,73 @@ class GetAuditRequest(_message.Message):
     adapter_name: str
     adapter_version: int
     def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ...) -> None: ...
+
+class DataRetraction(_message.Message):
+    __slots__ = ("dataset", "superseded_by_version", "reason", "retract_time")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    SUPERSEDED_BY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    RETRACT_TIME_FIELD_NUMBER: _ClassVar[int]
+    dataset: str
+    superseded_by_version: int
+    reason: str
+    retract_time: _timestamp_pb2.Timestamp
+    def __init__(self, dataset: _Optional[str] = ..., superseded_by_version: _Optional[int] = ..., reason: _Optional[str] = ..., retract_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetAdapterLineageRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class AdapterLineageEntry(_message.Message):
+    __slots__ = ("version", "dataset", "dataset_version", "dataset_sha256", "job_id", "register_time", "current", "data_retraction", "adapter_name")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    DATASET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DATASET_SHA256_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_TIME_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    DATA_RETRACTION_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    dataset: str
+    dataset_version: int
+    dataset_sha256: str
+    job_id: str
+    register_time: _timestamp_pb2.Timestamp
+    current: bool
+    data_retraction: DataRetraction
+    adapter_name: str
+    def __init__(self, version: _Optional[int] = ..., dataset: _Optional[str] = ..., dataset_version: _Optional[int] = ..., dataset_sha256: _Optional[str] = ..., job_id: _Optional[str] = ..., register_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current: _Optional[bool] = ..., data_retraction: _Optional[_Union[DataRetraction, _Mapping]] = ..., adapter_name: _Optional[str] = ...) -> None: ...
+
+class AdapterLineage(_message.Message):
+    __slots__ = ("name", "versions")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    versions: _containers.RepeatedCompositeFieldContainer[AdapterLineageEntry]
+    def __init__(self, name: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[AdapterLineageEntry, _Mapping]]] = ...) -> None: ...
+
+class RetractDatasetDataRequest(_message.Message):
+    __slots__ = ("dataset", "version", "reason", "redact_digests", "redact_terms")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REDACT_DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    REDACT_TERMS_FIELD_NUMBER: _ClassVar[int]
+    dataset: str
+    version: int
+    reason: str
+    redact_digests: _containers.RepeatedScalarFieldContainer[str]
+    redact_terms: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, dataset: _Optional[str] = ..., version: _Optional[int] = ..., reason: _Optional[str] = ..., redact_digests: _Optional[_Iterable[str]] = ..., redact_terms: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RetractDatasetDataResponse(_message.Message):
+    __slots__ = ("marked", "samples_redacted")
+    MARKED_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_REDACTED_FIELD_NUMBER: _ClassVar[int]
+    marked: _containers.RepeatedCompositeFieldContainer[AdapterLineageEntry]
+    samples_redacted: int
+    def __init__(self, marked: _Optional[_Iterable[_Union[AdapterLineageEntry, _Mapping]]] = ..., samples_redacted: _Optional[int] = ...) -> None: ...

@@ -145,6 +145,16 @@ class RegistryServiceStub:
                 request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetAuditRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.AuditReport.FromString,
                 _registered_method=True)
+        self.GetAdapterLineage = channel.unary_unary(
+                '/tuneforge.registry.v1.RegistryService/GetAdapterLineage',
+                request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetAdapterLineageRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.AdapterLineage.FromString,
+                _registered_method=True)
+        self.RetractDatasetData = channel.unary_unary(
+                '/tuneforge.registry.v1.RegistryService/RetractDatasetData',
+                request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.RetractDatasetDataRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.RetractDatasetDataResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -311,6 +321,24 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAdapterLineage(self, request, context):
+        """Every registered version of an adapter with the dataset version it was trained on and
+        whether that data was since retracted (a contact forgotten), newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetractDatasetData(self, request, context):
+        """A dataset's versions before `version` held data that was removed (`dataset forget`):
+        every adapter version trained on them is marked (activation, rollback and serve need
+        force) and the samples of their evaluation reports that hold the removed data are
+        deleted. Adapters registered later on such a version are marked too. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -423,6 +451,16 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.GetAudit,
                     request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetAuditRequest.FromString,
                     response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.AuditReport.SerializeToString,
+            ),
+            'GetAdapterLineage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAdapterLineage,
+                    request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetAdapterLineageRequest.FromString,
+                    response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.AdapterLineage.SerializeToString,
+            ),
+            'RetractDatasetData': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetractDatasetData,
+                    request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.RetractDatasetDataRequest.FromString,
+                    response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.RetractDatasetDataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1020,6 +1058,60 @@ class RegistryService:
             '/tuneforge.registry.v1.RegistryService/GetAudit',
             tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetAuditRequest.SerializeToString,
             tuneforge_dot_registry_dot_v1_dot_registry__pb2.AuditReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAdapterLineage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.registry.v1.RegistryService/GetAdapterLineage',
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.GetAdapterLineageRequest.SerializeToString,
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.AdapterLineage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetractDatasetData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.registry.v1.RegistryService/RetractDatasetData',
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.RetractDatasetDataRequest.SerializeToString,
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.RetractDatasetDataResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,13 +4,24 @@ Each dataset is ``data.jsonl`` (train), ``validation.jsonl`` (when a split was a
 the data allowed one) and ``meta.json`` (the row plus the source report). A dataset is built
 in ``datasets/.tmp-<uuid>/`` and renamed into place in one step, so a crash or a bad input
 never leaves a half-written dataset; deletes rename to ``datasets/.trash-<uuid>`` first.
-Leftovers of either kind are removed by :meth:`DatasetCatalog.sweep_leftovers`. Workers (separate processes)
+Leftovers of either kind are removed by :meth:`DatasetCatalog.sweep_leftovers`.
+
+Versions: a dataset is version 1 when created; every change of its records (an append, a
+forgotten contact, :meth:`DatasetCatalog.rewrite`) makes the next version, with the SHA-256 of
+its ``data.jsonl``; one change at a time per dataset (an flock on
+``locks/dataset-<name>.lock``, held from reading the files to swapping them: an append in a
+worker process and a forget in the service never interleave). The trainer records both on the adapter it registers (lineage); a forget
+tells the registry that the versions before it are retracted. Only the current version's files
+are kept. Workers (separate processes)
 open their own :class:`~tuneforge.runtime.store.Store` on the same ``state.db`` and create
 datasets through this class too. Timestamps are ISO-8601 UTC strings.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -49,6 +60,19 @@ MIGRATIONS = [
         "dataset_0002_settings",
         "CREATE TABLE dataset_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     ),
+    (
+        "dataset_0003_versions",
+        """
+        ALTER TABLE datasets ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE datasets ADD COLUMN sha256 TEXT NOT NULL DEFAULT '';
+        """,
+    ),
+    (
+        # Contacts forgotten from a dataset, by digest only (dialogs.contact_digest): an
+        # append_to of a newer export leaves them out.
+        "dataset_0004_forgotten",
+        "CREATE TABLE dataset_forgotten (name TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (name, digest));",
+    ),
 ]
 SOURCES = ("telegram", "import", "generate")
 MAX_PREVIEW = 100
@@ -67,6 +91,8 @@ class DatasetInfo:
     validation_path: str  # "" when there is no validation split
     job_id: str = ""
     report: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
+    sha256: str = ""  # of data.jsonl at this version
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -233,7 +259,7 @@ class DatasetCatalog:
                 validation_record_count=val, size_bytes=size, create_time=now,
                 path=str(final / "data.jsonl"),
                 validation_path=str(final / "validation.jsonl") if val else "",
-                job_id=job_id, report=report or {},
+                job_id=job_id, report=report or {}, sha256=file_sha256(staging / "data.jsonl"),
             )  # fmt: skip
             meta = {
                 **info.to_dict(),
@@ -251,10 +277,10 @@ class DatasetCatalog:
             try:
                 self.store.execute(
                     "INSERT INTO datasets(name, source, format, record_count,"
-                    " validation_record_count, size_bytes, create_time, job_id, meta)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " validation_record_count, size_bytes, create_time, job_id, meta, sha256)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (name, source, format, train, val, size, now, job_id,
-                     json.dumps(info.report, ensure_ascii=False)),
+                     json.dumps(info.report, ensure_ascii=False), info.sha256),
                 )  # fmt: skip
             except sqlite3.IntegrityError:
                 shutil.rmtree(final, ignore_errors=True)
@@ -277,6 +303,11 @@ class DatasetCatalog:
         The new files are staged beside the old, then swapped in by renames; the row's
         counts follow. ``report`` is stored as the dataset's latest report. Raises NOT_FOUND.
         """
+        with self.exclusive(name):
+            return self._append(name, records_jsonl, validation_split, seed, report)
+
+    def _append(self, name: str, records_jsonl: Path, validation_split: float, seed: int,
+                report: dict[str, Any] | None) -> DatasetInfo:
         old = self.get(name)
         staging = self.root / f".tmp-{uuid.uuid4().hex}"
         staging.mkdir()
@@ -302,31 +333,102 @@ class DatasetCatalog:
                    "size_bytes": size, "report": report or old.report,
                    "validation_path": str(final / "validation.jsonl") if n_val else ""},
             )  # fmt: skip
-            with open(staging / "meta.json", "w", encoding="utf-8") as fh:
-                json.dump({**info.to_dict(), "validation_split": validation_split, "seed": seed},
-                          fh, ensure_ascii=False, indent=2)  # fmt: skip
-                fh.flush()
-                os.fsync(fh.fileno())
             if (final / PROBES_FILE).exists():  # the leak audit's private probes (scrub.py) stay
                 shutil.copy2(final / PROBES_FILE, staging / PROBES_FILE)
-            trash = self.root / f".trash-{uuid.uuid4().hex}"
-            os.rename(final, trash)
-            os.rename(staging, final)
-            shutil.rmtree(trash, ignore_errors=True)
-            self.store.execute(
-                "UPDATE datasets SET record_count = ?, validation_record_count = ?, size_bytes = ?,"
-                " meta = ? WHERE name = ?",
-                (n_train, n_val, size, json.dumps(info.report, ensure_ascii=False), name),
-            )
-            return info
+            return self._swap_in(info, staging, {"validation_split": validation_split, "seed": seed})
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def rewrite(
+        self, name: str, transform: Any, report: dict[str, Any] | None = None,
+    ) -> tuple[DatasetInfo, DatasetInfo]:
+        """Rewrite ``name``'s records as its next version: ``transform(records_iter)`` yields the
+        records to keep (called once for data.jsonl, once for validation.jsonl). The old files
+        are removed. Returns ``(old, new)``; INVALID_ARGUMENT ``DATASET_EMPTY`` when no training
+        record would be left (the dataset is unchanged then)."""
+        with self.exclusive(name):
+            return self._rewrite(name, transform, report)
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str):
+        """Hold the dataset's change lock (across processes) for one read-modify-swap."""
+        locks = self.root.parent / "locks"
+        locks.mkdir(exist_ok=True)
+        with open(locks / f"dataset-{validate_name(name, 'name')}.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _rewrite(self, name: str, transform: Any,
+                 report: dict[str, Any] | None) -> tuple[DatasetInfo, DatasetInfo]:
+        old = self.get(name)
+        final = self.root / name
+        staging = self.root / f".tmp-{uuid.uuid4().hex}"
+        staging.mkdir()
+        try:
+            counts = {}
+            for fname in ("data.jsonl", "validation.jsonl"):
+                counts[fname] = 0
+                if not (final / fname).exists():
+                    continue
+                with open(final / fname, encoding="utf-8") as src, open(staging / fname, "w", encoding="utf-8") as out:
+                    records = (json.loads(line) for line in src if line.strip())
+                    for record in transform(records):
+                        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                        counts[fname] += 1
+            if counts["data.jsonl"] == 0:
+                raise invalid_argument("dataset", "no training record would be left", reason="DATASET_EMPTY",
+                                       message=f"dataset {name!r} would hold no training record; delete it instead")
+            if not counts["validation.jsonl"]:
+                (staging / "validation.jsonl").unlink(missing_ok=True)
+            size = sum(p.stat().st_size for p in staging.glob("*.jsonl"))
+            n_val = counts["validation.jsonl"]
+            info = DatasetInfo(**{**old.to_dict(), "record_count": counts["data.jsonl"],
+                                  "validation_record_count": n_val, "size_bytes": size,
+                                  "report": old.report if report is None else report,
+                                  "validation_path": str(final / "validation.jsonl") if n_val else ""})
+            return old, self._swap_in(info, staging, {})
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _swap_in(self, info: DatasetInfo, staging: Path, extra_meta: dict[str, Any]) -> DatasetInfo:
+        """The next version: ``staging`` (its .jsonl files written) replaces the dataset's
+        directory by renames, the old files are removed, the row follows."""
+        final = self.root / info.name
+        info.version += 1
+        info.sha256 = file_sha256(staging / "data.jsonl")
+        with open(staging / "meta.json", "w", encoding="utf-8") as fh:
+            json.dump({**info.to_dict(), **extra_meta}, fh, ensure_ascii=False, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        trash = self.root / f".trash-{uuid.uuid4().hex}"
+        os.rename(final, trash)
+        os.rename(staging, final)
+        shutil.rmtree(trash, ignore_errors=True)
+        self.store.execute(
+            "UPDATE datasets SET record_count = ?, validation_record_count = ?, size_bytes = ?,"
+            " meta = ?, version = ?, sha256 = ? WHERE name = ?",
+            (info.record_count, info.validation_record_count, info.size_bytes,
+             json.dumps(info.report, ensure_ascii=False), info.version, info.sha256, info.name),
+        )
+        return info
+
+    def remember_forgotten(self, name: str, digest: str) -> None:
+        self.store.execute("INSERT OR IGNORE INTO dataset_forgotten(name, digest) VALUES (?, ?)", (name, digest))
+
+    def forgotten(self, name: str) -> frozenset[str]:
+        """The digests of the contacts forgotten from ``name`` (see dialogs.contact_digest)."""
+        rows = self.store.query("SELECT digest FROM dataset_forgotten WHERE name = ?", (name,))
+        return frozenset(r["digest"] for r in rows)
 
     def delete(self, name: str) -> None:
         """Remove the row and the files; NOT_FOUND when there is no such dataset."""
         self.get(name)
         with self.store.transaction() as conn:
             conn.execute("DELETE FROM datasets WHERE name = ?", (name,))
+            conn.execute("DELETE FROM dataset_forgotten WHERE name = ?", (name,))
         directory = self.root / name
         if directory.exists():
             trash = self.root / f".trash-{uuid.uuid4().hex}"
@@ -343,4 +445,13 @@ class DatasetCatalog:
             path=str(directory / "data.jsonl"),
             validation_path=str(val) if row["validation_record_count"] else "",
             job_id=row["job_id"], report=json.loads(row["meta"] or "{}"),
+            version=row["version"], sha256=row["sha256"],
         )  # fmt: skip
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -18,6 +18,7 @@ Only the current session of the current chat is held in memory.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -131,6 +132,8 @@ class _Turn:
     parts: list[str]
     sources: int
     ids: list[Any] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)  # per message: its from_id; "" = the owner
+    names: dict[str, str] = field(default_factory=dict)  # from_id -> display name (not with scrub_names)
 
 
 @dataclass
@@ -143,6 +146,7 @@ class _Kept:
     text: str
     id: Any
     topic: Any = None  # the forum topic (its topic_created message id); None: General / no forum
+    from_id: str = ""  # the author's Telegram id ("user123"); the record's provenance
 
 
 class _Owner:
@@ -185,11 +189,18 @@ def process_export(
     should_stop: Callable[[], bool] | None = None,
     known_ids: frozenset[str] = frozenset(),
     probes: list[dict[str, str]] | None = None,
+    export_id: str = "",
+    forgotten: frozenset[str] = frozenset(),
 ) -> TelegramReport:
     """Write dialogs of ``source`` to ``out_path`` (JSONL) and return the report.
 
     ``probes``: with scrubbing on, what it removed is appended there (scrub.Scrubber) for the
     leak audit; the caller keeps it privately.
+    ``export_id`` (the import job's id: its params name the upload, its result the report) is
+    kept in every record's ``telegram_ids.export``, so each record says which export it came from.
+    ``forgotten`` (:func:`contact_digest` of contacts forgotten from the dataset appended to):
+    their personal chats and their group messages are left out (``forgotten_contact``), so a
+    newer export never brings a forgotten person back.
 
     ``known_ids`` (``"<chat id>:<message id>"``, from :func:`record_ids` of an existing
     dataset) are skipped, so that re-importing a newer export adds only new messages.
@@ -201,6 +212,8 @@ def process_export(
     """
     opts.validate()
     run = _Export(out_path, opts, source, transcriber, known_ids, probes)
+    run.writer.export_id = export_id
+    run.forgotten = forgotten
     report = run.report
     if opts.scrub_names and run.scrubber is not None:
         run.scrubber.add_names(known_names(source, opts, should_stop))
@@ -294,6 +307,7 @@ class _Export:
         self.chat: tg.ChatStart | None = None
         self.skip_chat = False
         self.pending: list[_Kept] = []
+        self.forgotten: frozenset[str] = frozenset()
 
     def start_chat(self, chat: tg.ChatStart) -> None:
         self.chat, self.pending, self.topics = chat, [], {}
@@ -303,6 +317,8 @@ class _Export:
             self.peers[chat.name] = f"user{chat.id}"
             if self.is_excluded(chat.name, chat.id) and reason is None:
                 reason = "excluded_contact"
+            if self.forgotten and contact_digest(chat.id) in self.forgotten and reason is None:
+                reason = "forgotten_contact"
         self.skip_chat = reason is not None
         if reason:
             self.chats_skipped[reason] += 1
@@ -318,6 +334,9 @@ class _Export:
         from_id = _scalar(ev.get("from_id"))
         author = str(ev.get("from") or from_id or "unknown")
         topic = self.topic(ev)
+        if self.forgotten and from_id and contact_digest(from_id) in self.forgotten:
+            self.dropped["forgotten_contact"] += 1  # never counted, named or kept in the report
+            return
         is_owner = False
         if ev.get("type", "message") == "message":
             self.authors[(author, from_id)] += 1  # formatted only for an error
@@ -334,7 +353,8 @@ class _Export:
             return
         text = _message_text(ev, self.opts, self.source, self.transcriber, self.dropped, self.report)
         if text is not None:
-            self.pending.append(_Kept(_timestamp(ev), is_owner, author, text, ev.get("id"), topic))
+            self.pending.append(_Kept(_timestamp(ev), is_owner, author, text, ev.get("id"), topic,
+                                      str(from_id or author)))
             if len(self.pending) >= MAX_PENDING:
                 self.write_sessions(final=False)
 
@@ -343,9 +363,7 @@ class _Export:
         ``user``); each entry that matched is remembered, so one that never did is an error."""
         if not self.excluded:
             return False
-        bare = str(ident or "").removeprefix("user")
-        keys = {" ".join(str(name).split()).casefold(), bare, f"user{bare}"} - {"", "user"}
-        hits = keys & self.excluded
+        hits = contact_keys(name, ident) & self.excluded
         self.excluded_matched |= hits
         return bool(hits)
 
@@ -429,12 +447,16 @@ class _Export:
             if self.scrubber is not None:
                 before = next((t for t in reversed(out) if t.role != role), None)
                 text = self.scrubber.text(text, prompt="\n".join(before.parts) if before else "")
+            author = "" if k.is_owner else k.from_id
             if out and out[-1].role == role:
                 out[-1].parts.append(text)
                 out[-1].sources += 1
                 out[-1].ids.append(k.id)
+                out[-1].authors.append(author)
             else:
-                out.append(_Turn(role, [text], 1, [k.id]))
+                out.append(_Turn(role, [text], 1, [k.id], [author]))
+            if author and not self.opts.scrub_names:
+                out[-1].names[author] = k.author
         return out
 
     def finish(self) -> TelegramReport:
@@ -478,17 +500,32 @@ class _Export:
         self.out_path.unlink(missing_ok=True)
         known = {" ".join(n.split()): str(fid or "") for (n, fid) in self.authors if not self.owner({"from": n, "from_id": fid})}
         known.update((n, i) for n, i in self.peers.items() if n not in known)
-        by_key = {n.casefold(): n for n in known} | {i.casefold(): n for n, i in known.items() if i}
-        parts = []
-        for entry in missing:
-            close = difflib.get_close_matches(entry, list(by_key), n=5, cutoff=0.6)
-            names = list(dict.fromkeys(by_key[c] for c in close))
-            shown = ", ".join(f"{n} ({known[n]})" if known[n] else n for n in names) or "none close"
-            parts.append(f"{entry!r} (close: {shown})")
+        parts = [f"{entry!r} (close: {close_contacts(entry, known)})" for entry in missing]
         raise invalid_argument(
             "exclude_contacts", f"no contact matches {'; '.join(parts)}; give a contact's name or id "
             "as the report's contacts list shows it", reason="TELEGRAM_CONTACT_NOT_FOUND",
         )
+
+
+def contact_keys(name: str, ident: Any) -> set[str]:
+    """The keys a contact is matched by (``--exclude-contact``, ``dataset forget``): the display
+    name with case and spacing ignored, and the id with and without ``user``."""
+    bare = str(ident or "").removeprefix("user")
+    return {" ".join(str(name).split()).casefold(), bare, f"user{bare}"} - {"", "user"}
+
+
+def contact_digest(ident: Any) -> str:
+    """How a forgotten contact is remembered (``dataset forget``): the SHA-256 of the bare id,
+    never the id or the name itself."""
+    return hashlib.sha256(str(ident or "").removeprefix("user").encode()).hexdigest()
+
+
+def close_contacts(entry: str, known: dict[str, str]) -> str:
+    """The contacts of ``known`` (name -> id) close to ``entry`` by name or id, for an error."""
+    by_key = {n.casefold(): n for n in known} | {i.casefold(): n for n, i in known.items() if i}
+    close = difflib.get_close_matches(entry.casefold(), list(by_key), n=5, cutoff=0.6)
+    names = list(dict.fromkeys(by_key[c] for c in close))
+    return ", ".join(f"{n} ({known[n]})" if known[n] and known[n] != n else n for n in names) or "none close"
 
 
 SKIP_HINTS = {
@@ -498,6 +535,7 @@ SKIP_HINTS = {
     "saved_messages": ("include_saved_messages",
                        "pass --include-saved-messages (include_saved_messages) to use Saved Messages"),
     "excluded_contact": ("exclude_contacts", "every personal chat is with an excluded contact"),
+    "forgotten_contact": ("append_to", "every personal chat is with a contact forgotten from this dataset"),
 }
 
 
@@ -628,6 +666,7 @@ class _DialogWriter:
         self._dropped = dialogs_dropped
         self.messages_kept = 0
         self.chat_id: Any = None
+        self.export_id = ""
         # Chunks hold whole user/assistant pairs so that each ends on the assistant.
         self._chunk = max(2, opts.max_dialog_length - opts.max_dialog_length % 2)
 
@@ -666,7 +705,13 @@ class _DialogWriter:
             }
         else:
             record = {"messages": msgs}
-        record["telegram_ids"] = {"chat": self.chat_id, "messages": [i for t in turns for i in t.ids]}
+        # Provenance (lineage, `dataset contacts`, `dataset forget`): the chat, each message's id
+        # and author ("" = the owner) and the authors' names (left out with scrub_names).
+        record["telegram_ids"] = {"chat": self.chat_id, "messages": [i for t in turns for i in t.ids],
+                                  "from": [a for t in turns for a in t.authors],
+                                  "names": {k: v for t in turns for k, v in t.names.items()}}
+        if self.export_id:
+            record["telegram_ids"]["export"] = self.export_id
         self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         report.dialogs += 1
         for t in turns:

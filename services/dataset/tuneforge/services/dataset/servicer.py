@@ -39,7 +39,7 @@ from tuneforge.runtime.transfer import (
     replayed_upload,
     send_file,
 )
-from tuneforge.services.dataset import dialogs, generate, importing, llm_rephrase
+from tuneforge.services.dataset import dialogs, generate, importing, llm_rephrase, provenance
 from tuneforge.services.dataset.import_report import ImportFailed, ImportReport
 from tuneforge.services.dataset.catalog import DatasetCatalog, DatasetInfo
 from tuneforge.services.dataset.generate_worker import PATH_OPTIONS
@@ -85,6 +85,7 @@ def dataset_pb(info: DatasetInfo) -> pb.Dataset:
         name=info.name, source=info.source, format=info.format, record_count=info.record_count,
         validation_record_count=info.validation_record_count, size_bytes=info.size_bytes,
         path=info.path, validation_path=info.validation_path, job_id=info.job_id,
+        version=info.version, sha256=info.sha256,
     )  # fmt: skip
     if info.source in _REPORTS and info.report:
         name, cls = _REPORTS[info.source]
@@ -412,6 +413,26 @@ class DatasetServicer(pb_grpc.DatasetServiceServicer):
     async def DeleteDataset(self, request, context):
         await asyncio.to_thread(self.catalog.delete, request.name)
         return pb.DeleteDatasetResponse()
+
+    async def ListDatasetContacts(self, request, context):
+        offset, limit = paging.page(request.page_size, request.page_token, "dataset.contacts")
+        rows = await asyncio.to_thread(provenance.list_contacts, self.catalog, request.name)
+        page = rows[offset : offset + limit]
+        return pb.ListDatasetContactsResponse(
+            contacts=[pb.DatasetContact(id=r.id, name=r.name, messages_as_user=r.messages_as_user,
+                                        messages_in_groups=r.messages_in_groups, records=r.records) for r in page],
+            next_page_token=paging.next_token(offset, limit, len(page), len(rows), "dataset.contacts"),
+            total_size=len(rows),
+        )  # fmt: skip
+
+    async def ForgetContact(self, request, context):
+        """Synchronous like ImportDataset: one pass over the dataset's files (see provenance.py)."""
+        result = await asyncio.to_thread(provenance.forget_contact, self.catalog, request.name, request.contact)
+        return pb.ForgetContactResponse(
+            dataset=dataset_pb(result.new), previous_version=result.old.version, contact_id=result.contact_id,
+            records_removed=result.records_removed, messages_removed=result.messages_removed,
+            removed_digests=result.digests,
+        )  # fmt: skip
 
     async def DownloadDataset(self, request, context):
         path = self.catalog.file(request.name, request.validation)

@@ -122,7 +122,8 @@ def main(spec: dict[str, Any]) -> None:
             ev.log(f"reading {source.size} bytes of result.json{inside} from {spec['input']}")
             report = dialogs.process_export(
                 source, work, opts, transcriber=transcriber, progress=progress,
-                should_stop=ev.stop_requested, known_ids=known, probes=probes,
+                should_stop=ev.stop_requested, known_ids=known, probes=probes, export_id=str(spec.get("job_id") or ""),
+                forgotten=catalog.forgotten(append_to) if append_to else frozenset(),
             )  # fmt: skip
         if ev.stop_requested():
             ev.log(

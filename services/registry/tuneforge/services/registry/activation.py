@@ -52,13 +52,14 @@ class ActivationManager(ActivationServing, ActivationReconcile):
     """Activation, the served set and hot-mode reconcile on one state and one lock."""
 
     # ------------------------------------------------------------- changes
-    async def activate(self, name: str, actor: str = "", reason: str = "") -> ActivationStatus:
+    async def activate(self, name: str, actor: str = "", reason: str = "", force: bool = False) -> ActivationStatus:
         """Make ``name`` the active adapter. NOT_FOUND, FAILED_PRECONDITION
-        (``ADAPTER_INCOMPATIBLE``, ``VLLM_REJECTED``…), UNAVAILABLE ``VLLM_RESTART_FAILED``."""
+        (``ADAPTER_INCOMPATIBLE``, ``VLLM_REJECTED``, ``ADAPTER_TRAINED_ON_FORGOTTEN_DATA``
+        without ``force``…), UNAVAILABLE ``VLLM_RESTART_FAILED``."""
         self.catalog.get(name)
         async with self._lock:
             self._check_lora_count(name, self.served_names())
-            return await self._transition("activate", name, actor, reason)
+            return await self._transition("activate", name, actor, reason, force)
 
     async def deactivate(self, actor: str = "", reason: str = "") -> ActivationStatus:
         async with self._lock:
@@ -66,7 +67,7 @@ class ActivationManager(ActivationServing, ActivationReconcile):
                 return self.status()
             return await self._transition("deactivate", None, actor, reason)
 
-    async def rollback(self, actor: str = "", reason: str = "") -> ActivationStatus:
+    async def rollback(self, actor: str = "", reason: str = "", force: bool = False) -> ActivationStatus:
         """Go back to the adapter active before the last change (none → deactivate).
         FAILED_PRECONDITION ``NO_PREVIOUS_ADAPTER`` / ``PREVIOUS_ADAPTER_GONE``."""
         async with self._lock:
@@ -83,7 +84,7 @@ class ActivationManager(ActivationServing, ActivationReconcile):
                 raise failed_precondition(
                     "PREVIOUS_ADAPTER_GONE", f"the previous adapter {target!r} was deleted", adapter=target
                 )
-            return await self._transition("rollback", target, actor, reason)
+            return await self._transition("rollback", target, actor, reason, force)
 
     async def delete_adapter(self, name: str, force: bool = False, actor: str = "") -> None:
         """Delete an adapter; the active or a served one only with ``force`` (deactivated or
@@ -106,12 +107,16 @@ class ActivationManager(ActivationServing, ActivationReconcile):
             await asyncio.to_thread(self.catalog.delete, name, force)
 
     # ------------------------------------------------------------- internals
-    async def _transition(self, action: str, target: str | None, actor: str, reason: str) -> ActivationStatus:
+    async def _transition(self, action: str, target: str | None, actor: str, reason: str,
+                          force: bool = False) -> ActivationStatus:
         previous = self._active
         adapter = self.catalog.get(target) if target is not None else None
-        if adapter is not None and self.admit is not None:
+        if adapter is not None and (self.admit is not None or self.retracted is not None):
             try:
-                self.admit(adapter.name)
+                if self.admit is not None:
+                    self.admit(adapter.name)
+                if self.retracted is not None and not force:
+                    self.retracted(adapter)
             except TuneforgeError as exc:
                 self._record(action, previous, adapter, "REJECTED", str(exc), "", reason, actor)
                 raise

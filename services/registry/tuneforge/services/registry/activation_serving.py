@@ -19,7 +19,7 @@ from tuneforge.services.registry.vllm import VllmMode, VllmRejected, VllmUnreach
 
 
 class ActivationServing(ActivationState):
-    async def serve(self, name: str) -> list[str]:
+    async def serve(self, name: str, force: bool = False) -> list[str]:
         """Keep ``name`` loaded under its served name beside the active adapter (idempotent).
         FAILED_PRECONDITION ``TOO_MANY_LORAS`` above ``vllm_max_loras``, what the operator's
         policy (``admit``: the evaluation gate) or vLLM's rules or vLLM itself refuse; the set
@@ -32,6 +32,8 @@ class ActivationServing(ActivationState):
             self._check_lora_count(name, [*names, *([self._active] if self._active else [])])
             if self.admit is not None:
                 self.admit(name)
+            if self.retracted is not None and not force:
+                self.retracted(adapter)
             await self.controller.precheck(adapter)
             self.store.execute("INSERT INTO registry_served(name, serve_time) VALUES (?, ?)", (name, utc_now()))
             try:

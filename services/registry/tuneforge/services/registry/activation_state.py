@@ -38,11 +38,15 @@ class ActivationState:
         retry_max: float = 60.0,
         reconcile_interval: float = 30.0,
         admit: Callable[[str], None] | None = None,
+        retracted: Callable[[Adapter], None] | None = None,
     ) -> None:
         """``admit(name)``: the operator's policy (the evaluation gate, eval_gate.py), raising
         when ``name`` may not be put in front of users; checked by every change that does."""
         self.catalog = catalog
         self.admit = admit
+        # ``retracted(adapter)``: raises for a version trained on data since removed (lineage.py);
+        # unlike ``admit``, a request's ``force`` passes it.
+        self.retracted = retracted
         self.controller = controller
         self.store = catalog.store
         self.store.migrate(MIGRATIONS)

@@ -16,6 +16,7 @@ from tuneforge.services.registry.archive import ImportLimits
 from tuneforge.services.registry.audits import AuditStore, check_audit
 from tuneforge.services.registry.eval_gate import check_activation
 from tuneforge.services.registry.evaluations import EvaluationStore
+from tuneforge.services.registry.lineage import Lineage, check_not_retracted
 from tuneforge.services.registry.vllm import (
     DEFAULT_MAX_LORAS, DEFAULT_TIMEOUT_SECONDS, VLLM_DEFAULT_MAX_LORA_RANK, VllmController,
 )
@@ -29,6 +30,7 @@ class RegistryDomain:
     import_limits: ImportLimits
     evaluations: EvaluationStore
     audits: AuditStore
+    lineage: Lineage
 
     async def start(self) -> None:
         await self.activation.start()
@@ -76,8 +78,10 @@ def open_registry(
         gates.append(partial(check_activation, evaluations))
     if activation_requires_audit:
         gates.append(partial(check_audit, audits))
-    return RegistryDomain(catalog, controller, ActivationManager(catalog, controller, admit=_all(gates)),
-                          import_limits, evaluations, audits)
+    lineage = Lineage(store)
+    manager = ActivationManager(catalog, controller, admit=_all(gates),
+                                retracted=partial(check_not_retracted, lineage))
+    return RegistryDomain(catalog, controller, manager, import_limits, evaluations, audits, lineage)
 
 
 def _all(gates: list[Callable[[str], None]]) -> Callable[[str], None] | None:

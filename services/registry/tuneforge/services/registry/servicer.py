@@ -37,6 +37,7 @@ from tuneforge.services.registry.model_rpcs import ModelRpcs
 from tuneforge.services.registry.eval_gate import check_activation
 from tuneforge.services.registry.audits import summary as audit_summary
 from tuneforge.services.registry.evaluations import summary
+from tuneforge.services.registry.lineage import LineageEntry, Retraction
 
 EXPORT_PREFIX = "registry-export-"
 _VLLM_STATES = {
@@ -67,14 +68,33 @@ def report_dict(report: pb.EvaluationReport) -> dict:
                                      always_print_fields_with_no_presence=True)
 
 
+def retraction_pb(r: Retraction | None) -> pb.DataRetraction | None:
+    if r is None:
+        return None
+    return pb.DataRetraction(dataset=r.dataset, superseded_by_version=r.superseded_by_version, reason=r.reason,
+                             retract_time=_ts(r.retract_time))
+
+
+def lineage_entry_pb(e: LineageEntry, current: int = 0) -> pb.AdapterLineageEntry:
+    return pb.AdapterLineageEntry(
+        adapter_name=e.name, version=e.version, dataset=e.dataset, dataset_version=e.dataset_version,
+        dataset_sha256=e.dataset_sha256, job_id=e.job_id, register_time=_ts(e.register_time),
+        current=e.version == current, data_retraction=retraction_pb(e.retraction),
+    )  # fmt: skip
+
+
 def audit_pb(report: dict) -> pb.AuditReport:
     return json_format.ParseDict(report, pb.AuditReport(), ignore_unknown_fields=True)
 
 
 def adapter_pb(a: Adapter, active: str | None, served: frozenset[str] | set[str] = frozenset(),
-               report: dict | None = None, audit: dict | None = None) -> pb.Adapter:
+               report: dict | None = None, audit: dict | None = None,
+               lineage: LineageEntry | None = None) -> pb.Adapter:
     short, audited = summary(report), audit_summary(audit)
     return pb.Adapter(
+        dataset_version=lineage.dataset_version if lineage else 0,
+        dataset_sha256=lineage.dataset_sha256 if lineage else "",
+        data_retraction=retraction_pb(lineage.retraction) if lineage else None,
         evaluation=pb.EvaluationSummary(**short) if short else None,
         audit=pb.AuditSummary(**audited) if audited else None,
         served=a.name in served,
@@ -132,11 +152,14 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
         report = self.domain.evaluations.latest(adapter.name, adapter.version)
         return adapter_pb(adapter, active if active is not None else self._active(),
                           served if served is not None else set(self.activation.served_names()), report,
-                          self.domain.audits.latest(adapter.name, adapter.version))
+                          audit=self.domain.audits.latest(adapter.name, adapter.version),
+                          lineage=self.domain.lineage.entry(adapter.name, adapter.version))
 
-    def _registered(self, adapter: Adapter) -> pb.Adapter:
+    def _registered(self, adapter: Adapter, dataset_version: int = 0, dataset_sha256: str = "") -> pb.Adapter:
         """A re-registered active or served adapter has a new version (a new served name):
-        rewrite the launcher's files and let vLLM catch up (hot mode)."""
+        rewrite the launcher's files and let vLLM catch up (hot mode). Every registration is
+        kept in the lineage (lineage.py)."""
+        self.domain.lineage.record(adapter, dataset_version, dataset_sha256)
         active, served = self._active(), set(self.activation.served_names())
         if adapter.name == active or adapter.name in served:
             self.activation.write_files()
@@ -156,7 +179,8 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
             dataset=request.dataset, metrics=dict(request.metrics), job_id=request.job_id,
             source="trainer" if request.job_id else "directory", replace=request.replace,
         )
-        return self.requests.record(request.request_id, self._registered(adapter))
+        return self.requests.record(request.request_id,
+                                    self._registered(adapter, request.dataset_version, request.dataset_sha256))
 
     def _server_path(self, raw: str) -> Path:
         """A directory on the server under the data root or ``allowed_paths`` (absolute, or
@@ -201,17 +225,17 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
                             detail="require_eval=false ignored: activation_requires_eval is on")
         elif request.require_eval:
             check_activation(self.domain.evaluations, request.name)
-        return status_pb(await self.activation.activate(request.name, actor=_actor(context)))
+        return status_pb(await self.activation.activate(request.name, actor=_actor(context), force=request.force))
 
     async def DeactivateAdapter(self, request, context):
         return status_pb(await self.activation.deactivate(actor=_actor(context)))
 
     async def RollbackActivation(self, request, context):
-        return status_pb(await self.activation.rollback(actor=_actor(context)))
+        return status_pb(await self.activation.rollback(actor=_actor(context), force=request.force))
 
     async def ServeAdapter(self, request, context):
         validate_name(request.name, "name")
-        names = await self.activation.serve(request.name)
+        names = await self.activation.serve(request.name, force=request.force)
         return pb.ServeAdapterResponse(adapter=self._pb(self.catalog.get(request.name)), served_adapter_names=names)
 
     async def UnserveAdapter(self, request, context):
@@ -234,6 +258,24 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
             yield status_pb(event.status)
 
     # -- evaluations
+    # -- lineage
+    async def GetAdapterLineage(self, request, context):
+        current = self.catalog.get(request.name).version if self.catalog.exists(request.name) else 0
+        entries = self.domain.lineage.history(request.name)
+        if not entries and not current:
+            raise not_found("adapter", request.name)
+        return pb.AdapterLineage(name=request.name, versions=[lineage_entry_pb(e, current) for e in entries])
+
+    async def RetractDatasetData(self, request, context):
+        marked, redacted = await asyncio.to_thread(
+            self.domain.lineage.retract, request.dataset, request.version, request.reason,
+            self.domain.evaluations, list(request.redact_digests), list(request.redact_terms))
+        log.info("dataset_data_retracted", dataset=request.dataset, version=request.version,
+                 adapters=len(marked), samples_redacted=redacted)
+        return pb.RetractDatasetDataResponse(
+            marked=[lineage_entry_pb(e, self.catalog.get(e.name).version if self.catalog.exists(e.name) else 0)
+                    for e in marked], samples_redacted=redacted)
+
     async def CreateEvaluation(self, request, context):
         if replay := self.requests.replay(request.request_id, pb.EvaluationReport):
             return replay

@@ -86,7 +86,9 @@ class Registrar:
                 adapter = await stub.RegisterAdapter(registry_pb2.RegisterAdapterRequest(
                     name=job.params["adapter_name"], path=job.result.get("adapter_dir") or "",
                     base_model=job.params.get("base_model") or "", dataset=job.params.get("dataset_name") or "",
-                    metrics=final_metrics(job.result), job_id=job.id, replace=True), **meta)  # fmt: skip
+                    metrics=final_metrics(job.result), job_id=job.id, replace=True,
+                    dataset_version=int(job.params.get("dataset_version") or 0),
+                    dataset_sha256=job.params.get("dataset_sha256") or ""), **meta)  # fmt: skip
         except grpc.aio.AioRpcError as exc:
             message = describe(exc)
             if exc.code() in RETRYABLE:

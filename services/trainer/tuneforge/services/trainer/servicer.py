@@ -123,7 +123,8 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
         )  # fmt: skip
         params.update(preset=request.preset or DEFAULT_PRESET, resume_from=request.resume_from,
                       register=request.register if request.HasField("register") else True,
-                      full_max_parameters=self.ctx.config.full_max_parameters)
+                      full_max_parameters=self.ctx.config.full_max_parameters,
+                      dataset_version=dataset.version, dataset_sha256=dataset.sha256)  # lineage (registration.py)
         self._check_adapter_free(name)  # again: the awaits above let another request in
         job = await self.ctx.engine.create(TRAIN, params, request_id=request.request_id)
         return job_pb(job, self.ctx.engine.kinds)
