@@ -227,3 +227,23 @@ def test_a_rewrite_waits_for_another_change_of_the_same_dataset(catalog, tmp_pat
         assert catalog.get("d").version == 1
     worker.join(30)
     assert done.is_set() and catalog.get("d").version == 2 and catalog.get("d").record_count == 3
+
+
+def test_forget_drops_the_leak_audits_private_probes_which_may_hold_the_persons_values(server, client, tmp_path):
+    """A scrubbed import keeps what it removed in pii_probes.jsonl for the leak audit; it holds
+    the forgotten person's phone number as much as anyone's, so the new version has none."""
+    from tuneforge.services.dataset.scrub import PROBES_FILE
+
+    export = json.loads(write_export(tmp_path / "result.json").read_text(encoding="utf-8"))
+    mallory = export["chats"]["list"][0]["messages"]
+    mallory[0]["text"] = MALLORY_TEXTS[0] + ", my number is 8 (912) 345-67-89"
+    (tmp_path / "result.json").write_text(json.dumps(export, ensure_ascii=False), encoding="utf-8")
+    cli(server, "dataset", "telegram", str(tmp_path / "result.json"), "--name", "chats", "--owner", OWNER[0],
+        "--include-groups", "--validation-split", "0", "--scrub")
+    probes = server.config.root / "datasets" / "chats" / PROBES_FILE
+    assert "345-67-89" in probes.read_text(encoding="utf-8")  # kept privately for the audit
+
+    cli(server, "dataset", "forget", "chats", "--contact", "user501")
+    assert client.dataset.get_dataset(name="chats").version == 2
+    assert not probes.exists()
+    assert "345-67-89" not in dataset_files_text(server.config.root)

@@ -345,7 +345,9 @@ class DatasetCatalog:
         """Rewrite ``name``'s records as its next version: ``transform(records_iter)`` yields the
         records to keep (called once for data.jsonl, once for validation.jsonl). The old files
         are removed. Returns ``(old, new)``; INVALID_ARGUMENT ``DATASET_EMPTY`` when no training
-        record would be left (the dataset is unchanged then)."""
+        record would be left (the dataset is unchanged then). The leak audit's private probe
+        file (scrub.PROBES_FILE) is not carried over: it holds the values the scrubber removed,
+        a forgotten person's among them, and cannot tell whose they were."""
         with self.exclusive(name):
             return self._rewrite(name, transform, report)
 
