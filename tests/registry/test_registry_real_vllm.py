@@ -205,6 +205,11 @@ def test_fake_vllm_sleep_routes_answer_like_the_real_ones(vllm, base):
                 assert ours[1] == real[1], (method, path)
 
 
+def alice_loads(vllm) -> int:
+    """How often the real vLLM logged loading ``alice@v1`` (vllm/entrypoints/openai/models/serving.py)."""
+    return vllm.log_path.read_text(encoding="utf-8", errors="replace").count("Loaded new LoRA adapter: name 'alice@v1'")
+
+
 def test_training_on_a_shared_gpu_sleeps_the_real_vllm_and_wakes_it_with_its_adapter(
         server_factory, vllm, base, adapters, tmp_path):
     import json
@@ -220,6 +225,7 @@ def test_training_on_a_shared_gpu_sleeps_the_real_vllm_and_wakes_it_with_its_ada
     try:
         cli(srv, "import", str(adapters["alice"]), "--name", "alice")
         cli(srv, "activate", "alice")
+        loads_before = alice_loads(vllm)
         with Client(srv.target, timeout=60) as c:
             up = c.upload_file("dataset", chats)
             c.dataset.import_dataset(upload_id=up.id, dataset_name="chats")
@@ -236,7 +242,9 @@ def test_training_on_a_shared_gpu_sleeps_the_real_vllm_and_wakes_it_with_its_ada
             done = c.wait_job(job.id)
         assert done.state == common_pb2.Job.STATE_CANCELLED, done.error_message
         assert asleep_while_training == {"is_sleeping": True}
-        # the job's end wakes vLLM, then loads what it served before (a moment apart)
+        # the job's end wakes vLLM, then unloads and loads again what it served before: wait
+        # for that load (vLLM's own log line), or a request can fall in the moment between
+        until(lambda: alice_loads(vllm) > loads_before, 60, "alice@v1 loaded again after the wake")
         until(lambda: served(vllm.base_url) == {"alice@v1"}, 60, "awake with alice@v1 again")
         assert real_vllm.get_json(vllm.base_url + "/is_sleeping")[1] == {"is_sleeping": False}
         prompt = tokenize(base)
