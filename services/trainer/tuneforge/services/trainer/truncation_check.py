@@ -26,6 +26,8 @@ from tuneforge.runtime.errors import Code, FieldViolation, TuneforgeError, faile
 from tuneforge.runtime.job_rpcs import to_message
 
 TIMEOUT_SECONDS = 300.0
+CACHE_ENTRIES = 64
+_CACHE: dict[tuple, bytes] = {}  # (python, model, file, size, mtime, limit, policy) -> report
 
 
 def compute(base_model: str, train_file: Path, max_seq_length: int, truncation: str) -> dict:
@@ -55,7 +57,28 @@ def command(python: str, base_model: str, train_file: str, max_seq_length: int,
 async def report_async(python: str, base_model: str, train_file: str, max_seq_length: int,
                        truncation: str) -> pb.TruncationReport:
     """The report from a subprocess (killed on timeout or cancellation); the job's error for a
-    dataset or template it would refuse."""
+    dataset or template it would refuse. Cached per file (and its size and mtime), model
+    and settings: a dataset version does not change, and a plan with a short deadline (one
+    that times a warm-up) should not spend it counting again."""
+    key = (python, base_model, *_stamp(train_file), max_seq_length, truncation)
+    if key not in _CACHE:
+        report = await _run(python, base_model, train_file, max_seq_length, truncation)
+        while len(_CACHE) >= CACHE_ENTRIES:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = report.SerializeToString()
+    return pb.TruncationReport.FromString(_CACHE[key])
+
+
+def _stamp(path: str) -> tuple[str, int, int]:
+    try:
+        st = os.stat(path)
+        return path, st.st_size, st.st_mtime_ns
+    except OSError:
+        return path, -1, -1
+
+
+async def _run(python: str, base_model: str, train_file: str, max_seq_length: int,
+               truncation: str) -> pb.TruncationReport:
     proc = await asyncio.create_subprocess_exec(
         *command(python, base_model, train_file, max_seq_length, truncation),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
