@@ -132,13 +132,18 @@ def test_drop_removes_every_record_over_the_limit(tokenizer):
     assert enc.report.records_dropped == 2 and enc.report.records_over_limit == 2
 
 
-def test_an_unknown_truncation_policy_is_refused_naming_the_field(tokenizer):
+def test_the_policy_is_a_config_key_and_an_unknown_one_is_refused_naming_the_choices():
     from tuneforge.runtime.errors import TuneforgeError
+    from tuneforge.services.trainer import config_pb
     from tuneforge.services.trainer.config import from_dict
 
+    assert from_dict({"truncation": "split_turns"}).truncation == "split_turns"
+    msg = config_pb.config_pb({"truncation": "drop"})
+    assert config_pb.overrides(msg) == {"truncation": "drop"}
     with pytest.raises(TuneforgeError) as info:
         from_dict({"truncation": "chop"})
-    assert info.value.violations[0].field == "config.truncation"
+    bad = info.value.violations[0]
+    assert bad.field == "config.truncation" and "truncate, split_turns, drop" in bad.description
 
 
 # ---- what reaches the user ---------------------------------------------------------------

@@ -56,10 +56,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from tuneforge.runtime.errors import TuneforgeError, invalid_argument
+from tuneforge.services.trainer.config import TRUNCATIONS
 
 _GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
 _PROBE = "Zq7 probe reply"
-TRUNCATIONS = ("truncate", "split_turns", "drop")
 REPORTED_INDICES = 50  # TruncationReport.record_indices keeps the first this many
 
 

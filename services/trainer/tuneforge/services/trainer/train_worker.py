@@ -23,7 +23,9 @@ chat_data) → train (TRL SFTTrainer; events from callbacks.EventsCallback) → 
 (``final/`` written to a temp dir and renamed: an adapter, or with method=full a whole model
 directory) → ``result`` (with ``method``, ``variant`` and ``artifact`` = adapter | model).
 
-Events: progress phases ``loading_model``, ``tokenizing``, ``training``, ``saving``; metrics
+Events: progress phases ``loading_model``, ``tokenizing``, ``training``, ``saving``; after
+tokenizing, before the first step, the truncation report (chat_data) as a log line and as a
+``result`` holding only ``truncation`` (the final result repeats it); metrics
 (loss, eval_loss, learning_rate, grad_norm, tokens_per_second, ...); a checkpoint event after
 every complete checkpoint (``output_dir/checkpoints/checkpoint-<step>``, holding adapter,
 optimizer, scheduler, RNG and trainer_state + ``training_config.json``).
