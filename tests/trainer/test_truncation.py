@@ -210,7 +210,7 @@ def test_train_plan_and_dataset_stats_show_the_report(server, tiny_lm_dir, tmp_p
         capture_output=True, text=True, timeout=300, env=env, cwd=REPO, check=False)
     assert stats.returncode == 0, stats.stderr[-3000:]
     assert f"over max_seq_length {LIMIT}:" in stats.stdout
-    assert f"(records {listed})" in stats.stdout and "with truncation=drop they were dropped" in stats.stdout
+    assert f"(records {listed})" in stats.stdout and "with truncation=drop they are dropped" in stats.stdout
     as_json = subprocess.run(
         [sys.executable, "-m", "tuneforge.cli.main", "dataset", "stats", "long", "--json",
          "--base-model", str(tiny_lm_dir), "--max-seq-length", str(LIMIT)],

@@ -30,7 +30,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from tuneforge.client import InvalidArgument, Unavailable, Unimplemented
+from tuneforge.client import InvalidArgument, TuneforgeClientError, Unavailable, Unimplemented
 from tuneforge.common.v1 import common_pb2
 from tuneforge.trainer.v1 import trainer_pb2
 
@@ -384,7 +384,7 @@ def _stats(args: argparse.Namespace) -> int:
 def _truncation_plan(client: Any, args: argparse.Namespace) -> Any:
     """The trainer's plan for a chat dataset, for its truncation report: the training job's own
     encoding (chat template, assistant tokens), as the job and `train plan` count it. None for
-    preference data (TRL tokenizes it) or when no trainer answers (said on stderr)."""
+    preference data (TRL tokenizes it), or when the trainer cannot give one (why: on stderr)."""
     d = client.dataset.get_dataset(name=args.name)
     if d.format.startswith("preference") or d.format == "kto":
         return None
@@ -396,6 +396,9 @@ def _truncation_plan(client: Any, args: argparse.Namespace) -> Any:
             warmup=trainer_pb2.PlanTrainingRequest.Warmup.WARMUP_SKIP)
     except (Unavailable, Unimplemented) as exc:
         print(f"no truncation report: the trainer service did not answer ({exc})", file=sys.stderr)
+        return None
+    except TuneforgeClientError as exc:  # e.g. records training would refuse: said, stats still shown
+        print(f"no truncation report: {exc}", file=sys.stderr)
         return None
 
 

@@ -96,18 +96,20 @@ class TruncationReport:
             return (f"truncation: none of {self.records} records is longer than "
                     f"max_seq_length={self.max_seq_length}")
         more = " ..." if self.records_over_limit > len(self.record_indices) else ""
-        done = {"truncate": "kept their start without the cut turns",
-                "split_turns": f"were split at turn boundaries (+{self.records_added_by_split} "
+        done = {"truncate": "keep their start without the cut turns",
+                "split_turns": f"are split at turn boundaries (+{self.records_added_by_split} "
                                "records)",
-                "drop": "were dropped"}[self.truncation]
+                "drop": "are dropped"}[self.truncation]
+        lacking = (f"{self.turns_without_end_of_turn} trained turns lack their end-of-turn token"
+                   if self.turns_without_end_of_turn else
+                   "no trained turn lacks its end-of-turn token")
         return (f"truncation: {self.records_over_limit} of {self.records} records are longer "
                 f"than max_seq_length={self.max_seq_length} (records "
                 f"{', '.join(map(str, self.record_indices))}{more}); a cut at the limit would "
                 f"remove {self.assistant_tokens_cut} assistant tokens and the end-of-turn token "
                 f"of {self.turns_cut} turns; with truncation={self.truncation} they {done}: "
                 f"{self.assistant_tokens_lost} assistant tokens are not trained, "
-                f"{self.records_dropped} records dropped, no trained turn lacks its "
-                f"end-of-turn token")
+                f"{self.records_dropped} records dropped, {lacking}")
 
 
 @dataclass
