@@ -204,11 +204,12 @@ def test_a_template_that_leaves_the_end_token_untrained_fails_naming_the_record(
     assert "record 0" in str(info.value) and "<|im_end|>" in str(info.value)
 
 
-def test_a_turn_cut_by_truncation_lowers_the_coverage_but_is_kept(tokenizer):
+def test_a_turn_cut_by_truncation_is_not_trained(tokenizer):
     reply = "word " * 40
-    enc = chat_data.encode_records(tokenizer, [[{"role": "user", "content": "x"},
-                                                {"role": "assistant", "content": reply}]], 20)
-    assert enc.turns == 1 and enc.turns_ending == 0 and enc.end_of_turn_coverage == 0.0
+    cut = [{"role": "user", "content": "x"}, {"role": "assistant", "content": reply}]
+    enc = chat_data.encode_records(tokenizer, [CHAT[1:3], cut], 32)
+    assert enc.dropped == [1] and enc.end_of_turn_coverage == 1.0
+    assert enc.report.turns_cut == 1 and enc.report.records_dropped == 1
 
 
 def test_reasoning_template_trains_each_turn_after_an_empty_think_block(qwen3_tokenizer):

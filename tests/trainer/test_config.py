@@ -20,7 +20,7 @@ from tuneforge.services.trainer.model_check import check_against_model
 from tuneforge.services.trainer.presets import PRESETS, resolve
 
 KEYS = ["lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size",
-        "gradient_accumulation_steps", "learning_rate", "epochs", "max_seq_length",
+        "gradient_accumulation_steps", "learning_rate", "epochs", "max_seq_length", "truncation",
         "warmup_ratio", "weight_decay", "gradient_checkpointing", "precision", "quantization",
         "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed",
         "packing", "method", "use_dora", "use_rslora", "loraplus_lr_ratio", "preference_beta",

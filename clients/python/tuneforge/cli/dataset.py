@@ -31,10 +31,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from tuneforge.client import InvalidArgument
+from tuneforge.client import InvalidArgument, TuneforgeClientError, Unavailable, Unimplemented
 from tuneforge.common.v1 import common_pb2
+from tuneforge.trainer.v1 import trainer_pb2
 
-from tuneforge.cli import dataset_prefer, jobs
+from tuneforge.cli import dataset_prefer, jobs, train_plan
 from tuneforge.cli.common import (
     client_options,
     connect,
@@ -370,10 +371,38 @@ def stats_text(s: Any) -> str:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    s = connect(args).dataset.get_dataset_stats(name=args.name, base_model=args.base_model or "",
-                                                max_seq_length=args.max_seq_length or 0)  # fmt: skip
-    emit(args, s, stats_text(s))
+    client = connect(args)
+    plan = _truncation_plan(client, args) if args.base_model else None
+    max_seq_length = args.max_seq_length or (plan.config.max_seq_length if plan else 0)
+    s = client.dataset.get_dataset_stats(name=args.name, base_model=args.base_model or "",
+                                         max_seq_length=max_seq_length)  # fmt: skip
+    if plan is None:
+        emit(args, s, stats_text(s))
+        return 0
+    data = {**to_dict(s), "truncation": to_dict(plan.truncation)}
+    emit(args, data, f"{stats_text(s)}\n{train_plan.truncation_text(plan.truncation)}")
     return 0
+
+
+def _truncation_plan(client: Any, args: argparse.Namespace) -> Any:
+    """The trainer's plan for a chat dataset, for its truncation report: the training job's own
+    encoding (chat template, assistant tokens), as the job and `train plan` count it. None for
+    preference data (TRL tokenizes it), or when the trainer cannot give one (why: on stderr)."""
+    d = client.dataset.get_dataset(name=args.name)
+    if d.format.startswith("preference") or d.format == "kto":
+        return None
+    config = {k: v for k, v in (("max_seq_length", args.max_seq_length),
+                                ("truncation", args.truncation)) if v}
+    try:
+        return client.trainer.plan_training(
+            dataset=args.name, base_model=args.base_model, config=config,
+            warmup=trainer_pb2.PlanTrainingRequest.Warmup.WARMUP_SKIP)
+    except (Unavailable, Unimplemented) as exc:
+        print(f"no truncation report: the trainer service did not answer ({exc})", file=sys.stderr)
+        return None
+    except TuneforgeClientError as exc:  # e.g. records training would refuse: said, stats still shown
+        print(f"no truncation report: {exc}", file=sys.stderr)
+        return None
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -553,7 +582,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = cmds.add_parser("stats", parents=[common], help="records, messages, tokens, length histogram")
     p.add_argument("name")
     p.add_argument("--base-model", default="", help="count with this model's tokenizer (local dir or cached id)")
-    p.add_argument("--max-seq-length", type=int, default=0, help="count records longer than this; default 2048")
+    p.add_argument("--max-seq-length", type=int, default=0,
+                   help="count records longer than this; default 2048 (with --base-model: the training default)")
+    p.add_argument("--truncation", default="", choices=("", "truncate", "split_turns", "drop"),
+                   help="with --base-model: the policy the truncation report is for (default: the training default)")
     p.set_defaults(func=_stats)
     p = cmds.add_parser("preview", parents=[common], help="the first records as JSON lines")
     p.add_argument("name")

@@ -5,7 +5,8 @@
     tuneforge train open-tensorboard JOB [--port 6006]
 
 ``plan`` prints the pre-flight estimate the trainer would check before queueing the job (peak
-memory by part, the device and what it has free, what to change when it does not fit) and
+memory by part, the device and what it has free, what to change when it does not fit, the
+truncation report: records over max_seq_length and what the truncation policy does) and
 exits 1 when the job would not fit. On a GPU it also times a short warm-up (a few real batches
 in a job of kind warmup, queued like training) and prints the job's estimated wall time;
 ``--warmup`` runs one on a CPU server too, ``--no-warmup`` skips it. The warm-up loads the
@@ -20,7 +21,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tuneforge.client import job_params, tracking
+from tuneforge.client import job_params, tracking, truncation
 from tuneforge.trainer.v1 import trainer_pb2
 
 from tuneforge.cli.common import connect, emit, parse_sets
@@ -50,6 +51,12 @@ def time_text(t: Any) -> str:
             f"{_gib(t.measured_peak_bytes)} seen; {t.note}; job {t.job_id})")
 
 
+def truncation_text(report: Any) -> str:
+    """A ``TruncationReport`` message in the words the training job logs it."""
+    policy = trainer_pb2.TrainingConfig.Truncation.Name(report.truncation).removeprefix("TRUNCATION_").lower()
+    return truncation.from_message(report, policy).summary()
+
+
 def plan_text(plan: Any) -> str:
     m = plan.memory
     parts = (("weights", m.weights_bytes), ("trainable state", m.trainable_state_bytes),
@@ -65,6 +72,8 @@ def plan_text(plan: Any) -> str:
         f"{_gib(plan.available_bytes)} available -> {'fits' if plan.fits else 'DOES NOT FIT'}",
     ]
     lines += [f"  change: {tip}" for tip in plan.advice]
+    if plan.HasField("truncation"):
+        lines.append(truncation_text(plan.truncation))
     lines.append(time_text(plan.time))
     return "\n".join(lines)
 

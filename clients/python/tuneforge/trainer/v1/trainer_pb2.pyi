@@ -20,7 +20,7 @@ CHAT_SIDE_BASE: ChatSide
 CHAT_SIDE_ADAPTER: ChatSide
 
 class TrainingConfig(_message.Message):
-    __slots__ = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size", "gradient_accumulation_steps", "learning_rate", "epochs", "max_seq_length", "warmup_ratio", "weight_decay", "gradient_checkpointing", "precision", "quantization", "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed", "packing", "method", "use_dora", "use_rslora", "loraplus_lr_ratio", "preference_beta", "report_to", "use_liger_kernel", "attn_implementation")
+    __slots__ = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size", "gradient_accumulation_steps", "learning_rate", "epochs", "max_seq_length", "warmup_ratio", "weight_decay", "gradient_checkpointing", "precision", "quantization", "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed", "packing", "method", "use_dora", "use_rslora", "loraplus_lr_ratio", "preference_beta", "report_to", "use_liger_kernel", "attn_implementation", "truncation")
     class Precision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         PRECISION_UNSPECIFIED: _ClassVar[TrainingConfig.Precision]
@@ -77,6 +77,16 @@ class TrainingConfig(_message.Message):
     ATTN_IMPLEMENTATION_SDPA: TrainingConfig.AttnImplementation
     ATTN_IMPLEMENTATION_FLASH_ATTENTION_2: TrainingConfig.AttnImplementation
     ATTN_IMPLEMENTATION_FLASH_ATTENTION_3: TrainingConfig.AttnImplementation
+    class Truncation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        TRUNCATION_UNSPECIFIED: _ClassVar[TrainingConfig.Truncation]
+        TRUNCATION_TRUNCATE: _ClassVar[TrainingConfig.Truncation]
+        TRUNCATION_SPLIT_TURNS: _ClassVar[TrainingConfig.Truncation]
+        TRUNCATION_DROP: _ClassVar[TrainingConfig.Truncation]
+    TRUNCATION_UNSPECIFIED: TrainingConfig.Truncation
+    TRUNCATION_TRUNCATE: TrainingConfig.Truncation
+    TRUNCATION_SPLIT_TURNS: TrainingConfig.Truncation
+    TRUNCATION_DROP: TrainingConfig.Truncation
     LORA_RANK_FIELD_NUMBER: _ClassVar[int]
     LORA_ALPHA_FIELD_NUMBER: _ClassVar[int]
     LORA_DROPOUT_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +115,7 @@ class TrainingConfig(_message.Message):
     REPORT_TO_FIELD_NUMBER: _ClassVar[int]
     USE_LIGER_KERNEL_FIELD_NUMBER: _ClassVar[int]
     ATTN_IMPLEMENTATION_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATION_FIELD_NUMBER: _ClassVar[int]
     lora_rank: int
     lora_alpha: int
     lora_dropout: float
@@ -133,7 +144,34 @@ class TrainingConfig(_message.Message):
     report_to: TrainingConfig.ReportTo
     use_liger_kernel: bool
     attn_implementation: TrainingConfig.AttnImplementation
-    def __init__(self, lora_rank: _Optional[int] = ..., lora_alpha: _Optional[int] = ..., lora_dropout: _Optional[float] = ..., target_modules: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., gradient_accumulation_steps: _Optional[int] = ..., learning_rate: _Optional[float] = ..., epochs: _Optional[float] = ..., max_seq_length: _Optional[int] = ..., warmup_ratio: _Optional[float] = ..., weight_decay: _Optional[float] = ..., gradient_checkpointing: _Optional[bool] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., quantization: _Optional[_Union[TrainingConfig.Quantization, str]] = ..., save_steps: _Optional[int] = ..., eval_steps: _Optional[int] = ..., validation_split: _Optional[float] = ..., early_stopping_patience: _Optional[int] = ..., seed: _Optional[int] = ..., packing: _Optional[bool] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., use_dora: _Optional[bool] = ..., use_rslora: _Optional[bool] = ..., loraplus_lr_ratio: _Optional[float] = ..., preference_beta: _Optional[float] = ..., report_to: _Optional[_Union[TrainingConfig.ReportTo, str]] = ..., use_liger_kernel: _Optional[bool] = ..., attn_implementation: _Optional[_Union[TrainingConfig.AttnImplementation, str]] = ...) -> None: ...
+    truncation: TrainingConfig.Truncation
+    def __init__(self, lora_rank: _Optional[int] = ..., lora_alpha: _Optional[int] = ..., lora_dropout: _Optional[float] = ..., target_modules: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., gradient_accumulation_steps: _Optional[int] = ..., learning_rate: _Optional[float] = ..., epochs: _Optional[float] = ..., max_seq_length: _Optional[int] = ..., warmup_ratio: _Optional[float] = ..., weight_decay: _Optional[float] = ..., gradient_checkpointing: _Optional[bool] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., quantization: _Optional[_Union[TrainingConfig.Quantization, str]] = ..., save_steps: _Optional[int] = ..., eval_steps: _Optional[int] = ..., validation_split: _Optional[float] = ..., early_stopping_patience: _Optional[int] = ..., seed: _Optional[int] = ..., packing: _Optional[bool] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., use_dora: _Optional[bool] = ..., use_rslora: _Optional[bool] = ..., loraplus_lr_ratio: _Optional[float] = ..., preference_beta: _Optional[float] = ..., report_to: _Optional[_Union[TrainingConfig.ReportTo, str]] = ..., use_liger_kernel: _Optional[bool] = ..., attn_implementation: _Optional[_Union[TrainingConfig.AttnImplementation, str]] = ..., truncation: _Optional[_Union[TrainingConfig.Truncation, str]] = ...) -> None: ...
+
+class TruncationReport(_message.Message):
+    __slots__ = ("max_seq_length", "truncation", "records", "records_over_limit", "record_indices", "assistant_tokens_cut", "turns_cut", "records_dropped", "records_added_by_split", "assistant_tokens_lost", "turns_without_end_of_turn")
+    MAX_SEQ_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATION_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_OVER_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    RECORD_INDICES_FIELD_NUMBER: _ClassVar[int]
+    ASSISTANT_TOKENS_CUT_FIELD_NUMBER: _ClassVar[int]
+    TURNS_CUT_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_ADDED_BY_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    ASSISTANT_TOKENS_LOST_FIELD_NUMBER: _ClassVar[int]
+    TURNS_WITHOUT_END_OF_TURN_FIELD_NUMBER: _ClassVar[int]
+    max_seq_length: int
+    truncation: TrainingConfig.Truncation
+    records: int
+    records_over_limit: int
+    record_indices: _containers.RepeatedScalarFieldContainer[int]
+    assistant_tokens_cut: int
+    turns_cut: int
+    records_dropped: int
+    records_added_by_split: int
+    assistant_tokens_lost: int
+    turns_without_end_of_turn: int
+    def __init__(self, max_seq_length: _Optional[int] = ..., truncation: _Optional[_Union[TrainingConfig.Truncation, str]] = ..., records: _Optional[int] = ..., records_over_limit: _Optional[int] = ..., record_indices: _Optional[_Iterable[int]] = ..., assistant_tokens_cut: _Optional[int] = ..., turns_cut: _Optional[int] = ..., records_dropped: _Optional[int] = ..., records_added_by_split: _Optional[int] = ..., assistant_tokens_lost: _Optional[int] = ..., turns_without_end_of_turn: _Optional[int] = ...) -> None: ...
 
 class Preset(_message.Message):
     __slots__ = ("name", "description", "config")
@@ -273,7 +311,7 @@ class Registration(_message.Message):
     def __init__(self, state: _Optional[_Union[Registration.State, str]] = ..., attempts: _Optional[int] = ..., message: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., path: _Optional[str] = ..., registry: _Optional[str] = ..., last_attempt_time: _Optional[float] = ...) -> None: ...
 
 class TrainingJobResult(_message.Message):
-    __slots__ = ("base_model", "dataset", "adapter_name", "config", "precision", "global_step", "max_steps", "epoch", "train_loss", "last_loss", "eval_loss", "best_eval_loss", "num_tokens", "train_runtime", "tokens_per_second", "train_records", "dropped_records", "early_stopped", "wall_seconds", "stopped", "adapter_dir", "output_dir", "checkpoint", "registration", "method", "variant", "artifact", "end_of_turn_coverage")
+    __slots__ = ("base_model", "dataset", "adapter_name", "config", "precision", "global_step", "max_steps", "epoch", "train_loss", "last_loss", "eval_loss", "best_eval_loss", "num_tokens", "train_runtime", "tokens_per_second", "train_records", "dropped_records", "early_stopped", "wall_seconds", "stopped", "adapter_dir", "output_dir", "checkpoint", "registration", "method", "variant", "artifact", "end_of_turn_coverage", "truncation")
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -302,6 +340,7 @@ class TrainingJobResult(_message.Message):
     VARIANT_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_FIELD_NUMBER: _ClassVar[int]
     END_OF_TURN_COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATION_FIELD_NUMBER: _ClassVar[int]
     base_model: str
     dataset: str
     adapter_name: str
@@ -330,7 +369,8 @@ class TrainingJobResult(_message.Message):
     variant: str
     artifact: str
     end_of_turn_coverage: float
-    def __init__(self, base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., adapter_name: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., global_step: _Optional[int] = ..., max_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., train_loss: _Optional[float] = ..., last_loss: _Optional[float] = ..., eval_loss: _Optional[float] = ..., best_eval_loss: _Optional[float] = ..., num_tokens: _Optional[float] = ..., train_runtime: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., train_records: _Optional[int] = ..., dropped_records: _Optional[int] = ..., early_stopped: _Optional[bool] = ..., wall_seconds: _Optional[float] = ..., stopped: _Optional[bool] = ..., adapter_dir: _Optional[str] = ..., output_dir: _Optional[str] = ..., checkpoint: _Optional[str] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., variant: _Optional[str] = ..., artifact: _Optional[str] = ..., end_of_turn_coverage: _Optional[float] = ...) -> None: ...
+    truncation: TruncationReport
+    def __init__(self, base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., adapter_name: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., global_step: _Optional[int] = ..., max_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., train_loss: _Optional[float] = ..., last_loss: _Optional[float] = ..., eval_loss: _Optional[float] = ..., best_eval_loss: _Optional[float] = ..., num_tokens: _Optional[float] = ..., train_runtime: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., train_records: _Optional[int] = ..., dropped_records: _Optional[int] = ..., early_stopped: _Optional[bool] = ..., wall_seconds: _Optional[float] = ..., stopped: _Optional[bool] = ..., adapter_dir: _Optional[str] = ..., output_dir: _Optional[str] = ..., checkpoint: _Optional[str] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., variant: _Optional[str] = ..., artifact: _Optional[str] = ..., end_of_turn_coverage: _Optional[float] = ..., truncation: _Optional[_Union[TruncationReport, _Mapping]] = ...) -> None: ...
 
 class PlanTrainingRequest(_message.Message):
     __slots__ = ("dataset", "base_model", "preset", "config", "warmup", "warmup_batches")
@@ -373,7 +413,7 @@ class MemoryEstimate(_message.Message):
     def __init__(self, weights_bytes: _Optional[int] = ..., trainable_state_bytes: _Optional[int] = ..., activations_bytes: _Optional[int] = ..., logits_bytes: _Optional[int] = ..., runtime_bytes: _Optional[int] = ..., total_bytes: _Optional[int] = ...) -> None: ...
 
 class TrainingPlan(_message.Message):
-    __slots__ = ("parameters", "trainable_parameters", "seq_len", "seq_len_source", "memory", "device_kind", "device_name", "device_total_bytes", "available_bytes", "fits", "advice", "config", "time")
+    __slots__ = ("parameters", "trainable_parameters", "seq_len", "seq_len_source", "memory", "device_kind", "device_name", "device_total_bytes", "available_bytes", "fits", "advice", "config", "time", "truncation")
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     TRAINABLE_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     SEQ_LEN_FIELD_NUMBER: _ClassVar[int]
@@ -387,6 +427,7 @@ class TrainingPlan(_message.Message):
     ADVICE_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATION_FIELD_NUMBER: _ClassVar[int]
     parameters: int
     trainable_parameters: int
     seq_len: int
@@ -400,7 +441,8 @@ class TrainingPlan(_message.Message):
     advice: _containers.RepeatedScalarFieldContainer[str]
     config: TrainingConfig
     time: TimeEstimate
-    def __init__(self, parameters: _Optional[int] = ..., trainable_parameters: _Optional[int] = ..., seq_len: _Optional[int] = ..., seq_len_source: _Optional[str] = ..., memory: _Optional[_Union[MemoryEstimate, _Mapping]] = ..., device_kind: _Optional[str] = ..., device_name: _Optional[str] = ..., device_total_bytes: _Optional[int] = ..., available_bytes: _Optional[int] = ..., fits: _Optional[bool] = ..., advice: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., time: _Optional[_Union[TimeEstimate, _Mapping]] = ...) -> None: ...
+    truncation: TruncationReport
+    def __init__(self, parameters: _Optional[int] = ..., trainable_parameters: _Optional[int] = ..., seq_len: _Optional[int] = ..., seq_len_source: _Optional[str] = ..., memory: _Optional[_Union[MemoryEstimate, _Mapping]] = ..., device_kind: _Optional[str] = ..., device_name: _Optional[str] = ..., device_total_bytes: _Optional[int] = ..., available_bytes: _Optional[int] = ..., fits: _Optional[bool] = ..., advice: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., time: _Optional[_Union[TimeEstimate, _Mapping]] = ..., truncation: _Optional[_Union[TruncationReport, _Mapping]] = ...) -> None: ...
 
 class TimeEstimate(_message.Message):
     __slots__ = ("measured", "note", "total_steps", "warmup_batches", "timed_batches", "seconds_per_step", "load_seconds", "estimated_seconds", "tokens_per_second", "measured_peak_bytes", "device", "job_id", "seconds_per_batch", "optimizer_seconds", "total_batches")

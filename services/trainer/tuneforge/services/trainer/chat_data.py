@@ -17,17 +17,25 @@ The mask is checked, not trusted. Policy:
   replies, a template that hides assistant text) fails the job with ``EMPTY_ASSISTANT_MASK``
   naming the record — that is a data or template bug, and training would silently learn
   nothing from it;
-* a record whose assistant tokens are all cut off by ``max_seq_length`` is **dropped with a
+* a record longer than ``max_seq_length`` is handled by the ``truncation`` policy and
+  counted in a :class:`TruncationReport` (records over the limit and which, assistant tokens
+  and turns a cut removes, and what the policy did): ``truncate`` (default) keeps the start
+  and does not train an assistant turn the limit cuts (its partial labels are dropped);
+  ``split_turns`` splits the conversation before user turns into records within the limit,
+  each starting with the system prompt (a turn too long on its own is truncated as above);
+  ``drop`` drops the record. A record left with no assistant token is **dropped with a
   warning** (real datasets have a few overlong chats; failing a long job for them would be
   hostile). If every record is dropped that way, the job fails with ``EMPTY_ASSISTANT_MASK``.
+  The report is the same one ``train plan`` and ``dataset stats --base-model`` show
+  (:func:`truncation_report`, run by ``truncation_check`` for the service).
 
 Will it stop? A LoRA chat model that never learnt its end-of-turn token never stops talking.
 So every trained assistant turn must end (trailing whitespace aside) with the template's
 end-of-turn token **inside the labels** (:func:`end_of_turn_ids`: the first special token the
 template writes after an assistant reply, e.g. ``<|im_end|>``, ``<|eot_id|>``); a record
 where one does not fails the job with ``END_OF_TURN_NOT_TRAINED`` naming the record and the
-turn. After truncation, :attr:`Encoded.end_of_turn_coverage` says how many trained turns still
-end with it (a turn cut by ``max_seq_length`` does not), which the job reports.
+turn. No truncation policy keeps a trained turn without it: :attr:`Encoded.end_of_turn_coverage`
+(trained turns ending with it, after truncation) is 1 whenever anything trains.
 
 Reasoning templates (Qwen3's ``<think>``): the template renders the turn being generated with
 a think block (empty when there is no reasoning: ``<think>\n\n</think>\n\n``) but earlier
@@ -47,7 +55,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from tuneforge.client.truncation import REPORTED_INDICES, TruncationReport
 from tuneforge.runtime.errors import TuneforgeError, invalid_argument
+from tuneforge.services.trainer.config import TRUNCATIONS
 
 _GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
 _PROBE = "Zq7 probe reply"
@@ -59,7 +69,8 @@ class Encoded:
     labels: list[list[int]] = field(default_factory=list)
     source_index: list[int] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)  # record indices cut to no assistant tokens
-    truncated: int = 0
+    truncated: int = 0  # samples longer than max_seq_length
+    report: TruncationReport | None = None
     tokens: int = 0
     assistant_tokens: int = 0
     turns: int = 0  # trained assistant turns (label runs) after truncation
@@ -312,13 +323,81 @@ def _record_samples(tokenizer: Any, messages: list, mode: str, source: str,
                           f"{type(exc).__name__}: {exc}") from None
 
 
+def _cut(tokenizer: Any, ids: list[int], mask: list[int], limit: int,
+         eot: set[int]) -> tuple[list[int], list[int]]:
+    """Keep the first ``limit`` tokens; a label run the cut leaves without its end-of-turn
+    token is not trained."""
+    if len(ids) <= limit:
+        return ids, mask
+    ids, mask = ids[:limit], list(mask[:limit])
+    for start, end in label_runs(mask):
+        if not _run_ends_turn(tokenizer, ids, (start, end), eot):
+            mask[start:end] = [0] * (end - start)
+    return ids, mask
+
+
+def _turn_groups(messages: list) -> tuple[list, list[list]]:
+    """(system prompt, turns): a turn starts at a user message that follows an assistant reply,
+    so a tool call stays with its results."""
+    system = messages[:1] if messages[0]["role"] == "system" else []
+    groups: list[list] = []
+    for msg in messages[len(system):]:
+        if not groups or (msg["role"] == "user"
+                          and any(m["role"] == "assistant" for m in groups[-1])):
+            groups.append([msg])
+        else:
+            groups[-1].append(msg)
+    return system, groups
+
+
+def _split_turns(tokenizer: Any, messages: list, mode: str, limit: int, eot: set[int],
+                 source: str, index: int) -> list[tuple[list[int], list[int]]]:
+    """The record as several, split at turn boundaries, each within ``limit`` where one turn
+    fits (greedy: as many whole turns as fit), each starting with the system prompt."""
+    system, groups = _turn_groups(messages)
+
+    def longest(piece: list) -> int:
+        return max(len(ids) for ids, _ in _record_samples(tokenizer, system + piece, mode,
+                                                          source, index))
+
+    pieces: list[list] = []
+    for group in groups:
+        candidate = (pieces[-1] if pieces else []) + group
+        if pieces and (not any(m["role"] == "assistant" for m in pieces[-1])
+                       or longest(candidate) <= limit):
+            pieces[-1] = candidate
+        else:
+            pieces.append(list(group))
+    return [_cut(tokenizer, ids, mask, limit, eot)
+            for piece in pieces if any(m["role"] == "assistant" for m in piece)
+            for ids, mask in _record_samples(tokenizer, system + piece, mode, source, index)]
+
+
+def _count_cut(tokenizer: Any, ids: list[int], mask: list[int], limit: int, eot: set[int],
+               report: TruncationReport) -> None:
+    report.assistant_tokens_cut += sum(mask[limit:])
+    for start, end in label_runs(mask):
+        if end > limit and (start >= limit
+                            or not _run_ends_turn(tokenizer, ids[:limit], (start, limit), eot)):
+            report.turns_cut += 1
+
+
 def encode_records(tokenizer: Any, records: list, max_seq_length: int,
-                   source: str = "train") -> Encoded:
-    """Tokenize, mask, check and truncate (keep the start) every record; see the module doc."""
+                   source: str = "train", truncation: str = "truncate",
+                   indices: list[int] | None = None, allow_empty: bool = False) -> Encoded:
+    """Tokenize, mask, check and fit every record to ``max_seq_length`` by the ``truncation``
+    policy, counting what that does in ``Encoded.report``; see the module doc. ``indices``:
+    the records' indices in their file (default 0, 1, ...), used in errors and the report.
+    Nothing left to train is EMPTY_ASSISTANT_MASK unless ``allow_empty``."""
+    if truncation not in TRUNCATIONS:
+        raise invalid_argument("config.truncation",
+                               f"expected one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
     mode = _template_mode(tokenizer)
     eot = end_of_turn_ids(tokenizer)
-    out = Encoded()
-    for index, messages in enumerate(records):
+    out = Encoded(report=TruncationReport(max_seq_length, truncation))
+    report = out.report
+    for position, messages in enumerate(records):
+        index = indices[position] if indices is not None else position
         samples = _record_samples(tokenizer, messages, mode, source, index)
         if not any(any(mask) for _, mask in samples):
             raise _data_error(
@@ -328,14 +407,30 @@ def encode_records(tokenizer: Any, records: list, max_seq_length: int,
                 reason="EMPTY_ASSISTANT_MASK")
         for ids, mask in samples:
             _check_end_of_turn(tokenizer, ids, mask, eot, source, index)
-        kept = 0
-        for ids, mask in samples:
-            if len(ids) > max_seq_length:
-                out.truncated += 1
-                ids, mask = ids[:max_seq_length], mask[:max_seq_length]
-            if not any(mask):
-                continue
-            kept += 1
+        report.records += 1
+        original = samples
+        over = [(ids, mask) for ids, mask in samples if len(ids) > max_seq_length]
+        out.truncated += len(over)
+        if over:
+            report.records_over_limit += 1
+            if len(report.record_indices) < REPORTED_INDICES:
+                report.record_indices.append(index)
+            for ids, mask in over:
+                _count_cut(tokenizer, ids, mask, max_seq_length, eot, report)
+            if truncation == "drop":
+                samples = []
+            elif truncation == "split_turns":
+                samples = _split_turns(tokenizer, messages, mode, max_seq_length, eot, source,
+                                       index)
+            else:
+                samples = [_cut(tokenizer, ids, mask, max_seq_length, eot) for ids, mask in samples]
+        kept = [(ids, mask) for ids, mask in samples if any(mask)]
+        if over:
+            report.assistant_tokens_lost += (sum(sum(m) for _, m in original)
+                                             - sum(sum(m) for _, m in kept))
+            if truncation == "split_turns":
+                report.records_added_by_split += max(0, len(kept) - len(original))
+        for ids, mask in kept:
             runs = label_runs(mask)
             out.turns += len(runs)
             out.turns_ending += sum(_run_ends_turn(tokenizer, ids, r, eot) for r in runs)
@@ -346,13 +441,24 @@ def encode_records(tokenizer: Any, records: list, max_seq_length: int,
             out.assistant_tokens += sum(mask)
         if not kept:
             out.dropped.append(index)
-    if not out.input_ids:
+            report.records_dropped += 1
+    report.turns_without_end_of_turn = out.turns - out.turns_ending
+    if not out.input_ids and not allow_empty:
         raise invalid_argument(
             "config.max_seq_length",
-            f"every {source} record loses all its assistant tokens when truncated to "
-            f"{max_seq_length} tokens; raise max_seq_length",
+            f"every {source} record loses all its assistant tokens to max_seq_length="
+            f"{max_seq_length} (truncation={truncation}); raise max_seq_length",
             reason="EMPTY_ASSISTANT_MASK")
     return out
+
+
+def truncation_report(tokenizer: Any, records: list, max_seq_length: int,
+                      truncation: str = "truncate") -> TruncationReport:
+    """What ``max_seq_length`` and the policy do to ``records``, exactly as training does it
+    (the training job's own encoding). A dataset where every record would be dropped gets
+    its report too (training would refuse it)."""
+    return encode_records(tokenizer, records, max_seq_length, "train", truncation,
+                          allow_empty=True).report  # type: ignore[return-value]
 
 
 def token_pieces(tokenizer: Any, ids: list[int]) -> list[tuple[int, str]]:

@@ -23,6 +23,7 @@ QUANTIZATIONS = ("none", "nf4")
 METHODS = ("lora", "full", "dpo", "orpo")
 REPORT_TO = ("none", "tensorboard", "mlflow")
 ATTN_IMPLEMENTATIONS = ("auto", "eager", "sdpa", "flash_attention_2", "flash_attention_3")
+TRUNCATIONS = ("truncate", "split_turns", "drop")
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj"]
 
 
@@ -45,7 +46,13 @@ class TrainingConfig:
     gradient_accumulation_steps: int = _f(64, "Steps whose gradients are summed per update.")
     learning_rate: float = _f(2e-4, "Peak learning rate (linear warmup, then linear decay).")
     epochs: float = _f(1, "Passes over the training data (may be fractional).")
-    max_seq_length: int = _f(768, "Token limit per sequence; longer records are truncated.")
+    max_seq_length: int = _f(768, "Token limit per sequence; what happens to longer records: "
+                                  "truncation.")
+    truncation: str = _f(
+        "truncate", "truncate | split_turns | drop: a chat longer than max_seq_length keeps its "
+        "start (a cut assistant turn is not trained), is split at turn boundaries (each piece "
+        "with the system prompt), or is dropped. None trains a turn without its end-of-turn "
+        "token.")
     warmup_ratio: float = _f(0.03, "Fraction of steps spent warming the learning rate up.")
     weight_decay: float = _f(0.01, "AdamW weight decay.")
     gradient_checkpointing: bool = _f(True, "Recompute activations to save memory (slower).")
@@ -100,7 +107,7 @@ _FLOAT_FIELDS = {"lora_dropout", "learning_rate", "epochs", "warmup_ratio", "wei
 _BOOL_FIELDS = {"gradient_checkpointing", "packing", "use_dora", "use_rslora",
                 "use_liger_kernel"}
 _CHOICES = {"method": METHODS, "report_to": REPORT_TO,
-            "attn_implementation": ATTN_IMPLEMENTATIONS}
+            "attn_implementation": ATTN_IMPLEMENTATIONS, "truncation": TRUNCATIONS}
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f"}
 

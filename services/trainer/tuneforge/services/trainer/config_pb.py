@@ -18,7 +18,8 @@ from tuneforge.runtime.errors import FieldViolation, invalid_fields
 from tuneforge.services.trainer.config import FIELDS, TrainingConfig
 
 _ENUMS = {"precision": "PRECISION_", "quantization": "QUANTIZATION_", "method": "METHOD_",
-          "report_to": "REPORT_TO_", "attn_implementation": "ATTN_IMPLEMENTATION_"}
+          "report_to": "REPORT_TO_", "attn_implementation": "ATTN_IMPLEMENTATION_",
+          "truncation": "TRUNCATION_"}
 
 
 def config_pb(cfg: TrainingConfig | dict[str, Any]) -> pb.TrainingConfig:

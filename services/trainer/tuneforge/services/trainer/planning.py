@@ -4,7 +4,8 @@ The dataset's longest record comes from the dataset service's token stats (count
 base model's tokenizer when the dataset service can find it, else its estimate); the device
 from ``gpu_devices`` (nvidia-smi, in a thread) or the CPU. The result converts to the
 ``TrainingPlan`` message for ``PlanTraining``; ``CreateTrainingJob`` runs the same plan and
-refuses a job that cannot fit.
+refuses a job that cannot fit. ``PlanTraining`` of a chat method also carries the truncation
+report (``truncation_check``: the training job's own encoding, in a subprocess).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tuneforge.runtime.config import Config
 from tuneforge.services.trainer import config_pb, preflight
 from tuneforge.services.trainer.config import TrainingConfig
 
+CHAT_METHODS = ("lora", "full")  # the methods whose records chat_data encodes (and truncates)
 StatsCall = Callable[[dataset_pb2.GetDatasetStatsRequest], Awaitable[dataset_pb2.DatasetStats]]
 
 

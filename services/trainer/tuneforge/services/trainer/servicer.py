@@ -32,7 +32,7 @@ from tuneforge.runtime.names import validate_name
 from tuneforge.runtime.paths import MERGED_DIR, confine_output
 from tuneforge.runtime.peers import peer_error
 from tuneforge.runtime.server import ServiceContext
-from tuneforge.services.trainer import config_pb, planning, preflight, warmup_jobs
+from tuneforge.services.trainer import config_pb, planning, preflight, truncation_check, warmup_jobs
 from tuneforge.services.trainer.config import HELP, TrainingConfig, check
 from tuneforge.services.trainer.audit_rpcs import Audits
 from tuneforge.services.trainer.eval_rpcs import Evaluations
@@ -134,6 +134,10 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
         cfg, dataset, base_model = await self._resolve(request)
         plan = await self._plan(cfg, dataset, base_model)
         message = planning.plan_pb(plan, cfg)
+        if cfg.method in planning.CHAT_METHODS:
+            message.truncation.CopyFrom(await truncation_check.report_async(
+                self.ctx.engine.worker_python, base_model, dataset.path, cfg.max_seq_length,
+                cfg.truncation))
         if why_not := warmup_jobs.skipped_because(request.warmup, plan, self.ctx.config.full_max_parameters):
             message.time.note = why_not
             return message

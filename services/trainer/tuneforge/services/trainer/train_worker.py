@@ -23,7 +23,9 @@ chat_data) → train (TRL SFTTrainer; events from callbacks.EventsCallback) → 
 (``final/`` written to a temp dir and renamed: an adapter, or with method=full a whole model
 directory) → ``result`` (with ``method``, ``variant`` and ``artifact`` = adapter | model).
 
-Events: progress phases ``loading_model``, ``tokenizing``, ``training``, ``saving``; metrics
+Events: progress phases ``loading_model``, ``tokenizing``, ``training``, ``saving``; after
+tokenizing, before the first step, the truncation report (chat_data) as a log line and as a
+``result`` holding only ``truncation`` (the final result repeats it); metrics
 (loss, eval_loss, learning_rate, grad_norm, tokens_per_second, ...); a checkpoint event after
 every complete checkpoint (``output_dir/checkpoints/checkpoint-<step>``, holding adapter,
 optimizer, scheduler, RNG and trainer_state + ``training_config.json``). A save cut short (a
@@ -152,12 +154,24 @@ def tokenize(spec: dict, cfg: TrainingConfig, tokenizer):
         return load_preference(spec, cfg)
 
     train_records = chat_data.load_records(Path(spec["train_file"]), "train")
+    train_idx, val_idx = list(range(len(train_records))), None  # indices in the train file
     if spec.get("validation_file"):
         val_records = chat_data.load_records(Path(spec["validation_file"]), "validation")
     else:
-        train_records, val_records = chat_data.split_validation(
-            train_records, cfg.validation_split, cfg.seed)
-    train = chat_data.encode_records(tokenizer, train_records, cfg.max_seq_length, "train")
+        train_idx, val_idx = chat_data.split_validation(train_idx, cfg.validation_split, cfg.seed)
+        train_records, val_records = ([train_records[i] for i in train_idx],
+                                      [train_records[i] for i in val_idx])
+    train = chat_data.encode_records(tokenizer, train_records, cfg.max_seq_length, "train",
+                                     cfg.truncation, train_idx)
+    val = (chat_data.encode_records(tokenizer, val_records, cfg.max_seq_length,
+                                    "validation" if val_idx is None else "train", cfg.truncation,
+                                    val_idx, allow_empty=val_idx is not None)
+           if val_records else None)
+    if val is not None and val_idx is not None:  # the report covers the whole train file
+        train.report = train.report.merged(val.report)
+    _say(train.report.summary(), "warning" if train.report.records_over_limit else "info")
+    if _is_main():  # typed (TrainingJobResult.truncation) before training starts
+        ev.result({"truncation": train.report.to_dict()})
     _say(f"train: {len(train.input_ids)} records, {train.tokens} tokens "
          f"({train.assistant_tokens} assistant), {train.truncated} truncated to "
          f"{cfg.max_seq_length}")
@@ -167,13 +181,12 @@ def tokenize(spec: dict, cfg: TrainingConfig, tokenizer):
          + (f"; {cut} lost it to max_seq_length={cfg.max_seq_length}, the model learns to stop "
             "from the others" if cut else ""), "warning" if cut else "info")
     if train.dropped:
-        _say(f"dropped {len(train.dropped)} train records whose assistant tokens were all "
-             f"beyond max_seq_length={cfg.max_seq_length} (records "
+        _say(f"dropped {len(train.dropped)} train records left with no assistant token by "
+             f"max_seq_length={cfg.max_seq_length}, truncation={cfg.truncation} (records "
              f"{', '.join(map(str, train.dropped[:20]))}{' ...' if len(train.dropped) > 20 else ''})",
              "warning")
     eval_ds = None
-    if val_records:
-        val = chat_data.encode_records(tokenizer, val_records, cfg.max_seq_length, "validation")
+    if val is not None and val.input_ids:
         eval_ds = Dataset.from_dict(val.as_columns())
         _say(f"validation: {len(val.input_ids)} records")
     return Dataset.from_dict(train.as_columns()), eval_ds, train
@@ -337,6 +350,7 @@ def main(spec: dict) -> None:
         "train_records": len(train_ds),
         "dropped_records": len(stats.dropped) if stats else 0,
         "end_of_turn_coverage": stats.end_of_turn_coverage if stats else None,
+        "truncation": stats.report.to_dict() if stats and stats.report else None,
         "early_stopped": bool(eval_ds is not None and cfg.early_stopping_patience > 0
                               and state.global_step < state.max_steps
                               and not events.stopped_by_request),
