@@ -64,3 +64,34 @@ def test_delete_removes_row_and_file(catalog, audio_dir):
     assert not s.path.exists()
     with pytest.raises(TuneforgeError):
         catalog.get("gone.mp3")
+
+
+def _two_speakers(path, rate=16000):
+    """A recorded call: one voice on the left while the right is quiet, then the other."""
+    import numpy as np
+
+    from tests.tts.conftest import tone
+    from tuneforge.audio.decode import write_wav
+
+    a, b = tone(2.0, rate, 220.0)[0], tone(2.0, rate, 330.0)[0]
+    half = a.size // 2
+    left = np.concatenate([a[:half], 0.002 * b[half:]])
+    right = np.concatenate([0.002 * a[:half], b[half:]])
+    return write_wav(path, np.stack([left, right]).astype(np.float32), rate)
+
+
+def test_a_stereo_recording_with_one_speaker_per_channel_is_kept_with_a_warning(catalog, tmp_path):
+    from tuneforge.services.tts.servicer import sample_pb
+
+    sample = catalog.add("call", _two_speakers(tmp_path / "call.wav"))
+    assert sample.channels == 2 and len(sample.warnings) == 1
+    assert "different sound" in sample.warnings[0] and "one channel per speaker" in sample.warnings[0]
+    assert list(sample_pb(catalog.get("call")).warnings) == list(sample.warnings)  # stored, and on the wire
+
+
+def test_one_voice_in_both_channels_gets_no_warning(catalog, tmp_path):
+    from tests.tts.conftest import tone
+    from tuneforge.audio.decode import write_wav
+
+    panned = write_wav(tmp_path / "panned.wav", tone(2.0, 16000, 220.0, channels=2), 16000)
+    assert catalog.add("panned", panned).warnings == ()

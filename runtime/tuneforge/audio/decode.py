@@ -48,6 +48,7 @@ class AudioInfo:
     sample_rate: int
     channels: int
     size_bytes: int
+    channels_differ: bool = False  # see :func:`channels_differ`
 
     def as_dict(self) -> dict:
         return {
@@ -105,7 +106,27 @@ def probe(path: Path | str) -> AudioInfo:
         sample_rate=int(rate),
         channels=int(channels),
         size_bytes=size,
+        channels_differ=channels_differ(samples),
     )
+
+
+CHANNEL_CORRELATION = 0.5  # below it, two channels that both carry sound carry different sound
+SILENT_RMS = 1e-3
+
+
+def channels_differ(samples: np.ndarray) -> bool:
+    """Whether a recording's first two channels carry different sound — a call or interview
+    recorded with one speaker per channel — rather than one voice copied, panned or caught by
+    two microphones (highly correlated). Mixed to mono, such a file is two speakers at once:
+    the uploader is warned. A silent channel is not a different speaker."""
+    if samples.ndim < 2 or samples.shape[0] < 2:
+        return False
+    left, right = samples[0].astype(np.float64), samples[1].astype(np.float64)
+    if min(np.sqrt(np.mean(left**2)), np.sqrt(np.mean(right**2))) < SILENT_RMS:
+        return False
+    if np.std(left) == 0 or np.std(right) == 0:
+        return False
+    return float(np.corrcoef(left, right)[0, 1]) < CHANNEL_CORRELATION
 
 
 def decode(path: Path | str, sample_rate: int | None = None) -> tuple[np.ndarray, int]:

@@ -20,7 +20,7 @@ class UploadVoiceSampleRequest(_message.Message):
     def __init__(self, metadata: _Optional[_Union[_common_pb2.UploadMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
 
 class VoiceSample(_message.Message):
-    __slots__ = ("name", "format", "duration_seconds", "sample_rate", "channels", "size_bytes", "transcript", "transcript_source", "create_time")
+    __slots__ = ("name", "format", "duration_seconds", "sample_rate", "channels", "size_bytes", "transcript", "transcript_source", "create_time", "warnings")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +30,7 @@ class VoiceSample(_message.Message):
     TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     TRANSCRIPT_SOURCE_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     name: str
     format: str
     duration_seconds: float
@@ -39,7 +40,8 @@ class VoiceSample(_message.Message):
     transcript: str
     transcript_source: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., format: _Optional[str] = ..., duration_seconds: _Optional[float] = ..., sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., size_bytes: _Optional[int] = ..., transcript: _Optional[str] = ..., transcript_source: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., format: _Optional[str] = ..., duration_seconds: _Optional[float] = ..., sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., size_bytes: _Optional[int] = ..., transcript: _Optional[str] = ..., transcript_source: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListVoiceSamplesRequest(_message.Message):
     __slots__ = ("page_size", "page_token")

@@ -12,6 +12,7 @@ Timestamps are ISO-8601 UTC strings (``2026-01-31T12:00:00.123456+00:00``).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -45,8 +46,12 @@ MIGRATIONS = [
         );
         """,
     ),
+    ("tts_0002_sample_warnings", "ALTER TABLE tts_samples ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';"),
 ]
 
+STEREO_SPEAKERS_WARNING = (
+    "its {channels} channels carry different sound (one speaker per channel, as a recorded call "
+    "has?): transcription and training mix them into one voice; upload one channel per speaker")
 MAX_TRANSCRIPT_CHARS = 10_000
 TRANSCRIPT_SOURCES = ("", "whisper", "user")
 
@@ -70,6 +75,7 @@ class VoiceSample:
     transcript_language: str
     create_time: str
     update_time: str
+    warnings: tuple[str, ...] = ()  # about the recording, said at upload (STEREO_SPEAKERS_WARNING)
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -122,6 +128,7 @@ class SampleCatalog:
         if self.store.query_one("SELECT 1 FROM tts_samples WHERE name = ?", (name,)):
             raise already_exists("sample", name)
         info = probe(source)  # raises INVALID_AUDIO before anything is written
+        warnings = [STEREO_SPEAKERS_WARNING.format(channels=info.channels)] if info.channels_differ else []
         file_name = name if Path(name).suffix else f"{name}.{info.format}"
         final = confined(self.dir, file_name)
         fd, tmp_name = tempfile.mkstemp(prefix=".upload-", dir=self.dir)
@@ -140,10 +147,10 @@ class SampleCatalog:
                     raise already_exists("sample_file", file_name)
                 conn.execute(
                     "INSERT INTO tts_samples (name, file_name, format, codec, duration_seconds,"
-                    " sample_rate, channels, size_bytes, create_time, update_time)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " sample_rate, channels, size_bytes, create_time, update_time, warnings)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (name, file_name, info.format, info.codec, info.duration_seconds,
-                     info.sample_rate, info.channels, info.size_bytes, stamp, stamp),
+                     info.sample_rate, info.channels, info.size_bytes, stamp, stamp, json.dumps(warnings)),
                 )  # fmt: skip
                 os.replace(tmp, final)  # inside the transaction: a failed rename rolls back
         except BaseException:
@@ -198,4 +205,5 @@ class SampleCatalog:
             transcript_language=row["transcript_language"],
             create_time=row["create_time"],
             update_time=row["update_time"],
+            warnings=tuple(json.loads(row["warnings"] or "[]")),
         )

@@ -89,6 +89,7 @@ def sample_pb(s: VoiceSample) -> pb.VoiceSample:
         sample_rate=s.sample_rate, channels=s.channels, size_bytes=s.size_bytes,
         transcript=s.transcript, transcript_source=_SOURCES.get(s.transcript_source, s.transcript_source),
         create_time=timestamp(datetime.fromisoformat(s.create_time).timestamp()),
+        warnings=list(s.warnings),
     )  # fmt: skip
 
 

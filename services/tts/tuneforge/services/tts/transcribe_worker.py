@@ -81,6 +81,8 @@ def main(spec: dict[str, Any]) -> None:
             skipped.append({"name": sample.name, "reason": reason,
                             "detail": f"{sample.duration_seconds:.2f} s is outside [{lo}, {hi}] s"})  # fmt: skip
             continue
+        for warning in sample.warnings:  # e.g. one speaker per channel: Whisper hears both at once
+            ev.log(f"{sample.name}: {warning}", level="warning")
         try:
             result = transcribe(model, sample.path, None if language == "auto" else language,
                                 vad=bool(spec.get("vad", False)),
