@@ -18,3 +18,12 @@ def test_internal_error_sends_the_request_id_not_the_exception_text(server, monk
     assert err.value.code.name == "INTERNAL" and err.value.reason == "INTERNAL"
     assert "secret" not in str(err.value) and "state.db" not in str(err.value)
     assert "request id" in str(err.value)
+
+
+def test_a_reason_that_repeats_the_code_name_is_said_once():
+    import grpc
+
+    from tuneforge.client.errors import TuneforgeClientError
+
+    assert str(TuneforgeClientError(grpc.StatusCode.INTERNAL, "INTERNAL", "boom")) == "INTERNAL: boom"
+    assert str(TuneforgeClientError(grpc.StatusCode.UNAVAILABLE, "VLLM_TIMEOUT", "slow")) == "UNAVAILABLE VLLM_TIMEOUT: slow"

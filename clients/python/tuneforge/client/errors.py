@@ -29,8 +29,10 @@ class TuneforgeClientError(Exception):
         super().__init__(self.message)
 
     def __str__(self) -> str:
-        text = f"{self.code.name} {self.reason}: {self.message}" if self.reason else f"{self.code.name}: {self.message}"
-        return text
+        # a reason that repeats the code's name (INTERNAL, UNAVAILABLE) is said once
+        if self.reason and self.reason != self.code.name:
+            return f"{self.code.name} {self.reason}: {self.message}"
+        return f"{self.code.name}: {self.message}"
 
 
 class InvalidArgument(TuneforgeClientError):
