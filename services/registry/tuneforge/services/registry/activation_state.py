@@ -92,9 +92,9 @@ class ActivationState:
             return
         raise failed_precondition(
             "ADAPTER_LIVE",
-            f"adapter {name!r} is {'active' if name == self._active else 'served'} and activation requires an "
-            f"evaluation: a new version would go live unevaluated; register it under another name and "
-            f"evaluate it, or take {name!r} off first", adapter=name)
+            f"adapter {name!r} is {'active' if name == self._active else 'served'} and activation has checks "
+            f"to pass (activation_requires_eval / activation_requires_audit): a new version would go live "
+            f"unchecked; register it under another name and check it, or take {name!r} off first", adapter=name)
 
     def wake(self) -> None:
         """Reconcile soon (e.g. after the active adapter was re-registered with new files)."""
