@@ -76,10 +76,10 @@ def test_an_api_outage_shorter_than_the_start_budget_does_not_fail_the_job(serve
     assert len(applies) > 1, "the outage was not met"
 
 
-def start_into_a_hang(server_factory, tmp_path, monkeypatch):
+def start_into_a_hang(server_factory, tmp_path, monkeypatch, budget: float = 3):
     """A job whose start meets a kubectl that never answers (1 s deadline, 3 s budget)."""
     srv, state = k8s_server(server_factory, tmp_path, monkeypatch, fail_rate=0.0,
-                            kubectl_timeout_seconds=1, kubernetes_start_budget_seconds=3)  # fmt: skip
+                            kubectl_timeout_seconds=1, kubernetes_start_budget_seconds=budget)  # fmt: skip
     fake_kubectl.hang(state, 3600)
     return srv, state, srv.call(srv.engine.create("k8s-train", {"steps": 2}))
 
@@ -99,16 +99,26 @@ def test_a_hung_kubectl_is_killed_at_its_deadline_and_the_start_fails_with_the_r
     assert not any(pid_alive(pid, None) for pid in plugins), "a hung kubectl's child was left running"
 
 
-def test_a_stop_while_the_start_hangs_ends_the_job_with_the_reason(server_factory, tmp_path, monkeypatch):
-    srv, state, job = start_into_a_hang(server_factory, tmp_path, monkeypatch)
+def test_a_stop_while_the_start_hangs_cancels_the_job_at_once_and_leaves_no_kubectl(server_factory, tmp_path, monkeypatch):
+    """The start would retry a hung API for its whole budget (longer here than the stop takes):
+    a stop abandons it, the job ends CANCELLED, and the hung kubectl's children are killed."""
+    srv, state, job = start_into_a_hang(server_factory, tmp_path, monkeypatch, budget=30)
     with Client(srv.target) as c:
         deadline = time.time() + 30
         while not fake_kubectl.hung_plugins(state) and time.time() < deadline:
             time.sleep(0.05)
+        stopped = time.monotonic()
         c.jobs.cancel_job(id=job.id)
         final = wait_ended(c, job.id, timeout=60)
-    assert (final.state, final.error_reason) == (State.STATE_FAILED, "WORKER_START_FAILED")
-    assert "did not answer within 1 s" in final.error_message
+        took = time.monotonic() - stopped
+    assert final.state == State.STATE_CANCELLED, final.error_message
+    assert "while the worker was starting" in final.error_message
+    assert took < 15, took  # one kubectl deadline for the clean-up delete, not the 30 s budget
+    plugins = fake_kubectl.hung_plugins(state)
+    deadline = time.time() + 10
+    while any(pid_alive(pid, None) for pid in plugins) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(pid_alive(pid, None) for pid in plugins), "a hung kubectl's child was left running"
 
 
 def test_a_stop_during_a_kubernetes_api_hang_still_stops_the_job(server_factory, tmp_path, monkeypatch):

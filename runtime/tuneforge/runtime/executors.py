@@ -229,6 +229,9 @@ class KubernetesExecutor:
         except TuneforgeError:
             await self._remove_after_failed_start(name)
             raise
+        except asyncio.CancelledError:  # stopped while starting: a try that went through left a Job
+            await asyncio.shield(self._remove_after_failed_start(name))
+            raise
         return Started(name, None)
 
     async def _remove_after_failed_start(self, name: str) -> None:

@@ -58,6 +58,7 @@ class Supervisor:
         self.running: dict[str, asyncio.Task[None]] = {}
         self._killed: set[str] = set()  # jobs we killed after the stop timeout
         self._timers: set[asyncio.Task[None]] = set()
+        self._starting: dict[str, asyncio.Event] = {}  # job id -> set by a stop while its start runs
         self._unrecorded: dict[str, tuple[str, str, str]] = {}  # job → (state, reason, message) not yet stored
 
     def _get(self, job_id: str) -> Job:
@@ -125,7 +126,10 @@ class Supervisor:
                 env["CUDA_VISIBLE_DEVICES"] = kind.gpu_devices
             if kind.env:
                 env.update(kind.env(job))
-            started: Started = await executor.start(job.id, argv, env, job.job_dir, job.job_dir / "worker.out", job.job_dir / "worker.err")
+            started = await self._start_unless_stopped(job, executor, argv, env)
+            if started is None:
+                await self.finalize(job.id, CANCELLED, "", "stopped on request while the worker was starting")
+                return
         except Exception as exc:  # noqa: BLE001
             if is_disk_full(exc):
                 raise
@@ -141,6 +145,25 @@ class Supervisor:
         self.events.append(job, "log", _service_log(f"worker started ({where}): {' '.join(argv)}"))
         log.info("job_started", job_id=job.id, kind=job.kind, executor=executor.name, ref=started.ref)
         await self._supervise(job)
+
+    async def _start_unless_stopped(self, job: Job, executor: Any, argv: list[str],
+                                    env: dict[str, str]) -> Started | None:
+        """The executor's start, unless a stop comes first (None then): a start that hangs (a
+        Kubernetes API that does not answer, retried for its whole budget) is abandoned at
+        the stop, and the executor cleans up what a half-done start may have made."""
+        stopped = self._starting[job.id] = asyncio.Event()
+        start = asyncio.ensure_future(executor.start(
+            job.id, argv, env, job.job_dir, job.job_dir / "worker.out", job.job_dir / "worker.err"))
+        stop = asyncio.ensure_future(stopped.wait())
+        try:
+            await asyncio.wait({start, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            self._starting.pop(job.id, None)
+            if not start.done():
+                start.cancel()
+                await asyncio.wait({start})  # its clean-up ends; an outer cancel still propagates
+        return None if start.cancelled() else start.result()
 
     # ------------------------------------------------------------------ watching
     async def _supervise(self, job: Job, reattach: bool = False) -> None:
@@ -331,7 +354,10 @@ class Supervisor:
 
     # ------------------------------------------------------------------ stopping
     def stop(self, job: Job) -> None:
-        """Graceful stop: SIGTERM now, SIGKILL when the stop timeout passes."""
+        """Graceful stop: SIGTERM now, SIGKILL when the stop timeout passes; a start still
+        under way is abandoned (:meth:`_start_unless_stopped`)."""
+        if (starting := self._starting.get(job.id)) is not None:
+            starting.set()
         self.events.append(job, "log", _service_log("stop requested: the worker saves a checkpoint and exits"))
         self._signal(job, signal.SIGTERM)
         timer = asyncio.create_task(self._kill_after_timeout(job.id))
