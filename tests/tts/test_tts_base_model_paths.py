@@ -3,6 +3,8 @@ a hub id passes as it is, a path must lie under the data root, models_dir or all
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from tuneforge.client import Client, InvalidArgument
 
@@ -33,7 +35,8 @@ def test_a_base_model_path_outside_the_allowed_roots_is_refused_naming_the_field
                     call(raw)
                 (violation,) = err.value.field_violations
                 assert (err.value.reason, violation.field) == ("PATH_NOT_ALLOWED", field), raw
-                answers.add(violation.description.replace(repr(raw), "P"))
+                # the client's path as sent, or cut to its name (statuses show no absolute server path)
+                answers.add(violation.description.replace(repr(raw), "P").replace(repr(Path(raw).name), "P"))
     assert answers == {"P is not under the data root or a directory listed in allowed_paths"}
     assert c.tts.get_tts_training_config() == before
     assert c.jobs.list_jobs(service="tts").total_size == 0
