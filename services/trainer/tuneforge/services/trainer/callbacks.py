@@ -23,7 +23,21 @@ _METRIC_KEYS = {
     "rewards/rejected": "reward_rejected", "rewards/accuracies": "reward_accuracy",
     "eval_rewards/margins": "eval_reward_margin", "eval_rewards/accuracies": "eval_reward_accuracy",
     "nll_loss": "nll_loss", "log_odds_ratio": "log_odds_ratio",
+    # GRPO (TRL's names): the weighted reward and what the sampled replies looked like; each
+    # reward function's mean arrives as rewards/<name>/mean and goes out as reward/<name>
+    "reward": "reward", "reward_std": "reward_std", "kl": "kl",
+    "completions/mean_length": "completion_mean_length",
+    "completions/clipped_ratio": "completion_clipped_ratio",
 }
+
+
+def _reward_components(logs: dict[str, Any]) -> dict[str, float]:
+    """GRPO's ``rewards/<name>/mean`` as ``reward/<name>`` (DPO's rewards/chosen etc. have no
+    ``/mean`` and keep their names above)."""
+    return {"reward/" + key[len("rewards/"):-len("/mean")]: float(value)
+            for key, value in logs.items()
+            if key.startswith("rewards/") and key.endswith("/mean")
+            and isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
 class EventsCallback(TrainerCallback):
@@ -84,6 +98,7 @@ class EventsCallback(TrainerCallback):
                 self.tokens_per_second = float(logs["num_tokens"]) / seconds
         out = {key: float(logs[src]) for src, key in _METRIC_KEYS.items()
                if isinstance(logs.get(src), (int, float))}
+        out.update(_reward_components(logs))
         if not out:
             return
         self.last_metrics.update(out)

@@ -195,7 +195,9 @@ def check_data_kind(method: str, dataset_format: str) -> None:
             "dataset", f"method={method} trains on preference pairs (prompt/chosen/rejected); "
             f"this dataset holds chats (format {dataset_format or 'unknown'}): import a "
             f"preference dataset, or train with method=lora", reason="DATASET_METHOD_MISMATCH")
-    if method in ("lora", "full") and preference:
+    if method in ("lora", "full", "grpo") and preference:
         raise invalid_argument(
             "dataset", f"this dataset holds preference pairs ({dataset_format}); train it with "
-            f"--set method=dpo or method=orpo", reason="DATASET_METHOD_MISMATCH")
+            f"--set method=dpo or method=orpo"
+            + (" (grpo samples replies to the prompts of a chat dataset)" if method == "grpo" else ""),
+            reason="DATASET_METHOD_MISMATCH")

@@ -1,5 +1,6 @@
 """Fine-tuning of a causal LM — the training worker: LoRA / QLoRA / DoRA / rsLoRA / LoRA+ or
-full SFT on chats, DPO / ORPO on preference pairs (``config.method``; see trainers.py).
+full SFT on chats, DPO / ORPO on preference pairs, GRPO on the prompts of chats with declared
+rewards (``config.method``; see trainers.py).
 
     python -m tuneforge.services.trainer.train_worker --spec SPEC.json
     accelerate launch [--num_processes N] -m tuneforge.services.trainer.train_worker --spec S
@@ -152,6 +153,8 @@ def tokenize(spec: dict, cfg: TrainingConfig, tokenizer):
 
     if cfg.method in PREFERENCE_METHODS:
         return load_preference(spec, cfg)
+    if cfg.method == "grpo":
+        return load_grpo_prompts(spec)
 
     train_records = chat_data.load_records(Path(spec["train_file"]), "train")
     train_idx, val_idx = list(range(len(train_records))), None  # indices in the train file
@@ -203,6 +206,29 @@ def load_preference(spec: dict, cfg: TrainingConfig):
         train, val = chat_data.split_validation(train, cfg.validation_split, cfg.seed)
     _say(f"train: {len(train)} preference pairs; validation: {len(val)}")
     return Dataset.from_list(train), (Dataset.from_list(val) if val else None), None
+
+
+# ---- GRPO (issue 27) -------------------------------------------------------------------------
+def load_grpo_prompts(spec: dict):
+    """Prompts + the owner's real replies (grpo_data). No held-out set: GRPO has no eval loss."""
+    from datasets import Dataset
+
+    from tuneforge.services.trainer import grpo_data
+
+    rows, skipped = grpo_data.load(Path(spec["train_file"]), "train")
+    _say(f"train: {len(rows)} prompts (each with the owner's real reply as reference)"
+         + (f"; {len(skipped)} records without a prompt before their last reply skipped"
+            if skipped else ""), "warning" if skipped else "info")
+    if spec.get("validation_file"):
+        _say("GRPO does not evaluate on held-out data; the validation file is not used", "warning")
+    return Dataset.from_list(rows), None, None
+
+
+def grpo_summary(last_metrics: dict[str, float]) -> dict[str, Any]:
+    """The result's reward (weighted, last logged step) and each component by name."""
+    return {"reward": last_metrics.get("reward"),
+            "reward_components": {k.removeprefix("reward/"): v for k, v in last_metrics.items()
+                                  if k.startswith("reward/")}}
 
 
 def _check_resume(path: str | None) -> str | None:
@@ -356,6 +382,8 @@ def main(spec: dict) -> None:
                               and not events.stopped_by_request),
         "wall_seconds": time.time() - started,
     }
+    if cfg.method == "grpo":
+        summary.update(grpo_summary(events.last_metrics))
     if not _is_main():
         return
     if events.stopped_by_request:

@@ -9,9 +9,12 @@ methods differ only in the TRL class, its config class, and the data it reads:
 | lora/full | SFTTrainer               | tokenized chats (chat_data)      | —                          |
 | dpo       | DPOTrainer               | prompt / chosen / rejected pairs | the base, adapter disabled |
 | orpo      | ORPOTrainer (experimental) | the same pairs                 | none (odds-ratio term)     |
+| grpo      | GRPOTrainer              | prompt + reference (grpo_data)   | none (beta 0: no KL term)  |
 
 DPO and ORPO tokenize the pairs themselves with the chat template (``max_length`` =
-``max_seq_length``, prompt truncated from the left by TRL).
+``max_seq_length``, prompt truncated from the left by TRL). GRPO samples
+``num_generations`` replies of up to ``max_completion_length`` tokens per prompt with the
+policy itself and scores them with the declared rewards (rewards.py); it has no eval loss.
 """
 
 from __future__ import annotations
@@ -67,9 +70,30 @@ def build(cfg: TrainingConfig, args: dict[str, Any], model, tokenizer, train_ds,
             warnings.simplefilter("ignore")
             from trl.experimental.orpo import ORPOConfig, ORPOTrainer
         trainer = ORPOTrainer(args=ORPOConfig(**args, beta=cfg.preference_beta), **kwargs)
+    elif cfg.method == "grpo":
+        trainer = _grpo(cfg, args, kwargs, tokenizer)
     else:
         from trl import SFTConfig, SFTTrainer
 
         trainer = SFTTrainer(args=SFTConfig(**args, packing=cfg.packing), **kwargs)
     trainer.remove_callback(PrinterCallback)  # our events replace its dict prints on stdout
     return trainer
+
+
+# GRPO (issue 27)
+def _grpo(cfg: TrainingConfig, args: dict[str, Any], kwargs: dict[str, Any], tokenizer):
+    from trl import GRPOConfig, GRPOTrainer
+
+    from tuneforge.services.trainer import rewards
+
+    args = {k: v for k, v in args.items() if k != "max_length"}  # GRPO limits the completion
+    # generate() refuses inputs the model does not take (a tokenizer that also returns
+    # token_type_ids, like the tiny test model's); a causal LM samples from ids + mask
+    names = list(getattr(tokenizer, "model_input_names", []) or [])
+    if "token_type_ids" in names:
+        tokenizer.model_input_names = [n for n in names if n != "token_type_ids"]
+    config = GRPOConfig(**args, num_generations=cfg.num_generations,
+                        max_completion_length=cfg.max_completion_length,
+                        reward_weights=[rewards.weight(s) for s in cfg.rewards])
+    return GRPOTrainer(reward_funcs=rewards.functions(cfg.rewards, tokenizer), args=config,
+                       **kwargs)
