@@ -123,6 +123,8 @@ def config_message(message_cls: type, values: dict[str, Any]) -> tuple[Any, list
             continue
         if isinstance(value, bool):
             value = "true" if value else "false"
+        elif isinstance(value, list) and any(isinstance(v, dict) for v in value):
+            value = json.dumps(value)  # a list of messages (GRPO's rewards)
         elif isinstance(value, list):
             value = ",".join(str(v) for v in value)
         items.append(f"{key}={value}")
