@@ -133,6 +133,16 @@ def test_config_fields_say_how_to_edit_them(browser_like):
     assert fields["precision"]["kind"] == "enum" and "bf16" in fields["precision"]["choices"]
     assert (fields["lora_rank"]["kind"], fields["target_modules"]["kind"], fields["packing"]["kind"]) == ("int", "list", "bool")
     assert fields["lora_rank"]["help"]
+    assert fields["rewards"]["kind"] == "json" and "method" in fields  # GRPO's list of rewards
+
+
+def test_grpo_rewards_given_as_a_json_list_reach_the_trainer_and_a_bad_one_names_its_field(browser_like):
+    response = browser_like.post("/admin/finetune/train/start", json={
+        "dataset": "chats", "base_model": "/nowhere", "adapter_name": "a1",
+        "config": {"method": "grpo", "rewards": [{"kind": "format"}, {"kind": "regex", "pattern": "(x"}]}})
+    assert response.status_code == 400
+    fields = {v["field"] for v in response.json()["error"]["field_violations"]}
+    assert "config.rewards[1].pattern" in fields
 
 
 def test_a_config_value_of_the_wrong_type_is_refused_at_its_field(browser_like):

@@ -101,6 +101,8 @@ def config_fields(message_cls: type, help_texts: dict[str, str]) -> list[dict[st
         if field.enum_type is not None:
             prefix = field.enum_type.values[0].name.removesuffix("UNSPECIFIED")
             kind, choices = "enum", [v.name.removeprefix(prefix).lower() for v in field.enum_type.values[1:]]
+        elif field.is_repeated and field.message_type is not None:
+            kind, choices = "json", []  # a list of messages (GRPO's rewards) as a JSON list
         elif field.is_repeated:
             kind, choices = "list", []
         elif field.type == FieldDescriptor.TYPE_BOOL:
