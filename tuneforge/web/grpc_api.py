@@ -222,8 +222,12 @@ class Backend:
     async def training_config(self) -> dict[str, Any]:
         """The stored defaults and presets as flat JSON, and how to edit each field."""
         info = await self.client.trainer.get_training_config()
+        resolved = config_values(info.config)
+        for field in trainer_pb2.TrainingConfig.DESCRIPTOR.fields:  # every field is set here:
+            if field.is_repeated:  # an empty list (no GRPO rewards) is a value, not "unset"
+                resolved.setdefault(field.name, [])
         return {
-            "config": config_values(info.config),
+            "config": resolved,
             "presets": [{"name": p.name, "description": p.description, "values": config_values(p.config)} for p in info.presets],
             "help": dict(info.help),
             "fields": config_fields(trainer_pb2.TrainingConfig, dict(info.help)),
