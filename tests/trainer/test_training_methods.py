@@ -69,6 +69,8 @@ METHODS = {
     "full": {"method": "full", "report_to": "mlflow"},
     "dpo": {"method": "dpo"},
     "orpo": {"method": "orpo"},
+    "grpo": {"method": "grpo", "num_generations": 2, "max_completion_length": 8,  # issue 27
+             "rewards": [{"kind": "format"}, {"kind": "chrf", "weight": 2}]},
 }
 TRACKED = {"tensorboard": "tensorboard/events.out.tfevents", "mlflow": "mlruns/"}
 
