@@ -264,3 +264,11 @@ def test_grpo_job_with_a_bad_regex_is_refused_naming_the_reward_field(client, ti
             timeout=120)
     assert "config.rewards[1].pattern" in {v.field for v in info.value.field_violations}
     assert client.jobs.list_jobs(service="trainer").total_size == 0
+
+
+def test_grpo_on_a_preference_dataset_is_refused_before_queueing_saying_it_needs_chats():
+    from tuneforge.services.trainer import preflight
+
+    with pytest.raises(TuneforgeError) as info:
+        preflight.check_data_kind("grpo", "preference")
+    assert info.value.reason == "DATASET_METHOD_MISMATCH" and "chat dataset" in info.value.message
