@@ -272,3 +272,12 @@ def test_grpo_on_a_preference_dataset_is_refused_before_queueing_saying_it_needs
     with pytest.raises(TuneforgeError) as info:
         preflight.check_data_kind("grpo", "preference")
     assert info.value.reason == "DATASET_METHOD_MISMATCH" and "chat dataset" in info.value.message
+
+
+def test_grpo_reward_means_go_out_as_reward_slash_name_and_dpo_rewards_keep_their_names():
+    from tuneforge.services.trainer.callbacks import _METRIC_KEYS, _reward_components
+
+    logs = {"reward": 1.5, "rewards/format/mean": 1.0, "rewards/format/std": 0.0,
+            "rewards/chrf/mean": 0.25, "rewards/chosen": 0.1, "rewards/margins": 0.2}
+    assert _reward_components(logs) == {"reward/format": 1.0, "reward/chrf": 0.25}
+    assert (_METRIC_KEYS["reward"], _METRIC_KEYS["rewards/chosen"]) == ("reward", "reward_chosen")
