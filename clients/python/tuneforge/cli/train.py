@@ -50,6 +50,9 @@ def _outcome(job: Any) -> str:
         lines.append(f"adapter: {result.adapter_dir}")
         if result.HasField("train_loss"):
             lines.append(f"train loss {result.train_loss:.4g}, steps {result.global_step}")
+        if result.HasField("reward"):  # GRPO: the last step's weighted reward and its parts
+            parts = ", ".join(f"{k} {v:.3g}" for k, v in sorted(result.reward_components.items()))
+            lines.append(f"reward {result.reward:.4g}" + (f" ({parts})" if parts else ""))
         reg = result.registration
         if reg.state:
             state = trainer_pb2.Registration.State.Name(reg.state).removeprefix("STATE_")
