@@ -23,6 +23,8 @@ _METRIC_KEYS = {
     "rewards/rejected": "reward_rejected", "rewards/accuracies": "reward_accuracy",
     "eval_rewards/margins": "eval_reward_margin", "eval_rewards/accuracies": "eval_reward_accuracy",
     "nll_loss": "nll_loss", "log_odds_ratio": "log_odds_ratio",
+    # KTO: the KL estimate its rewards are measured against (rewards/* as above)
+    "kl": "kl", "eval_kl": "eval_kl",
 }
 
 
