@@ -175,6 +175,20 @@ def test_kto_streams_its_rewards_and_kl_and_saves_a_peft_adapter(runs):
     assert PeftConfig.from_pretrained(result["adapter_dir"]).peft_type == "LORA"
 
 
+def test_kto_with_held_out_answers_streams_eval_loss_kl_and_reward_margin(tmp_path, tiny_model):
+    train = write_jsonl(tmp_path / "kto.jsonl", kto_records(16))
+    spec = write_spec(tmp_path, "kto-eval", base_model=str(tiny_model), train_file=str(train),
+                      output_dir=str(tmp_path / "out"),
+                      config={**FAST_CONFIG, "method": "kto", "validation_split": 0.25,
+                              "eval_steps": 1})
+    rc, events, output = run_worker(TRAIN, spec)
+    assert rc == 0, output[-3000:]
+    evaluated = [m for m in of(events, "metrics") if "eval_loss" in m]
+    assert evaluated and all(isinstance(m.get(k), float) for m in evaluated
+                             for k in ("eval_kl", "eval_reward_margin"))
+    assert of(events, "result")[-1]["data"]["eval_loss"] == evaluated[-1]["eval_loss"]
+
+
 def test_kto_on_chat_records_fails_naming_the_record_and_the_fix(tmp_path, tiny_model):
     train = write_jsonl(tmp_path / "chats.jsonl", learnable_records(4))
     spec = write_spec(tmp_path, "wrong", base_model=str(tiny_model), train_file=str(train),
