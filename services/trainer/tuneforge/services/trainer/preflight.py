@@ -185,6 +185,7 @@ def check_data_kind(method: str, dataset_format: str) -> None:
     """Each method gets the data it trains on, said before queueing: preference pairs for
     dpo/orpo, answers labelled true/false for kto, chats for lora/full."""
     kto = dataset_format == "kto"
+    preference = (dataset_format or "").startswith("preference")
     if kto and method != "kto":  # as chats or pairs, the answers labelled false would be learnt
         raise invalid_argument(
             "dataset", f"this dataset holds KTO examples (single answers labelled true/false); "
@@ -192,16 +193,13 @@ def check_data_kind(method: str, dataset_format: str) -> None:
             f"train it with --set method=kto, or import paired data (chosen/rejected) for "
             f"dpo/orpo, or chats for lora", reason="DATASET_METHOD_MISMATCH")
     if method == "kto" and not kto:
+        held, fix = ("preference pairs", "dpo") if preference else ("chats", "lora")
         raise invalid_argument(
             "dataset", f"method=kto trains on single answers labelled true/false "
-            f"(prompt/completion/label); this dataset holds "
-            f"{'preference pairs' if (dataset_format or '').startswith('preference') else 'chats'}"
-            f" (format {dataset_format or 'unknown'}): import a KTO dataset (records with "
-            f"\"label\": true/false, e.g. from `tuneforge dataset prefer --from-eval --kto`), or "
-            f"train this one with method="
-            f"{'dpo' if (dataset_format or '').startswith('preference') else 'lora'}",
-            reason="DATASET_METHOD_MISMATCH")
-    preference = (dataset_format or "").startswith("preference")
+            f"(prompt/completion/label); this dataset holds {held} (format "
+            f"{dataset_format or 'unknown'}): import a KTO dataset (records with \"label\": "
+            f"true/false, e.g. from `tuneforge dataset prefer --from-eval --kto`), or train this "
+            f"one with method={fix}", reason="DATASET_METHOD_MISMATCH")
     if method in ("dpo", "orpo") and not preference:
         raise invalid_argument(
             "dataset", f"method={method} trains on preference pairs (prompt/chosen/rejected); "
