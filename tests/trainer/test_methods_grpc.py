@@ -206,3 +206,12 @@ def test_cli_train_start_with_method_kto_on_chats_says_why_it_is_refused(server,
     run = cli(server.target, "start", "--dataset", "chats", "--base-model", str(tiny_lm_dir),
               "--set", "method=kto", "--set", "batch_size=2", "--name", "x")
     assert run.returncode == 1 and "method=kto" in run.stderr and "labelled" in run.stderr, run.stderr
+
+
+def test_plan_of_a_kto_job_warms_up_on_its_labelled_answers(client, tiny_lm_dir, tmp_path):
+    _kto_dataset(client, tmp_path, "thumbs", 16)
+    plan = client.trainer.plan_training(dataset="thumbs", base_model=str(tiny_lm_dir),
+                                        config={**FAST, "method": "kto"}, warmup="WARMUP_RUN",
+                                        warmup_batches=3, timeout=SLOW)
+    assert plan.fits and plan.config.method == trainer_pb2.TrainingConfig.METHOD_KTO
+    assert plan.time.measured and plan.time.seconds_per_batch > 0, plan.time.note
