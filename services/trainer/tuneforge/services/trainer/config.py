@@ -89,7 +89,8 @@ class TrainingConfig:
     desirable_weight: float = _f(1.0, "KTO: weight of the answers labelled true (raise it when "
                                       "they are fewer than the false ones).")
     undesirable_weight: float = _f(1.0, "KTO: weight of the answers labelled false (TRL advises "
-                                        "keeping weight x count of both sides within 1 to 4/3).")
+                                        "desirable_weight x true answers / (undesirable_weight "
+                                        "x false answers) between 1 and 4/3).")
     report_to: str = _f("none", "none | tensorboard | mlflow: offline experiment tracking "
                                 "under the job's directory.")
     use_liger_kernel: bool = _f(False, "Liger's fused Triton kernels (GPU; needs liger-kernel).")
