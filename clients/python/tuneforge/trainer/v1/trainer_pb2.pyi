@@ -20,7 +20,7 @@ CHAT_SIDE_BASE: ChatSide
 CHAT_SIDE_ADAPTER: ChatSide
 
 class TrainingConfig(_message.Message):
-    __slots__ = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size", "gradient_accumulation_steps", "learning_rate", "epochs", "max_seq_length", "warmup_ratio", "weight_decay", "gradient_checkpointing", "precision", "quantization", "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed", "packing", "method", "use_dora", "use_rslora", "loraplus_lr_ratio", "preference_beta", "report_to", "use_liger_kernel", "attn_implementation", "truncation", "num_generations", "max_completion_length", "rewards")
+    __slots__ = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size", "gradient_accumulation_steps", "learning_rate", "epochs", "max_seq_length", "warmup_ratio", "weight_decay", "gradient_checkpointing", "precision", "quantization", "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed", "packing", "method", "use_dora", "use_rslora", "loraplus_lr_ratio", "preference_beta", "report_to", "use_liger_kernel", "attn_implementation", "truncation", "desirable_weight", "undesirable_weight", "num_generations", "max_completion_length", "rewards")
     class Precision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         PRECISION_UNSPECIFIED: _ClassVar[TrainingConfig.Precision]
@@ -48,12 +48,14 @@ class TrainingConfig(_message.Message):
         METHOD_FULL: _ClassVar[TrainingConfig.Method]
         METHOD_DPO: _ClassVar[TrainingConfig.Method]
         METHOD_ORPO: _ClassVar[TrainingConfig.Method]
+        METHOD_KTO: _ClassVar[TrainingConfig.Method]
         METHOD_GRPO: _ClassVar[TrainingConfig.Method]
     METHOD_UNSPECIFIED: TrainingConfig.Method
     METHOD_LORA: TrainingConfig.Method
     METHOD_FULL: TrainingConfig.Method
     METHOD_DPO: TrainingConfig.Method
     METHOD_ORPO: TrainingConfig.Method
+    METHOD_KTO: TrainingConfig.Method
     METHOD_GRPO: TrainingConfig.Method
     class ReportTo(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
@@ -118,6 +120,8 @@ class TrainingConfig(_message.Message):
     USE_LIGER_KERNEL_FIELD_NUMBER: _ClassVar[int]
     ATTN_IMPLEMENTATION_FIELD_NUMBER: _ClassVar[int]
     TRUNCATION_FIELD_NUMBER: _ClassVar[int]
+    DESIRABLE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    UNDESIRABLE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     NUM_GENERATIONS_FIELD_NUMBER: _ClassVar[int]
     MAX_COMPLETION_LENGTH_FIELD_NUMBER: _ClassVar[int]
     REWARDS_FIELD_NUMBER: _ClassVar[int]
@@ -150,10 +154,12 @@ class TrainingConfig(_message.Message):
     use_liger_kernel: bool
     attn_implementation: TrainingConfig.AttnImplementation
     truncation: TrainingConfig.Truncation
+    desirable_weight: float
+    undesirable_weight: float
     num_generations: int
     max_completion_length: int
     rewards: _containers.RepeatedCompositeFieldContainer[RewardFunction]
-    def __init__(self, lora_rank: _Optional[int] = ..., lora_alpha: _Optional[int] = ..., lora_dropout: _Optional[float] = ..., target_modules: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., gradient_accumulation_steps: _Optional[int] = ..., learning_rate: _Optional[float] = ..., epochs: _Optional[float] = ..., max_seq_length: _Optional[int] = ..., warmup_ratio: _Optional[float] = ..., weight_decay: _Optional[float] = ..., gradient_checkpointing: _Optional[bool] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., quantization: _Optional[_Union[TrainingConfig.Quantization, str]] = ..., save_steps: _Optional[int] = ..., eval_steps: _Optional[int] = ..., validation_split: _Optional[float] = ..., early_stopping_patience: _Optional[int] = ..., seed: _Optional[int] = ..., packing: _Optional[bool] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., use_dora: _Optional[bool] = ..., use_rslora: _Optional[bool] = ..., loraplus_lr_ratio: _Optional[float] = ..., preference_beta: _Optional[float] = ..., report_to: _Optional[_Union[TrainingConfig.ReportTo, str]] = ..., use_liger_kernel: _Optional[bool] = ..., attn_implementation: _Optional[_Union[TrainingConfig.AttnImplementation, str]] = ..., truncation: _Optional[_Union[TrainingConfig.Truncation, str]] = ..., num_generations: _Optional[int] = ..., max_completion_length: _Optional[int] = ..., rewards: _Optional[_Iterable[_Union[RewardFunction, _Mapping]]] = ...) -> None: ...
+    def __init__(self, lora_rank: _Optional[int] = ..., lora_alpha: _Optional[int] = ..., lora_dropout: _Optional[float] = ..., target_modules: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., gradient_accumulation_steps: _Optional[int] = ..., learning_rate: _Optional[float] = ..., epochs: _Optional[float] = ..., max_seq_length: _Optional[int] = ..., warmup_ratio: _Optional[float] = ..., weight_decay: _Optional[float] = ..., gradient_checkpointing: _Optional[bool] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., quantization: _Optional[_Union[TrainingConfig.Quantization, str]] = ..., save_steps: _Optional[int] = ..., eval_steps: _Optional[int] = ..., validation_split: _Optional[float] = ..., early_stopping_patience: _Optional[int] = ..., seed: _Optional[int] = ..., packing: _Optional[bool] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., use_dora: _Optional[bool] = ..., use_rslora: _Optional[bool] = ..., loraplus_lr_ratio: _Optional[float] = ..., preference_beta: _Optional[float] = ..., report_to: _Optional[_Union[TrainingConfig.ReportTo, str]] = ..., use_liger_kernel: _Optional[bool] = ..., attn_implementation: _Optional[_Union[TrainingConfig.AttnImplementation, str]] = ..., truncation: _Optional[_Union[TrainingConfig.Truncation, str]] = ..., desirable_weight: _Optional[float] = ..., undesirable_weight: _Optional[float] = ..., num_generations: _Optional[int] = ..., max_completion_length: _Optional[int] = ..., rewards: _Optional[_Iterable[_Union[RewardFunction, _Mapping]]] = ...) -> None: ...
 
 class TruncationReport(_message.Message):
     __slots__ = ("max_seq_length", "truncation", "records", "records_over_limit", "record_indices", "assistant_tokens_cut", "turns_cut", "records_dropped", "records_added_by_split", "assistant_tokens_lost", "turns_without_end_of_turn")

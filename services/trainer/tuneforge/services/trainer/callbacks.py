@@ -28,6 +28,8 @@ _METRIC_KEYS = {
     "reward": "reward", "reward_std": "reward_std", "kl": "kl",
     "completions/mean_length": "completion_mean_length",
     "completions/clipped_ratio": "completion_clipped_ratio",
+    # KTO: the KL estimate its rewards are measured against (rewards/* as above; kl above)
+    "eval_kl": "eval_kl",
 }
 
 

@@ -22,6 +22,7 @@ from tuneforge.services.trainer import rewards as rewards_mod
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 QUANTIZATIONS = ("none", "nf4")
 METHODS = ("lora", "full", "dpo", "orpo", "kto", "grpo")
+PREFERENCE_METHODS = ("dpo", "orpo", "kto")  # no packing: whole prompt/answer rows
 REPORT_TO = ("none", "tensorboard", "mlflow")
 ATTN_IMPLEMENTATIONS = ("auto", "eager", "sdpa", "flash_attention_2", "flash_attention_3")
 TRUNCATIONS = ("truncate", "split_turns", "drop")
@@ -75,8 +76,8 @@ class TrainingConfig:
     packing: bool = _f(False, "Pack several short chats into one sequence (faster on chat data).")
     method: str = _f(
         "lora", "lora (SFT of an adapter; QLoRA with quantization=nf4) | full (SFT of every "
-        "weight: a whole model) | dpo | orpo (preference pairs, adapter) | grpo (sampled "
-        "replies scored by config.rewards, adapter)."
+        "weight: a whole model) | dpo | orpo (preference pairs, adapter) | kto (answers "
+        "labelled true/false, adapter) | grpo (sampled replies scored by config.rewards, adapter)."
     )
     use_dora: bool = _f(False, "DoRA: LoRA plus a learned magnitude per output (vLLM cannot "
                                "serve it: merge before serving).")
@@ -84,7 +85,13 @@ class TrainingConfig:
                                  "high ranks).")
     loraplus_lr_ratio: float = _f(0.0, "LoRA+: the B matrices learn this many times faster "
                                        "than A (0 = off; 16 is the paper's value).")
-    preference_beta: float = _f(0.1, "DPO/ORPO beta: strength of the preference term.")
+    preference_beta: float = _f(0.1, "DPO/ORPO/KTO beta: strength of the preference term.")
+    # KTO (issue 27)
+    desirable_weight: float = _f(1.0, "KTO: weight of the answers labelled true (raise it when "
+                                      "they are fewer than the false ones).")
+    undesirable_weight: float = _f(1.0, "KTO: weight of the answers labelled false (TRL advises "
+                                        "desirable_weight x true answers / (undesirable_weight "
+                                        "x false answers) between 1 and 4/3).")
     report_to: str = _f("none", "none | tensorboard | mlflow: offline experiment tracking "
                                 "under the job's directory.")
     use_liger_kernel: bool = _f(False, "Liger's fused Triton kernels (GPU; needs liger-kernel).")
@@ -113,7 +120,8 @@ _INT_FIELDS = {"lora_rank", "lora_alpha", "batch_size", "gradient_accumulation_s
                "max_seq_length", "save_steps", "eval_steps", "early_stopping_patience", "seed",
                "num_generations", "max_completion_length"}
 _FLOAT_FIELDS = {"lora_dropout", "learning_rate", "epochs", "warmup_ratio", "weight_decay",
-                 "validation_split", "loraplus_lr_ratio", "preference_beta"}
+                 "validation_split", "loraplus_lr_ratio", "preference_beta",
+                 "desirable_weight", "undesirable_weight"}
 _BOOL_FIELDS = {"gradient_checkpointing", "packing", "use_dora", "use_rslora",
                 "use_liger_kernel"}
 _CHOICES = {"method": METHODS, "report_to": REPORT_TO,
@@ -246,6 +254,7 @@ LIMITS: dict[str, float] = {
     "lora_rank": 8192, "lora_alpha": 1_000_000, "batch_size": 4_194_304, "gradient_accumulation_steps": 100_000,
     "epochs": 10_000, "max_seq_length": 1_048_576, "weight_decay": 10.0, "save_steps": 100_000_000,
     "eval_steps": 100_000_000, "early_stopping_patience": 100_000, "seed": 2**32 - 1,
+    "desirable_weight": 1000.0, "undesirable_weight": 1000.0,
     "num_generations": 1024, "max_completion_length": 1_048_576,
 }  # fmt: skip
 
@@ -344,9 +353,15 @@ def _check_method(cfg: TrainingConfig) -> list[FieldViolation]:
     if not cfg.preference_beta > 0:
         v.append(FieldViolation("config.preference_beta",
                                 f"must be > 0, got {cfg.preference_beta}"))
-    if cfg.method in ("dpo", "orpo") and cfg.packing:
+    for name in ("desirable_weight", "undesirable_weight"):  # KTO (issue 27)
+        if not getattr(cfg, name) > 0:
+            v.append(FieldViolation(f"config.{name}", f"must be > 0, got {getattr(cfg, name)}"))
+    if cfg.method == "kto" and cfg.batch_size < 2:
+        v.append(FieldViolation("config.batch_size", "method=kto needs batch_size >= 2: its KL "
+                                "term pairs each prompt with another answer of the same batch"))
+    if cfg.method in PREFERENCE_METHODS and cfg.packing:
         v.append(FieldViolation("config.packing", f"packing is for SFT on chats; method="
-                                f"{cfg.method} scores whole prompt/chosen/rejected rows"))
+                                f"{cfg.method} scores whole prompt/answer rows"))
     if cfg.method == "full":
         for name in ("use_dora", "use_rslora"):
             if getattr(cfg, name):

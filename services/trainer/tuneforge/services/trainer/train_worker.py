@@ -1,6 +1,6 @@
 """Fine-tuning of a causal LM — the training worker: LoRA / QLoRA / DoRA / rsLoRA / LoRA+ or
-full SFT on chats, DPO / ORPO on preference pairs, GRPO on the prompts of chats with declared
-rewards (``config.method``; see trainers.py).
+full SFT on chats, DPO / ORPO on preference pairs, KTO on labelled answers, GRPO on the prompts
+of chats with declared rewards (``config.method``; see trainers.py).
 
     python -m tuneforge.services.trainer.train_worker --spec SPEC.json
     accelerate launch [--num_processes N] -m tuneforge.services.trainer.train_worker --spec S
@@ -9,6 +9,7 @@ Spec (JSON object):
     base_model               hub id (already in the local HF cache) or local directory
     train_file               JSONL of {"messages": [...]} records (method lora/full) or of
                              {"prompt", "chosen", "rejected"} pairs (dpo/orpo; preference_data)
+                             or {"prompt", "completion", "label"} answers (kto; preference_data)
     validation_file          optional JSONL; else ``config.validation_split`` holds some out
     config                   TrainingConfig keys (typed or text); validated here again
     output_dir               <data_root>/adapters/<name>; gets checkpoints/ and final/
@@ -57,7 +58,7 @@ from tuneforge.services.trainer import chat_data, peft_setup, preference_data, t
 from tuneforge.services.trainer.config import TrainingConfig, from_dict, save_config
 from tuneforge.services.trainer.jobs import is_complete_checkpoint, remove_incomplete_checkpoints
 
-PREFERENCE_METHODS = ("dpo", "orpo")
+PREFERENCE_METHODS = ("dpo", "orpo", "kto")  # TRL tokenizes their records (preference_data)
 
 CONFIG_FILE = "training_config.json"
 RESULT_FILE = "training_result.json"
@@ -196,15 +197,18 @@ def tokenize(spec: dict, cfg: TrainingConfig, tokenizer):
 
 
 def load_preference(spec: dict, cfg: TrainingConfig):
-    """Preference pairs as datasets (TRL tokenizes them); stats count pairs, not tokens."""
+    """Preference pairs (or, method=kto, labelled answers) as datasets (TRL tokenizes them);
+    stats count records, not tokens."""
     from datasets import Dataset
 
-    train = preference_data.load_pairs(Path(spec["train_file"]), "train")
+    load = preference_data.load_labelled if cfg.method == "kto" else preference_data.load_pairs
+    train = load(Path(spec["train_file"]), "train")
     if spec.get("validation_file"):
-        val = preference_data.load_pairs(Path(spec["validation_file"]), "validation")
+        val = load(Path(spec["validation_file"]), "validation")
     else:
         train, val = chat_data.split_validation(train, cfg.validation_split, cfg.seed)
-    _say(f"train: {len(train)} preference pairs; validation: {len(val)}")
+    what = "labelled answers" if cfg.method == "kto" else "preference pairs"
+    _say(f"train: {len(train)} {what}; validation: {len(val)}")
     return Dataset.from_list(train), (Dataset.from_list(val) if val else None), None
 
 
