@@ -24,7 +24,8 @@ KEYS = ["lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size
         "warmup_ratio", "weight_decay", "gradient_checkpointing", "precision", "quantization",
         "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed",
         "packing", "method", "use_dora", "use_rslora", "loraplus_lr_ratio", "preference_beta",
-        "report_to", "use_liger_kernel", "attn_implementation"]
+        "report_to", "use_liger_kernel", "attn_implementation",
+        "best_checkpoint_metric", "save_total_limit"]  # issue 27
 
 QWEN2_INFO = {"model_type": "qwen2", "max_position_embeddings": 2048,
               "linear_modules": ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj",

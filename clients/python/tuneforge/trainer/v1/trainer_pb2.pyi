@@ -20,7 +20,7 @@ CHAT_SIDE_BASE: ChatSide
 CHAT_SIDE_ADAPTER: ChatSide
 
 class TrainingConfig(_message.Message):
-    __slots__ = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size", "gradient_accumulation_steps", "learning_rate", "epochs", "max_seq_length", "warmup_ratio", "weight_decay", "gradient_checkpointing", "precision", "quantization", "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed", "packing", "method", "use_dora", "use_rslora", "loraplus_lr_ratio", "preference_beta", "report_to", "use_liger_kernel", "attn_implementation", "truncation")
+    __slots__ = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size", "gradient_accumulation_steps", "learning_rate", "epochs", "max_seq_length", "warmup_ratio", "weight_decay", "gradient_checkpointing", "precision", "quantization", "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed", "packing", "method", "use_dora", "use_rslora", "loraplus_lr_ratio", "preference_beta", "report_to", "use_liger_kernel", "attn_implementation", "truncation", "best_checkpoint_metric", "save_total_limit")
     class Precision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         PRECISION_UNSPECIFIED: _ClassVar[TrainingConfig.Precision]
@@ -116,6 +116,8 @@ class TrainingConfig(_message.Message):
     USE_LIGER_KERNEL_FIELD_NUMBER: _ClassVar[int]
     ATTN_IMPLEMENTATION_FIELD_NUMBER: _ClassVar[int]
     TRUNCATION_FIELD_NUMBER: _ClassVar[int]
+    BEST_CHECKPOINT_METRIC_FIELD_NUMBER: _ClassVar[int]
+    SAVE_TOTAL_LIMIT_FIELD_NUMBER: _ClassVar[int]
     lora_rank: int
     lora_alpha: int
     lora_dropout: float
@@ -145,7 +147,9 @@ class TrainingConfig(_message.Message):
     use_liger_kernel: bool
     attn_implementation: TrainingConfig.AttnImplementation
     truncation: TrainingConfig.Truncation
-    def __init__(self, lora_rank: _Optional[int] = ..., lora_alpha: _Optional[int] = ..., lora_dropout: _Optional[float] = ..., target_modules: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., gradient_accumulation_steps: _Optional[int] = ..., learning_rate: _Optional[float] = ..., epochs: _Optional[float] = ..., max_seq_length: _Optional[int] = ..., warmup_ratio: _Optional[float] = ..., weight_decay: _Optional[float] = ..., gradient_checkpointing: _Optional[bool] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., quantization: _Optional[_Union[TrainingConfig.Quantization, str]] = ..., save_steps: _Optional[int] = ..., eval_steps: _Optional[int] = ..., validation_split: _Optional[float] = ..., early_stopping_patience: _Optional[int] = ..., seed: _Optional[int] = ..., packing: _Optional[bool] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., use_dora: _Optional[bool] = ..., use_rslora: _Optional[bool] = ..., loraplus_lr_ratio: _Optional[float] = ..., preference_beta: _Optional[float] = ..., report_to: _Optional[_Union[TrainingConfig.ReportTo, str]] = ..., use_liger_kernel: _Optional[bool] = ..., attn_implementation: _Optional[_Union[TrainingConfig.AttnImplementation, str]] = ..., truncation: _Optional[_Union[TrainingConfig.Truncation, str]] = ...) -> None: ...
+    best_checkpoint_metric: str
+    save_total_limit: int
+    def __init__(self, lora_rank: _Optional[int] = ..., lora_alpha: _Optional[int] = ..., lora_dropout: _Optional[float] = ..., target_modules: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., gradient_accumulation_steps: _Optional[int] = ..., learning_rate: _Optional[float] = ..., epochs: _Optional[float] = ..., max_seq_length: _Optional[int] = ..., warmup_ratio: _Optional[float] = ..., weight_decay: _Optional[float] = ..., gradient_checkpointing: _Optional[bool] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., quantization: _Optional[_Union[TrainingConfig.Quantization, str]] = ..., save_steps: _Optional[int] = ..., eval_steps: _Optional[int] = ..., validation_split: _Optional[float] = ..., early_stopping_patience: _Optional[int] = ..., seed: _Optional[int] = ..., packing: _Optional[bool] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., use_dora: _Optional[bool] = ..., use_rslora: _Optional[bool] = ..., loraplus_lr_ratio: _Optional[float] = ..., preference_beta: _Optional[float] = ..., report_to: _Optional[_Union[TrainingConfig.ReportTo, str]] = ..., use_liger_kernel: _Optional[bool] = ..., attn_implementation: _Optional[_Union[TrainingConfig.AttnImplementation, str]] = ..., truncation: _Optional[_Union[TrainingConfig.Truncation, str]] = ..., best_checkpoint_metric: _Optional[str] = ..., save_total_limit: _Optional[int] = ...) -> None: ...
 
 class TruncationReport(_message.Message):
     __slots__ = ("max_seq_length", "truncation", "records", "records_over_limit", "record_indices", "assistant_tokens_cut", "turns_cut", "records_dropped", "records_added_by_split", "assistant_tokens_lost", "turns_without_end_of_turn")
@@ -249,7 +253,7 @@ class MergeAdapterRequest(_message.Message):
     def __init__(self, adapter_name: _Optional[str] = ..., output_dir: _Optional[str] = ..., base_model: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class TrainingJobParams(_message.Message):
-    __slots__ = ("base_model", "train_file", "validation_file", "config", "output_dir", "adapter_name", "dataset_name", "resume_from_checkpoint", "preset", "resume_from", "register", "max_steps", "full_max_parameters")
+    __slots__ = ("base_model", "train_file", "validation_file", "config", "output_dir", "adapter_name", "dataset_name", "resume_from_checkpoint", "preset", "resume_from", "register", "max_steps", "full_max_parameters", "resumed_from_job")
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     TRAIN_FILE_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_FILE_FIELD_NUMBER: _ClassVar[int]
@@ -263,6 +267,7 @@ class TrainingJobParams(_message.Message):
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
     FULL_MAX_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    RESUMED_FROM_JOB_FIELD_NUMBER: _ClassVar[int]
     base_model: str
     train_file: str
     validation_file: str
@@ -276,7 +281,8 @@ class TrainingJobParams(_message.Message):
     register: bool
     max_steps: int
     full_max_parameters: int
-    def __init__(self, base_model: _Optional[str] = ..., train_file: _Optional[str] = ..., validation_file: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., output_dir: _Optional[str] = ..., adapter_name: _Optional[str] = ..., dataset_name: _Optional[str] = ..., resume_from_checkpoint: _Optional[str] = ..., preset: _Optional[str] = ..., resume_from: _Optional[str] = ..., register: _Optional[bool] = ..., max_steps: _Optional[int] = ..., full_max_parameters: _Optional[int] = ...) -> None: ...
+    resumed_from_job: str
+    def __init__(self, base_model: _Optional[str] = ..., train_file: _Optional[str] = ..., validation_file: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., output_dir: _Optional[str] = ..., adapter_name: _Optional[str] = ..., dataset_name: _Optional[str] = ..., resume_from_checkpoint: _Optional[str] = ..., preset: _Optional[str] = ..., resume_from: _Optional[str] = ..., register: _Optional[bool] = ..., max_steps: _Optional[int] = ..., full_max_parameters: _Optional[int] = ..., resumed_from_job: _Optional[str] = ...) -> None: ...
 
 class Registration(_message.Message):
     __slots__ = ("state", "attempts", "message", "name", "version", "path", "registry", "last_attempt_time")
@@ -311,7 +317,7 @@ class Registration(_message.Message):
     def __init__(self, state: _Optional[_Union[Registration.State, str]] = ..., attempts: _Optional[int] = ..., message: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., path: _Optional[str] = ..., registry: _Optional[str] = ..., last_attempt_time: _Optional[float] = ...) -> None: ...
 
 class TrainingJobResult(_message.Message):
-    __slots__ = ("base_model", "dataset", "adapter_name", "config", "precision", "global_step", "max_steps", "epoch", "train_loss", "last_loss", "eval_loss", "best_eval_loss", "num_tokens", "train_runtime", "tokens_per_second", "train_records", "dropped_records", "early_stopped", "wall_seconds", "stopped", "adapter_dir", "output_dir", "checkpoint", "registration", "method", "variant", "artifact", "end_of_turn_coverage", "truncation")
+    __slots__ = ("base_model", "dataset", "adapter_name", "config", "precision", "global_step", "max_steps", "epoch", "train_loss", "last_loss", "eval_loss", "best_eval_loss", "num_tokens", "train_runtime", "tokens_per_second", "train_records", "dropped_records", "early_stopped", "wall_seconds", "stopped", "adapter_dir", "output_dir", "checkpoint", "registration", "method", "variant", "artifact", "end_of_turn_coverage", "truncation", "best", "resumed_from_job", "train_loss_steps", "mfu", "flops_per_token", "peak_gpu_memory_bytes", "peak_flops")
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -341,6 +347,13 @@ class TrainingJobResult(_message.Message):
     ARTIFACT_FIELD_NUMBER: _ClassVar[int]
     END_OF_TURN_COVERAGE_FIELD_NUMBER: _ClassVar[int]
     TRUNCATION_FIELD_NUMBER: _ClassVar[int]
+    BEST_FIELD_NUMBER: _ClassVar[int]
+    RESUMED_FROM_JOB_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_LOSS_STEPS_FIELD_NUMBER: _ClassVar[int]
+    MFU_FIELD_NUMBER: _ClassVar[int]
+    FLOPS_PER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PEAK_GPU_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PEAK_FLOPS_FIELD_NUMBER: _ClassVar[int]
     base_model: str
     dataset: str
     adapter_name: str
@@ -370,7 +383,14 @@ class TrainingJobResult(_message.Message):
     artifact: str
     end_of_turn_coverage: float
     truncation: TruncationReport
-    def __init__(self, base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., adapter_name: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., global_step: _Optional[int] = ..., max_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., train_loss: _Optional[float] = ..., last_loss: _Optional[float] = ..., eval_loss: _Optional[float] = ..., best_eval_loss: _Optional[float] = ..., num_tokens: _Optional[float] = ..., train_runtime: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., train_records: _Optional[int] = ..., dropped_records: _Optional[int] = ..., early_stopped: _Optional[bool] = ..., wall_seconds: _Optional[float] = ..., stopped: _Optional[bool] = ..., adapter_dir: _Optional[str] = ..., output_dir: _Optional[str] = ..., checkpoint: _Optional[str] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., variant: _Optional[str] = ..., artifact: _Optional[str] = ..., end_of_turn_coverage: _Optional[float] = ..., truncation: _Optional[_Union[TruncationReport, _Mapping]] = ...) -> None: ...
+    best: BestCheckpoint
+    resumed_from_job: str
+    train_loss_steps: int
+    mfu: float
+    flops_per_token: float
+    peak_gpu_memory_bytes: int
+    peak_flops: float
+    def __init__(self, base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., adapter_name: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., global_step: _Optional[int] = ..., max_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., train_loss: _Optional[float] = ..., last_loss: _Optional[float] = ..., eval_loss: _Optional[float] = ..., best_eval_loss: _Optional[float] = ..., num_tokens: _Optional[float] = ..., train_runtime: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., train_records: _Optional[int] = ..., dropped_records: _Optional[int] = ..., early_stopped: _Optional[bool] = ..., wall_seconds: _Optional[float] = ..., stopped: _Optional[bool] = ..., adapter_dir: _Optional[str] = ..., output_dir: _Optional[str] = ..., checkpoint: _Optional[str] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., variant: _Optional[str] = ..., artifact: _Optional[str] = ..., end_of_turn_coverage: _Optional[float] = ..., truncation: _Optional[_Union[TruncationReport, _Mapping]] = ..., best: _Optional[_Union[BestCheckpoint, _Mapping]] = ..., resumed_from_job: _Optional[str] = ..., train_loss_steps: _Optional[int] = ..., mfu: _Optional[float] = ..., flops_per_token: _Optional[float] = ..., peak_gpu_memory_bytes: _Optional[int] = ..., peak_flops: _Optional[float] = ...) -> None: ...
 
 class PlanTrainingRequest(_message.Message):
     __slots__ = ("dataset", "base_model", "preset", "config", "warmup", "warmup_batches")
@@ -781,3 +801,23 @@ class AuditJobResult(_message.Message):
     recorded: bool
     record_message: str
     def __init__(self, report: _Optional[_Union[_registry_pb2.AuditReport, _Mapping]] = ..., recorded: _Optional[bool] = ..., record_message: _Optional[str] = ...) -> None: ...
+
+class BestCheckpoint(_message.Message):
+    __slots__ = ("metric", "step", "path", "value", "last_step", "last_checkpoint", "evaluated", "reason")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    LAST_STEP_FIELD_NUMBER: _ClassVar[int]
+    LAST_CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    EVALUATED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    step: int
+    path: str
+    value: float
+    last_step: int
+    last_checkpoint: str
+    evaluated: int
+    reason: str
+    def __init__(self, metric: _Optional[str] = ..., step: _Optional[int] = ..., path: _Optional[str] = ..., value: _Optional[float] = ..., last_step: _Optional[int] = ..., last_checkpoint: _Optional[str] = ..., evaluated: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...

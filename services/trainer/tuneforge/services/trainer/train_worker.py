@@ -53,6 +53,7 @@ from tuneforge.runtime import worker_events as ev
 from tuneforge.runtime.checksums import write_checksums
 from tuneforge.runtime.errors import already_exists, failed_precondition, invalid_argument
 from tuneforge.services.trainer import chat_data, peft_setup, preference_data, tracking, trainers
+from tuneforge.services.trainer import best_checkpoint, throughput  # issue 27
 from tuneforge.services.trainer.config import TrainingConfig, from_dict, save_config
 from tuneforge.services.trainer.jobs import is_complete_checkpoint, remove_incomplete_checkpoints
 
@@ -242,6 +243,9 @@ def build_trainer(spec, cfg, model, tokenizer, train_ds, eval_ds, precision, cud
     early = evaluating and cfg.early_stopping_patience > 0
     batch, accum = packed_batching(cfg, getattr(model.config, "_attn_implementation", None))
     args = trainers.common_args(spec, cfg, batch, accum, precision, cuda, evaluating, early)
+    # best checkpoint (issue 27): evaluate at every save, load the best at the end
+    args.update(best_checkpoint.trainer_args(cfg.best_checkpoint_metric, evaluating, cfg.save_steps,
+                                             cfg.eval_steps, cfg.save_total_limit))
     callbacks = [events]
     if early:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
@@ -314,7 +318,8 @@ def main(spec: dict) -> None:
     os.environ.update(tracking.environment(cfg.report_to, spec.get("job_dir"),
                                            spec.get("adapter_name")))
     events = callbacks_mod().EventsCallback(
-        on_checkpoint=lambda p: save_config(cfg, p / CONFIG_FILE, **meta))
+        on_checkpoint=lambda p: save_config(cfg, p / CONFIG_FILE, **meta, job_id=spec.get("job_id")),
+        evaluate_on_save=best_checkpoint.chooses_best(cfg.best_checkpoint_metric, eval_ds is not None))
     trainer = build_trainer(spec, cfg, model, tokenizer, train_ds, eval_ds, precision, cuda,
                             events)
     if resume:
@@ -356,6 +361,8 @@ def main(spec: dict) -> None:
                               and not events.stopped_by_request),
         "wall_seconds": time.time() - started,
     }
+    summary.update(_issue27_summary(spec, cfg, trainer, events, precision, total,
+                                    summary["tokens_per_second"]))
     if not _is_main():
         return
     if events.stopped_by_request:
@@ -366,6 +373,7 @@ def main(spec: dict) -> None:
         return
 
     _phase("saving", f"saving the {summary['artifact']}")
+    _say(summary["best"]["reason"])
     final = save_final(trainer, output_dir, summary)
     summary.update(stopped=False, adapter_dir=str(final.resolve()),
                    output_dir=str(output_dir.resolve()),
@@ -375,6 +383,41 @@ def main(spec: dict) -> None:
     ev.progress(phase="saving", step=state.global_step, total=state.max_steps, percent=100.0,
                 message=f"{summary['artifact']} saved to {final}")
     ev.result(summary)
+
+
+# ---- best checkpoint, honest resume loss, throughput (issue 27) -------------------------------
+def _issue27_summary(spec: dict, cfg: TrainingConfig, trainer, events, precision: str,
+                     parameters: int, tokens_per_second: float | None) -> dict[str, Any]:
+    """Result fields: which checkpoint is registered and why (best_checkpoint), the mean loss
+    of every logged step including a resumed job's original steps, MFU and peak GPU memory."""
+    state = trainer.state
+    history = list(state.log_history)
+    loss, steps = best_checkpoint.mean_step_loss(history)
+    last = events.last_checkpoint
+    saved = [int(p.name.rsplit("-", 1)[-1]) for p in Path(trainer.args.output_dir).glob("checkpoint-*")
+             if p.name.rsplit("-", 1)[-1].isdigit()]
+    best = best_checkpoint.choose(
+        cfg.best_checkpoint_metric, history,
+        state.best_model_checkpoint if trainer.args.load_best_model_at_end else None,
+        state.global_step, str(last.resolve()) if last else None, saved)
+    if best.get("path"):
+        best["path"] = str(Path(best["path"]).resolve())
+    out: dict[str, Any] = {"best": best, "best_step": best["step"],
+                           "resumed_from_job": spec.get("resumed_from_job") or ""}
+    if loss is not None:
+        out.update(train_loss=loss, train_loss_steps=steps)
+    per_token = throughput.flops_per_token(parameters, cfg.method, cfg.gradient_checkpointing)
+    out["flops_per_token"] = per_token
+    gpu = throughput.gpu_stats(precision)
+    out.update(gpu)
+    value = throughput.mfu(tokens_per_second, per_token, gpu.get("peak_flops"))  # type: ignore[arg-type]
+    if value is not None:
+        out["mfu"] = value
+        _say(f"throughput {tokens_per_second:,.0f} tokens/s on {gpu.get('gpu')}: MFU "
+             f"{100 * value:.1f}% ({throughput.flops_factor(cfg.method, cfg.gradient_checkpointing)} "
+             f"x {parameters:,} parameters per token), peak memory "
+             f"{int(gpu.get('peak_gpu_memory_bytes', 0)) / 2**30:.1f} GiB")
+    return out
 
 
 def _drop_incomplete_checkpoints(output_dir: Path) -> None:
