@@ -74,7 +74,10 @@ def test_train_stop_resume_register_and_merge(client, server, tiny_lm_dir, tmp_p
 
     first = [m for m in client.jobs.list_job_metrics(id=job.id).metrics if m.HasField("loss")]
     series = [m for m in client.jobs.list_job_metrics(id=resumed.id).metrics if m.HasField("loss")]
-    assert series[0].step == step + 1 and series[-1].step == total
+    # the resumed job's chart continues the original curve: its steps first (issue 27), then its own
+    assert [m.step for m in series] == list(range(1, total + 1))
+    assert [m.loss for m in series[:step]] == [m.loss for m in first[:step]]
+    assert job_result(done).resumed_from_job == job.id and job_params(done).resumed_from_job == job.id
     before = sum(m.loss for m in first[:3]) / 3
     after = sum(m.loss for m in series[-3:]) / 3
     assert after < before - 0.5, (before, after)

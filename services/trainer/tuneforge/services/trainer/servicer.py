@@ -39,7 +39,9 @@ from tuneforge.services.trainer.eval_rpcs import Evaluations
 from tuneforge.services.trainer.export_rpcs import ExportRpcs
 from tuneforge.services.trainer.jobs import (
     adapter_dir,
+    check_resume_plan,
     merge_spec,
+    resumed_job,
     resolve_resume,
     train_spec,
 )
@@ -116,6 +118,8 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
         dataset = await self._dataset(request.dataset)
         plan = await self._plan(cfg, dataset, base_model)
         preflight.check(plan, self.ctx.config.full_max_parameters)
+        if resume:  # issue 27: the same plan, or refused naming what differs
+            check_resume_plan(Path(resume), cfg, base_model, dataset.name, dataset.sha256)
         params = train_spec(
             self.ctx.root, base_model=base_model, train_file=dataset.path, config=cfg, adapter_name=name,
             dataset_name=dataset.name, validation_file=dataset.validation_path or None,
@@ -125,6 +129,8 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
                       register=request.register if request.HasField("register") else True,
                       full_max_parameters=self.ctx.config.full_max_parameters,
                       dataset_version=dataset.version, dataset_sha256=dataset.sha256)  # lineage (registration.py)
+        if resume:
+            params["resumed_from_job"] = resumed_job(request.resume_from, Path(resume))
         self._check_adapter_free(name)  # again: the awaits above let another request in
         job = await self.ctx.engine.create(TRAIN, params, request_id=request.request_id)
         return job_pb(job, self.ctx.engine.kinds)

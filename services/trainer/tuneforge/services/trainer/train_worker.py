@@ -318,7 +318,8 @@ def main(spec: dict) -> None:
     os.environ.update(tracking.environment(cfg.report_to, spec.get("job_dir"),
                                            spec.get("adapter_name")))
     events = callbacks_mod().EventsCallback(
-        on_checkpoint=lambda p: save_config(cfg, p / CONFIG_FILE, **meta, job_id=spec.get("job_id")),
+        on_checkpoint=lambda p: save_config(cfg, p / CONFIG_FILE, **meta, job_id=spec.get("job_id"),
+                                            dataset_sha256=spec.get("dataset_sha256")),
         evaluate_on_save=best_checkpoint.chooses_best(cfg.best_checkpoint_metric, eval_ds is not None))
     trainer = build_trainer(spec, cfg, model, tokenizer, train_ds, eval_ds, precision, cuda,
                             events)
