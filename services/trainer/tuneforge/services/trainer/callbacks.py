@@ -30,7 +30,9 @@ class EventsCallback(TrainerCallback):
     """progress / metrics / checkpoint events, and the stop request → save + stop.
 
     tokens/s counts the real (non-pad) tokens TRL reports as ``num_tokens`` over the wall time
-    since training began in this process; the ETA extrapolates the seconds per step so far.
+    since training began in this process; the ETA extrapolates the seconds per step so far. On a
+    GPU each loss event also carries ``mfu`` (throughput.py: 4 or 6 x parameters per token) and
+    ``peak_gpu_memory_bytes`` (Metrics.extra).
     ``on_checkpoint(path)`` runs after each checkpoint is complete (e.g. to add the config); an
     incomplete one (jobs.is_complete_checkpoint) is never reported.
 
@@ -44,9 +46,13 @@ class EventsCallback(TrainerCallback):
     """
 
     def __init__(self, on_checkpoint: Callable[[Path], None] | None = None,
-                 evaluate_on_save: bool = False) -> None:
+                 evaluate_on_save: bool = False, flops_per_token: float = 0.0,
+                 peak_flops: float | None = None, cuda: bool = False) -> None:
         self.on_checkpoint = on_checkpoint
         self.evaluate_on_save = evaluate_on_save
+        self.flops_per_token = flops_per_token  # throughput.flops_per_token: MFU on a GPU
+        self.peak_flops = peak_flops
+        self.cuda = cuda
         self.stopped_by_request = False
         self.last_checkpoint: Path | None = None
         self.last_metrics: dict[str, float] = {}
@@ -113,7 +119,19 @@ class EventsCallback(TrainerCallback):
         if state.is_world_process_zero:
             if self.tokens_per_second is not None and "loss" in out:
                 out["tokens_per_second"] = round(self.tokens_per_second, 1)
+                out.update(self._utilisation())
             ev.metrics(step=state.global_step, epoch=round(state.epoch or 0.0, 4), **out)
+
+    def _utilisation(self) -> dict[str, float]:
+        """On a GPU: MFU (when its peak is known) and the peak memory so far; {} on a CPU."""
+        if not self.cuda:
+            return {}
+        import torch
+
+        out = {"peak_gpu_memory_bytes": float(torch.cuda.max_memory_allocated())}
+        if self.peak_flops and self.tokens_per_second:
+            out["mfu"] = round(self.tokens_per_second * self.flops_per_token / self.peak_flops, 5)
+        return out
 
     # ---- checkpoints --------------------------------------------------------------------
     def on_save(self, args, state, control, **kw: Any):

@@ -320,7 +320,10 @@ def main(spec: dict) -> None:
     events = callbacks_mod().EventsCallback(
         on_checkpoint=lambda p: save_config(cfg, p / CONFIG_FILE, **meta, job_id=spec.get("job_id"),
                                             dataset_sha256=spec.get("dataset_sha256")),
-        evaluate_on_save=best_checkpoint.chooses_best(cfg.best_checkpoint_metric, eval_ds is not None))
+        evaluate_on_save=best_checkpoint.chooses_best(cfg.best_checkpoint_metric, eval_ds is not None),
+        flops_per_token=throughput.flops_per_token(total, cfg.method, cfg.gradient_checkpointing),
+        peak_flops=throughput.peak_flops(torch.cuda.get_device_name(), precision) if cuda else None,
+        cuda=cuda)
     trainer = build_trainer(spec, cfg, model, tokenizer, train_ds, eval_ds, precision, cuda,
                             events)
     if resume:
