@@ -221,7 +221,7 @@ class UpdateTrainingConfigRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., reset: _Optional[bool] = ...) -> None: ...
 
 class CreateTrainingJobRequest(_message.Message):
-    __slots__ = ("dataset", "base_model", "preset", "config", "adapter_name", "resume_from", "register", "request_id")
+    __slots__ = ("dataset", "base_model", "preset", "config", "adapter_name", "resume_from", "register", "request_id", "continue_from")
     DATASET_FIELD_NUMBER: _ClassVar[int]
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     PRESET_FIELD_NUMBER: _ClassVar[int]
@@ -230,6 +230,7 @@ class CreateTrainingJobRequest(_message.Message):
     RESUME_FROM_FIELD_NUMBER: _ClassVar[int]
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTINUE_FROM_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     base_model: str
     preset: str
@@ -238,7 +239,8 @@ class CreateTrainingJobRequest(_message.Message):
     resume_from: str
     register: bool
     request_id: str
-    def __init__(self, dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., preset: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., adapter_name: _Optional[str] = ..., resume_from: _Optional[str] = ..., register: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+    continue_from: str
+    def __init__(self, dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., preset: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., adapter_name: _Optional[str] = ..., resume_from: _Optional[str] = ..., register: _Optional[bool] = ..., request_id: _Optional[str] = ..., continue_from: _Optional[str] = ...) -> None: ...
 
 class MergeAdapterRequest(_message.Message):
     __slots__ = ("adapter_name", "output_dir", "base_model", "request_id")
@@ -253,7 +255,7 @@ class MergeAdapterRequest(_message.Message):
     def __init__(self, adapter_name: _Optional[str] = ..., output_dir: _Optional[str] = ..., base_model: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class TrainingJobParams(_message.Message):
-    __slots__ = ("base_model", "train_file", "validation_file", "config", "output_dir", "adapter_name", "dataset_name", "resume_from_checkpoint", "preset", "resume_from", "register", "max_steps", "full_max_parameters", "resumed_from_job")
+    __slots__ = ("base_model", "train_file", "validation_file", "config", "output_dir", "adapter_name", "dataset_name", "resume_from_checkpoint", "preset", "resume_from", "register", "max_steps", "full_max_parameters", "resumed_from_job", "continue_from", "continue_from_adapter")
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     TRAIN_FILE_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_FILE_FIELD_NUMBER: _ClassVar[int]
@@ -268,6 +270,8 @@ class TrainingJobParams(_message.Message):
     MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
     FULL_MAX_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     RESUMED_FROM_JOB_FIELD_NUMBER: _ClassVar[int]
+    CONTINUE_FROM_FIELD_NUMBER: _ClassVar[int]
+    CONTINUE_FROM_ADAPTER_FIELD_NUMBER: _ClassVar[int]
     base_model: str
     train_file: str
     validation_file: str
@@ -282,7 +286,9 @@ class TrainingJobParams(_message.Message):
     max_steps: int
     full_max_parameters: int
     resumed_from_job: str
-    def __init__(self, base_model: _Optional[str] = ..., train_file: _Optional[str] = ..., validation_file: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., output_dir: _Optional[str] = ..., adapter_name: _Optional[str] = ..., dataset_name: _Optional[str] = ..., resume_from_checkpoint: _Optional[str] = ..., preset: _Optional[str] = ..., resume_from: _Optional[str] = ..., register: _Optional[bool] = ..., max_steps: _Optional[int] = ..., full_max_parameters: _Optional[int] = ..., resumed_from_job: _Optional[str] = ...) -> None: ...
+    continue_from: str
+    continue_from_adapter: str
+    def __init__(self, base_model: _Optional[str] = ..., train_file: _Optional[str] = ..., validation_file: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., output_dir: _Optional[str] = ..., adapter_name: _Optional[str] = ..., dataset_name: _Optional[str] = ..., resume_from_checkpoint: _Optional[str] = ..., preset: _Optional[str] = ..., resume_from: _Optional[str] = ..., register: _Optional[bool] = ..., max_steps: _Optional[int] = ..., full_max_parameters: _Optional[int] = ..., resumed_from_job: _Optional[str] = ..., continue_from: _Optional[str] = ..., continue_from_adapter: _Optional[str] = ...) -> None: ...
 
 class Registration(_message.Message):
     __slots__ = ("state", "attempts", "message", "name", "version", "path", "registry", "last_attempt_time")
@@ -317,7 +323,7 @@ class Registration(_message.Message):
     def __init__(self, state: _Optional[_Union[Registration.State, str]] = ..., attempts: _Optional[int] = ..., message: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., path: _Optional[str] = ..., registry: _Optional[str] = ..., last_attempt_time: _Optional[float] = ...) -> None: ...
 
 class TrainingJobResult(_message.Message):
-    __slots__ = ("base_model", "dataset", "adapter_name", "config", "precision", "global_step", "max_steps", "epoch", "train_loss", "last_loss", "eval_loss", "best_eval_loss", "num_tokens", "train_runtime", "tokens_per_second", "train_records", "dropped_records", "early_stopped", "wall_seconds", "stopped", "adapter_dir", "output_dir", "checkpoint", "registration", "method", "variant", "artifact", "end_of_turn_coverage", "truncation", "best", "resumed_from_job", "train_loss_steps", "mfu", "flops_per_token", "peak_gpu_memory_bytes", "peak_flops")
+    __slots__ = ("base_model", "dataset", "adapter_name", "config", "precision", "global_step", "max_steps", "epoch", "train_loss", "last_loss", "eval_loss", "best_eval_loss", "num_tokens", "train_runtime", "tokens_per_second", "train_records", "dropped_records", "early_stopped", "wall_seconds", "stopped", "adapter_dir", "output_dir", "checkpoint", "registration", "method", "variant", "artifact", "end_of_turn_coverage", "truncation", "best", "resumed_from_job", "train_loss_steps", "mfu", "flops_per_token", "peak_gpu_memory_bytes", "peak_flops", "continued_from")
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -354,6 +360,7 @@ class TrainingJobResult(_message.Message):
     FLOPS_PER_TOKEN_FIELD_NUMBER: _ClassVar[int]
     PEAK_GPU_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     PEAK_FLOPS_FIELD_NUMBER: _ClassVar[int]
+    CONTINUED_FROM_FIELD_NUMBER: _ClassVar[int]
     base_model: str
     dataset: str
     adapter_name: str
@@ -390,7 +397,8 @@ class TrainingJobResult(_message.Message):
     flops_per_token: float
     peak_gpu_memory_bytes: int
     peak_flops: float
-    def __init__(self, base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., adapter_name: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., global_step: _Optional[int] = ..., max_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., train_loss: _Optional[float] = ..., last_loss: _Optional[float] = ..., eval_loss: _Optional[float] = ..., best_eval_loss: _Optional[float] = ..., num_tokens: _Optional[float] = ..., train_runtime: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., train_records: _Optional[int] = ..., dropped_records: _Optional[int] = ..., early_stopped: _Optional[bool] = ..., wall_seconds: _Optional[float] = ..., stopped: _Optional[bool] = ..., adapter_dir: _Optional[str] = ..., output_dir: _Optional[str] = ..., checkpoint: _Optional[str] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., variant: _Optional[str] = ..., artifact: _Optional[str] = ..., end_of_turn_coverage: _Optional[float] = ..., truncation: _Optional[_Union[TruncationReport, _Mapping]] = ..., best: _Optional[_Union[BestCheckpoint, _Mapping]] = ..., resumed_from_job: _Optional[str] = ..., train_loss_steps: _Optional[int] = ..., mfu: _Optional[float] = ..., flops_per_token: _Optional[float] = ..., peak_gpu_memory_bytes: _Optional[int] = ..., peak_flops: _Optional[float] = ...) -> None: ...
+    continued_from: str
+    def __init__(self, base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., adapter_name: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., global_step: _Optional[int] = ..., max_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., train_loss: _Optional[float] = ..., last_loss: _Optional[float] = ..., eval_loss: _Optional[float] = ..., best_eval_loss: _Optional[float] = ..., num_tokens: _Optional[float] = ..., train_runtime: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., train_records: _Optional[int] = ..., dropped_records: _Optional[int] = ..., early_stopped: _Optional[bool] = ..., wall_seconds: _Optional[float] = ..., stopped: _Optional[bool] = ..., adapter_dir: _Optional[str] = ..., output_dir: _Optional[str] = ..., checkpoint: _Optional[str] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., variant: _Optional[str] = ..., artifact: _Optional[str] = ..., end_of_turn_coverage: _Optional[float] = ..., truncation: _Optional[_Union[TruncationReport, _Mapping]] = ..., best: _Optional[_Union[BestCheckpoint, _Mapping]] = ..., resumed_from_job: _Optional[str] = ..., train_loss_steps: _Optional[int] = ..., mfu: _Optional[float] = ..., flops_per_token: _Optional[float] = ..., peak_gpu_memory_bytes: _Optional[int] = ..., peak_flops: _Optional[float] = ..., continued_from: _Optional[str] = ...) -> None: ...
 
 class PlanTrainingRequest(_message.Message):
     __slots__ = ("dataset", "base_model", "preset", "config", "warmup", "warmup_batches")

@@ -193,3 +193,68 @@ def check_resume_plan(checkpoint: Path, cfg: TrainingConfig, base_model: str, da
 
 def _same_model(a: str, b: str) -> bool:
     return a == b or (Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve())
+
+
+# ---- continue training: a new plan on top of an adapter (issue 27) ---------------------------
+_ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+def resolve_continue(data_root: Path, value: str,
+                     job_checkpoints: Callable[[str], list[str]] | None = None,
+                     job_adapter: Callable[[str], str] | None = None) -> Path:
+    """The adapter directory a continue-training job starts from: ``JOB_ID`` (its final adapter,
+    else its last checkpoint), ``JOB_ID/checkpoint-N``, or a path under ``<data_root>/adapters``
+    holding ``adapter_config.json`` and the adapter weights. INVALID_ARGUMENT (field
+    ``continue_from``, reason CONTINUE_ADAPTER_INVALID) otherwise."""
+    value = (value or "").strip()
+    adapters = confined(Path(data_root), "adapters")
+    head, _, tail = value.partition("/")
+    if head.startswith("job-") and not Path(value).is_absolute() and job_checkpoints is not None:
+        final = job_adapter(head) if job_adapter is not None and not tail else ""
+        points = [Path(p) for p in job_checkpoints(head)]
+        if tail:
+            points = [p for p in points if p.name == tail]
+        if not final and not points:
+            raise not_found("checkpoint", value)
+        path = Path(final) if final else points[-1]
+    else:
+        path = Path(value) if Path(value).is_absolute() else adapters / value
+    resolved = path.resolve()
+    if adapters.resolve() not in resolved.parents:
+        raise invalid_argument("continue_from", f"{value} is not under the adapters directory",
+                               reason="CONTINUE_ADAPTER_INVALID")
+    if not (resolved / "adapter_config.json").is_file() or \
+            not any((resolved / w).is_file() for w in _ADAPTER_WEIGHTS):
+        raise invalid_argument("continue_from", f"{value} is not an adapter (adapter_config.json and "
+                               "adapter weights); a whole model (method=full) cannot be continued",
+                               reason="CONTINUE_ADAPTER_INVALID")
+    return resolved
+
+
+def check_continue_plan(adapter: Path, cfg: TrainingConfig, base_model: str) -> None:
+    """FAILED_PRECONDITION ``CHECKPOINT_PLAN_MISMATCH`` when the adapter cannot start this plan:
+    another base model, another LoRA rank / target modules / DoRA, or method=full."""
+    try:
+        saved = json.loads((Path(adapter) / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    differs: list[str] = []
+    if cfg.method == "full":
+        differs.append("config.method 'full' trains every weight, not an adapter")
+    base = str(saved.get("base_model_name_or_path") or "")
+    if base and not _same_model(base, base_model):
+        differs.append(f"base_model {base!r} → {base_model!r}")
+    if saved.get("r") is not None and int(saved["r"]) != cfg.lora_rank:
+        differs.append(f"config.lora_rank {saved['r']} → {cfg.lora_rank}")
+    if bool(saved.get("use_dora")) != cfg.use_dora:
+        differs.append(f"config.use_dora {bool(saved.get('use_dora'))} → {cfg.use_dora}")
+    wanted = cfg.target_modules
+    have = saved.get("target_modules")
+    if wanted != "all-linear" and have is not None and have != "all-linear" \
+            and sorted(have) != sorted(wanted):
+        differs.append(f"config.target_modules {sorted(have)} → {sorted(wanted)}")
+    if differs:
+        raise failed_precondition(
+            "CHECKPOINT_PLAN_MISMATCH",
+            f"cannot continue training from {adapter}: {'; '.join(differs)}",
+            adapter=str(adapter), differs=", ".join(d.split(" ", 1)[0] for d in differs))

@@ -304,6 +304,7 @@ def main(spec: dict) -> None:
     cuda = torch.cuda.is_available()
     precision = resolve_precision(cfg, cuda, cuda and torch.cuda.is_bf16_supported())
     model, tokenizer = load_model(spec, cfg, precision, cuda)
+    continued = _continue_from(spec, model)  # issue 27: continue training
     trainable, total = _parameter_counts(model)
     _say(f"model {spec['base_model']} on {'cuda' if cuda else 'cpu'}, {precision}, "
          f"quantization {cfg.quantization}; {peft_setup.describe(cfg, trainable, total)}")
@@ -366,7 +367,7 @@ def main(spec: dict) -> None:
         "wall_seconds": time.time() - started,
     }
     summary.update(_issue27_summary(spec, cfg, trainer, events, precision, total,
-                                    summary["tokens_per_second"]))
+                                    summary["tokens_per_second"]), continued_from=continued)
     if not _is_main():
         return
     if events.stopped_by_request:
@@ -422,6 +423,33 @@ def _issue27_summary(spec: dict, cfg: TrainingConfig, trainer, events, precision
              f"x {parameters:,} parameters per token), peak memory "
              f"{int(gpu.get('peak_gpu_memory_bytes', 0)) / 2**30:.1f} GiB")
     return out
+
+
+def _continue_from(spec: dict, model) -> str:
+    """Continue training: the new adapter starts from an earlier adapter's weights (a new plan:
+    fresh optimizer and schedule, step 0). The servicer checked the shapes (jobs.check_continue_plan);
+    a key that still does not load is CHECKPOINT_PLAN_MISMATCH."""
+    source = spec.get("continue_from_adapter")
+    if not source:
+        return ""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    path = Path(source) / "adapter_model.safetensors"
+    weights = load_file(str(path))
+    try:
+        loaded = set_peft_model_state_dict(model, weights)
+    except RuntimeError as exc:  # a shape mismatch
+        raise failed_precondition("CHECKPOINT_PLAN_MISMATCH", f"cannot continue from {source}: "
+                                  f"{str(exc).splitlines()[0]}") from None
+    missing = [k for k in getattr(loaded, "unexpected_keys", []) if "lora_" in k]
+    if missing:
+        raise failed_precondition("CHECKPOINT_PLAN_MISMATCH", f"cannot continue from {source}: "
+                                  f"{len(missing)} of its weights fit no module of this plan "
+                                  f"(e.g. {missing[0]})")
+    _say(f"continuing training from the adapter {source}: its weights, a fresh optimizer and "
+         "schedule from step 0")
+    return str(Path(source).resolve())
 
 
 def _drop_incomplete_checkpoints(output_dir: Path) -> None:
