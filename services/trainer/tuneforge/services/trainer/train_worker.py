@@ -13,6 +13,9 @@ Spec (JSON object):
     output_dir               <data_root>/adapters/<name>; gets checkpoints/ and final/
     adapter_name, dataset_name   recorded in the result
     resume_from_checkpoint   optional checkpoint directory (of this or an earlier job)
+    resumed_from_job         optional; the job that checkpoint came from (echoed in the result)
+    continue_from_adapter    optional adapter directory whose weights a new plan starts from
+    dataset_sha256           optional; written beside each checkpoint (a resume checks the plan)
     max_steps                optional hard cap on optimizer steps (tests, smoke runs)
     full_max_parameters      optional; method=full is refused above it (FULL_FINETUNE_TOO_LARGE)
     job_dir, job_id          added by the engine; tracking (report_to) writes under job_dir
