@@ -43,6 +43,7 @@ def test_job_whose_eval_loss_rises_after_step_k_registers_the_checkpoint_at_k(tm
     best = result["best"]
     assert best["step"] == k == result["best_step"] and best["metric"] == "eval_loss"
     assert best["value"] == evals[k] and f"step {k}" in best["reason"]
+    assert result["eval_loss"] == evals[k]  # the registered adapter's, not the last step's
     assert any(f"registered the checkpoint at step {k}" in e["message"] for e in of(events, "log"))
     ckpts = out / "checkpoints"
     assert Path(best["path"]) == (ckpts / f"checkpoint-{k}").resolve()

@@ -92,6 +92,9 @@ def test_train_stop_resume_register_and_merge(client, server, tiny_lm_dir, tmp_p
     adapter = client.registry.get_adapter(name="learned")
     assert adapter.job_id == resumed.id and adapter.base_model == str(tiny_lm_dir.resolve())
     assert adapter.dataset == "learn" and adapter.metrics["train_loss"] > 0
+    best = job_result(done).best  # held-out data: the checkpoint with the lowest eval loss (issue 27)
+    assert best.metric == "eval_loss" and best.step > 0 and adapter.metrics["best_step"] == best.step
+    assert adapter.metrics["eval_loss"] == pytest.approx(best.value)
     with pytest.raises(AlreadyExists):
         train(client, tiny_lm_dir, "learned")
     assert client.jobs.list_jobs(service="trainer", kind="train").total_size == 2  # none for the refusal

@@ -412,6 +412,8 @@ def _issue27_summary(spec: dict, cfg: TrainingConfig, trainer, events, precision
         best["path"] = str(Path(best["path"]).resolve())
     out: dict[str, Any] = {"best": best, "best_step": best["step"],
                            "resumed_from_job": spec.get("resumed_from_job") or ""}
+    if best.get("value") is not None:  # the eval loss of what final/ holds, not of the last step
+        out["eval_loss"] = best["value"]
     if loss is not None:
         out.update(train_loss=loss, train_loss_steps=steps)
     per_token = throughput.flops_per_token(parameters, cfg.method, cfg.gradient_checkpointing)
