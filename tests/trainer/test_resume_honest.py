@@ -75,6 +75,9 @@ def test_resumed_job_reports_the_mean_loss_of_every_step_and_the_job_it_continue
     assert result["train_loss"] == pytest.approx(true_mean, rel=1e-6)
     assert result["train_loss_steps"] == STEPS and result["global_step"] == STEPS
     assert result["resumed_from_job"] == "job-000000000001"
+    said = [e["message"] for e in of(events, "log") if e["message"].startswith("train loss ")]
+    print(said)  # the figure: ours against transformers' own
+    assert said and f"the mean of {STEPS} logged steps" in said[0]
 
 
 def test_resumed_job_metrics_start_with_the_original_steps(resumed):

@@ -416,6 +416,10 @@ def _issue27_summary(spec: dict, cfg: TrainingConfig, trainer, events, precision
         out["eval_loss"] = best["value"]
     if loss is not None:
         out.update(train_loss=loss, train_loss_steps=steps)
+        if spec.get("resume_from_checkpoint"):
+            _say(f"train loss {loss:.4f}: the mean of {steps} logged steps, the resumed job's "
+                 f"original steps included (transformers' own figure, "
+                 f"{trainer_loss(history)}, divides only this run's losses by all the steps)")
     per_token = throughput.flops_per_token(parameters, cfg.method, cfg.gradient_checkpointing)
     out["flops_per_token"] = per_token
     gpu = throughput.gpu_stats(precision)
@@ -428,6 +432,11 @@ def _issue27_summary(spec: dict, cfg: TrainingConfig, trainer, events, precision
              f"x {parameters:,} parameters per token), peak memory "
              f"{int(gpu.get('peak_gpu_memory_bytes', 0)) / 2**30:.1f} GiB")
     return out
+
+
+def trainer_loss(history: list[dict[str, Any]]) -> str:
+    value = next((e["train_loss"] for e in reversed(history) if "train_loss" in e), None)
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "not reported"
 
 
 def _continue_from(spec: dict, model) -> str:
