@@ -26,7 +26,8 @@ KEYS = ["lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size
         "packing", "method", "use_dora", "use_rslora", "loraplus_lr_ratio", "preference_beta",
         "desirable_weight", "undesirable_weight",  # KTO (issue 27)
         "report_to", "use_liger_kernel", "attn_implementation",
-        "num_generations", "max_completion_length", "rewards"]  # GRPO (issue 27)
+        "num_generations", "max_completion_length", "rewards",  # GRPO (issue 27)
+        "best_checkpoint_metric", "save_total_limit"]  # issue 27
 
 QWEN2_INFO = {"model_type": "qwen2", "max_position_embeddings": 2048,
               "linear_modules": ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj",

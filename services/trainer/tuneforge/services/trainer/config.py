@@ -26,6 +26,7 @@ PREFERENCE_METHODS = ("dpo", "orpo", "kto")  # no packing: whole prompt/answer r
 REPORT_TO = ("none", "tensorboard", "mlflow")
 ATTN_IMPLEMENTATIONS = ("auto", "eager", "sdpa", "flash_attention_2", "flash_attention_3")
 TRUNCATIONS = ("truncate", "split_turns", "drop")
+BEST_CHECKPOINT_METRICS = ("eval_loss", "last")  # issue 27
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj"]
 
 
@@ -105,6 +106,12 @@ class TrainingConfig:
     rewards: list[dict] = _f([], "GRPO: reward functions as a JSON list, e.g. "
                                  '[{"kind": "format"}, {"kind": "chrf", "weight": 2}] '
                                  "(kinds format, length, chrf, regex, http; docs/training.md).")
+    # best checkpoint / resume (issue 27)
+    best_checkpoint_metric: str = _f(
+        "eval_loss", "eval_loss | last: with held-out data every checkpoint is evaluated and the "
+                     "one with the lowest eval loss is registered (last = the last step).")
+    save_total_limit: int = _f(0, "Checkpoints kept on disk (0 = all); the best and the last "
+                                  "are always kept.")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -118,14 +125,16 @@ FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Tr
 HELP: dict[str, str] = {name: f.metadata["help"] for name, f in FIELDS.items()}
 _INT_FIELDS = {"lora_rank", "lora_alpha", "batch_size", "gradient_accumulation_steps",
                "max_seq_length", "save_steps", "eval_steps", "early_stopping_patience", "seed",
-               "num_generations", "max_completion_length"}
+               "num_generations", "max_completion_length",
+               "save_total_limit"}  # issue 27
 _FLOAT_FIELDS = {"lora_dropout", "learning_rate", "epochs", "warmup_ratio", "weight_decay",
                  "validation_split", "loraplus_lr_ratio", "preference_beta",
                  "desirable_weight", "undesirable_weight"}
 _BOOL_FIELDS = {"gradient_checkpointing", "packing", "use_dora", "use_rslora",
                 "use_liger_kernel"}
 _CHOICES = {"method": METHODS, "report_to": REPORT_TO,
-            "attn_implementation": ATTN_IMPLEMENTATIONS, "truncation": TRUNCATIONS}
+            "attn_implementation": ATTN_IMPLEMENTATIONS, "truncation": TRUNCATIONS,
+            "best_checkpoint_metric": BEST_CHECKPOINT_METRICS}
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f"}
 
@@ -309,6 +318,8 @@ def check(cfg: TrainingConfig) -> list[FieldViolation]:
         bad("validation_split", f"must be in [0, 0.5], got {cfg.validation_split}")
     if cfg.early_stopping_patience < 0:
         bad("early_stopping_patience", f"must be >= 0, got {cfg.early_stopping_patience}")
+    if cfg.save_total_limit < 0:
+        bad("save_total_limit", f"must be >= 0, got {cfg.save_total_limit}")
     if cfg.seed < 0:
         bad("seed", f"must be >= 0, got {cfg.seed}")
     for name, choices in _CHOICES.items():
