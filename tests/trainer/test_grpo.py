@@ -281,3 +281,28 @@ def test_grpo_reward_means_go_out_as_reward_slash_name_and_dpo_rewards_keep_thei
             "rewards/chrf/mean": 0.25, "rewards/chosen": 0.1, "rewards/margins": 0.2}
     assert _reward_components(logs) == {"reward/format": 1.0, "reward/chrf": 0.25}
     assert (_METRIC_KEYS["reward"], _METRIC_KEYS["rewards/chosen"]) == ("reward", "reward_chosen")
+
+
+def test_grpo_with_fewer_prompts_than_one_update_samples_says_what_to_lower(tmp_path):
+    """The default plan accumulates 64 batches: on a small dataset TRL's sampler yields no
+    batch and transformers stops with "args.max_steps must be set"; the worker says instead
+    which setting to lower, before loading anything."""
+    import json
+
+    from tuneforge.runtime.errors import TuneforgeError
+    from tuneforge.services.trainer.config import TrainingConfig
+    from tuneforge.services.trainer.train_worker import load_grpo_prompts
+
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
+                                                     {"role": "assistant", "content": f"a{i}"}]}) + "\n"
+                            for i in range(7)))
+    cfg = TrainingConfig(method="grpo", batch_size=2, num_generations=2, rewards=[{"kind": "format"}])
+    with pytest.raises(TuneforgeError) as err:
+        load_grpo_prompts({"train_file": str(data)}, cfg)
+    assert err.value.reason == "GRPO_TOO_FEW_PROMPTS"
+    assert err.value.violations[0].field == "config.gradient_accumulation_steps"
+    assert "64 distinct prompts" in err.value.message and "has 7" in err.value.message
+    ok = TrainingConfig(method="grpo", batch_size=2, num_generations=2, gradient_accumulation_steps=7,
+                        rewards=[{"kind": "format"}])
+    assert len(load_grpo_prompts({"train_file": str(data)}, ok)[0]) == 7

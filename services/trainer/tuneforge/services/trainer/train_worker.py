@@ -159,7 +159,7 @@ def tokenize(spec: dict, cfg: TrainingConfig, tokenizer):
     if cfg.method in PREFERENCE_METHODS:
         return load_preference(spec, cfg)
     if cfg.method == "grpo":
-        return load_grpo_prompts(spec)
+        return load_grpo_prompts(spec, cfg)
 
     train_records = chat_data.load_records(Path(spec["train_file"]), "train")
     train_idx, val_idx = list(range(len(train_records))), None  # indices in the train file
@@ -217,13 +217,27 @@ def load_preference(spec: dict, cfg: TrainingConfig):
 
 
 # ---- GRPO (issue 27) -------------------------------------------------------------------------
-def load_grpo_prompts(spec: dict):
-    """Prompts + the owner's real replies (grpo_data). No held-out set: GRPO has no eval loss."""
+def load_grpo_prompts(spec: dict, cfg: TrainingConfig):
+    """Prompts + the owner's real replies (grpo_data). No held-out set: GRPO has no eval loss.
+
+    TRL samples one generation batch per optimizer update: batch_size x
+    gradient_accumulation_steps x processes replies, num_generations per distinct prompt. A
+    dataset with fewer prompts than that yields no batch at all, and transformers then stops
+    with "args.max_steps must be set ..."; this says what to change instead."""
     from datasets import Dataset
 
     from tuneforge.services.trainer import grpo_data
 
     rows, skipped = grpo_data.load(Path(spec["train_file"]), "train")
+    processes = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    needed = cfg.batch_size * cfg.gradient_accumulation_steps * processes // max(cfg.num_generations, 1)
+    if len(rows) < needed:
+        raise invalid_argument(
+            "config.gradient_accumulation_steps",
+            f"GRPO samples {needed} distinct prompts per optimizer update (batch_size {cfg.batch_size} x "
+            f"gradient_accumulation_steps {cfg.gradient_accumulation_steps} x {processes} processes / "
+            f"num_generations {cfg.num_generations}) and the dataset has {len(rows)}: lower "
+            f"gradient_accumulation_steps or batch_size", reason="GRPO_TOO_FEW_PROMPTS")
     _say(f"train: {len(rows)} prompts (each with the owner's real reply as reference)"
          + (f"; {len(skipped)} records without a prompt before their last reply skipped"
             if skipped else ""), "warning" if skipped else "info")
