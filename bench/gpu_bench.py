@@ -23,8 +23,10 @@ run a fresh subprocess:
 Throughput = real (non-pad) tokens trained over the Trainer's own ``train_runtime`` (process
 start, model load and tokenisation excluded); peak memory = ``torch.cuda.max_memory_allocated``
 (RSS on a CPU); MFU = tokens/s × model FLOPs per token / the GPU's dense bf16 peak, with model
-FLOPs per token = 4·N for adapters on a frozen base (forward 2N + input gradients 2N; no weight
-gradients; recomputation not counted) + 12·layers·hidden·seq for attention.
+FLOPs per token counted as the training worker does (tuneforge.services.trainer.throughput):
+4·N for adapters on a frozen base (forward 2N + input gradients 2N; no weight gradients), 6·N
+with activation checkpointing (the recomputed forward, +2N; these settings use it) or for full
+fine-tuning, + 12·layers·hidden·seq for attention. The table's MFU column names the factor.
 Liger needs ``pip install liger-kernel`` (Triton, GPU only); without it those runs are skipped.
 """
 
@@ -45,8 +47,6 @@ from trainer_common import REPO, chat_records, env, write_jsonl  # noqa: E402
 QWEN_05B = dict(hidden_size=896, num_hidden_layers=24, num_attention_heads=14,
                 num_key_value_heads=2, intermediate_size=4864, vocab_size=151936,
                 tie_word_embeddings=True, max_position_embeddings=32768, rope_theta=1e6)
-PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0,
-               "A10": 125.0, "4090": 165.0, "3090": 71.0}
 SETTINGS = dict(lora_rank=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear",
                 batch_size=8, gradient_accumulation_steps=1, learning_rate=2e-4, epochs=1,
                 max_seq_length=1024, warmup_ratio=0.0, weight_decay=0.0,
@@ -162,14 +162,26 @@ def run_one(run: dict, model: Path, data: Path, work: Path, steps: int, attn: st
 
 
 def peak_flops(name: str, override: float | None) -> float | None:
+    from tuneforge.services.trainer.throughput import peak_flops as known_peak
+
     if override:
         return override * 1e12
-    return next((tf * 1e12 for key, tf in PEAK_TFLOPS.items() if key in name), None)
+    return known_peak(name, "bf16")
+
+
+def per_token_flops(params: int, shape: dict, seq: int) -> tuple[float, int]:
+    """(model FLOPs per token, the factor of N) for these settings: LoRA, checkpointing as set."""
+    from tuneforge.services.trainer.throughput import flops_factor, flops_per_token
+
+    attention = 12 * shape["num_hidden_layers"] * shape["hidden_size"] * seq
+    checkpointing = bool(SETTINGS["gradient_checkpointing"])
+    return (flops_per_token(params, "lora", checkpointing) + attention,
+            flops_factor("lora", checkpointing))
 
 
 def table(results: list[dict], params: int, shape: dict, seq: int, flops: float | None) -> str:
-    per_token = 4 * params + 12 * shape["num_hidden_layers"] * shape["hidden_size"] * seq
-    rows = ["| adapter | run | liger | packing | tokens/s | × plain TRL | peak memory | MFU |",
+    per_token, factor = per_token_flops(params, shape, seq)
+    rows = [f"| adapter | run | liger | packing | tokens/s | × plain TRL | peak memory | MFU ({factor}N) |",
             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         base = next((b for b in results if b["impl"] == "plain" and not b["fast"]

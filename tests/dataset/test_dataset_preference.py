@@ -114,3 +114,22 @@ def test_evaluation_samples_where_the_adapter_differs_become_owner_chosen_pairs(
         {"messages": [USER], "reference": "Paris.", "adapter": ""},  # nothing generated
     ]
     assert pairs_from_evaluation(samples) == [EXPECTED]
+
+
+def test_evaluation_samples_become_kto_answers_owner_true_and_differing_replies_false():
+    from tuneforge.client.preferences import labelled_from_evaluation
+
+    def answer(text, label):
+        return {"prompt": [USER], "completion": [{"role": "assistant", "content": text}],
+                "label": label}
+
+    samples = [
+        {"messages": [USER], "reference": "Paris.", "adapter": "Berlin.", "base": "Berlin."},
+        {"messages": [USER], "reference": "Paris.", "adapter": "Paris.", "base": "Rome."},
+        {"messages": [USER], "reference": "Paris.", "adapter": " Paris. "},  # all match: none
+        {"messages": [GOOD], "reference": "a", "adapter": "b"},  # prompt not on a user turn
+        {"messages": [USER], "reference": "", "adapter": "b"},  # no owner reply
+    ]
+    assert labelled_from_evaluation(samples) == [
+        answer("Paris.", True), answer("Berlin.", False),
+        answer("Paris.", True), answer("Rome.", False)]

@@ -253,3 +253,44 @@ def test_training_on_a_shared_gpu_sleeps_the_real_vllm_and_wakes_it_with_its_ada
         cli(srv, "deactivate", check=False)
         for name in served(vllm.base_url):
             real_vllm.request_json("POST", vllm.base_url + "/v1/unload_lora_adapter", {"lora_name": name})
+
+
+def test_kto_and_grpo_adapters_trained_by_the_service_are_served_like_peft(server_factory, vllm, base, tmp_path):
+    """Issue 27: the adapters the new methods register are ordinary LoRA adapters to vLLM:
+    trained through the API on the served base, activated, and answering through the real
+    vLLM with PeftModel's greedy tokens."""
+    import json
+    from pathlib import Path
+
+    from tuneforge.client import Client
+    from tuneforge.common.v1 import common_pb2
+
+    srv = server_factory(vllm_mode="hot", vllm_url=vllm.base_url, vllm_max_loras=2)
+    turns = [[{"role": "user", "content": f"count {i}"}, {"role": "assistant", "content": f"{i} {i + 1} {i + 2}"}]
+             for i in range(8)]
+    files = {"chats": [{"messages": t} for t in turns],
+             "answers": [{"messages": t, "label": i % 3 != 0} for i, t in enumerate(turns)]}
+    small = {"max_seq_length": 64, "epochs": 1, "batch_size": 2, "gradient_accumulation_steps": 1,
+             "target_modules": ["q_proj"]}
+    jobs = {"kto-bot": ("answers", {**small, "method": "kto"}),
+            "grpo-bot": ("chats", {**small, "method": "grpo", "num_generations": 2, "max_completion_length": 8,
+                                   "rewards": [{"kind": "format"}, {"kind": "length", "max_chars": 20}]})}
+    prompt = tokenize(base)
+    try:
+        with Client(srv.target, timeout=60) as c:
+            for name, records in files.items():
+                path = tmp_path / f"{name}.jsonl"
+                path.write_text("".join(json.dumps(r) + "\n" for r in records))
+                c.dataset.import_dataset(upload_id=c.upload_file("dataset", path).id, dataset_name=name)
+            for name, (dataset, config) in jobs.items():
+                job = c.trainer.create_training_job(dataset=dataset, base_model=str(base), adapter_name=name,
+                                                    config=config, timeout=300)
+                done = c.wait_job(job.id)
+                assert done.state == common_pb2.Job.STATE_SUCCEEDED, (name, done.error_message)
+                cli(srv, "activate", name)
+                adapter = Path(c.registry.get_adapter(name=name).path)
+                assert greedy_ids(vllm.base_url, f"{name}@v1", prompt) == peft_ids(base, adapter, prompt), name
+    finally:
+        cli(srv, "deactivate", check=False)
+        for name in served(vllm.base_url):
+            real_vllm.request_json("POST", vllm.base_url + "/v1/unload_lora_adapter", {"lora_name": name})

@@ -24,7 +24,10 @@ KEYS = ["lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size
         "warmup_ratio", "weight_decay", "gradient_checkpointing", "precision", "quantization",
         "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed",
         "packing", "method", "use_dora", "use_rslora", "loraplus_lr_ratio", "preference_beta",
-        "report_to", "use_liger_kernel", "attn_implementation"]
+        "desirable_weight", "undesirable_weight",  # KTO (issue 27)
+        "report_to", "use_liger_kernel", "attn_implementation",
+        "num_generations", "max_completion_length", "rewards",  # GRPO (issue 27)
+        "best_checkpoint_metric", "save_total_limit"]  # issue 27
 
 QWEN2_INFO = {"model_type": "qwen2", "max_position_embeddings": 2048,
               "linear_modules": ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj",
@@ -196,3 +199,11 @@ def test_preference_methods_refuse_packing():
     with pytest.raises(TuneforgeError) as info:
         resolve("quick", {"method": "orpo", "packing": True})
     assert set(_fields(info.value)) == {"config.packing"}
+
+
+def test_kto_weights_must_be_positive_and_kto_needs_two_answers_per_batch():
+    bad = {v.field: v.description for v in check(TrainingConfig(
+        method="kto", batch_size=1, desirable_weight=0.0, undesirable_weight=-1.0))}
+    assert set(bad) == {"config.batch_size", "config.desirable_weight", "config.undesirable_weight"}
+    assert "KL" in bad["config.batch_size"]
+    assert check(TrainingConfig(method="kto", batch_size=2, undesirable_weight=1.5)) == []

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_training_methods import preference_records
+from test_training_methods import kto_records, preference_records
 from trainer_helpers import FAST_TYPED as FAST
 from trainer_helpers import make_dataset, write_jsonl
 from tuneforge.client import InvalidArgument, ResourceExhausted, job_params, job_result
@@ -31,6 +31,12 @@ def _preference_dataset(client, tmp: Path, name: str, n: int) -> None:
     client.dataset.import_dataset(upload_id=up.id, dataset_name=name)
 
 
+def _kto_dataset(client, tmp: Path, name: str, n: int) -> None:
+    path = write_jsonl(tmp / f"{name}.jsonl", kto_records(n))
+    up = client.upload_file("dataset", path)
+    client.dataset.import_dataset(upload_id=up.id, dataset_name=name)
+
+
 SLOW = 120  # the first create inspects the model in a worker interpreter: slow on a busy CPU
 
 
@@ -43,7 +49,7 @@ def _create(client, tiny, name, dataset, **config):
 def test_dpo_trains_stops_resumes_and_registers(client, server, tiny_lm_dir, tmp_path):
     _preference_dataset(client, tmp_path, "pairs", 24)
     assert client.dataset.get_dataset_stats(name="pairs").preference_pairs == 24
-    job = _create(client, tiny_lm_dir, "tone", "pairs", method="dpo", epochs=20, save_steps=1)
+    job = _create(client, tiny_lm_dir, "tone", "pairs", method="dpo", epochs=4, save_steps=1)
     for event in client.watch_job(job.id):
         if event.WhichOneof("kind") == "metrics" and "reward_margin" in event.metrics.extra:
             client.jobs.cancel_job(id=job.id)
@@ -52,7 +58,7 @@ def test_dpo_trains_stops_resumes_and_registers(client, server, tiny_lm_dir, tmp
     assert stopped.state == Job.STATE_CANCELLED, stopped.error_message
     resumed = client.trainer.create_training_job(
         dataset="pairs", base_model=str(tiny_lm_dir), adapter_name="tone", resume_from=job.id,
-        config={**FAST, "method": "dpo", "epochs": 1}, timeout=SLOW)
+        config={**FAST, "method": "dpo", "epochs": 4}, timeout=SLOW)  # the same plan (issue 27)
     done = client.wait_job(resumed.id)
     assert done.state == Job.STATE_SUCCEEDED, done.error_message
     result = job_result(done)
@@ -156,3 +162,56 @@ def test_dpo_on_a_chat_dataset_is_refused_before_queueing(client, tiny_lm_dir, t
         _create(client, tiny_lm_dir, "wrong", "chats", method="dpo")
     assert info.value.reason == "DATASET_METHOD_MISMATCH"
     assert client.jobs.list_jobs(service="trainer").total_size == 0
+
+
+def test_kto_job_streams_kl_and_rewards_and_registers_an_adapter_that_loads_in_peft(
+        client, server, tiny_lm_dir, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    _kto_dataset(client, tmp_path, "thumbs", 16)
+    job = _create(client, tiny_lm_dir, "liked", "thumbs", method="kto", undesirable_weight=1.5)
+    streamed = {}
+    for event in client.watch_job(job.id):
+        if event.WhichOneof("kind") == "metrics":
+            streamed.update(event.metrics.extra)
+    done = client.wait_job(job.id)
+    assert done.state == Job.STATE_SUCCEEDED, done.error_message
+    assert {"kl", "reward_chosen", "reward_rejected", "reward_margin"} <= set(streamed), streamed
+    result = job_result(done)
+    assert (result.method, result.variant) == (trainer_pb2.TrainingConfig.METHOD_KTO, "lora")
+    assert result.config.undesirable_weight == 1.5 and result.config.desirable_weight == 1.0
+    assert result.registration.state == Registration.STATE_REGISTERED, result.registration.message
+    assert client.registry.get_adapter(name="liked").job_id == job.id
+    PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_lm_dir)), result.adapter_dir)
+
+
+def test_kto_data_is_refused_for_sft_and_chats_for_kto_before_queueing(client, tiny_lm_dir, tmp_path):
+    _kto_dataset(client, tmp_path, "thumbs", 4)
+    make_dataset(client, tmp_path, "chats", 4)
+    with pytest.raises(InvalidArgument) as sft:
+        _create(client, tiny_lm_dir, "wrong", "thumbs", method="lora")
+    assert sft.value.reason == "DATASET_METHOD_MISMATCH" and "method=kto" in sft.value.message
+    with pytest.raises(InvalidArgument) as kto:
+        _create(client, tiny_lm_dir, "wrong", "chats", method="kto")
+    assert kto.value.reason == "DATASET_METHOD_MISMATCH" and "labelled true/false" in kto.value.message
+    assert client.jobs.list_jobs(service="trainer").total_size == 0
+
+
+def test_cli_train_start_with_method_kto_on_chats_says_why_it_is_refused(server, client, tiny_lm_dir,
+                                                                           tmp_path):
+    from test_trainer_cli import cli
+
+    make_dataset(client, tmp_path, "chats", 4)
+    run = cli(server.target, "start", "--dataset", "chats", "--base-model", str(tiny_lm_dir),
+              "--set", "method=kto", "--set", "batch_size=2", "--name", "x")
+    assert run.returncode == 1 and "method=kto" in run.stderr and "labelled" in run.stderr, run.stderr
+
+
+def test_plan_of_a_kto_job_warms_up_on_its_labelled_answers(client, tiny_lm_dir, tmp_path):
+    _kto_dataset(client, tmp_path, "thumbs", 16)
+    plan = client.trainer.plan_training(dataset="thumbs", base_model=str(tiny_lm_dir),
+                                        config={**FAST, "method": "kto"}, warmup="WARMUP_RUN",
+                                        warmup_batches=3, timeout=SLOW)
+    assert plan.fits and plan.config.method == trainer_pb2.TrainingConfig.METHOD_KTO
+    assert plan.time.measured and plan.time.seconds_per_batch > 0, plan.time.note

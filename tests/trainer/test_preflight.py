@@ -76,6 +76,33 @@ def test_method_and_dataset_kind_that_do_not_match_are_refused_with_the_fix(meth
     assert "method=" in info.value.message
 
 
+@pytest.mark.parametrize("fmt,fix", [("messages", "method=lora"), ("sharegpt", "method=lora"),
+                                     ("preference", "method=dpo")])
+def test_kto_refuses_data_that_is_not_labelled_answers_naming_the_fix(fmt, fix):
+    from tuneforge.services.trainer.preflight import check_data_kind
+
+    with pytest.raises(TuneforgeError) as info:
+        check_data_kind("kto", fmt)
+    assert info.value.reason == "DATASET_METHOD_MISMATCH"
+    assert "labelled true/false" in info.value.message and fix in info.value.message
+
+
+@pytest.mark.parametrize("method", ["lora", "full", "dpo", "orpo"])
+def test_a_kto_dataset_is_refused_for_every_other_method_pointing_to_kto(method):
+    from tuneforge.services.trainer.preflight import check_data_kind
+
+    with pytest.raises(TuneforgeError) as info:
+        check_data_kind(method, "kto")
+    assert info.value.reason == "DATASET_METHOD_MISMATCH"
+    assert "rejected answers" in info.value.message and "method=kto" in info.value.message
+
+
+def test_a_kto_dataset_is_accepted_for_method_kto():
+    from tuneforge.services.trainer.preflight import check_data_kind
+
+    check_data_kind("kto", "kto")
+
+
 def test_device_without_a_gpu_is_the_cpu_with_its_available_memory(monkeypatch):
     from tuneforge.services.trainer import preflight
 

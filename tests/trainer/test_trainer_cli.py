@@ -79,3 +79,42 @@ def test_cli_train_follow_list_status_config_and_pending_registration(server_fac
         assert reg["state"] == "STATE_REGISTERED" and reg["version"] == 1, reg
         with Client(registry.target) as rc:
             assert rc.registry.get_adapter(name="cli-a").job_id == job_id
+
+
+def test_cli_trains_grpo_with_rewards_given_as_a_json_list_and_shows_the_reward(server_factory, tiny_lm_dir, tmp_path):
+    srv = server_factory()
+    with Client(srv.target, timeout=30) as client:
+        make_dataset(client, tmp_path, "learn", 2)
+    config = {**FAST, "batch_size": "2", "method": "grpo", "num_generations": "2", "max_completion_length": "8",
+              "rewards": '[{"kind": "format"}, {"kind": "chrf", "weight": 2}]'}
+    sets = [a for k, v in config.items() for a in ("--set", f"{k}={v}")]
+    run = cli(srv.target, "start", "--dataset", "learn", "--base-model", str(tiny_lm_dir), *sets, "--name", "cli-g",
+              "--follow")  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "reward/chrf" in run.stderr  # the metrics lines carry each reward
+    assert "reward " in run.stdout and "chrf" in run.stdout  # and the outcome the last step's
+    bad = cli(srv.target, "start", "--dataset", "learn", "--base-model", str(tiny_lm_dir), *sets[:-2],
+              "--set", 'rewards=[{"kind": "http", "url": "ftp://x"}]', "--name", "cli-h")
+    assert bad.returncode == 1 and "config.rewards[0].url" in bad.stderr
+
+
+def _kto_dataset(client: Client, tmp_path, name: str = "answers") -> None:
+    """Eight answers labelled true/false, imported as a kto dataset."""
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"count {i}"},
+                                                     {"role": "assistant", "content": f"{i} {i + 1} {i + 2}"}],
+                                        "label": i % 3 != 0}) + "\n" for i in range(8)))
+    client.dataset.import_dataset(upload_id=client.upload_file("dataset", path).id, dataset_name=name)
+
+
+def test_cli_trains_kto_on_labelled_answers_and_registers_the_adapter(server_factory, tiny_lm_dir, tmp_path):
+    srv = server_factory()
+    with Client(srv.target, timeout=30) as client:
+        _kto_dataset(client, tmp_path)
+        config = {**FAST, "batch_size": "2", "method": "kto", "undesirable_weight": "1.5"}
+        sets = [a for k, v in config.items() for a in ("--set", f"{k}={v}")]
+        run = cli(srv.target, "start", "--dataset", "answers", "--base-model", str(tiny_lm_dir), *sets,
+                  "--name", "cli-k", "--follow")  # fmt: skip
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert "registration: REGISTERED" in run.stdout, run.stdout
+        assert client.registry.get_adapter(name="cli-k").version == 1

@@ -74,7 +74,10 @@ def test_train_stop_resume_register_and_merge(client, server, tiny_lm_dir, tmp_p
 
     first = [m for m in client.jobs.list_job_metrics(id=job.id).metrics if m.HasField("loss")]
     series = [m for m in client.jobs.list_job_metrics(id=resumed.id).metrics if m.HasField("loss")]
-    assert series[0].step == step + 1 and series[-1].step == total
+    # the resumed job's chart continues the original curve: its steps first (issue 27), then its own
+    assert [m.step for m in series] == list(range(1, total + 1))
+    assert [m.loss for m in series[:step]] == [m.loss for m in first[:step]]
+    assert job_result(done).resumed_from_job == job.id and job_params(done).resumed_from_job == job.id
     before = sum(m.loss for m in first[:3]) / 3
     after = sum(m.loss for m in series[-3:]) / 3
     assert after < before - 0.5, (before, after)
@@ -89,6 +92,9 @@ def test_train_stop_resume_register_and_merge(client, server, tiny_lm_dir, tmp_p
     adapter = client.registry.get_adapter(name="learned")
     assert adapter.job_id == resumed.id and adapter.base_model == str(tiny_lm_dir.resolve())
     assert adapter.dataset == "learn" and adapter.metrics["train_loss"] > 0
+    best = job_result(done).best  # held-out data: the checkpoint with the lowest eval loss (issue 27)
+    assert best.metric == "eval_loss" and best.step > 0 and adapter.metrics["best_step"] == best.step
+    assert adapter.metrics["eval_loss"] == pytest.approx(best.value)
     with pytest.raises(AlreadyExists):
         train(client, tiny_lm_dir, "learned")
     assert client.jobs.list_jobs(service="trainer", kind="train").total_size == 2  # none for the refusal

@@ -38,9 +38,25 @@ def preference_records(n: int) -> list[dict]:
     return out
 
 
+def kto_records(n: int) -> list[dict]:
+    """Labelled answers, alternating: the right reply labelled true, a wrong one false."""
+    out = []
+    for i, rec in enumerate(learnable_records(n)):
+        prompt, reply = rec["messages"][:-1], rec["messages"][-1]["content"]
+        good = i % 2 == 0
+        out.append({"prompt": prompt, "completion": [
+            {"role": "assistant", "content": reply if good else "no idea"}], "label": good})
+    return out
+
+
+def _records(method: str | None, n: int) -> list[dict]:
+    if method in ("dpo", "orpo"):
+        return preference_records(n)
+    return kto_records(n) if method == "kto" else learnable_records(n)
+
+
 def _spec(tmp: Path, model: Path, name: str, config: dict, **extra) -> Path:
-    preference = config.get("method") in ("dpo", "orpo")
-    records = preference_records(16) if preference else learnable_records(16)
+    records = _records(config.get("method"), 16)
     train = write_jsonl(tmp / f"{name}.jsonl", records)
     return write_spec(tmp, name, base_model=str(model), train_file=str(train),
                       output_dir=str(tmp / "adapters" / name), adapter_name=name,
@@ -69,6 +85,9 @@ METHODS = {
     "full": {"method": "full", "report_to": "mlflow"},
     "dpo": {"method": "dpo"},
     "orpo": {"method": "orpo"},
+    "kto": {"method": "kto", "desirable_weight": 1.0, "undesirable_weight": 1.5},
+    "grpo": {"method": "grpo", "num_generations": 2, "max_completion_length": 8,  # issue 27
+             "rewards": [{"kind": "format"}, {"kind": "chrf", "weight": 2}]},
 }
 TRACKED = {"tensorboard": "tensorboard/events.out.tfevents", "mlflow": "mlruns/"}
 
@@ -144,6 +163,43 @@ def test_preference_methods_stream_reward_margin_chosen_rejected_and_accuracy(ru
     metrics = of(runs[name]["stop_events"], "metrics")[0]
     for key in ("reward_margin", "reward_chosen", "reward_rejected", "reward_accuracy"):
         assert isinstance(metrics.get(key), float), key
+
+
+def test_kto_streams_its_rewards_and_kl_and_saves_a_peft_adapter(runs):
+    metrics = of(runs["kto"]["stop_events"], "metrics")[0]
+    for key in ("loss", "kl", "reward_chosen", "reward_rejected", "reward_margin"):
+        assert isinstance(metrics.get(key), float), key
+    result = runs["kto"]["result"]
+    assert (result["method"], result["artifact"], result["variant"]) == ("kto", "adapter", "lora")
+    assert result["config"]["undesirable_weight"] == 1.5
+    from peft import PeftConfig
+
+    assert PeftConfig.from_pretrained(result["adapter_dir"]).peft_type == "LORA"
+
+
+def test_kto_with_held_out_answers_streams_eval_loss_kl_and_reward_margin(tmp_path, tiny_model):
+    train = write_jsonl(tmp_path / "kto.jsonl", kto_records(16))
+    spec = write_spec(tmp_path, "kto-eval", base_model=str(tiny_model), train_file=str(train),
+                      output_dir=str(tmp_path / "out"),
+                      config={**FAST_CONFIG, "method": "kto", "validation_split": 0.25,
+                              "eval_steps": 1})
+    rc, events, output = run_worker(TRAIN, spec)
+    assert rc == 0, output[-3000:]
+    evaluated = [m for m in of(events, "metrics") if "eval_loss" in m]
+    assert evaluated and all(isinstance(m.get(k), float) for m in evaluated
+                             for k in ("eval_kl", "eval_reward_margin"))
+    assert of(events, "result")[-1]["data"]["eval_loss"] == evaluated[-1]["eval_loss"]
+
+
+def test_kto_on_chat_records_fails_naming_the_record_and_the_fix(tmp_path, tiny_model):
+    train = write_jsonl(tmp_path / "chats.jsonl", learnable_records(4))
+    spec = write_spec(tmp_path, "wrong", base_model=str(tiny_model), train_file=str(train),
+                      output_dir=str(tmp_path / "out"), config={**FAST_CONFIG, "method": "kto"})
+    rc, events, _ = run_worker(TRAIN, spec)
+    assert rc == 1
+    err = of(events, "error")[-1]
+    assert err["reason"] == "INVALID_TRAINING_RECORD"
+    assert "record 0" in err["message"] and "method=kto" in err["message"]
 
 
 def test_dpo_on_chat_records_fails_naming_the_record_and_the_fix(tmp_path, tiny_model):

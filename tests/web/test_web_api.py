@@ -133,6 +133,16 @@ def test_config_fields_say_how_to_edit_them(browser_like):
     assert fields["precision"]["kind"] == "enum" and "bf16" in fields["precision"]["choices"]
     assert (fields["lora_rank"]["kind"], fields["target_modules"]["kind"], fields["packing"]["kind"]) == ("int", "list", "bool")
     assert fields["lora_rank"]["help"]
+    assert fields["rewards"]["kind"] == "json" and "method" in fields  # GRPO's list of rewards
+
+
+def test_grpo_rewards_given_as_a_json_list_reach_the_trainer_and_a_bad_one_names_its_field(browser_like):
+    response = browser_like.post("/admin/finetune/train/start", json={
+        "dataset": "chats", "base_model": "/nowhere", "adapter_name": "a1",
+        "config": {"method": "grpo", "rewards": [{"kind": "format"}, {"kind": "regex", "pattern": "(x"}]}})
+    assert response.status_code == 400
+    fields = {v["field"] for v in response.json()["error"]["field_violations"]}
+    assert "config.rewards[1].pattern" in fields
 
 
 def test_a_config_value_of_the_wrong_type_is_refused_at_its_field(browser_like):
@@ -213,3 +223,23 @@ def test_the_sse_bridge_sends_keep_alives_while_a_job_is_quiet():
     frames = asyncio.run(collect())
     assert frames[0].startswith("retry:") and ": keep-alive\n\n" in frames
     assert frames[-2].startswith("id: 6\nevent: log\n") and frames[-1].startswith("event: end")
+
+
+@pytest.mark.slow
+def test_a_kto_job_started_in_the_console_trains_and_registers(server, browser_like, tiny_lm_dir, tmp_path):
+    from tuneforge.client import Client
+
+    path = tmp_path / "answers.jsonl"
+    path.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"count {i}"},
+                                                     {"role": "assistant", "content": f"{i} {i + 1}"}],
+                                        "label": i % 3 != 0}) + "\n" for i in range(8)))
+    with Client(server.target, timeout=30) as client:
+        client.dataset.import_dataset(upload_id=client.upload_file("dataset", path).id, dataset_name="answers")
+    config = {"method": "kto", "max_seq_length": 64, "batch_size": 2, "gradient_accumulation_steps": 1,
+              "epochs": 1, "save_steps": 1000, "gradient_checkpointing": False, "target_modules": "q_proj"}
+    started = browser_like.post("/admin/finetune/train/start", json={
+        "dataset": "answers", "base_model": str(tiny_lm_dir), "adapter_name": "web-kto", "config": config})
+    assert started.status_code == 202, started.text
+    ended = sse_events(browser_like, f"/admin/finetune/jobs/{started.json()['job']['id']}/events")[-1]["data"]
+    assert ended["state"] == "STATE_SUCCEEDED", ended
+    assert any(a["name"] == "web-kto" for a in browser_like.get("/admin/finetune/adapters").json()["adapters"])

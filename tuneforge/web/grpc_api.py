@@ -101,6 +101,8 @@ def config_fields(message_cls: type, help_texts: dict[str, str]) -> list[dict[st
         if field.enum_type is not None:
             prefix = field.enum_type.values[0].name.removesuffix("UNSPECIFIED")
             kind, choices = "enum", [v.name.removeprefix(prefix).lower() for v in field.enum_type.values[1:]]
+        elif field.is_repeated and field.message_type is not None:
+            kind, choices = "json", []  # a list of messages (GRPO's rewards) as a JSON list
         elif field.is_repeated:
             kind, choices = "list", []
         elif field.type == FieldDescriptor.TYPE_BOOL:
@@ -123,6 +125,8 @@ def config_message(message_cls: type, values: dict[str, Any]) -> tuple[Any, list
             continue
         if isinstance(value, bool):
             value = "true" if value else "false"
+        elif isinstance(value, list) and any(isinstance(v, dict) for v in value):
+            value = json.dumps(value)  # a list of messages (GRPO's rewards)
         elif isinstance(value, list):
             value = ",".join(str(v) for v in value)
         items.append(f"{key}={value}")
@@ -218,8 +222,12 @@ class Backend:
     async def training_config(self) -> dict[str, Any]:
         """The stored defaults and presets as flat JSON, and how to edit each field."""
         info = await self.client.trainer.get_training_config()
+        resolved = config_values(info.config)
+        for field in trainer_pb2.TrainingConfig.DESCRIPTOR.fields:  # every field is set here:
+            if field.is_repeated:  # an empty list (no GRPO rewards) is a value, not "unset"
+                resolved.setdefault(field.name, [])
         return {
-            "config": config_values(info.config),
+            "config": resolved,
             "presets": [{"name": p.name, "description": p.description, "values": config_values(p.config)} for p in info.presets],
             "help": dict(info.help),
             "fields": config_fields(trainer_pb2.TrainingConfig, dict(info.help)),

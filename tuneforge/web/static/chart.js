@@ -1,4 +1,5 @@
-// A small line chart on a canvas: training loss and eval loss against the step. No library.
+// A small line chart on a canvas: training loss and eval loss against the step, and for GRPO
+// the reward and each reward function's mean (metrics.extra reward, reward/<name>). No library.
 "use strict";
 
 class LossChart {
@@ -12,11 +13,21 @@ class LossChart {
 
   add(metric) {
     const step = Number(metric.step || 0);
-    for (const key of ["loss", "eval_loss"]) {
-      if (metric[key] === undefined || metric[key] === null) continue;
+    const values = {loss: metric.loss, eval_loss: metric.eval_loss};
+    for (const [key, value] of Object.entries(metric.extra || {})) {
+      if (key === "reward" || key.startsWith("reward/")) values[key] = value;
+    }
+    for (const [key, value] of Object.entries(values)) {
+      if (value === undefined || value === null) continue;
+      if (!this.series[key]) {
+        const palette = ["#16a34a", "#0891b2", "#db2777", "#ca8a04", "#7c3aed", "#64748b"];
+        this.series[key] = [];
+        this.colors[key] = palette[(Object.keys(this.series).length - 3) % palette.length];
+        this.labels[key] = key === "reward" ? "reward" : key.replace("reward/", "reward: ");
+      }
       const points = this.series[key];
-      if (points.length && points[points.length - 1][0] === step) points[points.length - 1] = [step, Number(metric[key])];
-      else points.push([step, Number(metric[key])]);
+      if (points.length && points[points.length - 1][0] === step) points[points.length - 1] = [step, Number(value)];
+      else points.push([step, Number(value)]);
     }
     this.draw();
   }
@@ -29,7 +40,7 @@ class LossChart {
     const g = c.getContext("2d");
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, w, h);
-    const all = [...this.series.loss, ...this.series.eval_loss];
+    const all = Object.values(this.series).flat();
     c.dataset.points = String(all.length);
     const pad = {l: 52, r: 16, t: 16, b: 34};
     g.font = "11px DejaVu Sans, sans-serif";
@@ -57,7 +68,7 @@ class LossChart {
     for (let i = 0; i <= 5; i++) ticks.add(Math.round(x0 + (x1 - x0) * i / 5));
     for (const v of ticks) if (v >= x0 && v <= x1) g.fillText(String(v), X(v), h - pad.b + 6);
     g.fillText("step", w / 2, h - 14);
-    for (const key of ["loss", "eval_loss"]) {
+    for (const key of Object.keys(this.series)) {
       const points = this.series[key];
       if (!points.length) continue;
       g.strokeStyle = this.colors[key]; g.fillStyle = this.colors[key]; g.lineWidth = 2;
@@ -70,7 +81,7 @@ class LossChart {
     }
     let lx = pad.l + 8;
     g.textAlign = "left"; g.textBaseline = "middle";
-    for (const key of ["loss", "eval_loss"]) {
+    for (const key of Object.keys(this.series)) {
       if (!this.series[key].length) continue;
       g.fillStyle = this.colors[key]; g.fillRect(lx, pad.t, 12, 3);
       g.fillStyle = "#334155"; g.fillText(this.labels[key], lx + 16, pad.t + 1);

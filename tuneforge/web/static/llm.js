@@ -159,14 +159,17 @@ const LLM = (() => {
     "gradient_checkpointing", "packing", "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed"];
   const ordered = (keys) => [...ORDER.filter((k) => keys.includes(k)), ...keys.filter((k) => !ORDER.includes(k)).sort()];
 
-  // A config value as the form shows it: lists comma-separated, the rest as text.
-  const asText = (v) => (Array.isArray(v) ? v.join(",") : v === undefined || v === null ? "" : String(v));
+  // A config value as the form shows it: lists comma-separated (lists of objects, like GRPO's
+  // rewards, as JSON), the rest as text.
+  const asText = (v) => (Array.isArray(v) ? (v.some((x) => x && typeof x === "object") ? JSON.stringify(v) : v.join(","))
+    : v === undefined || v === null ? "" : String(v));
 
   function configField(f, value) {
     const spec = {name: f.name, label: f.name, help: f.help, value: asText(value)};
     if (f.kind === "bool") return UI.field({...spec, type: "checkbox", value: value === true});
     if (f.kind === "enum") return UI.field({...spec, type: "select", options: f.choices});
     if (f.kind === "int" || f.kind === "float") return UI.field({...spec, type: "number"});
+    if (f.kind === "json") return UI.field({...spec, type: "textarea", placeholder: '[{"kind": "format"}, {"kind": "chrf", "weight": 2}]'});
     return UI.field({...spec, placeholder: f.kind === "list" ? "comma-separated" : ""});
   }
 

@@ -156,6 +156,7 @@ def follow_job(client: Client, job_id: str, as_json: bool = False) -> int:
             for name in ("loss", "eval_loss", "learning_rate", "tokens_per_second"):
                 if m.HasField(name):
                     bits.append(f"{name} {getattr(m, name):.4g}")
+            bits += [f"{k} {m.extra[k]:.4g}" for k in sorted(m.extra) if k == "reward" or k.startswith("reward/")]  # GRPO
             short = {"loss": "loss", "eval_loss": "eval", "learning_rate": "lr"}
             latest = "".join(f" {label} {getattr(m, name):.3g}" for name, label in short.items() if m.HasField(name)) or latest
             if not interactive:

@@ -2,6 +2,7 @@
 
     tuneforge train start --dataset D --base-model M [--preset quick|standard|thorough]
         [--set key=value ...] --name A [--follow] [--no-register]
+        [--resume-from JOB | --continue-from JOB_OR_ADAPTER]
     tuneforge train resume JOB [--checkpoint C] [--follow]
     tuneforge train merge ADAPTER -o DIR [--base-model M] [--follow]
     tuneforge train export ADAPTER --format gguf|gguf-lora|awq|merged [--quant Q] [-o DIR] [--follow]
@@ -49,7 +50,22 @@ def _outcome(job: Any) -> str:
     if isinstance(result, trainer_pb2.TrainingJobResult) and result.adapter_dir:
         lines.append(f"adapter: {result.adapter_dir}")
         if result.HasField("train_loss"):
-            lines.append(f"train loss {result.train_loss:.4g}, steps {result.global_step}")
+            over = (f" (mean of {result.train_loss_steps} steps)" if result.train_loss_steps else "")
+            lines.append(f"train loss {result.train_loss:.4g}{over}, steps {result.global_step}")
+        if result.resumed_from_job:
+            lines.append(f"resumed from job {result.resumed_from_job}")
+        if result.continued_from:
+            lines.append(f"continued from adapter {result.continued_from}")
+        if result.best.reason:
+            lines.append(result.best.reason)
+        if result.HasField("tokens_per_second"):
+            mfu = f", MFU {100 * result.mfu:.1f}%" if result.HasField("mfu") else ""
+            peak = (f", peak GPU memory {result.peak_gpu_memory_bytes / 2**30:.1f} GiB"
+                    if result.HasField("peak_gpu_memory_bytes") else "")
+            lines.append(f"throughput {result.tokens_per_second:,.0f} tokens/s{mfu}{peak}")
+        if result.HasField("reward"):  # GRPO: the last step's weighted reward and its parts
+            parts = ", ".join(f"{k} {v:.3g}" for k, v in sorted(result.reward_components.items()))
+            lines.append(f"reward {result.reward:.4g}" + (f" ({parts})" if parts else ""))
         reg = result.registration
         if reg.state:
             state = trainer_pb2.Registration.State.Name(reg.state).removeprefix("STATE_")
@@ -93,6 +109,7 @@ def _start(args: argparse.Namespace) -> int:
     request: dict[str, Any] = {
         "dataset": args.dataset, "base_model": args.base_model, "preset": args.preset,
         "config": config, "adapter_name": args.name, "resume_from": args.resume_from or "",
+        "continue_from": args.continue_from or "",
     }  # fmt: skip
     if args.no_register:
         request["register"] = False
@@ -200,7 +217,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default="", choices=["", "quick", "standard", "thorough"], help="default: standard")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     p.add_argument("--name", required=True, help="adapter to produce")
-    p.add_argument("--resume-from", default="", help="JOB_ID, JOB_ID/checkpoint-N or a checkpoint path")
+    p.add_argument("--resume-from", default="", help="JOB_ID, JOB_ID/checkpoint-N or a checkpoint path "
+                   "(the same plan: same dataset and config, its optimizer state)")
+    p.add_argument("--continue-from", default="", help="continue training: a new plan (this dataset and "
+                   "config, fresh optimizer) from an adapter: JOB_ID, JOB_ID/checkpoint-N or a path")
     p.add_argument("--follow", action="store_true", help="show live progress until the job ends")
     p.add_argument("--no-register", action="store_true", help="do not register the adapter with the registry")
     p.set_defaults(func=_start)

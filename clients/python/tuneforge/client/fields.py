@@ -4,7 +4,8 @@ The CLI's ``--set lora_rank=16 --set target_modules=q_proj,v_proj --set precisio
 becomes a ``TrainingConfig`` with those fields set, plus the list of field names (a FieldMask).
 Types come from the descriptor: integers, floats (finite), booleans (true/false, yes/no,
 on/off, 1/0), enums by their short name (``bf16`` → ``PRECISION_BF16``), repeated fields as a
-comma-separated list or a JSON list. A field the message lacks, or a value that does not fit,
+comma-separated list or a JSON list, and a list of messages (GRPO's ``rewards``) as a JSON list
+of objects (``--set 'rewards=[{"kind": "format"}, {"kind": "chrf", "weight": 2}]'``). A field the message lacks, or a value that does not fit,
 raises :class:`FieldParseError` naming the field.
 """
 
@@ -85,6 +86,38 @@ def _repeated(field: FieldDescriptor, text: str) -> list[Any]:
     return [_scalar(field, item) for item in items if item.strip()]
 
 
+def _is_message_list(field: FieldDescriptor) -> bool:
+    return field.is_repeated and not field.message_type.GetOptions().map_entry
+
+
+def _add_messages(target: Any, field: FieldDescriptor, text: str) -> None:
+    """A JSON list of flat objects → messages appended to ``target`` (errors name
+    ``field[i].key``)."""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        raise FieldParseError(field.name, f"expected a JSON list of objects, got {text!r}") from None
+    if isinstance(items, dict):
+        items = [items]
+    if not isinstance(items, list):
+        raise FieldParseError(field.name, f"expected a JSON list of objects, got {text!r}")
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise FieldParseError(f"{field.name}[{i}]", f"expected an object, got {item!r}")
+        msg = target.add()
+        subfields = msg.DESCRIPTOR.fields_by_name
+        for key, value in item.items():
+            sub = subfields.get(key)
+            where = f"{field.name}[{i}].{key}"
+            if sub is None or sub.message_type is not None or sub.is_repeated:
+                raise FieldParseError(where, f"unknown field; fields: {', '.join(subfields)}")
+            text_value = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            try:
+                setattr(msg, key, _scalar(sub, text_value))
+            except FieldParseError as exc:
+                raise FieldParseError(where, exc.description) from None
+
+
 def parse_assignments(message_cls: type, items: list[str]) -> tuple[Any, list[str]]:
     """(message with the fields set, names of the fields set, in order)."""
     msg = message_cls()
@@ -96,9 +129,12 @@ def parse_assignments(message_cls: type, items: list[str]) -> tuple[Any, list[st
         if not sep or not name:
             raise FieldParseError("set", f"expected key=value, got {item!r}")
         field = fields.get(name)
-        if field is None or (field.message_type is not None):
+        if field is None or (field.message_type is not None and not _is_message_list(field)):
             raise FieldParseError(name, f"unknown field; fields: {', '.join(f for f in fields)}")
-        if field.is_repeated:
+        if field.message_type is not None:
+            del getattr(msg, name)[:]
+            _add_messages(getattr(msg, name), field, value)
+        elif field.is_repeated:
             del getattr(msg, name)[:]
             getattr(msg, name).extend(_repeated(field, value))
         else:

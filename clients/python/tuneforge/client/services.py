@@ -240,10 +240,11 @@ class TrainerService(ServiceBase):
         resume_from: str | None = None,
         register: bool | None = None,
         request_id: str | None = None,
+        continue_from: str | None = None,
         timeout: float | None = None,
     ) -> common_pb2.Job:
         """tuneforge.trainer.v1.TrainerService.CreateTrainingJob: CreateTrainingJobRequest -> Job"""
-        return self._call('CreateTrainingJob', request, timeout, {'dataset': dataset, 'base_model': base_model, 'preset': preset, 'config': config, 'adapter_name': adapter_name, 'resume_from': resume_from, 'register': register, 'request_id': request_id})
+        return self._call('CreateTrainingJob', request, timeout, {'dataset': dataset, 'base_model': base_model, 'preset': preset, 'config': config, 'adapter_name': adapter_name, 'resume_from': resume_from, 'register': register, 'request_id': request_id, 'continue_from': continue_from})
 
     def plan_training(
         self,
@@ -1074,10 +1075,11 @@ class AsyncTrainerService(AsyncServiceBase):
         resume_from: str | None = None,
         register: bool | None = None,
         request_id: str | None = None,
+        continue_from: str | None = None,
         timeout: float | None = None,
     ) -> Awaitable[common_pb2.Job]:
         """tuneforge.trainer.v1.TrainerService.CreateTrainingJob: CreateTrainingJobRequest -> Job"""
-        return self._call('CreateTrainingJob', request, timeout, {'dataset': dataset, 'base_model': base_model, 'preset': preset, 'config': config, 'adapter_name': adapter_name, 'resume_from': resume_from, 'register': register, 'request_id': request_id})
+        return self._call('CreateTrainingJob', request, timeout, {'dataset': dataset, 'base_model': base_model, 'preset': preset, 'config': config, 'adapter_name': adapter_name, 'resume_from': resume_from, 'register': register, 'request_id': request_id, 'continue_from': continue_from})
 
     def plan_training(
         self,

@@ -20,7 +20,7 @@ CHAT_SIDE_BASE: ChatSide
 CHAT_SIDE_ADAPTER: ChatSide
 
 class TrainingConfig(_message.Message):
-    __slots__ = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size", "gradient_accumulation_steps", "learning_rate", "epochs", "max_seq_length", "warmup_ratio", "weight_decay", "gradient_checkpointing", "precision", "quantization", "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed", "packing", "method", "use_dora", "use_rslora", "loraplus_lr_ratio", "preference_beta", "report_to", "use_liger_kernel", "attn_implementation", "truncation")
+    __slots__ = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size", "gradient_accumulation_steps", "learning_rate", "epochs", "max_seq_length", "warmup_ratio", "weight_decay", "gradient_checkpointing", "precision", "quantization", "save_steps", "eval_steps", "validation_split", "early_stopping_patience", "seed", "packing", "method", "use_dora", "use_rslora", "loraplus_lr_ratio", "preference_beta", "report_to", "use_liger_kernel", "attn_implementation", "truncation", "desirable_weight", "undesirable_weight", "num_generations", "max_completion_length", "rewards", "best_checkpoint_metric", "save_total_limit")
     class Precision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         PRECISION_UNSPECIFIED: _ClassVar[TrainingConfig.Precision]
@@ -48,11 +48,15 @@ class TrainingConfig(_message.Message):
         METHOD_FULL: _ClassVar[TrainingConfig.Method]
         METHOD_DPO: _ClassVar[TrainingConfig.Method]
         METHOD_ORPO: _ClassVar[TrainingConfig.Method]
+        METHOD_KTO: _ClassVar[TrainingConfig.Method]
+        METHOD_GRPO: _ClassVar[TrainingConfig.Method]
     METHOD_UNSPECIFIED: TrainingConfig.Method
     METHOD_LORA: TrainingConfig.Method
     METHOD_FULL: TrainingConfig.Method
     METHOD_DPO: TrainingConfig.Method
     METHOD_ORPO: TrainingConfig.Method
+    METHOD_KTO: TrainingConfig.Method
+    METHOD_GRPO: TrainingConfig.Method
     class ReportTo(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         REPORT_TO_UNSPECIFIED: _ClassVar[TrainingConfig.ReportTo]
@@ -116,6 +120,13 @@ class TrainingConfig(_message.Message):
     USE_LIGER_KERNEL_FIELD_NUMBER: _ClassVar[int]
     ATTN_IMPLEMENTATION_FIELD_NUMBER: _ClassVar[int]
     TRUNCATION_FIELD_NUMBER: _ClassVar[int]
+    DESIRABLE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    UNDESIRABLE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    NUM_GENERATIONS_FIELD_NUMBER: _ClassVar[int]
+    MAX_COMPLETION_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    REWARDS_FIELD_NUMBER: _ClassVar[int]
+    BEST_CHECKPOINT_METRIC_FIELD_NUMBER: _ClassVar[int]
+    SAVE_TOTAL_LIMIT_FIELD_NUMBER: _ClassVar[int]
     lora_rank: int
     lora_alpha: int
     lora_dropout: float
@@ -145,7 +156,14 @@ class TrainingConfig(_message.Message):
     use_liger_kernel: bool
     attn_implementation: TrainingConfig.AttnImplementation
     truncation: TrainingConfig.Truncation
-    def __init__(self, lora_rank: _Optional[int] = ..., lora_alpha: _Optional[int] = ..., lora_dropout: _Optional[float] = ..., target_modules: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., gradient_accumulation_steps: _Optional[int] = ..., learning_rate: _Optional[float] = ..., epochs: _Optional[float] = ..., max_seq_length: _Optional[int] = ..., warmup_ratio: _Optional[float] = ..., weight_decay: _Optional[float] = ..., gradient_checkpointing: _Optional[bool] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., quantization: _Optional[_Union[TrainingConfig.Quantization, str]] = ..., save_steps: _Optional[int] = ..., eval_steps: _Optional[int] = ..., validation_split: _Optional[float] = ..., early_stopping_patience: _Optional[int] = ..., seed: _Optional[int] = ..., packing: _Optional[bool] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., use_dora: _Optional[bool] = ..., use_rslora: _Optional[bool] = ..., loraplus_lr_ratio: _Optional[float] = ..., preference_beta: _Optional[float] = ..., report_to: _Optional[_Union[TrainingConfig.ReportTo, str]] = ..., use_liger_kernel: _Optional[bool] = ..., attn_implementation: _Optional[_Union[TrainingConfig.AttnImplementation, str]] = ..., truncation: _Optional[_Union[TrainingConfig.Truncation, str]] = ...) -> None: ...
+    desirable_weight: float
+    undesirable_weight: float
+    num_generations: int
+    max_completion_length: int
+    rewards: _containers.RepeatedCompositeFieldContainer[RewardFunction]
+    best_checkpoint_metric: str
+    save_total_limit: int
+    def __init__(self, lora_rank: _Optional[int] = ..., lora_alpha: _Optional[int] = ..., lora_dropout: _Optional[float] = ..., target_modules: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., gradient_accumulation_steps: _Optional[int] = ..., learning_rate: _Optional[float] = ..., epochs: _Optional[float] = ..., max_seq_length: _Optional[int] = ..., warmup_ratio: _Optional[float] = ..., weight_decay: _Optional[float] = ..., gradient_checkpointing: _Optional[bool] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., quantization: _Optional[_Union[TrainingConfig.Quantization, str]] = ..., save_steps: _Optional[int] = ..., eval_steps: _Optional[int] = ..., validation_split: _Optional[float] = ..., early_stopping_patience: _Optional[int] = ..., seed: _Optional[int] = ..., packing: _Optional[bool] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., use_dora: _Optional[bool] = ..., use_rslora: _Optional[bool] = ..., loraplus_lr_ratio: _Optional[float] = ..., preference_beta: _Optional[float] = ..., report_to: _Optional[_Union[TrainingConfig.ReportTo, str]] = ..., use_liger_kernel: _Optional[bool] = ..., attn_implementation: _Optional[_Union[TrainingConfig.AttnImplementation, str]] = ..., truncation: _Optional[_Union[TrainingConfig.Truncation, str]] = ..., desirable_weight: _Optional[float] = ..., undesirable_weight: _Optional[float] = ..., num_generations: _Optional[int] = ..., max_completion_length: _Optional[int] = ..., rewards: _Optional[_Iterable[_Union[RewardFunction, _Mapping]]] = ..., best_checkpoint_metric: _Optional[str] = ..., save_total_limit: _Optional[int] = ...) -> None: ...
 
 class TruncationReport(_message.Message):
     __slots__ = ("max_seq_length", "truncation", "records", "records_over_limit", "record_indices", "assistant_tokens_cut", "turns_cut", "records_dropped", "records_added_by_split", "assistant_tokens_lost", "turns_without_end_of_turn")
@@ -217,7 +235,7 @@ class UpdateTrainingConfigRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., reset: _Optional[bool] = ...) -> None: ...
 
 class CreateTrainingJobRequest(_message.Message):
-    __slots__ = ("dataset", "base_model", "preset", "config", "adapter_name", "resume_from", "register", "request_id")
+    __slots__ = ("dataset", "base_model", "preset", "config", "adapter_name", "resume_from", "register", "request_id", "continue_from")
     DATASET_FIELD_NUMBER: _ClassVar[int]
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     PRESET_FIELD_NUMBER: _ClassVar[int]
@@ -226,6 +244,7 @@ class CreateTrainingJobRequest(_message.Message):
     RESUME_FROM_FIELD_NUMBER: _ClassVar[int]
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTINUE_FROM_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     base_model: str
     preset: str
@@ -234,7 +253,8 @@ class CreateTrainingJobRequest(_message.Message):
     resume_from: str
     register: bool
     request_id: str
-    def __init__(self, dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., preset: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., adapter_name: _Optional[str] = ..., resume_from: _Optional[str] = ..., register: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+    continue_from: str
+    def __init__(self, dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., preset: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., adapter_name: _Optional[str] = ..., resume_from: _Optional[str] = ..., register: _Optional[bool] = ..., request_id: _Optional[str] = ..., continue_from: _Optional[str] = ...) -> None: ...
 
 class MergeAdapterRequest(_message.Message):
     __slots__ = ("adapter_name", "output_dir", "base_model", "request_id")
@@ -249,7 +269,7 @@ class MergeAdapterRequest(_message.Message):
     def __init__(self, adapter_name: _Optional[str] = ..., output_dir: _Optional[str] = ..., base_model: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class TrainingJobParams(_message.Message):
-    __slots__ = ("base_model", "train_file", "validation_file", "config", "output_dir", "adapter_name", "dataset_name", "resume_from_checkpoint", "preset", "resume_from", "register", "max_steps", "full_max_parameters")
+    __slots__ = ("base_model", "train_file", "validation_file", "config", "output_dir", "adapter_name", "dataset_name", "resume_from_checkpoint", "preset", "resume_from", "register", "max_steps", "full_max_parameters", "resumed_from_job", "continue_from", "continue_from_adapter")
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     TRAIN_FILE_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_FILE_FIELD_NUMBER: _ClassVar[int]
@@ -263,6 +283,9 @@ class TrainingJobParams(_message.Message):
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
     FULL_MAX_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    RESUMED_FROM_JOB_FIELD_NUMBER: _ClassVar[int]
+    CONTINUE_FROM_FIELD_NUMBER: _ClassVar[int]
+    CONTINUE_FROM_ADAPTER_FIELD_NUMBER: _ClassVar[int]
     base_model: str
     train_file: str
     validation_file: str
@@ -276,7 +299,10 @@ class TrainingJobParams(_message.Message):
     register: bool
     max_steps: int
     full_max_parameters: int
-    def __init__(self, base_model: _Optional[str] = ..., train_file: _Optional[str] = ..., validation_file: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., output_dir: _Optional[str] = ..., adapter_name: _Optional[str] = ..., dataset_name: _Optional[str] = ..., resume_from_checkpoint: _Optional[str] = ..., preset: _Optional[str] = ..., resume_from: _Optional[str] = ..., register: _Optional[bool] = ..., max_steps: _Optional[int] = ..., full_max_parameters: _Optional[int] = ...) -> None: ...
+    resumed_from_job: str
+    continue_from: str
+    continue_from_adapter: str
+    def __init__(self, base_model: _Optional[str] = ..., train_file: _Optional[str] = ..., validation_file: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., output_dir: _Optional[str] = ..., adapter_name: _Optional[str] = ..., dataset_name: _Optional[str] = ..., resume_from_checkpoint: _Optional[str] = ..., preset: _Optional[str] = ..., resume_from: _Optional[str] = ..., register: _Optional[bool] = ..., max_steps: _Optional[int] = ..., full_max_parameters: _Optional[int] = ..., resumed_from_job: _Optional[str] = ..., continue_from: _Optional[str] = ..., continue_from_adapter: _Optional[str] = ...) -> None: ...
 
 class Registration(_message.Message):
     __slots__ = ("state", "attempts", "message", "name", "version", "path", "registry", "last_attempt_time")
@@ -311,7 +337,14 @@ class Registration(_message.Message):
     def __init__(self, state: _Optional[_Union[Registration.State, str]] = ..., attempts: _Optional[int] = ..., message: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., path: _Optional[str] = ..., registry: _Optional[str] = ..., last_attempt_time: _Optional[float] = ...) -> None: ...
 
 class TrainingJobResult(_message.Message):
-    __slots__ = ("base_model", "dataset", "adapter_name", "config", "precision", "global_step", "max_steps", "epoch", "train_loss", "last_loss", "eval_loss", "best_eval_loss", "num_tokens", "train_runtime", "tokens_per_second", "train_records", "dropped_records", "early_stopped", "wall_seconds", "stopped", "adapter_dir", "output_dir", "checkpoint", "registration", "method", "variant", "artifact", "end_of_turn_coverage", "truncation")
+    __slots__ = ("base_model", "dataset", "adapter_name", "config", "precision", "global_step", "max_steps", "epoch", "train_loss", "last_loss", "eval_loss", "best_eval_loss", "num_tokens", "train_runtime", "tokens_per_second", "train_records", "dropped_records", "early_stopped", "wall_seconds", "stopped", "adapter_dir", "output_dir", "checkpoint", "registration", "method", "variant", "artifact", "end_of_turn_coverage", "truncation", "reward", "reward_components", "best", "resumed_from_job", "train_loss_steps", "mfu", "flops_per_token", "peak_gpu_memory_bytes", "peak_flops", "continued_from")
+    class RewardComponentsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -341,6 +374,16 @@ class TrainingJobResult(_message.Message):
     ARTIFACT_FIELD_NUMBER: _ClassVar[int]
     END_OF_TURN_COVERAGE_FIELD_NUMBER: _ClassVar[int]
     TRUNCATION_FIELD_NUMBER: _ClassVar[int]
+    REWARD_FIELD_NUMBER: _ClassVar[int]
+    REWARD_COMPONENTS_FIELD_NUMBER: _ClassVar[int]
+    BEST_FIELD_NUMBER: _ClassVar[int]
+    RESUMED_FROM_JOB_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_LOSS_STEPS_FIELD_NUMBER: _ClassVar[int]
+    MFU_FIELD_NUMBER: _ClassVar[int]
+    FLOPS_PER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PEAK_GPU_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PEAK_FLOPS_FIELD_NUMBER: _ClassVar[int]
+    CONTINUED_FROM_FIELD_NUMBER: _ClassVar[int]
     base_model: str
     dataset: str
     adapter_name: str
@@ -370,7 +413,17 @@ class TrainingJobResult(_message.Message):
     artifact: str
     end_of_turn_coverage: float
     truncation: TruncationReport
-    def __init__(self, base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., adapter_name: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., global_step: _Optional[int] = ..., max_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., train_loss: _Optional[float] = ..., last_loss: _Optional[float] = ..., eval_loss: _Optional[float] = ..., best_eval_loss: _Optional[float] = ..., num_tokens: _Optional[float] = ..., train_runtime: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., train_records: _Optional[int] = ..., dropped_records: _Optional[int] = ..., early_stopped: _Optional[bool] = ..., wall_seconds: _Optional[float] = ..., stopped: _Optional[bool] = ..., adapter_dir: _Optional[str] = ..., output_dir: _Optional[str] = ..., checkpoint: _Optional[str] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., variant: _Optional[str] = ..., artifact: _Optional[str] = ..., end_of_turn_coverage: _Optional[float] = ..., truncation: _Optional[_Union[TruncationReport, _Mapping]] = ...) -> None: ...
+    reward: float
+    reward_components: _containers.ScalarMap[str, float]
+    best: BestCheckpoint
+    resumed_from_job: str
+    train_loss_steps: int
+    mfu: float
+    flops_per_token: float
+    peak_gpu_memory_bytes: int
+    peak_flops: float
+    continued_from: str
+    def __init__(self, base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., adapter_name: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., precision: _Optional[_Union[TrainingConfig.Precision, str]] = ..., global_step: _Optional[int] = ..., max_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., train_loss: _Optional[float] = ..., last_loss: _Optional[float] = ..., eval_loss: _Optional[float] = ..., best_eval_loss: _Optional[float] = ..., num_tokens: _Optional[float] = ..., train_runtime: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., train_records: _Optional[int] = ..., dropped_records: _Optional[int] = ..., early_stopped: _Optional[bool] = ..., wall_seconds: _Optional[float] = ..., stopped: _Optional[bool] = ..., adapter_dir: _Optional[str] = ..., output_dir: _Optional[str] = ..., checkpoint: _Optional[str] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., method: _Optional[_Union[TrainingConfig.Method, str]] = ..., variant: _Optional[str] = ..., artifact: _Optional[str] = ..., end_of_turn_coverage: _Optional[float] = ..., truncation: _Optional[_Union[TruncationReport, _Mapping]] = ..., reward: _Optional[float] = ..., reward_components: _Optional[_Mapping[str, float]] = ..., best: _Optional[_Union[BestCheckpoint, _Mapping]] = ..., resumed_from_job: _Optional[str] = ..., train_loss_steps: _Optional[int] = ..., mfu: _Optional[float] = ..., flops_per_token: _Optional[float] = ..., peak_gpu_memory_bytes: _Optional[int] = ..., peak_flops: _Optional[float] = ..., continued_from: _Optional[str] = ...) -> None: ...
 
 class PlanTrainingRequest(_message.Message):
     __slots__ = ("dataset", "base_model", "preset", "config", "warmup", "warmup_batches")
@@ -781,3 +834,61 @@ class AuditJobResult(_message.Message):
     recorded: bool
     record_message: str
     def __init__(self, report: _Optional[_Union[_registry_pb2.AuditReport, _Mapping]] = ..., recorded: _Optional[bool] = ..., record_message: _Optional[str] = ...) -> None: ...
+
+class RewardFunction(_message.Message):
+    __slots__ = ("kind", "weight", "name", "min_chars", "max_chars", "pattern", "must_not_match", "url", "timeout_seconds", "max_response_bytes")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[RewardFunction.Kind]
+        KIND_FORMAT: _ClassVar[RewardFunction.Kind]
+        KIND_LENGTH: _ClassVar[RewardFunction.Kind]
+        KIND_CHRF: _ClassVar[RewardFunction.Kind]
+        KIND_REGEX: _ClassVar[RewardFunction.Kind]
+        KIND_HTTP: _ClassVar[RewardFunction.Kind]
+    KIND_UNSPECIFIED: RewardFunction.Kind
+    KIND_FORMAT: RewardFunction.Kind
+    KIND_LENGTH: RewardFunction.Kind
+    KIND_CHRF: RewardFunction.Kind
+    KIND_REGEX: RewardFunction.Kind
+    KIND_HTTP: RewardFunction.Kind
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MIN_CHARS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CHARS_FIELD_NUMBER: _ClassVar[int]
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    MUST_NOT_MATCH_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_RESPONSE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    kind: RewardFunction.Kind
+    weight: float
+    name: str
+    min_chars: int
+    max_chars: int
+    pattern: str
+    must_not_match: bool
+    url: str
+    timeout_seconds: float
+    max_response_bytes: int
+    def __init__(self, kind: _Optional[_Union[RewardFunction.Kind, str]] = ..., weight: _Optional[float] = ..., name: _Optional[str] = ..., min_chars: _Optional[int] = ..., max_chars: _Optional[int] = ..., pattern: _Optional[str] = ..., must_not_match: _Optional[bool] = ..., url: _Optional[str] = ..., timeout_seconds: _Optional[float] = ..., max_response_bytes: _Optional[int] = ...) -> None: ...
+
+class BestCheckpoint(_message.Message):
+    __slots__ = ("metric", "step", "path", "value", "last_step", "last_checkpoint", "evaluated", "reason")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    LAST_STEP_FIELD_NUMBER: _ClassVar[int]
+    LAST_CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    EVALUATED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    step: int
+    path: str
+    value: float
+    last_step: int
+    last_checkpoint: str
+    evaluated: int
+    reason: str
+    def __init__(self, metric: _Optional[str] = ..., step: _Optional[int] = ..., path: _Optional[str] = ..., value: _Optional[float] = ..., last_step: _Optional[int] = ..., last_checkpoint: _Optional[str] = ..., evaluated: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...

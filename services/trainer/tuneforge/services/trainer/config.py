@@ -17,13 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from tuneforge.runtime.errors import FieldViolation, invalid_fields
+from tuneforge.services.trainer import rewards as rewards_mod
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 QUANTIZATIONS = ("none", "nf4")
-METHODS = ("lora", "full", "dpo", "orpo")
+METHODS = ("lora", "full", "dpo", "orpo", "kto", "grpo")
+PREFERENCE_METHODS = ("dpo", "orpo", "kto")  # no packing: whole prompt/answer rows
 REPORT_TO = ("none", "tensorboard", "mlflow")
 ATTN_IMPLEMENTATIONS = ("auto", "eager", "sdpa", "flash_attention_2", "flash_attention_3")
 TRUNCATIONS = ("truncate", "split_turns", "drop")
+BEST_CHECKPOINT_METRICS = ("eval_loss", "last")  # issue 27
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj"]
 
 
@@ -74,7 +77,8 @@ class TrainingConfig:
     packing: bool = _f(False, "Pack several short chats into one sequence (faster on chat data).")
     method: str = _f(
         "lora", "lora (SFT of an adapter; QLoRA with quantization=nf4) | full (SFT of every "
-        "weight: a whole model) | dpo | orpo (preference pairs, adapter)."
+        "weight: a whole model) | dpo | orpo (preference pairs, adapter) | kto (answers "
+        "labelled true/false, adapter) | grpo (sampled replies scored by config.rewards, adapter)."
     )
     use_dora: bool = _f(False, "DoRA: LoRA plus a learned magnitude per output (vLLM cannot "
                                "serve it: merge before serving).")
@@ -82,13 +86,32 @@ class TrainingConfig:
                                  "high ranks).")
     loraplus_lr_ratio: float = _f(0.0, "LoRA+: the B matrices learn this many times faster "
                                        "than A (0 = off; 16 is the paper's value).")
-    preference_beta: float = _f(0.1, "DPO/ORPO beta: strength of the preference term.")
+    preference_beta: float = _f(0.1, "DPO/ORPO/KTO beta: strength of the preference term.")
+    # KTO (issue 27)
+    desirable_weight: float = _f(1.0, "KTO: weight of the answers labelled true (raise it when "
+                                      "they are fewer than the false ones).")
+    undesirable_weight: float = _f(1.0, "KTO: weight of the answers labelled false (TRL advises "
+                                        "desirable_weight x true answers / (undesirable_weight "
+                                        "x false answers) between 1 and 4/3).")
     report_to: str = _f("none", "none | tensorboard | mlflow: offline experiment tracking "
                                 "under the job's directory.")
     use_liger_kernel: bool = _f(False, "Liger's fused Triton kernels (GPU; needs liger-kernel).")
     attn_implementation: str = _f(
         "auto", "auto | eager | sdpa | flash_attention_2 | flash_attention_3; auto = flash "
                 "attention when installed on a GPU, else sdpa.")
+    # GRPO (issue 27)
+    num_generations: int = _f(4, "GRPO: replies sampled per prompt (>= 2; batch_size x "
+                                 "gradient_accumulation_steps must be a multiple of it).")
+    max_completion_length: int = _f(64, "GRPO: token limit of each sampled reply.")
+    rewards: list[dict] = _f([], "GRPO: reward functions as a JSON list, e.g. "
+                                 '[{"kind": "format"}, {"kind": "chrf", "weight": 2}] '
+                                 "(kinds format, length, chrf, regex, http; docs/training.md).")
+    # best checkpoint / resume (issue 27)
+    best_checkpoint_metric: str = _f(
+        "eval_loss", "eval_loss | last: with held-out data every checkpoint is evaluated and the "
+                     "one with the lowest eval loss is registered (last = the last step).")
+    save_total_limit: int = _f(0, "Checkpoints kept on disk (0 = all); the best and the last "
+                                  "are always kept.")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -101,13 +124,17 @@ class TrainingConfig:
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainingConfig)}
 HELP: dict[str, str] = {name: f.metadata["help"] for name, f in FIELDS.items()}
 _INT_FIELDS = {"lora_rank", "lora_alpha", "batch_size", "gradient_accumulation_steps",
-               "max_seq_length", "save_steps", "eval_steps", "early_stopping_patience", "seed"}
+               "max_seq_length", "save_steps", "eval_steps", "early_stopping_patience", "seed",
+               "num_generations", "max_completion_length",
+               "save_total_limit"}  # issue 27
 _FLOAT_FIELDS = {"lora_dropout", "learning_rate", "epochs", "warmup_ratio", "weight_decay",
-                 "validation_split", "loraplus_lr_ratio", "preference_beta"}
+                 "validation_split", "loraplus_lr_ratio", "preference_beta",
+                 "desirable_weight", "undesirable_weight"}
 _BOOL_FIELDS = {"gradient_checkpointing", "packing", "use_dora", "use_rslora",
                 "use_liger_kernel"}
 _CHOICES = {"method": METHODS, "report_to": REPORT_TO,
-            "attn_implementation": ATTN_IMPLEMENTATIONS, "truncation": TRUNCATIONS}
+            "attn_implementation": ATTN_IMPLEMENTATIONS, "truncation": TRUNCATIONS,
+            "best_checkpoint_metric": BEST_CHECKPOINT_METRICS}
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f"}
 
@@ -116,6 +143,8 @@ def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
+        if any(isinstance(v, dict) for v in value):
+            return json.dumps(value)
         return ",".join(str(v) for v in value)
     return str(value)
 
@@ -179,6 +208,8 @@ def parse_value(key: str, value: Any) -> Any:
         if items == ["all-linear"]:
             return "all-linear"
         return items
+    if key == "rewards":
+        return rewards_mod.parse(value)
     if key in ("precision", "quantization"):
         text = str(value).strip().lower()
         aliases = {"4bit": "nf4", "4-bit": "nf4", "qlora": "nf4", "float32": "fp32",
@@ -232,6 +263,8 @@ LIMITS: dict[str, float] = {
     "lora_rank": 8192, "lora_alpha": 1_000_000, "batch_size": 4_194_304, "gradient_accumulation_steps": 100_000,
     "epochs": 10_000, "max_seq_length": 1_048_576, "weight_decay": 10.0, "save_steps": 100_000_000,
     "eval_steps": 100_000_000, "early_stopping_patience": 100_000, "seed": 2**32 - 1,
+    "desirable_weight": 1000.0, "undesirable_weight": 1000.0,
+    "num_generations": 1024, "max_completion_length": 1_048_576,
 }  # fmt: skip
 
 
@@ -285,13 +318,41 @@ def check(cfg: TrainingConfig) -> list[FieldViolation]:
         bad("validation_split", f"must be in [0, 0.5], got {cfg.validation_split}")
     if cfg.early_stopping_patience < 0:
         bad("early_stopping_patience", f"must be >= 0, got {cfg.early_stopping_patience}")
+    if cfg.save_total_limit < 0:
+        bad("save_total_limit", f"must be >= 0, got {cfg.save_total_limit}")
     if cfg.seed < 0:
         bad("seed", f"must be >= 0, got {cfg.seed}")
     for name, choices in _CHOICES.items():
         if getattr(cfg, name) not in choices:
             bad(name, f"must be one of {', '.join(choices)}, got {getattr(cfg, name)!r}")
     v += _check_method(cfg)
+    v += _check_grpo(cfg)
     return _one_per_field(v)
+
+
+def _check_grpo(cfg: TrainingConfig) -> list[FieldViolation]:
+    """GRPO (issue 27): the sampling plan and the declared rewards."""
+    v = rewards_mod.check(cfg.rewards)
+    if cfg.num_generations < 2:
+        v.append(FieldViolation("config.num_generations", f"must be >= 2 (GRPO compares "
+                                f"replies to the same prompt), got {cfg.num_generations}"))
+    elif cfg.method == "grpo" and (cfg.batch_size * cfg.gradient_accumulation_steps) % cfg.num_generations:
+        v.append(FieldViolation("config.num_generations", f"batch_size x "
+                                f"gradient_accumulation_steps ({cfg.batch_size} x "
+                                f"{cfg.gradient_accumulation_steps}) must be a multiple of "
+                                f"num_generations ({cfg.num_generations}): each batch holds "
+                                f"whole groups of replies"))
+    if cfg.max_completion_length < 1:
+        v.append(FieldViolation("config.max_completion_length",
+                                f"must be >= 1, got {cfg.max_completion_length}"))
+    if cfg.method == "grpo":
+        if not cfg.rewards:
+            v.append(FieldViolation("config.rewards", "method=grpo needs at least one reward "
+                                    '(e.g. [{"kind": "format"}, {"kind": "chrf"}])'))
+        if cfg.packing:
+            v.append(FieldViolation("config.packing", "packing is for SFT on chats; "
+                                    "method=grpo samples replies per prompt"))
+    return v
 
 
 def _check_method(cfg: TrainingConfig) -> list[FieldViolation]:
@@ -303,9 +364,15 @@ def _check_method(cfg: TrainingConfig) -> list[FieldViolation]:
     if not cfg.preference_beta > 0:
         v.append(FieldViolation("config.preference_beta",
                                 f"must be > 0, got {cfg.preference_beta}"))
-    if cfg.method in ("dpo", "orpo") and cfg.packing:
+    for name in ("desirable_weight", "undesirable_weight"):  # KTO (issue 27)
+        if not getattr(cfg, name) > 0:
+            v.append(FieldViolation(f"config.{name}", f"must be > 0, got {getattr(cfg, name)}"))
+    if cfg.method == "kto" and cfg.batch_size < 2:
+        v.append(FieldViolation("config.batch_size", "method=kto needs batch_size >= 2: its KL "
+                                "term pairs each prompt with another answer of the same batch"))
+    if cfg.method in PREFERENCE_METHODS and cfg.packing:
         v.append(FieldViolation("config.packing", f"packing is for SFT on chats; method="
-                                f"{cfg.method} scores whole prompt/chosen/rejected rows"))
+                                f"{cfg.method} scores whole prompt/answer rows"))
     if cfg.method == "full":
         for name in ("use_dora", "use_rslora"):
             if getattr(cfg, name):

@@ -33,6 +33,8 @@ def config_pb(cfg: TrainingConfig | dict[str, Any]) -> pb.TrainingConfig:
             setattr(msg, name, _ENUMS[name] + str(value).upper())
         elif name == "target_modules":
             msg.target_modules.extend([value] if isinstance(value, str) else list(value))
+        elif name == "rewards":
+            msg.rewards.extend(reward_pb(r) for r in value)
         else:
             setattr(msg, name, value)
     return msg
@@ -53,7 +55,39 @@ def _value(msg: pb.TrainingConfig, name: str) -> Any:
             getattr(msg, name)].name.removeprefix(_ENUMS[name]).lower()
     if name == "target_modules":
         return list(msg.target_modules)
+    if name == "rewards":
+        return [reward_dict(r) for r in msg.rewards]
     return getattr(msg, name)
+
+
+# GRPO (issue 27): RewardFunction <-> the canonical dict of rewards.parse
+def reward_pb(spec: dict[str, Any]) -> pb.RewardFunction:
+    msg = pb.RewardFunction()
+    for key, value in spec.items():
+        if value is None or key not in msg.DESCRIPTOR.fields_by_name:
+            continue
+        if key == "kind":
+            kinds = pb.RewardFunction.Kind
+            text = "KIND_" + str(value).upper().removeprefix("KIND_")
+            msg.kind = kinds.Value(text) if text in kinds.keys() else 0
+        else:
+            setattr(msg, key, value)
+    return msg
+
+
+def reward_dict(msg: pb.RewardFunction) -> dict[str, Any]:
+    """The fields set (a message field with presence only when present; strings when
+    non-empty), ``kind`` by its short name ('' when unspecified, which the checks refuse)."""
+    out: dict[str, Any] = {}
+    for field in msg.DESCRIPTOR.fields:
+        if field.name == "kind":
+            out["kind"] = "" if not msg.kind else pb.RewardFunction.Kind.Name(msg.kind).removeprefix("KIND_").lower()
+        elif field.has_presence and field.type != field.TYPE_STRING:
+            if msg.HasField(field.name):
+                out[field.name] = getattr(msg, field.name)
+        elif getattr(msg, field.name):
+            out[field.name] = getattr(msg, field.name)
+    return out
 
 
 def overrides(msg: pb.TrainingConfig, mask: list[str] | None = None, field: str = "update_mask") -> dict[str, Any]:

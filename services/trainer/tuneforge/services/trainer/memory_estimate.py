@@ -38,7 +38,7 @@ GPU_RUNTIME_BYTES = 700 * MIB  # CUDA context, cuBLAS workspace, allocator fragm
 NF4_BYTES_PER_PARAM = 0.53
 ADAM_STATE_BYTES = 16  # fp32 weight + gradient + exp_avg + exp_avg_sq
 LINEAR_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-PREFERENCE_METHODS = ("dpo", "orpo")
+PREFERENCE_METHODS = ("dpo", "orpo", "kto")  # two rows per example (kto: its KL row)
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class ModelShape:
 class PlanSettings:
     """The training settings that decide memory (a subset of TrainingConfig, resolved)."""
 
-    method: str = "lora"  # lora | full | dpo | orpo
+    method: str = "lora"  # lora | full | dpo | orpo | kto
     quantization: str = "none"  # none | nf4
     precision: str = "fp32"  # fp32 | bf16 | fp16 (resolved, not auto)
     lora_rank: int = 8

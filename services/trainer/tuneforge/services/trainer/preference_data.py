@@ -1,4 +1,5 @@
-"""Preference pairs for DPO / ORPO: the stored record shape, its checks and loading.
+"""Preference pairs for DPO / ORPO and labelled answers for KTO: the stored record shapes,
+their checks and loading.
 
 A stored preference dataset (``data.jsonl``) holds one pair per line in TRL's conversational
 preference shape, which is also what ``dataset import`` writes for every preference format it
@@ -12,7 +13,14 @@ The prompt is the conversation so far (system and earlier turns included); chose
 rejected are the competing final replies. Checks are the same for import and training, so a
 record that imported cleanly never fails the job: a non-empty prompt that ends on a user turn,
 one non-empty assistant reply on each side, and replies that differ (an identical pair teaches
-nothing and makes DPO's loss constant). Torch-free.
+nothing and makes DPO's loss constant).
+
+A stored KTO dataset holds one labelled answer per line, TRL's unpaired shape (what ``dataset
+import`` writes for the ``kto`` format and ``dataset prefer --from-eval --kto`` emits)::
+
+    {"prompt": [...], "completion": [{"role": "assistant", "content": "..."}], "label": true}
+
+``label`` true = a desirable answer, false = an undesirable one. Torch-free.
 """
 
 from __future__ import annotations
@@ -67,6 +75,37 @@ def pair(prompt: list[dict[str, str]], chosen: str, rejected: str) -> dict[str, 
             "rejected": [{"role": "assistant", "content": rejected}]}
 
 
+def check_kto(obj: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """(the normalised labelled answer, None) or (None, why it is not a usable KTO example)."""
+    if not isinstance(obj, dict):
+        return None, "expected an object with prompt, completion and label"
+    if not isinstance(obj.get("label"), bool):
+        return None, "'label' must be true or false (a desirable or undesirable answer)"
+    out: dict[str, Any] = {}
+    for key in ("prompt", "completion"):
+        value = obj.get(key)
+        if not isinstance(value, list) or not value:
+            return None, f"{key!r} must be a non-empty list of messages"
+        msgs = [_message(m) for m in value]
+        if any(m is None for m in msgs):
+            return None, f"every message in {key!r} needs a known role and string content"
+        out[key] = msgs
+    if out["prompt"][-1]["role"] != "user":
+        return None, "the prompt must end with a user message"
+    if len(out["completion"]) != 1 or out["completion"][0]["role"] != "assistant":
+        return None, "'completion' must be exactly one assistant message"
+    if not out["completion"][0]["content"].strip():
+        return None, "the completion is empty"
+    out["label"] = obj["label"]
+    return out, None
+
+
+def labelled(prompt: list[dict[str, str]], completion: str, label: bool) -> dict[str, Any]:
+    """A stored KTO record from a prompt conversation, one reply text and its label."""
+    return {"prompt": prompt, "completion": [{"role": "assistant", "content": completion}],
+            "label": bool(label)}
+
+
 def _error(source: str, index: int, why: str) -> TuneforgeError:
     where = f"{source} record {index} (line {index + 1})"
     return invalid_argument("dataset", f"{where}: {why}", reason="INVALID_TRAINING_RECORD",
@@ -100,3 +139,22 @@ def load_pairs(path: Path, source: str = "train") -> list[dict[str, Any]]:
             raise _error(source, index, why or "not a preference pair")
         pairs.append(checked)
     return pairs
+
+
+def load_labelled(path: Path, source: str = "train") -> list[dict[str, Any]]:
+    """Every record of a KTO JSONL, checked; INVALID_TRAINING_RECORD names the first bad one
+    (a chat or a pair says which method it is for), EMPTY_DATASET when there is none."""
+    examples = []
+    for index, obj in iter_jsonl(path, source):
+        checked, why = check_kto(obj)
+        if checked is None:
+            if isinstance(obj, dict) and "messages" in obj:
+                why = ("a chat record, not a labelled answer: method=kto needs "
+                       "prompt/completion/label records (import a KTO dataset, or train with "
+                       "method=lora)")
+            elif isinstance(obj, dict) and {"chosen", "rejected"} <= set(obj):
+                why = ("a preference pair, not a labelled answer: method=kto needs "
+                       "prompt/completion/label records (train pairs with method=dpo)")
+            raise _error(source, index, why or "not a labelled answer")
+        examples.append(checked)
+    return examples

@@ -182,20 +182,32 @@ def device_for(gpu_devices: str, share_with_vllm: bool = False) -> Device:
 
 
 def check_data_kind(method: str, dataset_format: str) -> None:
-    """Preference methods need preference pairs, SFT needs chats: said before queueing."""
-    if dataset_format == "kto":  # labelled single answers: as chats, the bad ones would be learnt
+    """Each method gets the data it trains on, said before queueing: preference pairs for
+    dpo/orpo, answers labelled true/false for kto, chats for lora/full."""
+    kto = dataset_format == "kto"
+    preference = (dataset_format or "").startswith("preference")
+    if kto and method != "kto":  # as chats or pairs, the answers labelled false would be learnt
         raise invalid_argument(
             "dataset", f"this dataset holds KTO examples (single answers labelled true/false); "
             f"method={method} cannot use their labels and would train on the rejected answers: "
-            f"import paired data (chosen/rejected) for dpo/orpo, or chats for lora",
-            reason="DATASET_METHOD_MISMATCH")
-    preference = (dataset_format or "").startswith("preference")
+            f"train it with --set method=kto, or import paired data (chosen/rejected) for "
+            f"dpo/orpo, or chats for lora", reason="DATASET_METHOD_MISMATCH")
+    if method == "kto" and not kto:
+        held, fix = ("preference pairs", "dpo") if preference else ("chats", "lora")
+        raise invalid_argument(
+            "dataset", f"method=kto trains on single answers labelled true/false "
+            f"(prompt/completion/label); this dataset holds {held} (format "
+            f"{dataset_format or 'unknown'}): import a KTO dataset (records with \"label\": "
+            f"true/false, e.g. from `tuneforge dataset prefer --from-eval --kto`), or train this "
+            f"one with method={fix}", reason="DATASET_METHOD_MISMATCH")
     if method in ("dpo", "orpo") and not preference:
         raise invalid_argument(
             "dataset", f"method={method} trains on preference pairs (prompt/chosen/rejected); "
             f"this dataset holds chats (format {dataset_format or 'unknown'}): import a "
             f"preference dataset, or train with method=lora", reason="DATASET_METHOD_MISMATCH")
-    if method in ("lora", "full") and preference:
+    if method in ("lora", "full", "grpo") and preference:
         raise invalid_argument(
             "dataset", f"this dataset holds preference pairs ({dataset_format}); train it with "
-            f"--set method=dpo or method=orpo", reason="DATASET_METHOD_MISMATCH")
+            f"--set method=dpo or method=orpo"
+            + (" (grpo samples replies to the prompts of a chat dataset)" if method == "grpo" else ""),
+            reason="DATASET_METHOD_MISMATCH")

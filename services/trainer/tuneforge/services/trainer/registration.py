@@ -36,7 +36,8 @@ log = get_logger("tuneforge.trainer")
 def final_metrics(result: dict[str, Any]) -> dict[str, float]:
     """The numeric final metrics of a training result, as the registry keeps them."""
     names = ("train_loss", "last_loss", "eval_loss", "best_eval_loss", "tokens_per_second",
-             "global_step", "epoch", "train_runtime", "num_tokens")
+             "global_step", "epoch", "train_runtime", "num_tokens",
+             "best_step", "mfu", "peak_gpu_memory_bytes")  # issue 27: the step registered
     out = {}
     for name in names:
         value = result.get(name)

@@ -39,7 +39,11 @@ from tuneforge.services.trainer.eval_rpcs import Evaluations
 from tuneforge.services.trainer.export_rpcs import ExportRpcs
 from tuneforge.services.trainer.jobs import (
     adapter_dir,
+    check_continue_plan,
+    check_resume_plan,
     merge_spec,
+    resolve_continue,
+    resumed_job,
     resolve_resume,
     train_spec,
 )
@@ -113,9 +117,14 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
             return replay
         name, cfg, resume, base_model = await self._checked_training_request(request)
         self._check_adapter_free(name)
+        start_from = self._continue_adapter(request.continue_from, resume)  # issue 27
+        if start_from is not None:
+            check_continue_plan(start_from, cfg, base_model)
         dataset = await self._dataset(request.dataset)
         plan = await self._plan(cfg, dataset, base_model)
         preflight.check(plan, self.ctx.config.full_max_parameters)
+        if resume:  # issue 27: the same plan, or refused naming what differs
+            check_resume_plan(Path(resume), cfg, base_model, dataset.name, dataset.sha256)
         params = train_spec(
             self.ctx.root, base_model=base_model, train_file=dataset.path, config=cfg, adapter_name=name,
             dataset_name=dataset.name, validation_file=dataset.validation_path or None,
@@ -125,6 +134,10 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
                       register=request.register if request.HasField("register") else True,
                       full_max_parameters=self.ctx.config.full_max_parameters,
                       dataset_version=dataset.version, dataset_sha256=dataset.sha256)  # lineage (registration.py)
+        if resume:
+            params["resumed_from_job"] = resumed_job(request.resume_from, Path(resume))
+        if start_from is not None:
+            params.update(continue_from=request.continue_from, continue_from_adapter=str(start_from))
         self._check_adapter_free(name)  # again: the awaits above let another request in
         job = await self.ctx.engine.create(TRAIN, params, request_id=request.request_id)
         return job_pb(job, self.ctx.engine.kinds)
@@ -221,6 +234,26 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
             return [str(c.get("path", "")) for c in self.ctx.engine.checkpoints(job_id)]
 
         return str(resolve_resume(self.ctx.root, raw, job_checkpoints))
+
+    def _continue_adapter(self, raw: str, resume: str | None) -> Path | None:
+        """``continue_from`` → the adapter directory a new plan starts from (jobs.resolve_continue);
+        None when not asked. Not together with ``resume_from``: one continues a plan, the other
+        starts a new one."""
+        if not raw.strip():
+            return None
+        if resume:
+            raise invalid_argument("continue_from", "give resume_from (the same plan, its optimizer "
+                                   "state) or continue_from (a new plan on top of an adapter), not both")
+
+        def job_checkpoints(job_id: str) -> list[str]:
+            self.ctx.engine.get(job_id, SERVICE)
+            return [str(c.get("path", "")) for c in self.ctx.engine.checkpoints(job_id)]
+
+        def job_adapter(job_id: str) -> str:
+            made = str(self.ctx.engine.get(job_id, SERVICE).result.get("adapter_dir") or "")
+            return made if made and Path(made).is_dir() else ""
+
+        return resolve_continue(self.ctx.root, raw, job_checkpoints, job_adapter)
 
     # ------------------------------------------------------------------ evaluation, chat
     async def CreateEvaluationJob(self, request, context):

@@ -1,5 +1,6 @@
 """Fine-tuning of a causal LM — the training worker: LoRA / QLoRA / DoRA / rsLoRA / LoRA+ or
-full SFT on chats, DPO / ORPO on preference pairs (``config.method``; see trainers.py).
+full SFT on chats, DPO / ORPO on preference pairs, KTO on labelled answers, GRPO on the prompts
+of chats with declared rewards (``config.method``; see trainers.py).
 
     python -m tuneforge.services.trainer.train_worker --spec SPEC.json
     accelerate launch [--num_processes N] -m tuneforge.services.trainer.train_worker --spec S
@@ -8,11 +9,15 @@ Spec (JSON object):
     base_model               hub id (already in the local HF cache) or local directory
     train_file               JSONL of {"messages": [...]} records (method lora/full) or of
                              {"prompt", "chosen", "rejected"} pairs (dpo/orpo; preference_data)
+                             or {"prompt", "completion", "label"} answers (kto; preference_data)
     validation_file          optional JSONL; else ``config.validation_split`` holds some out
     config                   TrainingConfig keys (typed or text); validated here again
     output_dir               <data_root>/adapters/<name>; gets checkpoints/ and final/
     adapter_name, dataset_name   recorded in the result
     resume_from_checkpoint   optional checkpoint directory (of this or an earlier job)
+    resumed_from_job         optional; the job that checkpoint came from (echoed in the result)
+    continue_from_adapter    optional adapter directory whose weights a new plan starts from
+    dataset_sha256           optional; written beside each checkpoint (a resume checks the plan)
     max_steps                optional hard cap on optimizer steps (tests, smoke runs)
     full_max_parameters      optional; method=full is refused above it (FULL_FINETUNE_TOO_LARGE)
     job_dir, job_id          added by the engine; tracking (report_to) writes under job_dir
@@ -53,10 +58,11 @@ from tuneforge.runtime import worker_events as ev
 from tuneforge.runtime.checksums import write_checksums
 from tuneforge.runtime.errors import already_exists, failed_precondition, invalid_argument
 from tuneforge.services.trainer import chat_data, peft_setup, preference_data, tracking, trainers
+from tuneforge.services.trainer import best_checkpoint, throughput  # issue 27
 from tuneforge.services.trainer.config import TrainingConfig, from_dict, save_config
 from tuneforge.services.trainer.jobs import is_complete_checkpoint, remove_incomplete_checkpoints
 
-PREFERENCE_METHODS = ("dpo", "orpo")
+PREFERENCE_METHODS = ("dpo", "orpo", "kto")  # TRL tokenizes their records (preference_data)
 
 CONFIG_FILE = "training_config.json"
 RESULT_FILE = "training_result.json"
@@ -152,6 +158,8 @@ def tokenize(spec: dict, cfg: TrainingConfig, tokenizer):
 
     if cfg.method in PREFERENCE_METHODS:
         return load_preference(spec, cfg)
+    if cfg.method == "grpo":
+        return load_grpo_prompts(spec, cfg)
 
     train_records = chat_data.load_records(Path(spec["train_file"]), "train")
     train_idx, val_idx = list(range(len(train_records))), None  # indices in the train file
@@ -193,16 +201,56 @@ def tokenize(spec: dict, cfg: TrainingConfig, tokenizer):
 
 
 def load_preference(spec: dict, cfg: TrainingConfig):
-    """Preference pairs as datasets (TRL tokenizes them); stats count pairs, not tokens."""
+    """Preference pairs (or, method=kto, labelled answers) as datasets (TRL tokenizes them);
+    stats count records, not tokens."""
     from datasets import Dataset
 
-    train = preference_data.load_pairs(Path(spec["train_file"]), "train")
+    load = preference_data.load_labelled if cfg.method == "kto" else preference_data.load_pairs
+    train = load(Path(spec["train_file"]), "train")
     if spec.get("validation_file"):
-        val = preference_data.load_pairs(Path(spec["validation_file"]), "validation")
+        val = load(Path(spec["validation_file"]), "validation")
     else:
         train, val = chat_data.split_validation(train, cfg.validation_split, cfg.seed)
-    _say(f"train: {len(train)} preference pairs; validation: {len(val)}")
+    what = "labelled answers" if cfg.method == "kto" else "preference pairs"
+    _say(f"train: {len(train)} {what}; validation: {len(val)}")
     return Dataset.from_list(train), (Dataset.from_list(val) if val else None), None
+
+
+# ---- GRPO (issue 27) -------------------------------------------------------------------------
+def load_grpo_prompts(spec: dict, cfg: TrainingConfig):
+    """Prompts + the owner's real replies (grpo_data). No held-out set: GRPO has no eval loss.
+
+    TRL samples one generation batch per optimizer update: batch_size x
+    gradient_accumulation_steps x processes replies, num_generations per distinct prompt. A
+    dataset with fewer prompts than that yields no batch at all, and transformers then stops
+    with "args.max_steps must be set ..."; this says what to change instead."""
+    from datasets import Dataset
+
+    from tuneforge.services.trainer import grpo_data
+
+    rows, skipped = grpo_data.load(Path(spec["train_file"]), "train")
+    processes = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    needed = cfg.batch_size * cfg.gradient_accumulation_steps * processes // max(cfg.num_generations, 1)
+    if len(rows) < needed:
+        raise invalid_argument(
+            "config.gradient_accumulation_steps",
+            f"GRPO samples {needed} distinct prompts per optimizer update (batch_size {cfg.batch_size} x "
+            f"gradient_accumulation_steps {cfg.gradient_accumulation_steps} x {processes} processes / "
+            f"num_generations {cfg.num_generations}) and the dataset has {len(rows)}: lower "
+            f"gradient_accumulation_steps or batch_size", reason="GRPO_TOO_FEW_PROMPTS")
+    _say(f"train: {len(rows)} prompts (each with the owner's real reply as reference)"
+         + (f"; {len(skipped)} records without a prompt before their last reply skipped"
+            if skipped else ""), "warning" if skipped else "info")
+    if spec.get("validation_file"):
+        _say("GRPO does not evaluate on held-out data; the validation file is not used", "warning")
+    return Dataset.from_list(rows), None, None
+
+
+def grpo_summary(last_metrics: dict[str, float]) -> dict[str, Any]:
+    """The result's reward (weighted, last logged step) and each component by name."""
+    return {"reward": last_metrics.get("reward"),
+            "reward_components": {k.removeprefix("reward/"): v for k, v in last_metrics.items()
+                                  if k.startswith("reward/")}}
 
 
 def _check_resume(path: str | None) -> str | None:
@@ -242,6 +290,9 @@ def build_trainer(spec, cfg, model, tokenizer, train_ds, eval_ds, precision, cud
     early = evaluating and cfg.early_stopping_patience > 0
     batch, accum = packed_batching(cfg, getattr(model.config, "_attn_implementation", None))
     args = trainers.common_args(spec, cfg, batch, accum, precision, cuda, evaluating, early)
+    # best checkpoint (issue 27): evaluate at every save, load the best at the end
+    args.update(best_checkpoint.trainer_args(cfg.best_checkpoint_metric, evaluating, cfg.save_steps,
+                                             cfg.eval_steps, cfg.save_total_limit))
     callbacks = [events]
     if early:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
@@ -300,6 +351,7 @@ def main(spec: dict) -> None:
     cuda = torch.cuda.is_available()
     precision = resolve_precision(cfg, cuda, cuda and torch.cuda.is_bf16_supported())
     model, tokenizer = load_model(spec, cfg, precision, cuda)
+    continued = _continue_from(spec, model)  # issue 27: continue training
     trainable, total = _parameter_counts(model)
     _say(f"model {spec['base_model']} on {'cuda' if cuda else 'cpu'}, {precision}, "
          f"quantization {cfg.quantization}; {peft_setup.describe(cfg, trainable, total)}")
@@ -314,7 +366,12 @@ def main(spec: dict) -> None:
     os.environ.update(tracking.environment(cfg.report_to, spec.get("job_dir"),
                                            spec.get("adapter_name")))
     events = callbacks_mod().EventsCallback(
-        on_checkpoint=lambda p: save_config(cfg, p / CONFIG_FILE, **meta))
+        on_checkpoint=lambda p: save_config(cfg, p / CONFIG_FILE, **meta, job_id=spec.get("job_id"),
+                                            dataset_sha256=spec.get("dataset_sha256")),
+        evaluate_on_save=best_checkpoint.chooses_best(cfg.best_checkpoint_metric, eval_ds is not None),
+        flops_per_token=throughput.flops_per_token(total, cfg.method, cfg.gradient_checkpointing),
+        peak_flops=throughput.peak_flops(torch.cuda.get_device_name(), precision) if cuda else None,
+        cuda=cuda)
     trainer = build_trainer(spec, cfg, model, tokenizer, train_ds, eval_ds, precision, cuda,
                             events)
     if resume:
@@ -356,6 +413,10 @@ def main(spec: dict) -> None:
                               and not events.stopped_by_request),
         "wall_seconds": time.time() - started,
     }
+    if cfg.method == "grpo":
+        summary.update(grpo_summary(events.last_metrics))
+    summary.update(_issue27_summary(spec, cfg, trainer, events, precision, total,
+                                    summary["tokens_per_second"]), continued_from=continued)
     if not _is_main():
         return
     if events.stopped_by_request:
@@ -366,6 +427,7 @@ def main(spec: dict) -> None:
         return
 
     _phase("saving", f"saving the {summary['artifact']}")
+    _say(summary["best"]["reason"])
     final = save_final(trainer, output_dir, summary)
     summary.update(stopped=False, adapter_dir=str(final.resolve()),
                    output_dir=str(output_dir.resolve()),
@@ -375,6 +437,79 @@ def main(spec: dict) -> None:
     ev.progress(phase="saving", step=state.global_step, total=state.max_steps, percent=100.0,
                 message=f"{summary['artifact']} saved to {final}")
     ev.result(summary)
+
+
+# ---- best checkpoint, honest resume loss, throughput (issue 27) -------------------------------
+def _issue27_summary(spec: dict, cfg: TrainingConfig, trainer, events, precision: str,
+                     parameters: int, tokens_per_second: float | None) -> dict[str, Any]:
+    """Result fields: which checkpoint is registered and why (best_checkpoint), the mean loss
+    of every logged step including a resumed job's original steps, MFU and peak GPU memory."""
+    state = trainer.state
+    history = list(state.log_history)
+    loss, steps = best_checkpoint.mean_step_loss(history)
+    last = events.last_checkpoint
+    saved = [int(p.name.rsplit("-", 1)[-1]) for p in Path(trainer.args.output_dir).glob("checkpoint-*")
+             if p.name.rsplit("-", 1)[-1].isdigit()]
+    best = best_checkpoint.choose(
+        cfg.best_checkpoint_metric, history,
+        state.best_model_checkpoint if trainer.args.load_best_model_at_end else None,
+        state.global_step, str(last.resolve()) if last else None, saved)
+    if best.get("path"):
+        best["path"] = str(Path(best["path"]).resolve())
+    out: dict[str, Any] = {"best": best, "best_step": best["step"],
+                           "resumed_from_job": spec.get("resumed_from_job") or ""}
+    if best.get("value") is not None:  # the eval loss of what final/ holds, not of the last step
+        out["eval_loss"] = best["value"]
+    if loss is not None:
+        out.update(train_loss=loss, train_loss_steps=steps)
+        if spec.get("resume_from_checkpoint"):
+            _say(f"train loss {loss:.4f}: the mean of {steps} logged steps, the resumed job's "
+                 f"original steps included (transformers' own figure, "
+                 f"{trainer_loss(history)}, divides only this run's losses by all the steps)")
+    per_token = throughput.flops_per_token(parameters, cfg.method, cfg.gradient_checkpointing)
+    out["flops_per_token"] = per_token
+    gpu = throughput.gpu_stats(precision)
+    out.update(gpu)
+    value = throughput.mfu(tokens_per_second, per_token, gpu.get("peak_flops"))  # type: ignore[arg-type]
+    if value is not None:
+        out["mfu"] = value
+        _say(f"throughput {tokens_per_second:,.0f} tokens/s on {gpu.get('gpu')}: MFU "
+             f"{100 * value:.1f}% ({throughput.flops_factor(cfg.method, cfg.gradient_checkpointing)} "
+             f"x {parameters:,} parameters per token), peak memory "
+             f"{int(gpu.get('peak_gpu_memory_bytes', 0)) / 2**30:.1f} GiB")
+    return out
+
+
+def trainer_loss(history: list[dict[str, Any]]) -> str:
+    value = next((e["train_loss"] for e in reversed(history) if "train_loss" in e), None)
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "not reported"
+
+
+def _continue_from(spec: dict, model) -> str:
+    """Continue training: the new adapter starts from an earlier adapter's weights (a new plan:
+    fresh optimizer and schedule, step 0). The servicer checked the shapes (jobs.check_continue_plan);
+    a key that still does not load is CHECKPOINT_PLAN_MISMATCH."""
+    source = spec.get("continue_from_adapter")
+    if not source:
+        return ""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    path = Path(source) / "adapter_model.safetensors"
+    weights = load_file(str(path))
+    try:
+        loaded = set_peft_model_state_dict(model, weights)
+    except RuntimeError as exc:  # a shape mismatch
+        raise failed_precondition("CHECKPOINT_PLAN_MISMATCH", f"cannot continue from {source}: "
+                                  f"{str(exc).splitlines()[0]}") from None
+    missing = [k for k in getattr(loaded, "unexpected_keys", []) if "lora_" in k]
+    if missing:
+        raise failed_precondition("CHECKPOINT_PLAN_MISMATCH", f"cannot continue from {source}: "
+                                  f"{len(missing)} of its weights fit no module of this plan "
+                                  f"(e.g. {missing[0]})")
+    _say(f"continuing training from the adapter {source}: its weights, a fresh optimizer and "
+         "schedule from step 0")
+    return str(Path(source).resolve())
 
 
 def _drop_incomplete_checkpoints(output_dir: Path) -> None:

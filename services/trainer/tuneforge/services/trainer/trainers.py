@@ -1,4 +1,5 @@
-"""The TRL trainer of a run: SFT (lora, full) or DPO / ORPO on preference pairs.
+"""The TRL trainer of a run: SFT (lora, full), DPO / ORPO on preference pairs, or KTO on
+labelled answers.
 
 Imported only by the training worker. Every method shares the same arguments (batching,
 schedule, checkpoints, precision, tracking) so stop, resume and events behave alike; the
@@ -9,9 +10,15 @@ methods differ only in the TRL class, its config class, and the data it reads:
 | lora/full | SFTTrainer               | tokenized chats (chat_data)      | —                          |
 | dpo       | DPOTrainer               | prompt / chosen / rejected pairs | the base, adapter disabled |
 | orpo      | ORPOTrainer (experimental) | the same pairs                 | none (odds-ratio term)     |
+| kto       | KTOTrainer               | prompt / completion / label      | the base, adapter disabled |
+| grpo      | GRPOTrainer              | prompt + reference (grpo_data)   | none (beta 0: no KL term)  |
 
-DPO and ORPO tokenize the pairs themselves with the chat template (``max_length`` =
-``max_seq_length``, prompt truncated from the left by TRL).
+DPO, ORPO and KTO tokenize the records themselves with the chat template (``max_length`` =
+``max_seq_length``). KTO estimates its KL term from mismatched (prompt, answer) pairs of the
+same micro-batch, so it needs ``batch_size`` >= 2 (config.py refuses less) and trains in the
+file's order (TRL's sequential sampler; the pairs are fixed per batch). GRPO samples
+``num_generations`` replies of up to ``max_completion_length`` tokens per prompt with the
+policy itself and scores them with the declared rewards (rewards.py); it has no eval loss.
 """
 
 from __future__ import annotations
@@ -67,9 +74,36 @@ def build(cfg: TrainingConfig, args: dict[str, Any], model, tokenizer, train_ds,
             warnings.simplefilter("ignore")
             from trl.experimental.orpo import ORPOConfig, ORPOTrainer
         trainer = ORPOTrainer(args=ORPOConfig(**args, beta=cfg.preference_beta), **kwargs)
+    elif cfg.method == "kto":
+        from trl import KTOConfig, KTOTrainer
+
+        trainer = KTOTrainer(args=KTOConfig(**args, beta=cfg.preference_beta,
+                                            desirable_weight=cfg.desirable_weight,
+                                            undesirable_weight=cfg.undesirable_weight), **kwargs)
+    elif cfg.method == "grpo":
+        trainer = _grpo(cfg, args, kwargs, tokenizer)
     else:
         from trl import SFTConfig, SFTTrainer
 
         trainer = SFTTrainer(args=SFTConfig(**args, packing=cfg.packing), **kwargs)
     trainer.remove_callback(PrinterCallback)  # our events replace its dict prints on stdout
     return trainer
+
+
+# GRPO (issue 27)
+def _grpo(cfg: TrainingConfig, args: dict[str, Any], kwargs: dict[str, Any], tokenizer):
+    from trl import GRPOConfig, GRPOTrainer
+
+    from tuneforge.services.trainer import rewards
+
+    args = {k: v for k, v in args.items() if k != "max_length"}  # GRPO limits the completion
+    # generate() refuses inputs the model does not take (a tokenizer that also returns
+    # token_type_ids, like the tiny test model's); a causal LM samples from ids + mask
+    names = list(getattr(tokenizer, "model_input_names", []) or [])
+    if "token_type_ids" in names:
+        tokenizer.model_input_names = [n for n in names if n != "token_type_ids"]
+    config = GRPOConfig(**args, num_generations=cfg.num_generations,
+                        max_completion_length=cfg.max_completion_length,
+                        reward_weights=[rewards.weight(s) for s in cfg.rewards])
+    return GRPOTrainer(reward_funcs=rewards.functions(cfg.rewards, tokenizer), args=config,
+                       **kwargs)

@@ -57,6 +57,9 @@ def skipped_because(mode: int, plan: preflight.Plan, full_max_parameters: int) -
         preflight.check(plan, full_max_parameters)
     except TuneforgeError as exc:
         return f"not measured: the job would be refused ({exc.reason}), so a warm-up would fail too"
+    if plan.settings.method == "grpo":  # GRPO (issue 27)
+        return ("not measured: a GRPO step is mostly sampling replies, which the warm-up's "
+                "training batches do not time")
     if mode == _Warmup.WARMUP_UNSPECIFIED and plan.device.kind != "cuda":
         return ("not measured: no GPU here; a warm-up on this CPU runs on request "
                 "(tuneforge train plan --warmup, or warmup = WARMUP_RUN)")
