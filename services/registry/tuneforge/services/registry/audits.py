@@ -21,9 +21,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from tuneforge.runtime.errors import Code, FieldViolation, TuneforgeError, failed_precondition, invalid_argument
+from tuneforge.runtime.errors import failed_precondition, invalid_argument
 from tuneforge.runtime.store import Store
 from tuneforge.services.registry.adapters import AdapterCatalog, utc_now
+from tuneforge.services.registry.job_reports import JobReportRule, report_of_job
 
 MIGRATIONS = [
     (
@@ -41,7 +42,8 @@ MIGRATIONS = [
     ),
 ]
 AUDIT_KIND = "audit"  # the trainer's job kind
-VERIFIABLE_STATES = ("RUNNING", "SUCCEEDED")  # RUNNING: its on_success hook is sending it
+AUDIT_JOB = JobReportRule(AUDIT_KIND, "an audit", "audited", "AUDIT_JOB_UNVERIFIED",
+                          "an audit report is kept only from that audit job itself")
 
 
 class AuditStore:
@@ -65,36 +67,11 @@ class AuditStore:
                 f"v{adapter.version}", adapter=name, version=str(version))
         if not job_id:
             raise invalid_argument("job_id", "required: only the trainer's audit job makes audit reports")
-        report = {**self._report_of_job(job_id, name, version), "adapter_name": name,
+        report = {**report_of_job(self.find_job, AUDIT_JOB, job_id, name, version), "adapter_name": name,
                   "adapter_version": version, "job_id": job_id}
         self.store.execute(
             "INSERT OR REPLACE INTO registry_audits(name, version, job_id, report, create_time)"
             " VALUES (?, ?, ?, ?, ?)", (name, version, job_id, json.dumps(report), utc_now()))
-        return report
-
-    def _report_of_job(self, job_id: str, name: str, version: int) -> dict[str, Any]:
-        def unverified(why: str) -> TuneforgeError:
-            return TuneforgeError(
-                Code.FAILED_PRECONDITION, "AUDIT_JOB_UNVERIFIED",
-                f"job {job_id!r} {why}; an audit report is kept only from that audit job itself",
-                [FieldViolation("job_id", why)], {"adapter": name, "job_id": job_id})
-        if self.find_job is None:
-            raise unverified("cannot be checked: this registry has no job engine")
-        try:
-            job = self.find_job(job_id)
-        except TuneforgeError:
-            raise unverified("is not a job this installation knows") from None
-        params = job.params or {}
-        measured = int(params.get("adapter_version") or 0)
-        report = (job.result or {}).get("report")
-        if job.kind != AUDIT_KIND:
-            raise unverified(f"is a {job.kind} job, not an audit")
-        if job.state not in VERIFIABLE_STATES:
-            raise unverified(f"is {job.state}")
-        if params.get("adapter_name") != name or measured not in (0, version):
-            raise unverified(f"audited {params.get('adapter_name')!r} v{measured}, not {name} v{version}")
-        if not isinstance(report, dict):
-            raise unverified("has no report")
         return report
 
     def latest(self, name: str, version: int | None = None) -> dict[str, Any] | None:

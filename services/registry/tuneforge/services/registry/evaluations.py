@@ -27,9 +27,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from tuneforge.runtime.errors import Code, FieldViolation, TuneforgeError, failed_precondition, invalid_argument
+from tuneforge.runtime.errors import failed_precondition, invalid_argument
 from tuneforge.runtime.store import Store
 from tuneforge.services.registry.adapters import AdapterCatalog, utc_now
+from tuneforge.services.registry.job_reports import JobReportRule, report_of_job
 
 MIGRATIONS = [
     (
@@ -68,8 +69,9 @@ MIGRATIONS = [
 SUMMARY_FIELDS = ("style_score", "eval_loss")
 EVALUATION_JOB, CLIENT, UNSPECIFIED = "evaluation_job", "client", "unspecified"
 EVALUATION_KIND = "evaluate"  # the trainer's job kind (Job.kind in the jobs contract)
-# RUNNING: the job is finishing — its on_success hook is what sends the report here.
-VERIFIABLE_STATES = ("RUNNING", "SUCCEEDED")
+EVALUATION_JOB_RULE = JobReportRule(
+    EVALUATION_KIND, "an evaluation", "evaluated", "EVALUATION_JOB_UNVERIFIED",
+    "a report is kept under a job id only when it is that evaluation job's own")
 _PREFERENCE = f"CASE provenance WHEN '{EVALUATION_JOB}' THEN 0 WHEN '{CLIENT}' THEN 1 ELSE 2 END"
 
 
@@ -97,7 +99,7 @@ class EvaluationStore:
                 adapter=name, version=str(version))
         provenance = CLIENT
         if job_id:
-            report, provenance = self._report_of_job(job_id, name, version), EVALUATION_JOB
+            report, provenance = report_of_job(self.find_job, EVALUATION_JOB_RULE, job_id, name, version), EVALUATION_JOB
         for side in ("base", "adapter"):
             if not isinstance(report.get(side), dict) or "style_score" not in report[side]:
                 raise invalid_argument(f"report.{side}", "needs the side's metrics and style_score")
@@ -108,31 +110,6 @@ class EvaluationStore:
             " create_time) VALUES (?, ?, ?, ?, ?, ?)",
             (name, version, provenance, job_id, json.dumps(report), utc_now()))
         return _with_provenance(report, provenance, job_id)
-
-    def _report_of_job(self, job_id: str, name: str, version: int) -> dict[str, Any]:
-        """The report the evaluation job ``job_id`` produced for ``name`` v``version``."""
-        def unverified(why: str) -> TuneforgeError:
-            return TuneforgeError(
-                Code.FAILED_PRECONDITION, "EVALUATION_JOB_UNVERIFIED",
-                f"job {job_id!r} {why}; a report is kept under a job id only when it is that evaluation job's own",
-                [FieldViolation("job_id", why)], {"adapter": name, "job_id": job_id})
-        if self.find_job is None:
-            raise unverified("cannot be checked: this registry has no job engine")
-        try:
-            job = self.find_job(job_id)
-        except TuneforgeError:
-            raise unverified("is not a job this installation knows") from None
-        measured = int((job.params or {}).get("adapter_version") or 0)
-        report = (job.result or {}).get("report")
-        if job.kind != EVALUATION_KIND:
-            raise unverified(f"is a {job.kind} job, not an evaluation")
-        if job.state not in VERIFIABLE_STATES:
-            raise unverified(f"is {job.state}")
-        if (job.params or {}).get("adapter_name") != name or measured not in (0, version):
-            raise unverified(f"evaluated {job.params.get('adapter_name')!r} v{measured}, not {name} v{version}")
-        if not isinstance(report, dict):
-            raise unverified("has no report")
-        return report
 
     def latest(self, name: str, version: int | None = None) -> dict[str, Any] | None:
         """The report of ``version`` (default: the adapter's current version) to show: the
