@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import grpc
 from tuneforge.dataset.v1 import dataset_pb2
 from tuneforge.registry.v1 import registry_pb2, registry_pb2_grpc
 from tuneforge.trainer.v1 import trainer_pb2 as pb
@@ -28,15 +27,14 @@ from tuneforge.runtime.job_rpcs import job_pb
 from tuneforge.runtime.jobs import Job
 from tuneforge.runtime.logging import get_logger
 from tuneforge.runtime.names import validate_name
-from tuneforge.runtime.peers import describe
 from tuneforge.runtime.server import ServiceContext
+from tuneforge.services.trainer.registry_reports import hand_report
 
 AUDIT = "audit"
 AUDIT_MODULE = "tuneforge.services.trainer.audit_worker"
 PROBES_FILE = "pii_probes.jsonl"  # written by the dataset service's Telegram import
 MAX_SAMPLES = 500
 MAX_NEW_TOKENS = 512
-CALL_TIMEOUT_SECONDS = 30.0
 log = get_logger("tuneforge.trainer.audit")
 
 
@@ -89,11 +87,4 @@ class Audits:
         request = registry_pb2.CreateAuditRequest(
             adapter_name=job.params.get("adapter_name") or "", job_id=job.id,
             adapter_version=int(job.params.get("adapter_version") or 0))
-        try:
-            await self.registry().CreateAudit(request, metadata=self.ctx.call_metadata(),
-                                              timeout=CALL_TIMEOUT_SECONDS)
-            outcome = {"recorded": True, "record_message": ""}
-        except grpc.aio.AioRpcError as exc:
-            outcome = {"recorded": False, "record_message": describe(exc)}
-            log.warning("audit_not_recorded", job_id=job.id, error=outcome["record_message"])
-        self.ctx.engine.job_store.update_result(job.id, lambda result: result.update(outcome))
+        await hand_report(self.ctx, job, self.registry().CreateAudit, request, log, "audit_not_recorded")

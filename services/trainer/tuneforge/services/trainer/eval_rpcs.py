@@ -23,12 +23,12 @@ from tuneforge.runtime.job_rpcs import job_pb
 from tuneforge.runtime.jobs import Job
 from tuneforge.runtime.logging import get_logger
 from tuneforge.runtime.names import validate_name
-from tuneforge.runtime.peers import describe, peer_error
+from tuneforge.runtime.peers import peer_error
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.services.trainer import eval_jobs
 from tuneforge.services.trainer.eval_jobs import CHAT, EVALUATE
+from tuneforge.services.trainer.registry_reports import CALL_TIMEOUT_SECONDS, hand_report
 
-CALL_TIMEOUT_SECONDS = 30.0
 _SIDES = {"base": pb.CHAT_SIDE_BASE, "adapter": pb.CHAT_SIDE_ADAPTER}
 log = get_logger("tuneforge.trainer.eval")
 
@@ -111,14 +111,7 @@ class Evaluations:
             adapter_name=job.params.get("adapter_name") or "", job_id=job.id,
             adapter_version=int(job.params.get("adapter_version") or 0),
             report=json_format.ParseDict(report, registry_pb2.EvaluationReport(), ignore_unknown_fields=True))
-        try:
-            await self._registry().CreateEvaluation(request, metadata=self.ctx.call_metadata(),
-                                                    timeout=CALL_TIMEOUT_SECONDS)
-            outcome = {"recorded": True, "record_message": ""}
-        except grpc.aio.AioRpcError as exc:
-            outcome = {"recorded": False, "record_message": describe(exc)}
-            log.warning("evaluation_not_recorded", job_id=job.id, error=outcome["record_message"])
-        self.ctx.engine.job_store.update_result(job.id, lambda result: result.update(outcome))
+        await hand_report(self.ctx, job, self._registry().CreateEvaluation, request, log, "evaluation_not_recorded")
 
     # ------------------------------------------------------------------ chat
     async def _chat_spec(self, request: pb.ChatRequest, deadline: float) -> dict[str, Any]:
