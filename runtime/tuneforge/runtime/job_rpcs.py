@@ -120,6 +120,9 @@ def progress_pb(data: dict[str, Any]) -> common_pb2.Progress:
     eta = data.get("eta_seconds")
     if isinstance(eta, (int, float)) and eta >= 0:
         msg.eta.CopyFrom(duration_pb2.Duration(seconds=int(eta), nanos=int((eta % 1) * 1e9)))
+    tokens = data.get("tokens_per_second")
+    if isinstance(tokens, (int, float)) and not isinstance(tokens, bool):
+        msg.tokens_per_second = float(tokens)
     return msg
 
 

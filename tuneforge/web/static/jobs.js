@@ -43,6 +43,7 @@ const Jobs = (() => {
         if (p.total) counts.push(`${unit}${(p.step || 0).toLocaleString()} / ${p.total.toLocaleString()}`);
         counts.push(`${pct.toFixed(1)}%`);
         if (p.eta && !(job && ended(job.state))) counts.push(`ETA ${UI.duration(p.eta)}`);
+        if (p.tokens_per_second) counts.push(`${Math.round(p.tokens_per_second).toLocaleString()} tokens/s`);
         right.textContent = counts.join(" · ");
       },
       finish(job) {

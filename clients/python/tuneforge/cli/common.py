@@ -148,7 +148,8 @@ def follow_job(client: Client, job_id: str, as_json: bool = False) -> int:
             p = event.progress
             eta = f" ETA {p.eta.seconds // 60}m{p.eta.seconds % 60:02d}s" if p.HasField("eta") and p.eta.seconds else ""
             bar = _bar(p.percent)
-            line = f"{p.phase:<12} {bar} {p.percent:5.1f}% {p.step}/{p.total}{eta}{latest} {p.message}"
+            speed = f" {p.tokens_per_second:,.0f} tok/s" if p.HasField("tokens_per_second") else ""
+            line = f"{p.phase:<12} {bar} {p.percent:5.1f}% {p.step}/{p.total}{eta}{speed}{latest} {p.message}"
             print(("\r" + line[:120].ljust(120)) if interactive else line, end="" if interactive else "\n", file=sys.stderr, flush=True)
         elif kind == "metrics":
             m = event.metrics

@@ -13,11 +13,12 @@ from transformers import TrainerCallback
 
 from tuneforge.runtime import worker_events as ev
 from tuneforge.services.trainer.jobs import is_complete_checkpoint
+from tuneforge.services.trainer.throughput import TokenCounter
 
 _METRIC_KEYS = {
     "loss": "loss", "eval_loss": "eval_loss", "learning_rate": "learning_rate",
     "grad_norm": "grad_norm", "mean_token_accuracy": "mean_token_accuracy",
-    "eval_mean_token_accuracy": "eval_mean_token_accuracy", "num_tokens": "num_tokens",
+    "eval_mean_token_accuracy": "eval_mean_token_accuracy",
     # DPO / ORPO (TRL's names): the preference signal an owner watches
     "rewards/margins": "reward_margin", "rewards/chosen": "reward_chosen",
     "rewards/rejected": "reward_rejected", "rewards/accuracies": "reward_accuracy",
@@ -45,9 +46,11 @@ def _reward_components(logs: dict[str, Any]) -> dict[str, float]:
 class EventsCallback(TrainerCallback):
     """progress / metrics / checkpoint events, and the stop request → save + stop.
 
-    tokens/s counts the real (non-pad) tokens TRL reports as ``num_tokens`` over the wall time
-    since training began in this process; the ETA extrapolates the seconds per step so far. On a
-    GPU each loss event also carries ``mfu`` (throughput.py: 4 or 6 x parameters per token) and
+    tokens/s counts the real (non-pad) tokens of every method (``tokens``, a
+    throughput.TokenCounter attached to the trainer) over the wall time since training began in
+    this process, in each progress event and each loss event (with ``num_tokens``, the count so
+    far); the ETA extrapolates the seconds per step so far. On a GPU each loss event also
+    carries ``mfu`` (throughput.py: the method's factor x parameters per token) and
     ``peak_gpu_memory_bytes`` (Metrics.extra).
     ``on_checkpoint(path)`` runs after each checkpoint is complete (e.g. to add the config); an
     incomplete one (jobs.is_complete_checkpoint) is never reported.
@@ -63,12 +66,15 @@ class EventsCallback(TrainerCallback):
 
     def __init__(self, on_checkpoint: Callable[[Path], None] | None = None,
                  evaluate_on_save: bool = False, flops_per_token: float = 0.0,
-                 peak_flops: float | None = None, cuda: bool = False) -> None:
+                 peak_flops: float | None = None, cuda: bool = False,
+                 tokens: TokenCounter | None = None) -> None:
         self.on_checkpoint = on_checkpoint
         self.evaluate_on_save = evaluate_on_save
         self.flops_per_token = flops_per_token  # throughput.flops_per_token: MFU on a GPU
         self.peak_flops = peak_flops
         self.cuda = cuda
+        self.tokens = tokens  # None: no count, no tokens/s
+        self.num_tokens: int | None = None  # real tokens this run trained so far (all processes)
         self.stopped_by_request = False
         self.last_checkpoint: Path | None = None
         self.last_metrics: dict[str, float] = {}
@@ -92,7 +98,7 @@ class EventsCallback(TrainerCallback):
         for entry in state.log_history:
             step = int(entry.get("step", 0))
             out = {key: float(entry[src]) for src, key in _METRIC_KEYS.items()
-                   if src != "num_tokens" and isinstance(entry.get(src), (int, float))}
+                   if isinstance(entry.get(src), (int, float))}
             if out and 0 < step <= state.global_step:
                 ev.metrics(step=step, epoch=round(float(entry.get("epoch") or 0.0), 4), **out)
 
@@ -104,6 +110,7 @@ class EventsCallback(TrainerCallback):
 
     # ---- stop ---------------------------------------------------------------------------
     def on_step_end(self, args, state, control, **kw: Any):
+        self._count_tokens()  # every process: the count is summed over them
         if ev.stop_requested():
             self.stopped_by_request = True
             control.should_save = True
@@ -120,13 +127,17 @@ class EventsCallback(TrainerCallback):
             ev.progress(**fields)
         return control
 
+    def _count_tokens(self) -> None:
+        if self.tokens is None:
+            return
+        self.num_tokens = self.tokens.total()
+        seconds = time.perf_counter() - self._t0
+        if seconds > 0 and self.num_tokens:
+            self.tokens_per_second = self.num_tokens / seconds
+
     # ---- metrics ------------------------------------------------------------------------
     def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kw: Any):
         logs = logs or {}
-        if "num_tokens" in logs:  # TRL's count of real tokens trained by this process
-            seconds = time.perf_counter() - self._t0
-            if seconds > 0:
-                self.tokens_per_second = float(logs["num_tokens"]) / seconds
         out = {key: float(logs[src]) for src, key in _METRIC_KEYS.items()
                if isinstance(logs.get(src), (int, float))}
         out.update(_reward_components(logs))
@@ -135,6 +146,7 @@ class EventsCallback(TrainerCallback):
         self.last_metrics.update(out)
         if state.is_world_process_zero:
             if self.tokens_per_second is not None and "loss" in out:
+                out["num_tokens"] = float(self.num_tokens or 0)
                 out["tokens_per_second"] = round(self.tokens_per_second, 1)
                 out.update(self._utilisation())
             ev.metrics(step=state.global_step, epoch=round(state.epoch or 0.0, 4), **out)

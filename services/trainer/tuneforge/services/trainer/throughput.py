@@ -1,9 +1,18 @@
 """Throughput and model FLOPs utilisation (MFU) of a training run, counted for its method.
 
-Tokens/s counts real tokens only (TRL's ``num_tokens``: the attention mask's ones, no padding).
+Tokens/s counts real tokens only, the same way for every method (:class:`TokenCounter`: the
+non-padding tokens of each training micro-batch the trainer computes a loss on, counted from
+its masks, :func:`batch_tokens`):
 
-FLOPs per token of a decoder with N parameters (matmuls dominate; attention's own FLOPs are
-left out, as in the usual 6N rule):
+| method    | a trained token is                                                     |
+|-----------|------------------------------------------------------------------------|
+| lora/full | a token of the chat (padding-free packing: every token of the row)      |
+| dpo, orpo | a token of prompt + chosen **and** of prompt + rejected (both forwarded) |
+| kto       | a token of prompt + completion (KTO's KL pairs are not counted: cost)   |
+| grpo      | a prompt token and a generated token of each sampled completion         |
+
+FLOPs per counted token of a decoder with N parameters (matmuls dominate; attention's own
+FLOPs are left out, as in the usual 6N rule):
 
 - forward: 2N (one multiply-add per weight);
 - backward, full fine-tuning: 4N (gradients w.r.t. the activations, 2N, *and* w.r.t. every
@@ -15,11 +24,24 @@ left out, as in the usual 6N rule):
   LoRA with checkpointing is **6N** too (full fine-tuning with it would be 8N of hardware work,
   but MFU by convention counts the model's FLOPs, not recomputation: it stays 6N).
 
-MFU = tokens/s × FLOPs per token / the GPU's dense peak FLOP/s for the precision trained in.
-Only on a GPU whose peak is known (:data:`PEAK_TFLOPS`); a CPU gets tokens/s only.
+and what each method adds to the adapter's 4N (:data:`METHOD_EXTRA`), per counted token:
+
+- dpo: the reference model's forward over the same tokens (the base, adapter disabled) +2N → 6N;
+- orpo: no reference model → 4N;
+- kto: the reference forward (+2N) and the KL estimate — policy (no gradient) and reference
+  forwards over the mismatched pairs, as many tokens again (+4N) → 10N;
+- grpo: sampling the completions — a forward per prompt token (prefill) and per generated
+  token (decode, with the KV cache) +2N → 6N; beta 0, so no reference model.
+
+Checkpointing adds +2N to each (the trained forward only: reference and generation passes run
+without gradients). MFU = tokens/s × FLOPs per token / the GPU's dense peak FLOP/s for the
+precision trained in. Only on a GPU whose peak is known (:data:`PEAK_TFLOPS`); a CPU gets
+tokens/s only.
 """
 
 from __future__ import annotations
+
+from typing import Any, Mapping
 
 # Dense (no sparsity) peak tensor TFLOP/s by GPU name fragment: (bf16/fp16, tf32/fp32).
 PEAK_TFLOPS: dict[str, tuple[float, float]] = {
@@ -30,16 +52,22 @@ PEAK_TFLOPS: dict[str, tuple[float, float]] = {
 }
 
 
+# FLOPs per parameter per counted token that a method adds to training the adapter (module
+# docstring): reference-model forwards, KTO's KL pairs, GRPO's sampling.
+METHOD_EXTRA: dict[str, int] = {"dpo": 2, "orpo": 0, "kto": 6, "grpo": 2}
+
+
 def flops_factor(method: str, gradient_checkpointing: bool) -> int:
-    """FLOPs per parameter per token: 4 for an adapter on a frozen base, 6 for full
-    fine-tuning or with activation checkpointing (module docstring)."""
-    if method == "full" or gradient_checkpointing:
+    """FLOPs per parameter per counted token: 4 for an adapter on a frozen base, 6 for full
+    fine-tuning or with activation checkpointing, plus what the method adds (module docstring):
+    dpo 6 (8), orpo 4 (6), kto 10 (12), grpo 6 (8) without (with) checkpointing."""
+    if method == "full":
         return 6
-    return 4
+    return 4 + (2 if gradient_checkpointing else 0) + METHOD_EXTRA.get(method, 0)
 
 
 def flops_per_token(parameters: int, method: str, gradient_checkpointing: bool) -> float:
-    """Model FLOPs per trained token; ``parameters`` = the whole model's (base + adapter)."""
+    """Model FLOPs per counted token; ``parameters`` = the whole model's (base + adapter)."""
     return float(flops_factor(method, gradient_checkpointing) * parameters)
 
 
@@ -71,3 +99,64 @@ def gpu_stats(precision: str) -> dict[str, float | int | str]:
     if peak:
         out["peak_flops"] = peak
     return out
+
+
+# ---- counting real tokens -------------------------------------------------------------------
+def batch_tokens(inputs: Mapping[str, Any]) -> Any:
+    """The real (non-padding) tokens of one training micro-batch, as the trainer feeds it to
+    the model (a tensor or a number; 0 when the batch has nothing to count):
+
+    - GRPO (``prompt_mask`` + ``completion_mask``): the prompt's and the sampled completion's;
+    - ORPO (``chosen_attention_mask``, ``rejected_attention_mask``, each prompt + answer): both;
+    - SFT, DPO (chosen and rejected rows concatenated), KTO (prompt + completion rows):
+      the ``attention_mask``'s ones;
+    - padding-free packing (no mask, ``position_ids``): every token of ``input_ids``.
+    """
+    if "prompt_mask" in inputs and "completion_mask" in inputs:
+        return inputs["prompt_mask"].sum() + inputs["completion_mask"].sum()
+    if "chosen_attention_mask" in inputs and "rejected_attention_mask" in inputs:
+        return inputs["chosen_attention_mask"].sum() + inputs["rejected_attention_mask"].sum()
+    if inputs.get("attention_mask") is not None:
+        return inputs["attention_mask"].sum()
+    if inputs.get("input_ids") is not None:
+        return inputs["input_ids"].numel()
+    return 0
+
+
+class TokenCounter:
+    """Counts the real tokens of every micro-batch a trainer trains on (:func:`batch_tokens`).
+
+    ``attach(trainer)`` wraps the trainer's ``compute_loss``, the one call every TRL trainer
+    makes per micro-batch with the batch as the model sees it (GRPO's after sampling); batches
+    of an evaluation (the model in eval mode) are not counted. The count stays on the device
+    until :meth:`total` reads it (once per optimizer step, not once per micro-batch), summed
+    over every process of a multi-GPU run (:meth:`total` must then run on every process).
+    """
+
+    def __init__(self) -> None:
+        self._pending: Any = 0  # counted since the last total(), possibly a device tensor
+        self._total = 0
+        self._accelerator: Any = None
+
+    def attach(self, trainer) -> None:
+        inner = trainer.compute_loss
+        self._accelerator = getattr(trainer, "accelerator", None)
+
+        def compute_loss(model, inputs, *args: Any, **kwargs: Any):
+            if getattr(model, "training", True):
+                self._pending = self._pending + batch_tokens(inputs)
+            return inner(model, inputs, *args, **kwargs)
+
+        trainer.compute_loss = compute_loss
+
+    def total(self) -> int:
+        """Real tokens trained so far by this run (every process)."""
+        pending, self._pending = self._pending, 0
+        accelerator = self._accelerator
+        if accelerator is not None and getattr(accelerator, "num_processes", 1) > 1:
+            import torch
+
+            local = torch.as_tensor(pending, device=accelerator.device).reshape(1)
+            pending = accelerator.reduce(local, reduction="sum")
+        self._total += int(pending.item() if hasattr(pending, "item") else pending)
+        return self._total

@@ -365,15 +365,17 @@ def main(spec: dict) -> None:
 
     os.environ.update(tracking.environment(cfg.report_to, spec.get("job_dir"),
                                            spec.get("adapter_name")))
+    tokens = throughput.TokenCounter()  # real tokens of every method (issue 27)
     events = callbacks_mod().EventsCallback(
         on_checkpoint=lambda p: save_config(cfg, p / CONFIG_FILE, **meta, job_id=spec.get("job_id"),
                                             dataset_sha256=spec.get("dataset_sha256")),
         evaluate_on_save=best_checkpoint.chooses_best(cfg.best_checkpoint_metric, eval_ds is not None),
         flops_per_token=throughput.flops_per_token(total, cfg.method, cfg.gradient_checkpointing),
         peak_flops=throughput.peak_flops(torch.cuda.get_device_name(), precision) if cuda else None,
-        cuda=cuda)
+        cuda=cuda, tokens=tokens)
     trainer = build_trainer(spec, cfg, model, tokenizer, train_ds, eval_ds, precision, cuda,
                             events)
+    tokens.attach(trainer)
     if resume:
         _say(f"resuming from {resume}")
     started = time.time()
@@ -385,7 +387,7 @@ def main(spec: dict) -> None:
         raise
     state = trainer.state
     metrics = dict(out.metrics)
-    num_tokens = events.last_metrics.get("num_tokens")
+    num_tokens = events.num_tokens  # this run's real tokens (throughput.TokenCounter)
     runtime = metrics.get("train_runtime")
     summary = {
         **meta,
