@@ -3,6 +3,7 @@
     python bench/gpu_bench.py                 # GPU: Qwen2.5-0.5B shapes, bf16, < 8 minutes
     python bench/gpu_bench.py --tiny          # CPU check of the whole script on the tiny model
     python bench/gpu_bench.py --dry-run       # print the plan, run nothing
+    python bench/gpu_bench.py --only methods  # only the per-method table (below)
 
 Model: a randomly initialised Qwen2 with Qwen2.5-0.5B's shapes (hidden 896, 24 layers, 14/2
 heads, intermediate 4864, vocabulary 151,936, tied embeddings) saved in bf16, with the tiny
@@ -28,6 +29,24 @@ FLOPs per token counted as the training worker does (tuneforge.services.trainer.
 with activation checkpointing (the recomputed forward, +2N; these settings use it) or for full
 fine-tuning, + 12·layers·hidden·seq for attention. The table's MFU column names the factor.
 Liger needs ``pip install liger-kernel`` (Triton, GPU only); without it those runs are skipped.
+
+Then one run of our worker per training method (``--methods``, LoRA, the same settings and
+chats; the LoRA row reuses the LoRA run above), a second table: tokens/s of real tokens as the
+worker counts them for every method (throughput.TokenCounter) and MFU with the worker's factor
+for the method, attention excluded — the figures a job's result reports:
+
+| method | a counted token                          | FLOPs per token (checkpointing on) |
+|--------|------------------------------------------|------------------------------------|
+| lora   | a chat token                             | 6N (4N without checkpointing)      |
+| dpo    | prompt + chosen, and prompt + rejected   | 8N: + the reference forward, 2N    |
+| orpo   | prompt + chosen, and prompt + rejected   | 6N: no reference model             |
+| kto    | prompt + answer                          | 12N: + reference 2N, + KL pairs 4N |
+| grpo   | prompt + sampled completion              | 8N: + sampling, 2N                 |
+
+The preference data are the chats' last replies as chosen (KTO: labelled true) against a curt
+reply (labelled false); GRPO samples ``num_generations`` completions of up to
+``max_completion_length`` tokens per prompt (METHOD_SETTINGS) scored by the format and length
+rewards.
 """
 
 from __future__ import annotations
@@ -117,6 +136,36 @@ print("RESULT " + json.dumps({"num_tokens": tokens, "train_runtime": m["train_ru
 '''
 
 
+METHODS = ("lora", "dpo", "orpo", "kto", "grpo")
+METHOD_SETTINGS: dict[str, dict] = {
+    "lora": {}, "dpo": {"method": "dpo"}, "orpo": {"method": "orpo"}, "kto": {"method": "kto"},
+    "grpo": {"method": "grpo", "num_generations": 4, "max_completion_length": 128,
+             "rewards": [{"kind": "format"}, {"kind": "length", "min_chars": 20, "max_chars": 400}]},
+}
+CURT = [{"role": "assistant", "content": "no idea"}]
+
+
+def method_records(method: str, chats: list[dict]) -> list[dict]:
+    """The chats as ``method``'s data: pairs (the real reply chosen, a curt one rejected) for
+    dpo/orpo, alternately labelled answers for kto, the chats themselves for lora and grpo."""
+    if method in ("lora", "grpo"):
+        return chats
+    out = []
+    for i, chat in enumerate(chats):
+        prompt, reply = chat["messages"][:-1], chat["messages"][-1:]
+        if method == "kto":
+            out.append({"prompt": prompt, "completion": reply if i % 2 == 0 else CURT,
+                        "label": i % 2 == 0})
+        else:
+            out.append({"prompt": prompt, "chosen": reply, "rejected": CURT})
+    return out
+
+
+def method_runs(methods: list[str]) -> list[dict]:
+    return [{"impl": "ours", "quantization": "none", "use_liger_kernel": False, "packing": False,
+             "fast": False, "method": m} for m in methods]
+
+
 def runs(quantizations: list[str], liger: bool) -> list[dict]:
     out = []
     for quant in quantizations:
@@ -133,8 +182,10 @@ def _lines(proc: subprocess.CompletedProcess, prefix: str) -> list[str]:
 
 def run_one(run: dict, model: Path, data: Path, work: Path, steps: int, attn: str) -> dict:
     settings = {**SETTINGS, "quantization": run["quantization"], "packing": run["packing"],
-                "use_liger_kernel": run["use_liger_kernel"], "attn_implementation": attn}
-    name = f"{run['impl']}-{run['quantization']}-{'fast' if run['fast'] else 'base'}"
+                "use_liger_kernel": run["use_liger_kernel"], "attn_implementation": attn,
+                **METHOD_SETTINGS.get(run.get("method", "lora"), {})}
+    name = (f"{run['impl']}-{run['quantization']}-{'fast' if run['fast'] else 'base'}"
+            f"-{run.get('method', 'lora')}")
     if run["impl"] == "ours":
         spec = work / f"{name}.json"
         spec.write_text(json.dumps({"base_model": str(model), "train_file": str(data),
@@ -201,6 +252,24 @@ def table(results: list[dict], params: int, shape: dict, seq: int, flops: float 
     return "\n".join(rows)
 
 
+def methods_table(results: list[dict], params: int, flops: float | None) -> str:
+    """tokens/s and MFU per method, FLOPs per token as the worker counts them (attention out)."""
+    from tuneforge.services.trainer.throughput import flops_factor
+
+    checkpointing = bool(SETTINGS["gradient_checkpointing"])
+    rows = ["| method | tokens/s | FLOPs per token | MFU | peak memory |", "|---|---|---|---|---|"]
+    for r in results:
+        factor = flops_factor(r["method"], checkpointing)
+        if "error" in r:
+            rows.append(f"| {r['method']} | failed: {r['error'][:80]} | {factor}N | | |")
+            continue
+        tps = r["tokens_per_second"]
+        mfu = f"{100 * tps * factor * params / flops:.1f}%" if flops else "-"
+        peak = f"{r['peak_bytes'] / 2**30:.2f} GiB" if r.get("peak_bytes") else "-"
+        rows.append(f"| {r['method']} | {tps:,.0f} | {factor}N | {mfu} | {peak} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tiny", action="store_true", help="the tiny test model on CPU (a check)")
@@ -208,8 +277,17 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per run")
     p.add_argument("--records", type=int, default=2000)
     p.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak for MFU")
-    p.add_argument("--only", choices=("lora", "qlora"), default=None)
+    p.add_argument("--only", choices=("lora", "qlora", "methods"), default=None,
+                   help="one adapter kind of the first table, or only the per-method table")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help=f"comma-separated, for the per-method table (of {', '.join(METHODS)}); "
+                        "'none' skips it")
     args = p.parse_args()
+    methods = [] if args.methods == "none" else [m.strip() for m in args.methods.split(",") if m.strip()]
+    if any(m not in METHODS for m in methods):
+        p.error(f"--methods: each of {', '.join(METHODS)}, or none")
+    if args.only == "methods" and not methods:
+        p.error("--only methods needs --methods")
     if args.steps is not None and args.steps < 1:
         p.error("--steps must be >= 1")
     if args.records < 8:
@@ -221,16 +299,19 @@ def main() -> None:
         p.error("no CUDA GPU here: run with --tiny for a CPU check, or on a GPU machine")
     liger = bool(cuda) and importlib.util.find_spec("liger_kernel") is not None
     attn = "flash_attention_2" if cuda and importlib.util.find_spec("flash_attn") else "sdpa"
-    quants = {"lora": ["none"], "qlora": ["nf4"]}.get(args.only or "", ["none", "nf4"])
+    quants = {"lora": ["none"], "qlora": ["nf4"], "methods": []}.get(args.only or "", ["none", "nf4"])
     plan = runs(quants, liger)
+    by_method = method_runs(methods)
     steps = args.steps or (2 if args.tiny else 20)
     print(f"device: {cuda or 'cpu'} | attention: {attn} | liger: "
           f"{'yes' if liger else 'not installed / no GPU: liger runs use packing only'} | "
-          f"{len(plan)} runs x {steps} steps", flush=True)
+          f"{len(plan)} runs + {len(by_method)} methods x {steps} steps", flush=True)
     if args.dry_run:
         for r in plan:
             print(f"  {r['impl']:5} quantization={r['quantization']:4} "
                   f"liger={r['use_liger_kernel']} packing={r['packing']}")
+        for r in by_method:
+            print(f"  ours  method={r['method']} (LoRA, the same settings)")
         return
     started = time.time()
     with tempfile.TemporaryDirectory() as tmp:
@@ -238,7 +319,7 @@ def main() -> None:
         model, params, shape = build_model(work, args.tiny)
         records = chat_records(args.records, 8, 600 if not args.tiny else 60, long_tailed=True)
         data = write_jsonl(work / "data.jsonl", records)
-        results = []
+        results: list[dict] = []
         for r in plan:
             results.append(run_one(r, model, data, work, steps, attn))
             done = results[-1]
@@ -246,8 +327,24 @@ def main() -> None:
                   f"packing={done['packing']}: "
                   f"{done.get('error') or format(done['tokens_per_second'], ',.0f') + ' tok/s'}"
                   f" ({time.time() - started:.0f} s)", flush=True)
-    seq = SETTINGS["max_seq_length"] // 2
-    print(table(results, params, shape, seq, peak_flops(cuda or "", args.peak_tflops)))
+        per_method = []
+        for r in by_method:
+            same = next((d for d in results if d["impl"] == "ours" and not d["fast"]
+                         and d["quantization"] == "none" and r["method"] == "lora"), None)
+            if same is None:
+                path = write_jsonl(work / f"data-{r['method']}.jsonl", method_records(r["method"], records))
+                same = run_one(r, model, path, work, steps, attn)
+            per_method.append({**same, "method": r["method"]})
+            print(f"  ours  method={r['method']}: "
+                  f"{per_method[-1].get('error') or format(per_method[-1]['tokens_per_second'], ',.0f') + ' tok/s'}"
+                  f" ({time.time() - started:.0f} s)", flush=True)
+    peak = peak_flops(cuda or "", args.peak_tflops)
+    if results:
+        seq = SETTINGS["max_seq_length"] // 2
+        print(table(results, params, shape, seq, peak))
+    if per_method:
+        print()
+        print(methods_table(per_method, params, peak))
 
 
 def _cuda_name() -> str | None:

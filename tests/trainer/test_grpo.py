@@ -252,6 +252,24 @@ def test_grpo_job_streams_its_reward_and_each_component_and_registers_an_adapter
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_lm_dir),
                                       result.adapter_dir)
     assert any("lora_" in name for name, _ in model.named_parameters())
+    _check_grpo_token_count(client, job.id, result, metrics, tiny_lm_dir)
+
+
+def _check_grpo_token_count(client, job_id, result, metrics, tiny_lm_dir) -> None:
+    """Issue 27 item 5, on the same run: GRPO's real tokens are each completion's prompt and
+    what it sampled, in Progress.tokens_per_second on the wire and in the result."""
+    from trainer_helpers import learnable_records
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
+    prompts = sum(len(tok.apply_chat_template(r["messages"][:-1], tokenize=True, add_generation_prompt=True))
+                  for r in learnable_records(2))  # make_dataset's two chats, one epoch
+    sampled = sum(2 * m.extra["completion_mean_length"] for m in metrics)  # 2 completions a step
+    assert len(metrics) == 2 and result.num_tokens == 2 * prompts + round(sampled)  # 2 generations
+    assert metrics[-1].extra["num_tokens"] == result.num_tokens and result.tokens_per_second > 0
+    steps = [e.progress for e in client.watch_job(job_id) if e.WhichOneof("kind") == "progress"
+             and e.progress.phase == "training" and e.progress.step]
+    assert steps and all(p.tokens_per_second > 0 for p in steps)
 
 
 def test_grpo_job_with_a_bad_regex_is_refused_naming_the_reward_field(client, tiny_lm_dir, tmp_path):

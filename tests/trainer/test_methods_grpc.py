@@ -171,13 +171,17 @@ def test_kto_job_streams_kl_and_rewards_and_registers_an_adapter_that_loads_in_p
 
     _kto_dataset(client, tmp_path, "thumbs", 16)
     job = _create(client, tiny_lm_dir, "liked", "thumbs", method="kto", undesirable_weight=1.5)
-    streamed = {}
+    streamed, speeds = {}, []
     for event in client.watch_job(job.id):
         if event.WhichOneof("kind") == "metrics":
             streamed.update(event.metrics.extra)
+        elif event.WhichOneof("kind") == "progress" and event.progress.phase == "training" and event.progress.step:
+            speeds.append(event.progress.tokens_per_second)  # issue 27: tokens/s on the wire
     done = client.wait_job(job.id)
     assert done.state == Job.STATE_SUCCEEDED, done.error_message
     assert {"kl", "reward_chosen", "reward_rejected", "reward_margin"} <= set(streamed), streamed
+    assert speeds and all(s > 0 for s in speeds)
+    assert job_result(done).num_tokens == streamed["num_tokens"] and job_result(done).tokens_per_second > 0
     result = job_result(done)
     assert (result.method, result.variant) == (trainer_pb2.TrainingConfig.METHOD_KTO, "lora")
     assert result.config.undesirable_weight == 1.5 and result.config.desirable_weight == 1.0

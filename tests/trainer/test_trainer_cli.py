@@ -117,4 +117,5 @@ def test_cli_trains_kto_on_labelled_answers_and_registers_the_adapter(server_fac
                   "--name", "cli-k", "--follow")  # fmt: skip
         assert run.returncode == 0, run.stderr[-3000:]
         assert "registration: REGISTERED" in run.stdout, run.stdout
+        assert " tok/s" in run.stderr and "throughput" in run.stdout  # progress line, result (issue 27)
         assert client.registry.get_adapter(name="cli-k").version == 1

@@ -108,7 +108,7 @@ class Runs(dict):
                        resume_from_checkpoint=stopped["checkpoint"])
         rc, events, output = run_worker(TRAIN, resume)
         assert rc == 0, output[-3000:]
-        self[name] = {"stopped": stopped, "stop_events": stop_events,
+        self[name] = {"stopped": stopped, "stop_events": stop_events, "events": events,
                       "job_dir": tmp / "jobs" / name, "result": of(events, "result")[-1]["data"]}
         return self[name]
 
@@ -131,6 +131,20 @@ def test_method_resume_continues_from_the_checkpoint_to_a_final_result(runs, nam
     assert result["stopped"] is False
     assert result["global_step"] == stopped["global_step"] + 2
     assert result["method"] == METHODS[name].get("method", "lora")
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_method_streams_tokens_per_second_and_reports_its_real_token_count(runs, name):
+    # issue 27 item 5; the count against the data itself: test_throughput.py and below (KTO)
+    run = runs[name]
+    for events, first in ((run["stop_events"], 1), (run["events"], run["stopped"]["global_step"] + 1)):
+        steps = [e for e in of(events, "progress")
+                 if e["phase"] == "training" and e.get("step", 0) >= first]  # the steps it trained
+        assert steps and all(e["tokens_per_second"] > 0 for e in steps)
+        counted = [e["num_tokens"] for e in of(events, "metrics") if "num_tokens" in e]
+        assert counted and counted[0] > 0 and counted == sorted(counted)
+        result = of(events, "result")[-1]["data"]
+        assert result["num_tokens"] == counted[-1] and result["tokens_per_second"] > 0
 
 
 def test_full_fine_tuning_saves_a_model_directory_not_an_adapter(runs):
@@ -177,18 +191,43 @@ def test_kto_streams_its_rewards_and_kl_and_saves_a_peft_adapter(runs):
     assert PeftConfig.from_pretrained(result["adapter_dir"]).peft_type == "LORA"
 
 
-def test_kto_with_held_out_answers_streams_eval_loss_kl_and_reward_margin(tmp_path, tiny_model):
-    train = write_jsonl(tmp_path / "kto.jsonl", kto_records(16))
-    spec = write_spec(tmp_path, "kto-eval", base_model=str(tiny_model), train_file=str(train),
-                      output_dir=str(tmp_path / "out"),
+@pytest.fixture(scope="module")
+def kto_held_out(tmp_path_factory, tiny_model) -> tuple[list[dict], list[dict]]:
+    """(the records, the events) of a KTO run over 12 answers, evaluated on 4 at every step."""
+    tmp = tmp_path_factory.mktemp("kto-eval")
+    records = kto_records(16)
+    train = write_jsonl(tmp / "kto.jsonl", records)
+    spec = write_spec(tmp, "kto-eval", base_model=str(tiny_model), train_file=str(train),
+                      output_dir=str(tmp / "out"),
                       config={**FAST_CONFIG, "method": "kto", "validation_split": 0.25,
                               "eval_steps": 1})
     rc, events, output = run_worker(TRAIN, spec)
     assert rc == 0, output[-3000:]
+    return records, events
+
+
+def test_kto_with_held_out_answers_streams_eval_loss_kl_and_reward_margin(kto_held_out):
+    _, events = kto_held_out
     evaluated = [m for m in of(events, "metrics") if "eval_loss" in m]
     assert evaluated and all(isinstance(m.get(k), float) for m in evaluated
                              for k in ("eval_kl", "eval_reward_margin"))
     assert of(events, "result")[-1]["data"]["eval_loss"] == evaluated[-1]["eval_loss"]
+
+
+def test_kto_counts_prompt_and_completion_of_each_trained_answer_and_not_the_held_out_ones(
+        kto_held_out, tiny_model):
+    from transformers import AutoTokenizer
+
+    from tuneforge.services.trainer.chat_data import split_validation
+    from tuneforge.services.trainer.config import TrainingConfig
+
+    records, events = kto_held_out
+    trained, _ = split_validation(records, 0.25, TrainingConfig().seed)  # as the worker holds out
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    expected = sum(len(tok.apply_chat_template(r["prompt"] + r["completion"], tokenize=True))
+                   for r in trained)  # one epoch; KTO's KL pairs are cost, not trained tokens
+    result = of(events, "result")[-1]["data"]
+    assert result["global_step"] == 3 and result["num_tokens"] == expected
 
 
 def test_kto_on_chat_records_fails_naming_the_record_and_the_fix(tmp_path, tiny_model):
