@@ -179,15 +179,49 @@ def test_preference_methods_count_prompt_and_answer_of_both_chosen_and_rejected(
 
 
 def test_gpu_bench_table_prints_mfu_counted_as_the_worker_counts_it():
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-    import gpu_bench
-
+    gpu_bench = _gpu_bench()
     run = {"impl": "ours", "fast": False, "quantization": "none", "use_liger_kernel": False,
            "packing": False, "tokens_per_second": 20_000.0, "peak_bytes": 2**31}
     text = gpu_bench.table([run], 494_000_000, gpu_bench.QWEN_05B, 512,
                            gpu_bench.peak_flops("NVIDIA H100 80GB HBM3", None))
     per_token = 6 * 494_000_000 + 12 * 24 * 896 * 512  # LoRA with checkpointing: 6N + attention
     assert "MFU (6N)" in text and f"{100 * 20_000 * per_token / 989e12:.1f}%" in text
+
+
+def _gpu_bench():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import gpu_bench
+
+    return gpu_bench
+
+
+def test_gpu_bench_prints_tokens_per_second_and_mfu_per_method_with_the_workers_factor():
+    gpu_bench = _gpu_bench()
+    runs = [{"method": m, "tokens_per_second": 10_000.0, "peak_bytes": 2**30}
+            for m in ("lora", "dpo", "orpo", "kto")] + [{"method": "grpo", "error": "no GPU"}]
+    text = gpu_bench.methods_table(runs, 494_000_000, 989e12)
+    mfu = {k: f"{100 * 10_000 * k * 494_000_000 / 989e12:.1f}%" for k in (6, 8, 12)}
+    # the bench's settings use activation checkpointing: +2N on each adapter method
+    assert f"| lora | 10,000 | 6N | {mfu[6]} | 1.00 GiB |" in text
+    assert f"| dpo | 10,000 | 8N | {mfu[8]} |" in text and f"| orpo | 10,000 | 6N | {mfu[6]} |" in text
+    assert f"| kto | 10,000 | 12N | {mfu[12]} |" in text and "| grpo | failed: no GPU | 8N |" in text
+    assert "| lora | 10,000 | 6N | - |" in gpu_bench.methods_table(runs[:1], 494_000_000, None)
+
+
+def test_gpu_bench_data_of_every_method_is_what_the_worker_reads(tmp_path):
+    from trainer_helpers import learnable_records
+
+    from tuneforge.services.trainer import grpo_data, preference_data
+
+    gpu_bench = _gpu_bench()
+    chats = learnable_records(4)
+    for method, load in (("dpo", preference_data.load_pairs), ("orpo", preference_data.load_pairs),
+                         ("kto", preference_data.load_labelled)):
+        path = write_jsonl(tmp_path / f"{method}.jsonl", gpu_bench.method_records(method, chats))
+        assert len(load(path)) == 4, method
+    rows, skipped = grpo_data.load(write_jsonl(tmp_path / "grpo.jsonl",
+                                               gpu_bench.method_records("grpo", chats)))
+    assert len(rows) == 4 and not skipped
