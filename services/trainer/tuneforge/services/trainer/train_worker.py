@@ -3,7 +3,12 @@ full SFT on chats, DPO / ORPO on preference pairs, KTO on labelled answers, GRPO
 of chats with declared rewards (``config.method``; see trainers.py).
 
     python -m tuneforge.services.trainer.train_worker --spec SPEC.json
+    python -m tuneforge.runtime.dist_launch --nproc-per-node N -- -m tuneforge.services.trainer.train_worker --spec S
     accelerate launch [--num_processes N] -m tuneforge.services.trainer.train_worker --spec S
+
+Ranks (torchrun, docs/distributed.md): only rank 0 reports (events, metrics, checkpoints, the
+result, the config files); the ranks agree on a stop at a step end (callbacks.stop_agreed), so
+with several ranks a stop before training began is taken at the first step.
 
 Spec (JSON object):
     base_model               hub id (already in the local HF cache) or local directory
@@ -70,6 +75,10 @@ RESULT_FILE = "training_result.json"
 
 def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1") or 1)
 
 
 def _say(message: str, level: str = "info") -> None:
@@ -358,7 +367,7 @@ def main(spec: dict) -> None:
 
     _phase("tokenizing", "tokenizing the dataset with the chat template")
     train_ds, eval_ds, stats = tokenize(spec, cfg, tokenizer)
-    if ev.stop_requested():
+    if ev.stop_requested() and _world_size() == 1:  # several ranks agree at the first step
         _say("stop requested before training began; nothing to save")
         ev.result({"stopped": True, "checkpoint": None, "global_step": 0})
         return
