@@ -134,3 +134,46 @@ def test_a_stop_reaches_every_rank_and_ends_in_a_checkpoint(tiny_model, tmp_path
     assert result["stopped"] is True and result["checkpoint"], result
     assert Path(result["checkpoint"], "adapter_model.safetensors").exists()
     assert of(events, "checkpoint")[-1]["path"] == result["checkpoint"]
+
+
+def test_the_settings_come_from_the_environment():
+    from tuneforge.runtime.config import load_config
+    from tuneforge.runtime.errors import TuneforgeError
+
+    env = {"TUNEFORGE_TRAINING_EXECUTOR": "slurm", "TUNEFORGE_TRAIN_NUM_NODES": "2",
+           "TUNEFORGE_TRAIN_NUM_PROCESSES": "2", "TUNEFORGE_SLURM_PARTITION": "gpu"}
+    config, origin = load_config(environ=env)
+    assert (config.training_executor, config.train_num_nodes, config.train_num_processes) == ("slurm", 2, 2)
+    assert config.slurm_partition == "gpu" and origin["train_num_nodes"] == "env TUNEFORGE_TRAIN_NUM_NODES"
+    for bad in ({"TUNEFORGE_TRAINING_EXECUTOR": "mpi"}, {"TUNEFORGE_TRAIN_NUM_NODES": "0"}):
+        with pytest.raises(TuneforgeError) as err:
+            load_config(environ=bad)
+        assert err.value.violations[0].field in {"training_executor", "train_num_nodes"}
+
+
+def test_a_job_through_the_service_trains_on_two_processes_and_registers_its_adapter(
+        server_factory, tiny_model, tmp_path, monkeypatch):
+    from trainer_helpers import FAST_TYPED, make_dataset
+    from tuneforge.client import Client, job_result
+    from tuneforge.common.v1 import common_pb2
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    server = server_factory(train_num_processes=2)
+    with Client(server.target, timeout=30) as client:
+        make_dataset(client, tmp_path, "learn", 16)
+        job = client.trainer.create_training_job(
+            dataset="learn", base_model=str(tiny_model), preset="quick", adapter_name="ddp",
+            config={**FAST_TYPED, "batch_size": 2, "epochs": 1})
+        done = client.wait_job(job.id)
+        assert done.state == common_pb2.Job.STATE_SUCCEEDED, done.error_message
+        adapter = client.registry.get_adapter(name="ddp")
+        assert adapter.job_id == job.id
+        result = job_result(done)
+    started = (server.config.root / "jobs" / job.id / "events.jsonl").read_text()
+    assert "tuneforge.runtime.dist_launch" in started and "--nproc-per-node 2" in started
+    assert (server.config.root / "jobs" / job.id / "ranks" / "rank-1.log").exists()
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), result.adapter_dir)

@@ -104,6 +104,9 @@ def rank_main(argv: list[str]) -> None:
         code = 1
         raise
     finally:
+        # done: a stop re-sent now must not kill the interpreter's teardown (which restores
+        # SIGTERM's default action unless it is ignored) and turn a clean exit into a failure
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if code not in (0, None) and log_dir:
             with open(Path(log_dir) / f"rank-{rank}.exit", "w", encoding="utf-8") as fh:
                 json.dump({"rank": rank, "code": code if isinstance(code, int) else 1, "time": time.time(),
