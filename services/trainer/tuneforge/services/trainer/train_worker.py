@@ -346,6 +346,7 @@ def main(spec: dict) -> None:
         raise already_exists("adapter", spec.get("adapter_name") or str(output_dir))
     resume = _check_resume(spec.get("resume_from_checkpoint"))
     output_dir.mkdir(parents=True, exist_ok=True)
+    resume = _after_requeue(output_dir) or resume
     meta = {"base_model": spec["base_model"], "dataset": spec.get("dataset_name"),
             "adapter_name": spec.get("adapter_name")}
     if _is_main():
@@ -519,6 +520,22 @@ def _continue_from(spec: dict, model) -> str:
     _say(f"continuing training from the adapter {source}: its weights, a fresh optimizer and "
          "schedule from step 0")
     return str(Path(source).resolve())
+
+
+def _after_requeue(output_dir: Path) -> str | None:
+    """A Slurm job run again (preempted and requeued, ``SLURM_RESTART_COUNT`` > 0) resumes from
+    the latest complete checkpoint its earlier run saved, and says so."""
+    restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
+    if restarts < 1:
+        return None
+    from tuneforge.services.trainer.jobs import list_checkpoints
+
+    found = list_checkpoints(output_dir)
+    if not found:
+        _say(f"requeued by Slurm (restart {restarts}): no checkpoint yet, training from the start", "warning")
+        return None
+    _say(f"requeued by Slurm (restart {restarts}): resuming from {found[-1].name}", "warning")
+    return str(found[-1])
 
 
 def _drop_incomplete_checkpoints(output_dir: Path) -> None:
