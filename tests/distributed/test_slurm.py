@@ -93,7 +93,8 @@ def test_a_job_trains_on_two_slurm_nodes_and_registers_its_adapter(slurm_server,
     # rank 1 ran on the second node: its output and its node's launcher's are beside the job's
     assert (job_dir / "ranks" / "rank-1.log").exists() and (job_dir / "ranks" / "node-1.log").exists()
     assert job_dir.joinpath("slurm.exit").read_text().split()[2] == "0"
-    progress = [e for e in _events(slurm_server, job.id) if e["type"] == "progress" and e["data"].get("step")]
+    progress = [e for e in _events(slurm_server, job.id) if e["type"] == "progress"
+                and e["data"].get("phase") == "training" and e["data"].get("step")]
     assert progress and all("eta_seconds" in e["data"] for e in progress)
 
     from peft import PeftModel

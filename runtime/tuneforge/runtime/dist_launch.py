@@ -10,8 +10,8 @@ checkpoints and the result (train_worker, callbacks). What this module adds:
 
 - **One voice.** Rank 0's stdout/stderr are this process's (the job's ``worker.out``/``.err``);
   every other rank's go to ``<log dir>/rank-<R>.log``, so nothing but rank 0 reaches the job.
-  Under Slurm, the launcher on a node other than the first sends its own output to
-  ``<log dir>/node-<N>.log`` too (``TUNEFORGE_DIST_OUT``/``_ERR`` name node 0's files).
+  Under Slurm, rank 0 appends to the files ``TUNEFORGE_DIST_OUT``/``_ERR`` name (the job's,
+  on the shared data root) and each node's launcher writes ``<log dir>/node-<N>.log``.
 - **Stop.** SIGTERM to this process is passed to each rank (again every 2 s, for a rank that
   was still starting); torchrun itself does not act on it (``--signals-to-handle`` leaves it
   out), so the ranks agree on a step (callbacks: an all-reduce of the stop flag), save a
@@ -92,6 +92,9 @@ def rank_main(argv: list[str]) -> None:
     log_dir = os.environ.get(RANK_LOG_DIR_ENV)
     if rank != 0 and log_dir:
         _redirect(Path(log_dir) / f"rank-{rank}.log")
+    elif rank == 0 and os.environ.get("TUNEFORGE_DIST_OUT"):  # Slurm: the job's files on the data root
+        _redirect(Path(os.environ["TUNEFORGE_DIST_OUT"]), Path(os.environ.get("TUNEFORGE_DIST_ERR") or
+                                                                os.environ["TUNEFORGE_DIST_OUT"]))
     module, args = argv[0], argv[1:]
     sys.argv = [module, *args]
     code: Any = 0
@@ -113,14 +116,18 @@ def rank_main(argv: list[str]) -> None:
                            "host": os.uname().nodename}, fh)
 
 
-def _redirect(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+def _redirect(path: Path, err: Path | None = None) -> None:
+    """stdout (and stderr, to ``err`` when given) appended to ``path``."""
     sys.stdout.flush()
     sys.stderr.flush()
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+    for target, fds in ((path, (1,) if err else (1, 2)), (err, (2,))):
+        if target is None:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        for n in fds:
+            os.dup2(fd, n)
+        os.close(fd)
 
 
 # ---- the launcher ---------------------------------------------------------------------------
@@ -153,29 +160,32 @@ def _spec_dir(args: list[str]) -> Path | None:
 def rendezvous(rdzv: str, nnodes: int, environ: dict[str, str] | os._Environ[str]) -> list[str]:
     """torchrun's rendezvous options: a free local port, or from the Slurm job's environment
     (``SLURM_NODEID``, ``SLURM_JOB_ID``, and ``MASTER_ADDR`` — the first node's address —
-    exported by the batch script)."""
+    exported by the batch script; the port follows from the job id unless ``MASTER_PORT``)."""
     if rdzv == "local":
         return ["--standalone"] if nnodes == 1 else ["--rdzv-backend", "c10d", "--rdzv-endpoint", "127.0.0.1:29400"]
+    # static: node N's ranks are N*P .. N*P+P-1, so global rank 0 runs on the first node
     job = environ.get("SLURM_JOB_ID", "0")
     port = int(environ.get("MASTER_PORT") or 20000 + int(job) % 20000)
-    return ["--node-rank", environ.get("SLURM_NODEID", "0"), "--rdzv-backend", "c10d",
-            "--rdzv-endpoint", f"{environ.get('MASTER_ADDR', '127.0.0.1')}:{port}", "--rdzv-id", f"tuneforge-{job}"]
+    return ["--node-rank", environ.get("SLURM_NODEID", "0"), "--rdzv-backend", "static",
+            "--master-addr", environ.get("MASTER_ADDR", "127.0.0.1"), "--master-port", str(port)]
 
 
 def _node_output(rdzv: str, log_dir: Path) -> None:
-    """Under Slurm every node's launcher writes to the batch output: node 0 to the job's
-    worker.out/err, the others to a node log beside the rank logs."""
-    if rdzv != "slurm":
-        return
-    node = int(os.environ.get("SLURM_NODEID", "0"))
-    if node != 0:
-        _redirect(log_dir / f"node-{node}.log")
-        return
-    for fd, name in ((1, "TUNEFORGE_DIST_OUT"), (2, "TUNEFORGE_DIST_ERR")):
-        if os.environ.get(name):
-            target = os.open(os.environ[name], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            os.dup2(target, fd)
-            os.close(target)
+    """Under Slurm every node's launcher (torchrun's own log) writes to a node log beside the
+    rank logs; rank 0 itself writes the job's worker.out/err (:func:`rank_main`)."""
+    if rdzv == "slurm":
+        _redirect(log_dir / f"node-{os.environ.get('SLURM_NODEID', '0')}.log")
+
+
+def _report(reason: str, message: str) -> None:
+    """An ``error`` event for the job: on stdout, and under Slurm into the job's worker.out."""
+    from tuneforge.runtime import worker_events as ev
+
+    ev.error(reason, message)
+    if os.environ.get("TUNEFORGE_DIST_OUT") and os.environ.get("SLURM_NODEID", "0") == "0":
+        line = json.dumps({"event": "error", "time": time.time(), "reason": reason, "message": message})
+        with open(os.environ["TUNEFORGE_DIST_OUT"], "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
 
 
 class _StopForwarder:
@@ -307,9 +317,7 @@ def launch(argv: list[str]) -> int:
         failures = {rank: int(f.exitcode) for rank, f in exc.failures.items()}
         cause = root_cause(failures, log_dir)
         if cause is not None and cause[0] != 0:
-            from tuneforge.runtime import worker_events as ev
-
-            ev.error("RANK_FAILED", failure_message(cause[0], cause[1], world, log_dir))
+            _report("RANK_FAILED", failure_message(cause[0], cause[1], world, log_dir))
         return 1
     return 0
 
