@@ -50,7 +50,7 @@ def slurm_server(server_factory, cluster):
 def _client(server):
     from tuneforge.client import Client
 
-    return Client(server.target, timeout=30)
+    return Client(server.target, timeout=120)  # 2 shared cores: a create can take long
 
 
 def _train(client, tiny, name, **config):

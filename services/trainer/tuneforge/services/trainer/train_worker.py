@@ -386,6 +386,8 @@ def main(spec: dict) -> None:
                             events)
     if resume:
         _say(f"resuming from {resume}")
+        if not cuda and _world_size() > 1:
+            _optimizer_state_to_cpu(trainer)
     started = time.time()
     _drop_incomplete_checkpoints(output_dir)  # a kill mid-save in an earlier run
     try:
@@ -520,6 +522,32 @@ def _continue_from(spec: dict, model) -> str:
     _say(f"continuing training from the adapter {source}: its weights, a fresh optimizer and "
          "schedule from step 0")
     return str(Path(source).resolve())
+
+
+def _optimizer_state_to_cpu(trainer) -> None:
+    """Resuming DDP on CPU: transformers 4.57 loads the optimizer state with
+    ``map_location=args.device`` when ``world_size > 1``, and torch cannot restore storage to
+    ``cpu:0`` ("don't know how to restore data location"). Load it on "cpu", as it does for one
+    process."""
+    import torch
+
+    load_state = trainer._load_optimizer_and_scheduler
+
+    def on_cpu(checkpoint):
+        real = torch.load
+
+        def load(*args, **kwargs):
+            if str(kwargs.get("map_location", "cpu")).startswith("cpu"):
+                kwargs["map_location"] = "cpu"
+            return real(*args, **kwargs)
+
+        torch.load = load
+        try:
+            return load_state(checkpoint)
+        finally:
+            torch.load = real
+
+    trainer._load_optimizer_and_scheduler = on_cpu
 
 
 def _after_requeue(output_dir: Path) -> str | None:
