@@ -134,7 +134,7 @@ def test_a_requeued_job_resumes_from_its_latest_checkpoint(slurm_server, cluster
 
     with _client(slurm_server) as client:
         make_dataset(client, tmp_path, "learn", 8)
-        job = _train(client, tiny_model, "requeued", epochs=2, batch_size=1, save_steps=2)
+        job = _train(client, tiny_model, "requeued", epochs=10, batch_size=1, save_steps=2)
         _wait_for_step(client, job.id, 3)
         ref = client.jobs.get_job(id=job.id)
         slurm_id = subprocess.run(["squeue", "-h", "-n", f"tuneforge-{job.id}", "-o", "%i"], env=cluster.env(),

@@ -3,7 +3,8 @@
 Debian's ``slurm-wlm`` + ``munge`` (scripts/setup_slurm.sh installs them as root): ``munged``
 with a private socket, ``slurmctld`` and two ``slurmd -N n1|n2`` on ports of their own, all
 configured in a temporary directory (``SLURM_CONF`` points the client commands at it), with
-accounting off. Everything is started once and stopped by pid (never by name). Slurm does not
+accounting off and step credentials that expire after 10 s (``cred_expire``: also how long a
+requeued job waits before it may start again; Slurm's default is 120 s). Everything is started once and stopped by pid (never by name). Slurm does not
 work in a loopback-only network namespace, but all its traffic stays on 127.0.0.1.
 
     with SlurmCluster(tmp) as cluster:
@@ -73,7 +74,7 @@ SlurmctldHost=localhost(127.0.0.1)
 SlurmctldPort={ctld}
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket={self.socket}
+AuthInfo=socket={self.socket},cred_expire=10
 SlurmUser=root
 SlurmdUser=root
 StateSaveLocation={r}/state

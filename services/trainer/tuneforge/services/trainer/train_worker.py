@@ -342,6 +342,8 @@ def main(spec: dict) -> None:
     cfg = from_dict(spec.get("config") or {})
     peft_setup.check_installed(cfg)
     output_dir = Path(spec["output_dir"])
+    if _finished_before_requeue(output_dir):
+        return
     if (output_dir / "final").exists():
         raise already_exists("adapter", spec.get("adapter_name") or str(output_dir))
     resume = _check_resume(spec.get("resume_from_checkpoint"))
@@ -548,6 +550,19 @@ def _optimizer_state_to_cpu(trainer) -> None:
             torch.load = real
 
     trainer._load_optimizer_and_scheduler = on_cpu
+
+
+def _finished_before_requeue(output_dir: Path) -> bool:
+    """A Slurm job requeued after its worker had saved ``final/`` (preempted while exiting):
+    report the saved result again instead of failing on the adapter that exists."""
+    saved = output_dir / RESULT_FILE
+    if int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) < 1 or not (output_dir / "final").is_dir() \
+            or not saved.is_file():
+        return False
+    if _is_main():
+        _say("requeued by Slurm after the adapter was saved: reporting the saved result")
+        ev.result(json.loads(saved.read_text(encoding="utf-8")))
+    return True
 
 
 def _after_requeue(output_dir: Path) -> str | None:
