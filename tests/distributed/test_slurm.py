@@ -24,11 +24,11 @@ from trainer_helpers import FAST_TYPED, make_dataset
 
 from tuneforge.testing import slurm_cluster
 
-pytestmark = pytest.mark.skipif(bool(slurm_cluster.unavailable()), reason=slurm_cluster.unavailable() or "-")
-
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
+    if why := slurm_cluster.unavailable():
+        pytest.skip(f"no Slurm cluster here: {why}")
     c = slurm_cluster.SlurmCluster(tmp_path_factory.mktemp("slurm"))
     c.start()
     saved = {k: os.environ.get(k) for k in ("SLURM_CONF", "GLOO_SOCKET_IFNAME", "OMP_NUM_THREADS")}
@@ -145,6 +145,31 @@ def test_a_requeued_job_resumes_from_its_latest_checkpoint(slurm_server, cluster
         assert ref.state == common_pb2.Job.STATE_RUNNING
     messages = _messages(slurm_server, job.id)
     assert any("requeued by Slurm (restart 1): resuming from checkpoint-" in m for m in messages), messages
+
+
+def test_the_batch_script_carries_the_settings_and_runs_torchrun_on_each_node(tmp_path):
+    from tuneforge.runtime import dist_launch
+    from tuneforge.runtime.config import Config
+    from tuneforge.runtime.executor_slurm import from_config
+
+    config = Config(training_executor="slurm", slurm_partition="gpu", slurm_gpus_per_node=4,
+                    slurm_time_limit="24:00:00", slurm_sbatch_lines="--account=lab; --qos=high",
+                    slurm_python="/shared/venv/bin/python")
+    executor = from_config(config, tmp_path)
+    argv = dist_launch.command(["/usr/bin/python3", "-m", "tuneforge.services.trainer.train_worker", "--spec", "/d/s.json"],
+                               nodes=2, processes=4, rdzv="slurm")
+    script = executor.script("job-1", argv, tmp_path, tmp_path / "worker.out", tmp_path / "worker.err", tmp_path / ".t")
+    for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=1", "#SBATCH --partition=gpu",
+                 "#SBATCH --gpus-per-node=4", "#SBATCH --time=24:00:00", "#SBATCH --account=lab",
+                 "#SBATCH --qos=high", "#SBATCH --requeue", "#SBATCH --job-name=tuneforge-job-1"):
+        assert line in script.splitlines(), line
+    run = next(line for line in script.splitlines() if line.startswith("srun --kill-on-bad-exit"))
+    assert run.split()[3:] == ["/shared/venv/bin/python", "-m", "tuneforge.runtime.dist_launch", "--nnodes", "2",
+                               "--nproc-per-node", "4", "--rdzv", "slurm", "--", "-m",
+                               "tuneforge.services.trainer.train_worker", "--spec", "/d/s.json"]
+    one = executor.script("job-2", ["py", "-m", "tuneforge.services.trainer.warmup_worker", "--spec", "s"],
+                          tmp_path, tmp_path / "o", tmp_path / "e", tmp_path / ".t")
+    assert "#SBATCH --nodes=1" in one and "srun --nodes=1 --ntasks=1 " in one
 
 
 def test_a_node_that_cannot_see_the_job_directory_fails_the_job_plainly(cluster, tmp_path):
