@@ -69,7 +69,7 @@ def run_local(work: Path, model: Path, data: Path, batch: int, records: int) -> 
         proc = subprocess.run(argv, env=env(1), capture_output=True, text=True, check=False)
         if proc.returncode:
             raise SystemExit(f"local x{workers} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
-        rows.append(_row("local (torchrun)", workers, _result(proc.stdout), time.monotonic() - started))
+        rows.append(_row("local (1: plain, 2: torchrun)", workers, _result(proc.stdout), time.monotonic() - started))
     return rows
 
 
