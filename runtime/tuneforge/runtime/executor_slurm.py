@@ -130,7 +130,8 @@ class SlurmExecutor:
                  "# the data root must be on storage every node mounts at the same path",
                  f"if ! srun --ntasks-per-node=1 test -f {q(str(token))}; then",
                  f"  echo \"tuneforge: {job_dir} is not visible on every node of $SLURM_JOB_NODELIST\" >&2",
-                 f"  exit {STORAGE_EXIT}", "fi"]
+                 f"  exit {STORAGE_EXIT}", "fi",
+                 "export TUNEFORGE_SLURM_REQUEUE_RESUMES=1  # a requeued run resumes from the latest checkpoint"]
         if distributed:
             lines += ['first=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
                       "MASTER_ADDR=$(scontrol show node \"$first\" -o | tr ' ' '\\n' | sed -n 's/^NodeAddr=//p')",

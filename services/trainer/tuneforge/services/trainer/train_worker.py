@@ -552,11 +552,19 @@ def _optimizer_state_to_cpu(trainer) -> None:
     trainer._load_optimizer_and_scheduler = on_cpu
 
 
+def _requeued() -> int:
+    """How often Slurm ran this batch job again (preemption, requeue) — for a worker the slurm
+    executor started (its script says so), never for a service that itself runs under Slurm."""
+    if os.environ.get("TUNEFORGE_SLURM_REQUEUE_RESUMES") != "1":
+        return 0
+    return int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
+
+
 def _finished_before_requeue(output_dir: Path) -> bool:
     """A Slurm job requeued after its worker had saved ``final/`` (preempted while exiting):
     report the saved result again instead of failing on the adapter that exists."""
     saved = output_dir / RESULT_FILE
-    if int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) < 1 or not (output_dir / "final").is_dir() \
+    if _requeued() < 1 or not (output_dir / "final").is_dir() \
             or not saved.is_file():
         return False
     if _is_main():
@@ -568,7 +576,7 @@ def _finished_before_requeue(output_dir: Path) -> bool:
 def _after_requeue(output_dir: Path) -> str | None:
     """A Slurm job run again (preempted and requeued, ``SLURM_RESTART_COUNT`` > 0) resumes from
     the latest complete checkpoint its earlier run saved, and says so."""
-    restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
+    restarts = _requeued()
     if restarts < 1:
         return None
     from tuneforge.services.trainer.jobs import list_checkpoints
