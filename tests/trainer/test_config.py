@@ -126,12 +126,12 @@ def test_resolved_config_round_trips_through_json_and_yaml(tmp_path):
     assert TrainingConfig().to_strings()["target_modules"] == "q_proj,k_proj,v_proj"
 
 
-def test_worker_commands_plain_and_under_accelerate_launch():
+def test_worker_commands_plain_under_torchrun_and_under_accelerate_launch():
     module = "tuneforge.services.trainer.train_worker"
     assert train_command("/s.json") == [sys.executable, "-m", module, "--spec", "/s.json"]
     assert train_command("/s.json", LaunchSettings(python="/venv/bin/python", num_processes=4)) == [
-        "/venv/bin/python", "-m", "accelerate.commands.launch", "--num_processes", "4",
-        "--multi_gpu", "-m", module, "--spec", "/s.json"]
+        "/venv/bin/python", "-m", "tuneforge.runtime.dist_launch", "--nnodes", "1", "--nproc-per-node", "4",
+        "--rdzv", "local", "--shutdown-timeout", "300", "--", "-m", module, "--spec", "/s.json"]
     assert train_command("/s.json", LaunchSettings(python="py", num_processes=2,
                                                    accelerate_config="/etc/fsdp.yaml")) == [
         "py", "-m", "accelerate.commands.launch", "--num_processes", "2", "--config_file",

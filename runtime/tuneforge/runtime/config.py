@@ -94,13 +94,15 @@ class Config:
                           "for containers, where workers die with the server"},
     )
     train_num_processes: int = field(
-        default=1, metadata={"help": "processes per training job (>1 uses accelerate launch)"}
+        default=1, metadata={"help": "training processes per node (>1: torchrun DDP through dist_launch; "
+                                     "with accelerate_config, accelerate launch)"}
     )
     accelerate_config: str = field(
         default="", metadata={"help": "accelerate config file (DDP/FSDP/DeepSpeed)"}
     )
     training_executor: str = field(
-        default="local", metadata={"help": "where training workers run: local or kubernetes"}
+        default="local", metadata={"help": "where training workers run: local, ray, slurm or kubernetes "
+                                           "(docs/distributed.md)"}
     )
     full_max_parameters: int = field(
         default=4_000_000_000,
@@ -231,6 +233,28 @@ class Config:
         default="",
         metadata={"help": "directories outside the data root that requests may name (comma-separated; empty: the data root only)"},
     )
+    # -- distributed training (docs/distributed.md)
+    train_num_nodes: int = field(
+        default=1, metadata={"help": "nodes a training job runs on (slurm; each runs train_num_processes)"}
+    )
+    slurm_sbatch: str = field(default="sbatch", metadata={"help": "sbatch command (slurm executor)"})
+    slurm_squeue: str = field(default="squeue", metadata={"help": "squeue command (slurm executor)"})
+    slurm_sacct: str = field(default="sacct", metadata={"help": "sacct command (slurm executor)"})
+    slurm_scancel: str = field(default="scancel", metadata={"help": "scancel command (slurm executor)"})
+    slurm_partition: str = field(default="", metadata={"help": "partition of training jobs (default: Slurm's)"})
+    slurm_gpus_per_node: int = field(default=0, metadata={"help": "GPUs per node a training job asks for (--gpus-per-node)"})
+    slurm_time_limit: str = field(default="", metadata={"help": "--time of training jobs, e.g. 24:00:00 (default: the partition's)"})
+    slurm_sbatch_lines: str = field(
+        default="", metadata={"help": "extra #SBATCH options of training jobs, separated by ';' "
+                                      "(e.g. '--account=lab;--qos=high')"}
+    )
+    slurm_python: str = field(default="", metadata={"help": "interpreter on the compute nodes (default: worker_python)"})
+    slurm_timeout_seconds: float = field(
+        default=30.0, metadata={"help": "deadline of one sbatch/squeue/sacct/scancel call"}
+    )
+    slurm_start_budget_seconds: float = field(
+        default=120.0, metadata={"help": "how long submitting or stopping a training job retries through Slurm errors"}
+    )
 
     @property
     def root(self) -> Path:
@@ -247,7 +271,7 @@ class Config:
 _SECRET_FIELDS = {"auth_token", "vllm_api_key"}
 _VALID = {
     "vllm_mode": {"hot", "restart", "none"},
-    "training_executor": {"local", "kubernetes"},
+    "training_executor": {"local", "ray", "slurm", "kubernetes"},
     "log_level": {"debug", "info", "warning", "error"},
 }
 
@@ -325,7 +349,7 @@ def load_config(
             raise invalid_argument(name, f"must be one of {sorted(allowed)}")
     if config.vllm_sleep_level not in (1, 2):
         raise invalid_argument("vllm_sleep_level", "must be 1 (offload weights) or 2 (drop them)")
-    for name in ("chat_max_messages", "chat_max_chars"):
+    for name in ("chat_max_messages", "chat_max_chars", "train_num_nodes", "train_num_processes"):
         if getattr(config, name) < 1:
             raise invalid_argument(name, "must be at least 1")
     return config, origin

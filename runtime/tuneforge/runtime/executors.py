@@ -1,4 +1,10 @@
-"""Where a worker runs: a local child process (default) or a Kubernetes Job.
+"""Where a worker runs: a local child process (default), a Kubernetes Job, a Slurm batch job
+(executor_slurm.py) or a Ray job — every one behind the :class:`Executor` protocol the job
+engine drives (jobs/supervisor.py), chosen by the ``training_executor`` setting.
+
+A job's worker is the same command everywhere (``python -m <worker> --spec SPEC``, or that
+command under :mod:`tuneforge.runtime.dist_launch` for several processes or nodes): an
+executor only decides *where* it runs. :func:`build_executors` makes the configured ones.
 
 Both write the worker's stdout/stderr to ``jobs/<id>/worker.out|err`` under the data root,
 which the engine tails — for Kubernetes the data root is a shared volume (PVC) mounted at the
@@ -24,23 +30,57 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tuneforge.runtime.errors import TuneforgeError, invalid_argument
 from tuneforge.runtime.kubectl import is_not_found, request_timeout_flag, retrying, run_kubectl
 from tuneforge.runtime.logging import get_logger
 from tuneforge.runtime.worker_env import credential_like, is_worker_setting
 
+if TYPE_CHECKING:
+    from tuneforge.runtime.config import Config
+
 log = get_logger("tuneforge.executors")
 
 
 @dataclass
 class Started:
-    ref: str  # pid (local) or Job name (kubernetes)
-    start_marker: str | None = None
+    ref: str  # pid (local), Job name (kubernetes), batch job id (slurm), submission id (ray)
+    start_marker: str | None = None  # local: the process's start time, to tell a reused pid
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Where a worker runs. The engine calls, for one job:
+
+    ``start`` once (the worker's stdout/stderr must end up appended to ``out``/``err``, which
+    the engine tails; ``cwd`` is the job's directory), then ``poll`` in a loop until it says
+    done — ``(done, exit code)``, the code None when unknown; ``signal`` to stop it (SIGTERM:
+    the worker checkpoints and exits; SIGKILL: now); ``alive`` when re-attaching after a
+    service restart or waiting out a stop (in doubt: alive); ``forget`` when nobody will poll
+    the job any more. ``ref``/``marker`` are what ``start`` returned (stored with the job).
+    Calls that reach a cluster retry transient errors within a budget and never end a
+    running job on their own: only an answer that the work is gone does.
+    """
+
+    name: str
+
+    async def start(self, job_id: str, argv: list[str], env: dict[str, str], cwd: Path, out: Path,
+                    err: Path) -> Started: ...  # fmt: skip
+
+    async def poll(self, job_id: str, ref: str, marker: str | None, interval: float) -> tuple[bool, int | None]: ...
+
+    async def alive(self, ref: str, marker: str | None) -> bool: ...
+
+    async def signal(self, ref: str, marker: str | None, sig: int, grace: float) -> None: ...
+
+    def forget(self, job_id: str) -> None: ...
 
 
 class LocalExecutor:
+    """A child process of the service (a process group of its own, so a stop reaches
+    everything it started; several processes run under dist_launch)."""
+
     name = "local"
 
     def __init__(self) -> None:
@@ -293,6 +333,9 @@ class KubernetesExecutor:
         await asyncio.sleep(max(interval, 1.0) + self._poll_backoff.get(ref, 0.0))
         return await self._status(ref)
 
+    def forget(self, job_id: str) -> None:
+        self._forget(self.job_name(job_id))
+
     async def alive(self, ref: str, marker: str | None) -> bool:
         """For re-attaching after a restart: gone only if NotFound twice; in doubt, alive."""
         for _ in range(2):
@@ -333,6 +376,51 @@ class KubernetesExecutor:
     def _delivered(self, ref: str, period: str) -> None:
         if self._stop_pending.get(ref) == period:  # a SIGKILL asked for meanwhile is still due
             self._stop_pending.pop(ref)
+
+
+TRAINING_EXECUTORS = ("local", "ray", "slurm", "kubernetes")
+# the module that builds each cluster executor from the config: from_config(config, data_root)
+_EXECUTOR_MODULES = {
+    "kubernetes": "tuneforge.runtime.executors",
+    "slurm": "tuneforge.runtime.executor_slurm",
+    "ray": "tuneforge.runtime.executor_ray",
+}
+
+
+def build_executors(config: Config, root: Path) -> dict[str, Executor]:
+    """The executor ``training_executor`` names, beside the local one the engine always has."""
+    name = config.training_executor
+    if name == "local":
+        return {}
+    import importlib
+
+    try:
+        module = importlib.import_module(_EXECUTOR_MODULES[name])
+    except ImportError as exc:
+        from tuneforge.runtime.errors import failed_precondition
+
+        raise failed_precondition("EXECUTOR_NOT_AVAILABLE",
+                                  f"training_executor = {name} is not available here: {exc}") from None
+    return {name: module.from_config(config, root)}
+
+
+def from_config(config: Config, root: Path) -> KubernetesExecutor:
+    from tuneforge.runtime.errors import failed_precondition
+
+    missing = [name for name in ("kubernetes_image", "kubernetes_pvc") if not getattr(config, name)]
+    if missing:
+        raise failed_precondition(
+            "KUBERNETES_NOT_CONFIGURED",
+            f"training_executor = kubernetes needs {' and '.join(missing)}",
+        )
+    return KubernetesExecutor(
+        kubectl=config.kubectl, namespace=config.kubernetes_namespace,
+        image=config.kubernetes_image, data_root=root, pvc=config.kubernetes_pvc,
+        service_account=config.kubernetes_service_account, gpus=config.kubernetes_gpus,
+        python=config.kubernetes_python, stop_timeout=config.stop_timeout_seconds,
+        secret=config.kubernetes_secret, secret_env=parse_secret_env(config.kubernetes_secret_env),
+        kubectl_timeout=config.kubectl_timeout_seconds, start_budget=config.kubernetes_start_budget_seconds,
+    )
 
 
 _PASSED_PREFIXES = ("TUNEFORGE_", "HF_", "TRANSFORMERS_", "CUDA_", "PYTHON", "OMP_")

@@ -141,26 +141,9 @@ def _credentials(config: Config) -> grpc.ServerCredentials | None:
 
 
 def _executors(config: Config, root: Path) -> dict[str, Any]:
-    if config.training_executor != "kubernetes":
-        return {}
-    from tuneforge.runtime.executors import KubernetesExecutor, parse_secret_env
+    from tuneforge.runtime.executors import build_executors
 
-    missing = [name for name in ("kubernetes_image", "kubernetes_pvc") if not getattr(config, name)]
-    if missing:
-        raise failed_precondition(
-            "KUBERNETES_NOT_CONFIGURED",
-            f"training_executor = kubernetes needs {' and '.join(missing)}",
-        )
-    return {
-        "kubernetes": KubernetesExecutor(
-            kubectl=config.kubectl, namespace=config.kubernetes_namespace,
-            image=config.kubernetes_image, data_root=root, pvc=config.kubernetes_pvc,
-            service_account=config.kubernetes_service_account, gpus=config.kubernetes_gpus,
-            python=config.kubernetes_python, stop_timeout=config.stop_timeout_seconds,
-            secret=config.kubernetes_secret, secret_env=parse_secret_env(config.kubernetes_secret_env),
-            kubectl_timeout=config.kubectl_timeout_seconds, start_budget=config.kubernetes_start_budget_seconds,
-        )
-    }
+    return dict(build_executors(config, root))
 
 
 class TuneforgeServer:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneforge.runtime.errors import TuneforgeError, failed_precondition, invalid_argument, not_found
-from tuneforge.runtime.executors import LocalExecutor
+from tuneforge.runtime.executors import Executor, LocalExecutor
 from tuneforge.runtime.jobs.events import EventLog
 from tuneforge.runtime.jobs.model import QUEUED, RUNNING, Event, Job, JobKind
 from tuneforge.runtime.jobs.scheduler import Scheduler
@@ -39,9 +39,9 @@ class JobEngine:
         max_parallel_jobs: int = 2,
         stop_timeout: float = 300.0,
         worker_python: str = "",
-        executors: dict[str, Any] | None = None,
+        executors: dict[str, Executor] | None = None,
     ) -> None:
-        self.executors: dict[str, Any] = {"local": LocalExecutor(), **(executors or {})}
+        self.executors: dict[str, Executor] = {"local": LocalExecutor(), **(executors or {})}
         self.store = store
         self.root = root
         self.jobs_dir = root / "jobs"

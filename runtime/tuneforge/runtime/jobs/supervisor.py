@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tuneforge.runtime.errors import TuneforgeError
-from tuneforge.runtime.executors import Started
+from tuneforge.runtime.executors import Executor, Started
 from tuneforge.runtime.jobs.events import EventLog
 from tuneforge.runtime.jobs.model import CANCELLED, FAILED, RUNNING, SUCCEEDED, Job, JobKind
 from tuneforge.runtime.jobs.outcome import Ending, decide
@@ -47,7 +47,7 @@ def _service_log(message: str, level: str = "info") -> dict[str, Any]:
 
 class Supervisor:
     def __init__(self, store: JobStore, events: EventLog, scheduler: Scheduler, kinds: dict[str, JobKind],
-                 executors: dict[str, Any], stop_timeout: float, wake: Callable[[], None]) -> None:  # fmt: skip
+                 executors: dict[str, Executor], stop_timeout: float, wake: Callable[[], None]) -> None:  # fmt: skip
         self.store = store
         self.events = events
         self.scheduler = scheduler
@@ -146,7 +146,7 @@ class Supervisor:
         log.info("job_started", job_id=job.id, kind=job.kind, executor=executor.name, ref=started.ref)
         await self._supervise(job)
 
-    async def _start_unless_stopped(self, job: Job, executor: Any, argv: list[str],
+    async def _start_unless_stopped(self, job: Job, executor: Executor, argv: list[str],
                                     env: dict[str, str]) -> Started | None:
         """The executor's start, unless a stop comes first (None then): a start that hangs (a
         Kubernetes API that does not answer, retried for its whole budget) is abandoned at
@@ -278,9 +278,7 @@ class Supervisor:
                 await asyncio.sleep(0.1)
             if await executor.alive(job.worker_ref, job.pid_start):
                 await executor.signal(job.worker_ref, job.pid_start, signal.SIGKILL, 0)
-        forget = getattr(executor, "forget", None)
-        if forget:
-            forget(job.id)
+        executor.forget(job.id)
 
     async def _on_success(self, job_id: str) -> tuple[str, str] | None:
         """Run the kind's ``on_success``; (reason, message) when it failed."""

@@ -43,6 +43,24 @@ def _reward_components(logs: dict[str, Any]) -> dict[str, float]:
             and isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
+def stop_agreed(mine: bool) -> bool:
+    """Whether any rank was asked to stop (an all-reduce under torchrun): every rank must stop
+    at the same step, or the ones going on wait forever on the ones that saved and left. One
+    process: just ``mine``."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return mine
+    import torch
+
+    device = "cpu"
+    if dist.get_backend() == "nccl":
+        device = f"cuda:{torch.cuda.current_device()}"
+    flag = torch.tensor([1 if mine else 0], dtype=torch.int32, device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
 class EventsCallback(TrainerCallback):
     """progress / metrics / checkpoint events, and the stop request → save + stop.
 
@@ -111,7 +129,7 @@ class EventsCallback(TrainerCallback):
     # ---- stop ---------------------------------------------------------------------------
     def on_step_end(self, args, state, control, **kw: Any):
         self._count_tokens()  # every process: the count is summed over them
-        if ev.stop_requested():
+        if stop_agreed(ev.stop_requested()):
             self.stopped_by_request = True
             control.should_save = True
             control.should_training_stop = True

@@ -16,8 +16,9 @@ With ``vllm_share_gpu`` the `train`, `warmup` and `evaluate` kinds put vLLM to s
 their worker starts and wake it (re-loading the adapters it served) when the job ends, however
 it ends.
 
-``train_num_processes`` > 1 or ``accelerate_config`` run the training worker under
-``accelerate launch`` (launcher.py). A finished `train` job registers its adapter with the
+``train_num_processes`` > 1 runs the training worker under torchrun (runtime/dist_launch.py;
+with ``accelerate_config``, ``accelerate launch``), ``training_executor`` says where
+(docs/distributed.md; launcher.py). A finished `train` job registers its adapter with the
 registry (registration.py), then, when it held data out, queues an `evaluate` job
 (eval_rpcs.py) whose report the registry keeps with the adapter version.
 """
@@ -61,7 +62,8 @@ async def setup(ctx: ServiceContext) -> None:
     registrar = Registrar(ctx, lambda: servicer.channel(*registry), lambda: servicer.drop_channel(*registry))
     python = ctx.engine.worker_python
     launch = LaunchSettings(python=python, num_processes=max(1, cfg.train_num_processes),
-                            accelerate_config=cfg.accelerate_config or None)  # fmt: skip
+                            accelerate_config=cfg.accelerate_config or None, num_nodes=cfg.train_num_nodes,
+                            executor=cfg.training_executor, stop_timeout=cfg.stop_timeout_seconds)  # fmt: skip
 
     def env(job: Job) -> dict[str, str]:
         return dict(WORKER_ENV)

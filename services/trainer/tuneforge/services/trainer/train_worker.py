@@ -3,7 +3,12 @@ full SFT on chats, DPO / ORPO on preference pairs, KTO on labelled answers, GRPO
 of chats with declared rewards (``config.method``; see trainers.py).
 
     python -m tuneforge.services.trainer.train_worker --spec SPEC.json
+    python -m tuneforge.runtime.dist_launch --nproc-per-node N -- -m tuneforge.services.trainer.train_worker --spec S
     accelerate launch [--num_processes N] -m tuneforge.services.trainer.train_worker --spec S
+
+Ranks (torchrun, docs/distributed.md): only rank 0 reports (events, metrics, checkpoints, the
+result, the config files); the ranks agree on a stop at a step end (callbacks.stop_agreed), so
+with several ranks a stop before training began is taken at the first step.
 
 Spec (JSON object):
     base_model               hub id (already in the local HF cache) or local directory
@@ -70,6 +75,10 @@ RESULT_FILE = "training_result.json"
 
 def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1") or 1)
 
 
 def _say(message: str, level: str = "info") -> None:
@@ -333,10 +342,13 @@ def main(spec: dict) -> None:
     cfg = from_dict(spec.get("config") or {})
     peft_setup.check_installed(cfg)
     output_dir = Path(spec["output_dir"])
+    if _finished_before_requeue(output_dir):
+        return
     if (output_dir / "final").exists():
         raise already_exists("adapter", spec.get("adapter_name") or str(output_dir))
     resume = _check_resume(spec.get("resume_from_checkpoint"))
     output_dir.mkdir(parents=True, exist_ok=True)
+    resume = _after_requeue(output_dir) or resume
     meta = {"base_model": spec["base_model"], "dataset": spec.get("dataset_name"),
             "adapter_name": spec.get("adapter_name")}
     if _is_main():
@@ -358,7 +370,7 @@ def main(spec: dict) -> None:
 
     _phase("tokenizing", "tokenizing the dataset with the chat template")
     train_ds, eval_ds, stats = tokenize(spec, cfg, tokenizer)
-    if ev.stop_requested():
+    if ev.stop_requested() and _world_size() == 1:  # several ranks agree at the first step
         _say("stop requested before training began; nothing to save")
         ev.result({"stopped": True, "checkpoint": None, "global_step": 0})
         return
@@ -378,6 +390,8 @@ def main(spec: dict) -> None:
     tokens.attach(trainer)
     if resume:
         _say(f"resuming from {resume}")
+        if not cuda and _world_size() > 1:
+            _optimizer_state_to_cpu(trainer)
     started = time.time()
     _drop_incomplete_checkpoints(output_dir)  # a kill mid-save in an earlier run
     try:
@@ -512,6 +526,69 @@ def _continue_from(spec: dict, model) -> str:
     _say(f"continuing training from the adapter {source}: its weights, a fresh optimizer and "
          "schedule from step 0")
     return str(Path(source).resolve())
+
+
+def _optimizer_state_to_cpu(trainer) -> None:
+    """Resuming DDP on CPU: transformers 4.57 loads the optimizer state with
+    ``map_location=args.device`` when ``world_size > 1``, and torch cannot restore storage to
+    ``cpu:0`` ("don't know how to restore data location"). Load it on "cpu", as it does for one
+    process."""
+    import torch
+
+    load_state = trainer._load_optimizer_and_scheduler
+
+    def on_cpu(checkpoint):
+        real = torch.load
+
+        def load(*args, **kwargs):
+            if str(kwargs.get("map_location", "cpu")).startswith("cpu"):
+                kwargs["map_location"] = "cpu"
+            return real(*args, **kwargs)
+
+        torch.load = load
+        try:
+            return load_state(checkpoint)
+        finally:
+            torch.load = real
+
+    trainer._load_optimizer_and_scheduler = on_cpu
+
+
+def _requeued() -> int:
+    """How often Slurm ran this batch job again (preemption, requeue) — for a worker the slurm
+    executor started (its script says so), never for a service that itself runs under Slurm."""
+    if os.environ.get("TUNEFORGE_SLURM_REQUEUE_RESUMES") != "1":
+        return 0
+    return int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
+
+
+def _finished_before_requeue(output_dir: Path) -> bool:
+    """A Slurm job requeued after its worker had saved ``final/`` (preempted while exiting):
+    report the saved result again instead of failing on the adapter that exists."""
+    saved = output_dir / RESULT_FILE
+    if _requeued() < 1 or not (output_dir / "final").is_dir() \
+            or not saved.is_file():
+        return False
+    if _is_main():
+        _say("requeued by Slurm after the adapter was saved: reporting the saved result")
+        ev.result(json.loads(saved.read_text(encoding="utf-8")))
+    return True
+
+
+def _after_requeue(output_dir: Path) -> str | None:
+    """A Slurm job run again (preempted and requeued, ``SLURM_RESTART_COUNT`` > 0) resumes from
+    the latest complete checkpoint its earlier run saved, and says so."""
+    restarts = _requeued()
+    if restarts < 1:
+        return None
+    from tuneforge.services.trainer.jobs import list_checkpoints
+
+    found = list_checkpoints(output_dir)
+    if not found:
+        _say(f"requeued by Slurm (restart {restarts}): no checkpoint yet, training from the start", "warning")
+        return None
+    _say(f"requeued by Slurm (restart {restarts}): resuming from {found[-1].name}", "warning")
+    return str(found[-1])
 
 
 def _drop_incomplete_checkpoints(output_dir: Path) -> None:
