@@ -100,7 +100,7 @@ class Config:
         default="", metadata={"help": "accelerate config file (DDP/FSDP/DeepSpeed)"}
     )
     training_executor: str = field(
-        default="local", metadata={"help": "where training workers run: local or kubernetes"}
+        default="local", metadata={"help": "where training workers run: local, kubernetes or ray"}
     )
     full_max_parameters: int = field(
         default=4_000_000_000,
@@ -139,6 +139,20 @@ class Config:
     kubernetes_start_budget_seconds: float = field(
         default=120.0,
         metadata={"help": "how long starting or stopping a training Job retries kubectl through API errors (backoff 0.5 s doubling to 10 s)"},
+    )
+    # -- ray executor (issue 23; docs/distributed.md)
+    ray_address: str = field(
+        default="", metadata={"help": "Ray Jobs API of the cluster training runs on (training_executor = ray), "
+                                      "e.g. http://head:8265"}
+    )
+    ray_num_workers: int = field(
+        default=2, metadata={"help": "Ray Train workers (ranks) per training job"}
+    )
+    ray_resources_per_worker: str = field(
+        default="CPU=1", metadata={"help": "Ray resources of each worker, e.g. CPU=4,GPU=1"}
+    )
+    ray_max_failures: int = field(
+        default=2, metadata={"help": "restarts from the latest checkpoint Ray Train makes after a lost worker"}
     )
     # -- services talking to each other
     registry_target: str = field(
@@ -247,7 +261,7 @@ class Config:
 _SECRET_FIELDS = {"auth_token", "vllm_api_key"}
 _VALID = {
     "vllm_mode": {"hot", "restart", "none"},
-    "training_executor": {"local", "kubernetes"},
+    "training_executor": {"local", "kubernetes", "ray"},
     "log_level": {"debug", "info", "warning", "error"},
 }
 

@@ -141,6 +141,14 @@ def _credentials(config: Config) -> grpc.ServerCredentials | None:
 
 
 def _executors(config: Config, root: Path) -> dict[str, Any]:
+    if config.training_executor == "ray":
+        from tuneforge.runtime.executor_ray import RayExecutor, parse_resources
+
+        return {"ray": RayExecutor(
+            address=config.ray_address, num_workers=config.ray_num_workers,
+            resources_per_worker=parse_resources(config.ray_resources_per_worker),
+            max_failures=config.ray_max_failures, start_budget=config.kubernetes_start_budget_seconds,
+        )}  # fmt: skip
     if config.training_executor != "kubernetes":
         return {}
     from tuneforge.runtime.executors import KubernetesExecutor, parse_secret_env
