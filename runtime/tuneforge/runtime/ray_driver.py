@@ -151,15 +151,20 @@ def train_fn(config: dict[str, Any]) -> None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     job_dir, out, err = Path(config["job_dir"]), Path(config["out"]), Path(config["err"])
     resume = _resume_point(ray.train.get_checkpoint())
-    rendezvous: list[Any] = [(get_node_ip_address(), _free_port())] if rank == 0 else [None]
+    # a verdict already written: an earlier attempt ended the work, and Ray Train restarted the
+    # group only because a node went away while it shut down — nothing is run again
+    rendezvous: list[Any] = [(get_node_ip_address(), _free_port(), _read(job_dir / EXIT_FILE))] if rank == 0 else [None]
     dist.broadcast_object_list(rendezvous, src=0)
-    master_addr, master_port = rendezvous[0]
+    master_addr, master_port, verdict = rendezvous[0]
+    if verdict:
+        if rank == 0:
+            _log(out, f"the worker group restarted after the work had ended (status {verdict}): nothing to run again")
+        return
 
     argv = list(config["argv"])
     if rank == 0:
         attempts = int(_read(job_dir / ATTEMPTS_FILE) or 0) + 1
         (job_dir / ATTEMPTS_FILE).write_text(str(attempts), encoding="utf-8")
-        (job_dir / EXIT_FILE).unlink(missing_ok=True)
         if attempts > 1:
             where = (f"resuming from the latest checkpoint {resume['path']} (step {resume['step']})"
                      if resume else "no checkpoint was reported yet: starting over")
