@@ -35,32 +35,59 @@ def losses(c: Client, job_id: str) -> dict[int, float]:
     return {m.step: m.loss for m in c.jobs.list_job_metrics(id=job_id).metrics if m.HasField("loss")}
 
 
-def test_a_job_trains_on_two_ray_workers_and_registers_an_adapter_that_loads_in_peft(
-        server_factory, ray_cluster, tiny_lm_dir, tmp_path):  # fmt: skip
-    srv = ray_server(server_factory, tmp_path / "var", ray_cluster)
+@pytest.fixture(scope="module")
+def one_and_two_workers(ray_cluster, tiny_lm_dir, tmp_path_factory):
+    """The same job (16 chats, 2 epochs, global batch 4) on 1 Ray worker with batch 4 and on 2
+    with batch 2 each: {workers: (server, final job)}; run once for the tests below."""
+    from tuneforge.testing.server import ServerThread
+
+    tmp, runs, servers = tmp_path_factory.mktemp("ray-1v2"), {}, []
+    try:
+        for workers, batch in ((1, 4), (2, 2)):
+            srv = ServerThread(tmp / f"var{workers}", training_executor="ray", ray_address=ray_cluster.address,
+                               ray_num_workers=workers, ray_resources_per_worker="CPU=1").start()  # fmt: skip
+            servers.append(srv)
+            with Client(srv.target, timeout=60) as c:
+                make_dataset(c, tmp, f"learn{workers}", 16)
+                job = c.trainer.create_training_job(
+                    dataset=f"learn{workers}", base_model=str(tiny_lm_dir), preset="quick", adapter_name=f"w{workers}",
+                    config={**FAST, "batch_size": batch, "lora_dropout": 0.0, "epochs": 2})  # fmt: skip
+                runs[workers] = (srv, c.wait_job(job.id), logs_of(c, job.id), losses(c, job.id))
+        yield runs
+    finally:
+        for srv in servers:
+            srv.stop(stop_workers=True)
+
+
+def test_a_job_trains_on_two_ray_workers_and_registers_an_adapter_that_loads_in_peft(one_and_two_workers, tiny_lm_dir):
+    srv, done, logs, _ = one_and_two_workers[2]
+    assert done.state == Job.STATE_SUCCEEDED, (done.error_message, logs[-30:])
+    assert any(f"ray tuneforge-{done.id}" in m for m in logs)  # started as that Ray submission
+    assert any("rank 0 of 2" in m for m in logs)
+    result = job_result(done)
+    assert result.global_step == 8  # 16 chats, 2 ranks x 2 per device = 4 per step, 2 epochs
+    assert result.registration.state == trainer_pb2.Registration.STATE_REGISTERED
     with Client(srv.target, timeout=60) as c:
-        make_dataset(c, tmp_path, "learn", 16)
-        job = c.trainer.create_training_job(dataset="learn", base_model=str(tiny_lm_dir), preset="quick",
-                                            adapter_name="on-ray", config={**FAST, "epochs": 2})  # fmt: skip
-        done = c.wait_job(job.id)
-        logs = logs_of(c, job.id)
-        assert done.state == Job.STATE_SUCCEEDED, (done.error_message, logs[-30:])
-        assert any(f"ray tuneforge-{job.id}" in m for m in logs)  # started as that Ray submission
-        assert any("rank 0 of 2" in m for m in logs)
-        result = job_result(done)
-        assert result.global_step == 4  # 16 chats, 2 ranks x 4 per device = 8 per step, 2 epochs
-        assert result.registration.state == trainer_pb2.Registration.STATE_REGISTERED
-        assert c.registry.get_adapter(name="on-ray").job_id == job.id
-    final = srv.config.root / "adapters" / "on-ray" / "final"
+        assert c.registry.get_adapter(name="w2").job_id == done.id
+    final = srv.config.root / "adapters" / "w2" / "final"
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_lm_dir), final)
     assert any("lora_A" in name for name, _ in model.named_parameters())
-    # only rank 0 reported: one metrics series, one progress line per step
-    steps = [json.loads(line)["data"].get("step") for line in (srv.config.root / "jobs" / job.id / "events.jsonl")
-             .read_text().splitlines() if json.loads(line)["type"] == "metrics"]  # fmt: skip
+    # only rank 0 reported: one metrics event per step
+    events = [json.loads(line) for line in (srv.config.root / "jobs" / done.id / "events.jsonl").read_text().splitlines()]
+    steps = [e["data"].get("step") for e in events if e["type"] == "metrics"]
     assert len(steps) == len(set(steps))
+
+
+def test_two_ray_workers_with_half_the_batch_train_the_same_steps_as_one(one_and_two_workers):
+    (_, one_job, _, one), (_, two_job, _, two) = one_and_two_workers[1], one_and_two_workers[2]
+    assert one_job.state == two_job.state == Job.STATE_SUCCEEDED, (one_job.error_message, two_job.error_message)
+    assert sorted(one) == sorted(two) == list(range(1, 9))  # the same 8 optimizer steps
+    for step in one:
+        assert two[step] == pytest.approx(one[step], rel=0.02, abs=0.02), (step, one, two)
+    assert two[8] < two[1] - 0.3  # and it learned
 
 
 def test_a_lost_worker_node_resumes_from_the_latest_checkpoint_and_the_events_say_so(
@@ -93,23 +120,3 @@ def test_a_lost_worker_node_resumes_from_the_latest_checkpoint_and_the_events_sa
         assert (srv.config.root / "adapters" / "survivor" / "final" / "adapter_model.safetensors").is_file()
     finally:
         ray_cluster.wait_workers(2)
-
-
-def test_two_ray_workers_with_half_the_batch_train_the_same_steps_as_one(
-        server_factory, ray_cluster, tiny_lm_dir, tmp_path):  # fmt: skip
-    series = {}
-    for workers, batch in ((1, 4), (2, 2)):
-        srv = ray_server(server_factory, tmp_path / f"var{workers}", ray_cluster, workers=workers)
-        with Client(srv.target, timeout=60) as c:
-            make_dataset(c, tmp_path, "learn", 16)
-            job = c.trainer.create_training_job(
-                dataset="learn", base_model=str(tiny_lm_dir), preset="quick", adapter_name=f"w{workers}",
-                config={**FAST, "batch_size": batch, "lora_dropout": 0.0, "epochs": 2})  # fmt: skip
-            done = c.wait_job(job.id)
-            assert done.state == Job.STATE_SUCCEEDED, done.error_message
-            series[workers] = losses(c, job.id)
-    one, two = series[1], series[2]
-    assert sorted(one) == sorted(two) == list(range(1, 9))  # the same 8 optimizer steps
-    for step in one:
-        assert two[step] == pytest.approx(one[step], rel=0.02, abs=0.02), (step, one, two)
-    assert two[8] < two[1] - 0.3  # and it learned

@@ -159,16 +159,21 @@ def _executors(config: Config, root: Path) -> dict[str, Any]:
             "KUBERNETES_NOT_CONFIGURED",
             f"training_executor = kubernetes needs {' and '.join(missing)}",
         )
-    return {
-        "kubernetes": KubernetesExecutor(
-            kubectl=config.kubectl, namespace=config.kubernetes_namespace,
-            image=config.kubernetes_image, data_root=root, pvc=config.kubernetes_pvc,
-            service_account=config.kubernetes_service_account, gpus=config.kubernetes_gpus,
-            python=config.kubernetes_python, stop_timeout=config.stop_timeout_seconds,
-            secret=config.kubernetes_secret, secret_env=parse_secret_env(config.kubernetes_secret_env),
-            kubectl_timeout=config.kubectl_timeout_seconds, start_budget=config.kubernetes_start_budget_seconds,
-        )
-    }
+    k8s = KubernetesExecutor(
+        kubectl=config.kubectl, namespace=config.kubernetes_namespace,
+        image=config.kubernetes_image, data_root=root, pvc=config.kubernetes_pvc,
+        service_account=config.kubernetes_service_account, gpus=config.kubernetes_gpus,
+        python=config.kubernetes_python, stop_timeout=config.stop_timeout_seconds,
+        secret=config.kubernetes_secret, secret_env=parse_secret_env(config.kubernetes_secret_env),
+        kubectl_timeout=config.kubectl_timeout_seconds, start_budget=config.kubernetes_start_budget_seconds,
+    )
+    num_nodes = int(getattr(config, "train_num_nodes", 1) or 1)  # several nodes: a Kubeflow TrainJob
+    if num_nodes > 1:
+        from tuneforge.runtime.trainjob import TrainJobExecutor
+
+        return {"kubernetes": TrainJobExecutor(k8s, num_nodes=num_nodes,
+                                               num_proc_per_node=int(getattr(config, "train_num_processes", 1) or 1))}
+    return {"kubernetes": k8s}
 
 
 class TuneforgeServer:
