@@ -120,3 +120,27 @@ def test_a_lost_worker_node_resumes_from_the_latest_checkpoint_and_the_events_sa
         assert (srv.config.root / "adapters" / "survivor" / "final" / "adapter_model.safetensors").is_file()
     finally:
         ray_cluster.wait_workers(2)
+
+
+def test_stopping_a_ray_job_saves_a_checkpoint_then_stops_the_ray_job(server_factory, ray_cluster, tiny_lm_dir, tmp_path):
+    from ray.job_submission import JobSubmissionClient
+
+    srv = ray_server(server_factory, tmp_path / "var", ray_cluster)
+    with Client(srv.target, timeout=60) as c:
+        make_dataset(c, tmp_path, "learn", 32)
+        job = c.trainer.create_training_job(dataset="learn", base_model=str(tiny_lm_dir), preset="quick",
+                                            adapter_name="stopped", config={**FAST, "batch_size": 2, "epochs": 30})  # fmt: skip
+        for event in c.watch_job(job.id):
+            if event.WhichOneof("kind") == "metrics" and event.metrics.step >= 3:
+                c.jobs.cancel_job(id=job.id)
+                break
+        stopped = c.wait_job(job.id)
+        logs = logs_of(c, job.id)
+        assert stopped.state == Job.STATE_CANCELLED, (stopped.error_message, logs[-30:])
+        points = c.jobs.list_job_checkpoints(id=job.id).checkpoints
+        assert points and stopped.last_checkpoint == points[-1].path and points[-1].step >= 3
+        assert not job_result(stopped).HasField("adapter_dir") or not job_result(stopped).adapter_dir
+    assert Path(stopped.last_checkpoint, "adapter_model.safetensors").is_file()
+    assert not (srv.config.root / "adapters" / "stopped" / "final").exists()
+    status = JobSubmissionClient(ray_cluster.address).get_job_status(f"tuneforge-{job.id}")
+    assert str(getattr(status, "value", status)) in ("SUCCEEDED", "STOPPED")  # the Ray job is over

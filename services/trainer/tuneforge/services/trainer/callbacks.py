@@ -33,6 +33,24 @@ _METRIC_KEYS = {
 }
 
 
+def stop_agreed() -> bool:
+    """Whether to stop at this step, the same answer on every rank: under DDP each rank gets its
+    own SIGTERM (torchrun, Ray, Slurm, a TrainJob's pods) and may see it a step before another;
+    a rank that stopped alone would leave its peers waiting in the next all-reduce. One small
+    all-reduce (MAX) per step makes a stop any rank saw everyone's."""
+    stop = ev.stop_requested()
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return stop
+    import torch
+
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    flag = torch.tensor([1.0 if stop else 0.0], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
 def _reward_components(logs: dict[str, Any]) -> dict[str, float]:
     """GRPO's ``rewards/<name>/mean`` as ``reward/<name>`` (DPO's rewards/chosen etc. have no
     ``/mean`` and keep their names above)."""
@@ -104,7 +122,7 @@ class EventsCallback(TrainerCallback):
 
     # ---- stop ---------------------------------------------------------------------------
     def on_step_end(self, args, state, control, **kw: Any):
-        if ev.stop_requested():
+        if stop_agreed():
             self.stopped_by_request = True
             control.should_save = True
             control.should_training_stop = True
