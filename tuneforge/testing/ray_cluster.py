@@ -65,7 +65,10 @@ class RayCluster:
         env = dict(os.environ)
         env.update(RAY_USAGE_STATS_ENABLED="0", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                    TOKENIZERS_PARALLELISM="false", RAY_TRAIN_ENABLE_PRINT_PATCH="0",
-                   RAY_DEDUP_LOGS="0")  # fmt: skip
+                   RAY_DEDUP_LOGS="0",
+                   # a killed node is declared dead in ~3 s instead of ~15 s (GCS health checks)
+                   RAY_health_check_initial_delay_ms="1000", RAY_health_check_period_ms="1000",
+                   RAY_health_check_timeout_ms="1000", RAY_health_check_failure_threshold="3")  # fmt: skip
         if self.isolate:
             env["GLOO_SOCKET_IFNAME"] = "lo"  # the only interface in the namespace
         return env
