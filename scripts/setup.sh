@@ -19,6 +19,8 @@ PY="$VENV/bin/python"
 "$PY" -m pip install -q "torch==2.13.0" -e "./clients/python[cli]" -e "./runtime[audio]" \
   -e ./services/registry -e "./services/dataset[voice]" -e ./services/trainer -e ./services/tts \
   -e ".[web,dev,export]"
+# Ray (the ray executor and its tests' local cluster), with the CPU torch above kept (issue 23).
+"$PY" -m pip install -q "torch==2.13.0" -e ".[distributed]"
 scripts/setup_browser.sh
 scripts/setup_slurm.sh
 scripts/setup_tts_env.sh "$PY" >/dev/null

@@ -91,6 +91,8 @@ def _job_dir(name: str) -> Path:
 
 
 def _apply(manifest: dict) -> int:
+    if manifest.get("kind") == "TrainJob" and manifest.get("apiVersion") == TRAINJOB_API:
+        return _apply_trainjob(manifest)
     if manifest.get("kind") != "Job" or manifest.get("apiVersion") != "batch/v1":
         print("error: only batch/v1 Job is supported", file=sys.stderr)
         return 1
@@ -261,6 +263,8 @@ def main(argv: list[str]) -> int:
         fh.write(json.dumps(argv) + "\n")
     if argv[:1] == ["_run"]:
         return _run(argv[1])
+    if argv[:1] == ["_runtj"]:  # _runtj NAME node N PORT
+        return _run_trainjob_node(argv[1], int(argv[3]), int(argv[4]))
     args = _without_global_flags(argv)
     if (code := _unavailable(args)) is not None:
         return code
@@ -272,11 +276,136 @@ def main(argv: list[str]) -> int:
         return _get_job(args[2])
     if args[:2] == ["get", "pods"] and "-l" in args:
         return _get_pods(args[args.index("-l") + 1])
+    if args[:2] == ["get", "trainjob"] and "-o" in args:
+        return _get_trainjob(args[2])
+    if args[:2] == ["delete", "trainjob"]:
+        grace = next((int(a.split("=", 1)[1]) for a in args if a.startswith("--grace-period=")), 30)
+        return _delete_trainjob(args[2], grace)
     if args[:2] == ["delete", "job"]:
         grace = next((int(a.split("=", 1)[1]) for a in args if a.startswith("--grace-period=")), 30)
         return _delete_job(args[2], grace)
     print(f"fake kubectl: unsupported command {argv}", file=sys.stderr)
     return 2
+
+
+# ---- Kubeflow Trainer v2 TrainJobs (runtime torch-distributed) ---------------------------------
+# ``apply`` of a trainer.kubeflow.org/v1alpha1 TrainJob runs its ``trainer.command`` once per node
+# (``numNodes``) as local processes, each with the torch plugin's ``PET_*`` variables (master
+# 127.0.0.1 on a free port); ``get trainjob NAME -o json`` answers with the TrainJob and its
+# ``status.conditions`` (Complete, or Failed naming the node and its exit code), as the trainer
+# controller sets them; ``delete trainjob NAME --grace-period=N`` sends SIGTERM to every node,
+# SIGKILL after the grace period, and removes the TrainJob.
+TRAINJOB_API = "trainer.kubeflow.org/v1alpha1"
+
+
+def _trainjob_dir(name: str) -> Path:
+    return _state() / "trainjobs" / name
+
+
+def _apply_trainjob(manifest: dict) -> int:
+    name = manifest["metadata"]["name"]
+    jdir = _trainjob_dir(name)
+    if jdir.exists():
+        if json.loads((jdir / "manifest.json").read_text()) == manifest:
+            print(f"trainjob.trainer.kubeflow.org/{name} unchanged")
+            return 0
+        print(f'The TrainJob "{name}" is invalid: spec.trainer: Invalid value: "object": field is immutable', file=sys.stderr)
+        return 1
+    jdir.mkdir(parents=True)
+    (jdir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    port = _free_port()
+    for node in range(int(manifest["spec"]["trainer"].get("numNodes") or 1)):
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "tuneforge.testing.fake_kubectl", "_runtj", name, "node", str(node), str(port)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, env={**os.environ, "FAKE_KUBECTL_STATE": str(_state())},
+        )
+        (jdir / f"runner{node}.pid").write_text(str(runner.pid))
+    print(f"trainjob.trainer.kubeflow.org/{name} created")
+    return 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run_trainjob_node(name: str, node: int, port: int = 0) -> int:
+    """One node's pod: the trainer container with the PET_* variables; its exit code recorded."""
+    jdir = _trainjob_dir(name)
+    manifest = json.loads((jdir / "manifest.json").read_text())
+    trainer = manifest["spec"]["trainer"]
+    env = {**_image_env(), **_container_env(trainer.get("env", [])),
+           "PET_NNODES": str(trainer.get("numNodes") or 1), "PET_NPROC_PER_NODE": str(trainer.get("numProcPerNode") or 1),
+           "PET_NODE_RANK": str(node), "PET_MASTER_ADDR": "127.0.0.1", "PET_MASTER_PORT": str(port),
+           "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}  # fmt: skip
+    child = subprocess.Popen(trainer["command"], env=env, start_new_session=True)
+    (jdir / f"pod{node}.pid").write_text(str(child.pid))
+
+    def forward(signum, frame):  # noqa: ARG001
+        try:
+            os.killpg(child.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, forward)
+    rc = child.wait()
+    try:  # a deleted TrainJob has no status to write
+        (jdir / f"exit_code{node}").write_text(str(128 - rc if rc < 0 else rc))
+    except OSError:
+        pass
+    return 0
+
+
+def _trainjob_conditions(jdir: Path, nodes: int) -> list[dict]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    conditions = [{"type": "Created", "status": "True", "reason": "JobsCreationSucceeded",
+                   "message": "succeeded to create Jobs", "lastTransitionTime": now}]  # fmt: skip
+    codes = {n: int((jdir / f"exit_code{n}").read_text()) for n in range(nodes) if (jdir / f"exit_code{n}").exists()}
+    failed = sorted(n for n, code in codes.items() if code != 0)
+    if failed:
+        conditions.append({"type": "Failed", "status": "True", "reason": "JobsFailed", "lastTransitionTime": now,
+                           "message": f"jobset failed: node {failed[0]} exited with code {codes[failed[0]]}"})  # fmt: skip
+    elif len(codes) == nodes:
+        conditions.append({"type": "Complete", "status": "True", "reason": "JobsCompleted",
+                           "message": "jobset completed successfully", "lastTransitionTime": now})  # fmt: skip
+    return conditions
+
+
+def _get_trainjob(name: str) -> int:
+    jdir = _trainjob_dir(name)
+    if not jdir.exists():
+        print(f'Error from server (NotFound): trainjobs.trainer.kubeflow.org "{name}" not found', file=sys.stderr)
+        return 1
+    manifest = json.loads((jdir / "manifest.json").read_text())
+    nodes = int(manifest["spec"]["trainer"].get("numNodes") or 1)
+    print(json.dumps({**manifest, "status": {"conditions": _trainjob_conditions(jdir, nodes)}}))
+    return 0
+
+
+def _delete_trainjob(name: str, grace: int) -> int:
+    jdir = _trainjob_dir(name)
+    if not jdir.exists():
+        return 0
+    pods = [int(p.read_text()) for p in jdir.glob("pod*.pid")]
+    for pid in pods:
+        try:
+            os.killpg(pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if grace > 0 and pods:
+        subprocess.Popen(
+            [sys.executable, "-c", "import os,signal,sys,time\ntime.sleep(float(sys.argv[1]))\nfor p in sys.argv[2:]:\n"
+             "    try: os.killpg(int(p), signal.SIGKILL)\n    except OSError: pass", str(grace), *map(str, pods)],
+            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    import shutil
+
+    shutil.rmtree(jdir, ignore_errors=True)
+    print(f'trainjob.trainer.kubeflow.org "{name}" deleted')
+    return 0
 
 
 if __name__ == "__main__":

@@ -142,6 +142,20 @@ class Config:
         default=120.0,
         metadata={"help": "how long starting or stopping a training Job retries kubectl through API errors (backoff 0.5 s doubling to 10 s)"},
     )
+    # -- ray executor (issue 23; docs/distributed.md)
+    ray_address: str = field(
+        default="", metadata={"help": "Ray Jobs API of the cluster training runs on (training_executor = ray), "
+                                      "e.g. http://head:8265"}
+    )
+    ray_num_workers: int = field(
+        default=2, metadata={"help": "Ray Train workers (ranks) per training job"}
+    )
+    ray_resources_per_worker: str = field(
+        default="CPU=1", metadata={"help": "Ray resources of each worker, e.g. CPU=4,GPU=1"}
+    )
+    ray_max_failures: int = field(
+        default=2, metadata={"help": "restarts from the latest checkpoint Ray Train makes after a lost worker"}
+    )
     # -- services talking to each other
     registry_target: str = field(
         default="", metadata={"help": "registry address for the trainer (default: this server)"}

@@ -404,7 +404,9 @@ def build_executors(config: Config, root: Path) -> dict[str, Executor]:
     return {name: module.from_config(config, root)}
 
 
-def from_config(config: Config, root: Path) -> KubernetesExecutor:
+def from_config(config: Config, root: Path) -> Executor:
+    """One node: a batch Job; several (``train_num_nodes`` > 1): a Kubeflow Trainer v2 TrainJob
+    (trainjob.py) over the same executor's kubectl, image and volume."""
     from tuneforge.runtime.errors import failed_precondition
 
     missing = [name for name in ("kubernetes_image", "kubernetes_pvc") if not getattr(config, name)]
@@ -413,7 +415,7 @@ def from_config(config: Config, root: Path) -> KubernetesExecutor:
             "KUBERNETES_NOT_CONFIGURED",
             f"training_executor = kubernetes needs {' and '.join(missing)}",
         )
-    return KubernetesExecutor(
+    k8s = KubernetesExecutor(
         kubectl=config.kubectl, namespace=config.kubernetes_namespace,
         image=config.kubernetes_image, data_root=root, pvc=config.kubernetes_pvc,
         service_account=config.kubernetes_service_account, gpus=config.kubernetes_gpus,
@@ -421,6 +423,11 @@ def from_config(config: Config, root: Path) -> KubernetesExecutor:
         secret=config.kubernetes_secret, secret_env=parse_secret_env(config.kubernetes_secret_env),
         kubectl_timeout=config.kubectl_timeout_seconds, start_budget=config.kubernetes_start_budget_seconds,
     )
+    if config.train_num_nodes > 1:
+        from tuneforge.runtime.trainjob import TrainJobExecutor
+
+        return TrainJobExecutor(k8s, num_nodes=config.train_num_nodes, num_proc_per_node=config.train_num_processes)
+    return k8s
 
 
 _PASSED_PREFIXES = ("TUNEFORGE_", "HF_", "TRANSFORMERS_", "CUDA_", "PYTHON", "OMP_")
