@@ -12,6 +12,8 @@ from tuneforge.services.registry import marker
 from tuneforge.services.registry.adapters import AdapterCatalog
 from tuneforge.services.registry.peft_files import SafetensorsError, read_safetensors_header
 
+pytestmark = pytest.mark.store_backends  # each test on SQLite and on PostgreSQL
+
 
 def test_register_from_directory_copies_files_and_records_metadata(catalog, src, data_root):
     a = catalog.import_directory("support", src(r=8))

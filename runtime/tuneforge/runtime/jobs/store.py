@@ -8,14 +8,13 @@ writing SQL against the table, so the schema can change in one place.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from tuneforge.runtime.jobs.model import QUEUED, RUNNING, TERMINAL, Job
-from tuneforge.runtime.store import Store
+from tuneforge.runtime.store import IntegrityError, Store
 
 MIGRATIONS = [
     (
@@ -147,7 +146,7 @@ class JobStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (job.id, job.service, job.kind, job.state, json.dumps(job.params), job.create_time, request_key),
             )
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             if request_key and self.by_request_key(request_key):
                 return False
             raise
@@ -200,7 +199,7 @@ class JobStore:
 
     def set_last_seq(self, job_id: str, seq: int) -> None:
         """Count events up to ``seq`` as stored (never lowers the count)."""
-        self.db.execute("UPDATE jobs SET last_seq = MAX(last_seq, ?) WHERE id = ?", (seq, job_id))
+        self.db.execute("UPDATE jobs SET last_seq = ? WHERE id = ? AND last_seq < ?", (seq, job_id, seq))
 
     def finish(self, job_id: str, state: str, reason: str, message: str) -> bool:
         """End a job that has not ended yet; False when it already had."""

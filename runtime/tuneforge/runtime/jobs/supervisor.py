@@ -126,6 +126,8 @@ class Supervisor:
                 env["CUDA_VISIBLE_DEVICES"] = kind.gpu_devices
             if kind.env:
                 env.update(kind.env(job))
+            if executor.name == "local" and self.store.db.url:  # workers that write catalog rows (PostgreSQL)
+                env["TUNEFORGE_DATABASE_URL"] = self.store.db.url
             started = await self._start_unless_stopped(job, executor, argv, env)
             if started is None:
                 await self.finalize(job.id, CANCELLED, "", "stopped on request while the worker was starting")
