@@ -205,6 +205,7 @@ class TuneforgeServer:
             stop_timeout=self.config.stop_timeout_seconds,
             worker_python=self.config.worker_python,
             executors=_executors(self.config, root),
+            lease_seconds=self.config.job_lease_seconds,
         )
         server = grpc.aio.server(
             interceptors=[ServerInterceptor(self.config.auth_token, self.metrics.observe_rpc, data_root=root)],

@@ -12,6 +12,13 @@ cannot be stored (a job's final state on a full disk) goes to the ring only.
 Rings cost memory (up to 10,000 events each), so only live jobs keep one: a job's ring is
 dropped :data:`RING_LINGER_SECONDS` after it ends (time for its followers to read the end
 from memory), and finished jobs are replayed from ``events.jsonl``.
+
+On PostgreSQL (replicas) the ``job_events`` table is the log: the seq comes from the job's
+row (locked while the event is stored, so two replicas never number one twice), events.jsonl
+is still written in the same transaction, and readers on every replica read the table — a
+ring holds only what this replica wrote, so it wakes followers but is not read. A listener
+thread (``LISTEN tuneforge_job_events``) wakes this replica's followers when any replica
+stores an event; without it they still poll once a second.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -52,10 +60,14 @@ class EventLog:
         self.jobs_dir = jobs_dir
         self._channels: dict[str, _JobChannel] = {}
         self._seqs: dict[str, int] = {}  # last seq given out, per live job
+        self._listener: threading.Thread | None = None
+        self._stop_listening = threading.Event()
 
     def append(self, job: Job, type_: str, data: dict[str, Any]) -> Event:
         """Store one event and hand it to watchers; raises the storage error if the line
         cannot be written (nothing is counted then)."""
+        if self.store.shared:
+            return self._append_shared(job, type_, data)
         event = Event(self._next_seq(job.id), time.time(), type_, data)
         job.job_dir.mkdir(parents=True, exist_ok=True)
         append_line(job.job_dir / "events.jsonl", event.to_json() + "\n")
@@ -63,6 +75,58 @@ class EventLog:
         self._publish(job.id, event)
         self.store.set_last_seq(job.id, event.seq)
         return event
+
+    def _append_shared(self, job: Job, type_: str, data: dict[str, Any]) -> Event:
+        def write(seq: int) -> Event:
+            event = Event(seq, time.time(), type_, data)
+            job.job_dir.mkdir(parents=True, exist_ok=True)
+            append_line(job.job_dir / "events.jsonl", event.to_json() + "\n")
+            return event
+
+        event = self.store.add_event(job.id, write)
+        self._seqs[job.id] = event.seq
+        self._publish(job.id, event)
+        return event
+
+    # ------------------------------------------------------------------ LISTEN (PostgreSQL)
+    def start_listening(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wake this replica's followers whenever any replica stores an event."""
+        if not self.store.shared or self._listener is not None:
+            return
+        self._stop_listening.clear()
+        self._listener = threading.Thread(target=self._listen, args=(loop,), name="tuneforge-job-events", daemon=True)
+        self._listener.start()
+
+    def stop_listening(self) -> None:
+        self._stop_listening.set()
+        if self._listener is not None:
+            self._listener.join(5)
+            self._listener = None
+
+    def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
+        while not self._stop_listening.is_set():
+            try:
+                conn = self.store.db.connect()
+            except Exception:  # noqa: BLE001 - the database is down: followers poll meanwhile
+                self._stop_listening.wait(1.0)
+                continue
+            try:
+                conn.execute("LISTEN tuneforge_job_events")
+                while not self._stop_listening.is_set():
+                    for note in conn.notifies(timeout=0.5):
+                        job_id = note.payload.rsplit(":", 1)[0]
+                        with contextlib.suppress(RuntimeError):  # the loop closed
+                            loop.call_soon_threadsafe(self._wake_followers, job_id)
+            except Exception:  # noqa: BLE001 - a dropped connection: listen again
+                self._stop_listening.wait(0.5)
+            finally:
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+    def _wake_followers(self, job_id: str) -> None:
+        channel = self._channels.get(job_id)
+        if channel is not None:
+            channel.notify()
 
     def publish_only(self, job: Job, type_: str, data: dict[str, Any]) -> Event:
         """Hand an event to live watchers without storing it (the log keeps a gap there)."""
@@ -113,6 +177,8 @@ class EventLog:
         """Stored events with seq > after_seq (ring first, file when the ring lacks them).
         From the ring it costs the new events only, not the ring's length: one call per
         watcher per wake-up, with a hundred watchers."""
+        if self.store.shared:
+            return self.store.events_after(job_id, after_seq)
         channel = self._channels.get(job_id)
         ring = channel.ring if channel else None
         if ring and ring[0].seq <= after_seq + 1:
@@ -151,6 +217,9 @@ class EventLog:
                     return
 
     def read_file(self, job_id: str) -> list[Event]:
+        """Every stored event of a job (the table on PostgreSQL, events.jsonl on SQLite)."""
+        if self.store.shared:
+            return self.store.events_after(job_id, 0)
         path = self.jobs_dir / job_id / "events.jsonl"
         events: list[Event] = []
         if not path.exists():
