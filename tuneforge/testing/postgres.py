@@ -19,8 +19,12 @@ import tempfile
 import uuid
 from pathlib import Path
 
-FAST_SETTINGS = ("-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+# fsync=off survives a killed server (the WAL is in the OS's cache), not a lost machine: fine
+# for tests. synchronous_commit=off would lose commits already acknowledged when the server is
+# killed, so a cluster a test kills (``durable=True``) keeps it on.
+FAST_SETTINGS = ("-c fsync=off -c full_page_writes=off -c max_connections=200"
                  " -c shared_buffers=16MB -c listen_addresses=127.0.0.1")  # fmt: skip
+NOT_DURABLE = " -c synchronous_commit=off"
 MISSING = "PostgreSQL is not installed (no initdb/pg_ctl on PATH or under /usr/lib/postgresql/*/bin)"
 
 
@@ -44,7 +48,8 @@ def free_port() -> int:
 class PostgresCluster:
     """One private cluster: :meth:`start`, :meth:`create_database` per test, :meth:`stop`."""
 
-    def __init__(self, base: Path | None = None, bindir: Path | None = None, user: str = "tuneforge") -> None:
+    def __init__(self, base: Path | None = None, bindir: Path | None = None, user: str = "tuneforge",
+                 durable: bool = False) -> None:
         # As root, the postgres user must reach the directory: a fresh one in the temp dir,
         # open to traverse (pytest's own temporary directories are private to root).
         self.base = Path(base) if base else Path(tempfile.mkdtemp(prefix="tuneforge-pg-"))
@@ -57,6 +62,7 @@ class PostgresCluster:
         self.sockets = self.base / "sockets"
         self.log = self.base / "postgres.log"
         self.user = user
+        self.durable = durable
         self.port = 0
         self._as_root = os.geteuid() == 0
 
@@ -83,7 +89,7 @@ class PostgresCluster:
         return self
 
     def _pg_ctl_start(self) -> None:
-        options = f"-p {self.port} -k {self.sockets} {FAST_SETTINGS}"
+        options = f"-p {self.port} -k {self.sockets} {FAST_SETTINGS}" + ("" if self.durable else NOT_DURABLE)
         done = self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "-t", "60",
                          "start", check=False)  # fmt: skip
         if done.returncode != 0:

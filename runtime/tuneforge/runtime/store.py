@@ -135,9 +135,9 @@ def open_store(root: Path, database_url: str = "", busy_timeout: float = BUSY_TI
 
     url = database_url or os.environ.get("TUNEFORGE_DATABASE_URL", "")
     if url:
-        from tuneforge.runtime.store_pg import PgStore
+        from tuneforge.runtime.store_pg import POOL_TIMEOUT_SECONDS, PgStore
 
-        return PgStore(url, timeout=min(busy_timeout, 5.0))
+        return PgStore(url, timeout=min(busy_timeout, POOL_TIMEOUT_SECONDS))
     return Store(Path(root) / STATE_DB, busy_timeout=busy_timeout)
 
 

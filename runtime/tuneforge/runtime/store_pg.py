@@ -28,7 +28,7 @@ from tuneforge.runtime import store_sql
 from tuneforge.runtime.errors import TuneforgeError, unavailable
 
 MIGRATE_LOCK = 7_244_000_001  # pg_advisory lock key: one migrating replica at a time
-POOL_TIMEOUT_SECONDS = 5.0
+POOL_TIMEOUT_SECONDS = 2.0  # how long a call waits for a connection: an RPC fails fast when the database is down
 
 
 class IntegrityError(sqlite3.IntegrityError):
@@ -118,6 +118,7 @@ class PgStore:
         )  # fmt: skip
         self._pool.open(wait=False)
         with self._errors():
+            self._pool.wait(timeout=max(timeout, 10.0))  # at start, a slow first connection is no outage
             with self._pool.connection() as conn:
                 if not self._has_json_extract(conn):
                     conn.execute(store_sql.JSON_EXTRACT_FUNCTION)

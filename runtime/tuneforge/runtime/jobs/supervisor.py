@@ -191,7 +191,7 @@ class Supervisor:
         stopping = job.cancel_requested
         while True:
             done, returncode = await executor.poll(job.id, job.worker_ref, job.pid_start, POLL_SECONDS)
-            self._drain(job, out, err, seen, final=done)
+            await self._drain_through_outages(job, out, err, seen, final=done)
             if done:
                 break
             if self.store.shared and not stopping and self._get(job.id).cancel_requested:
@@ -206,13 +206,31 @@ class Supervisor:
             for stream in ("out", "err")
         )
 
+    async def _drain_through_outages(self, job: Job, out: Tail, err: Tail, seen: Seen, final: bool) -> None:
+        """:meth:`_drain`, waiting out a database that is down (PostgreSQL restarting): the
+        worker's output stays in its files and is stored, once, when the database is back."""
+        while True:
+            try:
+                self._drain(job, out, err, seen, final)
+                return
+            except TuneforgeError as exc:
+                if exc.reason != "DATABASE_UNAVAILABLE":
+                    raise
+                log.warning("job_waits_for_database", job_id=job.id, error=str(exc))
+                await asyncio.sleep(1.0)
+
     def _drain(self, job: Job, out: Tail, err: Tail, seen: Seen, final: bool = False) -> None:
         """Store what the worker wrote since the last call: events, its result, its error.
-        ``final`` (the worker is gone): read to the end, unended last lines included."""
+        ``final`` (the worker is gone): read to the end, unended last lines included. A batch
+        that could not be stored is read again next time (the offsets go back with it)."""
         while True:
             before = (out.offset, err.offset)
-            with self.store.db.transaction():  # one commit per batch of lines, not per event
-                self._drain_once(job, out, err, seen, final)
+            try:
+                with self.store.db.transaction():  # one commit per batch of lines, not per event
+                    self._drain_once(job, out, err, seen, final)
+            except BaseException:
+                out.offset, err.offset = before
+                raise
             if not final or (out.offset, err.offset) == before:
                 return
 
