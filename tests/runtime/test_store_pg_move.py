@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
@@ -27,6 +28,8 @@ def listing(c: Client) -> dict:
         "datasets": sorted((d.name, d.record_count) for d in c.dataset.list_datasets().datasets),
         "jobs": sorted((j.id, j.kind, j.state) for j in c.jobs.list_jobs().jobs),
         "history": [(a.adapter_name, a.adapter_version) for a in c.registry.list_activations().activations],
+        "events": {j.id: [(e.seq, e.WhichOneof("kind")) for e in c.watch_job(j.id, include_logs=True)]
+                   for j in c.jobs.list_jobs().jobs},
     }
 
 
@@ -44,9 +47,15 @@ def test_migrate_store_moves_a_data_root_and_the_adapters_list_the_same(server_f
         c.registry.activate_adapter(name="alpha")
         up = c.upload_file("dataset", chats)
         c.dataset.import_dataset(upload_id=up.id, dataset_name="chats")
+        project = tmp_path / "project.zip"
+        with zipfile.ZipFile(project, "w") as zf:
+            zf.writestr("docs/guide.md", "# Guide\n\nInstall it with pip. Run it with the serve command.\n")
+        up = c.upload_file("dataset", project)
+        c.wait_job(c.dataset.generate_dataset(dataset_name="docs", project_upload_id=up.id).id)
         before = listing(c)
     srv.stop()
-    assert ("alpha", 2, True) in before["adapters"] and [d[0] for d in before["datasets"]] == ["chats"]
+    assert ("alpha", 2, True) in before["adapters"] and [d[0] for d in before["datasets"]] == ["chats", "docs"]
+    assert before["jobs"] and all(before["events"].values()), before  # a job whose events replay
 
     url = postgres_cluster.create_database()
     moved = migrate_store(root, url)

@@ -5,13 +5,15 @@ server does), the empty PostgreSQL database gets the same named migrations, and 
 rows are copied in one PostgreSQL transaction (SQLite's ``rowid`` with them, so insertion
 order is kept, and each serial column's sequence continues after the copied ids). The row
 counts of every table are compared before the commit; a database that already holds tables
-is refused, so a second run cannot mix two installs. The data root's files (datasets,
+is refused, so a second run cannot mix two installs. Each job's ``events.jsonl`` goes into
+``job_events``, the log the replicas replay on PostgreSQL. The data root's files (datasets,
 adapters, jobs) stay where they are: the replicas mount the same data root.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +59,9 @@ def move(root: Path, url: str) -> dict[str, int]:
             source.migrate(migrations)
         for migrations in migration_lists():
             target.migrate(migrations)
-        return _copy(source, target)
+        counts = _copy(source, target)
+        counts["job_events"] = _copy_event_logs(Path(root), target)
+        return counts
     finally:
         source.close()
         target.close()
@@ -106,6 +110,29 @@ def _copy(source: Store, target: PgStore) -> dict[str, int]:
                 raise failed_precondition("COUNT_MISMATCH", f"{table}: {len(rows)} rows in state.db, {copied} copied")
             counts[table] = copied
     return counts
+
+
+def _copy_event_logs(root: Path, target: PgStore) -> int:
+    """Each job's events.jsonl into ``job_events`` (on PostgreSQL the table is the log every
+    replica replays); a line cut by a crash is skipped, as the SQLite engine skips it."""
+    from tuneforge.runtime.jobs.events import EventLog
+
+    copied = 0
+    reader = EventLog.__new__(EventLog)
+    reader.jobs_dir = root / "jobs"
+    reader.store = type("_FileOnly", (), {"shared": False})()  # type: ignore[assignment]
+    with target.transaction() as conn:
+        for row in conn.execute("SELECT id FROM jobs ORDER BY rowid").fetchall():
+            events = reader.read_file(row["id"])
+            with conn.raw.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO job_events(job_id, seq, time, type, data) VALUES (%s, %s, %s, %s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    [(row["id"], e.seq, e.time, e.type, json.dumps(e.data, ensure_ascii=False, default=str))
+                     for e in events],
+                )  # fmt: skip
+            copied += len(events)
+    return copied
 
 
 def _pg_columns(conn: Any, table: str) -> dict[str, str]:
