@@ -20,6 +20,7 @@ PY="$VENV/bin/python"
   -e ./services/registry -e "./services/dataset[voice]" -e ./services/trainer -e ./services/tts \
   -e ".[web,dev,export]"
 scripts/setup_browser.sh
+scripts/setup_postgres.sh
 scripts/setup_tts_env.sh "$PY" >/dev/null
 scripts/setup_export_env.sh "$PY"
 # The real vLLM (CPU build) in a virtualenv of its own, cached under ~/.cache/tuneforge: the

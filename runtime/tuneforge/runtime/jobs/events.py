@@ -15,10 +15,12 @@ from memory), and finished jobs are replayed from ``events.jsonl``.
 
 On PostgreSQL (replicas) the ``job_events`` table is the log: the seq comes from the job's
 row (locked while the event is stored, so two replicas never number one twice), events.jsonl
-is still written in the same transaction, and readers on every replica read the table — a
-ring holds only what this replica wrote, so it wakes followers but is not read. A listener
-thread (``LISTEN tuneforge_job_events``) wakes this replica's followers when any replica
-stores an event; without it they still poll once a second.
+is still written in the same transaction. Rings fill from the table, never at append: a
+listener thread (``LISTEN tuneforge_job_events``) hears each committed event of any replica
+and one read brings the job's ring up to date for all of this replica's followers (a
+follower whose ring does not reach back far enough reads the table). A notification missed
+while the listener reconnects is caught up on by its reconnect and by the followers'
+once-a-second check.
 """
 
 from __future__ import annotations
@@ -84,8 +86,7 @@ class EventLog:
             return event
 
         event = self.store.add_event(job.id, write)
-        self._seqs[job.id] = event.seq
-        self._publish(job.id, event)
+        self._seqs[job.id] = event.seq  # the ring fills from the table once committed (NOTIFY)
         return event
 
     # ------------------------------------------------------------------ LISTEN (PostgreSQL)
@@ -112,21 +113,41 @@ class EventLog:
                 continue
             try:
                 conn.execute("LISTEN tuneforge_job_events")
+                with contextlib.suppress(RuntimeError):  # (re)connected: catch up on what was missed
+                    loop.call_soon_threadsafe(self._refresh_all)
                 while not self._stop_listening.is_set():
                     for note in conn.notifies(timeout=0.5):
-                        job_id = note.payload.rsplit(":", 1)[0]
-                        with contextlib.suppress(RuntimeError):  # the loop closed
-                            loop.call_soon_threadsafe(self._wake_followers, job_id)
+                        job_id, _, seq = note.payload.rpartition(":")
+                        with contextlib.suppress(RuntimeError, ValueError):  # the loop closed
+                            loop.call_soon_threadsafe(self._wake_followers, job_id, int(seq))
             except Exception:  # noqa: BLE001 - a dropped connection: listen again
                 self._stop_listening.wait(0.5)
             finally:
                 with contextlib.suppress(Exception):
                     conn.close()
 
-    def _wake_followers(self, job_id: str) -> None:
+    def _wake_followers(self, job_id: str, seq: int) -> None:
+        """An event ``seq`` of ``job_id`` was committed (by any replica): bring the job's ring
+        up to date with one read of the table, for all of this replica's followers at once."""
         channel = self._channels.get(job_id)
-        if channel is not None:
-            channel.notify()
+        if channel is not None and (not channel.ring or channel.ring[-1].seq < seq):
+            self.refresh(job_id, seq - 1)
+
+    def refresh(self, job_id: str, start_after: int | None = None) -> None:
+        """Append the job's committed events newer than its ring (PostgreSQL), wake followers."""
+        channel = self._channels.get(job_id)
+        if channel is None:
+            return
+        ring = channel.ring
+        last = ring[-1].seq if ring else start_after
+        if last is not None:
+            with contextlib.suppress(Exception):  # the database is down: followers poll on
+                ring.extend(self.store.events_after(job_id, last))
+        channel.notify()
+
+    def _refresh_all(self) -> None:
+        for job_id in list(self._channels):
+            self.refresh(job_id)
 
     def publish_only(self, job: Job, type_: str, data: dict[str, Any]) -> Event:
         """Hand an event to live watchers without storing it (the log keeps a gap there)."""
@@ -177,8 +198,6 @@ class EventLog:
         """Stored events with seq > after_seq (ring first, file when the ring lacks them).
         From the ring it costs the new events only, not the ring's length: one call per
         watcher per wake-up, with a hundred watchers."""
-        if self.store.shared:
-            return self.store.events_after(job_id, after_seq)
         channel = self._channels.get(job_id)
         ring = channel.ring if channel else None
         if ring and ring[0].seq <= after_seq + 1:
@@ -207,11 +226,15 @@ class EventLog:
                 ended = event.type == "state" and event.data.get("state") in TERMINAL
                 if types is None or event.type in types:
                     yield event
+            if ended and self.store.shared and job_id in self._channels:
+                self.release_later(job_id)  # a job another replica supervised: its ring goes too
             if not follow or ended or waiter is None:
                 return
             try:
                 await asyncio.wait_for(waiter.wait(), timeout=1.0)
             except asyncio.TimeoutError:
+                if self.store.shared:
+                    self.refresh(job_id)  # a notification missed (the listener reconnecting)
                 job = get(job_id)  # a safety net: an end this log will never show
                 if job.terminal and job.last_seq <= last:
                     return
