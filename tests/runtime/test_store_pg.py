@@ -5,6 +5,7 @@ SQL the components write once is said right in PostgreSQL's dialect."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from pathlib import Path
@@ -80,3 +81,39 @@ def test_postgresql_restarting_mid_job_loses_no_event(server_factory, own_cluste
         assert steps == list(range(1, 31)), "a log line was lost or repeated across the restart"
         seqs = [e.seq for e in c.watch_job(job.id, include_logs=True)]
         assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_the_gpu_lock_and_the_activation_lock_hold_across_replicas(own_cluster):
+    from tuneforge.runtime.jobs.scheduler import AdvisoryGpuLock
+    from tuneforge.runtime.store_locks import StoreLock
+    from tuneforge.runtime.store_pg import PgStore
+
+    url = own_cluster.create_database()
+    one, two = PgStore(url), PgStore(url)  # two replicas' stores
+    try:
+        first, second = AdvisoryGpuLock(one, "host-a", "1"), AdvisoryGpuLock(two, "host-a", "1")
+        assert first.try_acquire() and not second.try_acquire()
+        assert AdvisoryGpuLock(two, "host-b", "1").try_acquire(), "another host's GPU is another lock"
+        first.release()
+        assert second.try_acquire()
+        second.release()
+
+        async def race() -> list[str]:
+            order: list[str] = []
+            a, b = StoreLock(one, "tuneforge-activation:x"), StoreLock(two, "tuneforge-activation:x")
+
+            async def hold(lock: StoreLock, name: str, seconds: float) -> None:
+                async with lock:
+                    order.append(f"{name} in")
+                    await asyncio.sleep(seconds)
+                    order.append(f"{name} out")
+
+            first_task = asyncio.create_task(hold(a, "a", 0.5))
+            await asyncio.sleep(0.1)
+            await asyncio.gather(first_task, hold(b, "b", 0))
+            return order
+
+        assert asyncio.run(race()) == ["a in", "a out", "b in", "b out"]
+    finally:
+        one.close()
+        two.close()
