@@ -47,7 +47,7 @@ def database_url(store_backend, request):
         yield ""
         return
     cluster = request.getfixturevalue("postgres_cluster")
-    url = cluster.create_database()
+    url = cluster.create_database(template=cluster.migrated_template())  # migrated once per run
     yield url
     cluster.drop_database(url)
 

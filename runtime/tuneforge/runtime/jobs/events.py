@@ -116,7 +116,7 @@ class EventLog:
                 with contextlib.suppress(RuntimeError):  # (re)connected: catch up on what was missed
                     loop.call_soon_threadsafe(self._refresh_all)
                 while not self._stop_listening.is_set():
-                    for note in conn.notifies(timeout=0.5):
+                    for note in conn.notifies(timeout=0.2):
                         job_id, _, seq = note.payload.rpartition(":")
                         with contextlib.suppress(RuntimeError, ValueError):  # the loop closed
                             loop.call_soon_threadsafe(self._wake_followers, job_id, int(seq))
