@@ -40,16 +40,27 @@ def store_backend(request) -> str:
     return getattr(request, "param", "sqlite")
 
 
-@pytest.fixture
-def database_url(store_backend, request):
-    """"" (SQLite under the data root) or a fresh PostgreSQL database of the session's cluster."""
+def _database(store_backend, request, migrated: bool):
     if store_backend != "postgresql":
         yield ""
         return
     cluster = request.getfixturevalue("postgres_cluster")
-    url = cluster.create_database(template=cluster.migrated_template())  # migrated once per run
+    url = cluster.create_database(template=cluster.migrated_template() if migrated else "")
     yield url
     cluster.drop_database(url)
+
+
+@pytest.fixture
+def database_url(store_backend, request):
+    """"" (SQLite under the data root) or a fresh PostgreSQL database of the session's cluster,
+    with every component's migrations applied (copied from a template migrated once per run)."""
+    yield from _database(store_backend, request, migrated=True)
+
+
+@pytest.fixture
+def empty_database_url(store_backend, request):
+    """As ``database_url``, but an empty database: for tests of what migrations do."""
+    yield from _database(store_backend, request, migrated=False)
 
 
 @pytest.fixture

@@ -122,11 +122,11 @@ def test_leftover_staging_and_trash_dirs_are_swept_on_open(store, data_root, cat
     assert adapters_listing(data_root) == []
 
 
-def test_catalog_survives_reopen(data_root, src, database_url):
-    s = open_store(data_root, database_url)
+def test_catalog_survives_reopen(data_root, src, empty_database_url):
+    s = open_store(data_root, empty_database_url)
     AdapterCatalog(s, data_root).import_directory("keep", src(), )
     s.close()
-    s2 = open_store(data_root, database_url)
+    s2 = open_store(data_root, empty_database_url)
     assert AdapterCatalog(s2, data_root).get("keep").version == 1
     s2.close()
 

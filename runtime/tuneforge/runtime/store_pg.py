@@ -119,7 +119,8 @@ class PgStore:
         self._pool.open(wait=False)
         with self._errors():
             self._pool.wait(timeout=max(timeout, 10.0))  # at start, a slow first connection is no outage
-            with self._pool.connection() as conn:
+            with self._pool.connection() as conn, conn.transaction():  # replicas starting together: one at a time
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
                 if not self._has_json_extract(conn):
                     conn.execute(store_sql.JSON_EXTRACT_FUNCTION)
                 conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
