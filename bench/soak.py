@@ -15,6 +15,12 @@ Targets (issue 11): RSS growth under 20 MB over 200 jobs; p99 event delivery und
 with 100 watchers.
 
     python bench/soak.py --jobs 200 --watchers 100 --watched 5
+
+With ``--database-url postgresql://…`` (or ``--database-url auto``: a private cluster from
+tuneforge.testing.postgres) the same run follows on PostgreSQL with ``--replicas`` servers
+(default 2) on one database and one data root: jobs are created through the first, the
+watchers are spread over all of them (so most see jobs another replica supervises, through
+LISTEN/NOTIFY), and the RSS is each replica's. Both reports print side by side.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ WORKER = REPO / "tests" / "runtime" / "worker_script.py"
 
 
 # ----------------------------------------------------------------- the server (child)
-def serve(data_root: str) -> None:
+def serve(data_root: str, database_url: str = "") -> None:
     """Run the server; read ``create <json params>`` lines on stdin, answer the job id."""
     from tuneforge.runtime.jobs import JobKind
     from tuneforge.runtime.logging import configure_logging
@@ -44,7 +50,8 @@ def serve(data_root: str) -> None:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     configure_logging("warning")
-    srv = ServerThread(data_root, services=("dataset",), log_level="warning").start()
+    extra = {"database_url": database_url} if database_url else {}
+    srv = ServerThread(data_root, services=("dataset",), log_level="warning", **extra).start()
     srv.engine.register_kind(JobKind(
         name="soak", service="dataset",
         command=lambda job: [sys.executable, str(WORKER), "--spec", str(job.spec_path)],
@@ -69,12 +76,12 @@ def rss_mb(pid: int) -> float:
 
 
 class Server:
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, database_url: str = "") -> None:
         from tuneforge.testing.paths import source_path
 
         env = {**os.environ, "PYTHONPATH": source_path()}
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", root], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+        argv = [sys.executable, __file__, "--serve", root] + (["--database-url", database_url] if database_url else [])
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         self.port = json.loads(self.proc.stdout.readline())["port"]  # type: ignore[union-attr]
 
     def create(self, params: dict) -> str:
@@ -110,18 +117,18 @@ async def wait_ended(stub, job_id: str) -> None:
         pass
 
 
-async def drive(server: Server, args: argparse.Namespace) -> dict:
+async def drive(servers: list[Server], args: argparse.Namespace) -> dict:
     import grpc
     from tuneforge.jobs.v1 import jobs_pb2_grpc
 
-    target = f"127.0.0.1:{server.port}"
-    channels = [grpc.aio.insecure_channel(target) for _ in range(4)]
+    server = servers[0]
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{servers[i % len(servers)].port}") for i in range(4)]
     stubs = [jobs_pb2_grpc.JobServiceStub(ch) for ch in channels]
     quick = {"steps": args.steps, "sleep": args.sleep}
     for _ in range(args.warmup):
         await wait_ended(stubs[0], server.create(quick))
     await asyncio.sleep(3)  # rings of the warm-up jobs released
-    before = rss_mb(server.proc.pid)
+    before = [rss_mb(srv.proc.pid) for srv in servers]
     every = max(1, args.jobs // max(1, args.watched))
     delays: list[float] = []
     crowds, ends = [], []
@@ -142,14 +149,15 @@ async def drive(server: Server, args: argparse.Namespace) -> dict:
         complete += sum(1 for seqs in results if seqs == list(range(1, len(seqs) + 1)) and seqs == results[0])
     elapsed = time.time() - started
     await asyncio.sleep(4)  # let the last rings go
-    after = rss_mb(server.proc.pid)
+    after = [rss_mb(srv.proc.pid) for srv in servers]
     for ch in channels:
         await ch.close()
     delays.sort()
     pick = (lambda q: delays[min(len(delays) - 1, int(q * len(delays)))] * 1000) if delays else (lambda q: float("nan"))
     return {
         "jobs": args.jobs, "seconds": round(elapsed, 1), "jobs_per_second": round(args.jobs / elapsed, 2),
-        "rss_before_mb": round(before, 1), "rss_after_mb": round(after, 1), "rss_growth_mb": round(after - before, 1),
+        "replicas": len(servers), "rss_before_mb": [round(b, 1) for b in before],
+        "rss_after_mb": [round(a, 1) for a in after], "rss_growth_mb": [round(a - b, 1) for a, b in zip(after, before)],
         "watched_jobs": len(crowds), "watchers_per_job": args.watchers,
         "watchers_with_every_event": f"{complete}/{len(crowds) * args.watchers}", "events_delivered": len(delays),
         "delivery_ms_p50": round(pick(0.50), 2), "delivery_ms_p99": round(pick(0.99), 2),
@@ -160,6 +168,8 @@ async def drive(server: Server, args: argparse.Namespace) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", metavar="DATA_ROOT", help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", default="", help="also run on PostgreSQL (a URL, or 'auto': a private cluster)")
+    parser.add_argument("--replicas", type=int, default=2, help="servers on the PostgreSQL database")
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--watchers", type=int, default=100)
     parser.add_argument("--watched", type=int, default=5, help="how many of the jobs get the watchers")
@@ -171,16 +181,31 @@ def main() -> int:
                         help="seconds per step of a watched job (each step is 3-4 events)")
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.database_url)
         return 0
-    with tempfile.TemporaryDirectory(prefix="tuneforge-soak-") as root:
-        server = Server(root)
+    reports = {"sqlite": run(args, "", 1)}
+    if args.database_url == "auto":
+        from tuneforge.testing.postgres import PostgresCluster
+
+        cluster = PostgresCluster().start()
         try:
-            report = asyncio.run(drive(server, args))
+            reports["postgresql"] = run(args, cluster.create_database(), args.replicas)
         finally:
-            server.close()
-    print(json.dumps(report, indent=2))
+            cluster.remove()
+    elif args.database_url:
+        reports["postgresql"] = run(args, args.database_url, args.replicas)
+    print(json.dumps(reports if args.database_url else reports["sqlite"], indent=2))
     return 0
+
+
+def run(args: argparse.Namespace, database_url: str, replicas: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="tuneforge-soak-") as root:
+        servers = [Server(root, database_url) for _ in range(replicas)]
+        try:
+            return asyncio.run(drive(servers, args))
+        finally:
+            for server in servers:
+                server.close()
 
 
 if __name__ == "__main__":

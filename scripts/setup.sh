@@ -23,6 +23,7 @@ PY="$VENV/bin/python"
 "$PY" -m pip install -q "torch==2.13.0" -e ".[distributed]"
 scripts/setup_browser.sh
 scripts/setup_slurm.sh
+scripts/setup_postgres.sh
 scripts/setup_tts_env.sh "$PY" >/dev/null
 scripts/setup_export_env.sh "$PY"
 # The real vLLM (CPU build) in a virtualenv of its own, cached under ~/.cache/tuneforge: the

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import threading
 import zipfile
 from pathlib import Path
 
 from tuneforge.client import Client
+
+pytestmark = pytest.mark.store_backends  # each test on SQLite and on PostgreSQL
 
 def concurrently(target: str, n: int, call):
     """Run ``call(client)`` from ``n`` threads (own channels) released at once; results or errors."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tuneforge.runtime.store import Store
+from tuneforge.runtime.store import Store, open_store
 from tuneforge.services.registry.adapters import AdapterCatalog
 from tuneforge.testing.fake_vllm import FakeVllm
 
@@ -21,8 +21,8 @@ def data_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(data_root: Path):
-    s = Store(data_root / "state.db")
+def store(data_root: Path, empty_database_url: str):
+    s = open_store(data_root, empty_database_url)  # empty: some tests pin what a migration does
     yield s
     s.close()
 

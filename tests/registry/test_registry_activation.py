@@ -15,6 +15,8 @@ from tuneforge.services.registry.activation import ActivationManager
 from tuneforge.services.registry.activation_records import VllmState
 from tuneforge.services.registry.vllm import VllmController
 
+pytestmark = pytest.mark.store_backends  # each test on SQLite and on PostgreSQL
+
 
 def _manager(catalog, mode="none", url="", **kw) -> ActivationManager:
     ctl_kw = {k: kw.pop(k) for k in list(kw) if k in ("max_lora_rank", "restart_command", "restart_timeout",

@@ -7,10 +7,12 @@ import pytest
 
 from registry_helpers import BASE, adapters_listing, make_adapter, write_safetensors
 from tuneforge.runtime.errors import Code, TuneforgeError
-from tuneforge.runtime.store import Store
+from tuneforge.runtime.store import open_store
 from tuneforge.services.registry import marker
 from tuneforge.services.registry.adapters import AdapterCatalog
 from tuneforge.services.registry.peft_files import SafetensorsError, read_safetensors_header
+
+pytestmark = pytest.mark.store_backends  # each test on SQLite and on PostgreSQL
 
 
 def test_register_from_directory_copies_files_and_records_metadata(catalog, src, data_root):
@@ -120,11 +122,11 @@ def test_leftover_staging_and_trash_dirs_are_swept_on_open(store, data_root, cat
     assert adapters_listing(data_root) == []
 
 
-def test_catalog_survives_reopen(data_root, src):
-    s = Store(data_root / "state.db")
+def test_catalog_survives_reopen(data_root, src, empty_database_url):
+    s = open_store(data_root, empty_database_url)
     AdapterCatalog(s, data_root).import_directory("keep", src(), )
     s.close()
-    s2 = Store(data_root / "state.db")
+    s2 = open_store(data_root, empty_database_url)
     assert AdapterCatalog(s2, data_root).get("keep").version == 1
     s2.close()
 

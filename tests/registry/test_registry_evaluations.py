@@ -17,6 +17,8 @@ from tuneforge.runtime.store import Store
 from tuneforge.services.registry.eval_gate import check_activation
 from tuneforge.services.registry.evaluations import MIGRATIONS, EvaluationStore, summary
 
+pytestmark = pytest.mark.store_backends  # each test on SQLite and on PostgreSQL
+
 
 def _report(base_score: float, adapter_score: float) -> dict:
     return {"base": {"style_score": base_score, "eval_loss": 7.0},

@@ -27,6 +27,8 @@ from tuneforge.registry.v1 import registry_pb2_grpc
 from tuneforge.services.registry import marker
 from tuneforge.testing.fake_vllm import FakeVllm
 
+pytestmark = pytest.mark.store_backends  # each test on SQLite and on PostgreSQL
+
 APPLIED = pb.Activation.VLLM_STATE_APPLIED
 PENDING = pb.Activation.VLLM_STATE_PENDING
 FAILED = pb.Activation.VLLM_STATE_FAILED

@@ -8,6 +8,8 @@ from registry_helpers import make_adapter
 
 from tuneforge.client import FailedPrecondition, InvalidArgument
 
+pytestmark = pytest.mark.store_backends  # each test on SQLite and on PostgreSQL
+
 FORGOTTEN = "ADAPTER_TRAINED_ON_FORGOTTEN_DATA"
 
 

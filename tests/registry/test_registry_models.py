@@ -11,6 +11,8 @@ from tuneforge.registry.v1 import registry_pb2 as pb
 
 from tuneforge.runtime.checksums import write_checksums
 
+pytestmark = pytest.mark.store_backends  # each test on SQLite and on PostgreSQL
+
 GGUF = pb.EXPORT_FORMAT_GGUF
 
 

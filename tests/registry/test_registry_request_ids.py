@@ -3,9 +3,13 @@ request_id answers what the first call created instead of registering a second v
 
 from __future__ import annotations
 
+import pytest
+
 from registry_helpers import make_adapter
 
 from tuneforge.client import AlreadyExists, Client
+
+pytestmark = pytest.mark.store_backends  # each test on SQLite and on PostgreSQL
 
 
 def test_a_retried_registration_returns_the_first_version(server, tmp_path):

@@ -4,6 +4,8 @@ that lands before the worker's pid is known still stops it; finished jobs keep n
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import errno
 import os
@@ -16,6 +18,8 @@ from tuneforge.client import Client
 from tuneforge.common.v1 import common_pb2
 from tuneforge.runtime.executors import pid_alive
 from tuneforge.runtime.jobs import JobKind
+
+pytestmark = pytest.mark.store_backends  # each test on SQLite and on PostgreSQL
 
 WORKER = Path(__file__).with_name("worker_script.py")
 State = common_pb2.Job

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.store_backends
+
 from tuneforge.client import Client, FailedPrecondition, InvalidArgument, NotFound, job_result
 from tuneforge.common.v1 import common_pb2
 from tuneforge.runtime.jobs import JobKind

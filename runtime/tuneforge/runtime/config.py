@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -269,6 +270,15 @@ class Config:
     slurm_start_budget_seconds: float = field(
         default=120.0, metadata={"help": "how long submitting or stopping a training job retries through Slurm errors"}
     )
+    # -- control plane on PostgreSQL (docs/operations.md, "PostgreSQL")
+    database_url: str = field(
+        default="",
+        metadata={"help": "empty: SQLite under the data root; postgresql://user:pass@host/db: PostgreSQL shared by replicas"},
+    )
+    job_lease_seconds: float = field(
+        default=15.0,
+        metadata={"help": "PostgreSQL: how long a replica's hold on a running job lasts unrenewed before another takes it over"},
+    )
 
     @property
     def root(self) -> Path:
@@ -375,5 +385,7 @@ def describe(config: Config, origin: dict[str, str]) -> list[tuple[str, str, str
     for f in fields(Config):
         value = getattr(config, f.name)
         shown = "***" if f.name in _SECRET_FIELDS and value else str(value)
+        if f.name == "database_url":  # its password, not the rest
+            shown = re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", shown)
         rows.append((f.name, shown, origin.get(f.name, "default"), f.metadata.get("help", "")))
     return rows

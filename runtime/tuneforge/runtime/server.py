@@ -34,9 +34,8 @@ from tuneforge.runtime.job_service import JobServicer
 from tuneforge.runtime.jobs import JobEngine
 from tuneforge.runtime.logging import get_logger
 from tuneforge.runtime.metrics import Metrics
-from tuneforge.runtime.paths import STATE_DB
 from tuneforge.runtime.server_lock import ServerLock
-from tuneforge.runtime.store import Store
+from tuneforge.runtime.store import Store, open_store
 
 SERVICES = ("dataset", "trainer", "tts", "registry")
 MIN_TOKEN_CHARS = 16  # for a bind beyond loopback
@@ -167,7 +166,7 @@ class TuneforgeServer:
         check_bind_policy(self.config)
         root = self.config.root
         root.mkdir(parents=True, exist_ok=True)
-        if Store.single_server:  # one server per service on this data root, for the process's life
+        if not self.config.database_url:  # SQLite: one server per service on this data root, for the process's life
             self._lock = ServerLock(root, self.services)
             self._lock.acquire()
         try:
@@ -177,7 +176,7 @@ class TuneforgeServer:
             raise
 
     async def _start(self, root: Path) -> int:
-        store = Store(root / STATE_DB, busy_timeout=self.config.database_busy_timeout_seconds)
+        store = open_store(root, self.config.database_url, self.config.database_busy_timeout_seconds)
         try:
             store.check()
         except BaseException:
@@ -189,6 +188,7 @@ class TuneforgeServer:
             stop_timeout=self.config.stop_timeout_seconds,
             worker_python=self.config.worker_python,
             executors=_executors(self.config, root),
+            lease_seconds=self.config.job_lease_seconds,
         )
         server = grpc.aio.server(
             interceptors=[ServerInterceptor(self.config.auth_token, self.metrics.observe_rpc, data_root=root)],

@@ -1,4 +1,6 @@
-"""The SQLite store under the data root (``state.db``, WAL mode, named migrations).
+"""The store: SQLite under the data root (``state.db``, WAL mode) by default, PostgreSQL when
+``database_url`` names one (``store_pg.PgStore``, the same interface); :func:`open_store`
+picks. Named migrations, one set for both backends (``store_sql`` says them in PostgreSQL's).
 
 Each component owns its tables and declares them as an ordered list of named migrations
 (``[("registry_0001_adapters", "CREATE TABLE ...")]``); :meth:`Store.migrate` applies the
@@ -18,6 +20,7 @@ from typing import Any
 from tuneforge.runtime.store_errors import corrupt, unusable
 
 Migration = tuple[str, str]
+IntegrityError = sqlite3.IntegrityError  # both backends raise this (PostgreSQL's a subclass)
 BUSY_TIMEOUT_SECONDS = 30.0  # how long a statement waits for a lock another process holds
 
 
@@ -29,6 +32,8 @@ class Store:
     """
 
     single_server = True
+    dialect = "sqlite"
+    url = ""
 
     def __init__(self, path: Path | str, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         """Open (and create) the database; a corrupt, locked or unreadable file raises a
@@ -121,13 +126,28 @@ class Store:
             self._conn.close()
 
 
+def open_store(root: Path, database_url: str = "", busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Any:
+    """The store a server or a worker uses: PostgreSQL when ``database_url`` (or, for a
+    worker, ``$TUNEFORGE_DATABASE_URL``) names one, else ``<root>/state.db``."""
+    import os
+
+    from tuneforge.runtime.paths import STATE_DB
+
+    url = database_url or os.environ.get("TUNEFORGE_DATABASE_URL", "")
+    if url:
+        from tuneforge.runtime.store_pg import POOL_TIMEOUT_SECONDS, PgStore
+
+        return PgStore(url, timeout=min(busy_timeout, POOL_TIMEOUT_SECONDS))
+    return Store(Path(root) / STATE_DB, busy_timeout=busy_timeout)
+
+
 def _exec_script(conn: sqlite3.Connection, sql: str) -> None:
     # executescript() would COMMIT the open transaction; run statements one by one instead.
-    for statement in _split_statements(sql):
+    for statement in split_statements(sql):
         conn.execute(statement)
 
 
-def _split_statements(sql: str) -> list[str]:
+def split_statements(sql: str) -> list[str]:
     statements, buf = [], ""
     for line in sql.splitlines(keepends=True):
         buf += line

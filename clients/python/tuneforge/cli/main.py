@@ -1,6 +1,7 @@
 """`tuneforge`: run the services, inspect config, and drive everything from a shell.
 
     tuneforge serve all|dataset|trainer|tts|registry [--port PORT] [--data-root DIR] [--web-port PORT]
+    tuneforge admin migrate-store --to postgresql://… [--data-root DIR]
     tuneforge config show
     tuneforge health [--target HOST:PORT]
     tuneforge dataset ... | train ... | adapters ... | tts ... | demo | web
@@ -94,6 +95,31 @@ async def _announced(console: Any) -> Any:
         yield url
 
 
+def _migrate_store(args: argparse.Namespace) -> int:
+    try:
+        from tuneforge.runtime.config import load_config
+        from tuneforge.runtime.errors import TuneforgeError
+        from tuneforge.runtime.store_move import move
+        from tuneforge.runtime.store_pg import redact
+    except ModuleNotFoundError as exc:
+        return server_parts_missing("admin migrate-store", exc, "tuneforge-runtime")
+
+    if not args.to.startswith(("postgresql://", "postgres://")):
+        print("error: --to must be a postgresql:// URL", file=sys.stderr)
+        return 2
+    try:
+        config, _ = load_config(args.config, {"data_root": args.data_root})
+        counts = move(config.root, args.to)
+    except TuneforgeError as exc:
+        print(f"error: {exc.reason}: {exc}", file=sys.stderr)
+        return 1
+    for table, n in counts.items():
+        print(f"{table:<32} {n:>8} rows")
+    print(f"moved {sum(counts.values())} rows in {len(counts)} tables from {config.root} to {redact(args.to)}; "
+          f"serve with database_url (TUNEFORGE_DATABASE_URL) set to it")
+    return 0
+
+
 def _config_show(args: argparse.Namespace) -> int:
     try:
         from tuneforge.runtime.config import describe, load_config
@@ -173,6 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     health = sub.add_parser("health", help="check a server's health, per service", parents=[client_options()])
     health.set_defaults(func=_health)
+
+    admin = sub.add_parser("admin", help="operator tasks on a data root (servers stopped)")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    move = admin_sub.add_parser("migrate-store", help="copy a data root's SQLite state into an empty PostgreSQL database")
+    move.add_argument("--to", required=True, metavar="postgresql://…", help="the empty database (then set database_url to it)")
+    move.add_argument("--data-root", default=None, help="data root holding state.db (default ./var or $TUNEFORGE_HOME)")
+    move.add_argument("--config", default=None)
+    move.set_defaults(func=_migrate_store)
 
     for group in COMMAND_GROUPS:
         try:

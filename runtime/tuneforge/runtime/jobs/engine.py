@@ -40,6 +40,7 @@ class JobEngine:
         stop_timeout: float = 300.0,
         worker_python: str = "",
         executors: dict[str, Executor] | None = None,
+        lease_seconds: float = 15.0,
     ) -> None:
         self.executors: dict[str, Executor] = {"local": LocalExecutor(), **(executors or {})}
         self.store = store
@@ -49,7 +50,7 @@ class JobEngine:
         self.stop_timeout = stop_timeout
         self.worker_python = worker_python or sys.executable
         self.kinds: dict[str, JobKind] = {}
-        self.job_store = JobStore(store, self.jobs_dir)
+        self.job_store = JobStore(store, self.jobs_dir, lease_seconds)
         self.events = EventLog(self.job_store, self.jobs_dir)
         self.scheduler = Scheduler(self.job_store, root, self.kinds, max_parallel_jobs)
         self.supervisor = Supervisor(self.job_store, self.events, self.scheduler, self.kinds, self.executors,
@@ -64,6 +65,7 @@ class JobEngine:
 
     async def start(self) -> None:
         """Start dispatching; jobs left RUNNING by an earlier process are reconciled first."""
+        self.events.start_listening(asyncio.get_running_loop())
         await self.supervisor.reconcile()
         self._dispatcher = asyncio.create_task(self._dispatch_loop())
 
@@ -84,6 +86,10 @@ class JobEngine:
                 await self._dispatcher
         await self.supervisor.close()
         self.scheduler.release_all()
+        self.events.stop_listening()
+        if self.job_store.shared:
+            with contextlib.suppress(Exception):  # the database is down: the leases run out by themselves
+                self.job_store.release_leases()
 
     # ------------------------------------------------------------------ API
     async def create(self, kind: str, params: dict[str, Any], *, request_id: str = "") -> Job:
@@ -147,7 +153,8 @@ class JobEngine:
             job = self.get(job_id)
         if job.state == RUNNING and not job.cancel_requested:
             self.job_store.request_cancel(job_id)
-            self.supervisor.stop(job)
+            if not self.job_store.shared or job.id in self.supervisor.running:
+                self.supervisor.stop(job)  # else the replica holding the job stops it
         return self.get(job_id)
 
     def events_after(self, job_id: str, after_seq: int) -> list[Event]:
@@ -181,6 +188,7 @@ class JobEngine:
         while the store could not write costs a second, never the queue."""
         while not self._closing:
             try:
+                self.supervisor.renew_leases()
                 self.supervisor.sweep()
                 await self.supervisor.reconcile()
                 for job in self.scheduler.next_jobs():

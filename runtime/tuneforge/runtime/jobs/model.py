@@ -66,6 +66,9 @@ class Job:
     job_dir: Path = Path()
     executor: str = "local"
     external_id: str = ""
+    owner: str = ""  # the replica supervising it (jobs.store.JobStore.owner)
+    lease_until: float = 0.0
+    worker_host: str = ""
 
     @property
     def spec_path(self) -> Path:

@@ -5,13 +5,20 @@ Queued jobs start in order. Jobs whose kind needs the GPU take the GPU lock (a `
 separate processes); one blocked GPU job keeps later jobs of the same GPU waiting (FIFO per
 GPU). Other jobs run up to ``max_parallel_jobs`` at once. Kinds run by a cluster executor
 (Kubernetes) take no local lock: the cluster schedules its own GPUs.
+
+On PostgreSQL (replicas, several hosts) the GPU lock is a session advisory lock of the
+database keyed by host and devices (:class:`AdvisoryGpuLock`): it holds across replicas on
+one host, and PostgreSQL drops it when the holding replica's connection dies (kill -9).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 from tuneforge.runtime.jobs.model import QUEUED, Job, JobKind
 from tuneforge.runtime.jobs.store import JobStore
@@ -45,14 +52,48 @@ class GpuLock:
             self._fd = None
 
 
+class AdvisoryGpuLock:
+    """The GPU lock on PostgreSQL: ``pg_try_advisory_lock`` on a connection of its own,
+    held while the job runs; the key is ``tuneforge-gpu:<host>:<devices>``."""
+
+    def __init__(self, db: Any, host: str, devices: str) -> None:
+        self.db = db
+        self.name = f"tuneforge-gpu:{host}:{devices or 'default'}"
+        self.key = int.from_bytes(hashlib.sha256(self.name.encode()).digest()[:8], "big", signed=True)
+        self._conn: Any = None
+
+    def try_acquire(self) -> bool:
+        if self._conn is not None:
+            return False
+        conn = self.db.connect()
+        try:
+            taken = bool(conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()[0])
+        except BaseException:
+            conn.close()
+            raise
+        if not taken:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # closing the session frees the lock anyway
+                conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
 class Scheduler:
     def __init__(self, store: JobStore, root: Path, kinds: dict[str, JobKind], max_parallel: int) -> None:
         self.store = store
         self.root = root
         self.kinds = kinds
         self.max_parallel = max(1, max_parallel)
-        self._locks: dict[str, GpuLock] = {}
-        self._held: dict[str, GpuLock] = {}
+        self._locks: dict[str, GpuLock | AdvisoryGpuLock] = {}
+        self._held: dict[str, GpuLock | AdvisoryGpuLock] = {}
 
     def next_jobs(self) -> list[Job]:
         """Claim (QUEUED → RUNNING) every queued job that may start now, taking its lock."""
@@ -116,7 +157,8 @@ class Scheduler:
     def holds(self, job_id: str) -> bool:
         return job_id in self._held
 
-    def gpu_lock(self, devices: str) -> GpuLock:
+    def gpu_lock(self, devices: str) -> GpuLock | AdvisoryGpuLock:
         if devices not in self._locks:
-            self._locks[devices] = GpuLock(self.root, devices)
+            self._locks[devices] = (AdvisoryGpuLock(self.store.db, self.store.host, devices) if self.store.shared
+                                    else GpuLock(self.root, devices))  # fmt: skip
         return self._locks[devices]

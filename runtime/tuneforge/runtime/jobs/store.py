@@ -8,14 +8,16 @@ writing SQL against the table, so the schema can change in one place.
 from __future__ import annotations
 
 import json
-import sqlite3
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tuneforge.runtime.jobs.model import QUEUED, RUNNING, TERMINAL, Job
-from tuneforge.runtime.store import Store
+from tuneforge.runtime.jobs.model import QUEUED, RUNNING, TERMINAL, Event, Job
+from tuneforge.runtime.store import IntegrityError, Store
 
 MIGRATIONS = [
     (
@@ -53,14 +55,45 @@ MIGRATIONS = [
         ALTER TABLE jobs ADD COLUMN external_id TEXT NOT NULL DEFAULT '';
         """,
     ),
+    (
+        # Replicas on PostgreSQL: who supervises a RUNNING job, until when (renewed while it
+        # runs), and on which host its local worker runs (another host cannot re-attach).
+        "jobs_0003_leases",
+        """
+        ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+        ALTER TABLE jobs ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;
+        ALTER TABLE jobs ADD COLUMN worker_host TEXT NOT NULL DEFAULT '';
+        """,
+    ),
+    (
+        # The event log on PostgreSQL (every replica reads it; SQLite keeps events.jsonl).
+        "jobs_0004_events",
+        """
+        CREATE TABLE job_events (
+            job_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            time REAL NOT NULL,
+            type TEXT NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (job_id, seq)
+        );
+        """,
+    ),
 ]
 _LIVE = (QUEUED, RUNNING)
 
 
 class JobStore:
-    def __init__(self, store: Store, jobs_dir: Path) -> None:
+    """``owner`` names this process among replicas (host:pid:random); ``lease_seconds`` is how
+    long its hold on a job it supervises lasts unrenewed (``shared``: PostgreSQL only)."""
+
+    def __init__(self, store: Store, jobs_dir: Path, lease_seconds: float = 15.0) -> None:
         self.db = store
         self.jobs_dir = jobs_dir
+        self.shared = getattr(store, "dialect", "sqlite") == "postgresql"
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.host = socket.gethostname()
+        self.lease_seconds = lease_seconds
         store.migrate(MIGRATIONS)
 
     # ------------------------------------------------------------------ reading
@@ -147,17 +180,67 @@ class JobStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (job.id, job.service, job.kind, job.state, json.dumps(job.params), job.create_time, request_key),
             )
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             if request_key and self.by_request_key(request_key):
                 return False
             raise
         return True
 
     def claim_start(self, job_id: str) -> bool:
-        """QUEUED → RUNNING, unless another dispatcher (or a cancel) got there first."""
+        """QUEUED → RUNNING, held by this process's lease, unless another dispatcher (another
+        replica: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL) or a cancel got there first."""
+        now = time.time()
+        pick = "SELECT id FROM jobs WHERE id = ? AND state = ?" + (" FOR UPDATE SKIP LOCKED" if self.shared else "")
         return bool(self.db.execute(
-            "UPDATE jobs SET state = ?, start_time = ? WHERE id = ? AND state = ?", (RUNNING, time.time(), job_id, QUEUED),
+            f"UPDATE jobs SET state = ?, start_time = ?, owner = ?, lease_until = ? WHERE id = ({pick}) AND state = ?",
+            (RUNNING, now, self.owner, now + self.lease_seconds, job_id, QUEUED, QUEUED),
         ).rowcount)  # fmt: skip
+
+    def renew_leases(self, job_ids: Sequence[str]) -> set[str]:
+        """Extend this process's hold on ``job_ids``; the ids it still holds (a job taken over
+        by another replica while this one could not renew is not among them)."""
+        if not job_ids:
+            return set()
+        marks = ",".join("?" * len(job_ids))
+        self.db.execute(
+            f"UPDATE jobs SET lease_until = ? WHERE owner = ? AND state = ? AND id IN ({marks})",
+            (time.time() + self.lease_seconds, self.owner, RUNNING, *job_ids),
+        )
+        rows = self.db.query(f"SELECT id FROM jobs WHERE owner = ? AND id IN ({marks})", (self.owner, *job_ids))
+        return {r["id"] for r in rows}
+
+    def release_leases(self) -> None:
+        """A replica stopping cleanly hands its running jobs to the others at once."""
+        self.db.execute("UPDATE jobs SET lease_until = 0 WHERE owner = ? AND state = ?", (self.owner, RUNNING))
+
+    def take_over(self, job_id: str) -> bool:
+        """Hold a RUNNING job whose lease ran out (its replica died) or that this process held."""
+        now = time.time()
+        return bool(self.db.execute(
+            "UPDATE jobs SET owner = ?, lease_until = ? WHERE id = ? AND state = ? AND (lease_until < ? OR owner = ?)",
+            (self.owner, now + self.lease_seconds, job_id, RUNNING, now, self.owner),
+        ).rowcount)  # fmt: skip
+
+    # ------------------------------------------------------------------ events (PostgreSQL)
+    def add_event(self, job_id: str, write: Callable[[int], Event]) -> Event:
+        """Store one event under the next seq of its job (the job row's lock orders writers on
+        every replica); ``write(seq)`` makes it (and writes events.jsonl) inside the same
+        transaction, so a failed write consumes no seq. Watchers on every replica are woken
+        (NOTIFY, delivered at commit)."""
+        with self.db.transaction() as conn:
+            row = conn.execute("UPDATE jobs SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
+                               (job_id,)).fetchone()  # fmt: skip
+            event = write(int(row["last_seq"]))
+            conn.execute("INSERT INTO job_events(job_id, seq, time, type, data) VALUES (?, ?, ?, ?, ?)",
+                         (job_id, event.seq, event.time, event.type,
+                          json.dumps(event.data, ensure_ascii=False, default=str)))  # fmt: skip
+            conn.execute("SELECT pg_notify('tuneforge_job_events', ?)", (f"{job_id}:{event.seq}",))
+        return event
+
+    def events_after(self, job_id: str, after_seq: int) -> list[Event]:
+        rows = self.db.query("SELECT seq, time, type, data FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq",
+                             (job_id, after_seq))  # fmt: skip
+        return [Event(int(r["seq"]), float(r["time"]), r["type"], json.loads(r["data"])) for r in rows]
 
     def cancel_queued(self, job_id: str) -> bool:
         return bool(self.db.execute(
@@ -170,8 +253,8 @@ class JobStore:
 
     def set_worker(self, job_id: str, pid: int | None, pid_start: str | None, executor: str, external_id: str) -> None:
         self.db.execute(
-            "UPDATE jobs SET pid = ?, pid_start = ?, executor = ?, external_id = ? WHERE id = ?",
-            (pid, pid_start, executor, external_id, job_id),
+            "UPDATE jobs SET pid = ?, pid_start = ?, executor = ?, external_id = ?, worker_host = ? WHERE id = ?",
+            (pid, pid_start, executor, external_id, self.host, job_id),
         )
 
     def set_result(self, job_id: str, result: dict[str, Any]) -> None:
@@ -200,7 +283,7 @@ class JobStore:
 
     def set_last_seq(self, job_id: str, seq: int) -> None:
         """Count events up to ``seq`` as stored (never lowers the count)."""
-        self.db.execute("UPDATE jobs SET last_seq = MAX(last_seq, ?) WHERE id = ?", (seq, job_id))
+        self.db.execute("UPDATE jobs SET last_seq = ? WHERE id = ? AND last_seq < ?", (seq, job_id, seq))
 
     def finish(self, job_id: str, state: str, reason: str, message: str) -> bool:
         """End a job that has not ended yet; False when it already had."""
@@ -222,6 +305,7 @@ class JobStore:
             cancel_requested=bool(row["cancel_requested"]), pid=row["pid"],
             pid_start=row["pid_start"], last_seq=row["last_seq"],
             job_dir=self.jobs_dir / row["id"], executor=row["executor"], external_id=row["external_id"],
+            owner=row["owner"], lease_until=row["lease_until"], worker_host=row["worker_host"],
         )  # fmt: skip
 
 

@@ -87,13 +87,29 @@ class Supervisor:
 
     async def reconcile(self) -> None:
         """Re-attach to RUNNING jobs of our kinds that this process does not supervise (left
-        by an earlier process) when their worker still runs; otherwise end them."""
+        by an earlier process) when their worker still runs; otherwise end them. On
+        PostgreSQL only a job whose lease ran out (its replica died) is taken, by one replica;
+        a local worker on another host cannot be re-attached: the job ends ``WORKER_LOST``,
+        resumable from its last checkpoint."""
         for job in self.store.in_state(RUNNING):
             if job.kind not in self.kinds or job.id in self.running:
                 continue
             if job.id in self._unrecorded:
                 await self.finalize(job.id, *self._unrecorded[job.id])
                 continue
+            if self.store.shared:
+                if job.owner != self.store.owner and job.lease_until >= time.time():
+                    continue  # another replica supervises it
+                if not self.store.take_over(job.id):
+                    continue
+                log.info("job_taken_over", job_id=job.id, previous_owner=job.owner)
+                if job.executor == "local" and job.worker_host and job.worker_host != self.store.host:
+                    self.events.append(job, "log", _service_log(
+                        f"the replica supervising this job is gone and its worker ran on {job.worker_host}", "warning"))
+                    resumable = f"; resume from {job.last_checkpoint}" if job.last_checkpoint else ""
+                    await self.finalize(job.id, FAILED, "WORKER_LOST",
+                                        f"the worker's host {job.worker_host} is out of reach{resumable}")
+                    continue
             if not await self._worker_alive(job):
                 await self._guarded(job.id, self._finish_orphan(job))
                 continue
@@ -126,6 +142,8 @@ class Supervisor:
                 env["CUDA_VISIBLE_DEVICES"] = kind.gpu_devices
             if kind.env:
                 env.update(kind.env(job))
+            if executor.name == "local" and self.store.db.url:  # workers that write catalog rows (PostgreSQL)
+                env["TUNEFORGE_DATABASE_URL"] = self.store.db.url
             started = await self._start_unless_stopped(job, executor, argv, env)
             if started is None:
                 await self.finalize(job.id, CANCELLED, "", "stopped on request while the worker was starting")
@@ -170,11 +188,15 @@ class Supervisor:
         out, err = self._tails(job, resume=reattach)
         seen = Seen()
         executor = self.executors[job.executor]
+        stopping = job.cancel_requested
         while True:
             done, returncode = await executor.poll(job.id, job.worker_ref, job.pid_start, POLL_SECONDS)
-            self._drain(job, out, err, seen, final=done)
+            await self._drain_through_outages(job, out, err, seen, final=done)
             if done:
                 break
+            if self.store.shared and not stopping and self._get(job.id).cancel_requested:
+                stopping = True  # the stop came through another replica: this one holds the worker
+                self.stop(self._get(job.id))
         await self._settle(job.id, Ending(rc=returncode, saw_result=seen.result, error=seen.error, reattached=reattach))
 
     def _tails(self, job: Job, resume: bool) -> tuple[Tail, Tail]:
@@ -184,13 +206,31 @@ class Supervisor:
             for stream in ("out", "err")
         )
 
+    async def _drain_through_outages(self, job: Job, out: Tail, err: Tail, seen: Seen, final: bool) -> None:
+        """:meth:`_drain`, waiting out a database that is down (PostgreSQL restarting): the
+        worker's output stays in its files and is stored, once, when the database is back."""
+        while True:
+            try:
+                self._drain(job, out, err, seen, final)
+                return
+            except TuneforgeError as exc:
+                if exc.reason != "DATABASE_UNAVAILABLE":
+                    raise
+                log.warning("job_waits_for_database", job_id=job.id, error=str(exc))
+                await asyncio.sleep(1.0)
+
     def _drain(self, job: Job, out: Tail, err: Tail, seen: Seen, final: bool = False) -> None:
         """Store what the worker wrote since the last call: events, its result, its error.
-        ``final`` (the worker is gone): read to the end, unended last lines included."""
+        ``final`` (the worker is gone): read to the end, unended last lines included. A batch
+        that could not be stored is read again next time (the offsets go back with it)."""
         while True:
             before = (out.offset, err.offset)
-            with self.store.db.transaction():  # one commit per batch of lines, not per event
-                self._drain_once(job, out, err, seen, final)
+            try:
+                with self.store.db.transaction():  # one commit per batch of lines, not per event
+                    self._drain_once(job, out, err, seen, final)
+            except BaseException:
+                out.offset, err.offset = before
+                raise
             if not final or (out.offset, err.offset) == before:
                 return
 
@@ -328,6 +368,20 @@ class Supervisor:
         self.scheduler.release(job_id)
         self.running.pop(job_id, None)
         self.wake()
+
+    def renew_leases(self) -> None:
+        """PostgreSQL: extend this replica's hold on the jobs it supervises; a job another
+        replica took over meanwhile (this one could not renew in time) is let go here,
+        its worker untouched (the new holder supervises it)."""
+        if not self.store.shared:
+            return
+        ids = list(self.running)
+        held = self.store.renew_leases(ids)
+        for job_id in ids:
+            if job_id not in held and (task := self.running.pop(job_id, None)) is not None:
+                log.warning("job_lease_lost", job_id=job_id)
+                task.cancel()
+                self.scheduler.release(job_id)
 
     def sweep(self) -> None:
         """The dispatcher's safety net, each tick: a supervision task that died is forgotten

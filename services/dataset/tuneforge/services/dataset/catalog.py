@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -35,7 +34,7 @@ from typing import Any
 from tuneforge.runtime.errors import already_exists, invalid_argument, not_found
 from tuneforge.runtime.names import confined, validate_name
 from tuneforge.runtime.request_checks import stored_json
-from tuneforge.runtime.store import Store
+from tuneforge.runtime.store import IntegrityError, Store
 from tuneforge.services.dataset import stats as stats_mod
 from tuneforge.services.dataset.scrub import PROBES_FILE
 
@@ -282,7 +281,7 @@ class DatasetCatalog:
                     (name, source, format, train, val, size, now, job_id,
                      json.dumps(info.report, ensure_ascii=False), info.sha256),
                 )  # fmt: skip
-            except sqlite3.IntegrityError:
+            except IntegrityError:
                 shutil.rmtree(final, ignore_errors=True)
                 raise already_exists("dataset", name) from None
             return info

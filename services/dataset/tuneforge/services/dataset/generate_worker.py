@@ -24,7 +24,7 @@ from typing import Any
 from tuneforge.runtime import worker_events as ev
 from tuneforge.runtime.errors import invalid_argument
 from tuneforge.runtime.names import confined
-from tuneforge.runtime.store import Store
+from tuneforge.runtime.store import open_store
 from tuneforge.services.dataset import generate
 from tuneforge.services.dataset.catalog import DatasetCatalog
 from tuneforge.services.dataset.stats import DEFAULT_VALIDATION_SPLIT
@@ -74,7 +74,7 @@ def main(spec: dict[str, Any]) -> None:
     split = spec.get("validation_split")
     split = DEFAULT_VALIDATION_SPLIT if split is None else float(split)
     root = Path(spec["data_root"])
-    catalog = DatasetCatalog(Store(root / "state.db"), root)
+    catalog = DatasetCatalog(open_store(root), root)
     catalog.check_free(spec["dataset_name"])
     work = catalog.work_file()
     with tempfile.TemporaryDirectory(prefix="tuneforge-project-") as tmp:

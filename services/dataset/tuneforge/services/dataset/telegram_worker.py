@@ -30,7 +30,7 @@ from typing import Any
 
 from tuneforge.runtime import worker_events as ev
 from tuneforge.runtime.errors import invalid_argument
-from tuneforge.runtime.store import Store
+from tuneforge.runtime.store import open_store
 from tuneforge.services.dataset import dialogs, telegram
 from tuneforge.services.dataset.catalog import DatasetCatalog
 from tuneforge.services.dataset.scrub import write_probes
@@ -91,7 +91,7 @@ def main(spec: dict[str, Any]) -> None:
     split = raw_opts.get("validation_split")
     split = DEFAULT_VALIDATION_SPLIT if split is None else float(split)
     root = Path(spec["data_root"])
-    catalog = DatasetCatalog(Store(root / "state.db"), root)
+    catalog = DatasetCatalog(open_store(root), root)
     known: frozenset[str] = frozenset()
     if append_to:
         known = known_ids(catalog, append_to)

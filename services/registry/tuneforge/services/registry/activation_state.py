@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 
 from tuneforge.runtime.errors import TuneforgeError, failed_precondition, invalid_argument
+from tuneforge.runtime.store_locks import StoreLock
 from tuneforge.services.registry import marker
 from tuneforge.services.registry.activation_records import (
     MIGRATIONS, TAKEN, ActivationEvent, ActivationStatus, Broadcaster, HistoryEntry, VllmState,
@@ -53,7 +54,10 @@ class ActivationState:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.reconcile_interval = reconcile_interval
-        self._lock = asyncio.Lock()
+        # One change at a time per vLLM target, across replicas too (PostgreSQL); a replica
+        # that takes it reads the marker again (another may have changed it).
+        target = getattr(controller, "url", "") or str(catalog.adapters_dir)
+        self._lock = StoreLock(self.store, f"tuneforge-activation:{target}", on_acquire=self._reload_active)
         self._events = Broadcaster()
         self._seq = 0
         self._wake: asyncio.Event | None = None
@@ -83,6 +87,10 @@ class ActivationState:
         self._last: tuple[int | None, str, str | None, str | None] = (
             (last["id"], last["action"], last["from_name"], last["time"]) if last else (None, "", None, None)
         )
+
+    def _reload_active(self) -> None:
+        """Another replica may have changed the active adapter: the marker says which it is."""
+        self._active = self.catalog.active_name()
 
     def check_replace(self, name: str) -> None:
         """Refuse (FAILED_PRECONDITION ``ADAPTER_LIVE``) to replace the files of the active or a

@@ -240,7 +240,7 @@ class AdapterCatalog:
                 raise already_exists("adapter", name)
             conn.execute(
                 "INSERT INTO registry_adapter_versions(name, last_version) VALUES (?, 1) "
-                "ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1",
+                "ON CONFLICT(name) DO UPDATE SET last_version = registry_adapter_versions.last_version + 1",
                 (name,),
             )
             version = conn.execute(

@@ -34,7 +34,7 @@ from tuneforge.runtime.errors import TuneforgeError, invalid_argument
 
 def main(spec: dict[str, Any]) -> None:
     from tuneforge.audio.whisper import load_model, resolve_model, transcribe
-    from tuneforge.runtime.store import Store
+    from tuneforge.runtime.store import open_store
     from tuneforge.services.tts.samples import SampleCatalog
 
     data_root = Path(spec["data_root"])
@@ -44,7 +44,7 @@ def main(spec: dict[str, Any]) -> None:
     hi = float(spec.get("max_duration_sec", 30.0))
     overwrite = bool(spec.get("overwrite", False))
 
-    catalog = SampleCatalog(Store(data_root / "state.db"), data_root)
+    catalog = SampleCatalog(open_store(data_root), data_root)
     wanted = list(spec.get("sample_names") or [])
     skipped: list[dict[str, Any]] = []
     if wanted:
