@@ -157,14 +157,29 @@ def test_files_swapped_on_disk_are_caught_by_the_fingerprint_after_a_reload_and_
 
 
 def test_a_sleep_wake_cycle_is_followed_by_a_probe_of_every_served_adapter(registry, vllm, adapters):
-    from tuneforge.runtime.vllm_sleep import VllmSleeper
+    """The GPU-job hooks (vllm_share_gpu): sleep before the job, wake after — which re-loads
+    every adapter vLLM served — then the registry's VerifyServing (what the trainer wires)."""
+    from tuneforge.client import Client
+    from tuneforge.runtime.vllm_sleep import VllmSleeper, job_hooks
 
     _import(registry, adapters, "yes", bot="yes")
     cli(registry, "activate", "yes")
     cli(registry, "serve", "bot")
-    sleeper = VllmSleeper(vllm.base_url)
-    asyncio.run(sleeper.sleep())
-    asyncio.run(sleeper.wake())  # re-loads every adapter vLLM served
-    probes = cli_json(registry, "verify")["probes"]
-    assert {(p["served_name"], p["outcome"]) for p in probes} == {("yes@v1", "OUTCOME_OK"), ("bot@v1", "OUTCOME_OK")}
+    probes = []
+
+    async def verify_serving() -> None:
+        def call():
+            with Client(registry.target, timeout=600) as tf:
+                return list(tf.registry.verify_serving().probes)
+        probes.extend(await asyncio.to_thread(call))
+
+    before_start, on_end = job_hooks(VllmSleeper(vllm.base_url), after_wake=verify_serving)
+
+    async def gpu_job() -> None:
+        await before_start(None)
+        await on_end(None)
+
+    asyncio.run(gpu_job())
+    assert sorted((p.served_name, p.Outcome.Name(p.outcome)) for p in probes) == [
+        ("bot@v1", "OUTCOME_OK"), ("yes@v1", "OUTCOME_OK")]
     assert served(vllm.base_url) == {"yes@v1", "bot@v1"}
