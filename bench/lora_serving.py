@@ -1,21 +1,22 @@
 """What serving LoRA costs on the real vLLM (CPU build 0.32.0), and what the conformance check
 adds to an activation.
 
-    python bench/lora_serving.py [--requests 16] [--concurrency 4] [--max-tokens 64] [--rounds 5]
+    python bench/lora_serving.py [--requests 32] [--concurrency 4] [--max-tokens 64] [--repeats 3] [--rounds 5]
 
 1. Throughput, in one run and one vLLM per model: ``--requests`` greedy completions of
    ``--max-tokens`` tokens each (``ignore_eos``), ``--concurrency`` in flight, through the
    base model alone, one adapter, four adapters (round robin over four served names) and the
    merged model (adapter 0 merged into the base with PEFT's ``merge_and_unload``, served by a
-   second vLLM). Generated tokens per second and the ratios to the base.
+   second vLLM). Generated tokens per second (median of ``--repeats`` runs, the settings
+   interleaved) and the ratios to the base.
 2. Activation latency in hot mode through the registry's gRPC API (``ActivateAdapter``),
    alternating two adapters, ``--rounds`` times, with ``activation_requires_conformance``
    off and on (thresholds at 0, so every check runs in full and passes: staging, the chat
    replies, the parity tokens, the PEFT reference — computed at a version's first check,
    reused after). Median and every sample.
 
-Prints one JSON object. Needs the vLLM virtualenv (scripts/setup_vllm_env.sh). Tiny random
-models on shared CPUs: the ratios say more than the absolute figures.
+Prints one JSON object, the last line of stdout. Needs the vLLM virtualenv
+(scripts/setup_vllm_env.sh). Tiny random models on shared CPUs: the ratios say more than the absolute figures.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ from tuneforge.testing.tiny_lm import cached_tiny_lm_vllm  # noqa: E402
 from tuneforge.testing.tiny_lora import train_tiny_lora  # noqa: E402
 
 PROMPT = "Hello world, the model answers"
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def merge(base: Path, adapter: Path, out: Path) -> Path:
@@ -74,7 +80,7 @@ def throughput(url: str, models: list[str], requests: int, concurrency: int, max
 
 
 def bench_throughput(work: Path, base: Path, adapters: list[Path], args) -> dict[str, float]:
-    vllm = real_vllm.RealVllm(log_dir=work / "vllm-base")
+    vllm = real_vllm.RealVllm(log_dir=_mkdir(work / "vllm-base"))
     out = {}
     try:
         url = vllm.start(base, ["--max-loras", "4"])
@@ -82,25 +88,32 @@ def bench_throughput(work: Path, base: Path, adapters: list[Path], args) -> dict
             status, body = real_vllm.request_json("POST", url + "/v1/load_lora_adapter",
                                                   {"lora_name": f"a{i}", "lora_path": str(a)})
             assert status == 200, body
-        for label, models in (("base", [str(base)]), ("one_adapter", ["a0"]),
-                              ("four_adapters", ["a0", "a1", "a2", "a3"])):
-            out[label] = throughput(url, models, args.requests, args.concurrency, args.max_tokens)
-            print(f"  {label}: {out[label]:.1f} tokens/s", file=sys.stderr, flush=True)
+        runs: dict[str, list[float]] = {}
+        for _ in range(args.repeats):  # interleaved, so a burst of load hits every setting alike
+            for label, models in (("base", [str(base)]), ("one_adapter", ["a0"]),
+                                  ("four_adapters", ["a0", "a1", "a2", "a3"])):
+                runs.setdefault(label, []).append(
+                    throughput(url, models, args.requests, args.concurrency, args.max_tokens))
+                print(f"  {label}: {runs[label][-1]:.1f} tokens/s", file=sys.stderr, flush=True)
+        out = {label: statistics.median(v) for label, v in runs.items()}
     finally:
         vllm.stop()
     merged = merge(base, adapters[0], work / "merged")
-    vllm = real_vllm.RealVllm(log_dir=work / "vllm-merged")
+    vllm = real_vllm.RealVllm(log_dir=_mkdir(work / "vllm-merged"))
     try:
         url = vllm.start(merged, ["--max-loras", "1"])
-        out["merged"] = throughput(url, [str(merged)], args.requests, args.concurrency, args.max_tokens)
-        print(f"  merged: {out['merged']:.1f} tokens/s", file=sys.stderr, flush=True)
+        merged_runs = []
+        for _ in range(args.repeats):
+            merged_runs.append(throughput(url, [str(merged)], args.requests, args.concurrency, args.max_tokens))
+            print(f"  merged: {merged_runs[-1]:.1f} tokens/s", file=sys.stderr, flush=True)
+        out["merged"] = statistics.median(merged_runs)
     finally:
         vllm.stop()
     return out
 
 
 def bench_activation(work: Path, base: Path, adapters: list[Path], rounds: int) -> dict[str, list[float]]:
-    vllm = real_vllm.RealVllm(log_dir=work / "vllm-activation")
+    vllm = real_vllm.RealVllm(log_dir=_mkdir(work / "vllm-activation"))
     samples: dict[str, list[float]] = {}
     try:
         url = vllm.start(base, ["--max-loras", "3"])
@@ -129,10 +142,11 @@ def bench_activation(work: Path, base: Path, adapters: list[Path], rounds: int) 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--requests", type=int, default=16)
+    p.add_argument("--requests", type=int, default=32)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=3, help="throughput runs per setting (median)")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-activation", action="store_true")
     args = p.parse_args()
@@ -152,7 +166,7 @@ def main() -> int:
             lat = bench_activation(work, base, adapters, args.rounds)
             result["activation_seconds"] = {k: {"median": round(statistics.median(v), 3),
                                                 "samples": [round(x, 3) for x in v]} for k, v in lat.items()}
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result))  # the last line of stdout (the servers log before it)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
