@@ -53,3 +53,22 @@ def test_check_and_verify_without_a_vllm_are_failed_precondition(client, tmp_pat
         client.registry.check_adapter(name="bot", version=7)
     with pytest.raises(FailedPrecondition, match="VLLM_NOT_CONFIGURED"):
         client.registry.verify_serving()
+
+
+async def test_a_load_answered_200_is_not_trusted_until_the_staged_name_answers(catalog, src, fake_vllm, tmp_path):
+    """vLLM issue 18372: load_lora_adapter answered 200 for a path holding no adapter. The
+    stand-in answers 200 and lists the name but generates nothing: staging proves it does
+    not serve, refuses it (ADAPTER_NOT_SERVING) and unloads the staged name."""
+    from tuneforge.services.registry.conformance import ConformanceChecker, ConformanceSettings, ConformanceStore
+    from tuneforge.services.registry.staging import ServingCheck
+    from tuneforge.services.registry.vllm import VllmClient, VllmRejected
+
+    adapter = catalog.import_directory("bot", src("bot"))
+    client = VllmClient(fake_vllm.url, timeout=5)
+    check = ServingCheck(client, ConformanceChecker(client, ConformanceStore(catalog.store), ConformanceSettings(),
+                                                    tmp_path))
+    with pytest.raises(VllmRejected) as err:
+        await check.stage_and_check(adapter)
+    assert err.value.reason == "ADAPTER_NOT_SERVING" and "bot@v1~staging" in str(err.value)
+    assert [r.body["lora_name"] for r in fake_vllm.calls("/v1/load_lora_adapter")] == ["bot@v1~staging"]
+    assert fake_vllm.loras == {}  # unloaded again
