@@ -268,9 +268,13 @@ class ActivationManager(ActivationServing, ActivationReconcile, ActivationVerify
         try:
             report = await within(self.serving_check.check_served(adapter), self.conformance_timeout)
             err = None if report.passed else conformance_failed(report)
-        except (VllmUnreachable, VllmRejected, TuneforgeError, asyncio.TimeoutError) as exc:
-            err = as_error(exc, adapter.name) if not isinstance(exc, asyncio.TimeoutError) else unavailable(
-                "VLLM_TIMEOUT", f"the conformance check of {adapter.name!r} took over {self.conformance_timeout:g}s")
+        except VllmUnreachable as exc:
+            err = exc.to_error(f"vLLM did not answer the conformance check of {adapter.name!r}", adapter.name)
+        except asyncio.TimeoutError:
+            err = unavailable("VLLM_TIMEOUT", f"the conformance check of {adapter.name!r} took over "
+                              f"{self.conformance_timeout:g}s", adapter=adapter.name)
+        except (VllmRejected, TuneforgeError) as exc:
+            err = as_error(exc, adapter.name)
         if err is None:
             await self._fingerprint(adapter)
             return
