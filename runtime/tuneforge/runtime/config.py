@@ -279,6 +279,34 @@ class Config:
         default=15.0,
         metadata={"help": "PostgreSQL: how long a replica's hold on a running job lasts unrenewed before another takes it over"},
     )
+    # -- the serving path's conformance check (docs/activation.md)
+    activation_requires_conformance: bool = field(
+        default=False, metadata={"help": "activate or serve only adapters that pass the conformance check on vLLM "
+                                 "(staged under NAME@vN~staging first; hot and restart modes)"}
+    )
+    conformance_prompts: int = field(default=4, metadata={"help": "prompts the conformance check sends"})
+    conformance_max_tokens: int = field(
+        default=32, metadata={"help": "max_tokens of a conformance reply: one that has not ended by then did not stop"}
+    )
+    conformance_parity_tokens: int = field(
+        default=8, metadata={"help": "greedy tokens compared between vLLM and the PEFT model per prompt"}
+    )
+    conformance_min_stop_rate: float = field(
+        default=0.75, metadata={"help": "share of replies that must end with the end-of-turn token"}
+    )
+    conformance_max_leak_rate: float = field(
+        default=0.0, metadata={"help": "share of replies allowed to hold special tokens or role markers"}
+    )
+    conformance_min_parity: float = field(
+        default=0.75, metadata={"help": "share of prompts whose greedy tokens through vLLM must equal PEFT's"}
+    )
+    conformance_timeout_seconds: float = field(
+        default=300.0, metadata={"help": "deadline of one conformance check (the PEFT reference included)"}
+    )
+    conformance_reference_python: str = field(
+        default="", metadata={"help": "interpreter with torch and peft for the parity reference "
+                              "(default: worker_python, else this one)"}
+    )
 
     @property
     def root(self) -> Path:
@@ -376,6 +404,12 @@ def load_config(
     for name in ("chat_max_messages", "chat_max_chars", "train_num_nodes", "train_num_processes"):
         if getattr(config, name) < 1:
             raise invalid_argument(name, "must be at least 1")
+    for name in ("conformance_prompts", "conformance_max_tokens", "conformance_parity_tokens"):
+        if getattr(config, name) < 1:
+            raise invalid_argument(name, "must be at least 1")
+    for name in ("conformance_min_stop_rate", "conformance_max_leak_rate", "conformance_min_parity"):
+        if not 0.0 <= getattr(config, name) <= 1.0:
+            raise invalid_argument(name, "must be a share between 0 and 1")
     return config, origin
 
 

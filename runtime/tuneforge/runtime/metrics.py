@@ -21,6 +21,10 @@ class Metrics:
         self.queue = Gauge("tuneforge_job_queue_length", "jobs waiting (QUEUED)", registry=self.registry)
         self.tokens = Gauge("tuneforge_training_tokens_per_second", "last reported tokens/s of running jobs", ["job_id"], registry=self.registry)
         self.gpu_memory = Gauge("tuneforge_gpu_memory_used_bytes", "GPU memory in use (nvidia-smi)", ["gpu"], registry=self.registry)
+        self.fingerprint_mismatches = Counter(
+            "tuneforge_serving_fingerprint_mismatches_total",
+            "served adapters taken off because vLLM kept answering unlike their fingerprint", ["adapter"],
+            registry=self.registry)
         self._engine: Any = None
         self._server: Any = None
 

@@ -111,10 +111,13 @@ class VllmSleeper:
             log.info("vllm_adapter_reapplied", adapter=name, unloaded=status == 200)
 
 
-def job_hooks(sleeper: VllmSleeper, on_end: Callable | None = None
+def job_hooks(sleeper: VllmSleeper, on_end: Callable | None = None,
+              after_wake: Callable[[], Awaitable[None]] | None = None,
               ) -> tuple[Callable[..., Awaitable[None]], Callable[..., Awaitable[None]]]:
-    """``(before_start, on_end)`` for a GPU job kind: sleep before, wake after (then the
-    kind's own ``on_end``). A sleep that fails fails the job before its worker starts."""
+    """``(before_start, on_end)`` for a GPU job kind: sleep before, wake after (then
+    ``after_wake`` — the registry's VerifyServing, which probes every served adapter against
+    its fingerprint — and the kind's own ``on_end``). A sleep that fails fails the job
+    before its worker starts."""
 
     async def before_start(job) -> None:
         await sleeper.sleep()
@@ -122,6 +125,8 @@ def job_hooks(sleeper: VllmSleeper, on_end: Callable | None = None
     async def after(job) -> None:
         try:
             await sleeper.wake()
+            if after_wake is not None:
+                await after_wake()
         except Exception as exc:  # noqa: BLE001 - the job's outcome stands; say why vLLM is down
             log.error("vllm_wake_failed", job_id=getattr(job, "id", None), error=str(exc))
         if on_end is not None:
@@ -130,7 +135,8 @@ def job_hooks(sleeper: VllmSleeper, on_end: Callable | None = None
     return before_start, after
 
 
-def gpu_job_hooks(config, on_end: Callable | None = None
+def gpu_job_hooks(config, on_end: Callable | None = None,
+                  after_wake: Callable[[], Awaitable[None]] | None = None,
                   ) -> tuple[Callable[..., Awaitable[None]] | None, Callable | None]:
     """The hooks for a GPU job kind from the service config: vLLM sleeps around the job when
     ``vllm_share_gpu`` is on (and ``vllm_url`` set); otherwise ``(None, on_end)``."""
@@ -141,4 +147,4 @@ def gpu_job_hooks(config, on_end: Callable | None = None
         return None, on_end
     sleeper = VllmSleeper(config.vllm_url, level=config.vllm_sleep_level,
                           api_key=config.vllm_api_key or None)
-    return job_hooks(sleeper, on_end)
+    return job_hooks(sleeper, on_end, after_wake)

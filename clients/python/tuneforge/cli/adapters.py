@@ -11,6 +11,8 @@
     tuneforge adapters rm NAME [--force]
     tuneforge adapters export NAME [-o FILE]
     tuneforge adapters import PATH [--name N] [--replace]   (adapter directory or archive)
+    tuneforge adapters check NAME[@vN]   (conformance on vLLM: parity, stop rate, leakage)
+    tuneforge adapters verify [--reload] (probe every served adapter against its fingerprint)
 
 Everything goes through the registry's gRPC API, so the commands work against a remote
 server; ``import`` packs a local adapter directory into a tar.gz and uploads it.
@@ -99,6 +101,8 @@ def adapter_text(a: pb.Adapter) -> str:
     rows += [(f"metric {k}", f"{v:.6g}") for k, v in sorted(a.metrics.items())]
     rows.append(("evaluation", _evaluation(a)))
     rows.append(("leak audit", _audit(a)))
+    rows.append(("conformance", conformance_line(a.conformance) if a.HasField("conformance")
+                 else f"none (tuneforge adapters check {a.name})"))
     if a.HasField("data_retraction"):
         rows.append(("TRAINED ON FORGOTTEN DATA", retraction_text(a.data_retraction) + "; activation needs --force"))
     if a.source:
@@ -149,7 +153,52 @@ def _audit(a: pb.Adapter) -> str:
             f"verbatim spans in {u.probes} probes (v{u.version}, job {u.job_id})")
 
 
+def conformance_line(r: pb.ConformanceReport) -> str:
+    parity = f"{r.parity:.2f}" if r.HasField("parity") else "not measured"
+    verdict = "passed" if r.passed else f"FAILED on {r.failed_metric} {r.failed_value:.2f}"
+    return (f"{verdict}: parity {parity}, stop rate {r.stop_rate:.2f}, leakage {r.leak_rate:.2f} "
+            f"({r.prompts} prompts via {r.served_name}, {_time(r.check_time)})")
+
+
+def conformance_text(r: pb.ConformanceReport) -> str:
+    t = r.thresholds
+    parity = f"{r.parity:.2f}" if r.HasField("parity") else "not measured"
+    rows = [
+        ("adapter", f"{r.adapter_name} v{r.adapter_version} (checked as {r.served_name}"
+                    f"{', staged' if r.staged else ''})"),
+        ("parity", f"{parity} (first {t.parity_tokens} greedy tokens equal PEFT's; at least {t.min_parity:.2f})"),
+        ("stop rate", f"{r.stop_rate:.2f} (replies ending with end-of-turn within {t.max_tokens} tokens; "
+                      f"at least {t.min_stop_rate:.2f})"),
+        ("leakage", f"{r.leak_rate:.2f} (replies with special tokens or role markers; at most {t.max_leak_rate:.2f})"
+                    + (f": {', '.join(r.leaks)}" if r.leaks else "")),
+        ("prompts", r.prompts),
+        ("result", "passed" if r.passed else f"FAILED on {r.failed_metric} {r.failed_value:.2f}"),
+    ]
+    if r.parity_detail:
+        rows.insert(2, ("parity detail", r.parity_detail))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
 # ------------------------------------------------------------- commands
+def _check(args: argparse.Namespace) -> int:
+    name, _, version = args.name.partition("@v")
+    if version and not version.isdigit():
+        raise SystemExit(f"NAME[@vN]: {args.name!r} has no version number after @v")
+    report = connect(args).registry.check_adapter(name=name, version=int(version or 0))
+    emit(args, report, conformance_text(report))
+    return 0 if report.passed else 1
+
+
+def _verify(args: argparse.Namespace) -> int:
+    resp = connect(args).registry.verify_serving(reload=args.reload)
+    rows = [[p.served_name, pb.ServingProbe.Outcome.Name(p.outcome).removeprefix("OUTCOME_"), p.detail or "-"]
+            for p in resp.probes]
+    emit(args, resp, table(rows, ["SERVED AS", "OUTCOME", "DETAIL"]) if rows else "no adapter served")
+    bad = {pb.ServingProbe.OUTCOME_ROLLED_BACK, pb.ServingProbe.OUTCOME_UNSERVED, pb.ServingProbe.OUTCOME_FAILED}
+    return 1 if any(p.outcome in bad for p in resp.probes) else 0
+
+
 def _list(args: argparse.Namespace) -> int:
     client = connect(args)
     adapters = list(client.iter_pages(client.registry.list_adapters, "adapters"))
@@ -348,6 +397,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--replace", action="store_true", help="replace an existing adapter of that name")
     imp.set_defaults(func=_import)
     cmds.add_parser("watch", parents=[common], help="print every activation change until Ctrl-C").set_defaults(func=_watch)
+    check = cmds.add_parser("check", parents=[common],
+                            help="run the conformance check on vLLM: parity with PEFT, stop rate, template leakage")
+    check.add_argument("name", metavar="NAME[@vN]")
+    check.set_defaults(func=_check, default_timeout=ACTIVATION_DEADLINE)
+    verify = cmds.add_parser("verify", parents=[common],
+                             help="probe every served adapter against its fingerprint (after a wake or reload)")
+    verify.add_argument("--reload", action="store_true", help="load each again from its files first")
+    verify.set_defaults(func=_verify, default_timeout=ACTIVATION_DEADLINE)
     history = cmds.add_parser("history", parents=[common], help="activation history, newest first")
     history.add_argument("--limit", type=int, default=20)
     history.set_defaults(func=_history)

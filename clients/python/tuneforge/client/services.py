@@ -772,6 +772,27 @@ class RegistryService(ServiceBase):
         """tuneforge.registry.v1.RegistryService.RetractDatasetData: RetractDatasetDataRequest -> RetractDatasetDataResponse"""
         return self._call('RetractDatasetData', request, timeout, {'dataset': dataset, 'version': version, 'reason': reason, 'redact_digests': redact_digests, 'redact_terms': redact_terms})
 
+    def check_adapter(
+        self,
+        request: registry_pb2.CheckAdapterRequest | None = None,
+        *,
+        name: str | None = None,
+        version: int | None = None,
+        timeout: float | None = None,
+    ) -> registry_pb2.ConformanceReport:
+        """tuneforge.registry.v1.RegistryService.CheckAdapter: CheckAdapterRequest -> ConformanceReport"""
+        return self._call('CheckAdapter', request, timeout, {'name': name, 'version': version})
+
+    def verify_serving(
+        self,
+        request: registry_pb2.VerifyServingRequest | None = None,
+        *,
+        reload: bool | None = None,
+        timeout: float | None = None,
+    ) -> registry_pb2.VerifyServingResponse:
+        """tuneforge.registry.v1.RegistryService.VerifyServing: VerifyServingRequest -> VerifyServingResponse"""
+        return self._call('VerifyServing', request, timeout, {'reload': reload})
+
 
 class JobService(ServiceBase):
     """tuneforge.jobs.v1.JobService (blocking calls)."""
@@ -1606,6 +1627,27 @@ class AsyncRegistryService(AsyncServiceBase):
     ) -> Awaitable[registry_pb2.RetractDatasetDataResponse]:
         """tuneforge.registry.v1.RegistryService.RetractDatasetData: RetractDatasetDataRequest -> RetractDatasetDataResponse"""
         return self._call('RetractDatasetData', request, timeout, {'dataset': dataset, 'version': version, 'reason': reason, 'redact_digests': redact_digests, 'redact_terms': redact_terms})
+
+    def check_adapter(
+        self,
+        request: registry_pb2.CheckAdapterRequest | None = None,
+        *,
+        name: str | None = None,
+        version: int | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[registry_pb2.ConformanceReport]:
+        """tuneforge.registry.v1.RegistryService.CheckAdapter: CheckAdapterRequest -> ConformanceReport"""
+        return self._call('CheckAdapter', request, timeout, {'name': name, 'version': version})
+
+    def verify_serving(
+        self,
+        request: registry_pb2.VerifyServingRequest | None = None,
+        *,
+        reload: bool | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[registry_pb2.VerifyServingResponse]:
+        """tuneforge.registry.v1.RegistryService.VerifyServing: VerifyServingRequest -> VerifyServingResponse"""
+        return self._call('VerifyServing', request, timeout, {'reload': reload})
 
 
 class AsyncJobService(AsyncServiceBase):

@@ -27,7 +27,7 @@ EXPORT_FORMAT_MERGED: ExportFormat
 EXPORT_FORMAT_FULL: ExportFormat
 
 class Adapter(_message.Message):
-    __slots__ = ("name", "base_model", "dataset", "create_time", "size_bytes", "rank", "alpha", "target_modules", "metrics", "path", "version", "job_id", "active", "source", "lora_alpha", "lora_modules", "served_name", "update_time", "evaluation", "served", "variant", "audit", "dataset_version", "dataset_sha256", "data_retraction")
+    __slots__ = ("name", "base_model", "dataset", "create_time", "size_bytes", "rank", "alpha", "target_modules", "metrics", "path", "version", "job_id", "active", "source", "lora_alpha", "lora_modules", "served_name", "update_time", "evaluation", "served", "variant", "audit", "dataset_version", "dataset_sha256", "data_retraction", "conformance")
     class Variant(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         VARIANT_UNSPECIFIED: _ClassVar[Adapter.Variant]
@@ -70,6 +70,7 @@ class Adapter(_message.Message):
     DATASET_VERSION_FIELD_NUMBER: _ClassVar[int]
     DATASET_SHA256_FIELD_NUMBER: _ClassVar[int]
     DATA_RETRACTION_FIELD_NUMBER: _ClassVar[int]
+    CONFORMANCE_FIELD_NUMBER: _ClassVar[int]
     name: str
     base_model: str
     dataset: str
@@ -95,7 +96,8 @@ class Adapter(_message.Message):
     dataset_version: int
     dataset_sha256: str
     data_retraction: DataRetraction
-    def __init__(self, name: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., rank: _Optional[int] = ..., alpha: _Optional[int] = ..., target_modules: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., job_id: _Optional[str] = ..., active: _Optional[bool] = ..., source: _Optional[str] = ..., lora_alpha: _Optional[float] = ..., lora_modules: _Optional[_Iterable[str]] = ..., served_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluation: _Optional[_Union[EvaluationSummary, _Mapping]] = ..., served: _Optional[bool] = ..., variant: _Optional[_Union[Adapter.Variant, str]] = ..., audit: _Optional[_Union[AuditSummary, _Mapping]] = ..., dataset_version: _Optional[int] = ..., dataset_sha256: _Optional[str] = ..., data_retraction: _Optional[_Union[DataRetraction, _Mapping]] = ...) -> None: ...
+    conformance: ConformanceReport
+    def __init__(self, name: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., rank: _Optional[int] = ..., alpha: _Optional[int] = ..., target_modules: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., job_id: _Optional[str] = ..., active: _Optional[bool] = ..., source: _Optional[str] = ..., lora_alpha: _Optional[float] = ..., lora_modules: _Optional[_Iterable[str]] = ..., served_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluation: _Optional[_Union[EvaluationSummary, _Mapping]] = ..., served: _Optional[bool] = ..., variant: _Optional[_Union[Adapter.Variant, str]] = ..., audit: _Optional[_Union[AuditSummary, _Mapping]] = ..., dataset_version: _Optional[int] = ..., dataset_sha256: _Optional[str] = ..., data_retraction: _Optional[_Union[DataRetraction, _Mapping]] = ..., conformance: _Optional[_Union[ConformanceReport, _Mapping]] = ...) -> None: ...
 
 class EvaluationSummary(_message.Message):
     __slots__ = ("version", "closer_to_owner", "base_style_score", "adapter_style_score", "base_eval_loss", "adapter_eval_loss", "samples", "provenance")
@@ -746,3 +748,101 @@ class RetractDatasetDataResponse(_message.Message):
     marked: _containers.RepeatedCompositeFieldContainer[AdapterLineageEntry]
     samples_redacted: int
     def __init__(self, marked: _Optional[_Iterable[_Union[AdapterLineageEntry, _Mapping]]] = ..., samples_redacted: _Optional[int] = ...) -> None: ...
+
+class CheckAdapterRequest(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class ConformanceThresholds(_message.Message):
+    __slots__ = ("min_stop_rate", "max_leak_rate", "min_parity", "max_tokens", "parity_tokens")
+    MIN_STOP_RATE_FIELD_NUMBER: _ClassVar[int]
+    MAX_LEAK_RATE_FIELD_NUMBER: _ClassVar[int]
+    MIN_PARITY_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PARITY_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    min_stop_rate: float
+    max_leak_rate: float
+    min_parity: float
+    max_tokens: int
+    parity_tokens: int
+    def __init__(self, min_stop_rate: _Optional[float] = ..., max_leak_rate: _Optional[float] = ..., min_parity: _Optional[float] = ..., max_tokens: _Optional[int] = ..., parity_tokens: _Optional[int] = ...) -> None: ...
+
+class ConformanceReport(_message.Message):
+    __slots__ = ("adapter_name", "adapter_version", "served_name", "staged", "prompts", "stop_rate", "leak_rate", "leaks", "parity", "parity_detail", "passed", "failed_metric", "failed_value", "thresholds", "check_time")
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SERVED_NAME_FIELD_NUMBER: _ClassVar[int]
+    STAGED_FIELD_NUMBER: _ClassVar[int]
+    PROMPTS_FIELD_NUMBER: _ClassVar[int]
+    STOP_RATE_FIELD_NUMBER: _ClassVar[int]
+    LEAK_RATE_FIELD_NUMBER: _ClassVar[int]
+    LEAKS_FIELD_NUMBER: _ClassVar[int]
+    PARITY_FIELD_NUMBER: _ClassVar[int]
+    PARITY_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    PASSED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_METRIC_FIELD_NUMBER: _ClassVar[int]
+    FAILED_VALUE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    CHECK_TIME_FIELD_NUMBER: _ClassVar[int]
+    adapter_name: str
+    adapter_version: int
+    served_name: str
+    staged: bool
+    prompts: int
+    stop_rate: float
+    leak_rate: float
+    leaks: _containers.RepeatedScalarFieldContainer[str]
+    parity: float
+    parity_detail: str
+    passed: bool
+    failed_metric: str
+    failed_value: float
+    thresholds: ConformanceThresholds
+    check_time: _timestamp_pb2.Timestamp
+    def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ..., served_name: _Optional[str] = ..., staged: _Optional[bool] = ..., prompts: _Optional[int] = ..., stop_rate: _Optional[float] = ..., leak_rate: _Optional[float] = ..., leaks: _Optional[_Iterable[str]] = ..., parity: _Optional[float] = ..., parity_detail: _Optional[str] = ..., passed: _Optional[bool] = ..., failed_metric: _Optional[str] = ..., failed_value: _Optional[float] = ..., thresholds: _Optional[_Union[ConformanceThresholds, _Mapping]] = ..., check_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class VerifyServingRequest(_message.Message):
+    __slots__ = ("reload",)
+    RELOAD_FIELD_NUMBER: _ClassVar[int]
+    reload: bool
+    def __init__(self, reload: _Optional[bool] = ...) -> None: ...
+
+class ServingProbe(_message.Message):
+    __slots__ = ("adapter_name", "adapter_version", "served_name", "outcome", "detail")
+    class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        OUTCOME_UNSPECIFIED: _ClassVar[ServingProbe.Outcome]
+        OUTCOME_OK: _ClassVar[ServingProbe.Outcome]
+        OUTCOME_RECORDED: _ClassVar[ServingProbe.Outcome]
+        OUTCOME_RELOADED: _ClassVar[ServingProbe.Outcome]
+        OUTCOME_ROLLED_BACK: _ClassVar[ServingProbe.Outcome]
+        OUTCOME_UNSERVED: _ClassVar[ServingProbe.Outcome]
+        OUTCOME_FAILED: _ClassVar[ServingProbe.Outcome]
+    OUTCOME_UNSPECIFIED: ServingProbe.Outcome
+    OUTCOME_OK: ServingProbe.Outcome
+    OUTCOME_RECORDED: ServingProbe.Outcome
+    OUTCOME_RELOADED: ServingProbe.Outcome
+    OUTCOME_ROLLED_BACK: ServingProbe.Outcome
+    OUTCOME_UNSERVED: ServingProbe.Outcome
+    OUTCOME_FAILED: ServingProbe.Outcome
+    ADAPTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SERVED_NAME_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    adapter_name: str
+    adapter_version: int
+    served_name: str
+    outcome: ServingProbe.Outcome
+    detail: str
+    def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ..., served_name: _Optional[str] = ..., outcome: _Optional[_Union[ServingProbe.Outcome, str]] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class VerifyServingResponse(_message.Message):
+    __slots__ = ("probes",)
+    PROBES_FIELD_NUMBER: _ClassVar[int]
+    probes: _containers.RepeatedCompositeFieldContainer[ServingProbe]
+    def __init__(self, probes: _Optional[_Iterable[_Union[ServingProbe, _Mapping]]] = ...) -> None: ...

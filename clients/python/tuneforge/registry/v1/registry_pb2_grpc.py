@@ -155,6 +155,16 @@ class RegistryServiceStub:
                 request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.RetractDatasetDataRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.RetractDatasetDataResponse.FromString,
                 _registered_method=True)
+        self.CheckAdapter = channel.unary_unary(
+                '/tuneforge.registry.v1.RegistryService/CheckAdapter',
+                request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.CheckAdapterRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.ConformanceReport.FromString,
+                _registered_method=True)
+        self.VerifyServing = channel.unary_unary(
+                '/tuneforge.registry.v1.RegistryService/VerifyServing',
+                request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.VerifyServingRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.VerifyServingResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -339,6 +349,26 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckAdapter(self, request, context):
+        """Run the conformance check of an adapter version on vLLM (stop rate, template leakage,
+        greedy parity with PEFT; docs/activation.md): against its served name when it is served,
+        else staged under NAME@vN~staging and unloaded after. The report is kept with the
+        version; a check that misses a threshold is a report with passed false, not an error.
+        FAILED_PRECONDITION VLLM_NOT_CONFIGURED without a vLLM.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyServing(self, request, context):
+        """Probe every served adapter against its fingerprint (after a wake from sleep, a reload or
+        a restart; the reconcile loop does it by itself after loading adapters again). A mismatch
+        reloads the adapter once; a second rolls it back (active) or unserves it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -461,6 +491,16 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.RetractDatasetData,
                     request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.RetractDatasetDataRequest.FromString,
                     response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.RetractDatasetDataResponse.SerializeToString,
+            ),
+            'CheckAdapter': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckAdapter,
+                    request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.CheckAdapterRequest.FromString,
+                    response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.ConformanceReport.SerializeToString,
+            ),
+            'VerifyServing': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyServing,
+                    request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.VerifyServingRequest.FromString,
+                    response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.VerifyServingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1112,6 +1152,60 @@ class RegistryService:
             '/tuneforge.registry.v1.RegistryService/RetractDatasetData',
             tuneforge_dot_registry_dot_v1_dot_registry__pb2.RetractDatasetDataRequest.SerializeToString,
             tuneforge_dot_registry_dot_v1_dot_registry__pb2.RetractDatasetDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckAdapter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.registry.v1.RegistryService/CheckAdapter',
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.CheckAdapterRequest.SerializeToString,
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.ConformanceReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyServing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.registry.v1.RegistryService/VerifyServing',
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.VerifyServingRequest.SerializeToString,
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.VerifyServingResponse.FromString,
             options,
             channel_credentials,
             insecure,

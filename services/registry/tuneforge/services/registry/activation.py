@@ -40,15 +40,23 @@ from __future__ import annotations
 
 import asyncio
 
-from tuneforge.runtime.errors import TuneforgeError, failed_precondition, unavailable
+from tuneforge.runtime.errors import TuneforgeError, failed_precondition, invalid_argument, unavailable
+from tuneforge.runtime.logging import get_logger
+from tuneforge.runtime.vllm_http import within
 from tuneforge.services.registry.activation_records import TAKEN, ActivationStatus, VllmState, as_error
 from tuneforge.services.registry.activation_reconcile import ActivationReconcile
 from tuneforge.services.registry.activation_serving import ActivationServing
+from tuneforge.services.registry.activation_verify import ActivationVerify
 from tuneforge.services.registry.adapters import utc_now
+from tuneforge.services.registry.conformance import ConformanceReport
+from tuneforge.services.registry.staging import conformance_failed
 from tuneforge.services.registry.vllm import VllmMode, VllmRejected, VllmUnreachable
 
 
-class ActivationManager(ActivationServing, ActivationReconcile):
+log = get_logger("tuneforge.registry")
+
+
+class ActivationManager(ActivationServing, ActivationReconcile, ActivationVerify):
     """Activation, the served set and hot-mode reconcile on one state and one lock."""
 
     # ------------------------------------------------------------- changes
@@ -106,6 +114,35 @@ class ActivationManager(ActivationServing, ActivationReconcile):
                 await self._transition("deactivate", None, actor, f"adapter {name!r} deleted")
             await asyncio.to_thread(self.catalog.delete, name, force)
 
+    async def check_adapter(self, name: str, version: int = 0) -> ConformanceReport:
+        """The conformance check on demand (``CheckAdapter``): on the served name when
+        ``name`` is live, else staged beside production and unloaded after. The report is
+        kept with the version; a miss is a report with ``passed`` false."""
+        if version < 0:
+            raise invalid_argument("version", f"must be 0 (the current one) or above, got {version}")
+        adapter = self.catalog.get(name)
+        if version and version != adapter.version:
+            raise failed_precondition(
+                "ADAPTER_VERSION_NOT_CURRENT", f"adapter {name!r} is at v{adapter.version}; only the current "
+                f"version can be served and checked, not v{version}", adapter=name, version=str(version))
+        if self.serving_check is None:
+            raise failed_precondition("VLLM_NOT_CONFIGURED", "the conformance check runs on vLLM: configure "
+                                      "vllm_mode (hot or restart) and vllm_url", adapter=name)
+        async with self._lock:
+            live = name == self._active or name in self.served_names()
+            try:
+                if live:
+                    work = self.serving_check.check_served(adapter)
+                else:
+                    await self.controller.precheck(adapter)
+                    work = self.serving_check.stage_and_check(adapter)
+                return await self.controller.within_deadline(work, "answer the conformance check",
+                                                             self.conformance_timeout)
+            except VllmUnreachable as exc:
+                raise exc.to_error(f"vLLM did not answer the conformance check of {name!r}", name) from None
+            except VllmRejected as exc:
+                raise exc.to_error(name) from None
+
     # ------------------------------------------------------------- internals
     async def _transition(self, action: str, target: str | None, actor: str, reason: str,
                           force: bool = False) -> ActivationStatus:
@@ -134,6 +171,8 @@ class ActivationManager(ActivationServing, ActivationReconcile):
             self._set_state(VllmState.NOT_CONFIGURED, "")
         elif mode is VllmMode.RESTART:
             output = await self._restart_or_roll_back(action, previous, adapter, reason, actor)
+            if adapter is not None and self.require_conformance:
+                await self._check_after_restart(action, previous, adapter, reason, actor, output)
             self._set_state(VllmState.APPLIED, "")
         row = self._record(action, previous, adapter, outcome, self._detail, output, reason, actor)
         self._pending_row = row if outcome == "PENDING" else None
@@ -165,6 +204,8 @@ class ActivationManager(ActivationServing, ActivationReconcile):
             return await self.controller.apply_hot(adapter, self._extras())
 
         target = adapter.name if adapter is not None else None
+        if adapter is not None and self.require_conformance:
+            await self._stage_and_check(action, previous, adapter, reason, actor)
         try:
             await self.controller.within_deadline(check_and_apply(), f"confirm {target or 'no adapter'!r}")
         except VllmUnreachable as exc:
@@ -184,7 +225,66 @@ class ActivationManager(ActivationServing, ActivationReconcile):
         self._active = target
         self.write_files()
         self._set_state(VllmState.APPLIED, "")
+        if adapter is not None:
+            await self._fingerprint(adapter)
         return "APPLIED"
+
+    async def _stage_and_check(self, action, previous, adapter, reason, actor) -> None:
+        """Stage ``adapter`` beside production and run the conformance check on it
+        (staging.py); a refusal is recorded REJECTED and raised — production untouched."""
+        assert self.serving_check is not None
+        try:
+            await self.controller.precheck(adapter)  # what vLLM would refuse, before loading anything
+            report = await self.controller.within_deadline(
+                self.serving_check.stage_and_check(adapter), "stage and check", self.conformance_timeout)
+        except VllmUnreachable as exc:
+            self._record(action, previous, adapter, "FAILED", str(exc), "", reason, actor)
+            raise exc.to_error(f"vLLM did not answer the conformance check of {adapter.name!r}", adapter.name) from None
+        except (VllmRejected, TuneforgeError) as exc:
+            err = as_error(exc, adapter.name)
+            self._record(action, previous, adapter, "REJECTED", str(err), "", reason, actor)
+            raise err from None
+        if not report.passed:
+            err = conformance_failed(report)
+            self._record(action, previous, adapter, "REJECTED", str(err), "", reason, actor)
+            log.warning("conformance_failed", adapter=adapter.name, version=adapter.version,
+                        metric=report.failed_metric, value=report.failed_value)
+            raise err
+
+    async def _fingerprint(self, adapter) -> None:
+        """Keep the promoted version's fingerprint (staging.py); a failure is logged, the
+        next verification records it."""
+        if self.serving_check is None:
+            return
+        try:
+            await self.controller.within_deadline(self.serving_check.record(adapter), "fingerprint")
+        except Exception as exc:  # noqa: BLE001 - the activation stands
+            log.warning("fingerprint_not_recorded", adapter=adapter.name, error=str(exc))
+
+    async def _check_after_restart(self, action, previous, adapter, reason, actor, output) -> None:
+        """Restart mode: the check runs on the new default once vLLM serves it; a failure
+        puts the previous marker back and restarts vLLM with it, as a failed restart does."""
+        assert self.serving_check is not None
+        try:
+            report = await within(self.serving_check.check_served(adapter), self.conformance_timeout)
+            err = None if report.passed else conformance_failed(report)
+        except VllmUnreachable as exc:
+            err = exc.to_error(f"vLLM did not answer the conformance check of {adapter.name!r}", adapter.name)
+        except asyncio.TimeoutError:
+            err = unavailable("VLLM_TIMEOUT", f"the conformance check of {adapter.name!r} took over "
+                              f"{self.conformance_timeout:g}s", adapter=adapter.name)
+        except (VllmRejected, TuneforgeError) as exc:
+            err = as_error(exc, adapter.name)
+        if err is None:
+            await self._fingerprint(adapter)
+            return
+        self._revert(previous)
+        back = await self.controller.restart_and_wait(self._adapter_or_none(previous), self._extras())
+        detail = f"{err}; put {previous or 'no adapter'!r} back" + ("" if back.ok else f", but: {back.detail}")
+        self._set_state(VllmState.APPLIED if back.ok else VllmState.FAILED, "" if back.ok else detail)
+        self._record(action, previous, adapter, "REJECTED", detail, output + back.output, reason, actor)
+        self._publish("FAILED", previous)
+        raise err
 
     async def _restart_or_roll_back(self, action, previous, adapter, reason, actor) -> str:
         """Restart vLLM and wait until it serves ``adapter``; if it does not, put the

@@ -5,7 +5,9 @@ state is PENDING) or may restart and forget its runtime-loaded adapters. One tas
 registry (``start``/``close``) reconciles: with exponential backoff while PENDING, every
 ``reconcile_interval`` otherwise, and at once when woken. If vLLM comes back and refuses the
 pending adapter, the marker reverts to the previous one (history ``REJECTED`` + ``revert``)
-and that one is applied next. Restart and none modes have nothing to reconcile.
+and that one is applied next. Restart and none modes have nothing to reconcile. When a
+reconcile had to load an adapter again (vLLM restarted), every live adapter is then probed
+against its fingerprint (activation_verify.py).
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ class ActivationReconcile(ActivationState):
                 self._publish("APPLIED", None)
             elif result.loaded:
                 self._publish("REAPPLIED", None)  # vLLM had lost it (restarted)
+            if result.loaded and self.serving_check is not None:
+                self._verify_due = True  # loaded again from the files: probe them (activation_verify.py)
+                self.wake()
             return self.status()
 
     async def _refused_later(self, exc: Exception) -> None:
@@ -109,6 +114,8 @@ class ActivationReconcile(ActivationState):
                     continue  # woken early; keep the backoff
             try:
                 await self.reconcile()
+                if self._verify_due:
+                    await self.verify_serving()  # type: ignore[attr-defined] # activation_verify.py
             except Exception as exc:  # never let the loop die
                 self._set_state(VllmState.FAILED, f"reconcile failed: {exc!r}")
 

@@ -35,6 +35,8 @@ class ActivationServing(ActivationState):
             if self.retracted is not None and not force:
                 self.retracted(adapter)
             await self.controller.precheck(adapter)
+            if self.require_conformance and self.controller.mode is VllmMode.HOT:
+                await self._stage_and_check("serve", self._active, adapter, "", "")  # activation.py
             self.store.execute("INSERT INTO registry_served(name, serve_time) VALUES (?, ?)", (name, utc_now()))
             try:
                 await self._apply_serving(f"serve {name}")
@@ -44,6 +46,8 @@ class ActivationServing(ActivationState):
                 if self.controller.mode is VllmMode.RESTART:  # bring vLLM back with the previous set
                     await self.controller.restart_and_wait(self._adapter_or_none(self._active), self._extras())
                 raise
+            if self.controller.mode is VllmMode.HOT:
+                await self._fingerprint(adapter)
             return self.served_names()
 
     def _check_lora_count(self, name: str, others: list[str]) -> None:

@@ -26,6 +26,7 @@ from tuneforge.services.registry.activation_records import (
     MIGRATIONS, TAKEN, ActivationEvent, ActivationStatus, Broadcaster, HistoryEntry, VllmState,
 )
 from tuneforge.services.registry.adapters import Adapter, AdapterCatalog, utc_now
+from tuneforge.services.registry.staging import ServingCheck
 from tuneforge.services.registry.vllm import VllmController, VllmMode
 
 
@@ -40,6 +41,9 @@ class ActivationState:
         reconcile_interval: float = 30.0,
         admit: Callable[[str], None] | None = None,
         retracted: Callable[[Adapter], None] | None = None,
+        serving_check: ServingCheck | None = None,
+        require_conformance: bool = False,
+        conformance_timeout: float = 300.0,
     ) -> None:
         """``admit(name)``: the operator's policy (the evaluation gate, eval_gate.py), raising
         when ``name`` may not be put in front of users; checked by every change that does."""
@@ -49,6 +53,13 @@ class ActivationState:
         # unlike ``admit``, a request's ``force`` passes it.
         self.retracted = retracted
         self.controller = controller
+        # Stage/check/fingerprint through vLLM (staging.py): None when no vLLM is configured.
+        # ``require_conformance``: every activation and serve stages and checks the version first.
+        self.serving_check = serving_check
+        self.require_conformance = require_conformance and serving_check is not None
+        self.conformance_timeout = conformance_timeout
+        self.on_mismatch: Callable[[str], None] | None = None  # a metric per fingerprint mismatch
+        self._verify_due = False
         self.store = catalog.store
         self.store.migrate(MIGRATIONS)
         self.retry_initial = retry_initial

@@ -14,9 +14,11 @@ from tuneforge.services.registry.activation import ActivationManager
 from tuneforge.services.registry.adapters import AdapterCatalog
 from tuneforge.services.registry.archive import ImportLimits
 from tuneforge.services.registry.audits import AuditStore, check_audit
+from tuneforge.services.registry.conformance import ConformanceChecker, ConformanceSettings, ConformanceStore
 from tuneforge.services.registry.eval_gate import check_activation
 from tuneforge.services.registry.evaluations import EvaluationStore
 from tuneforge.services.registry.lineage import Lineage, check_not_retracted
+from tuneforge.services.registry.staging import ServingCheck
 from tuneforge.services.registry.vllm import (
     DEFAULT_MAX_LORAS, DEFAULT_TIMEOUT_SECONDS, VLLM_DEFAULT_MAX_LORA_RANK, VllmController,
 )
@@ -31,6 +33,8 @@ class RegistryDomain:
     evaluations: EvaluationStore
     audits: AuditStore
     lineage: Lineage
+    conformance: ConformanceStore
+    serving_check: ServingCheck | None = None
 
     async def start(self) -> None:
         await self.activation.start()
@@ -56,6 +60,8 @@ def open_registry(
     activation_requires_eval: bool = False,
     find_job: Callable[[str], Any] | None = None,
     activation_requires_audit: bool = False,
+    activation_requires_conformance: bool = False,
+    conformance: ConformanceSettings = ConformanceSettings(),
 ) -> RegistryDomain:
     """Arguments mirror the ``vllm_*`` config fields. ``vllm_restart_command``: a string runs
     through ``/bin/sh -c``, a list runs as argv. Call ``await domain.start()`` inside the
@@ -63,7 +69,10 @@ def open_registry(
     ``activation_requires_eval``: every activation, rollback and serve passes the evaluation
     gate (eval_gate.py); ``find_job``: the job engine's ``get``, which verifies the evaluation
     job a report names (evaluations.py). ``activation_requires_audit``: they also pass the
-    leak audit gate (audits.py)."""
+    leak audit gate (audits.py). ``activation_requires_conformance``: every activation and serve
+    first stages the version on vLLM and passes the conformance check (staging.py,
+    conformance.py) with the ``conformance`` thresholds; with a vLLM configured, promoted
+    versions are fingerprinted and re-probed after reloads either way."""
     catalog = AdapterCatalog(store, data_root)
     command = vllm_restart_command or None
     controller = VllmController(
@@ -79,9 +88,17 @@ def open_registry(
     if activation_requires_audit:
         gates.append(partial(check_audit, audits))
     lineage = Lineage(store)
+    reports = ConformanceStore(store)
+    serving_check = None
+    if controller.client is not None:
+        serving_check = ServingCheck(controller.client, ConformanceChecker(controller.client, reports, conformance,
+                                                                           Path(data_root)))
     manager = ActivationManager(catalog, controller, admit=_all(gates),
-                                retracted=partial(check_not_retracted, lineage))
-    return RegistryDomain(catalog, controller, manager, import_limits, evaluations, audits, lineage)
+                                retracted=partial(check_not_retracted, lineage), serving_check=serving_check,
+                                require_conformance=activation_requires_conformance,
+                                conformance_timeout=conformance.timeout)
+    return RegistryDomain(catalog, controller, manager, import_limits, evaluations, audits, lineage, reports,
+                          serving_check)
 
 
 def _all(gates: list[Callable[[str], None]]) -> Callable[[str], None] | None:

@@ -11,6 +11,7 @@ from tuneforge.registry.v1 import registry_pb2, registry_pb2_grpc
 
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.services.registry.archive import ImportLimits
+from tuneforge.services.registry.conformance import ConformanceSettings
 from tuneforge.services.registry.domain import open_registry
 from tuneforge.services.registry.models import ModelCatalog
 from tuneforge.services.registry.servicer import RegistryServicer, sweep_exports
@@ -31,12 +32,21 @@ async def setup(ctx: ServiceContext) -> None:
         vllm_max_loras=cfg.vllm_max_loras, vllm_log_file=cfg.vllm_log_file,
         activation_requires_eval=cfg.activation_requires_eval,
         activation_requires_audit=cfg.activation_requires_audit,
+        activation_requires_conformance=cfg.activation_requires_conformance,
+        conformance=ConformanceSettings(
+            prompts=cfg.conformance_prompts, max_tokens=cfg.conformance_max_tokens,
+            parity_tokens=cfg.conformance_parity_tokens, min_stop_rate=cfg.conformance_min_stop_rate,
+            max_leak_rate=cfg.conformance_max_leak_rate, min_parity=cfg.conformance_min_parity,
+            timeout=cfg.conformance_timeout_seconds,
+            reference_python=cfg.conformance_reference_python or cfg.worker_python,
+        ),
         find_job=ctx.engine.get,
         import_limits=ImportLimits(
             max_archive_bytes=cfg.max_upload_bytes,
             max_total_bytes=DECOMPRESSED_FACTOR * cfg.max_upload_bytes,
         ),
     )
+    domain.activation.on_mismatch = lambda name: ctx.metrics.fingerprint_mismatches.labels(name).inc()
     sweep_exports(ctx.root)
     await domain.start()
     ctx.on_shutdown.append(domain.close)

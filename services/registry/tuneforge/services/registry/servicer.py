@@ -30,7 +30,9 @@ from tuneforge.services.registry.activation_records import (
     HistoryEntry,
     VllmState,
 )
+from tuneforge.services.registry.activation_verify import ProbeOutcome
 from tuneforge.services.registry.adapters import Adapter
+from tuneforge.services.registry.conformance import ConformanceReport
 from tuneforge.services.registry.archive import export_to_file, import_archive
 from tuneforge.services.registry.domain import RegistryDomain
 from tuneforge.services.registry.model_rpcs import ModelRpcs
@@ -89,9 +91,10 @@ def audit_pb(report: dict) -> pb.AuditReport:
 
 def adapter_pb(a: Adapter, active: str | None, served: frozenset[str] | set[str] = frozenset(),
                report: dict | None = None, audit: dict | None = None,
-               lineage: LineageEntry | None = None) -> pb.Adapter:
+               lineage: LineageEntry | None = None, conformance: ConformanceReport | None = None) -> pb.Adapter:
     short, audited = summary(report), audit_summary(audit)
     return pb.Adapter(
+        conformance=conformance_pb(conformance),
         dataset_version=lineage.dataset_version if lineage else 0,
         dataset_sha256=lineage.dataset_sha256 if lineage else "",
         data_retraction=retraction_pb(lineage.retraction) if lineage else None,
@@ -105,6 +108,27 @@ def adapter_pb(a: Adapter, active: str | None, served: frozenset[str] | set[str]
         lora_modules=a.lora_modules, served_name=a.served_name, update_time=_ts(a.update_time),
         variant=pb.Adapter.Variant.Value(f"VARIANT_{a.variant.upper()}") if a.variant else None,
     )
+
+
+def conformance_pb(r: ConformanceReport | None) -> pb.ConformanceReport | None:
+    if r is None:
+        return None
+    st = r.settings or {}
+    return pb.ConformanceReport(
+        adapter_name=r.adapter, adapter_version=r.version, served_name=r.served_name, staged=r.staged,
+        prompts=r.prompts, stop_rate=r.stop_rate, leak_rate=r.leak_rate, leaks=r.leaks, parity=r.parity,
+        parity_detail=r.parity_detail, passed=r.passed, failed_metric=r.failed_metric, failed_value=r.failed_value,
+        check_time=_ts(r.check_time),
+        thresholds=pb.ConformanceThresholds(
+            min_stop_rate=st.get("min_stop_rate", 0.0), max_leak_rate=st.get("max_leak_rate", 0.0),
+            min_parity=st.get("min_parity", 0.0), max_tokens=st.get("max_tokens", 0),
+            parity_tokens=st.get("parity_tokens", 0)),
+    )
+
+
+def probe_pb(p: ProbeOutcome) -> pb.ServingProbe:
+    return pb.ServingProbe(adapter_name=p.adapter, adapter_version=p.version, served_name=p.served_name,
+                           outcome=pb.ServingProbe.Outcome.Value(f"OUTCOME_{p.outcome}"), detail=p.detail)
 
 
 def status_pb(s: ActivationStatus) -> pb.Activation:
@@ -153,13 +177,15 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
         return adapter_pb(adapter, active if active is not None else self._active(),
                           served if served is not None else set(self.activation.served_names()), report,
                           audit=self.domain.audits.latest(adapter.name, adapter.version),
-                          lineage=self.domain.lineage.entry(adapter.name, adapter.version))
+                          lineage=self.domain.lineage.entry(adapter.name, adapter.version),
+                          conformance=self.domain.conformance.latest(adapter.name, adapter.version))
 
     def _registered(self, adapter: Adapter, dataset_version: int = 0, dataset_sha256: str = "") -> pb.Adapter:
         """A re-registered active or served adapter has a new version (a new served name):
         rewrite the launcher's files and let vLLM catch up (hot mode). Every registration is
         kept in the lineage (lineage.py)."""
         self.domain.lineage.record(adapter, dataset_version, dataset_sha256)
+        self.domain.conformance.record_files(adapter)  # the fingerprint's files half (staging.py)
         active, served = self._active(), set(self.activation.served_names())
         if adapter.name == active or adapter.name in served:
             self.activation.write_files()
@@ -256,6 +282,16 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
     async def WatchActivations(self, request, context):
         async for event in self.activation.watch():
             yield status_pb(event.status)
+
+    # -- the serving path (staging.py, conformance.py, activation_verify.py)
+    async def CheckAdapter(self, request, context):
+        validate_name(request.name, "name")
+        report = await self.activation.check_adapter(request.name, request.version)
+        return conformance_pb(report)
+
+    async def VerifyServing(self, request, context):
+        probes = await self.activation.verify_serving(reload=request.reload)
+        return pb.VerifyServingResponse(probes=[probe_pb(p) for p in probes])
 
     # -- evaluations
     # -- lineage

@@ -63,6 +63,7 @@ VLLM_DEFAULT_MAX_LORA_RANK = 16
 VLLM_LARGEST_MAX_LORA_RANK = VLLM_MAX_LORA_RANKS[-1]
 DEFAULT_MAX_LORAS = 4
 MANAGED_NAME_RE = re.compile(r"^(?P<name>.+)@v(?P<version>\d+)$")
+STAGING_NAME_RE = re.compile(r"^.+@v\d+~staging$")  # staging.py: a check left behind by a crash
 ENGINE_REFUSAL_RE = re.compile(r"Call to add_lora method failed: (?:Worker failed with error '(?P<inner>.*)', please check"
                                r" the stack trace above for the root cause|(?P<plain>.*))", re.S)
 TRANSIENT_500_RE = re.compile(r"timed out|timeout|temporarily|busy|try again", re.I)
@@ -162,6 +163,20 @@ class VllmClient:
         if status != 200:
             raise _rejection(status, body)
         return True
+
+    async def post_json(self, path: str, payload: dict) -> dict:
+        """One JSON request (a generation, a tokenization: conformance.py); the parsed answer,
+        or VllmRejected with vLLM's message."""
+        status, body = await self._call("POST", path, payload)
+        if status != 200:
+            raise _rejection(status, body)
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            raise VllmRejected(status, f"POST {path} did not answer JSON") from None
+        if not isinstance(doc, dict):
+            raise VllmRejected(status, f"POST {path} did not answer a JSON object")
+        return doc
 
     async def _call(self, method: str, path: str, payload: dict | None = None) -> tuple[int, bytes]:
         """One exchange within ``timeout``; 502/503/504 and every transport or protocol
@@ -369,14 +384,15 @@ class VllmController:
         if found:
             raise incompatible(adapter.name, found)
 
-    async def within_deadline(self, work: Awaitable, what: str):
+    async def within_deadline(self, work: Awaitable, what: str, timeout: float | None = None):
         """Await ``work`` (a hot-mode conversation of several calls) for at most
-        ``request_timeout`` seconds in all; past it, VllmUnreachable ``VLLM_TIMEOUT``."""
+        ``timeout`` (default ``request_timeout``) seconds in all; past it, VllmUnreachable
+        ``VLLM_TIMEOUT``."""
+        limit = self.request_timeout if timeout is None else timeout
         try:
-            return await within(work, self.request_timeout)
+            return await within(work, limit)
         except asyncio.TimeoutError:
-            raise VllmUnreachable(f"vLLM did not {what} within {self.request_timeout:g}s",
-                                  "VLLM_TIMEOUT") from None
+            raise VllmUnreachable(f"vLLM did not {what} within {limit:g}s", "VLLM_TIMEOUT") from None
 
     # -------------------------------------------------------------- apply
     async def apply_hot(self, adapter: Adapter | None, extras: Sequence[Adapter] = ()) -> ApplyResult:
@@ -408,7 +424,7 @@ class VllmController:
                 raise VllmRejected(200, f"{missing[0]!r} is not listed by /v1/models after loading")
         unloaded = []
         for name in served.loras:
-            if MANAGED_NAME_RE.match(name) and name not in wanted:
+            if (MANAGED_NAME_RE.match(name) or STAGING_NAME_RE.match(name)) and name not in wanted:
                 if await self.client.unload(name):
                     unloaded.append(name)
         return ApplyResult(loaded, unloaded)

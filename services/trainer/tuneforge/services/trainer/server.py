@@ -27,9 +27,13 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc
+
+from tuneforge.registry.v1 import registry_pb2, registry_pb2_grpc
 from tuneforge.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 
 from tuneforge.runtime.jobs import Job, JobKind
+from tuneforge.runtime.logging import get_logger
 from tuneforge.runtime.server import ServiceContext
 from tuneforge.runtime.vllm_sleep import gpu_job_hooks
 from tuneforge.services.trainer.launcher import (
@@ -48,6 +52,7 @@ from tuneforge.services.trainer.servicer import MERGE, SERVICE, TRAIN, TrainerSe
 from tuneforge.services.trainer.stored_config import StoredConfig
 from tuneforge.services.trainer.warmup_jobs import WARMUP, WARMUP_MODULE
 
+log = get_logger("tuneforge.trainer")
 SERVICE_NAME = trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"].full_name
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
               "TOKENIZERS_PARALLELISM": "false"}
@@ -68,7 +73,19 @@ async def setup(ctx: ServiceContext) -> None:
     def env(job: Job) -> dict[str, str]:
         return dict(WORKER_ENV)
 
-    before_start, on_end = gpu_job_hooks(cfg)  # vllm_share_gpu: vLLM sleeps while training
+    async def verify_serving() -> None:  # after a wake: the registry probes every served adapter
+        stub = registry_pb2_grpc.RegistryServiceStub(servicer.channel(*registry))
+        try:
+            resp = await stub.VerifyServing(registry_pb2.VerifyServingRequest(),
+                                            timeout=cfg.vllm_restart_timeout_seconds)
+        except grpc.aio.AioRpcError as exc:  # e.g. the registry has no vLLM configured
+            log.warning("serving_not_verified_after_wake", code=exc.code().name, detail=exc.details())
+            return
+        log.info("serving_verified_after_wake", probes=[
+            (p.served_name, registry_pb2.ServingProbe.Outcome.Name(p.outcome)) for p in resp.probes])
+
+    # vllm_share_gpu: vLLM sleeps while training
+    before_start, on_end = gpu_job_hooks(cfg, after_wake=verify_serving)
 
     async def after_training(job: Job) -> None:
         await registrar.on_success(job)
