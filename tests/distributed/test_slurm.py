@@ -3,7 +3,8 @@ started once for this module; skipped, saying why, where it cannot start: not ro
 slurm-wlm/munge not installed — scripts/setup_slurm.sh).
 
 Through the service with ``training_executor = slurm`` and ``train_num_nodes = 2``: a job
-trains on both nodes (one torchrun rank each, gloo on 127.0.0.1) and registers an adapter that
+trains on both nodes (one torchrun rank each, gloo on 127.0.0.1), with the same per-step losses as one
+process with the same global batch, and registers an adapter that
 loads in PEFT; a stop (``scancel --signal=TERM``) ends CANCELLED with a checkpoint that a new
 job resumes from; a requeue (what preemption does) runs the script again and the worker
 resumes from its latest checkpoint, saying so; a node that cannot see the job's directory
@@ -14,13 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from trainer_helpers import FAST_TYPED, make_dataset
+from trainer_helpers import FAST_TYPED, make_dataset, of, parse_events, worker_env
 
 from tuneforge.testing import slurm_cluster
 
@@ -81,7 +84,8 @@ def test_a_job_trains_on_two_slurm_nodes_and_registers_its_adapter(slurm_server,
 
     with _client(slurm_server) as client:
         make_dataset(client, tmp_path, "learn", 16)
-        job = _train(client, tiny_model, "on-slurm", epochs=1)
+        # deterministic steps (no dropout, a fixed seed), so one process can replay them below
+        job = _train(client, tiny_model, "on-slurm", epochs=1, lora_dropout=0.0, seed=7)
         done = client.wait_job(job.id)
         assert done.state == common_pb2.Job.STATE_SUCCEEDED, done.error_message
         assert client.registry.get_adapter(name="on-slurm").job_id == job.id
@@ -101,6 +105,24 @@ def test_a_job_trains_on_two_slurm_nodes_and_registers_its_adapter(slurm_server,
     from transformers import AutoModelForCausalLM
 
     PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), result.adapter_dir)
+
+    # 1 vs 2: the same spec on one plain process with the global batch (2 nodes x 2 -> 1 x 4)
+    # trains the same steps with the same losses, as on local torchrun
+    two = {e["data"]["step"]: e["data"]["loss"] for e in _events(slurm_server, job.id)
+           if e["type"] == "metrics" and "loss" in e["data"]}
+    spec = json.loads((job_dir / "spec.json").read_text())
+    spec["config"]["batch_size"] = 4
+    spec.update(output_dir=str(tmp_path / "one-out"), job_dir=str(tmp_path / "one"))
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "spec.json").write_text(json.dumps(spec))
+    proc = subprocess.run([sys.executable, "-m", "tuneforge.services.trainer.train_worker", "--spec",
+                           str(tmp_path / "one" / "spec.json")], env=worker_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    one = {e["step"]: e["loss"] for e in of(parse_events(proc.stdout.splitlines()), "metrics") if "loss" in e}
+    assert sorted(one) == sorted(two) and one, (one, two)
+    for step in one:
+        assert math.isclose(one[step], two[step], abs_tol=2e-3), (step, one, two)
 
 
 def test_scancel_checkpoints_and_a_new_job_resumes_from_it(slurm_server, tiny_model, tmp_path):
