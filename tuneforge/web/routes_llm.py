@@ -210,8 +210,38 @@ async def active_adapter(request: Request) -> Response:
     return ok(await backend(request).active_adapter())
 
 
+def activation_concern(adapter: dict[str, Any], live: dict[str, Any] | None) -> tuple[str, str]:
+    """(reason, why) when activating ``adapter`` needs the user's confirmation, else ("", "").
+    Not evaluated yet, an eval loss not below the base's, or worse than the live adapter's."""
+    evaluation = adapter.get("evaluation") or {}
+    if not evaluation.get("samples") and not evaluation.get("adapter_eval_loss"):
+        return "NOT_EVALUATED", f"adapter {adapter['name']} has no evaluation yet: nothing says it is better than the base"
+    loss, base = evaluation.get("adapter_eval_loss", 0.0), evaluation.get("base_eval_loss", 0.0)
+    if base and loss >= base and not evaluation.get("closer_to_owner"):
+        return "NOT_BETTER_THAN_BASE", (f"adapter {adapter['name']}: eval loss {loss:.4g} is not below the base's {base:.4g} "
+                                        "and its replies are not closer to the owner's style")
+    live_eval = (live or {}).get("evaluation") or {}
+    if live and live["name"] != adapter["name"] and live_eval.get("adapter_eval_loss") and loss > live_eval["adapter_eval_loss"]:
+        return "WORSE_THAN_LIVE", (f"adapter {adapter['name']}: eval loss {loss:.4g} is worse than the live adapter "
+                                   f"{live['name']}'s {live_eval['adapter_eval_loss']:.4g}")
+    return "", ""
+
+
 async def activate(request: Request) -> Response:
-    return ok(await backend(request).activate_adapter(request.path_params["name"]))
+    """Activate; an adapter not evaluated, not better than its base or worse than the live one
+    answers 409 CONFIRMATION_REQUIRED (with why) unless ``?confirm=1`` or ``{"confirm": true}``."""
+    name = request.path_params["name"]
+    b = backend(request)
+    body = await json_body(request)
+    if not (flag(request, "confirm") or body.get("confirm") is True):
+        adapters = {a["name"]: a for a in await b.list_adapters()}
+        if name in adapters:
+            live = next((a for a in adapters.values() if a.get("active")), None)
+            concern, why = activation_concern(adapters[name], live)
+            if concern:
+                raise ApiError(409, "CONFIRMATION_REQUIRED", f"{why}; send confirm to activate anyway",
+                               {"confirm": concern})
+    return ok(await b.activate_adapter(name))
 
 
 async def deactivate(request: Request) -> Response:
