@@ -355,10 +355,12 @@ class Backend:
         return await self._download(self.client.registry.download_model(id=model_id, file=file))
 
     async def chat(self, name: str, messages: list[dict[str, str]], compare: bool = False,
-                   max_new_tokens: int = 0, timeout: float = 300.0) -> AsyncIterator[dict[str, Any]]:
+                   max_new_tokens: int = 0, timeout: float = 300.0, temperature: float = 0.0,
+                   top_p: float = 0.0) -> AsyncIterator[dict[str, Any]]:
         """The trainer's Chat stream as dicts: ``{"type": "job"|"piece"|"reply", ...}``."""
         stream = self.client.trainer.chat(adapter_name=name, messages=messages, compare=compare,
-                                          max_new_tokens=max_new_tokens, timeout=timeout)
+                                          max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                                          timeout=timeout)
         async for response in stream:
             kind = response.WhichOneof("kind")
             data = to_dict(getattr(response, kind))
@@ -419,6 +421,21 @@ class Backend:
     async def _tts_job(self, rpc: str, request: Any, options: dict[str, Any]) -> dict[str, Any]:
         json_format.ParseDict(options or {}, request)
         return to_dict(await getattr(self.client.tts, rpc)(request))
+
+    async def health(self) -> dict[str, Any]:
+        """Whether each service answers (a one-item job listing, 3 s), for the status dot."""
+        import asyncio
+
+        async def probe(service: str) -> tuple[str, str]:
+            try:
+                await self.client.jobs.list_jobs(service=service, page_size=1, timeout=3.0)
+                return service, ""
+            except Exception as exc:  # noqa: BLE001 - any failure is "not reachable", said plainly
+                return service, getattr(exc, "message", "") or str(exc).splitlines()[0][:200]
+
+        results = dict(await asyncio.gather(*(probe(s) for s in ("dataset", "trainer", "tts", "registry"))))
+        return {"ok": not any(results.values()), "target": self.target,
+                "services": {name: {"ok": not why, "error": why} for name, why in results.items()}}
 
     # ------------------------------------------------------------------ helpers
     async def _all(self, method: Any, field: str, page_size: int = 200) -> list[dict[str, Any]]:

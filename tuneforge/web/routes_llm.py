@@ -50,7 +50,8 @@ async def process(request: Request) -> Response:
     if not isinstance(options, dict):
         raise bad_request("options", "must be an object")
     if kind == "telegram":
-        job = await backend(request).process_telegram(upload_id, name, options, str(body.get("request_id") or ""))
+        job = await backend(request).process_telegram(upload_id, name, options, str(body.get("request_id") or ""),
+                                                      str(body.get("append_to") or ""))
         return ok({"job": job}, 202)
     if kind == "import":
         return ok(await backend(request).import_dataset(upload_id, name, options), 201)
@@ -274,7 +275,13 @@ async def chat(request: Request) -> Response:
     max_new_tokens = body.get("max_new_tokens") or 0
     if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool):
         raise bad_request("max_new_tokens", f"expected an integer, got {max_new_tokens!r}"[:200])
-    updates = backend(request).chat(request.path_params["name"], messages, bool(body.get("compare")), max_new_tokens)
+    sampling = {}
+    for key in ("temperature", "top_p"):
+        value = body.get(key) or 0.0
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= (2 if key == "temperature" else 1):
+            raise bad_request(key, f"a number from 0 to {2 if key == 'temperature' else 1}, got {value!r}"[:200])
+        sampling[key] = float(value)
+    updates = backend(request).chat(request.path_params["name"], messages, bool(body.get("compare")), max_new_tokens, **sampling)
     first = await updates.__anext__()
 
     async def frames():

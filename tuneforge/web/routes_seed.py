@@ -157,6 +157,67 @@ async def download_export(request: Request) -> Response:
     return download(meta, chunks, meta.get("filename") or request.path_params["id"])
 
 
+# ---------------------------------------------------------------------- presets that fit the data
+MIN_EXAMPLES, MAX_EXAMPLES, MAX_EPOCHS, MIN_STEPS_PER_EPOCH = 100, 25000, 25, 4
+
+
+def fit_to_data(examples: int, values: dict[str, Any], edited: set[str]) -> dict[str, Any]:
+    """Scale a preset's epochs (and, for a small set, its gradient accumulation) to the number
+    of training examples, after the OpenAI cookbook's heuristic: examples × epochs between 100
+    and 25 000, at most 25 epochs; and at least 4 optimizer steps an epoch. Fields the user
+    edited (``edited``) are kept as they are."""
+    out = dict(values)
+    batch = max(int(out.get("batch_size") or 1), 1)
+    if "gradient_accumulation_steps" not in edited and examples:
+        most = max(examples // (batch * MIN_STEPS_PER_EPOCH), 1)
+        out["gradient_accumulation_steps"] = max(1, min(int(out.get("gradient_accumulation_steps") or 1), most))
+    if "epochs" not in edited and examples:
+        epochs = int(out.get("epochs") or 1)
+        if examples * epochs < MIN_EXAMPLES:
+            epochs = min(MAX_EPOCHS, -(-MIN_EXAMPLES // examples))
+        elif examples * epochs > MAX_EXAMPLES:
+            epochs = max(1, MAX_EXAMPLES // examples)
+        out["epochs"] = epochs
+    per_step = batch * int(out.get("gradient_accumulation_steps") or 1)
+    out["steps"] = -(-examples // per_step) * int(out.get("epochs") or 1) if examples else 0
+    return out
+
+
+async def fit_preset(request: Request) -> Response:
+    """``{dataset, preset, config (the user's edits), base_model}`` → the preset's values scaled
+    to the dataset, and the optimizer steps it gives (the trainer's count when it can plan)."""
+    body = await json_body(request)
+    b = backend(request)
+    dataset = await b.get_dataset(str(body.get("dataset") or ""))
+    info = await b.training_config()
+    preset_name = str(body.get("preset") or info["default_preset"])
+    preset = next((p for p in info["presets"] if p["name"] == preset_name), None)
+    if preset is None:
+        raise bad_request("preset", f"one of {', '.join(p['name'] for p in info['presets'])}")
+    edits = body.get("config") or {}
+    if not isinstance(edits, dict):
+        raise bad_request("config", "must be an object of key -> value")
+    examples = int(dataset.get("record_count") or 0)
+    fitted = fit_to_data(examples, {**info["config"], **preset["values"], **edits}, set(edits))
+    steps = fitted.pop("steps")
+    scaled = {k: fitted[k] for k in ("epochs", "gradient_accumulation_steps") if k not in edits and fitted[k] != {**info["config"], **preset["values"]}.get(k)}
+    answer = {"preset": preset_name, "examples": examples, "values": scaled, "steps": steps, "counted_by": "estimate",
+              "epochs": fitted["epochs"], "gradient_accumulation_steps": fitted["gradient_accumulation_steps"], "batch_size": fitted.get("batch_size", 1)}
+    if body.get("base_model"):
+        try:
+            plan = await b.plan_training(dataset=dataset["name"], base_model=str(body["base_model"]), preset=preset_name,
+                                         config={**edits, **scaled})
+            if (plan.get("time") or {}).get("total_steps"):
+                answer["steps"], answer["counted_by"] = int(plan["time"]["total_steps"]), "trainer"
+        except Exception:  # noqa: BLE001 - the estimate stands; Start shows the trainer's own refusal
+            pass
+    return ok(answer)
+
+
+async def health(request: Request) -> Response:
+    return ok(await backend(request).health())
+
+
 # The seeds' 28 method+path pairs → the handler answering each (the test calls every one).
 SEED_PAIRS: list[tuple[str, str, Any]] = [
     ("GET", f"{LLM}/dataset/status", dataset_status),
@@ -200,6 +261,8 @@ ROUTES = [
     Route(f"{LLM}/config", llm.update_config, methods=["POST"]),
     Route(f"{LLM}/train/log", train_log),
     Route(f"{LLM}/base-models", base_models),
+    Route(f"{LLM}/train/fit-preset", fit_preset, methods=["POST"]),
+    Route("/admin/health", health),
     Route(f"{LLM}/datasets/{{name}}/contacts", dataset_contacts),
     Route(f"{LLM}/adapters/{{name}}/evaluation", get_evaluation),
     Route(f"{LLM}/adapters/{{name}}/evaluate", start_evaluation, methods=["POST"]),
