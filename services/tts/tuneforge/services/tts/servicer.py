@@ -216,8 +216,13 @@ class TtsServicer(pb_grpc.TtsServiceServicer):
         return await self._start("transcribe", module, spec, request.request_id)
 
     def _base_model(self, raw: str) -> str:
-        """A client-named base model: a hub id as it is, a path confined (docs/security.md)."""
-        return confine_model(raw, "base_model", self.ctx.path_roots(with_models=True))
+        """A client-named base model: a hub id as it is, a path confined (docs/security.md). A
+        bare name that is a folder under models_dir means that folder, as for the trainer."""
+        text = raw.strip()
+        models_dir = self.ctx.config.models_dir
+        if text and models_dir and "/" not in text and (Path(models_dir).expanduser() / text).is_dir():
+            text = str(Path(models_dir).expanduser() / text)
+        return confine_model(text, "base_model", self.ctx.path_roots(with_models=True))
 
     async def PrepareDataset(self, request, context):
         base = self._base_model(request.base_model or self.config.get().base_model)
