@@ -47,7 +47,7 @@
     dot.classList.toggle("down", down.length > 0);
     dot.title = down.length ? t("services unreachable") : t("services answer");
     banner.hidden = !down.length;
-    banner.textContent = down.length ? `${t("The services at {target} are not reachable: is the server running? Start it with `tuneforge serve all`.", {target})} ${down.join(" · ")}` : "";
+    banner.textContent = down.length ? `${t("The services at {target} are not reachable: is the server running? Start it with: tuneforge serve all", {target})} ${down.join(" · ")}` : "";
   }
 
   async function start() {

@@ -18,7 +18,7 @@ const Jobs = (() => {
     source.addEventListener("end", () => { source.close(); handlers.end && handlers.end(); });
     source.addEventListener("stream_error", (ev) => {
       source.close();
-      UI.toast(`job stream: ${JSON.parse(ev.data).message}`, true);
+      UI.toast(`${t("job stream")}: ${JSON.parse(ev.data).message}`, true);
       handlers.end && handlers.end();
     });
     return () => source.close();
@@ -39,10 +39,10 @@ const Jobs = (() => {
         const parts = [p.phase || "", p.message || ""].filter(Boolean);
         left.textContent = parts.join(" — ") || "running";
         const counts = [];
-        const unit = job && ["train", "tts_train"].includes(job.kind) ? "step " : "";
-        if (p.total) counts.push(`${unit}${(p.step || 0).toLocaleString()} / ${p.total.toLocaleString()}`);
-        counts.push(`${pct.toFixed(1)}%`);
-        if (p.eta && !(job && ended(job.state))) counts.push(`ETA ${UI.duration(p.eta)}`);
+        const unit = job && ["train", "tts_train"].includes(job.kind) ? `${t("step")} ` : "";
+        if (p.total) counts.push(`${unit}${I18N.number(p.step || 0)} / ${I18N.number(p.total)}`);
+        counts.push(`${I18N.number(pct, 1)}%`);
+        if (p.eta && !(job && ended(job.state))) counts.push(`${t("ETA")} ${UI.duration(p.eta)}`);
         right.textContent = counts.join(" · ");
       },
       finish(job) {
@@ -69,8 +69,8 @@ const Jobs = (() => {
   }
 
   function logLine(line) {
-    const t = line.time ? new Date(line.time).toLocaleTimeString() : "";
-    return h("div", {class: `line ${line.level || ""}`}, h("span", {class: "t"}, t), line.message || "");
+    const time = line.time ? new Date(line.time).toLocaleTimeString(I18N.locale()) : "";
+    return h("div", {class: `line ${line.level || ""}`}, h("span", {class: "t"}, time), document.createTextNode(line.message || ""));
   }
 
   async function view(root, scope, id) {
@@ -88,7 +88,7 @@ const Jobs = (() => {
 
     const isTrain = ["train", "tts_train"].includes(job.kind);
     root.replaceChildren(
-      h("div", {class: "job-head"}, h("h1", {}, `${isTrain ? "Training" : "Job"} ${job.id}`), stateSlot,
+      h("div", {class: "job-head"}, h("h1", {}, `${t(isTrain ? "Training" : "Job")} ${job.id}`), stateSlot,
         h("span", {class: "badge brand"}, job.kind), actions),
       h("div", {class: "grid"},
         UI.card("Progress", block.el, null, {id: "progress-card"}),
@@ -135,7 +135,7 @@ const Jobs = (() => {
       logs.append(logLine(line));
       shown += 1;
       while (shown > LOG_LINES) { logs.firstChild.remove(); shown -= 1; }
-      logCount.textContent = total > LOG_LINES ? `last ${LOG_LINES} of ${total} lines` : `${total} lines`;
+      logCount.textContent = total > LOG_LINES ? t("last {n} of {total} lines", {n: LOG_LINES, total}) : t("{total} lines", {total});
       logs.scrollTop = logs.scrollHeight;
     }
 
@@ -148,7 +148,7 @@ const Jobs = (() => {
       progress: (p) => block.update(p, current),
       metrics: (m) => chart.add(m),
       log: addLog,
-      checkpoint: (c) => checkpoints.append(h("div", {class: "hint"}, `checkpoint at step ${c.step}: `, h("span", {class: "mono"}, c.path))),
+      checkpoint: (c) => checkpoints.append(h("div", {class: "hint"}, t("checkpoint at step {step}: ", {step: c.step}), h("span", {class: "mono"}, c.path))),
       end: () => { if (ended(current.state)) block.finish(current); },
     });
     return close;

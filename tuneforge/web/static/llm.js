@@ -156,13 +156,13 @@ const LLM = (() => {
     if (!buckets.length) return UI.empty("no records");
     const max = Math.max(...buckets.map((b) => b.count), 1);
     const bars = buckets.map((b) => {
-      const bar = h("div", {class: `bar ${b.lower >= stats.max_seq_length ? "over" : ""}`, title: `${b.lower}–${b.upper} tokens: ${b.count} records`});
+      const bar = h("div", {class: `bar ${b.lower >= stats.max_seq_length ? "over" : ""}`, title: t("{lower}–{upper} tokens: {count} records", {lower: b.lower, upper: b.upper, count: b.count})});
       bar.style.height = `${Math.max(2, (b.count / max) * 100)}%`;
       return bar;
     });
     return h("div", {id: "token-histogram"}, h("div", {class: "histogram"}, bars),
       h("div", {class: "histogram-axis"}, buckets.map((b) => h("span", {}, `${b.lower}–${b.upper}`))),
-      h("div", {class: "hint"}, `tokens per record (${stats.token_count_method}); red: over max_seq_length ${stats.max_seq_length}`));
+      h("div", {class: "hint"}, t("tokens per record ({method}); red: over max_seq_length {max}", {method: stats.token_count_method, max: stats.max_seq_length})));
   }
 
   function preview(records) {
@@ -176,7 +176,7 @@ const LLM = (() => {
   }
 
   async function showDataset(detail, name, tokenizer = {}) {
-    if (!tokenizer.base_model) detail.replaceChildren(UI.card(`Dataset ${name}`, UI.empty("loading…")));
+    if (!tokenizer.base_model) detail.replaceChildren(UI.card(t("Dataset {name}", {name}), UI.empty("loading…")));
     const query = new URLSearchParams(Object.entries(tokenizer).filter(([, v]) => v)).toString();
     try {
       const [stats, prev] = await Promise.all([api("GET", `${API}/datasets/${enc(name)}/stats?${query}`), api("GET", `${API}/datasets/${enc(name)}/preview?count=3`)]);
@@ -187,7 +187,7 @@ const LLM = (() => {
       recount.addEventListener("submit", (ev) => { ev.preventDefault(); showDataset(detail, name, UI.values(recount)); });
       const stat = (label, value) => h("div", {class: "stat"}, h("div", {class: "label"}, label), h("div", {class: "value"}, value));
       detail.replaceChildren(h("div", {class: "grid"},
-        UI.card(`Statistics · ${name}`, h("div", {}, h("div", {class: "stats", id: "dataset-stats"},
+        UI.card(t("Statistics · {name}", {name}), h("div", {}, h("div", {class: "stats", id: "dataset-stats"},
           stat("records", stats.record_count), stat("messages", stats.message_count), stat("tokens", stats.token_count.toLocaleString()),
           stat(`over ${stats.max_seq_length} tokens`, stats.records_over_max_seq_length), stat("size", UI.bytes(stats.size_bytes))),
           histogram(stats), recount)),
@@ -214,8 +214,8 @@ const LLM = (() => {
             h("a", {class: "btn small", href: `${API}/datasets/${enc(d.name)}/download`}, "Download"),
             h("a", {class: "btn small", href: `#/llm/training?dataset=${enc(d.name)}`}, "Train"),
             h("button", {class: "btn small danger", onclick: async () => {
-              if (!confirm(`Delete dataset ${d.name}?`)) return;
-              try { await api("DELETE", `${API}/datasets/${enc(d.name)}`); UI.toast(`deleted ${d.name}`); detail.replaceChildren(); refresh(); } catch (e) { UI.fail(e); }
+              if (!confirm(t("Delete dataset {name}?", {name: d.name}))) return;
+              try { await api("DELETE", `${API}/datasets/${enc(d.name)}`); UI.toast(t("deleted {name}", {name: d.name})); detail.replaceChildren(); refresh(); } catch (e) { UI.fail(e); }
             }}, "Delete"))))))));
     }
     root.replaceChildren(h("h1", {}, "Datasets"), h("p", {class: "lead"}, "Telegram exports and datasets in any common format become chat datasets for LoRA training."),
@@ -348,17 +348,17 @@ const LLM = (() => {
 
     // The trainer's pre-flight check: peak memory, whether it fits, what to change, the time.
     function planView(p) {
-      const m = p.memory, t = p.time || {};
+      const m = p.memory, tm = p.time || {};
       const parts = [["weights", m.weights_bytes], ["trainable state", m.trainable_state_bytes], ["activations", m.activations_bytes],
         ["logits", m.logits_bytes], ["runtime", m.runtime_bytes]].map(([n, b]) => `${n} ${UI.bytes(b)}`).join(" + ");
       return [
         h("h3", {class: p.fits ? "fits" : "does-not-fit"}, p.fits ? "Fits" : "Does not fit"),
-        h("p", {}, `Peak memory about ${UI.bytes(m.total_bytes)} (${parts}) of ${UI.bytes(p.available_bytes)} available on ${p.device_name} (${p.device_kind}); `
-          + `sequence length ${p.seq_len} (${p.seq_len_source}).`),
+        h("p", {}, t("Peak memory about {total} ({parts}) of {available} available on {device} ({kind}); sequence length {len} ({source}).", {total: UI.bytes(m.total_bytes), parts, available: UI.bytes(p.available_bytes), device: p.device_name, kind: p.device_kind, len: p.seq_len, source: p.seq_len_source})),
         p.advice.length ? h("ul", {class: "advice"}, p.advice.map((a) => h("li", {}, a))) : null,
-        h("p", {class: "time"}, t.measured
-          ? `About ${UI.seconds(t.estimated_seconds)}: start-up ${UI.seconds(t.load_seconds)} + ${t.total_steps} steps × ${UI.num(t.seconds_per_step, 3)} s (timed on ${t.device}; ${t.note}).`
-          : `Time: ${t.note || "not measured"}`)].filter(Boolean);
+        h("p", {class: "time"}, tm.measured
+          ? t("About {total}: start-up {load} + {steps} steps × {per} s (timed on {device}; {note}).", {total: UI.seconds(tm.estimated_seconds),
+            load: UI.seconds(tm.load_seconds), steps: tm.total_steps, per: UI.num(tm.seconds_per_step, 3), device: tm.device, note: tm.note})
+          : `${t("Time")}: ${tm.note || t("not measured")}`)].filter(Boolean);
     }
     async function checkPlan() {
       UI.clearErrors(form);
@@ -392,7 +392,7 @@ const LLM = (() => {
       const v = UI.values(form);
       try {
         const r = await api("POST", `${API}/train/start`, {dataset: v.dataset, base_model: v.base_model, adapter_name: v.adapter_name, preset, config: changedConfig()});
-        UI.toast(`training job ${r.job.id} ${Jobs.short(r.job.state).toLowerCase()}`);
+        UI.toast(t("training job {id}: {state}", {id: r.job.id, state: t(Jobs.short(r.job.state).toLowerCase())}));
         location.hash = `#/llm/jobs/${r.job.id}`;
       } catch (e) { UI.showErrors(form, e); }
     });
@@ -553,10 +553,11 @@ const LLM = (() => {
   function evalSummary(a) {
     const m = a.metrics || {};
     const parts = [];
-    if (m.loss !== undefined) parts.push(`loss ${UI.num(m.loss, 3)}`);
-    if (m.eval_loss !== undefined) parts.push(`eval ${UI.num(m.eval_loss, 3)}`);
-    if (m.train_loss !== undefined && m.loss === undefined) parts.push(`loss ${UI.num(m.train_loss, 3)}`);
-    if (a.evaluation) parts.push(`style ${UI.num(a.evaluation.adapter_style_score, 2)} vs base ${UI.num(a.evaluation.base_style_score, 2)}${a.evaluation.closer_to_owner ? "" : " (not closer)"}`);
+    if (m.loss !== undefined) parts.push(`${t("loss")} ${UI.num(m.loss, 3)}`);
+    if (m.eval_loss !== undefined) parts.push(`${t("eval loss")} ${UI.num(m.eval_loss, 3)}`);
+    if (m.train_loss !== undefined && m.loss === undefined) parts.push(`${t("loss")} ${UI.num(m.train_loss, 3)}`);
+    if (a.evaluation) parts.push(t("style {adapter} vs base {base}", {adapter: UI.num(a.evaluation.adapter_style_score, 2), base: UI.num(a.evaluation.base_style_score, 2)})
+      + (a.evaluation.closer_to_owner ? "" : ` (${t("not closer")})`));
     return parts.length ? parts.join(" · ") : h("span", {class: "gap"}, "no evaluation yet");
   }
 
@@ -604,7 +605,7 @@ const LLM = (() => {
             h("button", {class: "btn small", dataset: {action: "chat"}, title: "talk to it, the base model side by side", onclick: () => chat(a.name)}, "Chat"),
             h("button", {class: "btn small", dataset: {action: "export"}, onclick: () => exportPanel(a.name)}, "Export"),
             h("a", {class: "btn small", href: `${API}/adapters/${enc(a.name)}/download`}, "Download"),
-            h("button", {class: "btn small danger", onclick: () => confirm(`Delete adapter ${a.name}?`) && act("DELETE", `${API}/adapters/${enc(a.name)}`, `deleted ${a.name}`)}, "Delete"))))))));
+            h("button", {class: "btn small danger", onclick: () => confirm(t("Delete adapter {name}?", {name: a.name})) && act("DELETE", `${API}/adapters/${enc(a.name)}`, `deleted ${a.name}`)}, "Delete"))))))));
     }
     root.replaceChildren(h("h1", {}, "Adapters"), h("p", {class: "lead"}, "Trained LoRA adapters. Activating one writes the marker vLLM loads and tells vLLM."),
       h("div", {class: "grid"}, activeCard, UI.card("Adapters", body, h("button", {class: "btn small", onclick: refresh}, "Refresh"), {flush: true})), evalOut, chatOut, exportOut);

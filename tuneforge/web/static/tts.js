@@ -20,16 +20,16 @@ const TTS = (() => {
       UI.clearErrors(form);
       let done = 0;
       for (const f of files.files) {
-        status.textContent = `uploading ${f.name}…`;
+        status.textContent = t("uploading {name}…", {name: f.name});
         try { await UI.upload(`${API}/samples/upload`, f); done += 1; } catch (e) { UI.showErrors(form, e); }
       }
-      status.textContent = done ? `${done} uploaded` : "";
+      status.textContent = done ? t("uploaded: {n}", {n: done}) : "";
       files.value = "";
       refresh();
     });
     async function refresh() {
       const {samples: list, total_seconds} = await api("GET", `${API}/samples`);
-      summary.textContent = `${list.length} sample${list.length === 1 ? "" : "s"} · ${Number(total_seconds).toFixed(1)} s of audio`;
+      summary.textContent = t("samples: {n} · {seconds} s of audio", {n: list.length, seconds: I18N.number(total_seconds, 1)});
       if (!list.length) { body.replaceChildren(UI.empty("No voice samples yet.")); return; }
       body.replaceChildren(h("table", {id: "samples-table"},
         h("thead", {}, h("tr", {}, h("th", {}, "Sample"), h("th", {}, "Play"), h("th", {class: "num"}, "Duration"), h("th", {}, "Format"),
@@ -41,13 +41,13 @@ const TTS = (() => {
             h("td", {}, h("audio", {controls: true, preload: "none", src: `${API}/samples/${enc(s.name)}/audio`})),
             h("td", {class: "num"}, `${Number(s.duration_seconds).toFixed(1)} s`),
             h("td", {}, h("span", {class: "badge"}, s.format), h("div", {class: "hint"}, `${s.sample_rate} Hz · ${s.channels} ch`)),
-            h("td", {}, text, s.transcript_source ? h("div", {class: "hint"}, `source: ${s.transcript_source}`) : null),
+            h("td", {}, text, s.transcript_source ? h("div", {class: "hint"}, t("source: {source}", {source: s.transcript_source})) : null),
             h("td", {}, h("div", {class: "row-actions"},
               h("button", {class: "btn small", onclick: async () => {
                 try { await api("PUT", `${API}/samples/${enc(s.name)}/transcript`, {transcript: text.value}); UI.toast("transcript saved"); refresh(); } catch (e) { UI.fail(e); }
               }}, "Save"),
               h("button", {class: "btn small danger", onclick: async () => {
-                if (!confirm(`Delete ${s.name}?`)) return;
+                if (!confirm(t("Delete {name}?", {name: s.name}))) return;
                 try { await api("DELETE", `${API}/samples/${enc(s.name)}`); refresh(); } catch (e) { UI.fail(e); }
               }}, "Delete"))));
         }))));

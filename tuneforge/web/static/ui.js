@@ -99,9 +99,9 @@ const UI = (() => {
   }
 
   function toast(message, bad) {
-    const t = h("div", {class: bad ? "t bad" : "t"}, message);
-    document.getElementById("toast").append(t);
-    setTimeout(() => t.remove(), bad ? 7000 : 3500);
+    const el = h("div", {class: bad ? "t bad" : "t"}, message);
+    document.getElementById("toast").append(el);
+    setTimeout(() => el.remove(), bad ? 7000 : 3500);
   }
 
   // An error in plain words: what went wrong, at which field, and the server's hint.
