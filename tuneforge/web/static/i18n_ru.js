@@ -250,6 +250,7 @@ I18N.add("ru", /* BEGIN */{
  "hidden (scrubbed)": "скрыто",
  "imported {n} records": "импортировано записей: {n}",
  "inactive": "выключен",
+ "job": "задача",
  "job stream": "поток задачи",
  "last checkpoint": "последний чекпойнт",
  "last {n} of {total} lines": "последние {n} из {total} строк",

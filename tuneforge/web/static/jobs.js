@@ -58,7 +58,7 @@ const Jobs = (() => {
   // A compact tracker for short jobs started from a form (processing, transcription, ...).
   function track(scope, job, container, onDone) {
     const block = progressBlock();
-    const title = h("div", {class: "hint"}, `job `, h("a", {href: `#/${scope}/jobs/${job.id}`}, job.id), " ", UI.state(job.state));
+    const title = h("div", {class: "hint"}, `${t("job")} `, h("a", {href: `#/${scope}/jobs/${job.id}`}, job.id), " ", UI.state(job.state));
     container.replaceChildren(h("div", {class: "inline-job"}, title, block.el));
     let last = job;
     stream(scope, job.id, {

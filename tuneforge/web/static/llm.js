@@ -119,7 +119,7 @@ const LLM = (() => {
     drop.addEventListener("dragleave", () => drop.classList.remove("over"));
     drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); file.files = e.dataTransfer.files; });
     const form = h("form", {id: "upload-form"}, h("div", {class: "form-error", hidden: true}), drop, kind, name,
-      privacy, h("details", {class: "options"}, h("summary", {}, "Processing options"), opts),
+      h("details", {class: "options", open: true}, h("summary", {}, "Processing options"), opts), privacy,
       h("div", {class: "form-actions"}, h("button", {class: "btn primary", type: "submit", id: "process-button"}, "Upload and process")), status);
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
@@ -300,7 +300,8 @@ const LLM = (() => {
       const byName = Object.fromEntries(info.fields.map((f) => [f.name, f]));
       const make = (key) => {
         const el = configField(byName[key], vals[key]);
-        el.addEventListener("change", () => { edited.add(key); refit(); });
+        el.addEventListener("input", () => edited.add(key));
+        el.addEventListener("change", () => { edited.add(key); if (["epochs", "batch_size", "gradient_accumulation_steps"].includes(key)) refit(); });
         return el;
       };
       basic.replaceChildren(...BASIC.filter((k) => byName[k]).map(make));
@@ -336,7 +337,7 @@ const LLM = (() => {
       h("h2", {}, "Preset"), h("p", {class: "hint"}, "A preset fills the parameters below, scaled to your dataset; your own changes stay until you reset them."), presetBox,
       stepsBox, basic,
       h("div", {class: "form-actions"}, h("button", {class: "btn small", type: "button", id: "reset-params", onclick: () => { edited.clear(); refit(true); }}, "Reset to the preset")),
-      h("details", {class: "options"}, h("summary", {}, "Advanced parameters"), params),
+      h("details", {class: "options", id: "advanced-params"}, h("summary", {}, "Advanced parameters"), params),
       h("div", {class: "form-actions"},
         h("button", {class: "btn primary", type: "submit", id: "start-training"}, "Start training"),
         h("button", {class: "btn", type: "button", id: "plan-training", onclick: checkPlan}, "Check fit"),
