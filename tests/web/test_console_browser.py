@@ -271,7 +271,8 @@ def test_a_non_engineer_goes_from_an_export_to_a_checked_live_adapter_and_a_voic
     page.click("#process-button")
     page.wait_for_selector("#import-report", timeout=SLOW)
     report = page.inner_text("#import-report")
-    assert "Отчёт об импорте" in report and "Demo Support" in report and excluded not in report.split("контакты")[-1]
+    assert "Отчёт об импорте" in report and "demo support" in report.lower() and "excluded_contact: 1" in report
+    assert excluded not in report.split("контакты")[-1]
     shot(page, "ru-03-import-report")
     # 3. train with the quick preset: its step count shows before Start
     open_page(page, url, "llm/models")
@@ -283,7 +284,7 @@ def test_a_non_engineer_goes_from_an_export_to_a_checked_live_adapter_and_a_voic
     assert "шагов оптимизатора" in page.inner_text("#step-count") and int(page.get_attribute("#step-count", "data-steps")) >= 8
     page.fill("#f-adapter_name", "support-ru")
     page.evaluate("document.querySelector('#advanced-params').open = true")
-    for key, value in {"max_seq_length": "256", "batch_size": "2", "gradient_accumulation_steps": "1", "epochs": "40",
+    for key, value in {"max_seq_length": "256", "batch_size": "2", "gradient_accumulation_steps": "1", "epochs": "3",
                        "learning_rate": "0.003", "save_steps": "5", "warmup_ratio": "0"}.items():
         page.fill(f"#f-{key}", value)
     page.uncheck("#f-gradient_checkpointing")

@@ -320,7 +320,8 @@ const LLM = (() => {
       const edits = {};
       for (const key of edited) if (key in v) edits[key] = v[key];
       try {
-        const r = await api("POST", `${API}/train/fit-preset`, {dataset: v.dataset, preset, config: edits, base_model: v.base_model});
+        // the estimate (instant); "Check fit" asks the trainer for its own count and the time
+        const r = await api("POST", `${API}/train/fit-preset`, {dataset: v.dataset, preset, config: edits});
         fitted = r.values;
         stepsBox.textContent = t("{steps} optimizer steps: {examples} examples × {epochs} epochs, {per} examples a step", {
           steps: r.steps, examples: r.examples, epochs: r.epochs, per: r.batch_size * r.gradient_accumulation_steps});
@@ -401,7 +402,6 @@ const LLM = (() => {
       h("div", {class: "grid"}, UI.card("New training job", form), h("div", {class: "grid", id: "queue"})));
     renderPresets(); renderParams();
     form.querySelector("[name=dataset]").addEventListener("change", () => refit(true));
-    form.querySelector("[name=base_model]").addEventListener("change", () => refit(false));
     await refit(true);
     await queue(root.querySelector("#queue"));
   }
