@@ -36,8 +36,8 @@ const Jobs = (() => {
         bar.firstChild.style.width = `${Math.max(0, Math.min(100, pct))}%`;
         bar.setAttribute("aria-valuenow", Math.round(pct));
         bar.dataset.percent = pct.toFixed(1);
-        const parts = [p.phase || "", p.message || ""].filter(Boolean);
-        left.textContent = parts.join(" — ") || "running";
+        const parts = [p.phase ? t(p.phase) : "", p.message || ""].filter(Boolean);
+        left.textContent = parts.join(" — ") || t("running");
         const counts = [];
         const unit = job && ["train", "tts_train"].includes(job.kind) ? `${t("step")} ` : "";
         if (p.total) counts.push(`${unit}${I18N.number(p.step || 0)} / ${I18N.number(p.total)}`);
@@ -50,7 +50,7 @@ const Jobs = (() => {
         bar.classList.toggle("done", s === "SUCCEEDED");
         bar.classList.toggle("failed", s === "FAILED");
         if (s === "SUCCEEDED") { bar.firstChild.style.width = "100%"; bar.dataset.percent = "100.0"; bar.setAttribute("aria-valuenow", 100); }
-        left.textContent = s === "SUCCEEDED" ? "done" : s === "FAILED" ? `failed: ${job.error_reason} ${job.error_message}` : s.toLowerCase();
+        left.textContent = s === "SUCCEEDED" ? t("done") : s === "FAILED" ? `${t("failed")}: ${job.error_reason} ${job.error_message}` : t(s.toLowerCase());
       },
     };
   }
