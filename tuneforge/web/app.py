@@ -21,7 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tuneforge.client import TuneforgeClientError
-from tuneforge.web import routes_llm, routes_tts
+from tuneforge.web import routes_llm, routes_seed, routes_tts
 from tuneforge.web.grpc_api import Backend, ConfigError
 from tuneforge.web.http import ApiError, json_body, on_api_error, on_client_error, on_config_error
 from tuneforge.web.guards import HostAllowList, HostCheckMiddleware, PageHeadersMiddleware
@@ -145,6 +145,7 @@ def create_app(backend: Backend, *, token: str = "", secure: bool = False, own_b
         Route("/auth/logout", logout, methods=["POST"]),
         Route("/auth/session", session_info),
         Route("/healthz", healthz),
+        *routes_seed.ROUTES,
         *routes_llm.ROUTES,
         *routes_tts.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

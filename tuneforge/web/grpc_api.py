@@ -206,12 +206,28 @@ class Backend:
     async def telegram_config(self) -> dict[str, Any]:
         return to_dict(await self.client.dataset.get_telegram_config())
 
-    async def process_telegram(self, upload_id: str, dataset_name: str, options: dict[str, Any], request_id: str = "") -> dict[str, Any]:
+    async def process_telegram(self, upload_id: str, dataset_name: str, options: dict[str, Any], request_id: str = "",
+                               append_to: str = "") -> dict[str, Any]:
+        """Process an export; with ``append_to`` (an existing Telegram dataset) the new messages
+        are added to it instead of making ``dataset_name`` (incremental import)."""
         config = dataset_pb2.TelegramConfig()
         json_format.ParseDict(options or {}, config)
         job = await self.client.dataset.process_telegram_export(
-            upload_id=upload_id, dataset_name=dataset_name, config=config, request_id=request_id)
+            upload_id=upload_id, dataset_name="" if append_to else dataset_name, config=config,
+            request_id=request_id, append_to=append_to)
         return to_dict(job)
+
+    async def generate_dataset(self, options: dict[str, Any]) -> dict[str, Any]:
+        request = dataset_pb2.GenerateDatasetRequest()
+        json_format.ParseDict(options or {}, request)
+        return to_dict(await self.client.dataset.generate_dataset(request))
+
+    async def dataset_contacts(self, name: str) -> list[dict[str, Any]]:
+        response = await self.client.dataset.list_dataset_contacts(name=name, page_size=1000)
+        return [to_dict(c) for c in response.contacts]
+
+    async def base_models(self) -> dict[str, Any]:
+        return to_dict(await self.client.trainer.list_base_models())
 
     async def import_dataset(self, upload_id: str, dataset_name: str, options: dict[str, Any]) -> dict[str, Any]:
         request = dataset_pb2.ImportDatasetRequest(upload_id=upload_id, dataset_name=dataset_name)
@@ -312,11 +328,39 @@ class Backend:
     async def export_adapter(self, name: str) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
         return await self._download(self.client.registry.export_adapter(name=name))
 
+    async def evaluation(self, name: str) -> dict[str, Any]:
+        return to_dict(await self.client.registry.get_evaluation(adapter_name=name))
+
+    async def start_evaluation(self, name: str, options: dict[str, Any]) -> dict[str, Any]:
+        request = trainer_pb2.CreateEvaluationJobRequest(adapter_name=name)
+        json_format.ParseDict({k: v for k, v in (options or {}).items() if k != "adapter_name"}, request)
+        return to_dict(await self.client.trainer.create_evaluation_job(request))
+
+    async def start_export(self, name: str, options: dict[str, Any]) -> dict[str, Any]:
+        """``{format: gguf|gguf-lora|awq|merged, quant}`` → the export job."""
+        fmt = str((options or {}).get("format") or "gguf")
+        enum = registry_pb2.ExportFormat
+        value = {v.name.removeprefix("EXPORT_FORMAT_").lower().replace("_", "-"): v.number for v in enum.DESCRIPTOR.values}
+        if fmt not in value or not value[fmt]:
+            raise ConfigError("format", f"one of {', '.join(k for k, v in value.items() if v)}, got {fmt!r}")
+        request = trainer_pb2.CreateExportJobRequest(adapter_name=name, format=value[fmt], quant=str(options.get("quant") or ""),
+                                                     request_id=str(options.get("request_id") or ""))
+        return to_dict(await self.client.trainer.create_export_job(request))
+
+    async def list_exported_models(self, adapter: str = "") -> list[dict[str, Any]]:
+        response = await self.client.registry.list_models(adapter_name=adapter, page_size=200)
+        return [to_dict(m) for m in response.models]
+
+    async def download_exported_model(self, model_id: str, file: str = "") -> tuple[dict[str, Any], AsyncIterator[bytes]]:
+        return await self._download(self.client.registry.download_model(id=model_id, file=file))
+
     async def chat(self, name: str, messages: list[dict[str, str]], compare: bool = False,
-                   max_new_tokens: int = 0, timeout: float = 300.0) -> AsyncIterator[dict[str, Any]]:
+                   max_new_tokens: int = 0, timeout: float = 300.0, temperature: float = 0.0,
+                   top_p: float = 0.0) -> AsyncIterator[dict[str, Any]]:
         """The trainer's Chat stream as dicts: ``{"type": "job"|"piece"|"reply", ...}``."""
         stream = self.client.trainer.chat(adapter_name=name, messages=messages, compare=compare,
-                                          max_new_tokens=max_new_tokens, timeout=timeout)
+                                          max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                                          timeout=timeout)
         async for response in stream:
             kind = response.WhichOneof("kind")
             data = to_dict(getattr(response, kind))
@@ -327,6 +371,9 @@ class Backend:
     # ------------------------------------------------------------------ tts
     async def list_samples(self) -> list[dict[str, Any]]:
         return await self._all(self.client.tts.list_voice_samples, "samples")
+
+    async def get_sample(self, name: str) -> dict[str, Any]:
+        return to_dict(await self.client.tts.get_voice_sample(name=name))
 
     async def delete_sample(self, name: str) -> None:
         await self.client.tts.delete_voice_sample(name=name)
@@ -359,12 +406,36 @@ class Backend:
     async def synthesize(self, options: dict[str, Any]) -> dict[str, Any]:
         return await self._tts_job("synthesize_preview", tts_pb2.SynthesizePreviewRequest(), options)
 
+    async def activate_voice_model(self, name: str, checkpoint: str = "") -> dict[str, Any]:
+        return to_dict(await self.client.tts.activate_voice_model(model_name=name, checkpoint=checkpoint))
+
+    async def active_voice_model(self) -> dict[str, Any]:
+        return to_dict(await self.client.tts.get_active_voice_model())
+
+    async def rollback_voice_model(self) -> dict[str, Any]:
+        return to_dict(await self.client.tts.rollback_voice_model())
+
     async def download_preview(self, job_id: str) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
         return await self._download(self.client.tts.download_preview(job_id=job_id))
 
     async def _tts_job(self, rpc: str, request: Any, options: dict[str, Any]) -> dict[str, Any]:
         json_format.ParseDict(options or {}, request)
         return to_dict(await getattr(self.client.tts, rpc)(request))
+
+    async def health(self) -> dict[str, Any]:
+        """Whether each service answers (a one-item job listing, 3 s), for the status dot."""
+        import asyncio
+
+        async def probe(service: str) -> tuple[str, str]:
+            try:
+                await self.client.jobs.list_jobs(service=service, page_size=1, timeout=3.0)
+                return service, ""
+            except Exception as exc:  # noqa: BLE001 - any failure is "not reachable", said plainly
+                return service, getattr(exc, "message", "") or str(exc).splitlines()[0][:200]
+
+        results = dict(await asyncio.gather(*(probe(s) for s in ("dataset", "trainer", "tts", "registry"))))
+        return {"ok": not any(results.values()), "target": self.target,
+                "services": {name: {"ok": not why, "error": why} for name, why in results.items()}}
 
     # ------------------------------------------------------------------ helpers
     async def _all(self, method: Any, field: str, page_size: int = 200) -> list[dict[str, Any]]:

@@ -50,7 +50,8 @@ async def process(request: Request) -> Response:
     if not isinstance(options, dict):
         raise bad_request("options", "must be an object")
     if kind == "telegram":
-        job = await backend(request).process_telegram(upload_id, name, options, str(body.get("request_id") or ""))
+        job = await backend(request).process_telegram(upload_id, name, options, str(body.get("request_id") or ""),
+                                                      str(body.get("append_to") or ""))
         return ok({"job": job}, 202)
     if kind == "import":
         return ok(await backend(request).import_dataset(upload_id, name, options), 201)
@@ -210,8 +211,38 @@ async def active_adapter(request: Request) -> Response:
     return ok(await backend(request).active_adapter())
 
 
+def activation_concern(adapter: dict[str, Any], live: dict[str, Any] | None) -> tuple[str, str]:
+    """(reason, why) when activating ``adapter`` needs the user's confirmation, else ("", "").
+    Not evaluated yet, an eval loss not below the base's, or worse than the live adapter's."""
+    evaluation = adapter.get("evaluation") or {}
+    if not evaluation.get("samples") and not evaluation.get("adapter_eval_loss"):
+        return "NOT_EVALUATED", f"adapter {adapter['name']} has no evaluation yet: nothing says it is better than the base"
+    loss, base = evaluation.get("adapter_eval_loss", 0.0), evaluation.get("base_eval_loss", 0.0)
+    if base and loss >= base and not evaluation.get("closer_to_owner"):
+        return "NOT_BETTER_THAN_BASE", (f"adapter {adapter['name']}: eval loss {loss:.4g} is not below the base's {base:.4g} "
+                                        "and its replies are not closer to the owner's style")
+    live_eval = (live or {}).get("evaluation") or {}
+    if live and live["name"] != adapter["name"] and live_eval.get("adapter_eval_loss") and loss > live_eval["adapter_eval_loss"]:
+        return "WORSE_THAN_LIVE", (f"adapter {adapter['name']}: eval loss {loss:.4g} is worse than the live adapter "
+                                   f"{live['name']}'s {live_eval['adapter_eval_loss']:.4g}")
+    return "", ""
+
+
 async def activate(request: Request) -> Response:
-    return ok(await backend(request).activate_adapter(request.path_params["name"]))
+    """Activate; an adapter not evaluated, not better than its base or worse than the live one
+    answers 409 CONFIRMATION_REQUIRED (with why) unless ``?confirm=1`` or ``{"confirm": true}``."""
+    name = request.path_params["name"]
+    b = backend(request)
+    body = await json_body(request)
+    if not (flag(request, "confirm") or body.get("confirm") is True):
+        adapters = {a["name"]: a for a in await b.list_adapters()}
+        if name in adapters:
+            live = next((a for a in adapters.values() if a.get("active")), None)
+            concern, why = activation_concern(adapters[name], live)
+            if concern:
+                raise ApiError(409, "CONFIRMATION_REQUIRED", f"{why}; send confirm to activate anyway",
+                               {"confirm": concern})
+    return ok(await b.activate_adapter(name))
 
 
 async def deactivate(request: Request) -> Response:
@@ -244,7 +275,13 @@ async def chat(request: Request) -> Response:
     max_new_tokens = body.get("max_new_tokens") or 0
     if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool):
         raise bad_request("max_new_tokens", f"expected an integer, got {max_new_tokens!r}"[:200])
-    updates = backend(request).chat(request.path_params["name"], messages, bool(body.get("compare")), max_new_tokens)
+    sampling = {}
+    for key in ("temperature", "top_p"):
+        value = body.get(key) or 0.0
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= (2 if key == "temperature" else 1):
+            raise bad_request(key, f"a number from 0 to {2 if key == 'temperature' else 1}, got {value!r}"[:200])
+        sampling[key] = float(value)
+    updates = backend(request).chat(request.path_params["name"], messages, bool(body.get("compare")), max_new_tokens, **sampling)
     first = await updates.__anext__()
 
     async def frames():

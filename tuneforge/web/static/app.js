@@ -5,11 +5,11 @@
 (() => {
   const {h} = UI;
   const SUBTABS = {
-    llm: [["datasets", "Datasets"], ["training", "Training"], ["jobs", "Jobs"], ["adapters", "Adapters"]],
+    llm: [["models", "Models"], ["datasets", "Datasets"], ["training", "Training"], ["jobs", "Jobs"], ["adapters", "Adapters"]],
     tts: [["samples", "Samples"], ["pipeline", "Prepare & train"], ["models", "Models & preview"]],
   };
   const PAGES = {
-    llm: {datasets: LLM.datasets, training: LLM.training, jobs: LLM.jobs, adapters: LLM.adapters},
+    llm: {models: LLM.models, datasets: LLM.datasets, training: LLM.training, jobs: LLM.jobs, adapters: LLM.adapters},
     tts: {samples: TTS.samples, pipeline: TTS.pipeline, models: TTS.models},
   };
   let cleanup = null;
@@ -31,15 +31,36 @@
       else await PAGES[tab][page](view, new URLSearchParams(qs || ""));
       view.dataset.ready = "true";
     } catch (e) {
-      view.replaceChildren(h("div", {class: "form-error"}, e.message || String(e)));
+      view.replaceChildren(h("div", {class: "form-error"}, UI.readable(e)));
     }
+  }
+
+  // The status dot: green only while every service answers; otherwise red, and a banner
+  // says which ones do not and what to do.
+  async function health(target) {
+    const dot = document.getElementById("status-dot"), banner = document.getElementById("banner");
+    let down = [];
+    try {
+      const r = await UI.api("GET", "/admin/health");
+      down = Object.entries(r.services).filter(([, s]) => !s.ok).map(([name, s]) => `${name}: ${s.error}`);
+    } catch (e) { down = [UI.readable(e)]; }
+    dot.classList.toggle("down", down.length > 0);
+    dot.title = down.length ? t("services unreachable") : t("services answer");
+    banner.hidden = !down.length;
+    banner.textContent = down.length ? `${t("The services at {target} are not reachable: is the server running? Start it with: tuneforge serve all", {target})} ${down.join(" · ")}` : "";
   }
 
   async function start() {
     const info = await UI.session();
     if (!info) return;
-    document.getElementById("target").textContent = `services at ${info.target}`;
+    document.getElementById("target").textContent = t("services at {target}", {target: info.target});
+    const lang = document.getElementById("lang");
+    lang.value = I18N.lang();
+    lang.addEventListener("change", () => I18N.set(lang.value));
     const logout = document.getElementById("logout");
+    logout.textContent = t("Log out");
+    health(info.target);
+    setInterval(() => health(info.target), 15000);
     if (info.auth_required) {
       logout.hidden = false;
       logout.addEventListener("click", async () => { await UI.api("POST", "/auth/logout"); location.href = "/login"; });

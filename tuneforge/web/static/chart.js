@@ -7,7 +7,7 @@ class LossChart {
     this.canvas = canvas;
     this.series = {loss: [], eval_loss: []};
     this.colors = {loss: "#6366f1", eval_loss: "#f97316"};
-    this.labels = {loss: "train loss", eval_loss: "eval loss"};
+    this.labels = {loss: I18N.t("train loss"), eval_loss: I18N.t("eval loss")};
     new ResizeObserver(() => this.draw()).observe(canvas);
   }
 
@@ -23,7 +23,7 @@ class LossChart {
         const palette = ["#16a34a", "#0891b2", "#db2777", "#ca8a04", "#7c3aed", "#64748b"];
         this.series[key] = [];
         this.colors[key] = palette[(Object.keys(this.series).length - 3) % palette.length];
-        this.labels[key] = key === "reward" ? "reward" : key.replace("reward/", "reward: ");
+        this.labels[key] = key === "reward" ? I18N.t("reward") : key.replace("reward/", `${I18N.t("reward")}: `);
       }
       const points = this.series[key];
       if (points.length && points[points.length - 1][0] === step) points[points.length - 1] = [step, Number(value)];
@@ -46,7 +46,7 @@ class LossChart {
     g.font = "11px DejaVu Sans, sans-serif";
     if (!all.length) {
       g.fillStyle = "#94a3b8"; g.textAlign = "center";
-      g.fillText("the loss appears here as soon as the first steps are logged", w / 2, h / 2);
+      g.fillText(I18N.t("the loss appears here as soon as the first steps are logged"), w / 2, h / 2);
       return;
     }
     let x0 = Math.min(...all.map((p) => p[0])), x1 = Math.max(...all.map((p) => p[0]));
@@ -67,7 +67,7 @@ class LossChart {
     const ticks = new Set();
     for (let i = 0; i <= 5; i++) ticks.add(Math.round(x0 + (x1 - x0) * i / 5));
     for (const v of ticks) if (v >= x0 && v <= x1) g.fillText(String(v), X(v), h - pad.b + 6);
-    g.fillText("step", w / 2, h - 14);
+    g.fillText(I18N.t("step"), w / 2, h - 14);
     for (const key of Object.keys(this.series)) {
       const points = this.series[key];
       if (!points.length) continue;

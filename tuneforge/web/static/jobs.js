@@ -18,7 +18,7 @@ const Jobs = (() => {
     source.addEventListener("end", () => { source.close(); handlers.end && handlers.end(); });
     source.addEventListener("stream_error", (ev) => {
       source.close();
-      UI.toast(`job stream: ${JSON.parse(ev.data).message}`, true);
+      UI.toast(`${t("job stream")}: ${JSON.parse(ev.data).message}`, true);
       handlers.end && handlers.end();
     });
     return () => source.close();
@@ -36,14 +36,14 @@ const Jobs = (() => {
         bar.firstChild.style.width = `${Math.max(0, Math.min(100, pct))}%`;
         bar.setAttribute("aria-valuenow", Math.round(pct));
         bar.dataset.percent = pct.toFixed(1);
-        const parts = [p.phase || "", p.message || ""].filter(Boolean);
-        left.textContent = parts.join(" — ") || "running";
+        const parts = [p.phase ? t(p.phase) : "", p.message || ""].filter(Boolean);
+        left.textContent = parts.join(" — ") || t("running");
         const counts = [];
-        const unit = job && ["train", "tts_train"].includes(job.kind) ? "step " : "";
-        if (p.total) counts.push(`${unit}${(p.step || 0).toLocaleString()} / ${p.total.toLocaleString()}`);
-        counts.push(`${pct.toFixed(1)}%`);
-        if (p.eta && !(job && ended(job.state))) counts.push(`ETA ${UI.duration(p.eta)}`);
-        if (p.tokens_per_second) counts.push(`${Math.round(p.tokens_per_second).toLocaleString()} tokens/s`);
+        const unit = job && ["train", "tts_train"].includes(job.kind) ? `${t("step")} ` : "";
+        if (p.total) counts.push(`${unit}${I18N.number(p.step || 0)} / ${I18N.number(p.total)}`);
+        counts.push(`${I18N.number(pct, 1)}%`);
+        if (p.eta && !(job && ended(job.state))) counts.push(`${t("ETA")} ${UI.duration(p.eta)}`);
+        if (p.tokens_per_second) counts.push(`${I18N.number(Math.round(p.tokens_per_second))} ${t("tokens/s")}`);
         right.textContent = counts.join(" · ");
       },
       finish(job) {
@@ -51,7 +51,7 @@ const Jobs = (() => {
         bar.classList.toggle("done", s === "SUCCEEDED");
         bar.classList.toggle("failed", s === "FAILED");
         if (s === "SUCCEEDED") { bar.firstChild.style.width = "100%"; bar.dataset.percent = "100.0"; bar.setAttribute("aria-valuenow", 100); }
-        left.textContent = s === "SUCCEEDED" ? "done" : s === "FAILED" ? `failed: ${job.error_reason} ${job.error_message}` : s.toLowerCase();
+        left.textContent = s === "SUCCEEDED" ? t("done") : s === "FAILED" ? `${t("failed")}: ${job.error_reason} ${job.error_message}` : t(s.toLowerCase());
       },
     };
   }
@@ -59,7 +59,7 @@ const Jobs = (() => {
   // A compact tracker for short jobs started from a form (processing, transcription, ...).
   function track(scope, job, container, onDone) {
     const block = progressBlock();
-    const title = h("div", {class: "hint"}, `job `, h("a", {href: `#/${scope}/jobs/${job.id}`}, job.id), " ", UI.state(job.state));
+    const title = h("div", {class: "hint"}, `${t("job")} `, h("a", {href: `#/${scope}/jobs/${job.id}`}, job.id), " ", UI.state(job.state));
     container.replaceChildren(h("div", {class: "inline-job"}, title, block.el));
     let last = job;
     stream(scope, job.id, {
@@ -70,8 +70,8 @@ const Jobs = (() => {
   }
 
   function logLine(line) {
-    const t = line.time ? new Date(line.time).toLocaleTimeString() : "";
-    return h("div", {class: `line ${line.level || ""}`}, h("span", {class: "t"}, t), line.message || "");
+    const time = line.time ? new Date(line.time).toLocaleTimeString(I18N.locale()) : "";
+    return h("div", {class: `line ${line.level || ""}`}, h("span", {class: "t"}, time), document.createTextNode(line.message || ""));
   }
 
   async function view(root, scope, id) {
@@ -89,7 +89,7 @@ const Jobs = (() => {
 
     const isTrain = ["train", "tts_train"].includes(job.kind);
     root.replaceChildren(
-      h("div", {class: "job-head"}, h("h1", {}, `${isTrain ? "Training" : "Job"} ${job.id}`), stateSlot,
+      h("div", {class: "job-head"}, h("h1", {}, `${t(isTrain ? "Training" : "Job")} ${job.id}`), stateSlot,
         h("span", {class: "badge brand"}, job.kind), actions),
       h("div", {class: "grid"},
         UI.card("Progress", block.el, null, {id: "progress-card"}),
@@ -136,7 +136,7 @@ const Jobs = (() => {
       logs.append(logLine(line));
       shown += 1;
       while (shown > LOG_LINES) { logs.firstChild.remove(); shown -= 1; }
-      logCount.textContent = total > LOG_LINES ? `last ${LOG_LINES} of ${total} lines` : `${total} lines`;
+      logCount.textContent = total > LOG_LINES ? t("last {n} of {total} lines", {n: LOG_LINES, total}) : t("{total} lines", {total});
       logs.scrollTop = logs.scrollHeight;
     }
 
@@ -149,7 +149,7 @@ const Jobs = (() => {
       progress: (p) => block.update(p, current),
       metrics: (m) => chart.add(m),
       log: addLog,
-      checkpoint: (c) => checkpoints.append(h("div", {class: "hint"}, `checkpoint at step ${c.step}: `, h("span", {class: "mono"}, c.path))),
+      checkpoint: (c) => checkpoints.append(h("div", {class: "hint"}, t("checkpoint at step {step}: ", {step: c.step}), h("span", {class: "mono"}, c.path))),
       end: () => { if (ended(current.state)) block.finish(current); },
     });
     return close;

@@ -82,11 +82,12 @@ const UI = (() => {
       else if (k === "dataset") Object.assign(el.dataset, v);
       else if (k === "value") el.value = v;
       else if (k === "checked") el.checked = !!v;
+      else if (k === "placeholder" || k === "title" || k === "aria-label") el.setAttribute(k, I18N.t(String(v)));
       else el.setAttribute(k, v === true ? "" : v);
     }
     for (const child of children.flat()) {
       if (child === null || child === undefined || child === false) continue;
-      el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+      el.append(child instanceof Node ? child : document.createTextNode(typeof child === "string" ? I18N.t(child) : String(child)));
     }
     return el;
   }
@@ -98,27 +99,35 @@ const UI = (() => {
   }
 
   function toast(message, bad) {
-    const t = h("div", {class: bad ? "t bad" : "t"}, message);
-    document.getElementById("toast").append(t);
-    setTimeout(() => t.remove(), bad ? 7000 : 3500);
+    const el = h("div", {class: bad ? "t bad" : "t"}, message);
+    document.getElementById("toast").append(el);
+    setTimeout(() => el.remove(), bad ? 7000 : 3500);
   }
 
-  function fail(err) { toast(err.message || String(err), true); }
+  // An error in plain words: what went wrong, at which field, and the server's hint.
+  function readable(err) {
+    if (!err) return "";
+    const what = err.status === 0 ? I18N.t("The console cannot reach the server.")
+      : err.status === 503 ? I18N.t("The services are not reachable: is the server running?") : "";
+    const fields = (err.violations || []).map((v) => `${I18N.t("field")} ${v.field}: ${v.description}`);
+    return [what, err.message || String(err), ...fields].filter(Boolean).join(" · ");
+  }
+  function fail(err) { toast(readable(err), true); }
 
   const units = ["B", "KB", "MB", "GB", "TB"];
   function bytes(n) {
     n = Number(n || 0); let i = 0;
     while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return `${n.toFixed(i && n < 10 ? 1 : 0)} ${units[i]}`;
+    return `${I18N.number(n, i && n < 10 ? 1 : 0)} ${I18N.t(units[i])}`;
   }
-  function when(ts) { return ts ? new Date(ts).toLocaleString() : "—"; }
+  function when(ts) { return ts ? new Date(ts).toLocaleString(I18N.locale()) : "—"; }
   function seconds(s) {
     s = Math.max(0, Math.round(Number(s || 0)));
     const m = Math.floor(s / 60), hh = Math.floor(m / 60);
-    return hh ? `${hh}h ${m % 60}m` : m ? `${m}m ${s % 60}s` : `${s}s`;
+    return hh ? I18N.t("{h}h {m}m", {h: hh, m: m % 60}) : m ? I18N.t("{m}m {s}s", {m, s: s % 60}) : I18N.t("{s}s", {s});
   }
   function duration(text) { return text ? seconds(parseFloat(String(text))) : "—"; }
-  function num(n, digits = 4) { return n === undefined || n === null ? "—" : Number(n).toFixed(digits); }
+  function num(n, digits = 4) { return n === undefined || n === null ? "—" : I18N.number(n, digits); }
 
   const STATE_CLASS = {RUNNING: "info", QUEUED: "warn", SUCCEEDED: "ok", FAILED: "bad", CANCELLED: ""};
   function state(s) {
@@ -141,7 +150,7 @@ const UI = (() => {
     }
     const summary = form.querySelector(".form-error");
     if (summary) {
-      summary.textContent = [err.message, ...rest].join(" · ");
+      summary.textContent = [readable({...err, violations: []}), ...rest].join(" · ");
       summary.hidden = false;
     }
     const first = form.querySelector(".field.invalid input, .field.invalid select, .field.invalid textarea");
@@ -196,6 +205,19 @@ const UI = (() => {
 
   function empty(text) { return h("div", {class: "empty"}, text); }
 
-  return {ApiError, session, api, upload, stream, h, card, toast, fail, bytes, when, seconds, duration, num, state,
+  // Activate-like calls the server may answer 409 CONFIRMATION_REQUIRED: ask, then resend
+  // with confirm. Returns the answer, or null when the user said no.
+  async function confirmed(method, path, body = {}) {
+    try { return await api(method, path, body); } catch (e) {
+      if (e.reason !== "CONFIRMATION_REQUIRED") throw e;
+      const why = {NOT_EVALUATED: "This adapter has not been evaluated yet: nothing shows it answers better than the base model.",
+        NOT_BETTER_THAN_BASE: "This adapter's evaluation is not better than the base model's.",
+        WORSE_THAN_LIVE: "This adapter's evaluation is worse than the adapter that is live now."}[(e.violations[0] || {}).description];
+      if (!confirm(`${why ? I18N.t(why) : e.message}\n${e.message}\n\n${I18N.t("Activate anyway?")}`)) return null;
+      return api(method, path, {...body, confirm: true});
+    }
+  }
+
+  return {ApiError, session, api, upload, stream, h, card, toast, fail, readable, confirmed, bytes, when, seconds, duration, num, state,
           showErrors, clearErrors, field, values, progressBar, empty};
 })();

@@ -337,6 +337,15 @@ class TrainerService(ServiceBase):
         """tuneforge.trainer.v1.TrainerService.CreateAuditJob: CreateAuditJobRequest -> Job"""
         return self._call('CreateAuditJob', request, timeout, {'adapter_name': adapter_name, 'adapter_version': adapter_version, 'dataset': dataset, 'samples': samples, 'max_new_tokens': max_new_tokens, 'request_id': request_id})
 
+    def list_base_models(
+        self,
+        request: trainer_pb2.ListBaseModelsRequest | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> trainer_pb2.ListBaseModelsResponse:
+        """tuneforge.trainer.v1.TrainerService.ListBaseModels: ListBaseModelsRequest -> ListBaseModelsResponse"""
+        return self._call('ListBaseModels', request, timeout, {})
+
 
 class TtsService(ServiceBase):
     """tuneforge.tts.v1.TtsService (blocking calls)."""
@@ -495,6 +504,35 @@ class TtsService(ServiceBase):
     ) -> Iterator[tts_pb2.DownloadPreviewResponse]:
         """tuneforge.tts.v1.TtsService.DownloadPreview: DownloadPreviewRequest -> DownloadPreviewResponse"""
         return self._call('DownloadPreview', request, timeout, {'job_id': job_id})
+
+    def activate_voice_model(
+        self,
+        request: tts_pb2.ActivateVoiceModelRequest | None = None,
+        *,
+        model_name: str | None = None,
+        checkpoint: str | None = None,
+        timeout: float | None = None,
+    ) -> tts_pb2.VoiceActivation:
+        """tuneforge.tts.v1.TtsService.ActivateVoiceModel: ActivateVoiceModelRequest -> VoiceActivation"""
+        return self._call('ActivateVoiceModel', request, timeout, {'model_name': model_name, 'checkpoint': checkpoint})
+
+    def get_active_voice_model(
+        self,
+        request: tts_pb2.GetActiveVoiceModelRequest | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> tts_pb2.VoiceActivation:
+        """tuneforge.tts.v1.TtsService.GetActiveVoiceModel: GetActiveVoiceModelRequest -> VoiceActivation"""
+        return self._call('GetActiveVoiceModel', request, timeout, {})
+
+    def rollback_voice_model(
+        self,
+        request: tts_pb2.RollbackVoiceModelRequest | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> tts_pb2.VoiceActivation:
+        """tuneforge.tts.v1.TtsService.RollbackVoiceModel: RollbackVoiceModelRequest -> VoiceActivation"""
+        return self._call('RollbackVoiceModel', request, timeout, {})
 
 
 class RegistryService(ServiceBase):
@@ -1193,6 +1231,15 @@ class AsyncTrainerService(AsyncServiceBase):
         """tuneforge.trainer.v1.TrainerService.CreateAuditJob: CreateAuditJobRequest -> Job"""
         return self._call('CreateAuditJob', request, timeout, {'adapter_name': adapter_name, 'adapter_version': adapter_version, 'dataset': dataset, 'samples': samples, 'max_new_tokens': max_new_tokens, 'request_id': request_id})
 
+    def list_base_models(
+        self,
+        request: trainer_pb2.ListBaseModelsRequest | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Awaitable[trainer_pb2.ListBaseModelsResponse]:
+        """tuneforge.trainer.v1.TrainerService.ListBaseModels: ListBaseModelsRequest -> ListBaseModelsResponse"""
+        return self._call('ListBaseModels', request, timeout, {})
+
 
 class AsyncTtsService(AsyncServiceBase):
     """tuneforge.tts.v1.TtsService (asyncio calls)."""
@@ -1351,6 +1398,35 @@ class AsyncTtsService(AsyncServiceBase):
     ) -> AsyncIterator[tts_pb2.DownloadPreviewResponse]:
         """tuneforge.tts.v1.TtsService.DownloadPreview: DownloadPreviewRequest -> DownloadPreviewResponse"""
         return self._call('DownloadPreview', request, timeout, {'job_id': job_id})
+
+    def activate_voice_model(
+        self,
+        request: tts_pb2.ActivateVoiceModelRequest | None = None,
+        *,
+        model_name: str | None = None,
+        checkpoint: str | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[tts_pb2.VoiceActivation]:
+        """tuneforge.tts.v1.TtsService.ActivateVoiceModel: ActivateVoiceModelRequest -> VoiceActivation"""
+        return self._call('ActivateVoiceModel', request, timeout, {'model_name': model_name, 'checkpoint': checkpoint})
+
+    def get_active_voice_model(
+        self,
+        request: tts_pb2.GetActiveVoiceModelRequest | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Awaitable[tts_pb2.VoiceActivation]:
+        """tuneforge.tts.v1.TtsService.GetActiveVoiceModel: GetActiveVoiceModelRequest -> VoiceActivation"""
+        return self._call('GetActiveVoiceModel', request, timeout, {})
+
+    def rollback_voice_model(
+        self,
+        request: tts_pb2.RollbackVoiceModelRequest | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Awaitable[tts_pb2.VoiceActivation]:
+        """tuneforge.tts.v1.TtsService.RollbackVoiceModel: RollbackVoiceModelRequest -> VoiceActivation"""
+        return self._call('RollbackVoiceModel', request, timeout, {})
 
 
 class AsyncRegistryService(AsyncServiceBase):

@@ -892,3 +892,33 @@ class BestCheckpoint(_message.Message):
     evaluated: int
     reason: str
     def __init__(self, metric: _Optional[str] = ..., step: _Optional[int] = ..., path: _Optional[str] = ..., value: _Optional[float] = ..., last_step: _Optional[int] = ..., last_checkpoint: _Optional[str] = ..., evaluated: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ListBaseModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class BaseModel(_message.Message):
+    __slots__ = ("name", "source", "path", "architecture", "size_bytes", "kind")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    source: str
+    path: str
+    architecture: str
+    size_bytes: int
+    kind: str
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., path: _Optional[str] = ..., architecture: _Optional[str] = ..., size_bytes: _Optional[int] = ..., kind: _Optional[str] = ...) -> None: ...
+
+class ListBaseModelsResponse(_message.Message):
+    __slots__ = ("models", "models_dir", "hint")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_DIR_FIELD_NUMBER: _ClassVar[int]
+    HINT_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[BaseModel]
+    models_dir: str
+    hint: str
+    def __init__(self, models: _Optional[_Iterable[_Union[BaseModel, _Mapping]]] = ..., models_dir: _Optional[str] = ..., hint: _Optional[str] = ...) -> None: ...

@@ -83,6 +83,11 @@ class TrainerServiceStub:
                 request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateAuditJobRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
                 _registered_method=True)
+        self.ListBaseModels = channel.unary_unary(
+                '/tuneforge.trainer.v1.TrainerService/ListBaseModels',
+                request_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListBaseModelsRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListBaseModelsResponse.FromString,
+                _registered_method=True)
 
 
 class TrainerServiceServicer:
@@ -171,6 +176,15 @@ class TrainerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListBaseModels(self, request, context):
+        """The base models this server can train from without a download (issue 28): the
+        directories under models_dir and the hub ids in the local Hugging Face cache, with their
+        architecture and size. A bare name in base_model means a directory under models_dir.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrainerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -218,6 +232,11 @@ def add_TrainerServiceServicer_to_server(servicer, server):
                     servicer.CreateAuditJob,
                     request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateAuditJobRequest.FromString,
                     response_serializer=tuneforge_dot_common_dot_v1_dot_common__pb2.Job.SerializeToString,
+            ),
+            'ListBaseModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBaseModels,
+                    request_deserializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListBaseModelsRequest.FromString,
+                    response_serializer=tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListBaseModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -466,6 +485,33 @@ class TrainerService:
             '/tuneforge.trainer.v1.TrainerService/CreateAuditJob',
             tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.CreateAuditJobRequest.SerializeToString,
             tuneforge_dot_common_dot_v1_dot_common__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBaseModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.trainer.v1.TrainerService/ListBaseModels',
+            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListBaseModelsRequest.SerializeToString,
+            tuneforge_dot_trainer_dot_v1_dot_trainer__pb2.ListBaseModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

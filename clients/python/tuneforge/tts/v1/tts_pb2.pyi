@@ -388,3 +388,41 @@ class SynthesizeJobResult(_message.Message):
     speaker: str
     checkpoint: str
     def __init__(self, path: _Optional[str] = ..., sample_rate: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., speaker: _Optional[str] = ..., checkpoint: _Optional[str] = ...) -> None: ...
+
+class ActivateVoiceModelRequest(_message.Message):
+    __slots__ = ("model_name", "checkpoint")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    checkpoint: str
+    def __init__(self, model_name: _Optional[str] = ..., checkpoint: _Optional[str] = ...) -> None: ...
+
+class GetActiveVoiceModelRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RollbackVoiceModelRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VoiceActivationEntry(_message.Message):
+    __slots__ = ("model_name", "checkpoint", "activate_time")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    checkpoint: str
+    activate_time: _timestamp_pb2.Timestamp
+    def __init__(self, model_name: _Optional[str] = ..., checkpoint: _Optional[str] = ..., activate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class VoiceActivation(_message.Message):
+    __slots__ = ("model_name", "checkpoint", "activate_time", "history")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    checkpoint: str
+    activate_time: _timestamp_pb2.Timestamp
+    history: _containers.RepeatedCompositeFieldContainer[VoiceActivationEntry]
+    def __init__(self, model_name: _Optional[str] = ..., checkpoint: _Optional[str] = ..., activate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., history: _Optional[_Iterable[_Union[VoiceActivationEntry, _Mapping]]] = ...) -> None: ...

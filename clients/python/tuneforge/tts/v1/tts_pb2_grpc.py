@@ -109,6 +109,21 @@ class TtsServiceStub:
                 request_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.DownloadPreviewRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.DownloadPreviewResponse.FromString,
                 _registered_method=True)
+        self.ActivateVoiceModel = channel.unary_unary(
+                '/tuneforge.tts.v1.TtsService/ActivateVoiceModel',
+                request_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.ActivateVoiceModelRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.VoiceActivation.FromString,
+                _registered_method=True)
+        self.GetActiveVoiceModel = channel.unary_unary(
+                '/tuneforge.tts.v1.TtsService/GetActiveVoiceModel',
+                request_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.GetActiveVoiceModelRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.VoiceActivation.FromString,
+                _registered_method=True)
+        self.RollbackVoiceModel = channel.unary_unary(
+                '/tuneforge.tts.v1.TtsService/RollbackVoiceModel',
+                request_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.RollbackVoiceModelRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.VoiceActivation.FromString,
+                _registered_method=True)
 
 
 class TtsServiceServicer:
@@ -207,6 +222,28 @@ class TtsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ActivateVoiceModel(self, request, context):
+        """Make a trained voice model (a checkpoint of it; default its last) the served voice, kept
+        with a history like adapter activations (issue 28). Unknown model or checkpoint: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetActiveVoiceModel(self, request, context):
+        """The served voice model (empty model_name: none yet) and the activation history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackVoiceModel(self, request, context):
+        """Serve the previously active voice model again. FAILED_PRECONDITION when there is none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TtsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -279,6 +316,21 @@ def add_TtsServiceServicer_to_server(servicer, server):
                     servicer.DownloadPreview,
                     request_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.DownloadPreviewRequest.FromString,
                     response_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.DownloadPreviewResponse.SerializeToString,
+            ),
+            'ActivateVoiceModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.ActivateVoiceModel,
+                    request_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.ActivateVoiceModelRequest.FromString,
+                    response_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.VoiceActivation.SerializeToString,
+            ),
+            'GetActiveVoiceModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetActiveVoiceModel,
+                    request_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.GetActiveVoiceModelRequest.FromString,
+                    response_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.VoiceActivation.SerializeToString,
+            ),
+            'RollbackVoiceModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackVoiceModel,
+                    request_deserializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.RollbackVoiceModelRequest.FromString,
+                    response_serializer=tuneforge_dot_tts_dot_v1_dot_tts__pb2.VoiceActivation.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -663,6 +715,87 @@ class TtsService:
             '/tuneforge.tts.v1.TtsService/DownloadPreview',
             tuneforge_dot_tts_dot_v1_dot_tts__pb2.DownloadPreviewRequest.SerializeToString,
             tuneforge_dot_tts_dot_v1_dot_tts__pb2.DownloadPreviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ActivateVoiceModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.tts.v1.TtsService/ActivateVoiceModel',
+            tuneforge_dot_tts_dot_v1_dot_tts__pb2.ActivateVoiceModelRequest.SerializeToString,
+            tuneforge_dot_tts_dot_v1_dot_tts__pb2.VoiceActivation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetActiveVoiceModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.tts.v1.TtsService/GetActiveVoiceModel',
+            tuneforge_dot_tts_dot_v1_dot_tts__pb2.GetActiveVoiceModelRequest.SerializeToString,
+            tuneforge_dot_tts_dot_v1_dot_tts__pb2.VoiceActivation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackVoiceModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneforge.tts.v1.TtsService/RollbackVoiceModel',
+            tuneforge_dot_tts_dot_v1_dot_tts__pb2.RollbackVoiceModelRequest.SerializeToString,
+            tuneforge_dot_tts_dot_v1_dot_tts__pb2.VoiceActivation.FromString,
             options,
             channel_credentials,
             insecure,

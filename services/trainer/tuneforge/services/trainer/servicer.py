@@ -10,6 +10,7 @@ subprocess, cached per model and config.json mtime), and the checkpoint to resum
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from tuneforge.runtime.server import ServiceContext
 from tuneforge.services.trainer import config_pb, planning, preflight, truncation_check, warmup_jobs
 from tuneforge.services.trainer.config import HELP, TrainingConfig, check
 from tuneforge.services.trainer.audit_rpcs import Audits
+from tuneforge.services.trainer.base_models import list_base_models
 from tuneforge.services.trainer.eval_rpcs import Evaluations
 from tuneforge.services.trainer.export_rpcs import ExportRpcs
 from tuneforge.services.trainer.jobs import (
@@ -265,6 +267,11 @@ class TrainerServicer(ExportRpcs, pb_grpc.TrainerServiceServicer):
     async def Chat(self, request, context):
         async for response in self.evaluations.chat(request, context):
             yield response
+
+    async def ListBaseModels(self, request, context):
+        models_dir = self.ctx.config.models_dir or ""
+        models, hint = await asyncio.to_thread(list_base_models, models_dir)
+        return pb.ListBaseModelsResponse(models=[pb.BaseModel(**m) for m in models], models_dir=models_dir, hint=hint)
 
     # ------------------------------------------------------------------ merge
     @single_flight

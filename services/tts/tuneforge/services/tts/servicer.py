@@ -42,6 +42,7 @@ from tuneforge.runtime.transfer import (
     send_file,
 )
 from tuneforge.services.tts import specs
+from tuneforge.services.tts.activation import VoiceActivations
 from tuneforge.services.tts.config import TrainingConfigStore, TtsTrainingConfig
 from tuneforge.services.tts.models import VoiceModel, VoiceModelCatalog
 from tuneforge.services.tts.samples import SampleCatalog, VoiceSample
@@ -101,6 +102,18 @@ def model_pb(m: VoiceModel) -> pb.VoiceModel:
     return msg
 
 
+def voice_activation_pb(state: dict[str, Any]) -> pb.VoiceActivation:
+    def entry(e: dict[str, Any]) -> pb.VoiceActivationEntry:
+        return pb.VoiceActivationEntry(model_name=e["model_name"], checkpoint=e["checkpoint"], activate_time=timestamp(e["time"]))
+
+    msg = pb.VoiceActivation(history=[entry(e) for e in state["history"]])
+    if state["active"]:
+        active = state["active"]
+        msg.model_name, msg.checkpoint = active["model_name"], active["checkpoint"]
+        msg.activate_time.CopyFrom(timestamp(active["time"]))
+    return msg
+
+
 def config_pb(c: TtsTrainingConfig) -> pb.TtsTrainingConfig:
     return pb.TtsTrainingConfig(**{name: getattr(c, name) for name in CONFIG_FIELDS})
 
@@ -127,6 +140,7 @@ class TtsServicer(pb_grpc.TtsServiceServicer):
         self.requests = RequestLog(ctx.store, SERVICE)
         self.samples = SampleCatalog(ctx.store, ctx.root)
         self.models = VoiceModelCatalog(ctx.root)
+        self.voices = VoiceActivations(ctx.root, self.models)
         self.config = TrainingConfigStore(ctx.store)
 
     def on_success(self, kind: str) -> Callable[[Job], Awaitable[None]] | None:
@@ -202,8 +216,13 @@ class TtsServicer(pb_grpc.TtsServiceServicer):
         return await self._start("transcribe", module, spec, request.request_id)
 
     def _base_model(self, raw: str) -> str:
-        """A client-named base model: a hub id as it is, a path confined (docs/security.md)."""
-        return confine_model(raw, "base_model", self.ctx.path_roots(with_models=True))
+        """A client-named base model: a hub id as it is, a path confined (docs/security.md). A
+        bare name that is a folder under models_dir means that folder, as for the trainer."""
+        text = raw.strip()
+        models_dir = self.ctx.config.models_dir
+        if text and models_dir and "/" not in text and (Path(models_dir).expanduser() / text).is_dir():
+            text = str(Path(models_dir).expanduser() / text)
+        return confine_model(text, "base_model", self.ctx.path_roots(with_models=True))
 
     async def PrepareDataset(self, request, context):
         base = self._base_model(request.base_model or self.config.get().base_model)
@@ -260,3 +279,14 @@ class TtsServicer(pb_grpc.TtsServiceServicer):
             raise not_found("preview", job.id)
         async for message in send_file(path, pb.DownloadPreviewResponse, filename=f"{job.id}.wav", content_type="audio/wav"):
             yield message
+
+    # ----------------------------------------------------------------- the served voice (issue 28)
+
+    async def ActivateVoiceModel(self, request, context):
+        return voice_activation_pb(await asyncio.to_thread(self.voices.activate, request.model_name, request.checkpoint))
+
+    async def GetActiveVoiceModel(self, request, context):
+        return voice_activation_pb(await asyncio.to_thread(self.voices.current))
+
+    async def RollbackVoiceModel(self, request, context):
+        return voice_activation_pb(await asyncio.to_thread(self.voices.rollback))
