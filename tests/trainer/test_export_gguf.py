@@ -94,7 +94,8 @@ def test_gguf_export_lists_every_file_in_sha256sums(qwen2_f16):
     out = result["output_dir"]
     lines = open(f"{out}/SHA256SUMS", encoding="utf-8").read().splitlines()
     sums = dict(reversed(line.split("  ", 1)) for line in lines)
-    assert set(sums) == {result["primary_file"], "Modelfile"}
+    # (issue 26 adds SERVING_CHECK.json, the llama.cpp serving check, to the listed files)
+    assert set(sums) == {result["primary_file"], "Modelfile", "SERVING_CHECK.json"}
     for name, digest in sums.items():
         assert hashlib.sha256(open(f"{out}/{name}", "rb").read()).hexdigest() == digest
     assert result["sha256"] == sums[result["primary_file"]]
@@ -112,6 +113,11 @@ def test_gguf_quantized_exports_load_in_llama_cpp(quant, adapters, tmp_path, qwe
     same, total = agreement(llama_greedy(llm, ids), llama_greedy(f16, ids))
     print(f"\nqwen2 {quant} vs f16 greedy: {same}/{total} tokens agree")
     assert result["size_bytes"] < qwen2_f16[2]["size_bytes"]
+    check = result["serving_check"]  # quantised: measured and reported, never gated
+    print(f"{quant} serving check: parity {check['parity']}, stop rate {check['stop_rate']}: {check['parity_detail']}")
+    assert check["report_only"] and not check["parity_exact_expected"] and check["parity"] is not None
+    if check["parity"] < check["thresholds"]["min_parity"]:
+        assert "below the threshold" in check["parity_detail"] and "report-only" in check["parity_detail"]
 
 
 def test_gguf_lora_adapter_on_the_base_gguf_equals_the_peft_model(adapters, tmp_path):
@@ -127,3 +133,38 @@ def test_gguf_lora_adapter_on_the_base_gguf_equals_the_peft_model(adapters, tmp_
     assert got == hf_tokens
     modelfile = open(f"{folder}/Modelfile", encoding="utf-8").read()
     assert f"FROM ./base-f16.gguf\nADAPTER ./{result['primary_file']}\n" in modelfile
+
+
+def test_gguf_export_stores_the_llama_cpp_serving_check_parity_and_stop_rate(qwen2_f16):
+    """Issue 26 item 5: llama.cpp answers the conformance prompts with the GGUF's embedded
+    template; parity vs the merged HF model and the stop rate go beside the export and into the
+    job's typed result (a registry ConformanceReport)."""
+    import json
+
+    from tuneforge.trainer.v1 import trainer_pb2
+
+    from tuneforge.runtime.job_rpcs import to_message
+    from tuneforge.services.registry import conformance
+    from tuneforge.services.trainer import export_check
+
+    _base, _adapter, result = qwen2_f16
+    check = result["serving_check"]
+    stored = json.loads(open(f"{result['output_dir']}/SERVING_CHECK.json", encoding="utf-8").read())
+    assert stored == check
+    print(f"\nqwen2 f16 serving check: parity {check['parity']}, stop rate {check['stop_rate']}, "
+          f"leak rate {check['leak_rate']}: {check['parity_detail']}")
+    assert check["prompts"] == len(check["replies"]) == 4  # conformance_prompts, from the training data
+    assert check["thresholds"]["parity_tokens"] == 8 and check["thresholds"]["max_tokens"] == 32
+    assert check["parity"] == 1.0 and check["parity_exact_expected"]  # f16 = the merged model's tokens
+    assert all(r["llama_tokens"] == r["reference_tokens"] and len(r["llama_tokens"]) == 8 for r in check["replies"])
+    assert check["template_match"]  # the embedded template gives the HF tokenizer's prompt ids
+    stops = [r["finish_reason"] for r in check["replies"]]
+    assert set(stops) <= {"stop", "length"} and check["stop_rate"] == stops.count("stop") / 4
+    assert check["passed"] == (check["stop_rate"] >= 0.75 and check["leak_rate"] <= 0.0)
+    assert check["served_name"] == f"llama.cpp:{result['primary_file']}"
+    typed = to_message(result, trainer_pb2.ExportJobResult).serving_check
+    assert typed.parity == 1.0 and typed.stop_rate == check["stop_rate"] and typed.prompts == 4
+    assert typed.thresholds.min_parity == 0.75 and typed.check_time.seconds > 0
+    # the same questions as the registry's conformance check on vLLM
+    assert export_check.PROBE_PROMPTS == conformance.PROBE_PROMPTS
+    assert export_check.LEAK_RE.pattern == conformance.LEAK_RE.pattern
