@@ -133,6 +133,9 @@ def test_gguf_lora_adapter_on_the_base_gguf_equals_the_peft_model(adapters, tmp_
     assert got == hf_tokens
     modelfile = open(f"{folder}/Modelfile", encoding="utf-8").read()
     assert f"FROM ./base-f16.gguf\nADAPTER ./{result['primary_file']}\n" in modelfile
+    check = result["serving_check"]  # llama.cpp with the adapter GGUF on the base GGUF vs PeftModel
+    assert check["served_name"] == f"llama.cpp:base-f16.gguf+{result['primary_file']}"
+    assert check["parity"] == 1.0 and check["template_match"], check["parity_detail"]
 
 
 def test_gguf_export_stores_the_llama_cpp_serving_check_parity_and_stop_rate(qwen2_f16):
@@ -168,3 +171,52 @@ def test_gguf_export_stores_the_llama_cpp_serving_check_parity_and_stop_rate(qwe
     # the same questions as the registry's conformance check on vLLM
     assert export_check.PROBE_PROMPTS == conformance.PROBE_PROMPTS
     assert export_check.LEAK_RE.pattern == conformance.LEAK_RE.pattern
+
+
+def _train_to_stop(base, out, reply: str = "yes", steps: int = 30):
+    """A LoRA trained on the probe prompts to answer ``reply`` and then the end-of-turn token
+    (as tests/registry/test_registry_serving_check.py's "yes" adapter), so its export stops."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tuneforge.services.trainer.export_check import PROBE_PROMPTS
+
+    tok = AutoTokenizer.from_pretrained(base)
+    torch.manual_seed(0)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32),
+                           LoraConfig(r=8, lora_alpha=16, task_type="CAUSAL_LM", target_modules="all-linear"))
+    end = tok.convert_tokens_to_ids("<|im_end|>")
+    rows = []
+    for prompt in PROBE_PROMPTS[:4]:
+        text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+        rows.append((tok(text).input_ids, tok(reply).input_ids + [end]))
+    width = max(len(a) + len(b) for a, b in rows)
+    ids = torch.full((len(rows), width), tok.pad_token_id)
+    labels = torch.full((len(rows), width), -100)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (a, b) in enumerate(rows):
+        ids[i, :len(a) + len(b)] = torch.tensor(a + b)
+        mask[i, :len(a) + len(b)] = 1
+        labels[i, len(a):len(a) + len(b)] = torch.tensor(b)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(steps):
+        model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.save_pretrained(out)
+    return out
+
+
+def test_gguf_serving_check_of_an_adapter_that_stops_has_stop_rate_one(tmp_path):
+    """The stop rate counts llama.cpp's end-of-turn: an adapter trained to answer "yes" and end
+    its turn stops on every probe prompt (no training data beside it: the probe prompts)."""
+    adapter = _train_to_stop(cached_tiny_arch("qwen2"), tmp_path / "yes" / "adapter")
+    code, events, out = run_export(tmp_path, adapter, "gguf", "f16", name="yes")
+    assert code == 0, out
+    check = of(events, "result")[-1]["data"]["serving_check"]
+    print(f"\nstopping adapter: stop rate {check['stop_rate']}, parity {check['parity']}, "
+          f"replies {[r['text'] for r in check['replies']]}")
+    assert check["stop_rate"] == 1.0 and check["leak_rate"] == 0.0 and check["parity"] == 1.0
+    assert all(r["finish_reason"] == "stop" and r["text"].strip() == "yes" for r in check["replies"])
+    assert check["passed"] and check["failed_metric"] == ""

@@ -7,8 +7,9 @@ embedded in the GGUF:
 
 * **greedy parity** — for each prompt, the first ``parity_tokens`` greedy tokens of llama.cpp
   (prompt formatted by the GGUF's embedded template and tokenized by llama.cpp) equal those of
-  the PEFT model on the same base (transformers, float32, ``generate(do_sample=False)``) on the
-  same prompt ids; the share, and the first divergence;
+  the PEFT model on the same base (transformers, float32, argmax with the KV cache, the merged
+  model when the export made one) on the same prompt ids — raw argmax on both sides, through
+  and past an end-of-turn; the share, and the first divergence;
 * **stop rate** — the share of greedy replies (``create_chat_completion``, ``temperature 0``,
   ``max_tokens``) that end with the end-of-turn / EOS token (``finish_reason == "stop"``);
 * **template leakage** — the share of replies whose text holds a special token or role marker;
@@ -111,14 +112,16 @@ def _hf_reference(base_dir: Path, adapter: Path | None, merged: Path | None, pro
                                           adapter)
         tok = AutoTokenizer.from_pretrained(adapter if (adapter / "tokenizer_config.json").is_file() else base_dir)
     model.eval()
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     outs = []
-    for ids in prompt_ids:
-        x = torch.tensor([ids])
+    for ids in prompt_ids:  # raw argmax, end-of-turn included and nothing suppressed (as llama.cpp's)
+        got: list[int] = []
         with torch.no_grad():
-            gen = model.generate(x, attention_mask=torch.ones_like(x), do_sample=False, max_new_tokens=n,
-                                 min_new_tokens=n, pad_token_id=pad)
-        outs.append(gen[0, len(ids):].tolist())
+            step = model(input_ids=torch.tensor([ids]), use_cache=True)
+            for _ in range(n):
+                got.append(int(step.logits[0, -1].argmax()))
+                step = model(input_ids=torch.tensor([[got[-1]]]), past_key_values=step.past_key_values,
+                             use_cache=True)
+        outs.append(got)
     return outs, tok
 
 
