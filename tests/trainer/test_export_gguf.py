@@ -59,6 +59,8 @@ def test_gguf_f16_greedy_tokens_equal_transformers_merged_model(arch, adapters, 
     got = llama_greedy(llm, prompt_ids)
     print(f"\n{arch} f16 llama.cpp vs transformers: {agreement(got, hf_tokens)} tokens agree")
     assert got == hf_tokens
+    check = result["serving_check"]  # the export's own llama.cpp check agrees (every architecture)
+    assert check["parity"] == 1.0 and check["template_match"], check["parity_detail"]
 
 
 def test_gguf_differs_from_the_base_model_so_the_adapter_was_merged(qwen2_f16):
@@ -220,3 +222,18 @@ def test_gguf_serving_check_of_an_adapter_that_stops_has_stop_rate_one(tmp_path)
     assert check["stop_rate"] == 1.0 and check["leak_rate"] == 0.0 and check["parity"] == 1.0
     assert all(r["finish_reason"] == "stop" and r["text"].strip() == "yes" for r in check["replies"])
     assert check["passed"] and check["failed_metric"] == ""
+
+
+def test_awq_export_serving_check_is_a_report_only_skip_that_says_why(tmp_path):
+    """AWQ is not asked by llama.cpp: its report says it is report-only and needs vLLM's W4A16
+    kernel (tests/trainer/test_export_awq.py skips serving where this CPU lacks it)."""
+    import json
+
+    from tuneforge.services.trainer import export_worker as w
+
+    p = w.Plan(adapter=tmp_path, adapter_name="bot", base="b", base_dir=tmp_path, fmt="awq", quant="w4a16",
+               out=tmp_path / "out", architecture="Qwen2ForCausalLM", spec={"adapter_version": 3})
+    w._serving_check(p, tmp_path, "model.safetensors")
+    check = json.loads((tmp_path / "SERVING_CHECK.json").read_text())
+    assert check == p.serving_check and check["skipped"] and check["report_only"] and check["adapter_version"] == 3
+    assert check["parity"] is None and "W4A16" in check["parity_detail"] and "report-only" in check["parity_detail"]
