@@ -33,12 +33,12 @@ def test_cli_export_follow_then_list_show_and_download_with_checksums(server, tm
     listed = cli(server.target, "models", "list", "--adapter", "bot")
     assert "bot-gguf-f16-v1" in listed.stdout and "bot-f16.gguf" in listed.stdout
     shown = json.loads(cli(server.target, "models", "show", "bot-gguf-f16-v1", "--json").stdout)
-    assert shown["format"] == "EXPORT_FORMAT_GGUF" and len(shown["files"]) == 3
+    assert shown["format"] == "EXPORT_FORMAT_GGUF" and len(shown["files"]) == 4  # + SERVING_CHECK.json (issue 26)
 
     out = tmp_path / "download"
     got = cli(server.target, "models", "download", "bot-gguf-f16-v1", "-o", str(out))
     assert got.returncode == 0, got.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["Modelfile", "SHA256SUMS", "bot-f16.gguf"]
+    assert sorted(p.name for p in out.iterdir()) == ["Modelfile", "SERVING_CHECK.json", "SHA256SUMS", "bot-f16.gguf"]
     check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
 

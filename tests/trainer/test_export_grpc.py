@@ -48,7 +48,11 @@ def test_gguf_export_job_registers_a_model_version_that_downloads_with_its_check
     assert Path(model.path).parent == server.config.root / "models" / "bot"
     got = client.download(client.registry.download_model(id=model.id), tmp_path / "bot.gguf")
     assert got.read_bytes() == (Path(model.path) / "bot-q8_0.gguf").read_bytes()
-    assert {f.name for f in model.files} == {"bot-q8_0.gguf", "Modelfile", "SHA256SUMS"}
+    # issue 26: the llama.cpp serving check is stored beside the export and in the typed result
+    assert {f.name for f in model.files} == {"bot-q8_0.gguf", "Modelfile", "SERVING_CHECK.json", "SHA256SUMS"}
+    check = result.serving_check
+    assert check.adapter_name == "bot" and check.adapter_version == 1 and check.HasField("parity"), check
+    assert check.prompts == server.config.conformance_prompts and 0.0 <= check.stop_rate <= 1.0
     assert client.trainer.create_export_job(adapter_name="bot", format=GGUF, quant="q8_0", request_id="exp-1").id == job.id
 
 

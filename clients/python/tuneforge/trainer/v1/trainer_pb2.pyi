@@ -628,7 +628,7 @@ class ExportJobParams(_message.Message):
     def __init__(self, adapter_name: _Optional[str] = ..., adapter_version: _Optional[int] = ..., adapter_dir: _Optional[str] = ..., base_model: _Optional[str] = ..., architecture: _Optional[str] = ..., format: _Optional[_Union[_registry_pb2.ExportFormat, str]] = ..., quant: _Optional[str] = ..., output_dir: _Optional[str] = ..., calibration_file: _Optional[str] = ..., calibration_samples: _Optional[int] = ..., register: _Optional[bool] = ...) -> None: ...
 
 class ExportJobResult(_message.Message):
-    __slots__ = ("output_dir", "format", "quant", "adapter_name", "base_model", "architecture", "files", "primary_file", "sha256", "size_bytes", "calibration_samples", "registration")
+    __slots__ = ("output_dir", "format", "quant", "adapter_name", "base_model", "architecture", "files", "primary_file", "sha256", "size_bytes", "calibration_samples", "registration", "serving_check")
     OUTPUT_DIR_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     QUANT_FIELD_NUMBER: _ClassVar[int]
@@ -641,6 +641,7 @@ class ExportJobResult(_message.Message):
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CALIBRATION_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     REGISTRATION_FIELD_NUMBER: _ClassVar[int]
+    SERVING_CHECK_FIELD_NUMBER: _ClassVar[int]
     output_dir: str
     format: _registry_pb2.ExportFormat
     quant: str
@@ -653,7 +654,8 @@ class ExportJobResult(_message.Message):
     size_bytes: int
     calibration_samples: int
     registration: Registration
-    def __init__(self, output_dir: _Optional[str] = ..., format: _Optional[_Union[_registry_pb2.ExportFormat, str]] = ..., quant: _Optional[str] = ..., adapter_name: _Optional[str] = ..., base_model: _Optional[str] = ..., architecture: _Optional[str] = ..., files: _Optional[_Iterable[str]] = ..., primary_file: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., calibration_samples: _Optional[int] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ...) -> None: ...
+    serving_check: _registry_pb2.ConformanceReport
+    def __init__(self, output_dir: _Optional[str] = ..., format: _Optional[_Union[_registry_pb2.ExportFormat, str]] = ..., quant: _Optional[str] = ..., adapter_name: _Optional[str] = ..., base_model: _Optional[str] = ..., architecture: _Optional[str] = ..., files: _Optional[_Iterable[str]] = ..., primary_file: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., calibration_samples: _Optional[int] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., serving_check: _Optional[_Union[_registry_pb2.ConformanceReport, _Mapping]] = ...) -> None: ...
 
 class CreateEvaluationJobRequest(_message.Message):
     __slots__ = ("adapter_name", "dataset", "samples", "max_new_tokens", "request_id")

@@ -76,6 +76,9 @@ class ExportRpcs:
             calibration_samples=samples, reserve_bytes=cfg.export_reserve_bytes,
         )  # fmt: skip
         params.update(architecture=arch, adapter_version=adapter.version,
+                      conformance={k: getattr(cfg, f"conformance_{k}") for k in (
+                          "prompts", "max_tokens", "parity_tokens", "min_stop_rate", "max_leak_rate", "min_parity")},
+                      check_prompts_file=await self._check_prompts_file(fmt, calibration, adapter.dataset),
                       register=models_dir(self.ctx.root).resolve() in out.parents)
         job = await self.ctx.engine.create(EXPORT, params, request_id=request.request_id)
         return job_pb(job, self.ctx.engine.kinds)
@@ -104,6 +107,16 @@ class ExportRpcs:
             raise TuneforgeError(Code.FAILED_PRECONDITION, "CALIBRATION_DATA_MISSING",
                                  f"AWQ calibrates on the adapter's training data; dataset {dataset!r} is gone",
                                  [FieldViolation("calibration_dataset", f"no dataset named {dataset!r}")]) from None
+
+    async def _check_prompts_file(self, fmt: str, calibration: str, dataset: str) -> str:
+        """The adapter's dataset, whose user turns the GGUF serving check asks (export_check);
+        "" (the probe prompts) when it has none."""
+        if calibration or fmt not in ("gguf", "gguf-lora") or not dataset:
+            return calibration
+        try:
+            return (await self._dataset(dataset)).path
+        except TuneforgeError:
+            return ""
 
     def _check_no_export_into(self, out: Path) -> None:
         if self.ctx.engine.job_store.live_job_with_param("trainer", "output_dir", str(out), kind=EXPORT):

@@ -16,7 +16,12 @@ k-quants; AWQ: llm-compressor in its own interpreter, whose events are relayed) 
 an error or a full disk (RESOURCE_EXHAUSTED DISK_FULL) leaves nothing behind.
 
 Result: ``{"output_dir", "format", "quant", "adapter_name", "base_model", "architecture",
-"files", "primary_file", "sha256", "size_bytes", "calibration_samples"}``.
+"files", "primary_file", "sha256", "size_bytes", "calibration_samples", "serving_check"}``.
+
+Serving check (gguf, gguf-lora; export_check): before the checksums, llama.cpp answers the
+conformance prompts with the GGUF's embedded template; parity (vs the merged / PEFT model) and
+stop rate are written to ``SERVING_CHECK.json`` and are the result's ``serving_check``.
+Reported, never gated (spec ``conformance``: the thresholds; ``serving_check: false`` skips it).
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class Plan:
     architecture: str
     spec: dict[str, Any]
     calibration_samples: int = 0  # set by the AWQ stage
+    merged: Path | None = None  # the merged model (gguf), the serving check's reference
+    serving_check: dict[str, Any] | None = None
 
 
 # ----------------------------------------------------------------------------- check
@@ -140,6 +147,7 @@ def _gguf(p: Plan, work: Path, out: Path) -> str:
     merged = _merge(p, work)
     _checkpoint()
     ex.clean_chat_template(merged)
+    p.merged = merged
     name = f"{p.adapter_name}-{p.quant}.gguf"
     ev.progress(phase="converting", message=f"llama.cpp convert_hf_to_gguf → {p.quant}")
     if p.quant in gguf_export.K_QUANTS:
@@ -186,6 +194,42 @@ def _awq(p: Plan, work: Path, out: Path) -> str:
 
 
 STAGES = {"gguf": _gguf, "gguf-lora": _gguf_lora, "merged": _merged, "awq": _awq}
+
+
+def _serving_check(p: Plan, out: Path, primary: str) -> None:
+    """Ask llama.cpp the conformance questions about the GGUF (export_check); reported, never
+    gated: a check that cannot run is a report saying why, not a failed export."""
+    from tuneforge.services.trainer import export_check as chk
+
+    version = int(p.spec.get("adapter_version") or 0)
+    if p.spec.get("serving_check") is False:
+        return
+    if p.fmt == "awq":
+        p.serving_check = chk.skipped(p.adapter_name, version, p.quant, (
+            "report-only: AWQ W4A16 changes tokens; its serving check runs on vLLM (the registry's conformance "
+            "check once it is served), which needs a GPU's W4A16 kernel, not run by the export"))
+    elif p.fmt in ("gguf", "gguf-lora"):
+        ev.progress(phase="serving_check", message="llama.cpp: parity and stop rate on the conformance prompts")
+        t = chk.Thresholds.of(p.spec.get("conformance"))
+        try:
+            lora = out / primary if p.fmt == "gguf-lora" else None
+            gguf = out / (f"base-{p.quant}.gguf" if lora else primary)
+            p.serving_check = chk.check_gguf(
+                gguf=gguf, lora=lora, base_dir=p.base_dir, adapter=p.adapter, merged=p.merged,
+                adapter_name=p.adapter_name, version=version, quant=p.quant,
+                prompts=chk.prompts_from(p.spec.get("check_prompts_file") or p.spec.get("calibration_file"), t.prompts),
+                thresholds=t)  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - reported, not gated
+            ev.log(f"serving check failed: {type(exc).__name__}: {exc}")
+            p.serving_check = chk.skipped(p.adapter_name, version, p.quant,
+                                          f"the llama.cpp check could not run: {type(exc).__name__}: {exc}")
+    else:
+        return
+    report = p.serving_check
+    (out / chk.REPORT_FILE).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    if report.get("parity") is not None:
+        ev.log(f"serving check (llama.cpp): parity {report['parity']:.2f}, stop rate {report['stop_rate']:.2f}, "
+               f"leak rate {report['leak_rate']:.2f} — {report['parity_detail']}")
 
 
 # ----------------------------------------------------------------------------- AWQ relay
@@ -253,6 +297,8 @@ def run(p: Plan) -> dict[str, Any]:
     try:
         primary = STAGES[p.fmt](p, work, staged)
         _checkpoint()
+        _serving_check(p, staged, primary)
+        _checkpoint()
         ev.progress(phase="checksums", message="writing SHA256SUMS")
         sums = write_checksums(staged)
         if p.out.exists():
@@ -267,7 +313,8 @@ def run(p: Plan) -> dict[str, Any]:
     return {"output_dir": str(p.out.resolve()), "format": p.fmt, "quant": p.quant, "adapter_name": p.adapter_name,
             "base_model": p.base, "architecture": p.architecture, "files": sorted([*sums, CHECKSUMS]),
             "primary_file": primary, "sha256": sums.get(primary, ""), "size_bytes": ex.dir_size(p.out),
-            "calibration_samples": p.calibration_samples}  # fmt: skip
+            "calibration_samples": p.calibration_samples,
+            **({"serving_check": p.serving_check} if p.serving_check is not None else {})}  # fmt: skip
 
 
 def main(spec: dict[str, Any]) -> None:
