@@ -171,3 +171,27 @@ async def test_a_vllm_that_hangs_floods_or_garbles_the_stream_gets_its_stable_re
     async with server:
         with pytest.raises(VllmRejected, match="does not exist"):
             await _collect(url)
+
+
+# ------------------------------------------------------------- merge suggestion
+def test_merging_is_suggested_only_for_an_adapter_served_alone_with_a_measured_high_lora_tax():
+    from tuneforge.services.registry.servicer import merge_hint
+
+    assert "0.57x" in merge_hint("bot", "bot", set(), 0.57) and "--format merged" in merge_hint("bot", "bot", set(), 0.57)
+    assert merge_hint("bot", None, {"bot"}, 0.57)  # served beside no active one: alone too
+    assert merge_hint("bot", "bot", {"other"}, 0.57) == ""  # several adapters share the LoRA path
+    assert merge_hint("bot", "bot", set(), 0.0) == ""  # not measured: no suggestion
+    assert merge_hint("bot", "bot", set(), 0.95) == ""  # a small tax
+    assert merge_hint("bot", "other", set(), 0.57) == ""  # not served
+
+
+def test_show_suggests_merging_the_active_adapter_when_the_setting_says_the_tax_is_high(server_factory, tmp_path):
+    from tuneforge.client import Client
+
+    srv = server_factory(serving_lora_throughput_ratio=0.57)
+    src = make_adapter(tmp_path / "var" / "incoming" / "bot")
+    with Client(srv.target, timeout=30) as client:
+        client.registry.register_adapter(name="bot", path=str(src))
+        assert client.registry.get_adapter(name="bot").merge_hint == ""
+        client.registry.activate_adapter(name="bot")
+        assert "0.57x" in client.registry.get_adapter(name="bot").merge_hint

@@ -104,6 +104,8 @@ def adapter_text(a: pb.Adapter) -> str:
     rows.append(("conformance", conformance_line(a.conformance) if a.HasField("conformance")
                  else f"none (tuneforge adapters check {a.name})"))
     rows.append(("thinking", thinking_text(a)))
+    if a.merge_hint:
+        rows.append(("merge suggested", a.merge_hint))
     if a.HasField("data_retraction"):
         rows.append(("TRAINED ON FORGOTTEN DATA", retraction_text(a.data_retraction) + "; activation needs --force"))
     if a.source:

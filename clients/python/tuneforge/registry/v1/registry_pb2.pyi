@@ -27,7 +27,7 @@ EXPORT_FORMAT_MERGED: ExportFormat
 EXPORT_FORMAT_FULL: ExportFormat
 
 class Adapter(_message.Message):
-    __slots__ = ("name", "base_model", "dataset", "create_time", "size_bytes", "rank", "alpha", "target_modules", "metrics", "path", "version", "job_id", "active", "source", "lora_alpha", "lora_modules", "served_name", "update_time", "evaluation", "served", "variant", "audit", "dataset_version", "dataset_sha256", "data_retraction", "conformance", "enable_thinking")
+    __slots__ = ("name", "base_model", "dataset", "create_time", "size_bytes", "rank", "alpha", "target_modules", "metrics", "path", "version", "job_id", "active", "source", "lora_alpha", "lora_modules", "served_name", "update_time", "evaluation", "served", "variant", "audit", "dataset_version", "dataset_sha256", "data_retraction", "conformance", "enable_thinking", "merge_hint")
     class Variant(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         VARIANT_UNSPECIFIED: _ClassVar[Adapter.Variant]
@@ -72,6 +72,7 @@ class Adapter(_message.Message):
     DATA_RETRACTION_FIELD_NUMBER: _ClassVar[int]
     CONFORMANCE_FIELD_NUMBER: _ClassVar[int]
     ENABLE_THINKING_FIELD_NUMBER: _ClassVar[int]
+    MERGE_HINT_FIELD_NUMBER: _ClassVar[int]
     name: str
     base_model: str
     dataset: str
@@ -99,7 +100,8 @@ class Adapter(_message.Message):
     data_retraction: DataRetraction
     conformance: ConformanceReport
     enable_thinking: bool
-    def __init__(self, name: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., rank: _Optional[int] = ..., alpha: _Optional[int] = ..., target_modules: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., job_id: _Optional[str] = ..., active: _Optional[bool] = ..., source: _Optional[str] = ..., lora_alpha: _Optional[float] = ..., lora_modules: _Optional[_Iterable[str]] = ..., served_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluation: _Optional[_Union[EvaluationSummary, _Mapping]] = ..., served: _Optional[bool] = ..., variant: _Optional[_Union[Adapter.Variant, str]] = ..., audit: _Optional[_Union[AuditSummary, _Mapping]] = ..., dataset_version: _Optional[int] = ..., dataset_sha256: _Optional[str] = ..., data_retraction: _Optional[_Union[DataRetraction, _Mapping]] = ..., conformance: _Optional[_Union[ConformanceReport, _Mapping]] = ..., enable_thinking: _Optional[bool] = ...) -> None: ...
+    merge_hint: str
+    def __init__(self, name: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., rank: _Optional[int] = ..., alpha: _Optional[int] = ..., target_modules: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., job_id: _Optional[str] = ..., active: _Optional[bool] = ..., source: _Optional[str] = ..., lora_alpha: _Optional[float] = ..., lora_modules: _Optional[_Iterable[str]] = ..., served_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluation: _Optional[_Union[EvaluationSummary, _Mapping]] = ..., served: _Optional[bool] = ..., variant: _Optional[_Union[Adapter.Variant, str]] = ..., audit: _Optional[_Union[AuditSummary, _Mapping]] = ..., dataset_version: _Optional[int] = ..., dataset_sha256: _Optional[str] = ..., data_retraction: _Optional[_Union[DataRetraction, _Mapping]] = ..., conformance: _Optional[_Union[ConformanceReport, _Mapping]] = ..., enable_thinking: _Optional[bool] = ..., merge_hint: _Optional[str] = ...) -> None: ...
 
 class EvaluationSummary(_message.Message):
     __slots__ = ("version", "closer_to_owner", "base_style_score", "adapter_style_score", "base_eval_loss", "adapter_eval_loss", "samples", "provenance")

@@ -37,6 +37,8 @@ class RegistryDomain:
     conformance: ConformanceStore
     serving_check: ServingCheck | None = None
     thinking: ThinkingStore | None = None
+    # One adapter's throughput over the base's on this vLLM (serving_lora_throughput_ratio; 0: not measured).
+    lora_throughput_ratio: float = 0.0
 
     async def start(self) -> None:
         await self.activation.start()
@@ -64,6 +66,7 @@ def open_registry(
     activation_requires_audit: bool = False,
     activation_requires_conformance: bool = False,
     conformance: ConformanceSettings = ConformanceSettings(),
+    lora_throughput_ratio: float = 0.0,
 ) -> RegistryDomain:
     """Arguments mirror the ``vllm_*`` config fields. ``vllm_restart_command``: a string runs
     through ``/bin/sh -c``, a list runs as argv. Call ``await domain.start()`` inside the
@@ -101,7 +104,7 @@ def open_registry(
                                 require_conformance=activation_requires_conformance,
                                 conformance_timeout=conformance.timeout)
     return RegistryDomain(catalog, controller, manager, import_limits, evaluations, audits, lineage, reports,
-                          serving_check, thinking)
+                          serving_check, thinking, lora_throughput_ratio)
 
 
 def _all(gates: list[Callable[[str], None]]) -> Callable[[str], None] | None:

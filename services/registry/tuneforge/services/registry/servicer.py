@@ -93,10 +93,11 @@ def audit_pb(report: dict) -> pb.AuditReport:
 def adapter_pb(a: Adapter, active: str | None, served: frozenset[str] | set[str] = frozenset(),
                report: dict | None = None, audit: dict | None = None,
                lineage: LineageEntry | None = None, conformance: ConformanceReport | None = None,
-               enable_thinking: bool | None = None) -> pb.Adapter:
+               enable_thinking: bool | None = None, merge_hint: str = "") -> pb.Adapter:
     short, audited = summary(report), audit_summary(audit)
     return pb.Adapter(
         enable_thinking=enable_thinking,
+        merge_hint=merge_hint,
         conformance=conformance_pb(conformance),
         dataset_version=lineage.dataset_version if lineage else 0,
         dataset_sha256=lineage.dataset_sha256 if lineage else "",
@@ -111,6 +112,19 @@ def adapter_pb(a: Adapter, active: str | None, served: frozenset[str] | set[str]
         lora_modules=a.lora_modules, served_name=a.served_name, update_time=_ts(a.update_time),
         variant=pb.Adapter.Variant.Value(f"VARIANT_{a.variant.upper()}") if a.variant else None,
     )
+
+
+MERGE_BELOW = 0.8  # one adapter's throughput over the base's under which merging is suggested
+
+
+def merge_hint(name: str, active: str | None, served: set[str] | frozenset[str], ratio: float) -> str:
+    """Why merging pays, when ``name`` is the only adapter vLLM serves and the measured LoRA
+    throughput (``serving_lora_throughput_ratio``) is below :data:`MERGE_BELOW`; else ""."""
+    live = ({active} if active else set()) | set(served)
+    if live != {name} or not 0 < ratio < MERGE_BELOW:
+        return ""
+    return (f"served alone at {ratio:.2f}x the base's throughput (measured: serving_lora_throughput_ratio); "
+            f"merged into the base it serves at the base's speed: tuneforge train export {name} --format merged")
 
 
 def conformance_pb(r: ConformanceReport | None) -> pb.ConformanceReport | None:
@@ -183,7 +197,10 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
                           lineage=self.domain.lineage.entry(adapter.name, adapter.version),
                           conformance=self.domain.conformance.latest(adapter.name, adapter.version),
                           enable_thinking=self.domain.thinking.get(adapter.name, adapter.version)
-                          if self.domain.thinking is not None else None)
+                          if self.domain.thinking is not None else None,
+                          merge_hint=merge_hint(adapter.name, active if active is not None else self._active(),
+                                                served if served is not None else set(self.activation.served_names()),
+                                                self.domain.lora_throughput_ratio))
 
     def _registered(self, adapter: Adapter, dataset_version: int = 0, dataset_sha256: str = "") -> pb.Adapter:
         """A re-registered active or served adapter has a new version (a new served name):
