@@ -6,7 +6,7 @@
 
 ``--force`` activates, rolls back to or serves an adapter trained on data since removed
 (``dataset forget``: lineage shows it; ``list`` marks it ``!``).
-    tuneforge adapters eval NAME [--dataset D] [--samples N] | chat NAME [PROMPT] [--compare]
+    tuneforge adapters eval NAME [--dataset D] [--samples N] | chat NAME [PROMPT] [--compare] [--trainer]
     tuneforge adapters audit NAME [--version V] [--dataset D] [--samples N]
     tuneforge adapters rm NAME [--force]
     tuneforge adapters export NAME [-o FILE]
