@@ -195,3 +195,33 @@ def test_show_suggests_merging_the_active_adapter_when_the_setting_says_the_tax_
         assert client.registry.get_adapter(name="bot").merge_hint == ""
         client.registry.activate_adapter(name="bot")
         assert "0.57x" in client.registry.get_adapter(name="bot").merge_hint
+
+
+async def test_the_conformance_check_sends_the_policy_in_its_chat_and_tokenize_requests(store, tmp_path):
+    from tuneforge.services.registry.conformance import ConformanceChecker, ConformanceSettings, ConformanceStore
+    from tuneforge.services.registry.thinking import ThinkingStore
+
+    class Recording:  # stands in for VllmClient: records what the check sends
+        def __init__(self):
+            self.sent: list[tuple[str, dict]] = []
+
+        async def models(self):
+            raise VllmUnreachable("no models here")
+
+        async def post_json(self, path, payload):
+            self.sent.append((path, payload))
+            if path == "/tokenize":
+                return {"tokens": [1, 2]}
+            if path == "/v1/completions":
+                return {"choices": [{"token_ids": [3]}]}
+            return {"choices": [{"finish_reason": "stop", "message": {"content": "fine"}}]}
+
+    adapter = _adapter(_with_template(tmp_path / "q", QWEN3_TEMPLATE))
+    thinking = ThinkingStore(store, tmp_path)
+    assert thinking.record(adapter) is False
+    client = Recording()
+    checker = ConformanceChecker(client, ConformanceStore(store), ConformanceSettings(prompts=2), tmp_path, thinking)
+    report = await checker.check(adapter, "bot@v1")
+    assert report.passed and report.parity is None
+    chats = [p for path, p in client.sent if path in ("/v1/chat/completions", "/tokenize") and "messages" in p]
+    assert len(chats) == 4 and all(p["chat_template_kwargs"] == {"enable_thinking": False} for p in chats)
