@@ -183,3 +183,30 @@ def test_a_sleep_wake_cycle_is_followed_by_a_probe_of_every_served_adapter(regis
     assert sorted((p.served_name, p.Outcome.Name(p.outcome)) for p in probes) == [
         ("bot@v1", "OUTCOME_OK"), ("yes@v1", "OUTCOME_OK")]
     assert served(vllm.base_url) == {"yes@v1", "bot@v1"}
+
+
+def test_chat_answers_through_vllm_when_served_and_through_the_trainer_otherwise(server_factory, vllm, adapters):
+    """``adapters chat``: a live adapter's reply streams through vLLM's chat endpoint under its
+    served name and is vLLM's own greedy answer; one that is not served falls back to the
+    trainer's chat job — and each says which path answered."""
+    srv = server_factory(vllm_mode="hot", vllm_url=vllm.base_url, vllm_max_loras=2, vllm_timeout_seconds=60)
+    try:
+        _import(srv, adapters, "yes", idle="yes")
+        cli(srv, "activate", "yes")
+        prompt = PROBE_PROMPTS[0]
+        out = cli(srv, "chat", "yes", prompt, "--max-new-tokens", "12")
+        first, _, reply = out.stdout.partition("\n")
+        assert first == "via vLLM (served as yes@v1)", out.stdout
+        status, own = real_vllm.request_json("POST", vllm.base_url + "/v1/chat/completions", {
+            "model": "yes@v1", "messages": [{"role": "user", "content": prompt}], "max_tokens": 12,
+            "temperature": 0}, timeout=120)
+        assert status == 200, own
+        assert reply.strip() == own["choices"][0]["message"]["content"].strip() and reply.strip(), (reply, own)
+
+        out = cli(srv, "chat", "idle", prompt, "--max-new-tokens", "2", check=False)
+        assert out.stdout.startswith("via the trainer (not served)\n"), (out.stdout, out.stderr)
+        assert out.returncode == 0, out.stderr
+    finally:
+        cli(srv, "deactivate", check=False)
+        for name in served(vllm.base_url):
+            real_vllm.request_json("POST", vllm.base_url + "/v1/unload_lora_adapter", {"lora_name": name})

@@ -307,6 +307,11 @@ class Config:
         default="", metadata={"help": "interpreter with torch and peft for the parity reference "
                               "(default: worker_python, else this one)"}
     )
+    serving_lora_throughput_ratio: float = field(
+        default=0.0, metadata={"help": "one adapter's tokens/s over the base's on this vLLM, as measured by "
+                               "bench/lora_serving.py (ratio_to_base.one_adapter; 0 = not measured): adapters "
+                               "show suggests merging an adapter served alone when it is below 0.8"}
+    )
 
     @property
     def root(self) -> Path:
@@ -410,6 +415,8 @@ def load_config(
     for name in ("conformance_min_stop_rate", "conformance_max_leak_rate", "conformance_min_parity"):
         if not 0.0 <= getattr(config, name) <= 1.0:
             raise invalid_argument(name, "must be a share between 0 and 1")
+    if config.serving_lora_throughput_ratio < 0:
+        raise invalid_argument("serving_lora_throughput_ratio", "must be 0 (not measured) or a positive ratio")
     return config, origin
 
 

@@ -8,7 +8,10 @@
 ``eval`` runs an evaluation job on the trainer (queued under the GPU lock), waits for it and
 prints the report the registry keeps with the adapter version (``--json``: the report itself,
 keys ``base``, ``adapter``, ``reference``, ``samples``, ...). ``chat`` streams a reply piece by
-piece from the trainer's Chat RPC; without PROMPT it is interactive (an empty line or Ctrl-D
+piece: through the served model when NAME is live on vLLM (the registry's ChatServedAdapter:
+vLLM's chat endpoint under NAME@vN, with the version's thinking policy), else from the
+trainer's Chat job; the first line says which (``via vLLM (served as NAME@vN)`` or ``via the
+trainer (not served)``). ``--trainer`` always uses the trainer. Without PROMPT it is interactive (an empty line or Ctrl-D
 ends it) and keeps the conversation; ``--compare`` answers with the base model too and shows
 the two replies side by side. ``audit`` runs the leak audit job (docs/privacy.md), waits and
 prints its report (masked examples); exit status 2 when the audit failed.
@@ -24,6 +27,7 @@ from typing import Any
 
 from tuneforge.registry.v1 import registry_pb2 as rpb
 from tuneforge.client import job_result
+from tuneforge.client.errors import TuneforgeClientError
 from tuneforge.trainer.v1 import trainer_pb2 as tpb
 
 from tuneforge.cli.common import connect, emit, job_line
@@ -132,6 +136,48 @@ def _stream(client: Any, request: dict, timeout: float, out=sys.stdout) -> dict[
     return replies
 
 
+# Why the registry did not chat through vLLM: the trainer answers instead.
+_NOT_SERVED = {"ADAPTER_NOT_SERVED": "not served", "VLLM_NOT_CONFIGURED": "no vLLM configured"}
+
+
+def _served_stream(client: Any, name: str, request: dict, timeout: float, said: list[str],
+                   out=sys.stdout) -> str | None:
+    """The reply through vLLM (pieces printed as they come), or None when the registry says
+    the adapter is not served there (then the trainer answers). Says which path answered
+    whenever it changes."""
+    stream = client.registry.chat_served_adapter(
+        name=name, messages=request["messages"], max_tokens=request["max_new_tokens"],
+        temperature=request["temperature"], seed=request["seed"], timeout=timeout)
+    text = ""
+    try:
+        for response in stream:
+            kind = response.WhichOneof("kind")
+            if kind == "start":
+                thinking = (f", enable_thinking={str(response.start.enable_thinking).lower()}"
+                            if response.start.HasField("enable_thinking") else "")
+                _say(f"via vLLM (served as {response.start.served_name}{thinking})", said, out)
+            elif kind == "piece":
+                out.write(response.piece)
+                out.flush()
+            elif kind == "end":
+                text = response.end.text
+    except TuneforgeClientError as exc:
+        if exc.reason in _NOT_SERVED or exc.code.name == "UNIMPLEMENTED":
+            _say(f"via the trainer ({_NOT_SERVED.get(exc.reason, 'the registry cannot chat through vLLM')})",
+                 said, out)
+            return None
+        raise
+    out.write("\n")
+    return text
+
+
+def _say(line: str, said: list[str], out) -> None:
+    if not said or said[-1] != line:
+        said.append(line)
+        out.write(line + "\n")
+        out.flush()
+
+
 def side_by_side(replies: dict[str, str], width: int | None = None) -> str:
     width = width or shutil.get_terminal_size((100, 20)).columns
     col = max(20, (width - 3) // 2)
@@ -151,6 +197,7 @@ def chat(args: argparse.Namespace) -> int:
     base = {"adapter_name": args.name or "", "base_model": args.base_model or "", "compare": args.compare,
             "max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "seed": args.seed}
     prompts = [args.prompt] if args.prompt else None
+    said: list[str] = []  # the answering path, printed when it changes
     while True:
         if prompts is not None:
             if not prompts:
@@ -164,6 +211,13 @@ def chat(args: argparse.Namespace) -> int:
             if not text.strip():
                 return 0
         history.append({"role": "user", "content": text})
+        if args.name and not args.compare and not args.base_model and not args.trainer:
+            served = _served_stream(client, args.name, {**base, "messages": history}, args.timeout, said)
+            if served is not None:
+                history.append({"role": "assistant", "content": served})
+                continue
+        elif args.name and not said:
+            _say("via the trainer" + (" (--trainer)" if args.trainer else ""), said, sys.stdout)
         replies = _stream(client, {**base, "messages": history}, args.timeout)
         if args.compare:
             print(side_by_side(replies))
@@ -193,4 +247,6 @@ def add_commands(cmds: Any, common: argparse.ArgumentParser) -> None:
     ch.add_argument("--max-new-tokens", type=int, default=0)
     ch.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     ch.add_argument("--seed", type=int, default=0)
+    ch.add_argument("--trainer", action="store_true",
+                    help="answer with the trainer's chat job even when NAME is served on vLLM")
     ch.set_defaults(func=chat)

@@ -6,7 +6,7 @@
 
 ``--force`` activates, rolls back to or serves an adapter trained on data since removed
 (``dataset forget``: lineage shows it; ``list`` marks it ``!``).
-    tuneforge adapters eval NAME [--dataset D] [--samples N] | chat NAME [PROMPT] [--compare]
+    tuneforge adapters eval NAME [--dataset D] [--samples N] | chat NAME [PROMPT] [--compare] [--trainer]
     tuneforge adapters audit NAME [--version V] [--dataset D] [--samples N]
     tuneforge adapters rm NAME [--force]
     tuneforge adapters export NAME [-o FILE]
@@ -103,12 +103,23 @@ def adapter_text(a: pb.Adapter) -> str:
     rows.append(("leak audit", _audit(a)))
     rows.append(("conformance", conformance_line(a.conformance) if a.HasField("conformance")
                  else f"none (tuneforge adapters check {a.name})"))
+    rows.append(("thinking", thinking_text(a)))
+    if a.merge_hint:
+        rows.append(("merge suggested", a.merge_hint))
     if a.HasField("data_retraction"):
         rows.append(("TRAINED ON FORGOTTEN DATA", retraction_text(a.data_retraction) + "; activation needs --force"))
     if a.source:
         rows.append(("source", a.source))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def thinking_text(a: pb.Adapter) -> str:
+    """The enable_thinking policy the version was trained with (registry thinking.py)."""
+    if not a.HasField("enable_thinking"):
+        return "- (the chat template has no enable_thinking switch)"
+    return (f"enable_thinking={str(a.enable_thinking).lower()} (as trained; sent to vLLM's chat template "
+            "in chats and checks)")
 
 
 def _dataset(a: pb.Adapter) -> str:

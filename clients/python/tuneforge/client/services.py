@@ -831,6 +831,21 @@ class RegistryService(ServiceBase):
         """tuneforge.registry.v1.RegistryService.VerifyServing: VerifyServingRequest -> VerifyServingResponse"""
         return self._call('VerifyServing', request, timeout, {'reload': reload})
 
+    def chat_served_adapter(
+        self,
+        request: registry_pb2.ChatServedAdapterRequest | None = None,
+        *,
+        name: str | None = None,
+        messages: Iterable[registry_pb2.ChatMessage | Mapping[str, Any]] | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[registry_pb2.ChatServedAdapterResponse]:
+        """tuneforge.registry.v1.RegistryService.ChatServedAdapter: ChatServedAdapterRequest -> ChatServedAdapterResponse"""
+        return self._call('ChatServedAdapter', request, timeout, {'name': name, 'messages': messages, 'max_tokens': max_tokens, 'temperature': temperature, 'top_p': top_p, 'seed': seed})
+
 
 class JobService(ServiceBase):
     """tuneforge.jobs.v1.JobService (blocking calls)."""
@@ -1724,6 +1739,21 @@ class AsyncRegistryService(AsyncServiceBase):
     ) -> Awaitable[registry_pb2.VerifyServingResponse]:
         """tuneforge.registry.v1.RegistryService.VerifyServing: VerifyServingRequest -> VerifyServingResponse"""
         return self._call('VerifyServing', request, timeout, {'reload': reload})
+
+    def chat_served_adapter(
+        self,
+        request: registry_pb2.ChatServedAdapterRequest | None = None,
+        *,
+        name: str | None = None,
+        messages: Iterable[registry_pb2.ChatMessage | Mapping[str, Any]] | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[registry_pb2.ChatServedAdapterResponse]:
+        """tuneforge.registry.v1.RegistryService.ChatServedAdapter: ChatServedAdapterRequest -> ChatServedAdapterResponse"""
+        return self._call('ChatServedAdapter', request, timeout, {'name': name, 'messages': messages, 'max_tokens': max_tokens, 'temperature': temperature, 'top_p': top_p, 'seed': seed})
 
 
 class AsyncJobService(AsyncServiceBase):

@@ -27,7 +27,7 @@ EXPORT_FORMAT_MERGED: ExportFormat
 EXPORT_FORMAT_FULL: ExportFormat
 
 class Adapter(_message.Message):
-    __slots__ = ("name", "base_model", "dataset", "create_time", "size_bytes", "rank", "alpha", "target_modules", "metrics", "path", "version", "job_id", "active", "source", "lora_alpha", "lora_modules", "served_name", "update_time", "evaluation", "served", "variant", "audit", "dataset_version", "dataset_sha256", "data_retraction", "conformance")
+    __slots__ = ("name", "base_model", "dataset", "create_time", "size_bytes", "rank", "alpha", "target_modules", "metrics", "path", "version", "job_id", "active", "source", "lora_alpha", "lora_modules", "served_name", "update_time", "evaluation", "served", "variant", "audit", "dataset_version", "dataset_sha256", "data_retraction", "conformance", "enable_thinking", "merge_hint")
     class Variant(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         VARIANT_UNSPECIFIED: _ClassVar[Adapter.Variant]
@@ -71,6 +71,8 @@ class Adapter(_message.Message):
     DATASET_SHA256_FIELD_NUMBER: _ClassVar[int]
     DATA_RETRACTION_FIELD_NUMBER: _ClassVar[int]
     CONFORMANCE_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_THINKING_FIELD_NUMBER: _ClassVar[int]
+    MERGE_HINT_FIELD_NUMBER: _ClassVar[int]
     name: str
     base_model: str
     dataset: str
@@ -97,7 +99,9 @@ class Adapter(_message.Message):
     dataset_sha256: str
     data_retraction: DataRetraction
     conformance: ConformanceReport
-    def __init__(self, name: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., rank: _Optional[int] = ..., alpha: _Optional[int] = ..., target_modules: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., job_id: _Optional[str] = ..., active: _Optional[bool] = ..., source: _Optional[str] = ..., lora_alpha: _Optional[float] = ..., lora_modules: _Optional[_Iterable[str]] = ..., served_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluation: _Optional[_Union[EvaluationSummary, _Mapping]] = ..., served: _Optional[bool] = ..., variant: _Optional[_Union[Adapter.Variant, str]] = ..., audit: _Optional[_Union[AuditSummary, _Mapping]] = ..., dataset_version: _Optional[int] = ..., dataset_sha256: _Optional[str] = ..., data_retraction: _Optional[_Union[DataRetraction, _Mapping]] = ..., conformance: _Optional[_Union[ConformanceReport, _Mapping]] = ...) -> None: ...
+    enable_thinking: bool
+    merge_hint: str
+    def __init__(self, name: _Optional[str] = ..., base_model: _Optional[str] = ..., dataset: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., rank: _Optional[int] = ..., alpha: _Optional[int] = ..., target_modules: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., job_id: _Optional[str] = ..., active: _Optional[bool] = ..., source: _Optional[str] = ..., lora_alpha: _Optional[float] = ..., lora_modules: _Optional[_Iterable[str]] = ..., served_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluation: _Optional[_Union[EvaluationSummary, _Mapping]] = ..., served: _Optional[bool] = ..., variant: _Optional[_Union[Adapter.Variant, str]] = ..., audit: _Optional[_Union[AuditSummary, _Mapping]] = ..., dataset_version: _Optional[int] = ..., dataset_sha256: _Optional[str] = ..., data_retraction: _Optional[_Union[DataRetraction, _Mapping]] = ..., conformance: _Optional[_Union[ConformanceReport, _Mapping]] = ..., enable_thinking: _Optional[bool] = ..., merge_hint: _Optional[str] = ...) -> None: ...
 
 class EvaluationSummary(_message.Message):
     __slots__ = ("version", "closer_to_owner", "base_style_score", "adapter_style_score", "base_eval_loss", "adapter_eval_loss", "samples", "provenance")
@@ -846,3 +850,49 @@ class VerifyServingResponse(_message.Message):
     PROBES_FIELD_NUMBER: _ClassVar[int]
     probes: _containers.RepeatedCompositeFieldContainer[ServingProbe]
     def __init__(self, probes: _Optional[_Iterable[_Union[ServingProbe, _Mapping]]] = ...) -> None: ...
+
+class ChatServedAdapterRequest(_message.Message):
+    __slots__ = ("name", "messages", "max_tokens", "temperature", "top_p", "seed")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
+    max_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+    def __init__(self, name: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class ChatServedAdapterResponse(_message.Message):
+    __slots__ = ("start", "piece", "end")
+    START_FIELD_NUMBER: _ClassVar[int]
+    PIECE_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    start: ServedChatStart
+    piece: str
+    end: ServedChatEnd
+    def __init__(self, start: _Optional[_Union[ServedChatStart, _Mapping]] = ..., piece: _Optional[str] = ..., end: _Optional[_Union[ServedChatEnd, _Mapping]] = ...) -> None: ...
+
+class ServedChatStart(_message.Message):
+    __slots__ = ("adapter_version", "served_name", "enable_thinking")
+    ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SERVED_NAME_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_THINKING_FIELD_NUMBER: _ClassVar[int]
+    adapter_version: int
+    served_name: str
+    enable_thinking: bool
+    def __init__(self, adapter_version: _Optional[int] = ..., served_name: _Optional[str] = ..., enable_thinking: _Optional[bool] = ...) -> None: ...
+
+class ServedChatEnd(_message.Message):
+    __slots__ = ("text", "tokens", "finish_reason")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    tokens: int
+    finish_reason: str
+    def __init__(self, text: _Optional[str] = ..., tokens: _Optional[int] = ..., finish_reason: _Optional[str] = ...) -> None: ...

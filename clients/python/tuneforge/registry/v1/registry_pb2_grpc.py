@@ -165,6 +165,11 @@ class RegistryServiceStub:
                 request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.VerifyServingRequest.SerializeToString,
                 response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.VerifyServingResponse.FromString,
                 _registered_method=True)
+        self.ChatServedAdapter = channel.unary_stream(
+                '/tuneforge.registry.v1.RegistryService/ChatServedAdapter',
+                request_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.ChatServedAdapterRequest.SerializeToString,
+                response_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.ChatServedAdapterResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -369,6 +374,17 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChatServedAdapter(self, request, context):
+        """Chat with an adapter version through vLLM's OpenAI chat endpoint, streamed, under its
+        served name (NAME@vN), honouring the version's thinking policy. FAILED_PRECONDITION
+        ADAPTER_NOT_SERVED when it is neither active nor served (use the trainer's Chat job
+        then), VLLM_NOT_CONFIGURED without a vLLM; UNAVAILABLE with a VLLM_* reason when vLLM
+        does not answer in time or answers too much.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -501,6 +517,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.VerifyServing,
                     request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.VerifyServingRequest.FromString,
                     response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.VerifyServingResponse.SerializeToString,
+            ),
+            'ChatServedAdapter': grpc.unary_stream_rpc_method_handler(
+                    servicer.ChatServedAdapter,
+                    request_deserializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.ChatServedAdapterRequest.FromString,
+                    response_serializer=tuneforge_dot_registry_dot_v1_dot_registry__pb2.ChatServedAdapterResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1206,6 +1227,33 @@ class RegistryService:
             '/tuneforge.registry.v1.RegistryService/VerifyServing',
             tuneforge_dot_registry_dot_v1_dot_registry__pb2.VerifyServingRequest.SerializeToString,
             tuneforge_dot_registry_dot_v1_dot_registry__pb2.VerifyServingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChatServedAdapter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tuneforge.registry.v1.RegistryService/ChatServedAdapter',
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.ChatServedAdapterRequest.SerializeToString,
+            tuneforge_dot_registry_dot_v1_dot_registry__pb2.ChatServedAdapterResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -240,11 +240,12 @@ class ConformanceChecker:
     """Runs the check through one vLLM (``client``) and keeps what it measured."""
 
     def __init__(self, client: VllmClient, store: ConformanceStore, settings: ConformanceSettings,
-                 data_root: Path) -> None:
+                 data_root: Path, thinking=None) -> None:
         self.client = client
         self.store = store
         self.settings = settings
         self.data_root = Path(data_root)
+        self.thinking = thinking  # thinking.ThinkingStore: the version's enable_thinking, sent to the template
 
     def prompts_for(self, adapter: Adapter) -> list[str]:
         n = self.settings.prompts
@@ -259,11 +260,12 @@ class ConformanceChecker:
         stops, leaks, leaky = 0, set(), 0
         prompt_ids: list[list[int]] = []
         served_tokens: list[list[int]] = []
+        template_kwargs = self.thinking.kwargs(adapter) if self.thinking is not None else {}
         for prompt in prompts:
             messages = [{"role": "user", "content": prompt}]
             reply = await self.client.post_json("/v1/chat/completions", {
                 "model": served_name, "messages": messages, "max_tokens": s.max_tokens, "temperature": 0,
-                "skip_special_tokens": False,
+                "skip_special_tokens": False, **template_kwargs,
             })
             choice = reply["choices"][0]
             stops += choice.get("finish_reason") == "stop"
@@ -271,7 +273,8 @@ class ConformanceChecker:
             leaky += bool(found)
             leaks.update(found)
             ids = (await self.client.post_json("/tokenize", {
-                "model": served_name, "messages": messages, "add_generation_prompt": True}))["tokens"]
+                "model": served_name, "messages": messages, "add_generation_prompt": True,
+                **template_kwargs}))["tokens"]
             prompt_ids.append(ids)
             served_tokens.append(await greedy_ids(self.client, served_name, ids, s.parity_tokens))
         n = max(1, len(prompts))

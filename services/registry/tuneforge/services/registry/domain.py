@@ -19,6 +19,7 @@ from tuneforge.services.registry.eval_gate import check_activation
 from tuneforge.services.registry.evaluations import EvaluationStore
 from tuneforge.services.registry.lineage import Lineage, check_not_retracted
 from tuneforge.services.registry.staging import ServingCheck
+from tuneforge.services.registry.thinking import ThinkingStore
 from tuneforge.services.registry.vllm import (
     DEFAULT_MAX_LORAS, DEFAULT_TIMEOUT_SECONDS, VLLM_DEFAULT_MAX_LORA_RANK, VllmController,
 )
@@ -35,6 +36,9 @@ class RegistryDomain:
     lineage: Lineage
     conformance: ConformanceStore
     serving_check: ServingCheck | None = None
+    thinking: ThinkingStore | None = None
+    # One adapter's throughput over the base's on this vLLM (serving_lora_throughput_ratio; 0: not measured).
+    lora_throughput_ratio: float = 0.0
 
     async def start(self) -> None:
         await self.activation.start()
@@ -62,6 +66,7 @@ def open_registry(
     activation_requires_audit: bool = False,
     activation_requires_conformance: bool = False,
     conformance: ConformanceSettings = ConformanceSettings(),
+    lora_throughput_ratio: float = 0.0,
 ) -> RegistryDomain:
     """Arguments mirror the ``vllm_*`` config fields. ``vllm_restart_command``: a string runs
     through ``/bin/sh -c``, a list runs as argv. Call ``await domain.start()`` inside the
@@ -89,16 +94,17 @@ def open_registry(
         gates.append(partial(check_audit, audits))
     lineage = Lineage(store)
     reports = ConformanceStore(store)
+    thinking = ThinkingStore(store, data_root)
     serving_check = None
     if controller.client is not None:
         serving_check = ServingCheck(controller.client, ConformanceChecker(controller.client, reports, conformance,
-                                                                           Path(data_root)))
+                                                                           Path(data_root), thinking))
     manager = ActivationManager(catalog, controller, admit=_all(gates),
                                 retracted=partial(check_not_retracted, lineage), serving_check=serving_check,
                                 require_conformance=activation_requires_conformance,
                                 conformance_timeout=conformance.timeout)
     return RegistryDomain(catalog, controller, manager, import_limits, evaluations, audits, lineage, reports,
-                          serving_check)
+                          serving_check, thinking, lora_throughput_ratio)
 
 
 def _all(gates: list[Callable[[str], None]]) -> Callable[[str], None] | None:

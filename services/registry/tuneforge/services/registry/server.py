@@ -41,6 +41,7 @@ async def setup(ctx: ServiceContext) -> None:
             reference_python=cfg.conformance_reference_python or cfg.worker_python,
         ),
         find_job=ctx.engine.get,
+        lora_throughput_ratio=cfg.serving_lora_throughput_ratio,
         import_limits=ImportLimits(
             max_archive_bytes=cfg.max_upload_bytes,
             max_total_bytes=DECOMPRESSED_FACTOR * cfg.max_upload_bytes,

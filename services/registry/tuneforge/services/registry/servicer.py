@@ -33,6 +33,7 @@ from tuneforge.services.registry.activation_records import (
 from tuneforge.services.registry.activation_verify import ProbeOutcome
 from tuneforge.services.registry.adapters import Adapter
 from tuneforge.services.registry.conformance import ConformanceReport
+from tuneforge.services.registry.served_chat import chat_served_adapter
 from tuneforge.services.registry.archive import export_to_file, import_archive
 from tuneforge.services.registry.domain import RegistryDomain
 from tuneforge.services.registry.model_rpcs import ModelRpcs
@@ -91,9 +92,12 @@ def audit_pb(report: dict) -> pb.AuditReport:
 
 def adapter_pb(a: Adapter, active: str | None, served: frozenset[str] | set[str] = frozenset(),
                report: dict | None = None, audit: dict | None = None,
-               lineage: LineageEntry | None = None, conformance: ConformanceReport | None = None) -> pb.Adapter:
+               lineage: LineageEntry | None = None, conformance: ConformanceReport | None = None,
+               enable_thinking: bool | None = None, merge_hint: str = "") -> pb.Adapter:
     short, audited = summary(report), audit_summary(audit)
     return pb.Adapter(
+        enable_thinking=enable_thinking,
+        merge_hint=merge_hint,
         conformance=conformance_pb(conformance),
         dataset_version=lineage.dataset_version if lineage else 0,
         dataset_sha256=lineage.dataset_sha256 if lineage else "",
@@ -108,6 +112,19 @@ def adapter_pb(a: Adapter, active: str | None, served: frozenset[str] | set[str]
         lora_modules=a.lora_modules, served_name=a.served_name, update_time=_ts(a.update_time),
         variant=pb.Adapter.Variant.Value(f"VARIANT_{a.variant.upper()}") if a.variant else None,
     )
+
+
+MERGE_BELOW = 0.8  # one adapter's throughput over the base's under which merging is suggested
+
+
+def merge_hint(name: str, active: str | None, served: set[str] | frozenset[str], ratio: float) -> str:
+    """Why merging pays, when ``name`` is the only adapter vLLM serves and the measured LoRA
+    throughput (``serving_lora_throughput_ratio``) is below :data:`MERGE_BELOW`; else ""."""
+    live = ({active} if active else set()) | set(served)
+    if live != {name} or not 0 < ratio < MERGE_BELOW:
+        return ""
+    return (f"served alone at {ratio:.2f}x the base's throughput (measured: serving_lora_throughput_ratio); "
+            f"merged into the base it serves at the base's speed: tuneforge train export {name} --format merged")
 
 
 def conformance_pb(r: ConformanceReport | None) -> pb.ConformanceReport | None:
@@ -178,7 +195,12 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
                           served if served is not None else set(self.activation.served_names()), report,
                           audit=self.domain.audits.latest(adapter.name, adapter.version),
                           lineage=self.domain.lineage.entry(adapter.name, adapter.version),
-                          conformance=self.domain.conformance.latest(adapter.name, adapter.version))
+                          conformance=self.domain.conformance.latest(adapter.name, adapter.version),
+                          enable_thinking=self.domain.thinking.get(adapter.name, adapter.version)
+                          if self.domain.thinking is not None else None,
+                          merge_hint=merge_hint(adapter.name, active if active is not None else self._active(),
+                                                served if served is not None else set(self.activation.served_names()),
+                                                self.domain.lora_throughput_ratio))
 
     def _registered(self, adapter: Adapter, dataset_version: int = 0, dataset_sha256: str = "") -> pb.Adapter:
         """A re-registered active or served adapter has a new version (a new served name):
@@ -186,6 +208,8 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
         kept in the lineage (lineage.py)."""
         self.domain.lineage.record(adapter, dataset_version, dataset_sha256)
         self.domain.conformance.record_files(adapter)  # the fingerprint's files half (staging.py)
+        if self.domain.thinking is not None:
+            self.domain.thinking.record(adapter)  # the enable_thinking it was trained with (thinking.py)
         active, served = self._active(), set(self.activation.served_names())
         if adapter.name == active or adapter.name in served:
             self.activation.write_files()
@@ -292,6 +316,22 @@ class RegistryServicer(ModelRpcs, pb_grpc.RegistryServiceServicer):
     async def VerifyServing(self, request, context):
         probes = await self.activation.verify_serving(reload=request.reload)
         return pb.VerifyServingResponse(probes=[probe_pb(p) for p in probes])
+
+    async def ChatServedAdapter(self, request, context):
+        validate_name(request.name, "name")
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        async for kind, value in chat_served_adapter(
+                self.domain, request.name, messages, max_tokens=request.max_tokens, temperature=request.temperature,
+                top_p=request.top_p, seed=request.seed, timeout=self.activation.conformance_timeout):
+            if kind == "start":
+                adapter, served_name, policy = value
+                yield pb.ChatServedAdapterResponse(start=pb.ServedChatStart(
+                    adapter_version=adapter.version, served_name=served_name, enable_thinking=policy))
+            elif kind == "piece":
+                yield pb.ChatServedAdapterResponse(piece=value)
+            else:
+                yield pb.ChatServedAdapterResponse(end=pb.ServedChatEnd(
+                    text=value.text, tokens=value.tokens, finish_reason=value.finish_reason))
 
     # -- evaluations
     # -- lineage
