@@ -13,9 +13,11 @@ end-of-turn token (it cannot stop). One vLLM per module (dev mode, for the sleep
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 
 from real_vllm_helpers import cli, cli_json, require_venv, served
@@ -185,6 +187,16 @@ def test_a_sleep_wake_cycle_is_followed_by_a_probe_of_every_served_adapter(regis
     assert served(vllm.base_url) == {"yes@v1", "bot@v1"}
 
 
+def _sse(response) -> list[tuple[str, dict]]:
+    assert response.status_code == 200, response.text
+    out = []
+    for block in response.text.split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in lines:
+            out.append((lines["event"], json.loads(lines.get("data", "{}"))))
+    return out
+
+
 def test_chat_answers_through_vllm_when_served_and_through_the_trainer_otherwise(server_factory, vllm, adapters):
     """``adapters chat``: a live adapter's reply streams through vLLM's chat endpoint under its
     served name and is vLLM's own greedy answer; one that is not served falls back to the
@@ -206,6 +218,26 @@ def test_chat_answers_through_vllm_when_served_and_through_the_trainer_otherwise
         out = cli(srv, "chat", "idle", prompt, "--max-new-tokens", "2", check=False)
         assert out.stdout.startswith("via the trainer (not served)\n"), (out.stdout, out.stderr)
         assert out.returncode == 0, out.stderr
+
+        # the console's chat takes the same path: the served adapter's column streams from vLLM
+        # (and says so), the base's column from the trainer; an unserved one says "trainer"
+        from tuneforge.testing.web import WebThread
+
+        web = WebThread(srv.target, "").start()
+        try:
+            with httpx.Client(base_url=web.url, timeout=300) as http:
+                http.headers["x-csrf-token"] = http.get("/auth/session").json()["csrf_token"]
+                body = {"messages": [{"role": "user", "content": prompt}], "compare": True, "max_new_tokens": 12}
+                events = _sse(http.post("/admin/finetune/adapters/yes/chat", json=body))
+                assert events[0] == ("path", {"type": "path", "via": "vllm", "served_name": "yes@v1"}), events
+                replies = {data["side"]: data["text"] for kind, data in events if kind == "reply"}
+                assert replies["adapter"].strip() == own["choices"][0]["message"]["content"].strip(), events
+                assert "base" in replies, events
+                events = _sse(http.post("/admin/finetune/adapters/idle/chat", json={**body, "max_new_tokens": 2}))
+                assert events[0] == ("path", {"type": "path", "via": "trainer"}), events
+                assert {data["side"] for kind, data in events if kind == "reply"} == {"base", "adapter"}, events
+        finally:
+            web.stop()
     finally:
         cli(srv, "deactivate", check=False)
         for name in served(vllm.base_url):

@@ -33,7 +33,9 @@ def test_chat_streams_pieces_then_the_reply(browser_like, client, tmp_path, tiny
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
         events = _events(response)
     kinds = [kind for kind, _ in events]
-    assert kinds[0] == "job" and kinds[-1] == "end" and "piece" in kinds
+    # first which path answers (issue 28: the trainer's chat job here, no vLLM), then the job
+    assert kinds[:2] == ["path", "job"] and kinds[-1] == "end" and "piece" in kinds
+    assert events[0][1] == {"type": "path", "via": "trainer"}
     (reply,) = [data for kind, data in events if kind == "reply"]
     assert reply["side"] == "adapter" and "".join(d["text"] for k, d in events if k == "piece") == reply["text"]
 

@@ -356,17 +356,38 @@ class Backend:
 
     async def chat(self, name: str, messages: list[dict[str, str]], compare: bool = False,
                    max_new_tokens: int = 0, timeout: float = 300.0, temperature: float = 0.0,
-                   top_p: float = 0.0) -> AsyncIterator[dict[str, Any]]:
-        """The trainer's Chat stream as dicts: ``{"type": "job"|"piece"|"reply", ...}``."""
+                   top_p: float = 0.0, base_model: str = "") -> AsyncIterator[dict[str, Any]]:
+        """The trainer's Chat stream as dicts: ``{"type": "job"|"piece"|"reply", ...}`` (the
+        base model alone when ``name`` is empty and ``base_model`` is given)."""
         stream = self.client.trainer.chat(adapter_name=name, messages=messages, compare=compare,
                                           max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                                          timeout=timeout)
+                                          base_model=base_model, timeout=timeout)
         async for response in stream:
             kind = response.WhichOneof("kind")
             data = to_dict(getattr(response, kind))
             if "side" in data:
                 data["side"] = str(data["side"]).removeprefix("CHAT_SIDE_").lower()
             yield {"type": kind, **data}
+
+    async def chat_served(self, name: str, messages: list[dict[str, str]], max_tokens: int = 0,
+                          temperature: float = 0.0, top_p: float = 0.0,
+                          timeout: float = 300.0) -> AsyncIterator[dict[str, Any]]:
+        """The registry's ChatServedAdapter stream (vLLM's chat endpoint under the served name) as
+        dicts: ``{"type": "start"|"piece"|"end", ...}``. It refuses (FAILED_PRECONDITION
+        ``ADAPTER_NOT_SERVED`` / ``VLLM_NOT_CONFIGURED``) before the first answer when vLLM does
+        not serve the adapter."""
+        stream = self.client.registry.chat_served_adapter(
+            name=name, messages=messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+            timeout=timeout)
+        async for response in stream:
+            kind = response.WhichOneof("kind")
+            if kind == "piece":
+                yield {"type": "piece", "text": response.piece}
+            else:
+                yield {"type": kind, **to_dict(getattr(response, kind))}
+
+    async def base_model_of(self, name: str) -> str:
+        return (await self.client.registry.get_adapter(name=name)).base_model
 
     # ------------------------------------------------------------------ tts
     async def list_samples(self) -> list[dict[str, Any]]:

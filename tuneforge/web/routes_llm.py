@@ -281,11 +281,14 @@ async def chat(request: Request) -> Response:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= (2 if key == "temperature" else 1):
             raise bad_request(key, f"a number from 0 to {2 if key == 'temperature' else 1}, got {value!r}"[:200])
         sampling[key] = float(value)
-    updates = backend(request).chat(request.path_params["name"], messages, bool(body.get("compare")), max_new_tokens, **sampling)
-    first = await updates.__anext__()
+    name, compare = request.path_params["name"], bool(body.get("compare"))
+    updates = await _served_chat(backend(request), name, messages, compare, max_new_tokens, sampling)
+    if updates is None:  # not served by vLLM: the trainer's chat job answers both sides
+        trainer = backend(request).chat(name, messages, compare, max_new_tokens, **sampling)
+        first = await trainer.__anext__()
+        updates = _chain({"type": "path", "via": "trainer"}, first, trainer)
 
     async def frames():
-        yield f"event: {first['type']}\ndata: {json.dumps(first)}\n\n"
         try:
             async for update in updates:
                 yield f"event: {update['type']}\ndata: {json.dumps(update)}\n\n"
@@ -294,6 +297,50 @@ async def chat(request: Request) -> Response:
         yield "event: end\ndata: {}\n\n"
 
     return StreamingResponse(frames(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+# vLLM does not serve this adapter (or no vLLM is configured): the chat falls back to the trainer.
+_NOT_SERVED = {"ADAPTER_NOT_SERVED", "VLLM_NOT_CONFIGURED"}
+
+
+async def _chain(*parts):
+    for part in parts:
+        if isinstance(part, dict):
+            yield part
+        else:
+            async for item in part:
+                yield item
+
+
+async def _served_chat(api, name, messages, compare, max_new_tokens, sampling):
+    """The adapter's side through vLLM when it is served (issues 26 and 28): a ``path`` event
+    saying so, its ``piece``s and ``reply`` as side ``adapter``; with ``compare``, the base's
+    side then comes from the trainer's chat job on the base model alone. None when vLLM does not
+    serve it, so the caller uses the trainer for both sides."""
+    served = api.chat_served(name, messages, max_tokens=max_new_tokens, **sampling)
+    try:
+        start = await served.__anext__()
+    except TuneforgeClientError as exc:
+        if exc.reason in _NOT_SERVED:
+            return None
+        raise
+
+    async def updates():
+        yield {"type": "path", "via": "vllm", "served_name": start.get("served_name", "")}
+        async for item in served:
+            if item["type"] == "piece":
+                yield {"type": "piece", "side": "adapter", "text": item["text"]}
+            elif item["type"] == "end":
+                yield {"type": "reply", "side": "adapter", "text": item.get("text", ""),
+                       "finish_reason": item.get("finish_reason", "")}
+        if compare:
+            base = await api.base_model_of(name)
+            async for item in api.chat("", messages, False, max_new_tokens, base_model=base, **sampling):
+                if item.get("type") in ("piece", "reply"):
+                    item["side"] = "base"
+                yield item
+
+    return updates()
 
 
 P = "/admin/finetune"

@@ -317,6 +317,7 @@ I18N.add("ru", /* BEGIN */{
  "the loss appears here as soon as the first steps are logged": "график ошибки появится после первых шагов",
  "the model's speaker": "диктор модели",
  "through the trainer's chat job (the adapter is not served by vLLM here)": "через задачу чата тренера (адаптер здесь не обслуживается vLLM)",
+ "through vLLM (served as {name})": "через vLLM (обслуживается как {name})",
  "tiny … large-v3 from the local cache, or a local directory.": "tiny … large-v3 из локального кэша или локальная папка.",
  "tokens per record ({method}); red: over max_seq_length {max}": "токенов на запись ({method}); красным — длиннее max_seq_length {max}",
  "tokens per second": "токенов в секунду",

@@ -502,18 +502,22 @@ const LLM = (() => {
       const system = v.system.trim() ? [{role: "system", content: v.system.trim()}] : [];
       form.querySelector("[name=message]").value = "";
       const texts = {base: "", adapter: ""};
+      let via = "";
       try {
         // the two sides have their own histories: the adapter's conversation is the one sent;
         // the base answers it as well (compare), which is what a side-by-side needs.
         await UI.stream(`${API}/adapters/${enc(name)}/chat`, {messages: [...system, ...history.adapter], compare: true,
           temperature: Number(v.temperature || 0), top_p: Number(v.top_p || 0), max_new_tokens: Number(v.max_new_tokens || 0)}, (type, data) => {
+          if (type === "path") via = data.via === "vllm" ? t("through vLLM (served as {name})", {name: data.served_name})
+            : t("through the trainer's chat job (the adapter is not served by vLLM here)");
+          if (type === "path" && data.via === "vllm") state.textContent = via;
           if (type === "job") state.textContent = t("generating… (job {id})", {id: data.id});
           if (type === "piece" && pending[data.side]) { texts[data.side] += data.text; pending[data.side].textContent = texts[data.side]; }
           if (type === "reply" && pending[data.side]) { texts[data.side] = data.text; pending[data.side].textContent = data.text; pending[data.side].classList.remove("pending"); }
           if (type === "stream_error") UI.showErrors(form, {message: data.message, violations: []});
         });
         for (const side of ["base", "adapter"]) { pending[side].classList.remove("pending"); history[side].push({role: "assistant", content: texts[side]}); }
-        state.textContent = t("through the trainer's chat job (the adapter is not served by vLLM here)");
+        state.textContent = via;
       } catch (e) { for (const side of ["base", "adapter"]) { pending[side].remove(); history[side].pop(); } UI.showErrors(form, e); state.textContent = ""; }
       send.disabled = false;
     });
