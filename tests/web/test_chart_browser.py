@@ -112,7 +112,9 @@ def test_hover_smoothing_and_the_learning_rate_axis(page):
     assert "(сглажено " not in tip.inner_text()
     assert page.evaluate("JSON.parse(localStorage.getItem('tuneforge.chart')).smooth") is False
 
-    # no learning rate in the metrics: no second axis
+    # no learning rate in the metrics: no second axis; on a phone's width nothing sticks out
+    page.evaluate("document.getElementById('root').style.width = '350px'")
     page.evaluate(MAKE, False)
     assert page.locator("#plain-chart").get_attribute("data-lr-points") == "0"
+    assert page.evaluate("window['plain-chart'].el.scrollWidth") <= 350
     assert not page.errors, page.errors

@@ -86,4 +86,7 @@ def test_generate_from_server_paths_and_from_a_zip(page, tmp_path):
     page.wait_for_selector("#generate-report >> text=product-zip", timeout=120_000)
     page.wait_for_selector('#datasets-table tr[data-name="product-zip"]')
     _shot(page, "generate-zip-ru")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the form fits, nothing clipped
+    page.wait_for_timeout(200)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert not page.errors, page.errors
