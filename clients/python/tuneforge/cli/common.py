@@ -135,7 +135,9 @@ def hint_for(error: TuneforgeClientError, target: str = "") -> str:
         if unreachable(error):
             return (f"is the server running at {where}? Start it with `tuneforge serve`, "
                     f"or point --target (env TUNEFORGE_TARGET) at it")
-        return "the service is busy or restarting; try again in a moment"
+        if error.reason in ("", "UNAVAILABLE"):  # a reason of the server's own says more than a guess
+            return "the service is busy or restarting; try again in a moment"
+        return ""
     if code == "UNAUTHENTICATED":
         return "pass the server's token with --token (env TUNEFORGE_TOKEN)"
     if code == "PERMISSION_DENIED":
