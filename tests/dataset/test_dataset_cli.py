@@ -50,7 +50,7 @@ def test_telegram_from_an_export_folder_then_list_preview_download_rm(server, tm
     cli(server, "rm", "ivan")
     assert "no datasets" in cli(server, "list").stdout
     gone = cli(server, "show", "ivan", check=False)
-    assert gone.returncode == 1 and "DATASET_NOT_FOUND" in gone.stderr
+    assert gone.returncode == 4 and "DATASET_NOT_FOUND" in gone.stderr
 
 
 def test_telegram_json_output_and_owner_not_found_exits_non_zero(server, tmp_path):

@@ -58,4 +58,4 @@ def test_an_error_in_a_json_array_is_shown_with_its_line_column_and_record(serve
 
 def test_a_refused_request_prints_its_reason_once(server):
     bad = cli(server, "import", str(DATA / "alpaca.jsonl"), "--name", "x", "--format", "yaml", check=False)
-    assert bad.returncode == 1 and bad.stderr.count("unknown format 'yaml'") == 1
+    assert bad.returncode == 3 and bad.stderr.count("unknown format 'yaml'") == 1

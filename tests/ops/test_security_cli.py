@@ -67,7 +67,7 @@ def test_tls_with_token_from_the_cli(server_factory, pki):
     assert no_ca.returncode != 0 and "UNREACHABLE" in no_ca.stdout
     assert ok_list.returncode == 0, ok_list.stderr
     for denied in (wrong_token, no_token):
-        assert denied.returncode == 1 and "UNAUTHENTICATED" in denied.stderr, denied.stderr
+        assert denied.returncode == 8 and "UNAUTHENTICATED" in denied.stderr, denied.stderr
     assert plaintext.returncode != 0
 
 

@@ -66,7 +66,7 @@ def test_cli_import_list_activate_export_rm(server, tmp_path):
     assert copy["name"] == "copy" and copy["rank"] == 4
 
     refused = _cli(server, "rm", "support-bot", check=False)
-    assert refused.returncode == 1 and "ADAPTER_ACTIVE" in refused.stderr
+    assert refused.returncode == 6 and "ADAPTER_ACTIVE" in refused.stderr
     history = _json(server, "history")["activations"]
     assert [h["action"] for h in history] == ["activate"]
     assert _json(server, "rm", "support-bot", "--force") == {"deleted": "support-bot"}
@@ -76,9 +76,9 @@ def test_cli_import_list_activate_export_rm(server, tmp_path):
 
 def test_cli_failures_exit_non_zero_with_the_reason(server, tmp_path):
     missing = _cli(server, "activate", "ghost", check=False)
-    assert missing.returncode == 1 and "ADAPTER_NOT_FOUND" in missing.stderr
+    assert missing.returncode == 4 and "ADAPTER_NOT_FOUND" in missing.stderr
     bad = _cli(server, "show", "../etc", check=False)
-    assert bad.returncode == 1 and "name:" in bad.stderr
+    assert bad.returncode == 3 and "name:" in bad.stderr
     not_adapter = tmp_path / "plain"
     not_adapter.mkdir()
     (not_adapter / "notes.txt").write_text("hi")
@@ -87,6 +87,6 @@ def test_cli_failures_exit_non_zero_with_the_reason(server, tmp_path):
     junk = tmp_path / "junk.tar.gz"
     junk.write_bytes(os.urandom(4096))
     refused = _cli(server, "import", str(junk), "--name", "junk", check=False)
-    assert refused.returncode == 1 and "ARCHIVE_FORMAT" in refused.stderr
+    assert refused.returncode == 3 and "ARCHIVE_FORMAT" in refused.stderr
     assert _json(server, "list") == {"adapters": []}
     assert "no adapters" in _cli(server, "list").stdout

@@ -45,4 +45,4 @@ def test_cli_export_follow_then_list_show_and_download_with_checksums(server, tm
 
 def test_cli_export_of_an_unknown_adapter_prints_the_reason(server):
     run = cli(server.target, "train", "export", "nope", "--format", "awq")
-    assert run.returncode == 1 and "not found" in run.stderr
+    assert run.returncode == 4 and "not found" in run.stderr

@@ -209,7 +209,7 @@ def test_cli_train_start_with_method_kto_on_chats_says_why_it_is_refused(server,
     make_dataset(client, tmp_path, "chats", 4)
     run = cli(server.target, "start", "--dataset", "chats", "--base-model", str(tiny_lm_dir),
               "--set", "method=kto", "--set", "batch_size=2", "--name", "x")
-    assert run.returncode == 1 and "method=kto" in run.stderr and "labelled" in run.stderr, run.stderr
+    assert run.returncode == 3 and "method=kto" in run.stderr and "labelled" in run.stderr, run.stderr
 
 
 def test_plan_of_a_kto_job_warms_up_on_its_labelled_answers(client, tiny_lm_dir, tmp_path):

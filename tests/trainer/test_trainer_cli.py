@@ -61,11 +61,11 @@ def test_cli_train_follow_list_status_config_and_pending_registration(server_fac
     show = cli(srv.target, "config", "show")
     assert show.returncode == 0 and "lora_rank" in show.stdout and "thorough" in show.stdout
     bad = cli(srv.target, "config", "set", "lora_rank=0")
-    assert bad.returncode == 1 and "config.lora_rank" in bad.stderr
+    assert bad.returncode == 3 and "config.lora_rank" in bad.stderr
     typo = cli(srv.target, "config", "set", "lora_rnak=4")  # refused by the client, from the descriptor
     assert typo.returncode != 0 and "lora_rnak" in typo.stderr and "unknown field" in typo.stderr
     bad = cli(srv.target, "start", "--dataset", "learn", "--base-model", str(tiny_lm_dir), "--set", "lora_rank=0", "--name", "x")
-    assert bad.returncode == 1 and "config.lora_rank" in bad.stderr
+    assert bad.returncode == 3 and "config.lora_rank" in bad.stderr
 
     # the registry comes up at the configured address: the background retry registers the adapter
     # (a registry of its own data root: a second registry on srv's root would be refused)
@@ -95,7 +95,7 @@ def test_cli_trains_grpo_with_rewards_given_as_a_json_list_and_shows_the_reward(
     assert "reward " in run.stdout and "chrf" in run.stdout  # and the outcome the last step's
     bad = cli(srv.target, "start", "--dataset", "learn", "--base-model", str(tiny_lm_dir), *sets[:-2],
               "--set", 'rewards=[{"kind": "http", "url": "ftp://x"}]', "--name", "cli-h")
-    assert bad.returncode == 1 and "config.rewards[0].url" in bad.stderr
+    assert bad.returncode == 3 and "config.rewards[0].url" in bad.stderr
 
 
 def _kto_dataset(client: Client, tmp_path, name: str = "answers") -> None:

@@ -169,7 +169,7 @@ def test_cli_chat_one_shot_streams_the_reply_and_compare_shows_both(env):
 def test_cli_activate_require_eval_refuses_with_the_reason(env):
     srv = env[0]
     refused = cli(srv, "activate", "blank", "--require-eval")
-    assert refused.returncode == 1 and "EVALUATION_NOT_BETTER" in refused.stderr
+    assert refused.returncode == 6 and "EVALUATION_NOT_BETTER" in refused.stderr
 
 
 def test_cli_eval_json_prints_the_report(env):

@@ -42,6 +42,6 @@ def test_samples_upload_list_transcript_rm(server, audio_dir, tmp_path):
     failed = tf(server, "samples", "upload", str(bad), str(audio_dir / "clip.mp3"))
     assert failed.returncode == 1 and "INVALID_AUDIO" in failed.stderr
     missing = tf(server, "samples", "rm", "nope.wav")
-    assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
+    assert missing.returncode == 4 and "NOT_FOUND" in missing.stderr
     names = [s["name"] for s in json.loads(tf(server, "samples", "list", "--json").stdout)]
     assert names == ["clip.mp3", "clip.wav"]

@@ -16,7 +16,8 @@ T_CALL = re.compile(r'\bt\(\s*"((?:[^"\\\n]|\\.)*)"')
 CODE = {"11px DejaVu Sans, sans-serif", "APPLIED", "CANCELLED", "CONFIRMATION_REQUIRED", "DELETE", "EXPORT_FORMAT_",
         "FAILED", "GET", "POST", "PUT", "STATE_", "SUCCEEDED", "application/octet-stream", "body flush", "chat2",
         "chats-v1", "inline hint", "input[data-contact]:checked", "input[name], select[name], textarea[name]",
-        "reward/", "reward: ", "use strict", "user123456"}
+        "reward/", "reward: ", "use strict", "user123456",
+        "ArrowLeft", "ArrowRight", "End", "Escape", "Home"}  # KeyboardEvent.key names
 CSS_WORDS = ("btn", "badge", "field", "card", "form", "row", "grid", "hint", "msg", "chat", "turn", "column", "num",
              "stat", "progress", "preset", "dropzone", "options", "kv", "gap", "note", "lead", "mono", "steps", "report",
              "contacts", "sbs", "trained", "better", "worse", "t bad", "t")

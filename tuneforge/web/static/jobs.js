@@ -94,7 +94,7 @@ const Jobs = (() => {
       h("div", {class: "grid"},
         UI.card("Progress", block.el, null, {id: "progress-card"}),
         h("div", {class: "grid two"},
-          UI.card("Loss", canvas, null, {id: "loss-card"}),
+          UI.card("Loss", chart.el, null, {id: "loss-card"}),
           UI.card("Details", h("div", {}, details, checkpoints))),
         UI.card("Logs", logs, [logCount,
           h("a", {class: "btn small", href: `${base(scope)}/jobs/${encodeURIComponent(id)}/logs?download=1`, download: `${id}.log`}, "Download all")],

@@ -195,6 +195,111 @@ const LLM = (() => {
     } catch (e) { UI.fail(e); }
   }
 
+  // Generation (issue 28 item 6): a project's docs, FAQ and code → a chat dataset, through the
+  // seed API's POST /admin/finetune/dataset/generate (GenerateDataset). The sources are paths on
+  // the server, or paths inside a project zip uploaded from this computer.
+  const GENERATE_SOURCES = [
+    {name: "docs_dir", label: "Documentation folder", placeholder: "docs", help: "Markdown files: each passage becomes questions and its answer."},
+    {name: "faq_file", label: "FAQ file", placeholder: "faq.csv", help: "CSV, JSON or JSONL with a question and an answer per row."},
+    {name: "code_dir", label: "Code folder", placeholder: "src", help: "Python: docstrings, routes, schemas and models become answers."},
+    {name: "scenarios_dir", label: "Scenarios folder", help: "Markdown or text dialogs to learn as they are."},
+    {name: "escalation_dir", label: "Escalation rules folder", help: "When to hand the conversation to a person."},
+  ];
+  const GENERATE_MORE = [
+    {name: "repo_url", label: "Git repository", placeholder: "https://… or file://…", help: "Cloned on the server instead of the paths above."},
+    {name: "repo_branch", label: "Branch", placeholder: "main"},
+    {name: "faq_sqlite_file", label: "FAQ database (SQLite)", help: "A database file and a query returning (question, answer)."},
+    {name: "faq_sqlite_query", label: "FAQ query", placeholder: "SELECT question, answer FROM faq"},
+    {name: "questions_per_passage", label: "Questions per passage", type: "number", placeholder: "3", help: "1 to 5 phrasings of each docs passage."},
+    {name: "llm_url", label: "Rephrase with an LLM", placeholder: "http://127.0.0.1:8000/v1",
+      help: "An OpenAI-compatible endpoint (e.g. the vLLM already serving); unreachable = the job fails."},
+    {name: "llm_model", label: "LLM model", help: "Default: the first model it lists."},
+  ];
+  const GENERATE_OPTIONS = [
+    {name: "system_prompt", label: "System prompt", type: "textarea", help: "Put first in every dialog (optional)."},
+    {name: "validation_split", label: "Validation share", type: "number", placeholder: "0.1", help: "0 to 0.5 of the dialogs are held out."},
+    {name: "scrub", label: "Hide phone numbers, e-mails, card numbers and IBANs", type: "checkbox", value: true},
+  ];
+
+  function generateReport(result) {
+    const report = (result && result.report) || {}, ds = (result && result.dataset) || {};
+    const row = (k, v) => [h("dt", {}, k), h("dd", {}, v)];
+    const bySource = Object.entries(report.records_by_source || {}).map(([k, v]) =>
+      t("{source}: {n} from {files} files", {source: k, n: v, files: (report.files_by_source || {})[k] || 0})).join(", ") || "—";
+    const scrubbed = Object.entries(report.scrubbed || {}).filter(([, v]) => typeof v === "number").map(([k, v]) => `${k}: ${v}`).join(", ");
+    return h("div", {class: "card-lite", id: "generate-report"}, h("h3", {}, "Generation report"), h("dl", {class: "report"},
+      row("dataset", ds.name ? h("a", {href: `#/llm/training?dataset=${enc(ds.name)}`}, ds.name) : "—"),
+      row("records", t("{n} + {v} validation", {n: ds.record_count || report.records || 0, v: ds.validation_record_count || 0})),
+      row("by source", bySource),
+      row("duplicates dropped", report.duplicates || 0),
+      report.passages ? row("doc passages", report.passages) : null,
+      scrubbed ? row("hidden (scrubbed)", scrubbed) : null,
+      (report.file_errors || []).length ? row("skipped files", report.file_errors.join("; ")) : null));
+  }
+
+  function generateCard(onCreated) {
+    // the fields' names carry a prefix: the upload form beside it has a system prompt too
+    const field = (spec) => {
+      const el = UI.field({...spec, name: `gen_${spec.name}`});
+      el.dataset.field = spec.name;  // the server's field violations land on the field
+      return el;
+    };
+    const where = field({name: "where", label: "Where are the sources?", type: "select", value: "server",
+      options: [{value: "server", label: "Paths on the server"}, {value: "zip", label: "A project zip from this computer"}]});
+    const zip = h("input", {type: "file", id: "generate-zip", name: "project", accept: ".zip,application/zip"});
+    const zipBox = h("div", {class: "field", dataset: {field: "project_upload_id"}, hidden: true},
+      h("label", {for: "generate-zip"}, "Project zip"), zip,
+      h("div", {class: "help"}, "The paths below are then folders and files inside the zip."), h("div", {class: "error", hidden: true}));
+    where.querySelector("select").addEventListener("change", (e) => { zipBox.hidden = e.target.value !== "zip"; });
+    const status = h("div", {});
+    const form = h("form", {id: "generate-form"}, h("div", {class: "form-error", hidden: true}),
+      field({name: "dataset_name", label: "Dataset name", placeholder: "product", help: "Letters, digits, '.', '_', '-'."}),
+      where, zipBox, h("div", {class: "fields"}, ...GENERATE_SOURCES.map(field)),
+      h("details", {class: "options"}, h("summary", {}, "More sources and options"),
+        h("div", {class: "fields"}, ...GENERATE_MORE.map(field), ...GENERATE_OPTIONS.map(field))),
+      h("div", {class: "form-actions"}, h("button", {class: "btn primary", type: "submit", id: "generate-button"}, "Generate")), status);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      UI.clearErrors(form);
+      const body = {};
+      for (const [k, v] of Object.entries(UI.values(form))) {
+        const key = k.replace(/^gen_/, "");
+        if (key === "where" || v === "") continue;
+        body[key] = ["validation_split", "questions_per_passage"].includes(key) ? Number(v) : v;
+      }
+      const sources = [...GENERATE_SOURCES.map((s) => s.name), "repo_url", "faq_sqlite_file"];
+      if (!sources.some((k) => body[k])) {
+        UI.showErrors(form, {message: t("Give at least one source: docs, FAQ, code, scenarios, escalation rules, a FAQ database or a repository."), violations: []});
+        return;
+      }
+      const fromZip = form.querySelector("[name=gen_where]").value === "zip";
+      if (fromZip && !zip.files.length) {
+        UI.showErrors(form, {message: t("Choose the project zip first"), violations: [{field: "project_upload_id", description: t("required")}]});
+        return;
+      }
+      const button = form.querySelector("#generate-button");
+      button.disabled = true;
+      try {
+        if (fromZip) {
+          status.replaceChildren(h("div", {class: "hint"}, "uploading…"), UI.progressBar(0));
+          const up = await UI.upload(`${API}/datasets/upload`, zip.files[0], (f) => { const b = status.querySelector(".progress > div"); if (b) b.style.width = `${f * 100}%`; });
+          body.project_upload_id = up.upload.id;
+        }
+        const r = await api("POST", `${API}/dataset/generate`, body);
+        Jobs.track("llm", r.job, status, (job) => {
+          button.disabled = false; onCreated();
+          if (Jobs.short(job.state) === "SUCCEEDED") { UI.toast(t("dataset ready")); status.append(generateReport(job.result)); }
+          else if (job.error_message) status.append(h("div", {class: "form-error"}, `${job.error_reason || ""} ${job.error_message}`.trim()));
+        });
+      } catch (e) {
+        status.replaceChildren();
+        button.disabled = false;
+        UI.showErrors(form, e);
+      }
+    });
+    return UI.card("Generate from docs, FAQ and code", form, null, {id: "generate-card"});
+  }
+
   async function datasets(root) {
     const table = h("div", {});
     const detail = h("div", {id: "dataset-detail"});
@@ -219,7 +324,7 @@ const LLM = (() => {
             }}, "Delete"))))))));
     }
     root.replaceChildren(h("h1", {}, "Datasets"), h("p", {class: "lead"}, "Telegram exports and datasets in any common format become chat datasets for LoRA training."),
-      h("div", {class: "grid side"}, uploadCard(refresh), h("div", {class: "grid"}, UI.card("Datasets", table, h("button", {class: "btn small", onclick: refresh}, "Refresh"), {flush: true}), detail)));
+      h("div", {class: "grid side"}, h("div", {class: "grid"}, uploadCard(refresh), generateCard(refresh)), h("div", {class: "grid"}, UI.card("Datasets", table, h("button", {class: "btn small", onclick: refresh}, "Refresh"), {flush: true}), detail)));
     await refresh();
   }
 

@@ -74,7 +74,8 @@ def parse_sets(message_cls: type, items: list[str], option: str = "--set") -> tu
     try:
         return parse_assignments(message_cls, items)
     except FieldParseError as exc:
-        raise SystemExit(f"error: {option} {exc}") from None
+        print(f"error: {option} {exc}", file=sys.stderr)
+        raise SystemExit(2) from None  # a usage error, caught before any call
 
 
 def server_parts_missing(command: str, exc: ModuleNotFoundError, install: str = "tuneforge") -> int:
@@ -88,13 +89,85 @@ def server_parts_missing(command: str, exc: ModuleNotFoundError, install: str = 
     return 2
 
 
-def fail(error: TuneforgeClientError) -> int:
+# One exit status per error class, so a script can tell "not there" from "server down"
+# (the table is docs/cli.md's "Exit codes"). 1 stays "the command ran and the answer is no"
+# (a job that did not succeed, an unhealthy server, a check that found invalid rows);
+# 2 is a usage error (argparse's own), 130 an interrupt, 141 a closed pipe.
+EXIT_CODES: dict[str, int] = {
+    "INVALID_ARGUMENT": 3, "OUT_OF_RANGE": 3,
+    "NOT_FOUND": 4,
+    "ALREADY_EXISTS": 5,
+    "FAILED_PRECONDITION": 6, "ABORTED": 6,
+    "UNAVAILABLE": 7,
+    "UNAUTHENTICATED": 8, "PERMISSION_DENIED": 8,
+    "RESOURCE_EXHAUSTED": 9,
+    "INTERNAL": 10, "UNKNOWN": 10, "DATA_LOSS": 10,
+    "DEADLINE_EXCEEDED": 11,
+    "UNIMPLEMENTED": 12,
+    "CANCELLED": 13,
+}
+
+
+def exit_code(error: TuneforgeClientError) -> int:
+    return EXIT_CODES.get(error.code.name, 10)
+
+
+def unreachable(error: TuneforgeClientError) -> bool:
+    """UNAVAILABLE because nothing answered at the address (not a service saying it is busy)."""
+    text = error.message.lower()
+    return error.code.name == "UNAVAILABLE" and any(
+        s in text for s in ("failed to connect", "connection refused", "dns resolution failed",
+                            "name resolution", "connect failed", "unreachable", "no route to host"))
+
+
+def hint_for(error: TuneforgeClientError, target: str = "") -> str:
+    """The server's hint when it sends one (ErrorInfo metadata ``hint``), else what to do next
+    for the classes where the client knows better than the server."""
+    if error.metadata.get("hint"):
+        return error.metadata["hint"]
+    code = error.code.name
+    where = target or "the --target address"
+    if code == "UNAVAILABLE":
+        text = error.message.lower()
+        if "handshake" in text or "ssl" in text or "certificate" in text:
+            return (f"the TLS handshake with {where} failed: check --tls, --ca (the server's CA) "
+                    f"and, for mTLS, --cert/--key")
+        if unreachable(error):
+            return (f"is the server running at {where}? Start it with `tuneforge serve`, "
+                    f"or point --target (env TUNEFORGE_TARGET) at it")
+        if error.reason in ("", "UNAVAILABLE"):  # a reason of the server's own says more than a guess
+            return "the service is busy or restarting; try again in a moment"
+        return ""
+    if code == "UNAUTHENTICATED":
+        return "pass the server's token with --token (env TUNEFORGE_TOKEN)"
+    if code == "PERMISSION_DENIED":
+        return "this token may not do that; ask the operator for one that can"
+    if code == "DEADLINE_EXCEEDED":
+        return "the call took longer than --timeout; raise it (seconds) or check the server's load"
+    if code == "UNIMPLEMENTED":
+        return "the server does not offer this call: it is older than this client, or the service is not hosted there"
+    return ""
+
+
+def fail(error: TuneforgeClientError, args: argparse.Namespace | None = None) -> int:
+    """Print a failed call (as a JSON object on stderr with --json) and return its class's exit code."""
+    code = exit_code(error)
+    hint = hint_for(error, getattr(args, "target", "") or "")
+    if getattr(args, "json", False):
+        print(json.dumps({"error": {
+            "code": error.code.name, "exit_code": code, "reason": error.reason or error.code.name,
+            "message": error.message, "hint": hint,
+            "field_violations": [{"field": v.field, "description": v.description} for v in error.field_violations],
+        }}, ensure_ascii=False), file=sys.stderr)
+        return code
     text = str(error)
     print(f"error: {text}", file=sys.stderr)
     for violation in error.field_violations:
         if violation.description not in text:  # said once: not again as a violation
             print(f"  {violation.field}: {violation.description}", file=sys.stderr)
-    return 1
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)
+    return code
 
 
 def human_size(n: float) -> str:

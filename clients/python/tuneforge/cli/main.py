@@ -146,7 +146,9 @@ def _health(args: argparse.Namespace) -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    from tuneforge.cli.common import connect
+    from tuneforge.client.errors import from_rpc_error
+
+    from tuneforge.cli.common import connect, exit_code, hint_for
 
     client = connect(args)
     stub = health_pb2_grpc.HealthStub(client.channel)
@@ -157,16 +159,27 @@ def _health(args: argparse.Namespace) -> int:
         "tuneforge.tts.v1.TtsService": "tts",
         "tuneforge.registry.v1.RegistryService": "registry",
     }
-    results, ok = {}, True
+    results, ok, down = {}, True, None
     for service, label in names.items():
         try:
             resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=deadline(args))
             status = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
         except grpc.RpcError as exc:
             status = "NOT_HOSTED" if exc.code() == grpc.StatusCode.NOT_FOUND else f"UNREACHABLE ({exc.code().name})"
+            if label == "server" and exc.code() != grpc.StatusCode.NOT_FOUND:
+                down = from_rpc_error(exc)
         results[label] = status
         if label == "server" and status != "SERVING":
             ok = False
+    if down is not None:  # nothing answered: the table says so, stderr says what to do, the exit code which class
+        hint = hint_for(down, args.target)
+        if args.json:
+            print(json.dumps({"target": args.target, "services": results}, indent=2))
+        else:
+            for label, status in results.items():
+                print(f"{label:<9} {status}")
+        print(f"error: {down}" + (f"\nhint: {hint}" if hint else ""), file=sys.stderr)
+        return exit_code(down)
     if args.json:
         print(json.dumps({"target": args.target, "services": results}, indent=2))
     else:
@@ -229,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except TuneforgeClientError as exc:
-        return fail(exc)
+        return fail(exc, args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
