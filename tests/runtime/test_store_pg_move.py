@@ -73,3 +73,19 @@ def test_migrate_store_moves_a_data_root_and_the_adapters_list_the_same(server_f
     assert ("gamma", 1, False) in after["adapters"] and ("beta", 1, True) in after["adapters"]
     assert len(after["history"]) == len(before["history"]) + 1
     assert set(before["history"]) <= set(after["history"])
+
+
+def test_every_component_with_migrations_is_moved():
+    """A component that adds tables (MIGRATIONS) must be in migrate-store's list, or a data root
+    that has them is refused UNKNOWN_TABLE (found when the serving check's tables arrived)."""
+    import re
+
+    from tuneforge.runtime import store_move
+
+    repo = Path(__file__).resolve().parents[2]
+    found = set()
+    for part in [repo / "runtime", *sorted((repo / "services").iterdir())]:
+        for path in part.glob("tuneforge/**/*.py"):
+            if re.search(r"^MIGRATIONS\b", path.read_text(), re.M):
+                found.add(".".join(path.relative_to(part).with_suffix("").parts))
+    assert found and found == set(store_move.COMPONENTS), sorted(found ^ set(store_move.COMPONENTS))

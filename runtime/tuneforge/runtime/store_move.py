@@ -31,6 +31,7 @@ COMPONENTS = (
     "tuneforge.services.registry.adapters", "tuneforge.services.registry.activation_records",
     "tuneforge.services.registry.evaluations", "tuneforge.services.registry.audits",
     "tuneforge.services.registry.lineage", "tuneforge.services.registry.models",
+    "tuneforge.services.registry.conformance", "tuneforge.services.registry.thinking",
 )  # fmt: skip
 BATCH = 500
 
