@@ -30,7 +30,7 @@ positive here would fail loudly on the kl assertion, not hide in a tolerance.
 Transformers logs the loss rounded to 4 decimals, so the logged losses are compared to within two
 rounding units; the trained LoRA weights, compared unrounded, are the precise check. Measured
 (CPU, fp32): equal logged losses at every step and a relative weight difference under 1e-6 for
-each method; with the pre-fix normalisation simulated (``num_items_in_batch`` withheld), SFT's
+SFT and DPO, 1.5e-5 for KTO on newer packages (WEIGHTS_REL_BY_METHOD says why); with the pre-fix normalisation simulated (``num_items_in_batch`` withheld), SFT's
 losses drift apart by 8e-4..4e-3 and its weights by 28%.
 """
 
@@ -123,6 +123,13 @@ def _max_rel_diff(a: dict, b: dict) -> float:
 
 LOSS_ABS = 2e-4  # two units of the 4 decimals transformers rounds logged losses to
 WEIGHTS_REL = 1e-5  # fp32 sums in another order
+# KTO splits each micro-batch into desirable and undesirable answers before it sums, so batch 4
+# and 2 x 2 add in more different orders, and Adam magnifies that on elements whose gradient is
+# near 0. Measured on the 2026-12-07 machine (trl 1.16, peft 0.21.2, torch 2.13 CPU): KTO 1.5e-5 on
+# one lora_B tensor (all others under 1.6e-6), SFT and DPO under 7e-7, each run repeatable
+# bit for bit. 1e-4 still sits three orders of magnitude below what the normalisation bug does
+# (28% for SFT).
+WEIGHTS_REL_BY_METHOD = {"kto": 1e-4}
 
 
 @pytest.mark.parametrize("method", ["lora", "dpo", "kto"])
@@ -135,4 +142,4 @@ def test_accumulated_micro_batches_train_exactly_like_the_whole_batch(method, ti
         assert kl_whole == kl_acc == {step: 0.0 for step in whole}, (kl_whole, kl_acc)
     for step in whole:
         assert math.isclose(whole[step], accumulated[step], abs_tol=LOSS_ABS), (step, whole, accumulated)
-    assert _max_rel_diff(w_whole, w_acc) < WEIGHTS_REL
+    assert _max_rel_diff(w_whole, w_acc) < WEIGHTS_REL_BY_METHOD.get(method, WEIGHTS_REL)
