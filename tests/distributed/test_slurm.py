@@ -130,25 +130,25 @@ def test_scancel_checkpoints_and_a_new_job_resumes_from_it_to_a_finished_adapter
 
     with _client(slurm_server) as client:
         make_dataset(client, tmp_path, "learn", 16)
-        job = _train(client, tiny_model, "stopped", epochs=3, batch_size=1)  # 2 ranks: 24 steps
+        job = _train(client, tiny_model, "stopped", epochs=10, batch_size=1)  # 2 ranks: 80 steps
         _wait_for_step(client, job.id, 2)
         client.jobs.cancel_job(id=job.id)
         stopped = client.wait_job(job.id)
         assert stopped.state == common_pb2.Job.STATE_CANCELLED, stopped.error_message
         assert stopped.last_checkpoint and Path(stopped.last_checkpoint).is_dir()
         step = int(stopped.last_checkpoint.rsplit("-", 1)[1])
-        assert step < 24
+        assert step < 80
 
         resumed = client.trainer.create_training_job(
             dataset="learn", base_model=str(tiny_model), adapter_name="stopped", resume_from=job.id,
-            config={**FAST_TYPED, "batch_size": 1, "epochs": 3})
+            config={**FAST_TYPED, "batch_size": 1, "epochs": 10})
         done = client.wait_job(resumed.id)
         assert done.state == common_pb2.Job.STATE_SUCCEEDED, done.error_message
         assert client.registry.get_adapter(name="stopped").job_id == resumed.id
     messages = _messages(slurm_server, resumed.id)
     assert any(m.startswith("resuming from ") and f"checkpoint-{step}" in m for m in messages), messages
     metrics = [e["data"]["step"] for e in _events(slurm_server, resumed.id) if e["type"] == "metrics"]
-    assert min(s for s in metrics if s > step) == step + 1 and max(metrics) == 24
+    assert min(s for s in metrics if s > step) == step + 1 and max(metrics) == 80
 
 
 def test_a_requeued_job_resumes_from_its_latest_checkpoint(slurm_server, cluster, tiny_model, tmp_path):
