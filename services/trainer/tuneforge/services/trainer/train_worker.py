@@ -610,19 +610,5 @@ def callbacks_mod():
     return callbacks
 
 
-def _main_then_leave(spec: dict) -> None:
-    """``main``, then this rank leaves its process group (torchrun, Ray, Slurm, a TrainJob): a
-    rank that exits with gloo's threads still up can die in the C++ teardown ("terminate called
-    without an active exception", SIGABRT) after the result was out, failing a finished job."""
-    try:
-        main(spec)
-    finally:
-        if _world_size() > 1:
-            import torch.distributed as dist
-
-            if dist.is_available() and dist.is_initialized():
-                dist.destroy_process_group()
-
-
 if __name__ == "__main__":
-    ev.run_main(_main_then_leave)
+    ev.run_main(main)
